@@ -1,0 +1,23 @@
+# Compiler flags shared by every target.
+add_compile_options(
+  -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wmissing-prototypes
+  -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter -fno-common)
+add_compile_definitions(_GNU_SOURCE)
+if(RG_WERROR)
+  add_compile_options(-Werror)
+endif()
+if(RG_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+if(RG_COVERAGE)
+  add_compile_options(--coverage -O0)
+  add_link_options(--coverage)
+endif()
+if(RG_NATIVE)
+  add_compile_options(-march=native)
+endif()
+if(RG_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

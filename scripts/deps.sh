@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages RustyGPT needs to build, test and run.
+# Idempotent and fast when everything is there: asks dpkg first, and calls
+# apt-get only for what is missing. Uses sudo when not root.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake pkg-config git
+  # libraries (ARCHITECTURE.md: choices already made)
+  libmicrohttpd-dev libjansson-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
+  libsqlite3-dev libpq-dev libargon2-dev libjwt-dev
+  # tests, fuzzing, coverage, lint, benchmarks
+  libcmocka-dev clang libclang-rt-14-dev gcovr clang-tidy clang-format cppcheck wrk
+  curl procps
+  # a real PostgreSQL for the storage tests (pg_virtualenv)
+  postgresql postgresql-common
+)
+# Extra groups, enabled by the caller: DEPS_EXTRA="postgres web"
+for extra in ${DEPS_EXTRA:-}; do
+  case "$extra" in
+    postgres) PKGS+=(postgresql postgresql-common) ;;
+    web) PKGS+=(nodejs npm chromium) ;;
+  esac
+done
+
+missing=()
+for p in "${PKGS[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
