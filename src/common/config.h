@@ -1,0 +1,85 @@
+/*
+ * Server configuration: one table of options, four layers.
+ *
+ *   built-in defaults < config file (--config FILE) < RUSTYGPT_<OPTION>
+ *   environment < command-line flags
+ *
+ * Every option of `rustygpt serve` in the CLI contract is in the table
+ * (config.c), with its type, default and help line; `--help` is printed from
+ * the same table, so the two cannot drift. The environment name of an option
+ * is RUSTYGPT_ + its long name upper-cased with '-' as '_' (RUSTYGPT_CTX_SIZE).
+ * The config file is JSON: {"port": 8080, "cors-origin": ["http://x:1"], ...}
+ * keyed by the long names. Repeatable options (-m, --api-key, --cors-origin)
+ * take a comma-separated list in the environment; a layer that sets a
+ * repeatable option replaces the lower layers' list.
+ */
+#ifndef RG_COMMON_CONFIG_H
+#define RG_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/err.h"
+
+enum rg_log_format { RG_LOG_FORMAT_TEXT, RG_LOG_FORMAT_JSON };
+
+struct rg_strlist {
+    char **v;
+    size_t n;
+};
+
+struct rg_config {
+    /* network */
+    char *host;               /* --host, "127.0.0.1" */
+    int port;                 /* --port, 8080 (0 = pick a free port) */
+    struct rg_strlist cors_origins; /* --cors-origin, repeatable; empty = loopback only */
+    struct rg_strlist api_keys;     /* --api-key, repeatable */
+    /* models and engine */
+    struct rg_strlist models; /* -m/--model FILE.gguf, repeatable */
+    char *models_dir;         /* --models-dir, "./models" */
+    int threads;              /* --threads, 0 = number of cores */
+    int parallel;             /* --parallel, 4: sequences decoded together */
+    int ctx_size;             /* --ctx-size, 0 = the model's own */
+    bool offline;             /* --offline: never touch the network */
+    /* storage */
+    char *data_dir;           /* --data-dir, "./data" */
+    char *db;                 /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
+    char *web_dir;            /* --web-dir, NULL = assets embedded in the binary */
+    /* HTTP limits */
+    size_t max_body;          /* --max-body BYTES, 8 MiB */
+    int max_connections;      /* --max-connections, 256 */
+    int timeout;              /* --timeout SECONDS idle/slow client, 60 */
+    int shutdown_grace;       /* --shutdown-grace SECONDS for running streams, 10 */
+    /* logging */
+    enum rg_log_format log_format; /* --log-format json|text, text */
+    char *log_level;          /* --log-level debug|info|warn|error, "info" */
+    char *config_file;        /* --config FILE, NULL */
+};
+
+/* Fills *c with the built-in defaults (all strings owned by c). Returns RG_OK or RG_ENOMEM. */
+int rg_config_defaults(struct rg_config *c);
+void rg_config_free(struct rg_config *c); /* frees what c owns; c may be zeroed */
+
+/*
+ * Builds the configuration from all four layers. argv holds the flags only
+ * (argv[0] is the first flag, not the program name). environ is NULL-ended
+ * "NAME=value" strings (pass the process's environ). On error returns
+ * RG_EINVAL (bad flag or value: err holds one line such as
+ * "unknown option --prot" or "--port: expected an integer 1-65535, got 'x'"),
+ * or RG_EIO/RG_EFORMAT for an unreadable or malformed config file; *c is then
+ * left freed. --help is not handled here: see rg_config_wants_help().
+ */
+int rg_config_load(struct rg_config *c, int argc, char **argv, char **environ_,
+                      char err[RG_ERR_SIZE]);
+
+/* True if argv contains -h or --help. */
+bool rg_config_wants_help(int argc, char **argv);
+/* Prints every option with its argument, default and help, one per line. */
+void rg_config_print_help(FILE *out, const char *usage_line);
+
+/* The database URL after defaults: c->db or "sqlite:<data_dir>/rustygpt.db".
+ * Writes into buf; returns buf, or NULL if it does not fit. */
+const char *rg_config_db_url(const struct rg_config *c, char *buf, size_t size);
+
+#endif
