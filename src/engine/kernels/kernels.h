@@ -1,0 +1,50 @@
+/*
+ * Compute kernels of the engine: a thread pool and the matrix products over
+ * weights of any rg_type, plus the few element-wise kernels the forward pass
+ * needs. Which ISA variant runs is decided once by rg_quant_init() (CPUID),
+ * never by #ifdef in callers.
+ */
+#ifndef RG_ENGINE_KERNELS_H
+#define RG_ENGINE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/quant/quant.h"
+
+/* ---- thread pool ------------------------------------------------------- */
+
+struct rg_pool;
+
+/* n_threads workers in all, the calling thread included (n_threads <= 0:
+ * number of online CPUs). Returns RG_OK or RG_ENOMEM / RG_EINVAL. */
+int rg_pool_create(int n_threads, struct rg_pool **out);
+void rg_pool_free(struct rg_pool *p); /* accepts NULL; joins the workers */
+int rg_pool_size(const struct rg_pool *p);
+
+/* Runs fn(ctx, ith, nth) on every thread of the pool (ith = 0..nth-1, the
+ * caller is ith 0) and returns when all are done. Not reentrant: one run at a
+ * time per pool (a pool belongs to one scheduler thread). p may be NULL: then
+ * fn(ctx, 0, 1) runs on the caller. */
+typedef void (*rg_pool_fn)(void *ctx, int ith, int nth);
+void rg_pool_run(struct rg_pool *p, rg_pool_fn fn, void *ctx);
+
+/* ---- matrix products --------------------------------------------------- */
+
+/*
+ * y = x · Wᵀ over n_tok tokens:
+ *   W: n_rows rows of k elements of type wt, row stride rg_type_row_size(wt, k)
+ *      (a GGUF tensor with ne[0] = k, ne[1] = n_rows, used in place);
+ *   x: n_tok rows of k floats (row stride k);
+ *   y: n_tok rows of n_rows floats (row stride n_rows).
+ * x is converted to the type's vec_dot_type (Q8_0 / Q8_K...) once, then rows
+ * of W are split over the pool. k must be a multiple of wt's block size.
+ * Returns RG_OK, RG_EINVAL for a bad shape/type, RG_ENOMEM.
+ */
+int rg_matmul(struct rg_pool *p, enum rg_type wt, const void *w, int64_t n_rows, int64_t k,
+              const float *x, int64_t n_tok, float *y);
+
+/* Row r of a weight matrix as floats (embedding lookup): dst gets k floats. */
+int rg_get_row(enum rg_type wt, const void *w, int64_t k, int64_t r, float *dst);
+
+#endif
