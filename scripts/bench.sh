@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# `make bench`: measures the HTTP server and the engine on this machine and
+# writes bench/RESULTS.md (machine, date, tables). Each part can run alone:
+#   BENCH_ONLY=http|engine   one part only
+#   BENCH_PP=512 BENCH_TG=128 BENCH_THREADS=2   engine sizes
+#   BENCH_DURATION=10        seconds per wrk run
+#   LLAMA_CPP_DIR=/path/to/llama.cpp/build/bin   llama-bench for comparison
+#   BENCH_MODELS="tinyllama-1.1b:Q4_0 ..."       preset:type pairs to generate
+# Results go to bench/RESULTS.md; raw outputs to build/bench/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build}
+BIN=$BUILD/rustygpt
+GEN=$BUILD/gguf_gen
+OUT=$BUILD/bench
+MODELS=$ROOT/bench/models
+RESULTS=${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}
+ONLY=${BENCH_ONLY:-all}
+PP=${BENCH_PP:-512}
+TG=${BENCH_TG:-128}
+THREADS=${BENCH_THREADS:-2}
+DURATION=${BENCH_DURATION:-10}
+LLAMA_CPP_DIR=${LLAMA_CPP_DIR:-/tmp/llama.cpp/build/bin}
+BENCH_MODELS=${BENCH_MODELS:-"tinyllama-1.1b:Q4_0 tinyllama-1.1b:Q8_0 tinyllama-1.1b:Q4_K_M smollm2-135m:Q8_0"}
+
+mkdir -p "$OUT" "$MODELS"
+http_md=$OUT/http.md
+engine_md=$OUT/engine.md
+
+log() { echo "bench: $*" >&2; }
+
+machine() {
+  local cpu cores mem
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  cores=$(nproc)
+  mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+  local flags=""
+  for f in avx2 fma f16c avx512f avx512_vnni avx512_bf16; do
+    grep -qw "$f" /proc/cpuinfo && flags+="$f "
+  done
+  echo "- CPU: $cpu ($cores cores available; ISA: ${flags% })"
+  echo "- RAM: $mem"
+  echo "- OS: $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
+  echo "- Compiler: $(cc --version | head -1)"
+  echo "- RustyGPT: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+}
+
+# ---- HTTP: wrk against small JSON replies ----
+bench_http() {
+  command -v wrk >/dev/null || { log "wrk missing (make deps installs it)"; return 1; }
+  [[ -x $BIN ]] || { log "$BIN missing: make build first"; return 1; }
+  local data port pid errlog
+  data=$(mktemp -d)
+  errlog=$OUT/serve.log
+  "$BIN" serve --port 0 --data-dir "$data" --models-dir "$data" --log-level error \
+    2>"$errlog" &
+  pid=$!
+  port=""
+  for _ in $(seq 100); do
+    port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$errlog" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  if [[ -z $port ]]; then
+    log "server did not start: $(cat "$errlog")"
+    kill "$pid" 2>/dev/null || true
+    rm -rf "$data"
+    return 1
+  fi
+  {
+    echo "| Route | Connections | Requests/s | p50 | p99 | Errors |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+  } >"$http_md"
+  for route in /healthz /status; do
+    for conns in 64; do
+      local raw=$OUT/wrk${route//\//_}_c$conns.txt
+      wrk -t2 -c"$conns" -d"${DURATION}s" --latency "http://127.0.0.1:$port$route" >"$raw" 2>&1 || true
+      local rps p50 p99 errs
+      rps=$(awk '/Requests\/sec/ {print $2}' "$raw")
+      p50=$(awk '$1=="50%" {print $2}' "$raw")
+      p99=$(awk '$1=="99%" {print $2}' "$raw")
+      errs=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' "$raw")
+      echo "| GET $route | $conns | ${rps:-?} | ${p50:-?} | ${p99:-?} | ${errs:-none} |" >>"$http_md"
+      log "http $route c=$conns: ${rps:-?} req/s, p99 ${p99:-?}"
+    done
+  done
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+}
+
+# ---- engine: random-weight models of real shapes ----
+gen_model() { # preset type → path
+  local preset=$1 type=$2 f=$MODELS/$1-$2.gguf
+  if [[ ! -s $f ]]; then
+    log "writing $f"
+    "$GEN" --arch llama --preset "$preset" --type "$type" --seed 1 -o "$f.tmp" >&2 && mv "$f.tmp" "$f"
+  fi
+  echo "$f"
+}
+
+json_field() { # json key
+  sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" <<<"$1" | head -1
+}
+
+bench_engine() {
+  {
+    echo "Prompt processing (pp$PP) and generation (tg$TG) with $THREADS threads, tokens/s."
+    echo
+    echo "| Model | Size | RustyGPT pp$PP | RustyGPT tg$TG | Peak RSS | llama.cpp pp$PP | llama.cpp tg$TG | pp ratio | tg ratio |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  } >"$engine_md"
+  if [[ ! -x $GEN ]]; then
+    log "$GEN missing: cannot write the benchmark models"
+    echo "| (not run: tools/gguf_gen is not built) | | | | | | | | |" >>"$engine_md"
+    return 0
+  fi
+  local have_bench=0 have_llama=0
+  "$BIN" bench --help >/dev/null 2>&1 && have_bench=1
+  [[ -x $LLAMA_CPP_DIR/llama-bench ]] && have_llama=1
+  ((have_bench)) || log "rustygpt bench is not built yet: skipping our numbers"
+  ((have_llama)) || log "no llama-bench at $LLAMA_CPP_DIR: skipping the comparison"
+  for spec in $BENCH_MODELS; do
+    local preset=${spec%%:*} type=${spec##*:} f size
+    if ! f=$(gen_model "$preset" "$type"); then
+      echo "| $preset $type | (gguf_gen failed) | | | | | | | |" >>"$engine_md"
+      continue
+    fi
+    size=$(du -h "$f" | cut -f1)
+    local pp="-" tg="-" rss="-" lpp="-" ltg="-" rpp="-" rtg="-"
+    if ((have_bench)); then
+      local j
+      if j=$("$BIN" bench -m "$f" -p "$PP" -n "$TG" -t "$THREADS" --json 2>"$OUT/bench-$preset-$type.err"); then
+        echo "$j" >"$OUT/bench-$preset-$type.json"
+        pp=$(json_field "$j" pp_tok_s)
+        tg=$(json_field "$j" tg_tok_s)
+        rss="$(json_field "$j" peak_rss_mb) MB"
+      else
+        pp="error"
+        log "rustygpt bench failed on $f: $(tail -1 "$OUT/bench-$preset-$type.err")"
+      fi
+    fi
+    if ((have_llama)); then
+      local lj
+      if lj=$("$LLAMA_CPP_DIR/llama-bench" -m "$f" -p "$PP" -n "$TG" -t "$THREADS" -o jsonl 2>"$OUT/llama-$preset-$type.err"); then
+        echo "$lj" >"$OUT/llama-$preset-$type.jsonl"
+        # one JSON object per line: the pp line has "n_gen": 0, the tg line "n_prompt": 0
+        lpp=$(grep '"n_gen": *0[,}]' <<<"$lj" | sed -n 's/.*"avg_ts": *\([0-9.]*\).*/\1/p' | head -1)
+        ltg=$(grep '"n_prompt": *0[,}]' <<<"$lj" | sed -n 's/.*"avg_ts": *\([0-9.]*\).*/\1/p' | head -1)
+        lpp=${lpp:--}
+        ltg=${ltg:--}
+      else
+        lpp="error"
+      fi
+    fi
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2fx", a/b; else print "-" }'; }
+    rpp=$(ratio "$pp" "$lpp")
+    rtg=$(ratio "$tg" "$ltg")
+    echo "| $preset $type | $size | $pp | $tg | $rss | $lpp | $ltg | $rpp | $rtg |" >>"$engine_md"
+    log "engine $preset $type: pp $pp tg $tg (llama.cpp pp $lpp tg $ltg)"
+  done
+  if ((have_llama)); then
+    echo >>"$engine_md"
+    echo "llama.cpp: $("$LLAMA_CPP_DIR/llama-bench" --version 2>&1 | head -2 | tr '\n' ' ')" >>"$engine_md" || true
+  fi
+}
+
+rc=0
+case $ONLY in
+  http) bench_http || rc=1 ;;
+  engine) bench_engine || rc=1 ;;
+  all) bench_http || rc=1; bench_engine || rc=1 ;;
+  *) echo "BENCH_ONLY must be http, engine or all" >&2; exit 2 ;;
+esac
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC')."
+  echo
+  echo "## Machine"
+  echo
+  machine
+  echo
+  echo "## HTTP server"
+  echo
+  echo "wrk, 2 threads, keep-alive, ${DURATION}s per run, against small JSON replies."
+  echo "Target: at least 20,000 requests/s and p99 under 5 ms at 64 connections."
+  echo
+  if [[ -s $http_md ]]; then cat "$http_md"; else echo "(not run)"; fi
+  echo
+  echo "## Engine"
+  echo
+  echo "Random-weight models written by tools/gguf_gen with the shapes of TinyLlama-1.1B and"
+  echo "SmolLM2-135M. Goal: generation at least 1.0x llama.cpp, prompt processing at least 0.8x."
+  echo
+  if [[ -s $engine_md ]]; then cat "$engine_md"; else echo "(not run)"; fi
+  if [[ -s ${BENCH_NOTES:-$ROOT/bench/NOTES.md} ]]; then
+    echo
+    cat "${BENCH_NOTES:-$ROOT/bench/NOTES.md}"
+  fi
+} >"$RESULTS"
+log "wrote $RESULTS"
+exit $rc
