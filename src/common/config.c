@@ -170,8 +170,8 @@ static int set_text(struct rg_config *c, const struct opt *o, const char *val, c
         return RG_OK;
     }
     case OPT_LOGFMT:
-        if (strcmp(val, "json") == 0) *(enum rg_log_format *)field = RG_LOG_FORMAT_JSON;
-        else if (strcmp(val, "text") == 0) *(enum rg_log_format *)field = RG_LOG_FORMAT_TEXT;
+        if (strcmp(val, "json") == 0) *(enum rg_log_format *)field = RG_LOG_JSON;
+        else if (strcmp(val, "text") == 0) *(enum rg_log_format *)field = RG_LOG_TEXT;
         else
             return rg_err_set(err, RG_EINVAL, "%s%s: expected json or text, got '%s'", where, o->name,
                               val);

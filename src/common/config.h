@@ -21,8 +21,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
-
-enum rg_log_format { RG_LOG_FORMAT_TEXT, RG_LOG_FORMAT_JSON };
+#include "common/log.h"
 
 struct rg_strlist {
     char **v;

@@ -38,7 +38,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.threads, 0);
     assert_int_equal(c.max_body, 8u << 20);
     assert_int_equal(c.max_connections, 256);
-    assert_int_equal(c.log_format, RG_LOG_FORMAT_TEXT);
+    assert_int_equal(c.log_format, RG_LOG_TEXT);
     assert_string_equal(c.log_level, "info");
     assert_string_equal(c.models_dir, "./models");
     assert_string_equal(c.data_dir, "./data");
@@ -66,7 +66,7 @@ static void test_flags(void **state)
     assert_string_equal(c.models.v[0], "a.gguf");
     assert_string_equal(c.models.v[1], "b.gguf");
     assert_true(c.offline);
-    assert_int_equal(c.log_format, RG_LOG_FORMAT_JSON);
+    assert_int_equal(c.log_format, RG_LOG_JSON);
     assert_int_equal(c.max_body, 2048);
     rg_config_free(&c);
 
