@@ -1,0 +1,966 @@
+/* HTTP server on libmicrohttpd (see http.h for the request chain). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/str.h"
+#include "http/http.h"
+#include "http/metrics.h"
+
+#define MAX_PARAMS 8
+#define MAX_EXTRA_HEADERS 16
+#define SSE_MAX_PENDING (16u << 20) /* a client this far behind is dropped */
+
+struct header {
+    char *name, *value;
+};
+
+struct rg_http_server {
+    struct MHD_Daemon *d;
+    int listen_fd;
+    int port;
+    bool loopback;
+    struct rg_http_opts o;
+    struct rg_route *routes;
+    size_t n_routes;
+    rg_http_auth_fn auth;
+    void *auth_ctx;
+    pthread_mutex_t lock; /* guards streams */
+    struct rg_sse *streams;
+    atomic_int n_streams;
+    atomic_bool stopping;
+};
+
+struct rg_http_req {
+    struct rg_http_server *srv;
+    struct MHD_Connection *conn;
+    double t0;
+    int phase; /* 0: headers seen next; 1: receiving body; 2: replied */
+    enum rg_http_method method;
+    char method_str[8];
+    const char *path; /* MHD's, valid for the request */
+    const struct rg_route *route;
+    size_t n_params;
+    char *params[MAX_PARAMS * 2]; /* name, value pairs (owned) */
+    struct rg_buf body;
+    bool too_big;
+    json_t *json;
+    char id[72];
+    const char *origin;
+    struct rg_principal who;
+    struct header extra[MAX_EXTRA_HEADERS];
+    size_t n_extra;
+    int status;
+    size_t bytes;
+    bool no_log;
+    /* model-call log fields */
+    char model[96];
+    bool stream;
+    long prompt_tokens, completion_tokens;
+    struct rg_sse *sse;
+};
+
+struct rg_sse {
+    pthread_mutex_t lock;
+    struct rg_http_server *srv;
+    struct MHD_Connection *conn; /* NULL once the request completed */
+    struct rg_buf pending;
+    size_t sent_off;      /* bytes of pending already handed to MHD */
+    bool suspended, ended, closed;
+    int refs;             /* connection side + producer side */
+    struct rg_sse *next, *prev;
+    /* for the access log line, written when the last side lets go */
+    char method[8], path[160], id[72], model[96];
+    double t0;
+    int status;
+    size_t bytes;
+    long prompt_tokens, completion_tokens;
+    bool no_log;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- request ids ---- */
+
+static atomic_ullong id_counter;
+static unsigned int id_prefix;
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+static void id_init(void)
+{
+    if (getrandom(&id_prefix, sizeof id_prefix, 0) != (ssize_t)sizeof id_prefix)
+        id_prefix = (unsigned)time(NULL) ^ (unsigned)getpid();
+}
+
+static bool id_is_sane(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                  c == '_' || c == '.' || c == ':';
+        if (!ok || n >= 64) return false;
+    }
+    return n > 0;
+}
+
+static void make_id(struct rg_http_req *r)
+{
+    const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given && id_is_sane(given)) {
+        snprintf(r->id, sizeof r->id, "%s", given);
+        return;
+    }
+    pthread_once(&id_once, id_init);
+    snprintf(r->id, sizeof r->id, "req-%08x%010llx", id_prefix,
+             (unsigned long long)atomic_fetch_add(&id_counter, 1) + 1);
+}
+
+/* ---- method names ---- */
+
+static const struct {
+    const char *name;
+    enum rg_http_method m;
+} METHODS[] = {
+    {"GET", RG_HTTP_GET},     {"HEAD", RG_HTTP_HEAD},     {"POST", RG_HTTP_POST},
+    {"PUT", RG_HTTP_PUT},     {"PATCH", RG_HTTP_PATCH},   {"DELETE", RG_HTTP_DELETE},
+    {"OPTIONS", RG_HTTP_OPTIONS},
+};
+
+static enum rg_http_method parse_method(const char *s)
+{
+    for (size_t i = 0; i < RG_ARRAY_LEN(METHODS); i++)
+        if (!strcmp(s, METHODS[i].name)) return METHODS[i].m;
+    return 0;
+}
+
+static void allow_header(unsigned methods, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (methods & RG_HTTP_GET) methods |= RG_HTTP_HEAD;
+    methods |= RG_HTTP_OPTIONS;
+    size_t used = 0;
+    for (size_t i = 0; i < RG_ARRAY_LEN(METHODS); i++) {
+        if (!(methods & METHODS[i].m)) continue;
+        int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", METHODS[i].name);
+        if (w < 0 || (size_t)w >= n - used) break;
+        used += (size_t)w;
+    }
+}
+
+/* ---- replies ---- */
+
+void rg_http_set_header(struct rg_http_req *r, const char *name, const char *value)
+{
+    if (r->n_extra >= MAX_EXTRA_HEADERS) return;
+    char *n = rg_strdup(name), *v = rg_strdup(value);
+    if (!n || !v) {
+        rg_free(n);
+        rg_free(v);
+        return;
+    }
+    r->extra[r->n_extra++] = (struct header){n, v};
+}
+
+static void add_common_headers(struct rg_http_req *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (r->origin && rg_http_origin_allowed(r->origin, r->srv->o.cors_origins, r->srv->o.n_cors)) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id");
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    for (size_t i = 0; i < r->n_extra; i++)
+        MHD_add_response_header(resp, r->extra[i].name, r->extra[i].value);
+}
+
+static void queue(struct rg_http_req *r, int status, struct MHD_Response *resp, size_t bytes)
+{
+    if (!resp) {
+        r->status = 500;
+        r->phase = 2;
+        return;
+    }
+    add_common_headers(r, resp);
+    MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    r->bytes = bytes;
+    r->phase = 2;
+}
+
+static bool compressible(const char *ct)
+{
+    return ct && (rg_str_starts_with(ct, "application/json") || rg_str_starts_with(ct, "text/") ||
+                  rg_str_starts_with(ct, "application/javascript"));
+}
+
+void rg_http_reply(struct rg_http_req *r, int status, const char *content_type, const void *body,
+                   size_t len)
+{
+    if (r->phase == 2) return; /* one reply per request */
+    size_t gzip_min = r->srv->o.gzip_min ? r->srv->o.gzip_min : 1024;
+    struct MHD_Response *resp = NULL;
+    bool gz = false;
+    if (len >= gzip_min && compressible(content_type) &&
+        rg_http_accepts_gzip(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept-Encoding"))) {
+        void *z;
+        size_t zl;
+        if (rg_http_gzip(body, len, &z, &zl) == RG_OK) {
+            resp = MHD_create_response_from_buffer(zl, z, MHD_RESPMEM_MUST_COPY);
+            rg_free(z);
+            gz = resp != NULL;
+            if (gz) len = zl;
+        }
+    }
+    if (!resp)
+        resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+    if (resp) {
+        if (content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        if (gz) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+        if (len >= gzip_min && compressible(content_type))
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    }
+    queue(r, status, resp, len);
+}
+
+void rg_http_reply_json(struct rg_http_req *r, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!s) {
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "could not encode the reply");
+        return;
+    }
+    rg_http_reply(r, status, "application/json", s, strlen(s));
+    free(s);
+}
+
+void rg_http_reply_error(struct rg_http_req *r, int status, const char *type, const char *code,
+                         const char *param, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char *body = rg_http_error_body(status, type, code, param, msg);
+    if (!body) {
+        static const char fallback[] =
+            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+        rg_http_reply(r, status, "application/json", fallback, sizeof fallback - 1);
+        return;
+    }
+    rg_http_reply(r, status, "application/json", body, strlen(body));
+    rg_free(body);
+}
+
+/* ---- request accessors ---- */
+
+enum rg_http_method rg_http_req_method(const struct rg_http_req *r) { return r->method; }
+const char *rg_http_req_path(const struct rg_http_req *r) { return r->path; }
+const char *rg_http_req_id(const struct rg_http_req *r) { return r->id; }
+const struct rg_principal *rg_http_req_principal(const struct rg_http_req *r) { return &r->who; }
+struct rg_http_server *rg_http_req_server(const struct rg_http_req *r) { return r->srv; }
+
+const char *rg_http_req_header(const struct rg_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *rg_http_req_query(const struct rg_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *rg_http_req_param(const struct rg_http_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_params; i++)
+        if (!strcmp(r->params[2 * i], name)) return r->params[2 * i + 1];
+    return NULL;
+}
+
+const char *rg_http_req_body(const struct rg_http_req *r, size_t *len)
+{
+    if (len) *len = r->body.len;
+    return r->body.data ? r->body.data : "";
+}
+
+json_t *rg_http_req_json(struct rg_http_req *r)
+{
+    if (r->json) return r->json;
+    if (r->body.len == 0) {
+        rg_http_reply_error(r, 400, NULL, "invalid_json", NULL, "the request body is empty; expected a JSON object");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        rg_http_reply_error(r, 400, NULL, "invalid_json", NULL,
+                            "the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                            je.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        rg_http_reply_error(r, 400, NULL, "invalid_json", NULL, "the request body must be a JSON object");
+        return NULL;
+    }
+    r->json = j;
+    return j;
+}
+
+void rg_http_req_log_model(struct rg_http_req *r, const char *model, bool stream, long prompt_tokens,
+                           long completion_tokens)
+{
+    snprintf(r->model, sizeof r->model, "%s", model ? model : "");
+    r->stream = stream;
+    r->prompt_tokens = prompt_tokens;
+    r->completion_tokens = completion_tokens;
+}
+
+/* ---- access log ---- */
+
+static void access_log(bool quiet, bool no_log, const char *id, const char *method, const char *path,
+                       int status, double secs, size_t bytes, const char *model, bool stream, long pt,
+                       long ct)
+{
+    if (quiet || no_log || !rg_log_enabled(RG_LOG_INFO)) return;
+    if (model && model[0])
+        rg_log(RG_LOG_INFO, "request", "id", 's', id, "method", 's', method, "path", 's', path, "status", 'i',
+               (long long)status, "ms", 'f', secs * 1000.0, "bytes", 'u', (unsigned long long)bytes, "model",
+               's', model, "stream", 'b', (int)stream, "prompt_tokens", 'i', (long long)pt,
+               "completion_tokens", 'i', (long long)ct, NULL);
+    else
+        rg_log(RG_LOG_INFO, "request", "id", 's', id, "method", 's', method, "path", 's', path, "status", 'i',
+               (long long)status, "ms", 'f', secs * 1000.0, "bytes", 'u', (unsigned long long)bytes, NULL);
+}
+
+/* ---- SSE ---- */
+
+static void sse_release(struct rg_sse *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool last = --s->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (!last) return;
+    struct rg_http_server *srv = s->srv;
+    pthread_mutex_lock(&srv->lock);
+    if (s->prev) s->prev->next = s->next;
+    else srv->streams = s->next;
+    if (s->next) s->next->prev = s->prev;
+    pthread_mutex_unlock(&srv->lock);
+    atomic_fetch_sub(&srv->n_streams, 1);
+    rg_metrics_stream_ended();
+    double secs = now_s() - s->t0;
+    rg_metrics_observe_request(s->method, s->path, s->status, secs);
+    access_log(srv->o.quiet_access_log, s->no_log, s->id, s->method, s->path, s->status, secs, s->bytes,
+               s->model, true, s->prompt_tokens, s->completion_tokens);
+    rg_buf_free(&s->pending);
+    pthread_mutex_destroy(&s->lock);
+    rg_free(s);
+}
+
+static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct rg_sse *s = cls;
+    pthread_mutex_lock(&s->lock);
+    size_t avail = s->pending.len - s->sent_off;
+    if (avail > 0) {
+        size_t n = RG_MIN(avail, max);
+        memcpy(buf, s->pending.data + s->sent_off, n);
+        s->sent_off += n;
+        s->bytes += n;
+        if (s->sent_off == s->pending.len) {
+            rg_buf_reset(&s->pending);
+            s->sent_off = 0;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return (ssize_t)n;
+    }
+    if (s->ended) {
+        pthread_mutex_unlock(&s->lock);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (s->closed) { /* server stopping */
+        pthread_mutex_unlock(&s->lock);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    /* Nothing to send: park the connection until the producer has more. */
+    s->suspended = true;
+    MHD_suspend_connection(s->conn);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static void sse_reader_free(void *cls)
+{
+    sse_release(cls);
+}
+
+/* Called with s->lock held. */
+static void sse_wake(struct rg_sse *s)
+{
+    if (s->suspended && s->conn) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+struct rg_sse *rg_http_sse_start(struct rg_http_req *r)
+{
+    if (r->phase == 2) return NULL;
+    struct rg_sse *s = rg_calloc(1, sizeof *s);
+    if (!s) {
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    rg_buf_init(&s->pending, SSE_MAX_PENDING);
+    s->srv = r->srv;
+    s->conn = r->conn;
+    s->refs = 2;
+    s->t0 = r->t0;
+    s->status = 200;
+    s->no_log = r->no_log;
+    snprintf(s->method, sizeof s->method, "%s", r->method_str);
+    snprintf(s->path, sizeof s->path, "%s", r->route ? r->route->pattern : r->path);
+    snprintf(s->id, sizeof s->id, "%s", r->id);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_reader, s,
+                                                                  sse_reader_free);
+    if (!resp) {
+        pthread_mutex_destroy(&s->lock);
+        rg_free(s);
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        return NULL;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    struct rg_http_server *srv = r->srv;
+    pthread_mutex_lock(&srv->lock);
+    s->next = srv->streams;
+    if (s->next) s->next->prev = s;
+    srv->streams = s;
+    pthread_mutex_unlock(&srv->lock);
+    atomic_fetch_add(&srv->n_streams, 1);
+    rg_metrics_stream_started();
+    r->sse = s;
+    queue(r, 200, resp, 0);
+    return s;
+}
+
+static int sse_push(struct rg_sse *s, const char *bytes, size_t n)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->closed || s->ended) {
+        pthread_mutex_unlock(&s->lock);
+        return RG_ECLOSED;
+    }
+    int rc = rg_buf_append(&s->pending, bytes, n);
+    if (rc == RG_ETOOBIG) { /* the client reads far slower than we write */
+        s->closed = true;
+        rc = RG_ECLOSED;
+    }
+    sse_wake(s);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int rg_sse_send(struct rg_sse *s, const char *event, const char *data, size_t len)
+{
+    size_t n;
+    char *ev = rg_sse_format(event, data, len, &n);
+    if (!ev) return RG_ENOMEM;
+    int rc = sse_push(s, ev, n);
+    rg_free(ev);
+    return rc;
+}
+
+int rg_sse_send_json(struct rg_sse *s, const char *event, const json_t *obj)
+{
+    char *txt = json_dumps(obj, JSON_COMPACT);
+    if (!txt) return RG_ENOMEM;
+    int rc = rg_sse_send(s, event, txt, strlen(txt));
+    free(txt);
+    return rc;
+}
+
+int rg_sse_comment(struct rg_sse *s, const char *text)
+{
+    char line[256];
+    int n = snprintf(line, sizeof line, ": %s\n\n", text ? text : "");
+    if (n < 0) return RG_EINVAL;
+    return sse_push(s, line, RG_MIN((size_t)n, sizeof line - 1));
+}
+
+bool rg_sse_closed(const struct rg_sse *s)
+{
+    struct rg_sse *m = (struct rg_sse *)s;
+    pthread_mutex_lock(&m->lock);
+    bool c = m->closed;
+    pthread_mutex_unlock(&m->lock);
+    return c || atomic_load(&m->srv->stopping);
+}
+
+void rg_sse_log_model(struct rg_sse *s, const char *model, long prompt_tokens, long completion_tokens)
+{
+    pthread_mutex_lock(&s->lock);
+    snprintf(s->model, sizeof s->model, "%s", model ? model : "");
+    s->prompt_tokens = prompt_tokens;
+    s->completion_tokens = completion_tokens;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void rg_sse_end(struct rg_sse *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->ended = true;
+    sse_wake(s);
+    pthread_mutex_unlock(&s->lock);
+    sse_release(s);
+}
+
+int rg_http_server_active_streams(const struct rg_http_server *s)
+{
+    return atomic_load(&((struct rg_http_server *)s)->n_streams);
+}
+
+/* ---- the chain ---- */
+
+static bool check_api_key(struct rg_http_req *r)
+{
+    const struct rg_http_opts *o = &r->srv->o;
+    if (o->n_api_keys == 0 || !(r->route->flags & RG_ROUTE_API_KEY)) return true;
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        const char *key = h + 7;
+        while (*key == ' ') key++;
+        bool ok = false;
+        for (size_t i = 0; i < o->n_api_keys; i++) /* no early exit: same time for every key */
+            ok |= rg_ct_equal(key, strlen(key), o->api_keys[i], strlen(o->api_keys[i]));
+        if (ok) {
+            if (r->who.role < RG_ROLE_USER) r->who.role = RG_ROLE_USER;
+            snprintf(r->who.id, sizeof r->who.id, "api-key");
+            return true;
+        }
+    }
+    rg_http_set_header(r, "WWW-Authenticate", "Bearer");
+    rg_http_reply_error(r, 401, NULL, "invalid_api_key", NULL,
+                        h ? "invalid API key" : "missing API key: send 'Authorization: Bearer KEY'");
+    return false;
+}
+
+static void preflight(struct rg_http_req *r, unsigned methods)
+{
+    if (!rg_http_origin_allowed(r->origin, r->srv->o.cors_origins, r->srv->o.n_cors)) {
+        rg_http_reply_error(r, 403, NULL, "cors_origin_denied", NULL, "origin %s is not allowed", r->origin);
+        return;
+    }
+    char allow[96];
+    allow_header(methods, allow, sizeof allow);
+    rg_http_set_header(r, "Access-Control-Allow-Methods", allow);
+    const char *req_headers = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                          "Access-Control-Request-Headers");
+    /* Echo what the browser asks for when it is a plain list of header names. */
+    bool sane = req_headers && strlen(req_headers) < 512;
+    for (const char *c = req_headers; sane && *c; c++)
+        if (!(*c == ',' || *c == ' ' || *c == '-' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9')))
+            sane = false;
+    rg_http_set_header(r, "Access-Control-Allow-Headers",
+                       sane ? req_headers : "Authorization, Content-Type, X-Request-Id");
+    rg_http_set_header(r, "Access-Control-Max-Age", "600");
+    rg_http_reply(r, 204, NULL, "", 0);
+}
+
+/* Host check, CORS, routing, size limit: decided on the first call. */
+static void first_call(struct rg_http_req *r, const char *url, const char *method)
+{
+    struct rg_http_server *srv = r->srv;
+    r->path = url;
+    snprintf(r->method_str, sizeof r->method_str, "%s", parse_method(method) ? method : "OTHER");
+    r->method = parse_method(method);
+    make_id(r);
+    r->origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+
+    if (srv->loopback) {
+        const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+        if (host && !rg_http_host_is_loopback(host)) {
+            rg_http_reply_error(r, 403, NULL, "host_denied", NULL,
+                                "Host '%.100s' is not a loopback name; this server only answers requests "
+                                "addressed to localhost",
+                                host);
+            return;
+        }
+    }
+    if (r->origin && !rg_http_origin_allowed(r->origin, srv->o.cors_origins, srv->o.n_cors)) {
+        rg_http_reply_error(r, 403, NULL, "cors_origin_denied", NULL,
+                            "origin %.100s is not allowed (see --cors-origin)", r->origin);
+        return;
+    }
+    unsigned path_methods = 0;
+    const struct rg_route *match = NULL;
+    struct rg_http_span names[MAX_PARAMS], values[MAX_PARAMS];
+    size_t np = 0;
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        const struct rg_route *rt = &srv->routes[i];
+        size_t n;
+        struct rg_http_span nm[MAX_PARAMS], vl[MAX_PARAMS];
+        if (!rg_http_match(rt->pattern, url, nm, vl, MAX_PARAMS, &n)) continue;
+        path_methods |= rt->methods;
+        unsigned want = r->method == RG_HTTP_HEAD ? (RG_HTTP_HEAD | RG_HTTP_GET) : r->method;
+        if (!match && (rt->methods & want)) {
+            match = rt;
+            np = n;
+            memcpy(names, nm, n * sizeof *nm);
+            memcpy(values, vl, n * sizeof *vl);
+        }
+    }
+    if (r->method == RG_HTTP_OPTIONS && path_methods && !(path_methods & RG_HTTP_OPTIONS)) {
+        if (r->origin && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Method")) {
+            preflight(r, path_methods);
+        } else {
+            char allow[96];
+            allow_header(path_methods, allow, sizeof allow);
+            rg_http_set_header(r, "Allow", allow);
+            rg_http_reply(r, 204, NULL, "", 0);
+        }
+        return;
+    }
+    if (!match) {
+        if (path_methods) {
+            char allow[96];
+            allow_header(path_methods, allow, sizeof allow);
+            rg_http_set_header(r, "Allow", allow);
+            rg_http_reply_error(r, 405, NULL, "method_not_allowed", NULL, "method %s is not allowed on %.200s",
+                                r->method_str, url);
+        } else {
+            rg_http_reply_error(r, 404, NULL, "not_found", NULL, "no route for %s %.200s", r->method_str, url);
+        }
+        return;
+    }
+    r->route = match;
+    r->no_log = (match->flags & RG_ROUTE_NO_LOG) != 0;
+    for (size_t i = 0; i < np; i++) {
+        r->params[2 * i] = rg_strndup(names[i].p, names[i].n);
+        r->params[2 * i + 1] = rg_strndup(values[i].p, values[i].n);
+        r->n_params = i + 1;
+        if (!r->params[2 * i] || !r->params[2 * i + 1]) {
+            rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+            return;
+        }
+    }
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t len;
+    if (cl && rg_parse_i64(cl, 0, INT64_MAX, &len) == RG_OK && (uint64_t)len > srv->o.max_body) {
+        rg_http_reply_error(r, 413, NULL, "request_too_large", NULL,
+                            "request body of %lld bytes is larger than the limit of %zu bytes (--max-body)",
+                            (long long)len, srv->o.max_body);
+        return;
+    }
+    rg_buf_init(&r->body, srv->o.max_body);
+    r->phase = 1;
+}
+
+static void dispatch(struct rg_http_req *r)
+{
+    if (!check_api_key(r)) return;
+    struct rg_http_server *srv = r->srv;
+    if (srv->auth) {
+        int rc = srv->auth(r, srv->auth_ctx, &r->who);
+        if (rc != RG_OK) {
+            if (r->phase != 2)
+                rg_http_reply_error(r, 401, NULL, "invalid_credentials", NULL, "invalid or expired credentials");
+            return;
+        }
+    }
+    if (r->who.role < r->route->role) {
+        if (r->who.role == RG_ROLE_PUBLIC)
+            rg_http_reply_error(r, 401, NULL, "unauthenticated", NULL, "sign in first");
+        else
+            rg_http_reply_error(r, 403, NULL, "forbidden", NULL, "your role may not do this");
+        return;
+    }
+    r->route->fn(r, r->route->ctx);
+    if (r->phase != 2) rg_http_reply_error(r, 500, NULL, NULL, NULL, "the handler gave no reply");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct rg_http_req *r = *con_cls;
+    if (!r) return MHD_NO; /* out of memory in on_start */
+    r->srv = cls;
+    r->conn = conn;
+    if (r->phase == 0) {
+        first_call(r, url, method);
+        return MHD_YES;
+    }
+    if (r->phase == 2) {
+        *upload_data_size = 0; /* already answered (e.g. 413): drop the rest */
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        int rc = rg_buf_append(&r->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        if (rc == RG_ETOOBIG) {
+            rg_http_reply_error(r, 413, NULL, "request_too_large", NULL,
+                                "request body is larger than the limit of %zu bytes (--max-body)",
+                                r->srv->o.max_body);
+        } else if (rc != RG_OK) {
+            rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        }
+        return MHD_YES;
+    }
+    dispatch(r);
+    return MHD_YES;
+}
+
+static void *on_start(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)uri, (void)conn;
+    struct rg_http_req *r = rg_calloc(1, sizeof *r);
+    if (r) {
+        r->t0 = now_s();
+        r->srv = cls;
+    }
+    return r;
+}
+
+static void req_free(struct rg_http_req *r)
+{
+    for (size_t i = 0; i < 2 * r->n_params; i++) rg_free(r->params[i]);
+    for (size_t i = 0; i < r->n_extra; i++) {
+        rg_free(r->extra[i].name);
+        rg_free(r->extra[i].value);
+    }
+    rg_buf_free(&r->body);
+    json_decref(r->json);
+    rg_free(r);
+}
+
+static void on_complete(void *cls, struct MHD_Connection *conn, void **con_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn;
+    struct rg_http_req *r = *con_cls;
+    *con_cls = NULL;
+    if (!r) return;
+    if (r->sse) {
+        /* The stream's own release writes its log line with the final counts. */
+        struct rg_sse *s = r->sse;
+        pthread_mutex_lock(&s->lock);
+        s->conn = NULL;
+        s->suspended = false;
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) s->closed = true;
+        if (!s->model[0] && r->model[0]) snprintf(s->model, sizeof s->model, "%s", r->model);
+        pthread_mutex_unlock(&s->lock);
+    } else if (r->srv && r->phase == 2) {
+        double secs = now_s() - r->t0;
+        const char *route = r->route ? r->route->pattern : "unmatched";
+        rg_metrics_observe_request(r->method_str, route, r->status, secs);
+        access_log(r->srv->o.quiet_access_log, r->no_log, r->id, r->method_str, r->path ? r->path : "?",
+                   r->status, secs, r->bytes, r->model, r->stream, r->prompt_tokens, r->completion_tokens);
+    }
+    req_free(r);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+    rg_log(RG_LOG_DEBUG, "libmicrohttpd", "detail", 's', msg, NULL);
+}
+
+/* ---- lifecycle ---- */
+
+struct rg_http_server *rg_http_server_new(const struct rg_http_opts *opts, const struct rg_route *routes,
+                                          size_t n_routes, char *err)
+{
+    struct rg_http_server *s = rg_calloc(1, sizeof *s);
+    if (!s) {
+        rg_err_set(err, RG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->o = *opts;
+    if (!s->o.host) s->o.host = "127.0.0.1";
+    if (!s->o.max_body) s->o.max_body = 8u << 20;
+    if (s->o.max_connections <= 0) s->o.max_connections = 256;
+    if (s->o.timeout <= 0) s->o.timeout = 60;
+    s->listen_fd = -1;
+    s->routes = rg_malloc_array(n_routes ? n_routes : 1, sizeof *routes);
+    if (!s->routes) {
+        rg_free(s);
+        rg_err_set(err, RG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n_routes; i++) {
+        if (routes[i].pattern[0] != '/' || !routes[i].fn || !routes[i].methods) {
+            rg_err_set(err, RG_EINVAL, "route %zu (%s) is malformed", i, routes[i].pattern);
+            rg_free(s->routes);
+            rg_free(s);
+            return NULL;
+        }
+    }
+    memcpy(s->routes, routes, n_routes * sizeof *routes);
+    s->n_routes = n_routes;
+    s->loopback = rg_http_bind_is_loopback(s->o.host);
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+void rg_http_server_set_auth(struct rg_http_server *s, rg_http_auth_fn fn, void *ctx)
+{
+    s->auth = fn;
+    s->auth_ctx = ctx;
+}
+
+const struct rg_route *rg_http_server_routes(const struct rg_http_server *s, size_t *n)
+{
+    *n = s->n_routes;
+    return s->routes;
+}
+
+int rg_http_server_port(const struct rg_http_server *s) { return s->port; }
+
+/* Binds the listening socket ourselves so that failures have a clear errno. */
+static int bind_socket(struct rg_http_server *s, char *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->o.port);
+    int gai = getaddrinfo(s->o.host, port, &hints, &ai);
+    if (gai != 0)
+        return rg_err_set(err, RG_EIO, "cannot resolve --host %s: %s", s->o.host, gai_strerror(gai));
+    int fd = -1, last_errno = 0;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            last_errno = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 1024) == 0) break;
+        last_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return rg_err_set(err, RG_EIO, "cannot listen on %s:%d: %s", s->o.host, s->o.port, strerror(last_errno));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    s->listen_fd = fd;
+    return RG_OK;
+}
+
+int rg_http_server_start(struct rg_http_server *s, char *err)
+{
+    int rc = bind_socket(s, err);
+    if (rc != RG_OK) return rc;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = s->o.threads > 0 ? (unsigned)s->o.threads : (unsigned)(ncpu > 0 ? ncpu : 1);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_start, s, MHD_OPTION_NOTIFY_COMPLETED, on_complete, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+        return rg_err_set(err, RG_EIO, "cannot start the HTTP server on %s:%d", s->o.host, s->port);
+    }
+    return RG_OK;
+}
+
+void rg_http_server_stop(struct rg_http_server *s, int grace_s)
+{
+    if (!s) return;
+    if (s->d) {
+        /* 1. stop accepting */
+        int fd = MHD_quiesce_daemon(s->d);
+        if (fd >= 0) close(fd);
+        s->listen_fd = -1;
+        /* 2. let running streams finish */
+        double deadline = now_s() + (grace_s > 0 ? grace_s : 0);
+        while (atomic_load(&s->n_streams) > 0 && now_s() < deadline) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        /* 3. cancel the rest: producers see rg_sse_closed(), parked connections
+         * wake up and end */
+        atomic_store(&s->stopping, true);
+        pthread_mutex_lock(&s->lock);
+        for (struct rg_sse *x = s->streams; x; x = x->next) {
+            pthread_mutex_lock(&x->lock);
+            x->closed = true;
+            sse_wake(x);
+            pthread_mutex_unlock(&x->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
+        /* MHD resumes parked connections on its own threads: wait until each
+         * stream's connection has completed before stopping the daemon. */
+        double hard = now_s() + 2.0;
+        for (;;) {
+            bool parked = false;
+            pthread_mutex_lock(&s->lock);
+            for (struct rg_sse *x = s->streams; x; x = x->next) {
+                pthread_mutex_lock(&x->lock);
+                parked |= x->conn != NULL;
+                pthread_mutex_unlock(&x->lock);
+            }
+            pthread_mutex_unlock(&s->lock);
+            if (!parked || now_s() > hard) break;
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(s->d);
+        s->d = NULL;
+    } else if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+    }
+    /* Streams whose producers have not called rg_sse_end() yet keep their
+     * memory until they do; they only touch their own struct and srv->lock,
+     * so the server struct stays alive while any remain. */
+    if (atomic_load(&s->n_streams) > 0) return; /* leaked deliberately: producers still hold it */
+    pthread_mutex_destroy(&s->lock);
+    rg_free(s->routes);
+    rg_free(s);
+}
