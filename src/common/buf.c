@@ -40,7 +40,7 @@ int rg_buf_reserve(struct rg_buf *b, size_t n)
         }
         cap *= 2;
     }
-    if (cap > b->max + 1) cap = b->max + 1;
+    if (b->max < SIZE_MAX && cap > b->max + 1) cap = b->max + 1;
     char *p = rg_realloc(b->data, cap);
     if (!p) return RG_ENOMEM;
     b->data = p;

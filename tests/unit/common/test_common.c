@@ -37,6 +37,13 @@ static void test_buf_max(void **state)
     assert_null(b.data);
     rg_free(s);
     rg_buf_free(&b);
+
+    /* no limit (max = SIZE_MAX): growth must not wrap the capacity to 0 */
+    rg_buf_init(&b, SIZE_MAX);
+    for (int i = 0; i < 1000; i++) assert_int_equal(rg_buf_printf(&b, "%04d", i), RG_OK);
+    assert_int_equal(b.len, 4000);
+    assert_memory_equal(b.data + 3996, "0999", 4);
+    rg_buf_free(&b);
 }
 
 static void test_buf_alloc_failure(void **state)
