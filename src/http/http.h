@@ -194,6 +194,9 @@ bool rg_http_match(const char *pattern, const char *path, struct rg_http_span *n
 int rg_http_gzip(const void *in, size_t len, void **out, size_t *out_len);
 /* Does an Accept-Encoding header accept gzip (q > 0)? */
 bool rg_http_accepts_gzip(const char *accept_encoding);
+/* Parses a request body as a JSON object (duplicate keys and invalid UTF-8
+ * refused). NULL with a one-line reason in err (RG_ERR_SIZE). */
+json_t *rg_http_parse_json_body(const char *body, size_t len, char *err);
 /* Formats one SSE event into a malloc'd string (rg_free). */
 char *rg_sse_format(const char *event, const char *data, size_t len, size_t *out_len);
 

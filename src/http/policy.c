@@ -251,3 +251,24 @@ char *rg_http_error_body(int status, const char *type, const char *code, const c
     free(s);
     return r;
 }
+
+json_t *rg_http_parse_json_body(const char *body, size_t len, char *err)
+{
+    if (!body || len == 0) {
+        rg_err_set(err, RG_EFORMAT, "the request body is empty; expected a JSON object");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        rg_err_set(err, RG_EFORMAT, "the request body is not valid JSON: %s (line %d, column %d)", je.text,
+                   je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        rg_err_set(err, RG_EFORMAT, "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}

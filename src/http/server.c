@@ -60,6 +60,7 @@ struct rg_http_req {
     char *params[MAX_PARAMS * 2]; /* name, value pairs (owned) */
     struct rg_buf body;
     bool too_big;
+    size_t discarded;
     json_t *json;
     char id[72];
     const char *origin;
@@ -203,7 +204,8 @@ static void queue(struct rg_http_req *r, int status, struct MHD_Response *resp, 
         return;
     }
     add_common_headers(r, resp);
-    MHD_queue_response(r->conn, (unsigned)status, resp);
+    if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
+        rg_log(RG_LOG_WARN, "could not queue a reply", "id", 's', r->id, "status", 'i', (long long)status, NULL);
     MHD_destroy_response(resp);
     r->status = status;
     r->bytes = bytes;
@@ -310,21 +312,10 @@ const char *rg_http_req_body(const struct rg_http_req *r, size_t *len)
 json_t *rg_http_req_json(struct rg_http_req *r)
 {
     if (r->json) return r->json;
-    if (r->body.len == 0) {
-        rg_http_reply_error(r, 400, NULL, "invalid_json", NULL, "the request body is empty; expected a JSON object");
-        return NULL;
-    }
-    json_error_t je;
-    json_t *j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
+    char msg[RG_ERR_SIZE];
+    json_t *j = rg_http_parse_json_body(r->body.data, r->body.len, msg);
     if (!j) {
-        rg_http_reply_error(r, 400, NULL, "invalid_json", NULL,
-                            "the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
-                            je.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        rg_http_reply_error(r, 400, NULL, "invalid_json", NULL, "the request body must be a JSON object");
+        rg_http_reply_error(r, 400, NULL, "invalid_json", NULL, "%s", msg);
         return NULL;
     }
     r->json = j;
@@ -727,15 +718,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        int rc = rg_buf_append(&r->body, upload_data, *upload_data_size);
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (rc == RG_ETOOBIG) {
-            rg_http_reply_error(r, 413, NULL, "request_too_large", NULL,
-                                "request body is larger than the limit of %zu bytes (--max-body)",
-                                r->srv->o.max_body);
-        } else if (rc != RG_OK) {
-            rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        if (r->too_big) {
+            /* MHD cannot reply in the middle of a body, so the rest is read
+             * and dropped; a body that goes on far past the limit gets the
+             * connection closed instead. */
+            r->discarded += n;
+            return r->discarded > RG_MAX(r->srv->o.max_body, (size_t)1 << 20) ? MHD_NO : MHD_YES;
         }
+        int rc = rg_buf_append(&r->body, upload_data, n);
+        if (rc == RG_ETOOBIG) {
+            r->too_big = true;
+            rg_buf_free(&r->body);
+        } else if (rc != RG_OK) {
+            return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    if (r->too_big) {
+        rg_http_reply_error(r, 413, NULL, "request_too_large", NULL,
+                            "request body is larger than the limit of %zu bytes (--max-body)", r->srv->o.max_body);
         return MHD_YES;
     }
     dispatch(r);
@@ -791,6 +794,7 @@ static void on_complete(void *cls, struct MHD_Connection *conn, void **con_cls,
     req_free(r);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
