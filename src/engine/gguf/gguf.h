@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/err.h"
+
 #include "engine/quant/quant.h"
 
 enum rg_gguf_type {
