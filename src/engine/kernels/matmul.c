@@ -1,0 +1,84 @@
+/*
+ * y = x · Wᵀ for any weight type. The activations are converted once to the
+ * weight type's vec_dot_type (F16 for F16 weights, Q8_0 for the 32-blocks,
+ * Q8_K for the K-quants: the same conversions llama.cpp makes, which keeps
+ * our results close to its), then the rows of W are split between threads.
+ * Each thread takes a contiguous band of rows and, for each row, all tokens,
+ * so a weight row is read from memory once per call.
+ */
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "engine/kernels/kernels.h"
+
+struct mm {
+    const struct rg_type_traits *tw, *tx;
+    const void *w;
+    size_t w_row, x_row;
+    int64_t n_rows, k, n_tok;
+    const float *x;
+    const uint8_t *xq; /* converted activations */
+    float *y;
+};
+
+static void convert_part(void *ctx, int ith, int nth)
+{
+    struct mm *m = ctx;
+    for (int64_t t = ith; t < m->n_tok; t += nth)
+        m->tx->from_float(m->x + t * m->k, (uint8_t *)m->xq + t * m->x_row, m->k);
+}
+
+static void mm_part(void *ctx, int ith, int nth)
+{
+    struct mm *m = ctx;
+    /* bands of rows, rounded to 4 so neighbours do not share cache lines of y */
+    int64_t per = (m->n_rows + nth - 1) / nth;
+    per = (per + 3) & ~(int64_t)3;
+    int64_t r0 = per * ith, r1 = r0 + per < m->n_rows ? r0 + per : m->n_rows;
+    rg_vec_dot_fn dot = m->tw->vec_dot;
+    const uint8_t *w = m->w;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + r * m->w_row;
+        for (int64_t t = 0; t < m->n_tok; t++) {
+            float s;
+            dot((int)m->k, &s, row, m->xq + t * m->x_row);
+            m->y[t * m->n_rows + r] = s;
+        }
+    }
+}
+
+int rg_matmul(struct rg_pool *p, enum rg_type wt, const void *w, int64_t n_rows, int64_t k, const float *x,
+              int64_t n_tok, float *y)
+{
+    const struct rg_type_traits *tw = rg_type_traits(wt);
+    if (!tw || !tw->vec_dot || k <= 0 || n_rows <= 0 || n_tok <= 0 || k > INT32_MAX) return RG_EINVAL;
+    const struct rg_type_traits *tx = rg_type_traits(tw->vec_dot_type);
+    if (!tx || !tx->from_float) return RG_EINVAL;
+    size_t w_row = rg_type_row_size(wt, k), x_row = rg_type_row_size(tw->vec_dot_type, k);
+    if (!w_row || !x_row) return RG_EINVAL;
+    struct mm m = {tw, tx, w, w_row, x_row, n_rows, k, n_tok, x, NULL, y};
+    uint8_t *xq = NULL;
+    if (tw->vec_dot_type == RG_TYPE_F32) {
+        m.xq = (const uint8_t *)x;
+    } else {
+        size_t bytes;
+        if (!rg_mul_size(x_row, (size_t)n_tok, &bytes)) return RG_EINVAL;
+        xq = rg_aligned_alloc(64, bytes);
+        if (!xq) return RG_ENOMEM;
+        m.xq = xq;
+        rg_pool_run(n_tok > 1 ? p : NULL, convert_part, &m);
+    }
+    rg_pool_run(p, mm_part, &m);
+    rg_free(xq);
+    return RG_OK;
+}
+
+int rg_get_row(enum rg_type wt, const void *w, int64_t k, int64_t r, float *dst)
+{
+    const struct rg_type_traits *tw = rg_type_traits(wt);
+    size_t row = rg_type_row_size(wt, k);
+    if (!tw || !tw->to_float || !row || r < 0) return RG_EINVAL;
+    tw->to_float((const uint8_t *)w + (size_t)r * row, dst, k);
+    return RG_OK;
+}

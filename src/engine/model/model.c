@@ -1,0 +1,560 @@
+/*
+ * Decoder-only transformers of the llama family (llama, mistral, qwen2,
+ * qwen3): hyperparameters from GGUF metadata, tensors bound by llama.cpp's
+ * names with every shape and type checked, and the forward pass over an F32
+ * KV cache.
+ *
+ * Numerics follow llama.cpp's CPU backend where it matters for matching its
+ * logits: activations are converted to the weight's vec_dot_type before each
+ * matrix product (kernels/matmul.c), RoPE angles are built by repeated
+ * multiplication, norms and softmax are F32 with double accumulation.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "common/alloc.h"
+#include "engine/engine.h"
+#include "engine/gguf/gguf.h"
+#include "engine/kernels/kernels.h"
+
+struct layer {
+    const struct rg_gguf_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
+    const struct rg_gguf_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+};
+
+enum arch { ARCH_LLAMA, ARCH_QWEN2, ARCH_QWEN3 };
+
+struct rg_model {
+    struct rg_gguf *g;
+    struct rg_vocab *vocab;
+    struct rg_model_info info;
+    enum arch arch;
+    char name[128];
+    const struct rg_gguf_tensor *tok_embd, *output_norm, *output;
+    struct layer *layers;
+};
+
+struct rg_model_params rg_model_default_params(void) { return (struct rg_model_params){0}; }
+struct rg_ctx_params rg_ctx_default_params(void) { return (struct rg_ctx_params){0, 0, 512}; }
+
+const struct rg_model_info *rg_model_info(const struct rg_model *m) { return &m->info; }
+const struct rg_vocab *rg_model_vocab(const struct rg_model *m) { return m->vocab; }
+const struct rg_gguf *rg_model_gguf(const struct rg_model *m) { return m->g; }
+
+void rg_model_free(struct rg_model *m)
+{
+    if (!m) return;
+    rg_vocab_free(m->vocab);
+    rg_gguf_close(m->g);
+    rg_free(m->layers);
+    rg_free(m);
+}
+
+/* ---- loading ---- */
+
+static int get_u32(const struct rg_gguf *g, const char *arch, const char *suffix, uint32_t *out, bool required,
+                   char *err)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = rg_gguf_get_u32(g, key, out);
+    if (rc == RG_ENOTFOUND && !required) return RG_OK;
+    if (rc == RG_ENOTFOUND) return rg_err_set(err, RG_EFORMAT, "missing metadata %s", key);
+    if (rc) return rg_err_set(err, RG_EFORMAT, "metadata %s: expected one unsigned integer", key);
+    return RG_OK;
+}
+
+static int get_f32(const struct rg_gguf *g, const char *arch, const char *suffix, float *out, char *err)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = rg_gguf_get_f32(g, key, out);
+    if (rc == RG_ENOTFOUND) return RG_OK;
+    if (rc) return rg_err_set(err, RG_EFORMAT, "metadata %s: expected a float", key);
+    if (!isfinite(*out)) return rg_err_set(err, RG_EFORMAT, "metadata %s: not a finite number", key);
+    return RG_OK;
+}
+
+/* Binds a tensor and checks its shape: ne0 x ne1 (ne1 = 0 for a vector). A
+ * matrix must have a matmul kernel; a vector must be F32. */
+static int bind(struct rg_model *m, const struct rg_gguf_tensor **out, const char *name, int64_t ne0, int64_t ne1,
+                bool required, char *err)
+{
+    *out = NULL;
+    const struct rg_gguf_tensor *t = rg_gguf_find_tensor(m->g, name);
+    if (!t) return required ? rg_err_set(err, RG_EFORMAT, "tensor '%s' is missing", name) : RG_OK;
+    bool is_matrix = ne1 > 0;
+    int64_t want[4] = {ne0, is_matrix ? ne1 : 1, 1, 1};
+    for (int d = 0; d < 4; d++)
+        if (t->ne[d] != want[d])
+            return rg_err_set(err, RG_EFORMAT, "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                              name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                              (long long)t->ne[3], (long long)ne0, (long long)want[1]);
+    const struct rg_type_traits *tr = rg_type_traits(t->type);
+    if (is_matrix) {
+        if (!tr || !tr->vec_dot || !tr->to_float)
+            return rg_err_set(err, RG_EUNSUPPORTED, "tensor '%s': type %s is not supported for matrices", name,
+                              tr && tr->name ? tr->name : "?");
+    } else if (t->type != RG_TYPE_F32) {
+        return rg_err_set(err, RG_EUNSUPPORTED, "tensor '%s': vectors must be F32, not %s", name,
+                          tr && tr->name ? tr->name : "?");
+    }
+    *out = t;
+    return RG_OK;
+}
+
+static int load_hparams(struct rg_model *m, char *err)
+{
+    struct rg_model_info *I = &m->info;
+    const char *arch = NULL;
+    if (rg_gguf_get_str(m->g, "general.architecture", &arch) != RG_OK)
+        return rg_err_set(err, RG_EFORMAT, "missing general.architecture");
+    I->arch = arch;
+    if (!strcmp(arch, "llama") || !strcmp(arch, "mistral")) m->arch = ARCH_LLAMA, I->rope_type = RG_ROPE_NORM;
+    else if (!strcmp(arch, "qwen2")) m->arch = ARCH_QWEN2, I->rope_type = RG_ROPE_NEOX;
+    else if (!strcmp(arch, "qwen3")) m->arch = ARCH_QWEN3, I->rope_type = RG_ROPE_NEOX;
+    else return rg_err_set(err, RG_EUNSUPPORTED, "architecture '%.60s' is not supported yet", arch);
+
+    uint32_t n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0, n_ctx = 0, key_len = 0, n_rot = 0;
+    int rc;
+    if ((rc = get_u32(m->g, arch, "embedding_length", &n_embd, true, err)) ||
+        (rc = get_u32(m->g, arch, "block_count", &n_layer, true, err)) ||
+        (rc = get_u32(m->g, arch, "attention.head_count", &n_head, true, err)) ||
+        (rc = get_u32(m->g, arch, "feed_forward_length", &n_ff, true, err)) ||
+        (rc = get_u32(m->g, arch, "context_length", &n_ctx, false, err)) ||
+        (rc = get_u32(m->g, arch, "attention.head_count_kv", &n_head_kv, false, err)) ||
+        (rc = get_u32(m->g, arch, "attention.key_length", &key_len, false, err)) ||
+        (rc = get_u32(m->g, arch, "rope.dimension_count", &n_rot, false, err)))
+        return rc;
+    if (!n_head_kv) n_head_kv = n_head;
+    if (!n_embd || n_embd > 65536 || !n_layer || n_layer > 1024 || !n_head || n_head > 1024 || !n_ff ||
+        n_ff > 1 << 20 || n_head % n_head_kv)
+        return rg_err_set(err, RG_EFORMAT,
+                          "implausible hyperparameters: n_embd %u, n_layer %u, n_head %u, n_head_kv %u, n_ff %u",
+                          n_embd, n_layer, n_head, n_head_kv, n_ff);
+    uint32_t head_dim = key_len ? key_len : n_embd / n_head;
+    if (!head_dim || head_dim > 1024 || (!key_len && n_embd % n_head) || head_dim % 2)
+        return rg_err_set(err, RG_EFORMAT, "head size %u does not fit n_embd %u and n_head %u", head_dim, n_embd,
+                          n_head);
+    if (!n_rot) n_rot = head_dim;
+    if (n_rot > head_dim || n_rot % 2) return rg_err_set(err, RG_EFORMAT, "rope dimension %u > head size", n_rot);
+    I->n_embd = (int32_t)n_embd;
+    I->n_layer = (int32_t)n_layer;
+    I->n_head = (int32_t)n_head;
+    I->n_head_kv = (int32_t)n_head_kv;
+    I->n_ff = (int32_t)n_ff;
+    I->head_dim = (int32_t)head_dim;
+    I->n_rot = (int32_t)n_rot;
+    I->n_ctx_train = n_ctx ? (int32_t)RG_MIN(n_ctx, (uint32_t)INT32_MAX) : 2048;
+    I->rms_eps = 1e-5f;
+    I->rope_base = 10000.0f;
+    I->rope_scale = 1.0f;
+    if ((rc = get_f32(m->g, arch, "attention.layer_norm_rms_epsilon", &I->rms_eps, err)) ||
+        (rc = get_f32(m->g, arch, "rope.freq_base", &I->rope_base, err)))
+        return rc;
+    char key[128];
+    const char *scaling = NULL;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if (rg_gguf_get_str(m->g, key, &scaling) == RG_OK && strcmp(scaling, "none") != 0) {
+        float factor = 1.0f;
+        if ((rc = get_f32(m->g, arch, "rope.scaling.factor", &factor, err))) return rc;
+        if (strcmp(scaling, "linear") != 0)
+            return rg_err_set(err, RG_EUNSUPPORTED, "rope scaling '%.40s' is not supported yet", scaling);
+        if (factor > 0) I->rope_scale = 1.0f / factor;
+    }
+    if (I->rms_eps <= 0 || I->rope_base <= 0) return rg_err_set(err, RG_EFORMAT, "bad rms epsilon or rope base");
+    return RG_OK;
+}
+
+static int bind_tensors(struct rg_model *m, char *err)
+{
+    struct rg_model_info *I = &m->info;
+    int64_t E = I->n_embd, Q = (int64_t)I->n_head * I->head_dim, KV = (int64_t)I->n_head_kv * I->head_dim;
+    const struct rg_gguf_tensor *te = rg_gguf_find_tensor(m->g, "token_embd.weight");
+    if (!te) return rg_err_set(err, RG_EFORMAT, "tensor 'token_embd.weight' is missing");
+    if (te->ne[1] <= 0 || te->ne[1] > INT32_MAX)
+        return rg_err_set(err, RG_EFORMAT, "token_embd.weight: bad vocabulary size");
+    I->n_vocab = (int32_t)te->ne[1];
+    int rc;
+    if ((rc = bind(m, &m->tok_embd, "token_embd.weight", E, I->n_vocab, true, err)) ||
+        (rc = bind(m, &m->output_norm, "output_norm.weight", E, 0, true, err)) ||
+        (rc = bind(m, &m->output, "output.weight", E, I->n_vocab, false, err)))
+        return rc;
+    if (!m->output) {
+        m->output = m->tok_embd;
+        I->tied_embeddings = true;
+    }
+    m->layers = rg_calloc((size_t)I->n_layer, sizeof *m->layers);
+    if (!m->layers) return rg_err_set(err, RG_ENOMEM, "out of memory");
+    for (int l = 0; l < I->n_layer; l++) {
+        struct layer *L = &m->layers[l];
+        char n[96];
+#define B(field, suffix, ne0, ne1, req)                                   \
+    do {                                                                  \
+        snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                    \
+        if ((rc = bind(m, &L->field, n, ne0, ne1, req, err))) return rc;  \
+    } while (0)
+        B(attn_norm, "attn_norm.weight", E, 0, true);
+        B(wq, "attn_q.weight", E, Q, true);
+        B(wk, "attn_k.weight", E, KV, true);
+        B(wv, "attn_v.weight", E, KV, true);
+        B(wo, "attn_output.weight", Q, E, true);
+        B(ffn_norm, "ffn_norm.weight", E, 0, true);
+        B(w_gate, "ffn_gate.weight", E, I->n_ff, true);
+        B(w_up, "ffn_up.weight", E, I->n_ff, true);
+        B(w_down, "ffn_down.weight", I->n_ff, E, true);
+        bool biases = m->arch == ARCH_QWEN2;
+        B(bq, "attn_q.bias", Q, 0, biases);
+        B(bk, "attn_k.bias", KV, 0, biases);
+        B(bv, "attn_v.bias", KV, 0, biases);
+        bool qk_norm = m->arch == ARCH_QWEN3;
+        B(q_norm, "attn_q_norm.weight", I->head_dim, 0, qk_norm);
+        B(k_norm, "attn_k_norm.weight", I->head_dim, 0, qk_norm);
+#undef B
+    }
+    /* model type: the most common matrix type, and the parameter count */
+    uint64_t counts[RG_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < rg_gguf_n_tensors(m->g); i++) {
+        const struct rg_gguf_tensor *t = rg_gguf_tensor(m->g, i);
+        uint64_t ne = (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+        I->n_params += ne;
+        if (t->ne[1] > 1) counts[t->type] += ne;
+    }
+    int best = 0;
+    for (int t = 1; t < RG_TYPE_COUNT; t++)
+        if (counts[t] > counts[best]) best = t;
+    I->ftype = (enum rg_type)best;
+    return RG_OK;
+}
+
+struct rg_model *rg_model_load(const char *path, const struct rg_model_params *p, char *err)
+{
+    struct rg_model_params params = p ? *p : rg_model_default_params();
+    rg_quant_init();
+    struct rg_model *m = rg_calloc(1, sizeof *m);
+    if (!m) {
+        rg_err_set(err, RG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    struct rg_gguf_params gp = rg_gguf_default_params();
+    gp.vocab_only = params.vocab_only;
+    m->g = rg_gguf_open(path, &gp, err);
+    if (!m->g) goto fail;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *name = NULL;
+    rg_gguf_get_str(m->g, "general.name", &name);
+    snprintf(m->name, sizeof m->name, "%s", name ? name : base);
+    m->info.name = m->name;
+    m->info.file_size = rg_gguf_file_size(m->g);
+    if (rg_vocab_load(m->g, &m->vocab, err) != RG_OK) goto fail;
+    if (params.vocab_only) {
+        const char *arch = NULL;
+        rg_gguf_get_str(m->g, "general.architecture", &arch);
+        m->info.arch = arch ? arch : "";
+        m->info.n_vocab = rg_vocab_n_tokens(m->vocab);
+        return m;
+    }
+    if (load_hparams(m, err) != RG_OK || bind_tensors(m, err) != RG_OK) goto fail;
+    if (rg_vocab_n_tokens(m->vocab) > m->info.n_vocab) {
+        rg_err_set(err, RG_EFORMAT, "the vocabulary has %d tokens but token_embd.weight has %d rows",
+                   rg_vocab_n_tokens(m->vocab), m->info.n_vocab);
+        goto fail;
+    }
+    return m;
+fail:
+    rg_model_free(m);
+    return NULL;
+}
+
+/* ---- context ---- */
+
+struct rg_ctx {
+    struct rg_model *m;
+    struct rg_pool *pool;
+    int32_t n_ctx, n_batch, n_past;
+    size_t kv_dim;
+    float *k_cache, *v_cache; /* [layer][n_ctx][kv_dim] */
+    float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *scores, *last_logits;
+    float *rope_cos, *rope_sin; /* [n_batch][n_rot/2] for the current batch */
+};
+
+void rg_ctx_free(struct rg_ctx *c)
+{
+    if (!c) return;
+    rg_pool_free(c->pool);
+    float *bufs[] = {c->k_cache, c->v_cache, c->x,   c->xn,     c->q,      c->k,       c->v,
+                     c->att,     c->gate,    c->up,  c->tmp,    c->scores, c->rope_cos, c->rope_sin,
+                     c->last_logits};
+    for (size_t i = 0; i < RG_ARRAY_LEN(bufs); i++) rg_free(bufs[i]);
+    rg_free(c);
+}
+
+static float *falloc(size_t a, size_t b, bool *ok)
+{
+    size_t n;
+    if (!rg_mul_size(a, b, &n) || !rg_mul_size(n, sizeof(float), &n)) {
+        *ok = false;
+        return NULL;
+    }
+    float *p = rg_aligned_alloc(64, n ? n : 64);
+    if (!p) *ok = false;
+    return p;
+}
+
+struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, char *err)
+{
+    struct rg_ctx_params params = p ? *p : rg_ctx_default_params();
+    const struct rg_model_info *I = &m->info;
+    if (!m->layers) {
+        rg_err_set(err, RG_EINVAL, "this model was loaded without weights (vocab only)");
+        return NULL;
+    }
+    struct rg_ctx *c = rg_calloc(1, sizeof *c);
+    if (!c) {
+        rg_err_set(err, RG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->m = m;
+    c->n_ctx = params.n_ctx > 0 ? params.n_ctx : I->n_ctx_train;
+    c->n_batch = params.n_batch > 0 ? RG_MIN(params.n_batch, c->n_ctx) : RG_MIN(512, c->n_ctx);
+    if (c->n_ctx > (1 << 24)) {
+        rg_free(c);
+        rg_err_set(err, RG_EINVAL, "context of %d positions is too large", params.n_ctx);
+        return NULL;
+    }
+    c->kv_dim = (size_t)I->n_head_kv * (size_t)I->head_dim;
+    size_t q_dim = (size_t)I->n_head * (size_t)I->head_dim, B = (size_t)c->n_batch;
+    int rc = rg_pool_create(params.n_threads, &c->pool);
+    if (rc) {
+        rg_free(c);
+        rg_err_set(err, rc, "cannot start compute threads");
+        return NULL;
+    }
+    bool ok = true;
+    size_t cache = (size_t)I->n_layer * (size_t)c->n_ctx;
+    c->k_cache = falloc(cache, c->kv_dim, &ok);
+    c->v_cache = falloc(cache, c->kv_dim, &ok);
+    c->x = falloc(B, (size_t)I->n_embd, &ok);
+    c->xn = falloc(B, RG_MAX((size_t)I->n_embd, q_dim), &ok);
+    c->q = falloc(B, q_dim, &ok);
+    c->k = falloc(B, c->kv_dim, &ok);
+    c->v = falloc(B, c->kv_dim, &ok);
+    c->att = falloc(B, q_dim, &ok);
+    c->gate = falloc(B, (size_t)I->n_ff, &ok);
+    c->up = falloc(B, (size_t)I->n_ff, &ok);
+    c->tmp = falloc(B, (size_t)I->n_embd, &ok);
+    c->scores = falloc((size_t)rg_pool_size(c->pool), (size_t)c->n_ctx, &ok);
+    c->rope_cos = falloc(B, (size_t)I->n_rot / 2, &ok);
+    c->rope_sin = falloc(B, (size_t)I->n_rot / 2, &ok);
+    c->last_logits = falloc(1, (size_t)I->n_vocab, &ok);
+    if (!ok) {
+        rg_ctx_free(c);
+        rg_err_set(err, RG_ENOMEM, "out of memory for a context of %d positions", c->n_ctx);
+        return NULL;
+    }
+    return c;
+}
+
+int32_t rg_ctx_n_ctx(const struct rg_ctx *c) { return c->n_ctx; }
+int32_t rg_ctx_n_past(const struct rg_ctx *c) { return c->n_past; }
+
+int rg_ctx_truncate(struct rg_ctx *c, int32_t n_keep)
+{
+    if (n_keep < 0 || n_keep > c->n_past) return RG_EINVAL;
+    c->n_past = n_keep;
+    return RG_OK;
+}
+
+/* ---- forward ---- */
+
+static void rms_norm(const float *x, const float *w, float *y, int n, float eps)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]); /* float products, as llama.cpp */
+    float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+/* Angles for positions pos0.., built as llama.cpp does: theta *= theta_scale. */
+static void rope_tables(struct rg_ctx *c, int32_t pos0, int32_t n)
+{
+    const struct rg_model_info *I = &c->m->info;
+    int half = I->n_rot / 2;
+    float theta_scale = powf(I->rope_base, -2.0f / (float)I->n_rot);
+    for (int32_t t = 0; t < n; t++) {
+        float theta = (float)(pos0 + t) * I->rope_scale;
+        for (int i = 0; i < half; i++) {
+            c->rope_cos[(size_t)t * half + i] = cosf(theta);
+            c->rope_sin[(size_t)t * half + i] = sinf(theta);
+            theta *= theta_scale;
+        }
+    }
+}
+
+static void rope(struct rg_ctx *c, float *v, int32_t t, int n_heads)
+{
+    const struct rg_model_info *I = &c->m->info;
+    int half = I->n_rot / 2, hd = I->head_dim;
+    const float *cs = c->rope_cos + (size_t)t * half, *sn = c->rope_sin + (size_t)t * half;
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            int a = I->rope_type == RG_ROPE_NEOX ? i : 2 * i, b = I->rope_type == RG_ROPE_NEOX ? i + half : 2 * i + 1;
+            float x0 = x[a], x1 = x[b];
+            x[a] = x0 * cs[i] - x1 * sn[i];
+            x[b] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+struct att_job {
+    struct rg_ctx *c;
+    int layer;
+    int32_t n_tok, pos0;
+};
+
+static void attention_part(void *ctx, int ith, int nth)
+{
+    struct att_job *j = ctx;
+    struct rg_ctx *c = j->c;
+    const struct rg_model_info *I = &c->m->info;
+    int hd = I->head_dim, group = I->n_head / I->n_head_kv;
+    size_t q_dim = (size_t)I->n_head * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    const float *kc = c->k_cache + (size_t)j->layer * c->n_ctx * c->kv_dim;
+    const float *vc = c->v_cache + (size_t)j->layer * c->n_ctx * c->kv_dim;
+    float *scores = c->scores + (size_t)ith * c->n_ctx;
+    for (int64_t idx = ith; idx < (int64_t)j->n_tok * I->n_head; idx += nth) {
+        int32_t t = (int32_t)(idx / I->n_head);
+        int h = (int)(idx % I->n_head), kvh = h / group;
+        int32_t n_pos = j->pos0 + t + 1; /* causal: positions 0..pos */
+        const float *qv = c->q + (size_t)t * q_dim + (size_t)h * hd;
+        float max = -INFINITY;
+        for (int32_t p = 0; p < n_pos; p++) {
+            const float *kv = kc + (size_t)p * c->kv_dim + (size_t)kvh * hd;
+            float s = 0;
+            for (int d = 0; d < hd; d++) s += qv[d] * kv[d];
+            s *= scale;
+            scores[p] = s;
+            if (s > max) max = s;
+        }
+        double sum = 0;
+        for (int32_t p = 0; p < n_pos; p++) {
+            scores[p] = expf(scores[p] - max);
+            sum += scores[p];
+        }
+        float inv = (float)(1.0 / sum);
+        float *out = c->att + (size_t)t * q_dim + (size_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof *out);
+        for (int32_t p = 0; p < n_pos; p++) {
+            const float *vv = vc + (size_t)p * c->kv_dim + (size_t)kvh * hd;
+            float w = scores[p] * inv;
+            for (int d = 0; d < hd; d++) out[d] += w * vv[d];
+        }
+    }
+}
+
+static int mm(struct rg_ctx *c, const struct rg_gguf_tensor *w, const float *x, int32_t n_tok, float *y)
+{
+    return rg_matmul(c->pool, w->type, w->data, w->ne[1], w->ne[0], x, n_tok, y);
+}
+
+static void add_bias(float *y, const struct rg_gguf_tensor *b, int32_t n_tok, int64_t dim)
+{
+    if (!b) return;
+    const float *bv = b->data;
+    for (int32_t t = 0; t < n_tok; t++)
+        for (int64_t i = 0; i < dim; i++) y[(size_t)t * dim + i] += bv[i];
+}
+
+/* One batch of n tokens at positions c->n_past... */
+static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits, bool all_logits)
+{
+    const struct rg_model *m = c->m;
+    const struct rg_model_info *I = &m->info;
+    int E = I->n_embd, hd = I->head_dim;
+    size_t q_dim = (size_t)I->n_head * hd, kv = c->kv_dim;
+    int32_t pos0 = c->n_past;
+    int rc = RG_OK;
+    for (int32_t t = 0; t < n; t++) {
+        rc = rg_get_row(m->tok_embd->type, m->tok_embd->data, E, tokens[t], c->x + (size_t)t * E);
+        if (rc) return rc;
+    }
+    rope_tables(c, pos0, n);
+    for (int l = 0; l < I->n_layer; l++) {
+        const struct layer *L = &m->layers[l];
+        for (int32_t t = 0; t < n; t++)
+            rms_norm(c->x + (size_t)t * E, L->attn_norm->data, c->xn + (size_t)t * E, E, I->rms_eps);
+        if ((rc = mm(c, L->wq, c->xn, n, c->q)) || (rc = mm(c, L->wk, c->xn, n, c->k)) ||
+            (rc = mm(c, L->wv, c->xn, n, c->v)))
+            return rc;
+        add_bias(c->q, L->bq, n, (int64_t)q_dim);
+        add_bias(c->k, L->bk, n, (int64_t)kv);
+        add_bias(c->v, L->bv, n, (int64_t)kv);
+        for (int32_t t = 0; t < n; t++) {
+            float *qt = c->q + (size_t)t * q_dim, *kt = c->k + (size_t)t * kv;
+            if (L->q_norm) {
+                for (int h = 0; h < I->n_head; h++) rms_norm(qt + (size_t)h * hd, L->q_norm->data, qt + (size_t)h * hd, hd, I->rms_eps);
+                for (int h = 0; h < I->n_head_kv; h++) rms_norm(kt + (size_t)h * hd, L->k_norm->data, kt + (size_t)h * hd, hd, I->rms_eps);
+            }
+            rope(c, qt, t, I->n_head);
+            rope(c, kt, t, I->n_head_kv);
+            size_t at = ((size_t)l * c->n_ctx + (size_t)(pos0 + t)) * kv;
+            memcpy(c->k_cache + at, kt, kv * sizeof(float));
+            memcpy(c->v_cache + at, c->v + (size_t)t * kv, kv * sizeof(float));
+        }
+        struct att_job job = {c, l, n, pos0};
+        rg_pool_run(c->pool, attention_part, &job);
+        if ((rc = mm(c, L->wo, c->att, n, c->tmp))) return rc;
+        for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->tmp[i];
+
+        for (int32_t t = 0; t < n; t++)
+            rms_norm(c->x + (size_t)t * E, L->ffn_norm->data, c->xn + (size_t)t * E, E, I->rms_eps);
+        if ((rc = mm(c, L->w_gate, c->xn, n, c->gate)) || (rc = mm(c, L->w_up, c->xn, n, c->up))) return rc;
+        for (size_t i = 0; i < (size_t)n * I->n_ff; i++) {
+            float g = c->gate[i];
+            c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+        }
+        if ((rc = mm(c, L->w_down, c->gate, n, c->tmp))) return rc;
+        for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->tmp[i];
+    }
+    c->n_past += n;
+    if (!logits) return RG_OK;
+    int32_t first = all_logits ? 0 : n - 1, rows = n - first;
+    for (int32_t t = first; t < n; t++)
+        rms_norm(c->x + (size_t)t * E, m->output_norm->data, c->xn + (size_t)(t - first) * E, E, I->rms_eps);
+    return mm(c, m->output, c->xn, rows, logits);
+}
+
+int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits, bool all_logits, char *err)
+{
+    const struct rg_model_info *I = &c->m->info;
+    if (n <= 0) return rg_err_set(err, RG_EINVAL, "no tokens to decode");
+    if ((int64_t)c->n_past + n > c->n_ctx)
+        return rg_err_set(err, RG_EOVERFLOW, "context window exceeded: %d cached + %d new > %d positions", c->n_past,
+                          n, c->n_ctx);
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= I->n_vocab)
+            return rg_err_set(err, RG_EINVAL, "token id %d is out of range (vocabulary of %d)", tokens[i], I->n_vocab);
+    for (int32_t done = 0; done < n;) {
+        int32_t b = RG_MIN(c->n_batch, n - done);
+        bool last = done + b == n;
+        float *out = NULL;
+        if (logits && all_logits) out = logits + (size_t)done * I->n_vocab;
+        else if (logits && last) out = logits;
+        int rc = forward(c, tokens + done, b, out, all_logits);
+        if (rc) return rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
+        done += b;
+    }
+    return RG_OK;
+}
+
+size_t rg_peak_rss(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (size_t)ru.ru_maxrss * 1024;
+}
