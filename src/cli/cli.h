@@ -28,6 +28,13 @@
     X(db, "database upkeep")                                                     \
     X(index, "knowledge library")
 
+#include <stddef.h>
+
+/* MODEL as the CLI contract says: a readable path, else <models_dir>/<id>.gguf
+ * (models_dir NULL: RUSTYGPT_MODELS_DIR or ./models). Returns arg unchanged
+ * when neither exists, so the loader's error names what the user typed. */
+const char *rg_cli_model_path(const char *arg, const char *models_dir, char *buf, size_t size);
+
 #define RG_X_DECL(name, help) int rg_cmd_##name(int argc, char **argv) __attribute__((weak));
 RG_CLI_COMMANDS(RG_X_DECL)
 #undef RG_X_DECL
