@@ -1,8 +1,44 @@
+/*
+ * Chooses the kernels for this CPU once (see dispatch.h). AVX2 needs FMA and
+ * F16C as well; RUSTYGPT_ISA=generic keeps the scalar reference (tests,
+ * comparisons).
+ */
 #include "engine/kernels/dispatch.h"
 
-/* No ISA-specific kernels yet: the scalar reference runs everywhere. */
-const char *rg_kernels_install(struct rg_type_traits *table)
+#include <stdlib.h>
+#include <string.h>
+
+void rg_dot_f32_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_f16_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q8_0_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q4_0_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q4_K_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q6_K_avx2(int n, float *s, const void *x, const void *y);
+
+static bool has_avx2(void)
 {
-    (void)table;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+const char *rg_kernels_install(struct rg_type_traits *t)
+{
+    const char *cap = getenv("RUSTYGPT_ISA");
+    if (cap && !strcmp(cap, "generic")) return "generic";
+    if (!has_avx2()) return "generic";
+#if defined(__x86_64__) || defined(__i386__)
+    t[RG_TYPE_F32].vec_dot = rg_dot_f32_avx2;
+    t[RG_TYPE_F16].vec_dot = rg_dot_f16_avx2;
+    t[RG_TYPE_Q8_0].vec_dot = rg_dot_q8_0_avx2;
+    t[RG_TYPE_Q4_0].vec_dot = rg_dot_q4_0_avx2;
+    t[RG_TYPE_Q4_K].vec_dot = rg_dot_q4_K_avx2;
+    t[RG_TYPE_Q6_K].vec_dot = rg_dot_q6_K_avx2;
+    return "avx2";
+#else
     return "generic";
+#endif
 }
