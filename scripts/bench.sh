@@ -21,6 +21,9 @@ PP=${BENCH_PP:-512}
 TG=${BENCH_TG:-128}
 THREADS=${BENCH_THREADS:-2}
 DURATION=${BENCH_DURATION:-10}
+# wrk runs on this same machine: by default the server gets one HTTP thread so
+# that server and client each have a core, as they would on separate machines.
+HTTP_THREADS=${BENCH_HTTP_THREADS:-1}
 LLAMA_CPP_DIR=${LLAMA_CPP_DIR:-/tmp/llama.cpp/build/bin}
 BENCH_MODELS=${BENCH_MODELS:-"tinyllama-1.1b:Q4_0 tinyllama-1.1b:Q8_0 tinyllama-1.1b:Q4_K_M smollm2-135m:Q8_0"}
 
@@ -53,7 +56,7 @@ bench_http() {
   local data port pid errlog
   data=$(mktemp -d)
   errlog=$OUT/serve.log
-  "$BIN" serve --port 0 --data-dir "$data" --models-dir "$data" --log-level error \
+  "$BIN" serve --port 0 --http-threads "$HTTP_THREADS" --data-dir "$data" --models-dir "$data" --log-level error \
     2>"$errlog" &
   pid=$!
   port=""
@@ -148,8 +151,8 @@ bench_engine() {
         # one JSON object per line: the pp line has "n_gen": 0, the tg line "n_prompt": 0
         lpp=$(grep '"n_gen": *0[,}]' <<<"$lj" | sed -n 's/.*"avg_ts": *\([0-9.]*\).*/\1/p' | head -1)
         ltg=$(grep '"n_prompt": *0[,}]' <<<"$lj" | sed -n 's/.*"avg_ts": *\([0-9.]*\).*/\1/p' | head -1)
-        lpp=${lpp:--}
-        ltg=${ltg:--}
+        lpp=$(awk -v x="${lpp:--}" 'BEGIN { if (x == "-") print "-"; else printf "%.2f", x }')
+        ltg=$(awk -v x="${ltg:--}" 'BEGIN { if (x == "-") print "-"; else printf "%.2f", x }')
       else
         lpp="error"
       fi
@@ -162,7 +165,7 @@ bench_engine() {
   done
   if ((have_llama)); then
     echo >>"$engine_md"
-    echo "llama.cpp: $("$LLAMA_CPP_DIR/llama-bench" --version 2>&1 | head -2 | tr '\n' ' ')" >>"$engine_md" || true
+    echo "llama.cpp: llama-bench from ${LLAMA_CPP_DESC:-$LLAMA_CPP_DIR} (same files, -t $THREADS, default 5 repetitions)." >>"$engine_md"
   fi
 }
 
@@ -185,7 +188,8 @@ esac
   echo
   echo "## HTTP server"
   echo
-  echo "wrk, 2 threads, keep-alive, ${DURATION}s per run, against small JSON replies."
+  echo "wrk (2 threads, keep-alive, ${DURATION}s per run) against small JSON replies, on the same machine as"
+  echo "the server, which runs with --http-threads $HTTP_THREADS so that each side has a core."
   echo "Target: at least 20,000 requests/s and p99 under 5 ms at 64 connections."
   echo
   if [[ -s $http_md ]]; then cat "$http_md"; else echo "(not run)"; fi

@@ -32,8 +32,15 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     }
     a->st.started = mono_now();
     a->st.cfg = cfg;
+    a->st.openai = rg_openai_new(cfg);
+    if (!a->st.openai) {
+        rg_free(a);
+        rg_err_set(err, RG_ENOMEM, "out of memory");
+        return NULL;
+    }
     a->n_routes += rg_api_system_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_docs_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_openai_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     const char *dbg = getenv("RUSTYGPT_TEST_ROUTES");
     if (dbg && !strcmp(dbg, "1"))
         a->n_routes += rg_api_debug_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
@@ -44,7 +51,7 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
         .max_body = cfg->max_body,
         .max_connections = cfg->max_connections,
         .timeout = cfg->timeout,
-        .threads = 0,
+        .threads = cfg->http_threads,
         .cors_origins = (const char *const *)cfg->cors_origins.v,
         .n_cors = cfg->cors_origins.n,
         .api_keys = (const char *const *)cfg->api_keys.v,
@@ -52,6 +59,7 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     };
     a->srv = rg_http_server_new(&o, a->routes, a->n_routes, err);
     if (!a->srv) {
+        rg_openai_free(a->st.openai);
         rg_free(a);
         return NULL;
     }
@@ -66,5 +74,6 @@ void rg_api_stop(struct rg_api *a, int grace_s)
 {
     if (!a) return;
     rg_http_server_stop(a->srv, grace_s);
+    rg_openai_free(a->st.openai);
     rg_free(a);
 }

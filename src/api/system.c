@@ -51,9 +51,9 @@ static void status(struct rg_http_req *r, void *ctx)
     struct rg_metrics_snapshot m;
     rg_metrics_snapshot(&m);
     json_t *body = json_pack(
-        "{s:s, s:s, s:f, s:{s:s, s:s, s:s}, s:[], s:{s:I, s:I}, s:I, s:I, s:{s:I}, s:I}", "status", "ok",
+        "{s:s, s:s, s:f, s:{s:s, s:s, s:s}, s:o, s:{s:I, s:I}, s:I, s:I, s:{s:I}, s:I}", "status", "ok",
         "version", RG_VERSION, "uptime_s", mono_now() - st->started, "build", "type", RG_BUILD_TYPE,
-        "compiler", RG_COMPILER, "date", __DATE__, "models", "slots", "busy", (json_int_t)m.slots_busy,
+        "compiler", RG_COMPILER, "date", __DATE__, "models", rg_openai_status(st->openai), "slots", "busy", (json_int_t)m.slots_busy,
         "free", (json_int_t)(m.slots_total - m.slots_busy), "queue_depth", (json_int_t)m.queue_depth,
         "streams_open", (json_int_t)m.streams_open, "memory", "rss_bytes", (json_int_t)rss_bytes(),
         "requests_total", (json_int_t)m.requests);

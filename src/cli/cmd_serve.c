@@ -51,6 +51,14 @@ int rg_cmd_serve(int argc, char **argv)
 
     int rc = RG_EXIT_FAIL;
     struct rg_api *api = NULL;
+    if (!rg_http_bind_is_loopback(cfg.host) && cfg.api_keys.n == 0 && !cfg.insecure_no_auth) {
+        fprintf(stderr,
+                "rustygpt serve: --host %s would let any machine that can reach it use the API: "
+                "set --api-key KEY (or --insecure-no-auth if that is what you want)\n",
+                cfg.host);
+        rg_config_free(&cfg);
+        return RG_EXIT_USAGE;
+    }
     if (ensure_dir("--data-dir", cfg.data_dir, true, err) != RG_OK ||
         ensure_dir("--models-dir", cfg.models_dir, false, err) != RG_OK) {
         fprintf(stderr, "rustygpt serve: %s\n", err);

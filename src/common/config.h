@@ -41,6 +41,7 @@ struct rg_config {
     int parallel;             /* --parallel, 4: sequences decoded together */
     int ctx_size;             /* --ctx-size, 0 = the model's own */
     bool offline;             /* --offline: never touch the network */
+    bool insecure_no_auth;    /* --insecure-no-auth: allow a non-loopback bind without --api-key */
     /* storage */
     char *data_dir;           /* --data-dir, "./data" */
     char *db;                 /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
@@ -48,6 +49,7 @@ struct rg_config {
     /* HTTP limits */
     size_t max_body;          /* --max-body BYTES, 8 MiB */
     int max_connections;      /* --max-connections, 256 */
+    int http_threads;         /* --http-threads, 0 = one per core */
     int timeout;              /* --timeout SECONDS idle/slow client, 60 */
     int shutdown_grace;       /* --shutdown-grace SECONDS for running streams, 10 */
     /* logging */

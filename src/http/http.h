@@ -161,6 +161,11 @@ char *rg_http_error_body(int status, const char *type, const char *code, const c
  * the connection and the caller until rg_sse_end(). Any thread may send.
  */
 struct rg_sse *rg_http_sse_start(struct rg_http_req *r);
+/* The same machinery for any body produced later by another thread (e.g. a
+ * non-streamed completion): status and content type now, bytes with
+ * rg_sse_write, then rg_sse_end. Sent with chunked transfer encoding. */
+struct rg_sse *rg_http_stream_start(struct rg_http_req *r, int status, const char *content_type);
+int rg_sse_write(struct rg_sse *s, const void *data, size_t len);
 /* Queues one event ("data: ...\n\n"; event may be NULL). RG_ECLOSED once the
  * client is gone (stop working then), RG_ENOMEM. Never blocks on the client. */
 int rg_sse_send(struct rg_sse *s, const char *event, const char *data, size_t len);

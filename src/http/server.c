@@ -422,6 +422,11 @@ static void sse_wake(struct rg_sse *s)
 
 struct rg_sse *rg_http_sse_start(struct rg_http_req *r)
 {
+    return rg_http_stream_start(r, 200, "text/event-stream");
+}
+
+struct rg_sse *rg_http_stream_start(struct rg_http_req *r, int status, const char *content_type)
+{
     if (r->phase == 2) return NULL;
     struct rg_sse *s = rg_calloc(1, sizeof *s);
     if (!s) {
@@ -434,7 +439,7 @@ struct rg_sse *rg_http_sse_start(struct rg_http_req *r)
     s->conn = r->conn;
     s->refs = 2;
     s->t0 = r->t0;
-    s->status = 200;
+    s->status = status;
     s->no_log = r->no_log;
     snprintf(s->method, sizeof s->method, "%s", r->method_str);
     snprintf(s->path, sizeof s->path, "%s", r->route ? r->route->pattern : r->path);
@@ -447,7 +452,7 @@ struct rg_sse *rg_http_sse_start(struct rg_http_req *r)
         rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
         return NULL;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     struct rg_http_server *srv = r->srv;
@@ -459,7 +464,7 @@ struct rg_sse *rg_http_sse_start(struct rg_http_req *r)
     atomic_fetch_add(&srv->n_streams, 1);
     rg_metrics_stream_started();
     r->sse = s;
-    queue(r, 200, resp, 0);
+    queue(r, status, resp, 0);
     return s;
 }
 
@@ -479,6 +484,8 @@ static int sse_push(struct rg_sse *s, const char *bytes, size_t n)
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
+
+int rg_sse_write(struct rg_sse *s, const void *data, size_t len) { return sse_push(s, data, len); }
 
 int rg_sse_send(struct rg_sse *s, const char *event, const char *data, size_t len)
 {

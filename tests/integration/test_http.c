@@ -501,6 +501,13 @@ static void test_cli_errors(void **state)
     assert_non_null(strstr(r.err, "--data-dir /nonexistent/a/b"));
     rg_run_free(&r);
 
+    /* a non-loopback bind needs a key, or an explicit opt-out */
+    const char *open_bind[] = {"serve", "--host", "0.0.0.0", "--port", "0", NULL};
+    assert_int_equal(rg_run_cli(open_bind, NULL, NULL, 10, &r), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--api-key"));
+    rg_run_free(&r);
+
     /* port in use: a clear error and exit 1 */
     char port[16], data[300];
     snprintf(port, sizeof port, "%d", srv.port);

@@ -15,6 +15,11 @@ void rg_dot_q4_0_avx2(int n, float *s, const void *x, const void *y);
 void rg_dot_q4_K_avx2(int n, float *s, const void *x, const void *y);
 void rg_dot_q6_K_avx2(int n, float *s, const void *x, const void *y);
 
+void rg_dot4_q8_0_avx2(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q4_0_avx2(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q4_K_avx2(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q6_K_avx2(int n, float *s, const void *x, const void *y, size_t by);
+
 static bool has_avx2(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -37,6 +42,10 @@ const char *rg_kernels_install(struct rg_type_traits *t)
     t[RG_TYPE_Q4_0].vec_dot = rg_dot_q4_0_avx2;
     t[RG_TYPE_Q4_K].vec_dot = rg_dot_q4_K_avx2;
     t[RG_TYPE_Q6_K].vec_dot = rg_dot_q6_K_avx2;
+    t[RG_TYPE_Q8_0].vec_dot4 = rg_dot4_q8_0_avx2;
+    t[RG_TYPE_Q4_0].vec_dot4 = rg_dot4_q4_0_avx2;
+    t[RG_TYPE_Q4_K].vec_dot4 = rg_dot4_q4_K_avx2;
+    t[RG_TYPE_Q6_K].vec_dot4 = rg_dot4_q6_K_avx2;
     return "avx2";
 #else
     return "generic";

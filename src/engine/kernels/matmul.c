@@ -37,14 +37,27 @@ static void mm_part(void *ctx, int ith, int nth)
     per = (per + 3) & ~(int64_t)3;
     int64_t r0 = per * ith, r1 = r0 + per < m->n_rows ? r0 + per : m->n_rows;
     rg_vec_dot_fn dot = m->tw->vec_dot;
+    rg_vec_dot4_fn dot4 = m->tw->vec_dot4;
     const uint8_t *w = m->w;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = w + r * m->w_row;
-        for (int64_t t = 0; t < m->n_tok; t++) {
-            float s;
-            dot((int)m->k, &s, row, m->xq + t * m->x_row);
-            m->y[t * m->n_rows + r] = s;
-        }
+    /* tiles of ROWS weight rows: they stay in cache while every token (four
+     * at a time where a 4-token kernel exists) passes over them */
+    enum { ROWS = 16 };
+    for (int64_t rb = r0; rb < r1; rb += ROWS) {
+        int64_t re = rb + ROWS < r1 ? rb + ROWS : r1;
+        int64_t t = 0;
+        if (dot4)
+            for (; t + 4 <= m->n_tok; t += 4)
+                for (int64_t r = rb; r < re; r++) {
+                    float s4[4];
+                    dot4((int)m->k, s4, w + r * m->w_row, m->xq + t * m->x_row, m->x_row);
+                    for (int j = 0; j < 4; j++) m->y[(t + j) * m->n_rows + r] = s4[j];
+                }
+        for (; t < m->n_tok; t++)
+            for (int64_t r = rb; r < re; r++) {
+                float s;
+                dot((int)m->k, &s, w + r * m->w_row, m->xq + t * m->x_row);
+                m->y[t * m->n_rows + r] = s;
+            }
     }
 }
 

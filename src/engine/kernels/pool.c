@@ -1,16 +1,27 @@
 /*
- * Thread pool for the forward pass: n-1 workers plus the caller. One run at a
- * time; workers wait on a condition variable between runs (a generation step
- * is milliseconds long, so sleeping costs little next to the math), and the
- * caller takes part as thread 0.
+ * Thread pool for the forward pass: n-1 workers plus the caller, one run at a
+ * time. A token's forward pass is a few hundred runs of tens to hundreds of
+ * microseconds each, so waking through a condition variable every time would
+ * cost more than the work: workers spin on an atomic generation counter for
+ * a while after each run and only then sleep; the caller spins on the count
+ * of workers still busy the same way.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 #include "common/alloc.h"
 #include "common/err.h"
 #include "engine/kernels/kernels.h"
+
+#define SPIN_ROUNDS 200000 /* ~ a few milliseconds of pause instructions */
 
 struct rg_pool {
     int n;
@@ -19,9 +30,11 @@ struct rg_pool {
     pthread_cond_t start, done;
     rg_pool_fn fn;
     void *ctx;
-    unsigned long generation; /* bumped for each run */
-    int pending;              /* workers still running this generation */
-    bool quit;
+    atomic_ulong generation; /* bumped for each run */
+    atomic_int pending;      /* workers still running this generation */
+    atomic_bool quit;
+    int sleepers;            /* workers waiting on `start` (under lock) */
+    bool caller_sleeping;    /* caller waiting on `done` (under lock) */
 };
 
 struct worker_arg {
@@ -36,19 +49,30 @@ static void *worker(void *arg)
     int ith = w->ith;
     rg_free(w);
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->start, &p->lock);
-        if (p->quit) break;
-        seen = p->generation;
-        rg_pool_fn fn = p->fn;
-        void *ctx = p->ctx;
-        pthread_mutex_unlock(&p->lock);
-        fn(ctx, ith, p->n);
-        pthread_mutex_lock(&p->lock);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        unsigned long g;
+        int spins = 0;
+        while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit) && spins < SPIN_ROUNDS) {
+            CPU_RELAX();
+            spins++;
+        }
+        if (g == seen && !atomic_load(&p->quit)) {
+            pthread_mutex_lock(&p->lock);
+            p->sleepers++;
+            while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->start, &p->lock);
+            p->sleepers--;
+            pthread_mutex_unlock(&p->lock);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = g;
+        p->fn(p->ctx, ith, p->n);
+        if (atomic_fetch_sub(&p->pending, 1) == 1) {
+            pthread_mutex_lock(&p->lock);
+            if (p->caller_sleeping) pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -88,7 +112,7 @@ void rg_pool_free(struct rg_pool *p)
 {
     if (!p) return;
     pthread_mutex_lock(&p->lock);
-    p->quit = true;
+    atomic_store(&p->quit, true);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->lock);
     for (int i = 1; i < p->n; i++)
@@ -108,15 +132,24 @@ void rg_pool_run(struct rg_pool *p, rg_pool_fn fn, void *ctx)
         fn(ctx, 0, 1);
         return;
     }
-    pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->ctx = ctx;
-    p->pending = p->n - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->start);
+    atomic_store(&p->pending, p->n - 1);
+    pthread_mutex_lock(&p->lock);
+    atomic_fetch_add(&p->generation, 1);
+    if (p->sleepers) pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->lock);
     fn(ctx, 0, p->n);
-    pthread_mutex_lock(&p->lock);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    int spins = 0;
+    while (atomic_load(&p->pending) > 0 && spins < SPIN_ROUNDS) {
+        CPU_RELAX();
+        spins++;
+    }
+    if (atomic_load(&p->pending) > 0) {
+        pthread_mutex_lock(&p->lock);
+        p->caller_sleeping = true;
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->lock);
+        p->caller_sleeping = false;
+        pthread_mutex_unlock(&p->lock);
+    }
 }

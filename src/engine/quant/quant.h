@@ -47,6 +47,9 @@ enum rg_type {
  * n is a multiple of both types' block sizes. */
 typedef void (*rg_vec_dot_fn)(int n, float *s, const void *x, const void *y);
 /* n elements (a multiple of block_size) between float and this type. */
+/* Four dot products of one x against y, y + by, y + 2*by, y + 3*by (bytes):
+ * s[j] as vec_dot would give it, with x decoded once (prompt processing). */
+typedef void (*rg_vec_dot4_fn)(int n, float *s, const void *x, const void *y, size_t by);
 typedef void (*rg_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*rg_from_float_fn)(const float *src, void *dst, int64_t n);
 
@@ -59,6 +62,7 @@ struct rg_type_traits {
     rg_from_float_fn from_float; /* reference quantizer (activations, rustygpt quantize) */
     rg_vec_dot_fn vec_dot;       /* NULL if not a weight type */
     enum rg_type vec_dot_type;   /* what the other operand must be converted to */
+    rg_vec_dot4_fn vec_dot4;     /* NULL where there is no 4-token kernel */
 };
 
 /* Picks the kernels for this CPU. Idempotent, thread-safe; called by every

@@ -586,7 +586,7 @@ static float dot_expand(int n, const void *x, const void *y, enum rg_type tx, en
 static void set(enum rg_type t, rg_to_float_fn to, rg_from_float_fn from, rg_vec_dot_fn dot, enum rg_type vdt)
 {
     const struct rg_type_geometry *g = &rg_type_geometry[t];
-    generic[t] = (struct rg_type_traits){g->name, g->block_size, g->type_size, g->quantized, to, from, dot, vdt};
+    generic[t] = (struct rg_type_traits){g->name, g->block_size, g->type_size, g->quantized, to, from, dot, vdt, NULL};
 }
 
 static void init(void)
@@ -594,7 +594,7 @@ static void init(void)
     for (int t = 0; t < RG_TYPE_COUNT; t++) {
         const struct rg_type_geometry *g = &rg_type_geometry[t];
         generic[t] = (struct rg_type_traits){g->name, g->block_size, g->type_size, g->quantized, NULL, NULL, NULL,
-                                             (enum rg_type)t};
+                                             (enum rg_type)t, NULL};
     }
     set(RG_TYPE_F32, f32_to_float, f32_from_float, dot_f32, RG_TYPE_F32);
     set(RG_TYPE_F16, f16_to_float, f16_from_float, dot_f16, RG_TYPE_F16);

@@ -1,0 +1,868 @@
+/*
+ * OpenAI-compatible endpoints: /v1/models, /v1/chat/completions and
+ * /v1/completions, streamed (SSE) or not, on the engine.
+ *
+ * Models are loaded on first use from -m files or the models dir and stay
+ * loaded. Each model has --parallel slots; a slot is a context (KV cache)
+ * that remembers the tokens it holds, so a request that extends an earlier
+ * conversation only decodes what is new. A request waits for a free slot
+ * (the queue depth in /metrics), then generates on its own thread and writes
+ * to the client through an HTTP stream, so no HTTP thread ever blocks on
+ * inference; a client that leaves stops its generation at the next token.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/str.h"
+#include "engine/catalog/catalog.h"
+#include "engine/engine.h"
+#include "engine/sample/sample.h"
+#include "engine/template/template.h"
+#include "http/metrics.h"
+
+#ifndef RG_VERSION
+#define RG_VERSION "0.0.0"
+#endif
+
+#define MAX_MODELS 64
+#define MAX_STOPS 4
+
+struct slot {
+    struct rg_ctx *ctx; /* created on first use */
+    int32_t *cached;
+    int32_t n_cached;
+    bool busy;
+};
+
+struct served {
+    char id[128];
+    char path[4096];
+    struct rg_model *m;
+    enum rg_chat_format fmt;
+    int32_t n_ctx;
+    struct slot *slots;
+    int n_slots;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+};
+
+struct rg_openai {
+    const struct rg_config *cfg;
+    pthread_mutex_t lock; /* guards models[] while loading */
+    struct served *models[MAX_MODELS];
+    int n_models;
+    atomic_long waiting, busy, total_slots;
+    atomic_ullong next_id;
+};
+
+/* ---- model registry ---- */
+
+static void model_id_of(const char *path, char *id, size_t n)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t l = strlen(b);
+    if (rg_str_ends_with(b, ".gguf")) l -= 5;
+    snprintf(id, n, "%.*s", (int)RG_MIN(l, n - 1), b);
+}
+
+/* Path of a model id: a -m file with that id, else <models_dir>/<id>.gguf. */
+static bool path_of(const struct rg_config *cfg, const char *id, char *out, size_t n)
+{
+    for (size_t i = 0; i < cfg->models.n; i++) {
+        char mid[128];
+        model_id_of(cfg->models.v[i], mid, sizeof mid);
+        if (!strcmp(mid, id)) {
+            snprintf(out, n, "%s", cfg->models.v[i]);
+            return true;
+        }
+    }
+    if (!*id || strchr(id, '/') || strstr(id, "..")) return false; /* ids never walk the filesystem */
+    int w = snprintf(out, n, "%s/%s.gguf", cfg->models_dir, id);
+    return w > 0 && (size_t)w < n && access(out, R_OK) == 0;
+}
+
+static struct served *get_model(struct rg_openai *oa, const char *id, int *status, char *err)
+{
+    pthread_mutex_lock(&oa->lock);
+    for (int i = 0; i < oa->n_models; i++) {
+        if (!strcmp(oa->models[i]->id, id)) {
+            struct served *s = oa->models[i];
+            pthread_mutex_unlock(&oa->lock);
+            return s;
+        }
+    }
+    struct served *s = NULL;
+    char path[4096];
+    if (!path_of(oa->cfg, id, path, sizeof path)) {
+        *status = 404;
+        rg_err_set(err, RG_ENOTFOUND, "The model '%.100s' does not exist (see GET /v1/models)", id);
+        goto out;
+    }
+    if (oa->n_models == MAX_MODELS) {
+        *status = 503;
+        rg_err_set(err, RG_EBUSY, "too many models loaded");
+        goto out;
+    }
+    s = rg_calloc(1, sizeof *s);
+    if (!s) goto nomem;
+    snprintf(s->id, sizeof s->id, "%s", id);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    char lerr[RG_ERR_SIZE];
+    s->m = rg_model_load(path, NULL, lerr);
+    if (!s->m) {
+        *status = 500;
+        rg_err_set(err, RG_EFORMAT, "cannot load model '%.60s': %.160s", id, lerr);
+        rg_free(s);
+        s = NULL;
+        goto out;
+    }
+    const struct rg_model_info *I = rg_model_info(s->m);
+    const char *jinja = NULL;
+    rg_gguf_get_str(rg_model_gguf(s->m), "tokenizer.chat_template", &jinja);
+    s->fmt = rg_chat_detect(jinja);
+    s->n_ctx = oa->cfg->ctx_size > 0 ? oa->cfg->ctx_size : RG_MIN(I->n_ctx_train, 4096);
+    s->n_slots = oa->cfg->parallel > 0 ? oa->cfg->parallel : 1;
+    s->slots = rg_calloc((size_t)s->n_slots, sizeof *s->slots);
+    if (!s->slots) {
+        rg_model_free(s->m);
+        rg_free(s);
+        s = NULL;
+        goto nomem;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->freed, NULL);
+    oa->models[oa->n_models++] = s;
+    atomic_fetch_add(&oa->total_slots, s->n_slots);
+    rg_metrics_set_slots(atomic_load(&oa->busy), atomic_load(&oa->total_slots));
+    rg_log(RG_LOG_INFO, "model loaded", "id", 's', id, "arch", 's', I->arch, "n_ctx", 'i', (long long)s->n_ctx,
+           "slots", 'i', (long long)s->n_slots, "chat_format", 's', rg_chat_format_name(s->fmt), NULL);
+    goto out;
+nomem:
+    *status = 500;
+    rg_err_set(err, RG_ENOMEM, "out of memory");
+out:
+    pthread_mutex_unlock(&oa->lock);
+    return s;
+}
+
+static int acquire(struct rg_openai *oa, struct served *s, char *err)
+{
+    pthread_mutex_lock(&s->lock);
+    atomic_fetch_add(&oa->waiting, 1);
+    rg_metrics_set_queue_depth(atomic_load(&oa->waiting));
+    int idx = -1;
+    for (;;) {
+        for (int i = 0; i < s->n_slots; i++)
+            if (!s->slots[i].busy) {
+                idx = i;
+                break;
+            }
+        if (idx >= 0) break;
+        pthread_cond_wait(&s->freed, &s->lock);
+    }
+    s->slots[idx].busy = true;
+    atomic_fetch_sub(&oa->waiting, 1);
+    atomic_fetch_add(&oa->busy, 1);
+    rg_metrics_set_queue_depth(atomic_load(&oa->waiting));
+    rg_metrics_set_slots(atomic_load(&oa->busy), atomic_load(&oa->total_slots));
+    struct slot *sl = &s->slots[idx];
+    int rc = RG_OK;
+    if (!sl->ctx) {
+        struct rg_ctx_params cp = rg_ctx_default_params();
+        cp.n_ctx = s->n_ctx;
+        cp.n_threads = oa->cfg->threads;
+        sl->ctx = rg_ctx_new(s->m, &cp, err);
+        sl->cached = rg_malloc_array((size_t)s->n_ctx + 1, sizeof *sl->cached);
+        if (!sl->ctx || !sl->cached) {
+            rg_ctx_free(sl->ctx);
+            rg_free(sl->cached);
+            sl->ctx = NULL;
+            sl->cached = NULL;
+            sl->busy = false;
+            atomic_fetch_sub(&oa->busy, 1);
+            pthread_cond_signal(&s->freed);
+            rc = RG_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc == RG_OK ? idx : -1;
+}
+
+static void release(struct rg_openai *oa, struct served *s, int idx)
+{
+    pthread_mutex_lock(&s->lock);
+    s->slots[idx].busy = false;
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->lock);
+    /* last: once busy drops, rg_openai_free may free s and oa */
+    long total = atomic_load(&oa->total_slots);
+    rg_metrics_set_slots(atomic_fetch_sub(&oa->busy, 1) - 1, total);
+}
+
+/* ---- request parsing ---- */
+
+struct gen_req {
+    bool chat, stream, include_usage;
+    char *prompt_text; /* rendered */
+    struct rg_sample_params sp;
+    long max_tokens;   /* -1: until the context is full */
+    char *stops[MAX_STOPS];
+    int n_stops;
+    struct rg_logit_bias *bias;
+    size_t n_bias;
+};
+
+static void gen_req_free(struct gen_req *g)
+{
+    rg_free(g->prompt_text);
+    for (int i = 0; i < g->n_stops; i++) rg_free(g->stops[i]);
+    rg_free(g->bias);
+}
+
+#define BAD(param, ...)                                                                                      \
+    do {                                                                                                     \
+        rg_http_reply_error(r, 400, "invalid_request_error", NULL, param, __VA_ARGS__);                      \
+        return false;                                                                                        \
+    } while (0)
+
+static bool get_number(struct rg_http_req *r, json_t *body, const char *key, double lo, double hi, double *out)
+{
+    json_t *v = json_object_get(body, key);
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_number(v)) BAD(key, "'%s' must be a number", key);
+    double d = json_number_value(v);
+    if (!(d >= lo && d <= hi)) BAD(key, "'%s' must be between %g and %g, got %g", key, lo, hi, d);
+    *out = d;
+    return true;
+}
+
+static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g, int32_t n_vocab)
+{
+    g->sp = rg_sample_default_params();
+    g->sp.temperature = 1.0f; /* OpenAI's defaults */
+    g->sp.top_p = 1.0f;
+    g->sp.top_k = 0;
+    g->sp.min_p = 0;
+    g->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)g << 16);
+    g->max_tokens = -1;
+    double d;
+    d = g->sp.temperature;
+    if (!get_number(r, body, "temperature", 0, 2, &d)) return false;
+    g->sp.temperature = (float)d;
+    d = g->sp.top_p;
+    if (!get_number(r, body, "top_p", 0, 1, &d)) return false;
+    g->sp.top_p = (float)d;
+    d = 0;
+    if (!get_number(r, body, "top_k", 0, 1e6, &d)) return false;
+    g->sp.top_k = (int32_t)d;
+    d = 0;
+    if (!get_number(r, body, "min_p", 0, 1, &d)) return false;
+    g->sp.min_p = (float)d;
+    d = 0;
+    if (!get_number(r, body, "frequency_penalty", -2, 2, &d)) return false;
+    g->sp.frequency_penalty = (float)d;
+    d = 0;
+    if (!get_number(r, body, "presence_penalty", -2, 2, &d)) return false;
+    g->sp.presence_penalty = (float)d;
+    d = 1;
+    if (!get_number(r, body, "repeat_penalty", 0, 10, &d)) return false;
+    g->sp.repeat_penalty = (float)d;
+    d = -1;
+    if (!get_number(r, body, "seed", -9.2e18, 9.2e18, &d)) return false;
+    if (d >= 0) g->sp.seed = (uint64_t)d;
+    const char *mt_key = json_object_get(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    d = -1;
+    if (!get_number(r, body, mt_key, 1, 1e9, &d)) return false;
+    g->max_tokens = (long)d;
+    d = 1;
+    if (!get_number(r, body, "n", 1, 1, &d)) return false;
+    json_t *st = json_object_get(body, "stream");
+    if (st && !json_is_null(st) && !json_is_boolean(st)) BAD("stream", "'stream' must be true or false");
+    g->stream = json_is_true(st);
+    json_t *so = json_object_get(body, "stream_options");
+    g->include_usage = so && json_is_true(json_object_get(so, "include_usage"));
+    json_t *stop = json_object_get(body, "stop");
+    if (json_is_string(stop)) {
+        if (json_string_length(stop)) g->stops[g->n_stops++] = rg_strdup(json_string_value(stop));
+    } else if (json_is_array(stop)) {
+        size_t i;
+        json_t *s;
+        if (json_array_size(stop) > MAX_STOPS) BAD("stop", "at most %d stop sequences", MAX_STOPS);
+        json_array_foreach(stop, i, s) {
+            if (!json_is_string(s)) BAD("stop", "'stop' must be a string or an array of strings");
+            if (json_string_length(s)) g->stops[g->n_stops++] = rg_strdup(json_string_value(s));
+        }
+    } else if (stop && !json_is_null(stop)) {
+        BAD("stop", "'stop' must be a string or an array of strings");
+    }
+    json_t *lb = json_object_get(body, "logit_bias");
+    if (lb && !json_is_null(lb)) {
+        if (!json_is_object(lb)) BAD("logit_bias", "'logit_bias' must map token ids to numbers");
+        g->bias = rg_calloc(json_object_size(lb) + 1, sizeof *g->bias);
+        const char *k;
+        json_t *v;
+        json_object_foreach(lb, k, v) {
+            int64_t id;
+            if (rg_parse_i64(k, 0, n_vocab - 1, &id) != RG_OK || !json_is_number(v))
+                BAD("logit_bias", "'logit_bias' key '%.20s' is not a token id of this model", k);
+            double b = json_number_value(v);
+            g->bias[g->n_bias++] = (struct rg_logit_bias){(int32_t)id, b <= -100 ? -INFINITY : (float)b};
+        }
+        g->sp.bias = g->bias;
+        g->sp.n_bias = g->n_bias;
+    }
+    return true;
+}
+
+/* Message content: a string, or an array of parts of which the text ones count. */
+static bool content_text(struct rg_http_req *r, json_t *c, size_t idx, struct rg_buf *out)
+{
+    if (json_is_string(c)) return rg_buf_append(out, json_string_value(c), json_string_length(c)) == RG_OK;
+    if (json_is_null(c)) return true;
+    if (json_is_array(c)) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(c, i, p) {
+            const char *type = json_string_value(json_object_get(p, "type"));
+            if (!type || strcmp(type, "text") != 0) {
+                char param[48];
+                snprintf(param, sizeof param, "messages[%zu].content", idx);
+                BAD(param, "content part type '%.20s' is not supported (text only)", type ? type : "?");
+            }
+            json_t *t = json_object_get(p, "text");
+            if (!json_is_string(t)) BAD("messages", "a text part needs 'text'");
+            rg_buf_append(out, json_string_value(t), json_string_length(t));
+        }
+        return true;
+    }
+    char param[48];
+    snprintf(param, sizeof param, "messages[%zu].content", idx);
+    BAD(param, "'content' must be a string or an array of parts");
+}
+
+static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, struct gen_req *g)
+{
+    json_t *msgs = json_object_get(body, "messages");
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        BAD("messages", "'messages' must be a non-empty array");
+    size_t n = json_array_size(msgs);
+    if (n > 4096) BAD("messages", "too many messages");
+    struct rg_chat_msg *cm = rg_calloc(n, sizeof *cm);
+    struct rg_buf *texts = rg_calloc(n, sizeof *texts);
+    bool ok = cm && texts;
+    for (size_t i = 0; ok && i < n; i++) {
+        json_t *m = json_array_get(msgs, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!role) {
+            char param[32];
+            snprintf(param, sizeof param, "messages[%zu].role", i);
+            rg_http_reply_error(r, 400, NULL, NULL, param, "each message needs a 'role'");
+            ok = false;
+            break;
+        }
+        if (!strcmp(role, "developer")) role = "system";
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "tool")) {
+            char param[32];
+            snprintf(param, sizeof param, "messages[%zu].role", i);
+            rg_http_reply_error(r, 400, NULL, NULL, param, "unknown role '%.20s'", role);
+            ok = false;
+            break;
+        }
+        rg_buf_init(&texts[i], 16u << 20);
+        if (!content_text(r, json_object_get(m, "content"), i, &texts[i])) {
+            ok = false;
+            break;
+        }
+        cm[i] = (struct rg_chat_msg){role, texts[i].data ? texts[i].data : ""};
+    }
+    struct rg_buf out;
+    rg_buf_init(&out, 64u << 20);
+    if (ok && rg_chat_render(s->fmt, cm, n, true, &out) != RG_OK) {
+        rg_http_reply_error(r, 400, NULL, NULL, "messages", "the conversation could not be rendered");
+        ok = false;
+    }
+    if (ok) g->prompt_text = rg_buf_steal(&out);
+    rg_buf_free(&out);
+    for (size_t i = 0; texts && i < n; i++) rg_buf_free(&texts[i]);
+    rg_free(texts);
+    rg_free(cm);
+    if (!cm || !texts) rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+    return ok;
+}
+
+/* ---- generation ---- */
+
+/* A JSON string of generated text: the engine hands out whole characters,
+ * but a model may still produce bytes that are not UTF-8 at all; those
+ * become U+FFFD so the reply stays valid JSON. */
+static json_t *json_text(const char *p, size_t n)
+{
+    if (rg_utf8_valid(p, n)) return json_stringn(p, n);
+    struct rg_buf b;
+    rg_buf_init(&b, SIZE_MAX);
+    size_t i = 0;
+    while (i < n) {
+        size_t ok = rg_utf8_valid_prefix(p + i, n - i);
+        rg_buf_append(&b, p + i, ok);
+        i += ok;
+        if (i < n) {
+            rg_buf_append(&b, "\xef\xbf\xbd", 3);
+            i++;
+        }
+    }
+    json_t *j = json_stringn(b.data ? b.data : "", b.len);
+    rg_buf_free(&b);
+    return j;
+}
+
+struct job {
+    struct rg_openai *oa;
+    struct served *s;
+    int slot;
+    struct gen_req g;
+    int32_t *toks;
+    int32_t n_toks;
+    struct rg_sse *out;
+    char id[48];
+    long created;
+};
+
+/* Longest suffix of text[0..n) that is a proper prefix of a stop string. */
+static size_t held_back(const struct gen_req *g, const char *text, size_t n)
+{
+    size_t best = 0;
+    for (int k = 0; k < g->n_stops; k++) {
+        size_t sl = strlen(g->stops[k]);
+        for (size_t l = RG_MIN(sl - 1, n); l > best; l--)
+            if (!memcmp(text + n - l, g->stops[k], l)) {
+                best = l;
+                break;
+            }
+    }
+    return best;
+}
+
+static json_t *chunk(const struct job *j, const char *text, size_t len, const char *finish, bool first)
+{
+    json_t *choice;
+    if (j->g.chat) {
+        json_t *delta = json_object();
+        if (first) json_object_set_new(delta, "role", json_string("assistant"));
+        if (text) json_object_set_new(delta, "content", json_text(text, len));
+        choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "logprobs");
+    } else {
+        choice = json_pack("{s:i, s:o, s:n}", "index", 0, "text", json_text(text ? text : "", text ? len : 0),
+                           "logprobs");
+    }
+    json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o]}", "id", j->id, "object",
+                     j->g.chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)j->created,
+                     "model", j->s->id, "system_fingerprint", "rustygpt-" RG_VERSION, "choices", choice);
+}
+
+static json_t *usage(long p, long c)
+{
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)p, "completion_tokens", (json_int_t)c,
+                     "total_tokens", (json_int_t)(p + c));
+}
+
+/* Sends text as a delta (stream) or keeps it (non-stream). RG_ECLOSED when the client left. */
+static int emit_text(struct job *j, struct rg_buf *all, const char *text, size_t len, bool *first)
+{
+    if (!len) return RG_OK;
+    if (!j->g.stream) return rg_buf_append(all, text, len);
+    /* only whole UTF-8 characters go into JSON strings */
+    json_t *c = chunk(j, text, len, NULL, *first);
+    *first = false;
+    int rc = c ? rg_sse_send_json(j->out, NULL, c) : RG_ENOMEM;
+    json_decref(c);
+    return rc;
+}
+
+static void *run_job(void *arg)
+{
+    struct job *j = arg;
+    struct served *s = j->s;
+    struct slot *sl = &s->slots[j->slot];
+    const struct rg_vocab *v = rg_model_vocab(s->m);
+    char err[RG_ERR_SIZE] = "";
+    struct rg_buf all, pending;
+    rg_buf_init(&all, 64u << 20);
+    rg_buf_init(&pending, 1u << 20);
+    long n_gen = 0;
+    const char *finish = "length";
+    bool first = true;
+    struct rg_sampler *smp = rg_sampler_new(&j->g.sp, rg_model_info(s->m)->n_vocab);
+    float *logits = rg_malloc_array((size_t)rg_model_info(s->m)->n_vocab, sizeof *logits);
+    int rc = smp && logits ? RG_OK : RG_ENOMEM;
+
+    /* prefix reuse: keep what the slot already holds of this prompt */
+    int32_t keep = 0;
+    while (keep < j->n_toks && keep < sl->n_cached && sl->cached[keep] == j->toks[keep]) keep++;
+    if (keep == j->n_toks) keep--;
+    if (rc == RG_OK) {
+        rg_ctx_truncate(sl->ctx, keep);
+        sl->n_cached = keep;
+        rc = rg_decode(sl->ctx, j->toks + keep, j->n_toks - keep, logits, false, err);
+        if (rc == RG_OK) {
+            memcpy(sl->cached + keep, j->toks + keep, (size_t)(j->n_toks - keep) * sizeof *j->toks);
+            sl->n_cached = j->n_toks;
+        } else {
+            sl->n_cached = 0;
+        }
+    }
+    for (int32_t i = 0; smp && i < j->n_toks; i++) rg_sampler_accept(smp, j->toks[i]);
+    struct rg_detok d;
+    rg_detok_init(&d, v, false);
+    while (rc == RG_OK) {
+        if (j->g.max_tokens >= 0 && n_gen >= j->g.max_tokens) break;
+        if (sl->n_cached >= s->n_ctx) break; /* context full: finish_reason "length" */
+        if (j->g.stream && rg_sse_closed(j->out)) {
+            rc = RG_ECLOSED;
+            break;
+        }
+        int32_t t = rg_sampler_sample(smp, logits);
+        if (rg_vocab_is_eog(v, t)) {
+            finish = "stop";
+            break;
+        }
+        rg_sampler_accept(smp, t);
+        n_gen++;
+        char piece[512];
+        int pl = rg_detok_push(&d, t, piece, sizeof piece);
+        if (pl > 0) rg_buf_append(&pending, piece, (size_t)pl);
+        /* stop strings never reach the client */
+        bool stopped = false;
+        for (int k = 0; k < j->g.n_stops && pending.len; k++) {
+            const char *hit = strstr(pending.data, j->g.stops[k]);
+            if (hit) {
+                pending.len = (size_t)(hit - pending.data);
+                stopped = true;
+            }
+        }
+        size_t hold = stopped ? 0 : held_back(&j->g, pending.data ? pending.data : "", pending.len);
+        size_t send = pending.len - hold;
+        rc = emit_text(j, &all, pending.data, send, &first);
+        if (pending.data) {
+            memmove(pending.data, pending.data + send, hold);
+            pending.len = hold;
+            pending.data[hold] = '\0';
+        }
+        if (stopped) {
+            finish = "stop";
+            break;
+        }
+        if (rc == RG_OK) rc = rg_decode(sl->ctx, &t, 1, logits, false, err);
+        if (rc == RG_OK) sl->cached[sl->n_cached++] = t;
+        else sl->n_cached = 0;
+    }
+    if (rc == RG_OK) {
+        char tail[16];
+        int tl = rg_detok_flush(&d, tail, sizeof tail);
+        if (tl > 0 && !strcmp(finish, "length")) rg_buf_append(&pending, tail, (size_t)tl);
+        rc = emit_text(j, &all, pending.data, pending.len, &first);
+    }
+    long n_prompt = j->n_toks;
+    rg_metrics_add_tokens(n_prompt, n_gen);
+    if (j->g.stream) {
+        if (rc == RG_OK) {
+            json_t *c = chunk(j, NULL, 0, finish, first);
+            rg_sse_send_json(j->out, NULL, c);
+            json_decref(c);
+            if (j->g.include_usage) {
+                json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", j->id, "object",
+                                      j->g.chat ? "chat.completion.chunk" : "text_completion", "created",
+                                      (json_int_t)j->created, "model", s->id, "choices", "usage",
+                                      usage(n_prompt, n_gen));
+                rg_sse_send_json(j->out, NULL, u);
+                json_decref(u);
+            }
+            rg_sse_send(j->out, NULL, "[DONE]", 6);
+        } else if (rc != RG_ECLOSED) {
+            char *e = rg_http_error_body(500, NULL, NULL, NULL, err[0] ? err : rg_strerror(rc));
+            if (e) rg_sse_send(j->out, NULL, e, strlen(e));
+            rg_free(e);
+        }
+    } else {
+        json_t *body;
+        if (rc == RG_OK) {
+            json_t *text = json_text(all.data ? all.data : "", all.len);
+            json_t *choice = j->g.chat ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", 0, "message", "role",
+                                                   "assistant", "content", text, "logprobs", "finish_reason", finish)
+                                       : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text, "logprobs",
+                                                   "finish_reason", finish);
+            body = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", j->id, "object",
+                             j->g.chat ? "chat.completion" : "text_completion", "created", (json_int_t)j->created,
+                             "model", s->id, "system_fingerprint", "rustygpt-" RG_VERSION, "choices", choice,
+                             "usage", usage(n_prompt, n_gen));
+        } else {
+            body = NULL;
+        }
+        char *txt = body ? json_dumps(body, JSON_COMPACT) : rg_http_error_body(500, NULL, NULL, NULL, err[0] ? err : rg_strerror(rc));
+        if (txt) rg_sse_write(j->out, txt, strlen(txt));
+        if (body) free(txt);
+        else rg_free(txt);
+        json_decref(body);
+    }
+    rg_sse_log_model(j->out, s->id, n_prompt, n_gen);
+    rg_sse_end(j->out);
+    release(j->oa, s, j->slot);
+    rg_sampler_free(smp);
+    rg_free(logits);
+    rg_buf_free(&all);
+    rg_buf_free(&pending);
+    gen_req_free(&j->g);
+    rg_free(j->toks);
+    rg_free(j);
+    return NULL;
+}
+
+static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
+{
+    json_t *body = rg_http_req_json(r);
+    if (!body) return;
+    const char *model = json_string_value(json_object_get(body, "model"));
+    if (!model) {
+        rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required (see GET /v1/models)");
+        return;
+    }
+    int status = 500;
+    char err[RG_ERR_SIZE];
+    struct served *s = get_model(oa, model, &status, err);
+    if (!s) {
+        rg_http_reply_error(r, status, NULL, status == 404 ? "model_not_found" : NULL, "model", "%s", err);
+        return;
+    }
+    struct job *j = rg_calloc(1, sizeof *j);
+    if (!j) {
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        return;
+    }
+    j->g.chat = chat;
+    const struct rg_model_info *I = rg_model_info(s->m);
+    bool ok = parse_common(r, body, &j->g, I->n_vocab);
+    if (ok && chat) ok = render_chat(r, body, s, &j->g);
+    if (ok && !chat) {
+        json_t *p = json_object_get(body, "prompt");
+        if (!json_is_string(p)) {
+            rg_http_reply_error(r, 400, NULL, NULL, "prompt", "'prompt' must be a string");
+            ok = false;
+        } else {
+            j->g.prompt_text = rg_strdup(json_string_value(p));
+        }
+    }
+    if (ok) {
+        size_t len = strlen(j->g.prompt_text), cap = len + 8, n = 0;
+        j->toks = rg_malloc_array(cap, sizeof *j->toks);
+        int rc = j->toks ? rg_tokenize(rg_model_vocab(s->m), j->g.prompt_text, len, true, chat, j->toks, cap, &n)
+                         : RG_ENOMEM;
+        if (rc) {
+            rg_http_reply_error(r, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL, NULL,
+                                "cannot tokenize the prompt: %s", rc == RG_EUNSUPPORTED ? "this model's tokenizer is not implemented yet" : rg_strerror(rc));
+            ok = false;
+        } else if ((int64_t)n >= s->n_ctx) {
+            rg_http_reply_error(r, 400, NULL, "context_length_exceeded", "messages",
+                                "This model's maximum context length is %d tokens; the prompt has %zu", s->n_ctx, n);
+            ok = false;
+        }
+        j->n_toks = (int32_t)n;
+    }
+    if (!ok) {
+        gen_req_free(&j->g);
+        rg_free(j->toks);
+        rg_free(j);
+        return;
+    }
+    j->oa = oa;
+    j->s = s;
+    j->created = (long)time(NULL);
+    snprintf(j->id, sizeof j->id, "%s-%llx%04llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)j->created,
+             (unsigned long long)atomic_fetch_add(&oa->next_id, 1));
+    rg_http_req_log_model(r, s->id, j->g.stream, j->n_toks, 0);
+    j->slot = acquire(oa, s, err);
+    if (j->slot < 0) {
+        rg_http_reply_error(r, 503, NULL, NULL, NULL, "cannot prepare a context: %s", err);
+        gen_req_free(&j->g);
+        rg_free(j->toks);
+        rg_free(j);
+        return;
+    }
+    j->out = j->g.stream ? rg_http_sse_start(r) : rg_http_stream_start(r, 200, "application/json");
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (!j->out || pthread_create(&t, &attr, run_job, j) != 0) {
+        if (j->out) rg_sse_end(j->out);
+        release(oa, s, j->slot);
+        gen_req_free(&j->g);
+        rg_free(j->toks);
+        rg_free(j);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static void chat_completions(struct rg_http_req *r, void *ctx) { completions(r, ctx, true); }
+static void text_completions(struct rg_http_req *r, void *ctx) { completions(r, ctx, false); }
+
+/* ---- /v1/models ---- */
+
+static json_t *model_obj(const char *id, long created)
+{
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created", (json_int_t)created,
+                     "owned_by", "rustygpt");
+}
+
+static void list_models(struct rg_http_req *r, void *ctx)
+{
+    struct rg_openai *oa = ctx;
+    json_t *data = json_array();
+    char id[128];
+    for (size_t i = 0; i < oa->cfg->models.n; i++) {
+        model_id_of(oa->cfg->models.v[i], id, sizeof id);
+        json_array_append_new(data, model_obj(id, 0));
+    }
+    struct rg_model_list l;
+    char err[RG_ERR_SIZE];
+    if (rg_catalog_scan(oa->cfg->models_dir, &l, err) == RG_OK) {
+        for (size_t i = 0; i < l.n; i++) {
+            if (l.v[i].error || !l.v[i].arch) continue;
+            bool dup = false;
+            size_t k;
+            json_t *m;
+            json_array_foreach(data, k, m) dup |= !strcmp(json_string_value(json_object_get(m, "id")), l.v[i].name);
+            if (!dup) json_array_append_new(data, model_obj(l.v[i].name, 0));
+        }
+        rg_catalog_free(&l);
+    }
+    rg_http_reply_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+static void get_model_route(struct rg_http_req *r, void *ctx)
+{
+    struct rg_openai *oa = ctx;
+    const char *id = rg_http_req_param(r, "id");
+    char path[4096];
+    if (!id || !path_of(oa->cfg, id, path, sizeof path)) {
+        rg_http_reply_error(r, 404, NULL, "model_not_found", "id", "The model '%.100s' does not exist", id ? id : "");
+        return;
+    }
+    rg_http_reply_json(r, 200, model_obj(id, 0));
+}
+
+json_t *rg_openai_status(struct rg_openai *oa)
+{
+    json_t *arr = json_array();
+    if (!oa) return arr;
+    pthread_mutex_lock(&oa->lock);
+    for (int i = 0; i < oa->n_models; i++) {
+        struct served *s = oa->models[i];
+        const struct rg_model_info *I = rg_model_info(s->m);
+        int busy = 0;
+        pthread_mutex_lock(&s->lock);
+        for (int k = 0; k < s->n_slots; k++) busy += s->slots[k].busy;
+        pthread_mutex_unlock(&s->lock);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "id", s->id, "arch", I->arch,
+                                             "n_ctx", s->n_ctx, "file_size", (json_int_t)I->file_size,
+                                             "chat_format", rg_chat_format_name(s->fmt), "slots", s->n_slots,
+                                             "slots_busy", busy));
+    }
+    pthread_mutex_unlock(&oa->lock);
+    return arr;
+}
+
+/* ---- setup ---- */
+
+struct rg_openai *rg_openai_new(const struct rg_config *cfg)
+{
+    struct rg_openai *oa = rg_calloc(1, sizeof *oa);
+    if (!oa) return NULL;
+    oa->cfg = cfg;
+    pthread_mutex_init(&oa->lock, NULL);
+    return oa;
+}
+
+void rg_openai_free(struct rg_openai *oa)
+{
+    if (!oa) return;
+    /* The server has stopped, so every stream is closed and each generation
+     * thread ends at its next token; wait for them (bounded). If one is
+     * still running, leave everything allocated rather than free it under
+     * its feet: the process is exiting. */
+    for (int i = 0; i < 500 && atomic_load(&oa->busy) > 0; i++) usleep(10000);
+    if (atomic_load(&oa->busy) > 0) return;
+    for (int i = 0; i < oa->n_models; i++) {
+        struct served *s = oa->models[i];
+        for (int k = 0; k < s->n_slots; k++) {
+            rg_ctx_free(s->slots[k].ctx);
+            rg_free(s->slots[k].cached);
+        }
+        rg_free(s->slots);
+        rg_model_free(s->m);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->freed);
+        rg_free(s);
+    }
+    pthread_mutex_destroy(&oa->lock);
+    rg_free(oa);
+}
+
+static const char CHAT_REQ[] =
+    "{\"type\":\"object\",\"required\":[\"model\",\"messages\"],\"properties\":{"
+    "\"model\":{\"type\":\"string\"},"
+    "\"messages\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"role\"],\"properties\":{"
+    "\"role\":{\"enum\":[\"system\",\"developer\",\"user\",\"assistant\",\"tool\"]},"
+    "\"content\":{\"type\":[\"string\",\"array\",\"null\"]}}}},"
+    "\"stream\":{\"type\":\"boolean\"},\"stream_options\":{\"type\":\"object\"},"
+    "\"max_tokens\":{\"type\":\"integer\"},\"max_completion_tokens\":{\"type\":\"integer\"},"
+    "\"temperature\":{\"type\":\"number\"},\"top_p\":{\"type\":\"number\"},\"top_k\":{\"type\":\"integer\"},"
+    "\"min_p\":{\"type\":\"number\"},\"seed\":{\"type\":\"integer\"},"
+    "\"stop\":{\"type\":[\"string\",\"array\"]},\"frequency_penalty\":{\"type\":\"number\"},"
+    "\"presence_penalty\":{\"type\":\"number\"},\"logit_bias\":{\"type\":\"object\"},\"n\":{\"const\":1}}}";
+static const char CHAT_RESP[] =
+    "{\"type\":\"object\",\"required\":[\"id\",\"object\",\"created\",\"model\",\"choices\",\"usage\"],"
+    "\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":\"chat.completion\"},"
+    "\"created\":{\"type\":\"integer\"},\"model\":{\"type\":\"string\"},\"choices\":{\"type\":\"array\"},"
+    "\"usage\":{\"type\":\"object\"}}}";
+static const char COMPL_REQ[] =
+    "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"],\"properties\":{\"model\":{\"type\":\"string\"},"
+    "\"prompt\":{\"type\":\"string\"},\"stream\":{\"type\":\"boolean\"},\"max_tokens\":{\"type\":\"integer\"},"
+    "\"temperature\":{\"type\":\"number\"},\"stop\":{\"type\":[\"string\",\"array\"]},\"seed\":{\"type\":\"integer\"}}}";
+static const char COMPL_RESP[] =
+    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":\"text_completion\"},"
+    "\"choices\":{\"type\":\"array\"},\"usage\":{\"type\":\"object\"}}}";
+static const char MODELS_RESP[] =
+    "{\"type\":\"object\",\"properties\":{\"object\":{\"const\":\"list\"},\"data\":{\"type\":\"array\",\"items\":{"
+    "\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":\"model\"},"
+    "\"created\":{\"type\":\"integer\"},\"owned_by\":{\"type\":\"string\"}}}}}}";
+static const char MODEL_RESP[] =
+    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":\"model\"}}}";
+
+size_t rg_api_openai_routes(struct rg_route *out, size_t max, struct rg_api_state *st)
+{
+    struct rg_openai *oa = st->openai;
+    const struct rg_route routes[] = {
+        {RG_HTTP_GET, "/v1/models", list_models, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "openai",
+         "Models that can be used: -m files and the models dir", NULL, MODELS_RESP},
+        {RG_HTTP_GET, "/v1/models/{id}", get_model_route, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "openai",
+         "One model", NULL, MODEL_RESP},
+        {RG_HTTP_POST, "/v1/chat/completions", chat_completions, oa, RG_ROLE_PUBLIC,
+         RG_ROUTE_API_KEY | RG_ROUTE_STREAM, "openai", "Chat completion, streamed with \"stream\": true", CHAT_REQ,
+         CHAT_RESP},
+        {RG_HTTP_POST, "/v1/completions", text_completions, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY | RG_ROUTE_STREAM,
+         "openai", "Plain text completion of a prompt", COMPL_REQ, COMPL_RESP},
+    };
+    size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
+    memcpy(out, routes, n * sizeof *routes);
+    return n;
+}

@@ -1,0 +1,240 @@
+/*
+ * The OpenAI-compatible API on a real model (stories260K from the reference
+ * data): completions match llama.cpp's greedy continuation, streamed and not;
+ * chat completions have the OpenAI shape; stop strings never leak; usage
+ * counts tokens; errors name the bad parameter; a client that leaves frees
+ * its slot.
+ */
+#include "test.h"
+
+#include <jansson.h>
+
+#include "harness.h"
+
+static struct rg_server srv;
+static char want[4096];
+static bool have_data;
+
+static int setup(void **state)
+{
+    (void)state;
+    char model[512], gen[512];
+    have_data = rg_test_data_path(model, sizeof model, "models/stories260K.gguf") &&
+                rg_test_data_path(gen, sizeof gen, "reference/stories260K/kvf32-nofa/p0.gen.txt");
+    if (!have_data) {
+        fprintf(stderr, "SKIP: ../shared/testdata/models/stories260K.gguf is absent\n");
+        return 0;
+    }
+    size_t n;
+    char *g = rg_test_read_file(gen, &n);
+    snprintf(want, sizeof want, "%s", g);
+    free(g);
+    const char *args[] = {"--parallel", "2", "--threads", "2", NULL};
+    if (rg_server_start(&srv, args, NULL) != 0) return -1;
+    char link[600];
+    snprintf(link, sizeof link, "%s/models/stories260K.gguf", srv.dir);
+    return symlink(model, link);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (!have_data) return 0;
+    return rg_server_stop(&srv) == 0 ? 0 : -1;
+}
+
+static json_t *post(const char *path, const char *body, long want_status)
+{
+    struct rg_resp r;
+    const char *h[] = {"Content-Type: application/json", NULL};
+    assert_int_equal(rg_http(&srv, "POST", path, h, body, strlen(body), &r), 0);
+    if (r.status != want_status) fail_msg("%s: status %ld, want %ld: %s", path, r.status, want_status, r.body);
+    json_error_t je;
+    json_t *j = json_loadb(r.body, r.len, 0, &je);
+    if (!j) fail_msg("not JSON: %s", r.body);
+    rg_resp_free(&r);
+    return j;
+}
+
+#define NEED_DATA() \
+    if (!have_data) skip()
+
+static void test_models(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "GET", "/v1/models", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"id\":\"stories260K\""));
+    assert_non_null(strstr(r.body, "\"object\":\"list\""));
+    rg_resp_free(&r);
+    assert_int_equal(rg_http(&srv, "GET", "/v1/models/stories260K", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    rg_resp_free(&r);
+    assert_int_equal(rg_http(&srv, "GET", "/v1/models/nope", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 404);
+    rg_resp_free(&r);
+}
+
+static void test_completion_matches_reference(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    json_t *j = post("/v1/completions",
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":64,\"temperature\":0}",
+                     200);
+    json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "text")), want);
+    assert_string_equal(json_string_value(json_object_get(c, "finish_reason")), "length");
+    json_t *u = json_object_get(j, "usage");
+    assert_int_equal(json_integer_value(json_object_get(u, "completion_tokens")), 64);
+    assert_int_equal(json_integer_value(json_object_get(u, "prompt_tokens")), 5); /* BOS + 4 */
+    assert_int_equal(json_integer_value(json_object_get(u, "total_tokens")), 69);
+    assert_string_equal(json_string_value(json_object_get(j, "object")), "text_completion");
+    json_decref(j);
+}
+
+static void test_stream_matches_reference(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    struct rg_resp r;
+    const char body[] = "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":64,\"temperature\":0,"
+                        "\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+    assert_int_equal(rg_http(&srv, "POST", "/v1/completions", NULL, body, sizeof body - 1, &r), 0);
+    assert_int_equal(r.status, 200);
+    char text[4096] = "";
+    size_t tl = 0;
+    bool done = false, usage = false;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "data: ", 6)) continue;
+        if (!strcmp(line + 6, "[DONE]")) {
+            done = true;
+            continue;
+        }
+        json_error_t je;
+        json_t *j = json_loads(line + 6, 0, &je);
+        assert_non_null(j);
+        json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+        const char *t = json_string_value(json_object_get(c, "text"));
+        if (t) tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s", t);
+        if (json_object_get(j, "usage")) usage = true;
+        json_decref(j);
+    }
+    assert_true(done);
+    assert_true(usage);
+    assert_string_equal(text, want);
+    rg_resp_free(&r);
+}
+
+static void test_stop_strings(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    json_t *j = post("/v1/completions",
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":64,\"temperature\":0,"
+                     "\"stop\":[\"Lily\",\"zzz\"]}",
+                     200);
+    json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+    const char *text = json_string_value(json_object_get(c, "text"));
+    const char *cut = strstr(want, "Lily");
+    assert_non_null(cut);
+    assert_int_equal(strlen(text), (size_t)(cut - want));
+    assert_memory_equal(text, want, strlen(text));
+    assert_string_equal(json_string_value(json_object_get(c, "finish_reason")), "stop");
+    json_decref(j);
+}
+
+static void test_chat_shape(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    json_t *j = post("/v1/chat/completions",
+                     "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                     "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Tell a story\"}]}],"
+                     "\"max_tokens\":8,\"seed\":3}",
+                     200);
+    assert_string_equal(json_string_value(json_object_get(j, "object")), "chat.completion");
+    assert_true(strncmp(json_string_value(json_object_get(j, "id")), "chatcmpl-", 9) == 0);
+    json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *m = json_object_get(c, "message");
+    assert_string_equal(json_string_value(json_object_get(m, "role")), "assistant");
+    assert_true(json_is_string(json_object_get(m, "content")));
+    json_t *u = json_object_get(j, "usage");
+    assert_true(json_integer_value(json_object_get(u, "prompt_tokens")) > 10);
+    assert_true(json_integer_value(json_object_get(u, "completion_tokens")) <= 8);
+    json_decref(j);
+}
+
+static void expect_400(const char *path, const char *body, const char *param)
+{
+    json_t *j = post(path, body, 400);
+    json_t *e = json_object_get(j, "error");
+    assert_non_null(e);
+    if (param) assert_string_equal(json_string_value(json_object_get(e, "param")), param);
+    json_decref(j);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    expect_400("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "model");
+    expect_400("/v1/chat/completions", "{\"model\":\"stories260K\",\"messages\":[]}", "messages");
+    expect_400("/v1/chat/completions",
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":5}",
+               "temperature");
+    expect_400("/v1/chat/completions",
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", "messages[0].role");
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":42}", "prompt");
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"x\",\"stop\":7}", "stop");
+    json_t *j = post("/v1/chat/completions", "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                     404);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "model_not_found");
+    json_decref(j);
+    j = post("/v1/chat/completions", "{\"model\":\"../../etc/passwd\",\"messages\":[]}", 404);
+    json_decref(j);
+}
+
+static void test_disconnect_frees_slot(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    /* two clients leave in the middle of long streams; with 2 slots, a third request must still run */
+    for (int k = 0; k < 2; k++) {
+        int fd = rg_tcp_connect(srv.port);
+        char req[512];
+        const char body[] = "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":100000,\"stream\":true}";
+        int n = snprintf(req, sizeof req,
+                         "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n\r\n%s",
+                         sizeof body - 1, body);
+        assert_int_equal(rg_tcp_send(fd, req, (size_t)n), 0);
+        free(rg_tcp_read_until(fd, "data: ", 3, 5000, NULL));
+        close(fd);
+    }
+    json_t *j = post("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":4}",
+                     200);
+    json_decref(j);
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "GET", "/status", NULL, NULL, 0, &r), 0);
+    assert_non_null(strstr(r.body, "\"id\":\"stories260K\""));
+    rg_resp_free(&r);
+    assert_int_equal(rg_http(&srv, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    const char *g = strstr(r.body, "\nrustygpt_generated_tokens_total ");
+    assert_non_null(g);
+    assert_true(atol(g + 33) > 64);
+    rg_resp_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_models),           cmocka_unit_test(test_completion_matches_reference),
+        cmocka_unit_test(test_stream_matches_reference), cmocka_unit_test(test_stop_strings),
+        cmocka_unit_test(test_chat_shape),       cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_disconnect_frees_slot),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
