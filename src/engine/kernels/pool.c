@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sched.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -21,7 +22,12 @@
 #include "common/err.h"
 #include "engine/kernels/kernels.h"
 
-#define SPIN_ROUNDS 200000 /* ~ a few milliseconds of pause instructions */
+/* Spin briefly (tens of microseconds), then yield the core a while, then
+ * sleep: when the machine has fewer free cores than threads (another
+ * process, or two contexts at once), spinning would steal the very core the
+ * awaited thread needs. */
+#define SPIN_ROUNDS 4000
+#define YIELD_ROUNDS 200
 
 struct rg_pool {
     int n;
@@ -52,9 +58,10 @@ static void *worker(void *arg)
     for (;;) {
         unsigned long g;
         int spins = 0;
-        while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit) && spins < SPIN_ROUNDS) {
-            CPU_RELAX();
-            spins++;
+        while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit) &&
+               spins < SPIN_ROUNDS + YIELD_ROUNDS) {
+            if (spins++ < SPIN_ROUNDS) CPU_RELAX();
+            else sched_yield();
         }
         if (g == seen && !atomic_load(&p->quit)) {
             pthread_mutex_lock(&p->lock);
@@ -141,9 +148,9 @@ void rg_pool_run(struct rg_pool *p, rg_pool_fn fn, void *ctx)
     pthread_mutex_unlock(&p->lock);
     fn(ctx, 0, p->n);
     int spins = 0;
-    while (atomic_load(&p->pending) > 0 && spins < SPIN_ROUNDS) {
-        CPU_RELAX();
-        spins++;
+    while (atomic_load(&p->pending) > 0 && spins < SPIN_ROUNDS + YIELD_ROUNDS) {
+        if (spins++ < SPIN_ROUNDS) CPU_RELAX();
+        else sched_yield();
     }
     if (atomic_load(&p->pending) > 0) {
         pthread_mutex_lock(&p->lock);
