@@ -13,6 +13,8 @@ PKGS=(
   # tests, fuzzing, coverage, lint, benchmarks
   libcmocka-dev clang libclang-rt-14-dev gcovr clang-tidy clang-format cppcheck wrk
   curl procps
+  # Unicode categories for the tokenizers (read at build time)
+  unicode-data
   # a real PostgreSQL for the storage tests (pg_virtualenv)
   postgresql postgresql-common
 )
