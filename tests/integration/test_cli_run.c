@@ -63,6 +63,11 @@ static void test_tokenize_cli(void **state)
     assert_int_equal(r.status, 0);
     assert_string_equal(r.out, "15043 3186\n");
     rg_run_free(&r);
+    RG_SKIP_WITHOUT_TESTDATA(gpt2, "vocab/ggml-vocab-gpt-2.gguf");
+    const char *bpe[] = {"tokenize", gpt2, "Hello world", "--ids", NULL};
+    assert_int_equal(rg_run_cli(bpe, NULL, NULL, 30, &r), 0);
+    assert_string_equal(r.out, "15496 995\n");
+    rg_run_free(&r);
     const char *special[] = {"tokenize", vocab, "Hello world", "--ids", "--special", NULL};
     assert_int_equal(rg_run_cli(special, NULL, NULL, 30, &r), 0);
     assert_string_equal(r.out, "1 15043 3186\n");

@@ -14,6 +14,7 @@
 
 #include "common/alloc.h"
 #include "common/str.h"
+#include "engine/tokenizer/bpe_internal.h"
 #include "engine/tokenizer/tokenizer.h"
 
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
@@ -33,6 +34,7 @@ struct rg_vocab {
     bool *eog;
     int32_t *specials;     /* control and user-defined ids, longest first, for parse_special */
     int32_t n_specials;
+    struct rg_bpe bpe;     /* byte-level BPE only */
 };
 
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -65,7 +67,36 @@ void rg_vocab_free(struct rg_vocab *v)
     rg_free(v->slots);
     rg_free(v->eog);
     rg_free(v->specials);
+    rg_free(v->bpe.merge);
+    rg_free(v->bpe.merge_len);
+    rg_free(v->bpe.slots);
     rg_free(v);
+}
+
+static int32_t find_cb(const void *vocab, const char *s, size_t n) { return find_n(vocab, s, n); }
+
+static int load_bpe(const struct rg_gguf *g, struct rg_vocab *v, char *err)
+{
+    const char *pre = NULL;
+    rg_gguf_get_str(g, "tokenizer.ggml.pre", &pre);
+    v->bpe.family = rg_bpe_pre_family(pre);
+    if (v->bpe.family < 0)
+        return rg_err_set(err, RG_EUNSUPPORTED, "pre-tokenizer '%.40s' is not supported yet", pre);
+    v->bpe.vocab = v;
+    v->bpe.find = find_cb;
+    enum rg_gguf_type et;
+    uint64_t n = 0;
+    if (rg_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &n) == RG_OK) {
+        if (et != RG_GGUF_STRING || n > (1u << 24))
+            return rg_err_set(err, RG_EFORMAT, "tokenizer.ggml.merges must be an array of strings");
+        v->bpe.merge = rg_calloc(n + 1, sizeof *v->bpe.merge);
+        v->bpe.merge_len = rg_calloc(n + 1, sizeof *v->bpe.merge_len);
+        if (!v->bpe.merge || !v->bpe.merge_len) return rg_err_set(err, RG_ENOMEM, "out of memory");
+        for (uint64_t i = 0; i < n; i++)
+            rg_gguf_arr_str(g, "tokenizer.ggml.merges", i, &v->bpe.merge[i], &v->bpe.merge_len[i]);
+        v->bpe.n_merges = (int32_t)n;
+    }
+    return rg_bpe_init(&v->bpe) == RG_OK ? RG_OK : rg_err_set(err, RG_ENOMEM, "out of memory");
 }
 
 static int32_t get_id(const struct rg_gguf *g, const char *key, int32_t n, int32_t def)
@@ -198,6 +229,13 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
     for (int32_t i = 0, k = 0; i < v->n; i++)
         if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER) && v->len[i] > 0) v->specials[k++] = i;
     sort_specials(v);
+    if (kind == RG_VOCAB_BPE) {
+        int rc = load_bpe(g, v, err);
+        if (rc) {
+            rg_vocab_free(v);
+            return rc;
+        }
+    }
     *out = v;
     return RG_OK;
 }
@@ -375,31 +413,36 @@ static int spm_text(const struct rg_vocab *v, const char *text, size_t len, bool
     return rc;
 }
 
+static void emit_cb(void *o, int32_t id) { emit(o, id); }
+
 int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                 int32_t *out, size_t cap, size_t *n_out)
 {
-    if (v->kind != RG_VOCAB_SPM) return RG_EUNSUPPORTED;
+    if (v->kind == RG_VOCAB_WPM) return RG_EUNSUPPORTED;
     struct out o = {out, cap, 0, false};
     if (add_special && rg_vocab_add_bos(v)) emit(&o, v->bos);
     int rc = RG_OK;
     size_t pos = 0;
     bool first = true;
     while (rc == RG_OK && pos < len) {
-        /* next special token in the text, if we parse them */
+        /* next special token in the text: user-defined ones always (as
+         * llama.cpp does), control ones only when asked to parse them */
         size_t next = len;
         int32_t sid = -1;
-        if (parse_special) {
-            for (size_t i = pos; i < len && sid < 0; i++)
-                for (int32_t k = 0; k < v->n_specials; k++) {
-                    int32_t id = v->specials[k];
-                    if (v->len[id] <= len - i && !memcmp(text + i, v->text[id], v->len[id])) {
-                        sid = id;
-                        next = i;
-                        break;
-                    }
+        for (size_t i = pos; i < len && sid < 0; i++)
+            for (int32_t k = 0; k < v->n_specials; k++) {
+                int32_t id = v->specials[k];
+                if (!parse_special && v->type[id] != TT_USER) continue;
+                if (v->len[id] <= len - i && !memcmp(text + i, v->text[id], v->len[id])) {
+                    sid = id;
+                    next = i;
+                    break;
                 }
+            }
+        if (next > pos) {
+            if (v->kind == RG_VOCAB_SPM) rc = spm_text(v, text + pos, next - pos, v->add_space_prefix && first, &o);
+            else rc = rg_bpe_tokenize(&v->bpe, text + pos, next - pos, &o, emit_cb);
         }
-        if (next > pos) rc = spm_text(v, text + pos, next - pos, v->add_space_prefix && first, &o);
         first = false;
         if (sid >= 0) {
             emit(&o, sid);
@@ -446,6 +489,8 @@ int rg_token_to_piece(const struct rg_vocab *v, int32_t id, bool special, char *
                 i++;
             }
         }
+    } else if (v->kind == RG_VOCAB_BPE && t == TT_NORMAL) {
+        n = rg_bpe_decode(src, sl, buf, cap);
     } else {
         for (size_t i = 0; i < sl; i++, n++)
             if (n < cap) buf[n] = src[i];

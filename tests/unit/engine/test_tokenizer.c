@@ -74,7 +74,40 @@ static void check_vocab(const char *name, bool expect_supported)
 
 static void test_llama_spm(void **state) { (void)state; check_vocab("llama-spm", true); }
 static void test_phi3(void **state) { (void)state; check_vocab("phi-3", true); }
-static void test_bpe_reports_unsupported(void **state) { (void)state; check_vocab("gpt-2", false); }
+static void test_gpt2(void **state) { (void)state; check_vocab("gpt-2", true); }
+static void test_starcoder(void **state) { (void)state; check_vocab("starcoder", true); }
+static void test_refact(void **state) { (void)state; check_vocab("refact", true); }
+static void test_mpt(void **state) { (void)state; check_vocab("mpt", true); }
+static void test_falcon(void **state) { (void)state; check_vocab("falcon", true); }
+static void test_deepseek_coder(void **state) { (void)state; check_vocab("deepseek-coder", true); }
+static void test_deepseek_llm(void **state) { (void)state; check_vocab("deepseek-llm", true); }
+static void test_wpm_reports_unsupported(void **state) { (void)state; check_vocab("bert-bge", false); }
+
+/* byte-level BPE pieces decode back to the exact bytes, including invalid UTF-8 */
+static void test_bpe_round_trip(void **state)
+{
+    (void)state;
+    RG_SKIP_WITHOUT_TESTDATA(p, "vocab/ggml-vocab-gpt-2.gguf");
+    char err[RG_ERR_SIZE];
+    struct rg_model_params mp = {.vocab_only = true};
+    struct rg_model *m = rg_model_load(p, &mp, err);
+    assert_non_null(m);
+    const struct rg_vocab *v = rg_model_vocab(m);
+    const char text[] = "Hello  world!\n\tcaf\xc3\xa9 \xff\xfe 12345 \xf0\x9f\x98\x80";
+    int32_t t[128];
+    size_t n;
+    assert_int_equal(rg_tokenize(v, text, sizeof text - 1, false, false, t, 128, &n), RG_OK);
+    char out[256];
+    size_t ol = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = rg_token_to_piece(v, t[i], false, out + ol, sizeof out - ol);
+        assert_true(k >= 0);
+        ol += (size_t)k;
+    }
+    assert_int_equal(ol, sizeof text - 1);
+    assert_memory_equal(out, text, ol);
+    rg_model_free(m);
+}
 
 static void test_special_and_detok(void **state)
 {
@@ -126,7 +159,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_spm),
         cmocka_unit_test(test_phi3),
-        cmocka_unit_test(test_bpe_reports_unsupported),
+        cmocka_unit_test(test_gpt2),
+        cmocka_unit_test(test_starcoder),
+        cmocka_unit_test(test_refact),
+        cmocka_unit_test(test_mpt),
+        cmocka_unit_test(test_falcon),
+        cmocka_unit_test(test_deepseek_coder),
+        cmocka_unit_test(test_deepseek_llm),
+        cmocka_unit_test(test_wpm_reports_unsupported),
+        cmocka_unit_test(test_bpe_round_trip),
         cmocka_unit_test(test_special_and_detok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
