@@ -36,6 +36,12 @@ function emit(first, last, f) {
 {
     cp = hex($1)
     f = flag_of($3)
+    if ($14 != "") lower[nl++] = sprintf("    {0x%X, 0x%X},", cp, hex($14))
+    if ($6 != "" && substr($6, 1, 1) != "<") {
+        nparts = split($6, parts, " ")
+        if (nparts == 1) decomp[nd++] = sprintf("    {0x%X, 0x%X, 0},", cp, hex(parts[1]))
+        else if (nparts == 2) decomp[nd++] = sprintf("    {0x%X, 0x%X, 0x%X},", cp, hex(parts[1]), hex(parts[2]))
+    }
     if ($2 ~ /, First>$/) { range_start = cp; next }
     if ($2 ~ /, Last>$/) { emit(range_start, cp, f); next }
     emit(cp, cp, f)
@@ -43,5 +49,11 @@ function emit(first, last, f) {
 END {
     if (n > 0) printf "    {0x%X, 0x%X, %s},\n", cur_first, cur_last, cur_f
     printf "};\n"
-    printf "const unsigned rg_unicode_n_ranges = sizeof rg_unicode_ranges / sizeof rg_unicode_ranges[0];\n"
+    printf "const unsigned rg_unicode_n_ranges = sizeof rg_unicode_ranges / sizeof rg_unicode_ranges[0];\n\n"
+    printf "const struct rg_unicode_pair rg_unicode_lower[] = {\n"
+    for (i = 0; i < nl; i++) print lower[i]
+    printf "};\nconst unsigned rg_unicode_n_lower = sizeof rg_unicode_lower / sizeof rg_unicode_lower[0];\n\n"
+    printf "const struct rg_unicode_decomp rg_unicode_decomps[] = {\n"
+    for (i = 0; i < nd; i++) print decomp[i]
+    printf "};\nconst unsigned rg_unicode_n_decomps = sizeof rg_unicode_decomps / sizeof rg_unicode_decomps[0];\n"
 }

@@ -62,3 +62,49 @@ size_t rg_utf8_encode(uint32_t cp, char out[4])
     out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+uint32_t rg_unicode_tolower(uint32_t cp)
+{
+    unsigned lo = 0, hi = rg_unicode_n_lower;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (cp < rg_unicode_lower[mid].cp) hi = mid;
+        else if (cp > rg_unicode_lower[mid].cp) lo = mid + 1;
+        else return rg_unicode_lower[mid].to;
+    }
+    return cp;
+}
+
+static const struct rg_unicode_decomp *decomp_of(uint32_t cp)
+{
+    unsigned lo = 0, hi = rg_unicode_n_decomps;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (cp < rg_unicode_decomps[mid].cp) hi = mid;
+        else if (cp > rg_unicode_decomps[mid].cp) lo = mid + 1;
+        else return &rg_unicode_decomps[mid];
+    }
+    return NULL;
+}
+
+size_t rg_unicode_nfd(uint32_t cp, uint32_t *out, size_t cap)
+{
+    if (cap == 0) return 0;
+    /* Hangul syllables decompose by arithmetic */
+    if (cp >= 0xAC00 && cp < 0xAC00 + 11172) {
+        uint32_t s = cp - 0xAC00, l = 0x1100 + s / 588, v = 0x1161 + (s % 588) / 28, t = 0x11A7 + s % 28;
+        size_t n = 0;
+        if (n < cap) out[n++] = l;
+        if (n < cap) out[n++] = v;
+        if (t != 0x11A7 && n < cap) out[n++] = t;
+        return n;
+    }
+    const struct rg_unicode_decomp *d = decomp_of(cp);
+    if (!d) {
+        out[0] = cp;
+        return 1;
+    }
+    size_t n = rg_unicode_nfd(d->a, out, cap);
+    if (d->b && n < cap) n += rg_unicode_nfd(d->b, out + n, cap - n);
+    return n;
+}

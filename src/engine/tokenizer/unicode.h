@@ -25,6 +25,22 @@ struct rg_unicode_range {
 };
 extern const struct rg_unicode_range rg_unicode_ranges[];
 extern const unsigned rg_unicode_n_ranges;
+struct rg_unicode_pair {
+    uint32_t cp, to;
+};
+extern const struct rg_unicode_pair rg_unicode_lower[];
+extern const unsigned rg_unicode_n_lower;
+struct rg_unicode_decomp {
+    uint32_t cp, a, b; /* canonical decomposition: a, then b (0: none) */
+};
+extern const struct rg_unicode_decomp rg_unicode_decomps[];
+extern const unsigned rg_unicode_n_decomps;
+
+/* Simple lowercase mapping (the code point itself if none). */
+uint32_t rg_unicode_tolower(uint32_t cp);
+/* Canonical decomposition (NFD, without reordering of combining marks):
+ * appends to out (at most cap) and returns how many code points it produced. */
+size_t rg_unicode_nfd(uint32_t cp, uint32_t *out, size_t cap);
 
 /* Category flag of a code point (0 for unassigned ones). */
 unsigned rg_unicode_flags(uint32_t cp);

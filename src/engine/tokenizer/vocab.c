@@ -16,6 +16,7 @@
 #include "common/str.h"
 #include "engine/tokenizer/bpe_internal.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/unicode.h"
 
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
 
@@ -35,6 +36,7 @@ struct rg_vocab {
     int32_t *specials;     /* control and user-defined ids, longest first, for parse_special */
     int32_t n_specials;
     struct rg_bpe bpe;     /* byte-level BPE only */
+    size_t max_len;        /* longest token text, bytes */
 };
 
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -189,6 +191,8 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
         while (v->slots[h] >= 0) h = (h + 1) & mask;
         v->slots[h] = i;
     }
+    for (int32_t i = 0; i < v->n; i++)
+        if (v->len[i] > v->max_len) v->max_len = v->len[i];
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
@@ -415,10 +419,87 @@ static int spm_text(const struct rg_vocab *v, const char *text, size_t len, bool
 
 static void emit_cb(void *o, int32_t id) { emit(o, id); }
 
+/* ---- WordPiece (BERT) ---- */
+
+static bool chinese_char(uint32_t c)
+{
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+/* One word: "\xe2\x96\x81" + word, greedy longest match from the left; a word
+ * that cannot be covered becomes one <unk>. */
+static void wpm_word(const struct rg_vocab *v, const char *w, size_t wl, struct out *o)
+{
+    if (!wl) return;
+    size_t n = wl + 3, start = o->n;
+    char *buf = rg_malloc(n);
+    if (!buf) return;
+    memcpy(buf, "\xe2\x96\x81", 3);
+    memcpy(buf + 3, w, wl);
+    for (size_t i = 0; i < n;) {
+        bool match = false;
+        for (size_t j = RG_MIN(n, i + v->max_len + 1); j > i; j--) {
+            int32_t id = find_n(v, buf + i, j - i);
+            if (id >= 0) {
+                emit(o, id);
+                i = j;
+                match = true;
+                break;
+            }
+        }
+        if (!match) {
+            o->n = start; /* discard the word's pieces */
+            break;
+        }
+    }
+    if (o->n == start) emit(o, v->unk);
+    rg_free(buf);
+}
+
+static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, struct out *o)
+{
+    char *word = rg_malloc(len * 12 + 16);
+    if (!word) return RG_ENOMEM;
+    size_t wl = 0;
+    for (size_t i = 0; i < len;) {
+        size_t cl;
+        uint32_t cp = rg_utf8_decode(text + i, len - i, &cl);
+        i += cl;
+        uint32_t nfd[8];
+        size_t nn = rg_unicode_nfd(cp, nfd, 8);
+        for (size_t k = 0; k < nn; k++) {
+            uint32_t c = nfd[k];
+            unsigned f = rg_unicode_flags(c);
+            if (rg_unicode_is_space(c)) {
+                wpm_word(v, word, wl, o);
+                wl = 0;
+                continue;
+            }
+            /* accents go, as in BERT's uncased normalization (the reference
+             * vectors expect "Äpfel" as "apfel") */
+            if (c == 0 || c == 0xFFFD || (f & (RG_UC_CONTROL | RG_UC_MARK))) continue;
+            char u[4];
+            size_t ul = rg_utf8_encode(rg_unicode_tolower(c), u);
+            if ((f & RG_UC_PUNCT) || (c < 0x7F && (f & RG_UC_SYMBOL)) || chinese_char(c)) {
+                wpm_word(v, word, wl, o);
+                wpm_word(v, u, ul, o);
+                wl = 0;
+            } else {
+                memcpy(word + wl, u, ul);
+                wl += ul;
+            }
+        }
+    }
+    wpm_word(v, word, wl, o);
+    rg_free(word);
+    return RG_OK;
+}
+
 int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                 int32_t *out, size_t cap, size_t *n_out)
 {
-    if (v->kind == RG_VOCAB_WPM) return RG_EUNSUPPORTED;
     struct out o = {out, cap, 0, false};
     if (add_special && rg_vocab_add_bos(v)) emit(&o, v->bos);
     int rc = RG_OK;
@@ -441,6 +522,7 @@ int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add
             }
         if (next > pos) {
             if (v->kind == RG_VOCAB_SPM) rc = spm_text(v, text + pos, next - pos, v->add_space_prefix && first, &o);
+            else if (v->kind == RG_VOCAB_WPM) rc = wpm_text(v, text + pos, next - pos, &o);
             else rc = rg_bpe_tokenize(&v->bpe, text + pos, next - pos, &o, emit_cb);
         }
         first = false;
