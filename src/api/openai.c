@@ -213,6 +213,8 @@ static void release(struct rg_openai *oa, struct served *s, int idx)
 
 struct gen_req {
     bool chat, stream, include_usage;
+    bool ollama;          /* Ollama's /api/chat and /api/generate: NDJSON, its field names */
+    bool ollama_message;  /* answer in "message" (/api/chat) rather than "response" */
     char *prompt_text; /* rendered */
     struct rg_sample_params sp;
     long max_tokens;   /* -1: until the context is full */
@@ -477,10 +479,46 @@ static json_t *usage(long p, long c)
 }
 
 /* Sends text as a delta (stream) or keeps it (non-stream). RG_ECLOSED when the client left. */
+static void iso_time(char *buf, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + k, n - k, ".%09ldZ", ts.tv_nsec);
+}
+
+/* One Ollama response object (a line of NDJSON when streaming). */
+static json_t *ollama_obj(const struct job *j, const char *text, size_t len, bool done)
+{
+    char ts[64];
+    iso_time(ts, sizeof ts);
+    json_t *o = json_pack("{s:s, s:s, s:b}", "model", j->s->id, "created_at", ts, "done", done);
+    if (j->g.ollama_message)
+        json_object_set_new(o, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", json_text(text ? text : "", len)));
+    else
+        json_object_set_new(o, "response", json_text(text ? text : "", len));
+    return o;
+}
+
+static int ollama_line(struct rg_sse *out, json_t *o)
+{
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!txt) return RG_ENOMEM;
+    size_t n = strlen(txt);
+    txt[n] = '\n';
+    int rc = rg_sse_write(out, txt, n + 1);
+    free(txt);
+    return rc;
+}
+
 static int emit_text(struct job *j, struct rg_buf *all, const char *text, size_t len, bool *first)
 {
     if (!len) return RG_OK;
     if (!j->g.stream) return rg_buf_append(all, text, len);
+    if (j->g.ollama) return ollama_line(j->out, ollama_obj(j, text, len, false));
     /* only whole UTF-8 characters go into JSON strings */
     json_t *c = chunk(j, text, len, NULL, *first);
     *first = false;
@@ -574,7 +612,33 @@ static void *run_job(void *arg)
     }
     long n_prompt = j->n_toks;
     rg_metrics_add_tokens(n_prompt, n_gen);
-    if (j->g.stream) {
+    if (j->g.ollama) {
+        if (rc == RG_OK) {
+            json_t *o = j->g.stream ? ollama_obj(j, "", 0, true) : ollama_obj(j, all.data, all.len, true);
+            double total = (double)((long)time(NULL) - j->created);
+            json_object_set_new(o, "done_reason", json_string(finish));
+            json_object_set_new(o, "total_duration", json_integer((json_int_t)(total * 1e9)));
+            json_object_set_new(o, "prompt_eval_count", json_integer(n_prompt));
+            json_object_set_new(o, "eval_count", json_integer(n_gen));
+            if (j->g.stream) {
+                ollama_line(j->out, o);
+            } else {
+                char *txt = json_dumps(o, JSON_COMPACT);
+                json_decref(o);
+                if (txt) rg_sse_write(j->out, txt, strlen(txt));
+                free(txt);
+            }
+        } else if (rc != RG_ECLOSED) {
+            json_t *e = json_pack("{s:s}", "error", err[0] ? err : rg_strerror(rc));
+            if (j->g.stream) ollama_line(j->out, e);
+            else {
+                char *txt = json_dumps(e, JSON_COMPACT);
+                json_decref(e);
+                if (txt) rg_sse_write(j->out, txt, strlen(txt));
+                free(txt);
+            }
+        }
+    } else if (j->g.stream) {
         if (rc == RG_OK) {
             json_t *c = chunk(j, NULL, 0, finish, first);
             rg_sse_send_json(j->out, NULL, c);
@@ -627,10 +691,10 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
+enum api_mode { MODE_OPENAI, MODE_OLLAMA_CHAT, MODE_OLLAMA_GENERATE };
+
+static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t *body, bool chat, enum api_mode mode)
 {
-    json_t *body = rg_http_req_json(r);
-    if (!body) return;
     const char *model = json_string_value(json_object_get(body, "model"));
     if (!model) {
         rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required (see GET /v1/models)");
@@ -649,6 +713,8 @@ static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
         return;
     }
     j->g.chat = chat;
+    j->g.ollama = mode != MODE_OPENAI;
+    j->g.ollama_message = mode == MODE_OLLAMA_CHAT;
     const struct rg_model_info *I = rg_model_info(s->m);
     bool ok = parse_common(r, body, &j->g, I->n_vocab);
     if (ok && chat) ok = render_chat(r, body, s, &j->g);
@@ -697,7 +763,10 @@ static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
         rg_free(j);
         return;
     }
-    j->out = j->g.stream ? rg_http_sse_start(r) : rg_http_stream_start(r, 200, "application/json");
+    if (j->g.ollama)
+        j->out = rg_http_stream_start(r, 200, j->g.stream ? "application/x-ndjson" : "application/json");
+    else
+        j->out = j->g.stream ? rg_http_sse_start(r) : rg_http_stream_start(r, 200, "application/json");
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -712,8 +781,194 @@ static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
     pthread_attr_destroy(&attr);
 }
 
+static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
+{
+    json_t *body = rg_http_req_json(r);
+    if (body) completions_body(r, oa, body, chat, MODE_OPENAI);
+}
+
 static void chat_completions(struct rg_http_req *r, void *ctx) { completions(r, ctx, true); }
 static void text_completions(struct rg_http_req *r, void *ctx) { completions(r, ctx, false); }
+
+/* ---- Ollama's API (what Ollama clients and Copilot's Ollama provider use) ---- */
+
+/* The Ollama API level we follow; clients such as Copilot require >= 0.6.4. */
+#define OLLAMA_COMPAT_VERSION "0.9.0"
+
+static void ollama_version(struct rg_http_req *r, void *ctx)
+{
+    (void)ctx;
+    rg_http_reply_json(r, 200, json_pack("{s:s}", "version", OLLAMA_COMPAT_VERSION));
+}
+
+/* Ollama request -> the OpenAI-shaped body completions_body understands. */
+static json_t *from_ollama(json_t *in, bool chat, bool *raw)
+{
+    json_t *out = json_object();
+    json_t *model = json_object_get(in, "model");
+    if (model) json_object_set(out, "model", model);
+    json_t *st = json_object_get(in, "stream");
+    json_object_set_new(out, "stream", json_boolean(!st || json_is_true(st))); /* Ollama streams by default */
+    json_t *opt = json_object_get(in, "options");
+    static const char *const same[][2] = {{"temperature", "temperature"}, {"top_p", "top_p"}, {"top_k", "top_k"},
+                                          {"min_p", "min_p"}, {"seed", "seed"}, {"stop", "stop"},
+                                          {"repeat_penalty", "repeat_penalty"},
+                                          {"frequency_penalty", "frequency_penalty"},
+                                          {"presence_penalty", "presence_penalty"}, {"num_predict", "max_tokens"}};
+    for (size_t i = 0; json_is_object(opt) && i < RG_ARRAY_LEN(same); i++) {
+        json_t *v = json_object_get(opt, same[i][0]);
+        if (!v) continue;
+        if (!strcmp(same[i][0], "num_predict") && json_is_integer(v) && json_integer_value(v) < 0) continue;
+        json_object_set(out, same[i][1], v);
+    }
+    *raw = json_is_true(json_object_get(in, "raw"));
+    if (chat) {
+        json_t *m = json_object_get(in, "messages");
+        if (m) json_object_set(out, "messages", m);
+    } else if (*raw) {
+        json_t *p = json_object_get(in, "prompt");
+        if (p) json_object_set(out, "prompt", p);
+    } else {
+        json_t *msgs = json_array();
+        json_t *sys = json_object_get(in, "system");
+        if (json_is_string(sys)) json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "system", "content", sys));
+        json_t *p = json_object_get(in, "prompt");
+        json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "user", "content", p ? p : json_string("")));
+        json_object_set_new(out, "messages", msgs);
+    }
+    return out;
+}
+
+static void ollama_chat(struct rg_http_req *r, void *ctx)
+{
+    json_t *body = rg_http_req_json(r);
+    if (!body) return;
+    bool raw;
+    json_t *b = from_ollama(body, true, &raw);
+    completions_body(r, ctx, b, true, MODE_OLLAMA_CHAT);
+    json_decref(b);
+}
+
+static void ollama_generate(struct rg_http_req *r, void *ctx)
+{
+    json_t *body = rg_http_req_json(r);
+    if (!body) return;
+    bool raw;
+    json_t *b = from_ollama(body, false, &raw);
+    completions_body(r, ctx, b, !raw, MODE_OLLAMA_GENERATE);
+    json_decref(b);
+}
+
+static json_t *ollama_details(const struct rg_model_entry *e)
+{
+    char psize[32];
+    double p = (double)e->n_params;
+    if (p >= 1e9) snprintf(psize, sizeof psize, "%.1fB", p / 1e9);
+    else if (p >= 1e6) snprintf(psize, sizeof psize, "%.0fM", p / 1e6);
+    else snprintf(psize, sizeof psize, "%.0fK", p / 1e3);
+    return json_pack("{s:s, s:s, s:[s], s:s, s:s}", "format", "gguf", "family", e->arch ? e->arch : "",
+                     "families", e->arch ? e->arch : "", "parameter_size", psize, "quantization_level",
+                     e->quant ? e->quant : "");
+}
+
+/* Every usable model: -m files first, then the models dir. */
+static int all_models(struct rg_openai *oa, struct rg_model_list *out)
+{
+    out->v = NULL;
+    out->n = 0;
+    char err[RG_ERR_SIZE];
+    struct rg_model_list dir = {0};
+    if (rg_catalog_scan(oa->cfg->models_dir, &dir, err) != RG_OK) dir.n = 0;
+    size_t cap = oa->cfg->models.n + dir.n + 1;
+    out->v = rg_calloc(cap, sizeof *out->v);
+    if (!out->v) {
+        rg_catalog_free(&dir);
+        return RG_ENOMEM;
+    }
+    for (size_t i = 0; i < oa->cfg->models.n; i++) {
+        if (rg_catalog_inspect(oa->cfg->models.v[i], &out->v[out->n]) != RG_OK) break;
+        if (out->v[out->n].error) rg_catalog_entry_free(&out->v[out->n]);
+        else out->n++;
+    }
+    for (size_t i = 0; i < dir.n; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < out->n; k++) dup |= !strcmp(out->v[k].name, dir.v[i].name);
+        if (dup || dir.v[i].error || !dir.v[i].arch) {
+            rg_catalog_entry_free(&dir.v[i]);
+            continue;
+        }
+        out->v[out->n++] = dir.v[i];
+        memset(&dir.v[i], 0, sizeof dir.v[i]);
+    }
+    rg_catalog_free(&dir);
+    return RG_OK;
+}
+
+static void ollama_tags(struct rg_http_req *r, void *ctx)
+{
+    struct rg_model_list l;
+    if (all_models(ctx, &l) != RG_OK) {
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l.n; i++) {
+        const struct rg_model_entry *e = &l.v[i];
+        char digest[24];
+        snprintf(digest, sizeof digest, "%016llx", (unsigned long long)(e->size * 1099511628211ull ^ e->n_params));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", e->name, "model", e->name,
+                                             "modified_at", "1970-01-01T00:00:00Z", "size", (json_int_t)e->size,
+                                             "digest", digest, "details", ollama_details(e)));
+    }
+    rg_catalog_free(&l);
+    rg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
+}
+
+static void ollama_show(struct rg_http_req *r, void *ctx)
+{
+    struct rg_openai *oa = ctx;
+    json_t *body = rg_http_req_json(r);
+    if (!body) return;
+    const char *id = json_string_value(json_object_get(body, "model"));
+    if (!id) id = json_string_value(json_object_get(body, "name"));
+    char path[4096];
+    if (!id || !path_of(oa->cfg, id, path, sizeof path)) {
+        rg_http_reply_json(r, 404, json_pack("{s:s}", "error", "model not found"));
+        return;
+    }
+    struct rg_model_entry e;
+    if (rg_catalog_inspect(path, &e) != RG_OK || e.error) {
+        rg_http_reply_json(r, 500, json_pack("{s:s}", "error", e.error ? e.error : "cannot read the model"));
+        rg_catalog_entry_free(&e);
+        return;
+    }
+    json_t *info = json_pack("{s:s, s:s, s:I}", "general.architecture", e.arch, "general.basename", e.name,
+                             "general.parameter_count", (json_int_t)e.n_params);
+    char key[128];
+    snprintf(key, sizeof key, "%s.context_length", e.arch);
+    json_object_set_new(info, key, json_integer((json_int_t)e.ctx));
+    /* tools are not offered until tool calls are parsed (issue 4) */
+    json_t *caps = json_pack("[s]", "completion");
+    rg_http_reply_json(r, 200, json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "template", "", "parameters", "",
+                                         "details", ollama_details(&e), "model_info", info, "capabilities", caps,
+                                         "modified_at", "1970-01-01T00:00:00Z"));
+    rg_catalog_entry_free(&e);
+}
+
+static void ollama_ps(struct rg_http_req *r, void *ctx)
+{
+    struct rg_openai *oa = ctx;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&oa->lock);
+    for (int i = 0; i < oa->n_models; i++) {
+        const struct rg_model_info *I = rg_model_info(oa->models[i]->m);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:i}", "name", oa->models[i]->id, "model",
+                                             oa->models[i]->id, "size", (json_int_t)I->file_size, "size_vram",
+                                             (json_int_t)0, "context_length", oa->models[i]->n_ctx));
+    }
+    pthread_mutex_unlock(&oa->lock);
+    rg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
+}
 
 /* ---- /v1/models ---- */
 
@@ -861,6 +1116,21 @@ size_t rg_api_openai_routes(struct rg_route *out, size_t max, struct rg_api_stat
          CHAT_RESP},
         {RG_HTTP_POST, "/v1/completions", text_completions, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY | RG_ROUTE_STREAM,
          "openai", "Plain text completion of a prompt", COMPL_REQ, COMPL_RESP},
+        {RG_HTTP_GET, "/api/version", ollama_version, oa, RG_ROLE_PUBLIC, 0, "ollama",
+         "Ollama API level this server follows", NULL, "{\"type\":\"object\",\"properties\":{\"version\":{\"type\":\"string\"}}}"},
+        {RG_HTTP_GET, "/api/tags", ollama_tags, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama", "Models (Ollama shape)",
+         NULL, "{\"type\":\"object\",\"properties\":{\"models\":{\"type\":\"array\"}}}"},
+        {RG_HTTP_POST, "/api/show", ollama_show, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
+         "One model's details: architecture, context length, capabilities", "{\"type\":\"object\",\"properties\":{\"model\":{\"type\":\"string\"}}}",
+         "{\"type\":\"object\"}"},
+        {RG_HTTP_GET, "/api/ps", ollama_ps, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama", "Loaded models", NULL,
+         "{\"type\":\"object\",\"properties\":{\"models\":{\"type\":\"array\"}}}"},
+        {RG_HTTP_POST, "/api/chat", ollama_chat, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY | RG_ROUTE_STREAM, "ollama",
+         "Chat, streamed as NDJSON unless \"stream\": false", "{\"type\":\"object\",\"required\":[\"model\",\"messages\"]}",
+         "{\"type\":\"object\"}"},
+        {RG_HTTP_POST, "/api/generate", ollama_generate, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY | RG_ROUTE_STREAM,
+         "ollama", "Completion of a prompt (templated unless \"raw\": true), NDJSON",
+         "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"]}", "{\"type\":\"object\"}"},
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);

@@ -228,6 +228,71 @@ static void test_disconnect_frees_slot(void **state)
     rg_resp_free(&r);
 }
 
+/* What Copilot's Ollama provider calls, and Ollama's own chat/generate. */
+static void test_ollama_api(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "GET", "/api/version", NULL, NULL, 0, &r), 0);
+    json_error_t je;
+    json_t *j = json_loads(r.body, 0, &je);
+    const char *ver = json_string_value(json_object_get(j, "version"));
+    assert_non_null(ver);
+    int a = 0, b = 0, c = 0;
+    sscanf(ver, "%d.%d.%d", &a, &b, &c);
+    assert_true(a > 0 || b > 6 || (b == 6 && c >= 4)); /* Copilot refuses < 0.6.4 */
+    json_decref(j);
+    rg_resp_free(&r);
+
+    assert_int_equal(rg_http(&srv, "GET", "/api/tags", NULL, NULL, 0, &r), 0);
+    assert_non_null(strstr(r.body, "\"model\":\"stories260K\""));
+    rg_resp_free(&r);
+
+    j = post("/api/show", "{\"model\":\"stories260K\"}", 200);
+    json_t *info = json_object_get(j, "model_info");
+    assert_string_equal(json_string_value(json_object_get(info, "general.architecture")), "llama");
+    assert_int_equal(json_integer_value(json_object_get(info, "llama.context_length")), 2048);
+    assert_true(json_is_array(json_object_get(j, "capabilities")));
+    json_decref(j);
+
+    /* generate, raw, streamed as NDJSON: the pieces add up to the reference */
+    const char gen[] = "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"raw\":true,"
+                       "\"options\":{\"temperature\":0,\"num_predict\":64}}";
+    assert_int_equal(rg_http(&srv, "POST", "/api/generate", NULL, gen, sizeof gen - 1, &r), 0);
+    assert_int_equal(r.status, 200);
+    char text[4096] = "";
+    size_t tl = 0;
+    bool done = false;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, &je);
+        if (!o) fail_msg("not an NDJSON line: %s", line);
+        const char *t = json_string_value(json_object_get(o, "response"));
+        if (t) tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s", t);
+        if (json_is_true(json_object_get(o, "done"))) {
+            done = true;
+            assert_int_equal(json_integer_value(json_object_get(o, "eval_count")), 64);
+        }
+        json_decref(o);
+    }
+    assert_true(done);
+    assert_string_equal(text, want);
+    rg_resp_free(&r);
+
+    /* chat without streaming: one object with the message */
+    j = post("/api/chat", "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                          "\"stream\":false,\"options\":{\"num_predict\":4,\"seed\":1}}", 200);
+    assert_true(json_is_true(json_object_get(j, "done")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "message"), "role")), "assistant");
+    json_decref(j);
+
+    j = post("/api/show", "{\"model\":\"nope\"}", 404);
+    json_decref(j);
+    assert_int_equal(rg_http(&srv, "GET", "/api/ps", NULL, NULL, 0, &r), 0);
+    assert_non_null(strstr(r.body, "stories260K"));
+    rg_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_stream_matches_reference), cmocka_unit_test(test_stop_strings),
         cmocka_unit_test(test_chat_shape),       cmocka_unit_test(test_errors),
         cmocka_unit_test(test_disconnect_frees_slot),
+        cmocka_unit_test(test_ollama_api),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
