@@ -790,6 +790,165 @@ static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
 static void chat_completions(struct rg_http_req *r, void *ctx) { completions(r, ctx, true); }
 static void text_completions(struct rg_http_req *r, void *ctx) { completions(r, ctx, false); }
 
+/* ---- /v1/embeddings ---- */
+
+struct embed_job {
+    struct rg_openai *oa;
+    struct served *s;
+    int slot;
+    char **inputs;
+    size_t n_inputs;
+    bool base64;
+    struct rg_sse *out;
+};
+
+static void b64(const unsigned char *in, size_t n, struct rg_buf *out)
+{
+    static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        char q[4] = {T[v >> 18 & 63], T[v >> 12 & 63], i + 1 < n ? T[v >> 6 & 63] : '=', i + 2 < n ? T[v & 63] : '='};
+        rg_buf_append(out, q, 4);
+    }
+}
+
+static void *run_embed(void *arg)
+{
+    struct embed_job *j = arg;
+    struct served *s = j->s;
+    struct slot *sl = &s->slots[j->slot];
+    const struct rg_model_info *I = rg_model_info(s->m);
+    char err[RG_ERR_SIZE] = "";
+    json_t *data = json_array();
+    float *vec = rg_malloc_array((size_t)I->n_embd, sizeof *vec);
+    long total = 0;
+    int rc = vec ? RG_OK : RG_ENOMEM;
+    for (size_t i = 0; rc == RG_OK && i < j->n_inputs; i++) {
+        size_t len = strlen(j->inputs[i]), cap = len + 8, n = 0;
+        int32_t *t = rg_malloc_array(cap, sizeof *t);
+        rc = t ? rg_tokenize(rg_model_vocab(s->m), j->inputs[i], len, true, false, t, cap, &n) : RG_ENOMEM;
+        if (rc == RG_OK && n > (size_t)s->n_ctx) {
+            rc = RG_EOVERFLOW;
+            rg_err_set(err, rc, "input %zu has %zu tokens; the context holds %d", i, n, s->n_ctx);
+        }
+        if (rc == RG_OK) rc = rg_embed(sl->ctx, t, (int32_t)n, vec, err);
+        sl->n_cached = 0;
+        total += (long)n;
+        rg_free(t);
+        if (rc) break;
+        json_t *e;
+        if (j->base64) {
+            struct rg_buf b;
+            rg_buf_init(&b, SIZE_MAX);
+            b64((const unsigned char *)vec, (size_t)I->n_embd * sizeof *vec, &b);
+            e = json_stringn(b.data ? b.data : "", b.len);
+            rg_buf_free(&b);
+        } else {
+            e = json_array();
+            for (int k = 0; k < I->n_embd; k++) json_array_append_new(e, json_real(vec[k]));
+        }
+        json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index", (json_int_t)i,
+                                              "embedding", e));
+    }
+    char *txt;
+    if (rc == RG_OK) {
+        json_t *body = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", data, "model", s->id,
+                                 "usage", "prompt_tokens", (json_int_t)total, "total_tokens", (json_int_t)total);
+        txt = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+    } else {
+        json_decref(data);
+        char *e = rg_http_error_body(rc == RG_EOVERFLOW ? 400 : 500, NULL, NULL, "input", err[0] ? err : rg_strerror(rc));
+        txt = e ? strdup(e) : NULL;
+        rg_free(e);
+    }
+    if (txt) rg_sse_write(j->out, txt, strlen(txt));
+    free(txt);
+    rg_sse_log_model(j->out, s->id, total, 0);
+    rg_sse_end(j->out);
+    rg_metrics_add_tokens(total, 0);
+    release(j->oa, s, j->slot);
+    for (size_t i = 0; i < j->n_inputs; i++) rg_free(j->inputs[i]);
+    rg_free(j->inputs);
+    rg_free(vec);
+    rg_free(j);
+    return NULL;
+}
+
+static void embeddings(struct rg_http_req *r, void *ctx)
+{
+    struct rg_openai *oa = ctx;
+    json_t *body = rg_http_req_json(r);
+    if (!body) return;
+    const char *model = json_string_value(json_object_get(body, "model"));
+    if (!model) {
+        rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required");
+        return;
+    }
+    json_t *in = json_object_get(body, "input");
+    size_t n = json_is_string(in) ? 1 : json_is_array(in) ? json_array_size(in) : 0;
+    if (n == 0 || n > 2048) {
+        rg_http_reply_error(r, 400, NULL, NULL, "input", "'input' must be a string or a non-empty array of strings");
+        return;
+    }
+    const char *fmt = json_string_value(json_object_get(body, "encoding_format"));
+    if (fmt && strcmp(fmt, "float") && strcmp(fmt, "base64")) {
+        rg_http_reply_error(r, 400, NULL, NULL, "encoding_format", "'encoding_format' must be float or base64");
+        return;
+    }
+    struct embed_job *j = rg_calloc(1, sizeof *j);
+    if (j) j->inputs = rg_calloc(n, sizeof *j->inputs);
+    if (!j || !j->inputs) {
+        if (j) rg_free(j);
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        return;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        json_t *x = json_is_string(in) ? in : json_array_get(in, i);
+        if (!json_is_string(x) || json_string_length(x) == 0) {
+            rg_http_reply_error(r, 400, NULL, NULL, "input", "input %zu must be a non-empty string", i);
+            ok = false;
+        } else if (!(j->inputs[j->n_inputs++] = rg_strdup(json_string_value(x)))) {
+            ok = false;
+        }
+    }
+    int status = 500;
+    char err[RG_ERR_SIZE];
+    struct served *s = ok ? get_model(oa, model, &status, err) : NULL;
+    if (ok && !s) {
+        rg_http_reply_error(r, status, NULL, status == 404 ? "model_not_found" : NULL, "model", "%s", err);
+        ok = false;
+    }
+    if (ok) {
+        j->oa = oa;
+        j->s = s;
+        j->base64 = fmt && !strcmp(fmt, "base64");
+        j->slot = acquire(oa, s, err);
+        if (j->slot < 0) {
+            rg_http_reply_error(r, 503, NULL, NULL, NULL, "cannot prepare a context: %s", err);
+            ok = false;
+        }
+    }
+    if (ok) {
+        j->out = rg_http_stream_start(r, 200, "application/json");
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (j->out && pthread_create(&t, &attr, run_embed, j) == 0) {
+            pthread_attr_destroy(&attr);
+            return;
+        }
+        pthread_attr_destroy(&attr);
+        if (j->out) rg_sse_end(j->out);
+        release(oa, s, j->slot);
+    }
+    for (size_t i = 0; i < j->n_inputs; i++) rg_free(j->inputs[i]);
+    rg_free(j->inputs);
+    rg_free(j);
+}
+
 /* ---- Ollama's API (what Ollama clients and Copilot's Ollama provider use) ---- */
 
 /* The Ollama API level we follow; clients such as Copilot require >= 0.6.4. */
@@ -1116,6 +1275,12 @@ size_t rg_api_openai_routes(struct rg_route *out, size_t max, struct rg_api_stat
          CHAT_RESP},
         {RG_HTTP_POST, "/v1/completions", text_completions, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY | RG_ROUTE_STREAM,
          "openai", "Plain text completion of a prompt", COMPL_REQ, COMPL_RESP},
+        {RG_HTTP_POST, "/v1/embeddings", embeddings, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "openai",
+         "Embeddings: the model's final hidden states, mean-pooled and normalized",
+         "{\"type\":\"object\",\"required\":[\"model\",\"input\"],\"properties\":{\"model\":{\"type\":\"string\"},"
+         "\"input\":{\"type\":[\"string\",\"array\"]},\"encoding_format\":{\"enum\":[\"float\",\"base64\"]}}}",
+         "{\"type\":\"object\",\"properties\":{\"object\":{\"const\":\"list\"},\"data\":{\"type\":\"array\"},"
+         "\"usage\":{\"type\":\"object\"}}}"},
         {RG_HTTP_GET, "/api/version", ollama_version, oa, RG_ROLE_PUBLIC, 0, "ollama",
          "Ollama API level this server follows", NULL, "{\"type\":\"object\",\"properties\":{\"version\":{\"type\":\"string\"}}}"},
         {RG_HTTP_GET, "/api/tags", ollama_tags, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama", "Models (Ollama shape)",

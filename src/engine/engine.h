@@ -80,6 +80,13 @@ int rg_ctx_truncate(struct rg_ctx *c, int32_t n_keep);
 int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits, bool all_logits,
               char *err);
 
+/*
+ * Sentence embedding of tokens: the model's final hidden states (after the
+ * output norm), mean-pooled and L2-normalized, into out (n_embd floats).
+ * Uses and then forgets the context's cache (n_past is 0 afterwards).
+ */
+int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, char *err);
+
 /* Peak resident memory of the process so far, bytes (from the kernel). */
 size_t rg_peak_rss(void);
 

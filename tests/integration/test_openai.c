@@ -7,6 +7,8 @@
  */
 #include "test.h"
 
+#include <math.h>
+
 #include <jansson.h>
 
 #include "harness.h"
@@ -228,6 +230,40 @@ static void test_disconnect_frees_slot(void **state)
     rg_resp_free(&r);
 }
 
+static void test_embeddings(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    json_t *j = post("/v1/embeddings",
+                     "{\"model\":\"stories260K\",\"input\":[\"Once upon a time\",\"The dog ran\",\"Once upon a time\"]}",
+                     200);
+    json_t *data = json_object_get(j, "data");
+    assert_int_equal(json_array_size(data), 3);
+    double v[3][64], dots[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        json_t *e = json_object_get(json_array_get(data, i), "embedding");
+        assert_int_equal(json_array_size(e), 64);
+        double norm = 0;
+        for (int k = 0; k < 64; k++) {
+            v[i][k] = json_number_value(json_array_get(e, k));
+            norm += v[i][k] * v[i][k];
+        }
+        assert_true(fabs(norm - 1.0) < 1e-4);
+    }
+    for (int k = 0; k < 64; k++) dots[0] += v[0][k] * v[2][k], dots[1] += v[0][k] * v[1][k];
+    assert_true(dots[0] > 0.9999); /* same text, same vector */
+    assert_true(dots[1] < 0.999);  /* different text, different vector */
+    assert_true(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")) >= 10);
+    json_decref(j);
+    j = post("/v1/embeddings", "{\"model\":\"stories260K\",\"input\":\"hello\",\"encoding_format\":\"base64\"}", 200);
+    const char *b = json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding"));
+    assert_non_null(b);
+    assert_int_equal(strlen(b), (64 * 4 + 2) / 3 * 4);
+    json_decref(j);
+    expect_400("/v1/embeddings", "{\"model\":\"stories260K\",\"input\":[]}", "input");
+    expect_400("/v1/embeddings", "{\"model\":\"stories260K\",\"input\":[\"a\",3]}", "input");
+}
+
 /* What Copilot's Ollama provider calls, and Ollama's own chat/generate. */
 static void test_ollama_api(void **state)
 {
@@ -301,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_chat_shape),       cmocka_unit_test(test_errors),
         cmocka_unit_test(test_disconnect_frees_slot),
         cmocka_unit_test(test_ollama_api),
+        cmocka_unit_test(test_embeddings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -558,3 +558,47 @@ size_t rg_peak_rss(void)
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (size_t)ru.ru_maxrss * 1024;
 }
+
+int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, char *err)
+{
+    const struct rg_model_info *I = &c->m->info;
+    if (n <= 0) return rg_err_set(err, RG_EINVAL, "no tokens to embed");
+    if (n > c->n_ctx) return rg_err_set(err, RG_EOVERFLOW, "%d tokens do not fit a context of %d", n, c->n_ctx);
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= I->n_vocab)
+            return rg_err_set(err, RG_EINVAL, "token id %d is out of range", tokens[i]);
+    int E = I->n_embd;
+    double *sum = rg_calloc((size_t)E, sizeof *sum);
+    float *tmp = rg_malloc_array((size_t)E, sizeof *tmp);
+    if (!sum || !tmp) {
+        rg_free(sum);
+        rg_free(tmp);
+        return rg_err_set(err, RG_ENOMEM, "out of memory");
+    }
+    c->n_past = 0;
+    int rc = RG_OK;
+    for (int32_t done = 0; done < n && rc == RG_OK;) {
+        int32_t b = RG_MIN(c->n_batch, n - done);
+        rc = forward(c, tokens + done, b, NULL, false);
+        for (int32_t t = 0; rc == RG_OK && t < b; t++) {
+            rms_norm(c->x + (size_t)t * E, c->m->output_norm->data, tmp, E, I->rms_eps);
+            for (int i = 0; i < E; i++) sum[i] += tmp[i];
+        }
+        done += b;
+    }
+    c->n_past = 0; /* the cache now holds this text, not a conversation */
+    if (rc == RG_OK) {
+        double norm = 0;
+        for (int i = 0; i < E; i++) {
+            sum[i] /= n;
+            norm += sum[i] * sum[i];
+        }
+        norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+        for (int i = 0; i < E; i++) out[i] = (float)(sum[i] * norm);
+    } else {
+        rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
+    }
+    rg_free(sum);
+    rg_free(tmp);
+    return rc;
+}
