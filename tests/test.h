@@ -35,12 +35,12 @@ static inline const char *rg_test_data_path(char *buf, size_t size, const char *
     return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
-#define RG_SKIP_WITHOUT_TESTDATA(path_var, rel)                                          \
-    char path_var##_buf[4096];                                                           \
-    const char *path_var = rg_test_data_path(path_var##_buf, sizeof path_var##_buf, rel); \
-    if (!path_var) {                                                                     \
-        fprintf(stderr, "SKIP: ../shared/testdata/%s is absent\n", rel);                 \
-        skip();                                                                          \
+#define RG_SKIP_WITHOUT_TESTDATA(path_var, rel)                                                    \
+    char path_var##_buf[4096];                                                                     \
+    const char *path_var = rg_test_data_path(path_var##_buf, sizeof path_var##_buf, rel);          \
+    if (!path_var) {                                                                               \
+        fprintf(stderr, "SKIP: ../shared/testdata/%s is absent\n", rel);                           \
+        skip();                                                                                    \
     }
 
 /* Reads a whole file into memory (rg-free: plain malloc). NULL on failure. */

@@ -58,15 +58,17 @@ static float normal(float sd)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gguf_gen [--preset NAME | --arch A --n-embd N --n-layer N --n-head N --n-head-kv N\n"
-               "                --n-ff N --n-vocab N --ctx N] [--tied] --type MIX [--seed S] [--vocab FILE] -o OUT\n"
+    fprintf(f, "usage: gguf_gen [--preset NAME | --arch A --n-embd N --n-layer N --n-head N "
+               "--n-head-kv N\n"
+               "                --n-ff N --n-vocab N --ctx N] [--tied] --type MIX [--seed S] "
+               "[--vocab FILE] -o OUT\n"
                "presets: tinyllama-1.1b, smollm2-135m, tiny\n"
                "archs: llama, qwen2 (q/k/v biases), qwen3 (q/k norms)\n"
                "MIX: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K\n");
 }
 
-static int add(struct rg_gguf_writer *w, const char *mix, const char *name, int64_t ne0, int64_t ne1, int n_layer,
-               float fill)
+static int add(struct rg_gguf_writer *w, const char *mix, const char *name, int64_t ne0,
+               int64_t ne1, int n_layer, float fill)
 {
     uint32_t n_dims = ne1 > 0 ? 2 : 1;
     int64_t rows = ne1 > 0 ? ne1 : 1;
@@ -84,7 +86,8 @@ static int add(struct rg_gguf_writer *w, const char *mix, const char *name, int6
         return 1;
     }
     for (int64_t r = 0; r < rows; r++) {
-        for (int64_t i = 0; i < ne0; i++) x[i] = fill != 0 ? fill : normal(0.02f);
+        for (int64_t i = 0; i < ne0; i++)
+            x[i] = fill != 0 ? fill : normal(0.02f);
         tr->from_float(x, data + (size_t)r * row, ne0);
     }
     int64_t ne[2] = {ne0, ne1};
@@ -108,22 +111,29 @@ static int synthetic_vocab(struct rg_gguf_writer *w, int64_t n)
     if (!tok || !score || !type) return 1;
     for (int64_t i = 0; i < n; i++) {
         char buf[32];
-        if (i == 0) snprintf(buf, sizeof buf, "<unk>"), type[i] = 2;
-        else if (i == 1) snprintf(buf, sizeof buf, "<s>"), type[i] = 3;
-        else if (i == 2) snprintf(buf, sizeof buf, "</s>"), type[i] = 3;
-        else if (i < 259) snprintf(buf, sizeof buf, "<0x%02X>", (unsigned)(i - 3)), type[i] = 6;
-        else snprintf(buf, sizeof buf, "\xe2\x96\x81t%lld", (long long)i), type[i] = 1;
+        if (i == 0)
+            snprintf(buf, sizeof buf, "<unk>"), type[i] = 2;
+        else if (i == 1)
+            snprintf(buf, sizeof buf, "<s>"), type[i] = 3;
+        else if (i == 2)
+            snprintf(buf, sizeof buf, "</s>"), type[i] = 3;
+        else if (i < 259)
+            snprintf(buf, sizeof buf, "<0x%02X>", (unsigned)(i - 3)), type[i] = 6;
+        else
+            snprintf(buf, sizeof buf, "\xe2\x96\x81t%lld", (long long)i), type[i] = 1;
         tok[i] = rg_strdup(buf);
         score[i] = i < 259 ? 0.0f : -(float)i;
     }
     int rc = rg_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama") ||
-             rg_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok, (uint64_t)n) ||
+             rg_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok,
+                                        (uint64_t)n) ||
              rg_gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", score, (uint64_t)n) ||
              rg_gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", type, (uint64_t)n) ||
              rg_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1) ||
              rg_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2) ||
              rg_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
-    for (int64_t i = 0; i < n; i++) rg_free(tok[i]);
+    for (int64_t i = 0; i < n; i++)
+        rg_free(tok[i]);
     rg_free(tok);
     rg_free(score);
     rg_free(type);
@@ -149,24 +159,37 @@ int main(int argc, char **argv)
             return 2;
         } else if (!strcmp(a, "--preset")) {
             size_t k = 0;
-            while (k < sizeof PRESETS / sizeof PRESETS[0] && strcmp(PRESETS[k].name, v)) k++;
+            while (k < sizeof PRESETS / sizeof PRESETS[0] && strcmp(PRESETS[k].name, v))
+                k++;
             if (k == sizeof PRESETS / sizeof PRESETS[0]) {
                 fprintf(stderr, "gguf_gen: unknown preset %s\n", v);
                 return 2;
             }
             s = PRESETS[k].s;
-        } else if (!strcmp(a, "--arch")) s.arch = v;
-        else if (!strcmp(a, "--type")) mix = v;
-        else if (!strcmp(a, "-o")) out = v;
-        else if (!strcmp(a, "--vocab")) vocab = v;
-        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--n-embd")) num = &s.n_embd;
-        else if (!strcmp(a, "--n-layer")) num = &s.n_layer;
-        else if (!strcmp(a, "--n-head")) num = &s.n_head;
-        else if (!strcmp(a, "--n-head-kv")) num = &s.n_head_kv;
-        else if (!strcmp(a, "--n-ff")) num = &s.n_ff;
-        else if (!strcmp(a, "--n-vocab")) num = &s.n_vocab;
-        else if (!strcmp(a, "--ctx")) num = &s.ctx;
+        } else if (!strcmp(a, "--arch"))
+            s.arch = v;
+        else if (!strcmp(a, "--type"))
+            mix = v;
+        else if (!strcmp(a, "-o"))
+            out = v;
+        else if (!strcmp(a, "--vocab"))
+            vocab = v;
+        else if (!strcmp(a, "--seed"))
+            seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--n-embd"))
+            num = &s.n_embd;
+        else if (!strcmp(a, "--n-layer"))
+            num = &s.n_layer;
+        else if (!strcmp(a, "--n-head"))
+            num = &s.n_head;
+        else if (!strcmp(a, "--n-head-kv"))
+            num = &s.n_head_kv;
+        else if (!strcmp(a, "--n-ff"))
+            num = &s.n_ff;
+        else if (!strcmp(a, "--n-vocab"))
+            num = &s.n_vocab;
+        else if (!strcmp(a, "--ctx"))
+            num = &s.ctx;
         else {
             fprintf(stderr, "gguf_gen: unknown option %s\n", a);
             return 2;
@@ -195,8 +218,8 @@ int main(int argc, char **argv)
     char key[128], err[RG_ERR_SIZE];
     const char *A = s.arch;
     int rc = 0;
-#define KV_U32(suffix, val)                                    \
-    snprintf(key, sizeof key, "%s.%s", A, suffix);             \
+#define KV_U32(suffix, val)                                                                        \
+    snprintf(key, sizeof key, "%s.%s", A, suffix);                                                 \
     rc |= rg_gguf_writer_set_u32(w, key, (uint32_t)(val))
     if (vocab) {
         struct rg_gguf *g = rg_gguf_open(vocab, NULL, err);
@@ -228,15 +251,16 @@ int main(int argc, char **argv)
     snprintf(key, sizeof key, "%s.rope.freq_base", A);
     rc |= rg_gguf_writer_set_f32(w, key, 10000.0f);
     if (rc) return 1;
-    int64_t E = s.n_embd, hd = s.n_embd / s.n_head, KV = s.n_head_kv * hd, F = s.n_ff, V = s.n_vocab;
+    int64_t E = s.n_embd, hd = s.n_embd / s.n_head, KV = s.n_head_kv * hd, F = s.n_ff,
+            V = s.n_vocab;
     int L = (int)s.n_layer;
     rc |= add(w, mix, "token_embd.weight", E, V, L, 0);
     rc |= add(w, mix, "output_norm.weight", E, 0, L, 1.0f);
     if (!s.tied) rc |= add(w, mix, "output.weight", E, V, L, 0);
     for (int l = 0; l < L && !rc; l++) {
         char n[96];
-#define T(suffix, ne0, ne1, fill)                              \
-    snprintf(n, sizeof n, "blk.%d.%s", l, suffix);             \
+#define T(suffix, ne0, ne1, fill)                                                                  \
+    snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                                                 \
     rc |= add(w, mix, n, ne0, ne1, L, fill)
         T("attn_norm.weight", E, 0, 1.0f);
         T("attn_q.weight", E, E, 0);

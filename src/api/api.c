@@ -43,7 +43,8 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     a->n_routes += rg_api_openai_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     const char *dbg = getenv("RUSTYGPT_TEST_ROUTES");
     if (dbg && !strcmp(dbg, "1"))
-        a->n_routes += rg_api_debug_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+        a->n_routes +=
+            rg_api_debug_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
 
     struct rg_http_opts o = {
         .host = cfg->host,
@@ -66,9 +67,15 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     return a;
 }
 
-int rg_api_start(struct rg_api *a, char *err) { return rg_http_server_start(a->srv, err); }
+int rg_api_start(struct rg_api *a, char *err)
+{
+    return rg_http_server_start(a->srv, err);
+}
 
-int rg_api_port(const struct rg_api *a) { return rg_http_server_port(a->srv); }
+int rg_api_port(const struct rg_api *a)
+{
+    return rg_http_server_port(a->srv);
+}
 
 void rg_api_stop(struct rg_api *a, int grace_s)
 {

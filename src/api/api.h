@@ -24,7 +24,7 @@ void rg_api_stop(struct rg_api *a, int grace_s);
 /* ---- per-area route tables (each area's file) ---- */
 struct rg_openai;
 struct rg_api_state {
-    double started;          /* CLOCK_MONOTONIC seconds at start */
+    double started; /* CLOCK_MONOTONIC seconds at start */
     const struct rg_config *cfg;
     struct rg_openai *openai; /* models, slots, generations (openai.c) */
 };

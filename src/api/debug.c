@@ -90,8 +90,9 @@ static void stats(struct rg_http_req *r, void *ctx)
 {
     (void)ctx;
     rg_http_reply_json(r, 200,
-                       json_pack("{s:I, s:I, s:I, s:i}", "sse_started", (json_int_t)atomic_load(&sse_started),
-                                 "sse_completed", (json_int_t)atomic_load(&sse_completed), "sse_cancelled",
+                       json_pack("{s:I, s:I, s:I, s:i}", "sse_started",
+                                 (json_int_t)atomic_load(&sse_started), "sse_completed",
+                                 (json_int_t)atomic_load(&sse_completed), "sse_cancelled",
                                  (json_int_t)atomic_load(&sse_cancelled), "streams_open",
                                  rg_http_server_active_streams(rg_http_req_server(r))));
 }
@@ -101,27 +102,30 @@ static void echo(struct rg_http_req *r, void *ctx)
     (void)ctx;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
-    rg_http_reply_json(r, 200, json_pack("{s:O, s:s}", "received", body, "request_id", rg_http_req_id(r)));
+    rg_http_reply_json(r, 200,
+                       json_pack("{s:O, s:s}", "received", body, "request_id", rg_http_req_id(r)));
 }
 
 static void param(struct rg_http_req *r, void *ctx)
 {
     (void)ctx;
-    rg_http_reply_json(r, 200, json_pack("{s:s, s:s}", "a", rg_http_req_param(r, "a"), "b",
-                                         rg_http_req_param(r, "b")));
+    rg_http_reply_json(
+        r, 200,
+        json_pack("{s:s, s:s}", "a", rg_http_req_param(r, "a"), "b", rg_http_req_param(r, "b")));
 }
 
 size_t rg_api_debug_routes(struct rg_route *out, size_t max, struct rg_api_state *st)
 {
     (void)st;
     const struct rg_route routes[] = {
-        {RG_HTTP_GET, "/debug/sse", sse, NULL, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN | RG_ROUTE_STREAM, "debug",
-         "test stream", NULL, NULL},
-        {RG_HTTP_GET, "/debug/stats", stats, NULL, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN, "debug", NULL, NULL, NULL},
-        {RG_HTTP_POST, "/debug/echo", echo, NULL, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN | RG_ROUTE_API_KEY, "debug",
-         NULL, NULL, NULL},
-        {RG_HTTP_GET | RG_HTTP_DELETE, "/debug/param/{a}/x/{b}", param, NULL, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,
-         "debug", NULL, NULL, NULL},
+        {RG_HTTP_GET, "/debug/sse", sse, NULL, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN | RG_ROUTE_STREAM,
+         "debug", "test stream", NULL, NULL},
+        {RG_HTTP_GET, "/debug/stats", stats, NULL, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN, "debug", NULL,
+         NULL, NULL},
+        {RG_HTTP_POST, "/debug/echo", echo, NULL, RG_ROLE_PUBLIC,
+         RG_ROUTE_HIDDEN | RG_ROUTE_API_KEY, "debug", NULL, NULL, NULL},
+        {RG_HTTP_GET | RG_HTTP_DELETE, "/debug/param/{a}/x/{b}", param, NULL, RG_ROLE_PUBLIC,
+         RG_ROUTE_HIDDEN, "debug", NULL, NULL, NULL},
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);

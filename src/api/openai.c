@@ -86,7 +86,8 @@ static bool path_of(const struct rg_config *cfg, const char *id, char *out, size
             return true;
         }
     }
-    if (!*id || strchr(id, '/') || strstr(id, "..")) return false; /* ids never walk the filesystem */
+    if (!*id || strchr(id, '/') || strstr(id, ".."))
+        return false; /* ids never walk the filesystem */
     int w = snprintf(out, n, "%s/%s.gguf", cfg->models_dir, id);
     return w > 0 && (size_t)w < n && access(out, R_OK) == 0;
 }
@@ -144,8 +145,9 @@ static struct served *get_model(struct rg_openai *oa, const char *id, int *statu
     oa->models[oa->n_models++] = s;
     atomic_fetch_add(&oa->total_slots, s->n_slots);
     rg_metrics_set_slots(atomic_load(&oa->busy), atomic_load(&oa->total_slots));
-    rg_log(RG_LOG_INFO, "model loaded", "id", 's', id, "arch", 's', I->arch, "n_ctx", 'i', (long long)s->n_ctx,
-           "slots", 'i', (long long)s->n_slots, "chat_format", 's', rg_chat_format_name(s->fmt), NULL);
+    rg_log(RG_LOG_INFO, "model loaded", "id", 's', id, "arch", 's', I->arch, "n_ctx", 'i',
+           (long long)s->n_ctx, "slots", 'i', (long long)s->n_slots, "chat_format", 's',
+           rg_chat_format_name(s->fmt), RG_LOG_END);
     goto out;
 nomem:
     *status = 500;
@@ -213,11 +215,11 @@ static void release(struct rg_openai *oa, struct served *s, int idx)
 
 struct gen_req {
     bool chat, stream, include_usage;
-    bool ollama;          /* Ollama's /api/chat and /api/generate: NDJSON, its field names */
-    bool ollama_message;  /* answer in "message" (/api/chat) rather than "response" */
-    char *prompt_text; /* rendered */
+    bool ollama;         /* Ollama's /api/chat and /api/generate: NDJSON, its field names */
+    bool ollama_message; /* answer in "message" (/api/chat) rather than "response" */
+    char *prompt_text;   /* rendered */
     struct rg_sample_params sp;
-    long max_tokens;   /* -1: until the context is full */
+    long max_tokens; /* -1: until the context is full */
     char *stops[MAX_STOPS];
     int n_stops;
     struct rg_logit_bias *bias;
@@ -227,17 +229,19 @@ struct gen_req {
 static void gen_req_free(struct gen_req *g)
 {
     rg_free(g->prompt_text);
-    for (int i = 0; i < g->n_stops; i++) rg_free(g->stops[i]);
+    for (int i = 0; i < g->n_stops; i++)
+        rg_free(g->stops[i]);
     rg_free(g->bias);
 }
 
-#define BAD(param, ...)                                                                                      \
-    do {                                                                                                     \
-        rg_http_reply_error(r, 400, "invalid_request_error", NULL, param, __VA_ARGS__);                      \
-        return false;                                                                                        \
+#define BAD(param, ...)                                                                            \
+    do {                                                                                           \
+        rg_http_reply_error(r, 400, "invalid_request_error", NULL, param, __VA_ARGS__);            \
+        return false;                                                                              \
     } while (0)
 
-static bool get_number(struct rg_http_req *r, json_t *body, const char *key, double lo, double hi, double *out)
+static bool get_number(struct rg_http_req *r, json_t *body, const char *key, double lo, double hi,
+                       double *out)
 {
     json_t *v = json_object_get(body, key);
     if (!v || json_is_null(v)) return true;
@@ -282,14 +286,16 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
     d = -1;
     if (!get_number(r, body, "seed", -9.2e18, 9.2e18, &d)) return false;
     if (d >= 0) g->sp.seed = (uint64_t)d;
-    const char *mt_key = json_object_get(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    const char *mt_key =
+        json_object_get(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
     d = -1;
     if (!get_number(r, body, mt_key, 1, 1e9, &d)) return false;
     g->max_tokens = (long)d;
     d = 1;
     if (!get_number(r, body, "n", 1, 1, &d)) return false;
     json_t *st = json_object_get(body, "stream");
-    if (st && !json_is_null(st) && !json_is_boolean(st)) BAD("stream", "'stream' must be true or false");
+    if (st && !json_is_null(st) && !json_is_boolean(st))
+        BAD("stream", "'stream' must be true or false");
     g->stream = json_is_true(st);
     json_t *so = json_object_get(body, "stream_options");
     g->include_usage = so && json_is_true(json_object_get(so, "include_usage"));
@@ -300,7 +306,8 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
         size_t i;
         json_t *s;
         if (json_array_size(stop) > MAX_STOPS) BAD("stop", "at most %d stop sequences", MAX_STOPS);
-        json_array_foreach(stop, i, s) {
+        json_array_foreach(stop, i, s)
+        {
             if (!json_is_string(s)) BAD("stop", "'stop' must be a string or an array of strings");
             if (json_string_length(s)) g->stops[g->n_stops++] = rg_strdup(json_string_value(s));
         }
@@ -313,12 +320,14 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
         g->bias = rg_calloc(json_object_size(lb) + 1, sizeof *g->bias);
         const char *k;
         json_t *v;
-        json_object_foreach(lb, k, v) {
+        json_object_foreach(lb, k, v)
+        {
             int64_t id;
             if (rg_parse_i64(k, 0, n_vocab - 1, &id) != RG_OK || !json_is_number(v))
                 BAD("logit_bias", "'logit_bias' key '%.20s' is not a token id of this model", k);
             double b = json_number_value(v);
-            g->bias[g->n_bias++] = (struct rg_logit_bias){(int32_t)id, b <= -100 ? -INFINITY : (float)b};
+            g->bias[g->n_bias++] =
+                (struct rg_logit_bias){(int32_t)id, b <= -100 ? -INFINITY : (float)b};
         }
         g->sp.bias = g->bias;
         g->sp.n_bias = g->n_bias;
@@ -329,17 +338,20 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
 /* Message content: a string, or an array of parts of which the text ones count. */
 static bool content_text(struct rg_http_req *r, json_t *c, size_t idx, struct rg_buf *out)
 {
-    if (json_is_string(c)) return rg_buf_append(out, json_string_value(c), json_string_length(c)) == RG_OK;
+    if (json_is_string(c))
+        return rg_buf_append(out, json_string_value(c), json_string_length(c)) == RG_OK;
     if (json_is_null(c)) return true;
     if (json_is_array(c)) {
         size_t i;
         json_t *p;
-        json_array_foreach(c, i, p) {
+        json_array_foreach(c, i, p)
+        {
             const char *type = json_string_value(json_object_get(p, "type"));
             if (!type || strcmp(type, "text") != 0) {
                 char param[48];
                 snprintf(param, sizeof param, "messages[%zu].content", idx);
-                BAD(param, "content part type '%.20s' is not supported (text only)", type ? type : "?");
+                BAD(param, "content part type '%.20s' is not supported (text only)",
+                    type ? type : "?");
             }
             json_t *t = json_object_get(p, "text");
             if (!json_is_string(t)) BAD("messages", "a text part needs 'text'");
@@ -373,7 +385,8 @@ static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, s
             break;
         }
         if (!strcmp(role, "developer")) role = "system";
-        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "tool")) {
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") &&
+            strcmp(role, "tool")) {
             char param[32];
             snprintf(param, sizeof param, "messages[%zu].role", i);
             rg_http_reply_error(r, 400, NULL, NULL, param, "unknown role '%.20s'", role);
@@ -390,12 +403,14 @@ static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, s
     struct rg_buf out;
     rg_buf_init(&out, 64u << 20);
     if (ok && rg_chat_render(s->fmt, cm, n, true, &out) != RG_OK) {
-        rg_http_reply_error(r, 400, NULL, NULL, "messages", "the conversation could not be rendered");
+        rg_http_reply_error(r, 400, NULL, NULL, "messages",
+                            "the conversation could not be rendered");
         ok = false;
     }
     if (ok) g->prompt_text = rg_buf_steal(&out);
     rg_buf_free(&out);
-    for (size_t i = 0; texts && i < n; i++) rg_buf_free(&texts[i]);
+    for (size_t i = 0; texts && i < n; i++)
+        rg_buf_free(&texts[i]);
     rg_free(texts);
     rg_free(cm);
     if (!cm || !texts) rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
@@ -454,7 +469,8 @@ static size_t held_back(const struct gen_req *g, const char *text, size_t n)
     return best;
 }
 
-static json_t *chunk(const struct job *j, const char *text, size_t len, const char *finish, bool first)
+static json_t *chunk(const struct job *j, const char *text, size_t len, const char *finish,
+                     bool first)
 {
     json_t *choice;
     if (j->g.chat) {
@@ -463,19 +479,20 @@ static json_t *chunk(const struct job *j, const char *text, size_t len, const ch
         if (text) json_object_set_new(delta, "content", json_text(text, len));
         choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "logprobs");
     } else {
-        choice = json_pack("{s:i, s:o, s:n}", "index", 0, "text", json_text(text ? text : "", text ? len : 0),
-                           "logprobs");
+        choice = json_pack("{s:i, s:o, s:n}", "index", 0, "text",
+                           json_text(text ? text : "", text ? len : 0), "logprobs");
     }
     json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
     return json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o]}", "id", j->id, "object",
-                     j->g.chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)j->created,
-                     "model", j->s->id, "system_fingerprint", "rustygpt-" RG_VERSION, "choices", choice);
+                     j->g.chat ? "chat.completion.chunk" : "text_completion", "created",
+                     (json_int_t)j->created, "model", j->s->id, "system_fingerprint",
+                     "rustygpt-" RG_VERSION, "choices", choice);
 }
 
 static json_t *usage(long p, long c)
 {
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)p, "completion_tokens", (json_int_t)c,
-                     "total_tokens", (json_int_t)(p + c));
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)p, "completion_tokens",
+                     (json_int_t)c, "total_tokens", (json_int_t)(p + c));
 }
 
 /* Sends text as a delta (stream) or keeps it (non-stream). RG_ECLOSED when the client left. */
@@ -496,7 +513,9 @@ static json_t *ollama_obj(const struct job *j, const char *text, size_t len, boo
     iso_time(ts, sizeof ts);
     json_t *o = json_pack("{s:s, s:s, s:b}", "model", j->s->id, "created_at", ts, "done", done);
     if (j->g.ollama_message)
-        json_object_set_new(o, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", json_text(text ? text : "", len)));
+        json_object_set_new(o, "message",
+                            json_pack("{s:s, s:o}", "role", "assistant", "content",
+                                      json_text(text ? text : "", len)));
     else
         json_object_set_new(o, "response", json_text(text ? text : "", len));
     return o;
@@ -546,7 +565,8 @@ static void *run_job(void *arg)
 
     /* prefix reuse: keep what the slot already holds of this prompt */
     int32_t keep = 0;
-    while (keep < j->n_toks && keep < sl->n_cached && sl->cached[keep] == j->toks[keep]) keep++;
+    while (keep < j->n_toks && keep < sl->n_cached && sl->cached[keep] == j->toks[keep])
+        keep++;
     if (keep == j->n_toks) keep--;
     if (rc == RG_OK) {
         rg_ctx_truncate(sl->ctx, keep);
@@ -559,7 +579,8 @@ static void *run_job(void *arg)
             sl->n_cached = 0;
         }
     }
-    for (int32_t i = 0; smp && i < j->n_toks; i++) rg_sampler_accept(smp, j->toks[i]);
+    for (int32_t i = 0; smp && i < j->n_toks; i++)
+        rg_sampler_accept(smp, j->toks[i]);
     struct rg_detok d;
     rg_detok_init(&d, v, false);
     while (rc == RG_OK) {
@@ -601,8 +622,10 @@ static void *run_job(void *arg)
             break;
         }
         if (rc == RG_OK) rc = rg_decode(sl->ctx, &t, 1, logits, false, err);
-        if (rc == RG_OK) sl->cached[sl->n_cached++] = t;
-        else sl->n_cached = 0;
+        if (rc == RG_OK)
+            sl->cached[sl->n_cached++] = t;
+        else
+            sl->n_cached = 0;
     }
     if (rc == RG_OK) {
         char tail[16];
@@ -614,7 +637,8 @@ static void *run_job(void *arg)
     rg_metrics_add_tokens(n_prompt, n_gen);
     if (j->g.ollama) {
         if (rc == RG_OK) {
-            json_t *o = j->g.stream ? ollama_obj(j, "", 0, true) : ollama_obj(j, all.data, all.len, true);
+            json_t *o =
+                j->g.stream ? ollama_obj(j, "", 0, true) : ollama_obj(j, all.data, all.len, true);
             double total = (double)((long)time(NULL) - j->created);
             json_object_set_new(o, "done_reason", json_string(finish));
             json_object_set_new(o, "total_duration", json_integer((json_int_t)(total * 1e9)));
@@ -630,7 +654,8 @@ static void *run_job(void *arg)
             }
         } else if (rc != RG_ECLOSED) {
             json_t *e = json_pack("{s:s}", "error", err[0] ? err : rg_strerror(rc));
-            if (j->g.stream) ollama_line(j->out, e);
+            if (j->g.stream)
+                ollama_line(j->out, e);
             else {
                 char *txt = json_dumps(e, JSON_COMPACT);
                 json_decref(e);
@@ -645,9 +670,9 @@ static void *run_job(void *arg)
             json_decref(c);
             if (j->g.include_usage) {
                 json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", j->id, "object",
-                                      j->g.chat ? "chat.completion.chunk" : "text_completion", "created",
-                                      (json_int_t)j->created, "model", s->id, "choices", "usage",
-                                      usage(n_prompt, n_gen));
+                                      j->g.chat ? "chat.completion.chunk" : "text_completion",
+                                      "created", (json_int_t)j->created, "model", s->id, "choices",
+                                      "usage", usage(n_prompt, n_gen));
                 rg_sse_send_json(j->out, NULL, u);
                 json_decref(u);
             }
@@ -661,21 +686,27 @@ static void *run_job(void *arg)
         json_t *body;
         if (rc == RG_OK) {
             json_t *text = json_text(all.data ? all.data : "", all.len);
-            json_t *choice = j->g.chat ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", 0, "message", "role",
-                                                   "assistant", "content", text, "logprobs", "finish_reason", finish)
-                                       : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text, "logprobs",
-                                                   "finish_reason", finish);
+            json_t *choice = j->g.chat ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", 0,
+                                                   "message", "role", "assistant", "content", text,
+                                                   "logprobs", "finish_reason", finish)
+                                       : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text,
+                                                   "logprobs", "finish_reason", finish);
             body = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", j->id, "object",
-                             j->g.chat ? "chat.completion" : "text_completion", "created", (json_int_t)j->created,
-                             "model", s->id, "system_fingerprint", "rustygpt-" RG_VERSION, "choices", choice,
-                             "usage", usage(n_prompt, n_gen));
+                             j->g.chat ? "chat.completion" : "text_completion", "created",
+                             (json_int_t)j->created, "model", s->id, "system_fingerprint",
+                             "rustygpt-" RG_VERSION, "choices", choice, "usage",
+                             usage(n_prompt, n_gen));
         } else {
             body = NULL;
         }
-        char *txt = body ? json_dumps(body, JSON_COMPACT) : rg_http_error_body(500, NULL, NULL, NULL, err[0] ? err : rg_strerror(rc));
+        char *txt = body
+                        ? json_dumps(body, JSON_COMPACT)
+                        : rg_http_error_body(500, NULL, NULL, NULL, err[0] ? err : rg_strerror(rc));
         if (txt) rg_sse_write(j->out, txt, strlen(txt));
-        if (body) free(txt);
-        else rg_free(txt);
+        if (body)
+            free(txt);
+        else
+            rg_free(txt);
         json_decref(body);
     }
     rg_sse_log_model(j->out, s->id, n_prompt, n_gen);
@@ -693,18 +724,21 @@ static void *run_job(void *arg)
 
 enum api_mode { MODE_OPENAI, MODE_OLLAMA_CHAT, MODE_OLLAMA_GENERATE };
 
-static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t *body, bool chat, enum api_mode mode)
+static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t *body, bool chat,
+                             enum api_mode mode)
 {
     const char *model = json_string_value(json_object_get(body, "model"));
     if (!model) {
-        rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required (see GET /v1/models)");
+        rg_http_reply_error(r, 400, NULL, NULL, "model",
+                            "'model' is required (see GET /v1/models)");
         return;
     }
     int status = 500;
     char err[RG_ERR_SIZE];
     struct served *s = get_model(oa, model, &status, err);
     if (!s) {
-        rg_http_reply_error(r, status, NULL, status == 404 ? "model_not_found" : NULL, "model", "%s", err);
+        rg_http_reply_error(r, status, NULL, status == 404 ? "model_not_found" : NULL, "model",
+                            "%s", err);
         return;
     }
     struct job *j = rg_calloc(1, sizeof *j);
@@ -730,15 +764,21 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
     if (ok) {
         size_t len = strlen(j->g.prompt_text), cap = len + 8, n = 0;
         j->toks = rg_malloc_array(cap, sizeof *j->toks);
-        int rc = j->toks ? rg_tokenize(rg_model_vocab(s->m), j->g.prompt_text, len, true, chat, j->toks, cap, &n)
+        int rc = j->toks ? rg_tokenize(rg_model_vocab(s->m), j->g.prompt_text, len, true, chat,
+                                       j->toks, cap, &n)
                          : RG_ENOMEM;
         if (rc) {
             rg_http_reply_error(r, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL, NULL,
-                                "cannot tokenize the prompt: %s", rc == RG_EUNSUPPORTED ? "this model's tokenizer is not implemented yet" : rg_strerror(rc));
+                                "cannot tokenize the prompt: %s",
+                                rc == RG_EUNSUPPORTED
+                                    ? "this model's tokenizer is not implemented yet"
+                                    : rg_strerror(rc));
             ok = false;
         } else if ((int64_t)n >= s->n_ctx) {
-            rg_http_reply_error(r, 400, NULL, "context_length_exceeded", "messages",
-                                "This model's maximum context length is %d tokens; the prompt has %zu", s->n_ctx, n);
+            rg_http_reply_error(
+                r, 400, NULL, "context_length_exceeded", "messages",
+                "This model's maximum context length is %d tokens; the prompt has %zu", s->n_ctx,
+                n);
             ok = false;
         }
         j->n_toks = (int32_t)n;
@@ -752,8 +792,8 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
     j->oa = oa;
     j->s = s;
     j->created = (long)time(NULL);
-    snprintf(j->id, sizeof j->id, "%s-%llx%04llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)j->created,
-             (unsigned long long)atomic_fetch_add(&oa->next_id, 1));
+    snprintf(j->id, sizeof j->id, "%s-%llx%04llx", chat ? "chatcmpl" : "cmpl",
+             (unsigned long long)j->created, (unsigned long long)atomic_fetch_add(&oa->next_id, 1));
     rg_http_req_log_model(r, s->id, j->g.stream, j->n_toks, 0);
     j->slot = acquire(oa, s, err);
     if (j->slot < 0) {
@@ -764,9 +804,11 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
         return;
     }
     if (j->g.ollama)
-        j->out = rg_http_stream_start(r, 200, j->g.stream ? "application/x-ndjson" : "application/json");
+        j->out =
+            rg_http_stream_start(r, 200, j->g.stream ? "application/x-ndjson" : "application/json");
     else
-        j->out = j->g.stream ? rg_http_sse_start(r) : rg_http_stream_start(r, 200, "application/json");
+        j->out =
+            j->g.stream ? rg_http_sse_start(r) : rg_http_stream_start(r, 200, "application/json");
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -787,8 +829,14 @@ static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
     if (body) completions_body(r, oa, body, chat, MODE_OPENAI);
 }
 
-static void chat_completions(struct rg_http_req *r, void *ctx) { completions(r, ctx, true); }
-static void text_completions(struct rg_http_req *r, void *ctx) { completions(r, ctx, false); }
+static void chat_completions(struct rg_http_req *r, void *ctx)
+{
+    completions(r, ctx, true);
+}
+static void text_completions(struct rg_http_req *r, void *ctx)
+{
+    completions(r, ctx, false);
+}
 
 /* ---- /v1/embeddings ---- */
 
@@ -806,8 +854,10 @@ static void b64(const unsigned char *in, size_t n, struct rg_buf *out)
 {
     static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        char q[4] = {T[v >> 18 & 63], T[v >> 12 & 63], i + 1 < n ? T[v >> 6 & 63] : '=', i + 2 < n ? T[v & 63] : '='};
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        char q[4] = {T[v >> 18 & 63], T[v >> 12 & 63], i + 1 < n ? T[v >> 6 & 63] : '=',
+                     i + 2 < n ? T[v & 63] : '='};
         rg_buf_append(out, q, 4);
     }
 }
@@ -826,7 +876,8 @@ static void *run_embed(void *arg)
     for (size_t i = 0; rc == RG_OK && i < j->n_inputs; i++) {
         size_t len = strlen(j->inputs[i]), cap = len + 8, n = 0;
         int32_t *t = rg_malloc_array(cap, sizeof *t);
-        rc = t ? rg_tokenize(rg_model_vocab(s->m), j->inputs[i], len, true, false, t, cap, &n) : RG_ENOMEM;
+        rc = t ? rg_tokenize(rg_model_vocab(s->m), j->inputs[i], len, true, false, t, cap, &n)
+               : RG_ENOMEM;
         if (rc == RG_OK && n > (size_t)s->n_ctx) {
             rc = RG_EOVERFLOW;
             rg_err_set(err, rc, "input %zu has %zu tokens; the context holds %d", i, n, s->n_ctx);
@@ -845,20 +896,23 @@ static void *run_embed(void *arg)
             rg_buf_free(&b);
         } else {
             e = json_array();
-            for (int k = 0; k < I->n_embd; k++) json_array_append_new(e, json_real(vec[k]));
+            for (int k = 0; k < I->n_embd; k++)
+                json_array_append_new(e, json_real(vec[k]));
         }
-        json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index", (json_int_t)i,
-                                              "embedding", e));
+        json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
+                                              (json_int_t)i, "embedding", e));
     }
     char *txt;
     if (rc == RG_OK) {
-        json_t *body = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", data, "model", s->id,
-                                 "usage", "prompt_tokens", (json_int_t)total, "total_tokens", (json_int_t)total);
+        json_t *body = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", data,
+                                 "model", s->id, "usage", "prompt_tokens", (json_int_t)total,
+                                 "total_tokens", (json_int_t)total);
         txt = json_dumps(body, JSON_COMPACT);
         json_decref(body);
     } else {
         json_decref(data);
-        char *e = rg_http_error_body(rc == RG_EOVERFLOW ? 400 : 500, NULL, NULL, "input", err[0] ? err : rg_strerror(rc));
+        char *e = rg_http_error_body(rc == RG_EOVERFLOW ? 400 : 500, NULL, NULL, "input",
+                                     err[0] ? err : rg_strerror(rc));
         txt = e ? strdup(e) : NULL;
         rg_free(e);
     }
@@ -868,7 +922,8 @@ static void *run_embed(void *arg)
     rg_sse_end(j->out);
     rg_metrics_add_tokens(total, 0);
     release(j->oa, s, j->slot);
-    for (size_t i = 0; i < j->n_inputs; i++) rg_free(j->inputs[i]);
+    for (size_t i = 0; i < j->n_inputs; i++)
+        rg_free(j->inputs[i]);
     rg_free(j->inputs);
     rg_free(vec);
     rg_free(j);
@@ -888,12 +943,14 @@ static void embeddings(struct rg_http_req *r, void *ctx)
     json_t *in = json_object_get(body, "input");
     size_t n = json_is_string(in) ? 1 : json_is_array(in) ? json_array_size(in) : 0;
     if (n == 0 || n > 2048) {
-        rg_http_reply_error(r, 400, NULL, NULL, "input", "'input' must be a string or a non-empty array of strings");
+        rg_http_reply_error(r, 400, NULL, NULL, "input",
+                            "'input' must be a string or a non-empty array of strings");
         return;
     }
     const char *fmt = json_string_value(json_object_get(body, "encoding_format"));
     if (fmt && strcmp(fmt, "float") && strcmp(fmt, "base64")) {
-        rg_http_reply_error(r, 400, NULL, NULL, "encoding_format", "'encoding_format' must be float or base64");
+        rg_http_reply_error(r, 400, NULL, NULL, "encoding_format",
+                            "'encoding_format' must be float or base64");
         return;
     }
     struct embed_job *j = rg_calloc(1, sizeof *j);
@@ -907,7 +964,8 @@ static void embeddings(struct rg_http_req *r, void *ctx)
     for (size_t i = 0; i < n && ok; i++) {
         json_t *x = json_is_string(in) ? in : json_array_get(in, i);
         if (!json_is_string(x) || json_string_length(x) == 0) {
-            rg_http_reply_error(r, 400, NULL, NULL, "input", "input %zu must be a non-empty string", i);
+            rg_http_reply_error(r, 400, NULL, NULL, "input", "input %zu must be a non-empty string",
+                                i);
             ok = false;
         } else if (!(j->inputs[j->n_inputs++] = rg_strdup(json_string_value(x)))) {
             ok = false;
@@ -917,7 +975,8 @@ static void embeddings(struct rg_http_req *r, void *ctx)
     char err[RG_ERR_SIZE];
     struct served *s = ok ? get_model(oa, model, &status, err) : NULL;
     if (ok && !s) {
-        rg_http_reply_error(r, status, NULL, status == 404 ? "model_not_found" : NULL, "model", "%s", err);
+        rg_http_reply_error(r, status, NULL, status == 404 ? "model_not_found" : NULL, "model",
+                            "%s", err);
         ok = false;
     }
     if (ok) {
@@ -944,7 +1003,8 @@ static void embeddings(struct rg_http_req *r, void *ctx)
         if (j->out) rg_sse_end(j->out);
         release(oa, s, j->slot);
     }
-    for (size_t i = 0; i < j->n_inputs; i++) rg_free(j->inputs[i]);
+    for (size_t i = 0; i < j->n_inputs; i++)
+        rg_free(j->inputs[i]);
     rg_free(j->inputs);
     rg_free(j);
 }
@@ -967,17 +1027,24 @@ static json_t *from_ollama(json_t *in, bool chat, bool *raw)
     json_t *model = json_object_get(in, "model");
     if (model) json_object_set(out, "model", model);
     json_t *st = json_object_get(in, "stream");
-    json_object_set_new(out, "stream", json_boolean(!st || json_is_true(st))); /* Ollama streams by default */
+    json_object_set_new(out, "stream",
+                        json_boolean(!st || json_is_true(st))); /* Ollama streams by default */
     json_t *opt = json_object_get(in, "options");
-    static const char *const same[][2] = {{"temperature", "temperature"}, {"top_p", "top_p"}, {"top_k", "top_k"},
-                                          {"min_p", "min_p"}, {"seed", "seed"}, {"stop", "stop"},
+    static const char *const same[][2] = {{"temperature", "temperature"},
+                                          {"top_p", "top_p"},
+                                          {"top_k", "top_k"},
+                                          {"min_p", "min_p"},
+                                          {"seed", "seed"},
+                                          {"stop", "stop"},
                                           {"repeat_penalty", "repeat_penalty"},
                                           {"frequency_penalty", "frequency_penalty"},
-                                          {"presence_penalty", "presence_penalty"}, {"num_predict", "max_tokens"}};
+                                          {"presence_penalty", "presence_penalty"},
+                                          {"num_predict", "max_tokens"}};
     for (size_t i = 0; json_is_object(opt) && i < RG_ARRAY_LEN(same); i++) {
         json_t *v = json_object_get(opt, same[i][0]);
         if (!v) continue;
-        if (!strcmp(same[i][0], "num_predict") && json_is_integer(v) && json_integer_value(v) < 0) continue;
+        if (!strcmp(same[i][0], "num_predict") && json_is_integer(v) && json_integer_value(v) < 0)
+            continue;
         json_object_set(out, same[i][1], v);
     }
     *raw = json_is_true(json_object_get(in, "raw"));
@@ -990,9 +1057,11 @@ static json_t *from_ollama(json_t *in, bool chat, bool *raw)
     } else {
         json_t *msgs = json_array();
         json_t *sys = json_object_get(in, "system");
-        if (json_is_string(sys)) json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "system", "content", sys));
+        if (json_is_string(sys))
+            json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "system", "content", sys));
         json_t *p = json_object_get(in, "prompt");
-        json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "user", "content", p ? p : json_string("")));
+        json_array_append_new(
+            msgs, json_pack("{s:s, s:O}", "role", "user", "content", p ? p : json_string("")));
         json_object_set_new(out, "messages", msgs);
     }
     return out;
@@ -1022,12 +1091,15 @@ static json_t *ollama_details(const struct rg_model_entry *e)
 {
     char psize[32];
     double p = (double)e->n_params;
-    if (p >= 1e9) snprintf(psize, sizeof psize, "%.1fB", p / 1e9);
-    else if (p >= 1e6) snprintf(psize, sizeof psize, "%.0fM", p / 1e6);
-    else snprintf(psize, sizeof psize, "%.0fK", p / 1e3);
-    return json_pack("{s:s, s:s, s:[s], s:s, s:s}", "format", "gguf", "family", e->arch ? e->arch : "",
-                     "families", e->arch ? e->arch : "", "parameter_size", psize, "quantization_level",
-                     e->quant ? e->quant : "");
+    if (p >= 1e9)
+        snprintf(psize, sizeof psize, "%.1fB", p / 1e9);
+    else if (p >= 1e6)
+        snprintf(psize, sizeof psize, "%.0fM", p / 1e6);
+    else
+        snprintf(psize, sizeof psize, "%.0fK", p / 1e3);
+    return json_pack("{s:s, s:s, s:[s], s:s, s:s}", "format", "gguf", "family",
+                     e->arch ? e->arch : "", "families", e->arch ? e->arch : "", "parameter_size",
+                     psize, "quantization_level", e->quant ? e->quant : "");
 }
 
 /* Every usable model: -m files first, then the models dir. */
@@ -1046,12 +1118,15 @@ static int all_models(struct rg_openai *oa, struct rg_model_list *out)
     }
     for (size_t i = 0; i < oa->cfg->models.n; i++) {
         if (rg_catalog_inspect(oa->cfg->models.v[i], &out->v[out->n]) != RG_OK) break;
-        if (out->v[out->n].error) rg_catalog_entry_free(&out->v[out->n]);
-        else out->n++;
+        if (out->v[out->n].error)
+            rg_catalog_entry_free(&out->v[out->n]);
+        else
+            out->n++;
     }
     for (size_t i = 0; i < dir.n; i++) {
         bool dup = false;
-        for (size_t k = 0; k < out->n; k++) dup |= !strcmp(out->v[k].name, dir.v[i].name);
+        for (size_t k = 0; k < out->n; k++)
+            dup |= !strcmp(out->v[k].name, dir.v[i].name);
         if (dup || dir.v[i].error || !dir.v[i].arch) {
             rg_catalog_entry_free(&dir.v[i]);
             continue;
@@ -1074,9 +1149,11 @@ static void ollama_tags(struct rg_http_req *r, void *ctx)
     for (size_t i = 0; i < l.n; i++) {
         const struct rg_model_entry *e = &l.v[i];
         char digest[24];
-        snprintf(digest, sizeof digest, "%016llx", (unsigned long long)(e->size * 1099511628211ull ^ e->n_params));
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", e->name, "model", e->name,
-                                             "modified_at", "1970-01-01T00:00:00Z", "size", (json_int_t)e->size,
+        snprintf(digest, sizeof digest, "%016llx",
+                 (unsigned long long)(e->size * 1099511628211ull ^ e->n_params));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", e->name,
+                                             "model", e->name, "modified_at",
+                                             "1970-01-01T00:00:00Z", "size", (json_int_t)e->size,
                                              "digest", digest, "details", ollama_details(e)));
     }
     rg_catalog_free(&l);
@@ -1097,20 +1174,22 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
     }
     struct rg_model_entry e;
     if (rg_catalog_inspect(path, &e) != RG_OK || e.error) {
-        rg_http_reply_json(r, 500, json_pack("{s:s}", "error", e.error ? e.error : "cannot read the model"));
+        rg_http_reply_json(
+            r, 500, json_pack("{s:s}", "error", e.error ? e.error : "cannot read the model"));
         rg_catalog_entry_free(&e);
         return;
     }
-    json_t *info = json_pack("{s:s, s:s, s:I}", "general.architecture", e.arch, "general.basename", e.name,
-                             "general.parameter_count", (json_int_t)e.n_params);
+    json_t *info = json_pack("{s:s, s:s, s:I}", "general.architecture", e.arch, "general.basename",
+                             e.name, "general.parameter_count", (json_int_t)e.n_params);
     char key[128];
     snprintf(key, sizeof key, "%s.context_length", e.arch);
     json_object_set_new(info, key, json_integer((json_int_t)e.ctx));
     /* tools are not offered until tool calls are parsed (issue 4) */
     json_t *caps = json_pack("[s]", "completion");
-    rg_http_reply_json(r, 200, json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "template", "", "parameters", "",
-                                         "details", ollama_details(&e), "model_info", info, "capabilities", caps,
-                                         "modified_at", "1970-01-01T00:00:00Z"));
+    rg_http_reply_json(r, 200,
+                       json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "template", "", "parameters", "",
+                                 "details", ollama_details(&e), "model_info", info, "capabilities",
+                                 caps, "modified_at", "1970-01-01T00:00:00Z"));
     rg_catalog_entry_free(&e);
 }
 
@@ -1121,9 +1200,10 @@ static void ollama_ps(struct rg_http_req *r, void *ctx)
     pthread_mutex_lock(&oa->lock);
     for (int i = 0; i < oa->n_models; i++) {
         const struct rg_model_info *I = rg_model_info(oa->models[i]->m);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:i}", "name", oa->models[i]->id, "model",
-                                             oa->models[i]->id, "size", (json_int_t)I->file_size, "size_vram",
-                                             (json_int_t)0, "context_length", oa->models[i]->n_ctx));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:i}", "name", oa->models[i]->id,
+                                             "model", oa->models[i]->id, "size",
+                                             (json_int_t)I->file_size, "size_vram", (json_int_t)0,
+                                             "context_length", oa->models[i]->n_ctx));
     }
     pthread_mutex_unlock(&oa->lock);
     rg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
@@ -1133,8 +1213,8 @@ static void ollama_ps(struct rg_http_req *r, void *ctx)
 
 static json_t *model_obj(const char *id, long created)
 {
-    return json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created", (json_int_t)created,
-                     "owned_by", "rustygpt");
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
+                     (json_int_t)created, "owned_by", "rustygpt");
 }
 
 static void list_models(struct rg_http_req *r, void *ctx)
@@ -1154,7 +1234,8 @@ static void list_models(struct rg_http_req *r, void *ctx)
             bool dup = false;
             size_t k;
             json_t *m;
-            json_array_foreach(data, k, m) dup |= !strcmp(json_string_value(json_object_get(m, "id")), l.v[i].name);
+            json_array_foreach(data, k, m) dup |=
+                !strcmp(json_string_value(json_object_get(m, "id")), l.v[i].name);
             if (!dup) json_array_append_new(data, model_obj(l.v[i].name, 0));
         }
         rg_catalog_free(&l);
@@ -1168,7 +1249,8 @@ static void get_model_route(struct rg_http_req *r, void *ctx)
     const char *id = rg_http_req_param(r, "id");
     char path[4096];
     if (!id || !path_of(oa->cfg, id, path, sizeof path)) {
-        rg_http_reply_error(r, 404, NULL, "model_not_found", "id", "The model '%.100s' does not exist", id ? id : "");
+        rg_http_reply_error(r, 404, NULL, "model_not_found", "id",
+                            "The model '%.100s' does not exist", id ? id : "");
         return;
     }
     rg_http_reply_json(r, 200, model_obj(id, 0));
@@ -1184,12 +1266,13 @@ json_t *rg_openai_status(struct rg_openai *oa)
         const struct rg_model_info *I = rg_model_info(s->m);
         int busy = 0;
         pthread_mutex_lock(&s->lock);
-        for (int k = 0; k < s->n_slots; k++) busy += s->slots[k].busy;
+        for (int k = 0; k < s->n_slots; k++)
+            busy += s->slots[k].busy;
         pthread_mutex_unlock(&s->lock);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "id", s->id, "arch", I->arch,
-                                             "n_ctx", s->n_ctx, "file_size", (json_int_t)I->file_size,
-                                             "chat_format", rg_chat_format_name(s->fmt), "slots", s->n_slots,
-                                             "slots_busy", busy));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "id", s->id, "arch", I->arch,
+                           "n_ctx", s->n_ctx, "file_size", (json_int_t)I->file_size, "chat_format",
+                           rg_chat_format_name(s->fmt), "slots", s->n_slots, "slots_busy", busy));
     }
     pthread_mutex_unlock(&oa->lock);
     return arr;
@@ -1213,7 +1296,8 @@ void rg_openai_free(struct rg_openai *oa)
      * thread ends at its next token; wait for them (bounded). If one is
      * still running, leave everything allocated rather than free it under
      * its feet: the process is exiting. */
-    for (int i = 0; i < 500 && atomic_load(&oa->busy) > 0; i++) usleep(10000);
+    for (int i = 0; i < 500 && atomic_load(&oa->busy) > 0; i++)
+        usleep(10000);
     if (atomic_load(&oa->busy) > 0) return;
     for (int i = 0; i < oa->n_models; i++) {
         struct served *s = oa->models[i];
@@ -1234,33 +1318,43 @@ void rg_openai_free(struct rg_openai *oa)
 static const char CHAT_REQ[] =
     "{\"type\":\"object\",\"required\":[\"model\",\"messages\"],\"properties\":{"
     "\"model\":{\"type\":\"string\"},"
-    "\"messages\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"role\"],\"properties\":{"
+    "\"messages\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"role\"],"
+    "\"properties\":{"
     "\"role\":{\"enum\":[\"system\",\"developer\",\"user\",\"assistant\",\"tool\"]},"
     "\"content\":{\"type\":[\"string\",\"array\",\"null\"]}}}},"
     "\"stream\":{\"type\":\"boolean\"},\"stream_options\":{\"type\":\"object\"},"
     "\"max_tokens\":{\"type\":\"integer\"},\"max_completion_tokens\":{\"type\":\"integer\"},"
-    "\"temperature\":{\"type\":\"number\"},\"top_p\":{\"type\":\"number\"},\"top_k\":{\"type\":\"integer\"},"
+    "\"temperature\":{\"type\":\"number\"},\"top_p\":{\"type\":\"number\"},\"top_k\":{\"type\":"
+    "\"integer\"},"
     "\"min_p\":{\"type\":\"number\"},\"seed\":{\"type\":\"integer\"},"
     "\"stop\":{\"type\":[\"string\",\"array\"]},\"frequency_penalty\":{\"type\":\"number\"},"
-    "\"presence_penalty\":{\"type\":\"number\"},\"logit_bias\":{\"type\":\"object\"},\"n\":{\"const\":1}}}";
+    "\"presence_penalty\":{\"type\":\"number\"},\"logit_bias\":{\"type\":\"object\"},\"n\":{"
+    "\"const\":1}}}";
 static const char CHAT_RESP[] =
-    "{\"type\":\"object\",\"required\":[\"id\",\"object\",\"created\",\"model\",\"choices\",\"usage\"],"
+    "{\"type\":\"object\",\"required\":[\"id\",\"object\",\"created\",\"model\",\"choices\","
+    "\"usage\"],"
     "\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":\"chat.completion\"},"
-    "\"created\":{\"type\":\"integer\"},\"model\":{\"type\":\"string\"},\"choices\":{\"type\":\"array\"},"
+    "\"created\":{\"type\":\"integer\"},\"model\":{\"type\":\"string\"},\"choices\":{\"type\":"
+    "\"array\"},"
     "\"usage\":{\"type\":\"object\"}}}";
-static const char COMPL_REQ[] =
-    "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"],\"properties\":{\"model\":{\"type\":\"string\"},"
-    "\"prompt\":{\"type\":\"string\"},\"stream\":{\"type\":\"boolean\"},\"max_tokens\":{\"type\":\"integer\"},"
-    "\"temperature\":{\"type\":\"number\"},\"stop\":{\"type\":[\"string\",\"array\"]},\"seed\":{\"type\":\"integer\"}}}";
+static const char COMPL_REQ[] = "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"],"
+                                "\"properties\":{\"model\":{\"type\":\"string\"},"
+                                "\"prompt\":{\"type\":\"string\"},\"stream\":{\"type\":\"boolean\"}"
+                                ",\"max_tokens\":{\"type\":\"integer\"},"
+                                "\"temperature\":{\"type\":\"number\"},\"stop\":{\"type\":["
+                                "\"string\",\"array\"]},\"seed\":{\"type\":\"integer\"}}}";
 static const char COMPL_RESP[] =
-    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":\"text_completion\"},"
+    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":"
+    "\"text_completion\"},"
     "\"choices\":{\"type\":\"array\"},\"usage\":{\"type\":\"object\"}}}";
 static const char MODELS_RESP[] =
-    "{\"type\":\"object\",\"properties\":{\"object\":{\"const\":\"list\"},\"data\":{\"type\":\"array\",\"items\":{"
-    "\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":\"model\"},"
+    "{\"type\":\"object\",\"properties\":{\"object\":{\"const\":\"list\"},\"data\":{\"type\":"
+    "\"array\",\"items\":{"
+    "\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":"
+    "\"model\"},"
     "\"created\":{\"type\":\"integer\"},\"owned_by\":{\"type\":\"string\"}}}}}}";
-static const char MODEL_RESP[] =
-    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":\"model\"}}}";
+static const char MODEL_RESP[] = "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}"
+                                 ",\"object\":{\"const\":\"model\"}}}";
 
 size_t rg_api_openai_routes(struct rg_route *out, size_t max, struct rg_api_state *st)
 {
@@ -1268,33 +1362,43 @@ size_t rg_api_openai_routes(struct rg_route *out, size_t max, struct rg_api_stat
     const struct rg_route routes[] = {
         {RG_HTTP_GET, "/v1/models", list_models, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "openai",
          "Models that can be used: -m files and the models dir", NULL, MODELS_RESP},
-        {RG_HTTP_GET, "/v1/models/{id}", get_model_route, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "openai",
-         "One model", NULL, MODEL_RESP},
+        {RG_HTTP_GET, "/v1/models/{id}", get_model_route, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY,
+         "openai", "One model", NULL, MODEL_RESP},
         {RG_HTTP_POST, "/v1/chat/completions", chat_completions, oa, RG_ROLE_PUBLIC,
-         RG_ROUTE_API_KEY | RG_ROUTE_STREAM, "openai", "Chat completion, streamed with \"stream\": true", CHAT_REQ,
-         CHAT_RESP},
-        {RG_HTTP_POST, "/v1/completions", text_completions, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY | RG_ROUTE_STREAM,
-         "openai", "Plain text completion of a prompt", COMPL_REQ, COMPL_RESP},
+         RG_ROUTE_API_KEY | RG_ROUTE_STREAM, "openai",
+         "Chat completion, streamed with \"stream\": true", CHAT_REQ, CHAT_RESP},
+        {RG_HTTP_POST, "/v1/completions", text_completions, oa, RG_ROLE_PUBLIC,
+         RG_ROUTE_API_KEY | RG_ROUTE_STREAM, "openai", "Plain text completion of a prompt",
+         COMPL_REQ, COMPL_RESP},
         {RG_HTTP_POST, "/v1/embeddings", embeddings, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "openai",
          "Embeddings: the model's final hidden states, mean-pooled and normalized",
-         "{\"type\":\"object\",\"required\":[\"model\",\"input\"],\"properties\":{\"model\":{\"type\":\"string\"},"
-         "\"input\":{\"type\":[\"string\",\"array\"]},\"encoding_format\":{\"enum\":[\"float\",\"base64\"]}}}",
-         "{\"type\":\"object\",\"properties\":{\"object\":{\"const\":\"list\"},\"data\":{\"type\":\"array\"},"
+         "{\"type\":\"object\",\"required\":[\"model\",\"input\"],\"properties\":{\"model\":{"
+         "\"type\":\"string\"},"
+         "\"input\":{\"type\":[\"string\",\"array\"]},\"encoding_format\":{\"enum\":[\"float\","
+         "\"base64\"]}}}",
+         "{\"type\":\"object\",\"properties\":{\"object\":{\"const\":\"list\"},\"data\":{\"type\":"
+         "\"array\"},"
          "\"usage\":{\"type\":\"object\"}}}"},
         {RG_HTTP_GET, "/api/version", ollama_version, oa, RG_ROLE_PUBLIC, 0, "ollama",
-         "Ollama API level this server follows", NULL, "{\"type\":\"object\",\"properties\":{\"version\":{\"type\":\"string\"}}}"},
-        {RG_HTTP_GET, "/api/tags", ollama_tags, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama", "Models (Ollama shape)",
-         NULL, "{\"type\":\"object\",\"properties\":{\"models\":{\"type\":\"array\"}}}"},
-        {RG_HTTP_POST, "/api/show", ollama_show, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
-         "One model's details: architecture, context length, capabilities", "{\"type\":\"object\",\"properties\":{\"model\":{\"type\":\"string\"}}}",
-         "{\"type\":\"object\"}"},
-        {RG_HTTP_GET, "/api/ps", ollama_ps, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama", "Loaded models", NULL,
+         "Ollama API level this server follows", NULL,
+         "{\"type\":\"object\",\"properties\":{\"version\":{\"type\":\"string\"}}}"},
+        {RG_HTTP_GET, "/api/tags", ollama_tags, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
+         "Models (Ollama shape)", NULL,
          "{\"type\":\"object\",\"properties\":{\"models\":{\"type\":\"array\"}}}"},
-        {RG_HTTP_POST, "/api/chat", ollama_chat, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY | RG_ROUTE_STREAM, "ollama",
-         "Chat, streamed as NDJSON unless \"stream\": false", "{\"type\":\"object\",\"required\":[\"model\",\"messages\"]}",
+        {RG_HTTP_POST, "/api/show", ollama_show, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
+         "One model's details: architecture, context length, capabilities",
+         "{\"type\":\"object\",\"properties\":{\"model\":{\"type\":\"string\"}}}",
          "{\"type\":\"object\"}"},
-        {RG_HTTP_POST, "/api/generate", ollama_generate, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY | RG_ROUTE_STREAM,
-         "ollama", "Completion of a prompt (templated unless \"raw\": true), NDJSON",
+        {RG_HTTP_GET, "/api/ps", ollama_ps, oa, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
+         "Loaded models", NULL,
+         "{\"type\":\"object\",\"properties\":{\"models\":{\"type\":\"array\"}}}"},
+        {RG_HTTP_POST, "/api/chat", ollama_chat, oa, RG_ROLE_PUBLIC,
+         RG_ROUTE_API_KEY | RG_ROUTE_STREAM, "ollama",
+         "Chat, streamed as NDJSON unless \"stream\": false",
+         "{\"type\":\"object\",\"required\":[\"model\",\"messages\"]}", "{\"type\":\"object\"}"},
+        {RG_HTTP_POST, "/api/generate", ollama_generate, oa, RG_ROLE_PUBLIC,
+         RG_ROUTE_API_KEY | RG_ROUTE_STREAM, "ollama",
+         "Completion of a prompt (templated unless \"raw\": true), NDJSON",
          "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"]}", "{\"type\":\"object\"}"},
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));

@@ -28,7 +28,8 @@ static json_t *operation(const struct rg_route *rt, const char *method)
     if (!op) return NULL;
     char opid[160];
     size_t k = 0;
-    for (const char *m = method; *m && k < sizeof opid - 1; m++) opid[k++] = (char)tolower((unsigned char)*m);
+    for (const char *m = method; *m && k < sizeof opid - 1; m++)
+        opid[k++] = (char)tolower((unsigned char)*m);
     for (const char *p = rt->pattern; *p && k < sizeof opid - 1; p++)
         opid[k++] = isalnum((unsigned char)*p) ? *p : '_';
     opid[k] = '\0';
@@ -41,24 +42,28 @@ static json_t *operation(const struct rg_route *rt, const char *method)
     for (const char *p = strchr(rt->pattern, '{'); p; p = strchr(p + 1, '{')) {
         const char *e = strchr(p, '}');
         if (!e) break;
-        json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1, (size_t)(e - p - 1),
-                                                "in", "path", "required", 1, "schema", "type", "string"));
+        json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1,
+                                                (size_t)(e - p - 1), "in", "path", "required", 1,
+                                                "schema", "type", "string"));
     }
-    if (json_array_size(params)) json_object_set_new(op, "parameters", params);
-    else json_decref(params);
+    if (json_array_size(params))
+        json_object_set_new(op, "parameters", params);
+    else
+        json_decref(params);
 
     json_t *req = schema(rt->request_schema);
     if (req)
         json_object_set_new(op, "requestBody",
-                            json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content", "application/json",
-                                      "schema", req));
+                            json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content",
+                                      "application/json", "schema", req));
 
     json_t *content = json_object();
     json_t *resp = schema(rt->response_schema);
     if (resp) {
         json_t *type = json_object_get(resp, "type");
-        const char *ct = json_is_string(type) && !strcmp(json_string_value(type), "string") ? "text/plain"
-                                                                                              : "application/json";
+        const char *ct = json_is_string(type) && !strcmp(json_string_value(type), "string")
+                             ? "text/plain"
+                             : "application/json";
         json_object_set_new(content, ct, json_pack("{s:o}", "schema", resp));
     }
     if (rt->flags & RG_ROUTE_STREAM)
@@ -66,11 +71,14 @@ static json_t *operation(const struct rg_route *rt, const char *method)
                             json_pack("{s:{s:s, s:s}}", "schema", "type", "string", "description",
                                       "server-sent events, one JSON object per data line"));
     json_t *ok = json_pack("{s:s}", "description", "OK");
-    if (json_object_size(content)) json_object_set_new(ok, "content", content);
-    else json_decref(content);
+    if (json_object_size(content))
+        json_object_set_new(ok, "content", content);
+    else
+        json_decref(content);
     json_object_set_new(op, "responses",
-                        json_pack("{s:o, s:{s:s, s:{s:{s:{s:s}}}}}", "200", ok, "default", "description",
-                                  "Error (OpenAI error format)", "content", "application/json", "schema", "$ref",
+                        json_pack("{s:o, s:{s:s, s:{s:{s:{s:s}}}}}", "200", ok, "default",
+                                  "description", "Error (OpenAI error format)", "content",
+                                  "application/json", "schema", "$ref",
                                   "#/components/schemas/Error"));
     if (rt->role > RG_ROLE_PUBLIC || (rt->flags & RG_ROUTE_API_KEY))
         json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearerAuth"));
@@ -82,8 +90,10 @@ json_t *rg_api_openapi(const struct rg_route *routes, size_t n, const char *vers
     static const struct {
         unsigned bit;
         const char *name, *lower;
-    } methods[] = {{RG_HTTP_GET, "GET", "get"},       {RG_HTTP_POST, "POST", "post"},
-                   {RG_HTTP_PUT, "PUT", "put"},       {RG_HTTP_PATCH, "PATCH", "patch"},
+    } methods[] = {{RG_HTTP_GET, "GET", "get"},
+                   {RG_HTTP_POST, "POST", "post"},
+                   {RG_HTTP_PUT, "PUT", "put"},
+                   {RG_HTTP_PATCH, "PATCH", "patch"},
                    {RG_HTTP_DELETE, "DELETE", "delete"}};
     json_t *paths = json_object();
     if (!paths) return NULL;
@@ -100,10 +110,10 @@ json_t *rg_api_openapi(const struct rg_route *routes, size_t n, const char *vers
                 json_object_set_new(item, methods[m].lower, operation(rt, methods[m].name));
     }
     json_t *doc = json_pack(
-        "{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o}, s:{s:{s:s, s:s}}}}", "openapi", "3.1.0", "info",
-        "title", "RustyGPT", "version", version,
-        "description", "A private AI platform on your own machine: OpenAI-compatible API, accounts, chats.",
-        "servers", "url", "/", "paths", paths, "components", "schemas", "Error", schema(ERROR_SCHEMA),
-        "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer");
+        "{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o}, s:{s:{s:s, s:s}}}}", "openapi",
+        "3.1.0", "info", "title", "RustyGPT", "version", version, "description",
+        "A private AI platform on your own machine: OpenAI-compatible API, accounts, chats.",
+        "servers", "url", "/", "paths", paths, "components", "schemas", "Error",
+        schema(ERROR_SCHEMA), "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer");
     return doc;
 }

@@ -50,13 +50,14 @@ static void status(struct rg_http_req *r, void *ctx)
     struct rg_api_state *st = ctx;
     struct rg_metrics_snapshot m;
     rg_metrics_snapshot(&m);
-    json_t *body = json_pack(
-        "{s:s, s:s, s:f, s:{s:s, s:s, s:s}, s:o, s:{s:I, s:I}, s:I, s:I, s:{s:I}, s:I}", "status", "ok",
-        "version", RG_VERSION, "uptime_s", mono_now() - st->started, "build", "type", RG_BUILD_TYPE,
-        "compiler", RG_COMPILER, "date", __DATE__, "models", rg_openai_status(st->openai), "slots", "busy", (json_int_t)m.slots_busy,
-        "free", (json_int_t)(m.slots_total - m.slots_busy), "queue_depth", (json_int_t)m.queue_depth,
-        "streams_open", (json_int_t)m.streams_open, "memory", "rss_bytes", (json_int_t)rss_bytes(),
-        "requests_total", (json_int_t)m.requests);
+    json_t *body =
+        json_pack("{s:s, s:s, s:f, s:{s:s, s:s, s:s}, s:o, s:{s:I, s:I}, s:I, s:I, s:{s:I}, s:I}",
+                  "status", "ok", "version", RG_VERSION, "uptime_s", mono_now() - st->started,
+                  "build", "type", RG_BUILD_TYPE, "compiler", RG_COMPILER, "date", __DATE__,
+                  "models", rg_openai_status(st->openai), "slots", "busy", (json_int_t)m.slots_busy,
+                  "free", (json_int_t)(m.slots_total - m.slots_busy), "queue_depth",
+                  (json_int_t)m.queue_depth, "streams_open", (json_int_t)m.streams_open, "memory",
+                  "rss_bytes", (json_int_t)rss_bytes(), "requests_total", (json_int_t)m.requests);
     rg_http_reply_json(r, 200, body);
 }
 
@@ -87,10 +88,11 @@ static void openapi(struct rg_http_req *r, void *ctx)
     rg_http_reply_json(r, 200, doc);
 }
 
-static const char HEALTH_SCHEMA[] =
-    "{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"const\":\"ok\"}}}";
+static const char HEALTH_SCHEMA[] = "{\"type\":\"object\",\"required\":[\"status\"],\"properties\":"
+                                    "{\"status\":{\"const\":\"ok\"}}}";
 static const char STATUS_SCHEMA[] =
-    "{\"type\":\"object\",\"required\":[\"status\",\"version\",\"uptime_s\",\"build\",\"models\",\"slots\","
+    "{\"type\":\"object\",\"required\":[\"status\",\"version\",\"uptime_s\",\"build\",\"models\","
+    "\"slots\","
     "\"queue_depth\",\"memory\"],\"properties\":{"
     "\"status\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},"
     "\"uptime_s\":{\"type\":\"number\"},"
@@ -102,8 +104,10 @@ static const char STATUS_SCHEMA[] =
     "\"queue_depth\":{\"type\":\"integer\"},\"streams_open\":{\"type\":\"integer\"},"
     "\"memory\":{\"type\":\"object\",\"properties\":{\"rss_bytes\":{\"type\":\"integer\"}}},"
     "\"requests_total\":{\"type\":\"integer\"}}}";
-static const char METRICS_SCHEMA[] = "{\"type\":\"string\",\"description\":\"Prometheus text format 0.0.4\"}";
-static const char OPENAPI_SCHEMA[] = "{\"type\":\"object\",\"description\":\"OpenAPI 3.1 document\"}";
+static const char METRICS_SCHEMA[] =
+    "{\"type\":\"string\",\"description\":\"Prometheus text format 0.0.4\"}";
+static const char OPENAPI_SCHEMA[] =
+    "{\"type\":\"object\",\"description\":\"OpenAPI 3.1 document\"}";
 
 size_t rg_api_system_routes(struct rg_route *out, size_t max, struct rg_api_state *st)
 {
@@ -111,12 +115,14 @@ size_t rg_api_system_routes(struct rg_route *out, size_t max, struct rg_api_stat
         {RG_HTTP_GET, "/healthz", healthz, st, RG_ROLE_PUBLIC, RG_ROUTE_NO_LOG, "system",
          "Liveness: 200 while the server is serving", NULL, HEALTH_SCHEMA},
         {RG_HTTP_GET, "/status", status, st, RG_ROLE_PUBLIC, 0, "system",
-         "Version, uptime, build, loaded models, slots, queue depth and memory", NULL, STATUS_SCHEMA},
+         "Version, uptime, build, loaded models, slots, queue depth and memory", NULL,
+         STATUS_SCHEMA},
         {RG_HTTP_GET, "/metrics", metrics, st, RG_ROLE_PUBLIC, 0, "system",
          "Prometheus metrics: requests and latency by route and status, tokens, queue depth", NULL,
          METRICS_SCHEMA},
         {RG_HTTP_GET, "/openapi.json", openapi, st, RG_ROLE_PUBLIC, 0, "system",
-         "This API's OpenAPI 3.1 description, generated from the route table", NULL, OPENAPI_SCHEMA},
+         "This API's OpenAPI 3.1 description, generated from the route table", NULL,
+         OPENAPI_SCHEMA},
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);

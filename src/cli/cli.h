@@ -15,17 +15,17 @@
 #define RG_VERSION "0.0.0"
 #endif
 
-#define RG_CLI_COMMANDS(X)                                                       \
-    X(serve, "serve the API and web app")                                        \
-    X(run, "run a model: one-shot completion or interactive chat")               \
-    X(chat, "interactive chat with a model (same as run without a prompt)")      \
-    X(tokenize, "print the tokens of a text")                                    \
-    X(bench, "measure prompt and generation speed")                              \
-    X(quantize, "requantize a GGUF model")                                       \
-    X(pull, "download a model")                                                  \
-    X(models, "list models")                                                     \
-    X(user, "manage accounts")                                                   \
-    X(db, "database upkeep")                                                     \
+#define RG_CLI_COMMANDS(X)                                                                         \
+    X(serve, "serve the API and web app")                                                          \
+    X(run, "run a model: one-shot completion or interactive chat")                                 \
+    X(chat, "interactive chat with a model (same as run without a prompt)")                        \
+    X(tokenize, "print the tokens of a text")                                                      \
+    X(bench, "measure prompt and generation speed")                                                \
+    X(quantize, "requantize a GGUF model")                                                         \
+    X(pull, "download a model")                                                                    \
+    X(models, "list models")                                                                       \
+    X(user, "manage accounts")                                                                     \
+    X(db, "database upkeep")                                                                       \
     X(index, "knowledge library")
 
 #include <stddef.h>

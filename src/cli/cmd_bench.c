@@ -47,10 +47,14 @@ int rg_cmd_bench(int argc, char **argv)
             model = v;
             i++;
             continue;
-        } else if (!strcmp(a, "-p")) num = &pp;
-        else if (!strcmp(a, "-n")) num = &tg;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) num = &threads;
-        else if (!strcmp(a, "-r")) num = &reps;
+        } else if (!strcmp(a, "-p"))
+            num = &pp;
+        else if (!strcmp(a, "-n"))
+            num = &tg;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
+            num = &threads;
+        else if (!strcmp(a, "-r"))
+            num = &reps;
         else {
             fprintf(stderr, "rustygpt bench: unknown option %s\n", a);
             return RG_EXIT_USAGE;
@@ -72,7 +76,8 @@ int rg_cmd_bench(int argc, char **argv)
     }
     if (reps < 1) reps = 1;
     char pbuf[4096], err[RG_ERR_SIZE];
-    struct rg_model *m = rg_model_load(rg_cli_model_path(model, NULL, pbuf, sizeof pbuf), NULL, err);
+    struct rg_model *m =
+        rg_model_load(rg_cli_model_path(model, NULL, pbuf, sizeof pbuf), NULL, err);
     if (!m) {
         fprintf(stderr, "rustygpt bench: %s\n", err);
         return RG_EXIT_FAIL;
@@ -112,7 +117,8 @@ int rg_cmd_bench(int argc, char **argv)
         if (rc == RG_OK && tg > 0) {
             rg_ctx_truncate(c, 0);
             double t0 = now();
-            for (int64_t i = 0; rc == RG_OK && i < tg; i++) rc = rg_decode(c, &toks[i % RG_MAX(pp, 1)], 1, logits, false, err);
+            for (int64_t i = 0; rc == RG_OK && i < tg; i++)
+                rc = rg_decode(c, &toks[i % RG_MAX(pp, 1)], 1, logits, false, err);
             t_tg += now() - t0;
         }
     }
@@ -120,19 +126,25 @@ int rg_cmd_bench(int argc, char **argv)
         fprintf(stderr, "rustygpt bench: %s\n", err);
         return RG_EXIT_FAIL;
     }
-    double pp_s = pp > 0 ? (double)(pp * reps) / t_pp : 0, tg_s = tg > 0 ? (double)(tg * reps) / t_tg : 0;
+    double pp_s = pp > 0 ? (double)(pp * reps) / t_pp : 0,
+           tg_s = tg > 0 ? (double)(tg * reps) / t_tg : 0;
     double rss_mb = (double)rg_peak_rss() / (1024.0 * 1024.0);
     const struct rg_type_traits *tt = rg_type_traits(I->ftype);
     if (json)
-        printf("{\"model\": \"%s\", \"type\": \"%s\", \"n_params\": %llu, \"file_size\": %zu, \"pp\": %lld, \"tg\": %lld, "
-               "\"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"peak_rss_mb\": %.1f, \"threads\": %d, \"isa\": \"%s\", "
+        printf("{\"model\": \"%s\", \"type\": \"%s\", \"n_params\": %llu, \"file_size\": %zu, "
+               "\"pp\": %lld, \"tg\": %lld, "
+               "\"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"peak_rss_mb\": %.1f, \"threads\": %d, "
+               "\"isa\": \"%s\", "
                "\"reps\": %lld}\n",
-               I->name, tt && tt->name ? tt->name : "?", (unsigned long long)I->n_params, I->file_size, (long long)pp,
-               (long long)tg, pp_s, tg_s, rss_mb, threads ? (int)threads : 0, rg_quant_isa(), (long long)reps);
+               I->name, tt && tt->name ? tt->name : "?", (unsigned long long)I->n_params,
+               I->file_size, (long long)pp, (long long)tg, pp_s, tg_s, rss_mb,
+               threads ? (int)threads : 0, rg_quant_isa(), (long long)reps);
     else
-        printf("model %s (%s, %.2f GB)  threads %lld  isa %s\n  pp%lld: %.2f tok/s\n  tg%lld: %.2f tok/s\n  peak RSS: %.1f MB\n",
-               I->name, tt && tt->name ? tt->name : "?", (double)I->file_size / 1e9, (long long)threads, rg_quant_isa(),
-               (long long)pp, pp_s, (long long)tg, tg_s, rss_mb);
+        printf("model %s (%s, %.2f GB)  threads %lld  isa %s\n  pp%lld: %.2f tok/s\n  tg%lld: %.2f "
+               "tok/s\n  peak RSS: %.1f MB\n",
+               I->name, tt && tt->name ? tt->name : "?", (double)I->file_size / 1e9,
+               (long long)threads, rg_quant_isa(), (long long)pp, pp_s, (long long)tg, tg_s,
+               rss_mb);
     rg_free(toks);
     rg_free(logits);
     rg_ctx_free(c);

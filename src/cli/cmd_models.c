@@ -112,8 +112,10 @@ int rg_cmd_models(int argc, char **argv)
         return RG_EXIT_FAIL;
     }
     int rc = RG_EXIT_OK;
-    if (json) rc = print_json(&l, dir);
-    else print_table(&l, dir);
+    if (json)
+        rc = print_json(&l, dir);
+    else
+        print_table(&l, dir);
     rg_catalog_free(&l);
     return rc;
 }

@@ -60,12 +60,15 @@ int rg_cmd_quantize(int argc, char **argv)
     rg_gguf_get_u32(g, key, &n_layer);
     struct rg_gguf_writer *w = rg_gguf_writer_new();
     int rc = w ? rg_gguf_writer_copy_kv(w, g) : RG_ENOMEM;
-    if (rc == RG_OK) rc = rg_gguf_writer_set_u32(w, "general.file_type", (uint32_t)rg_mix_file_type(mix));
+    if (rc == RG_OK)
+        rc = rg_gguf_writer_set_u32(w, "general.file_type", (uint32_t)rg_mix_file_type(mix));
     int exit_code = RG_EXIT_FAIL;
     size_t bytes_in = 0, bytes_out = 0;
     for (int64_t i = 0; rc == RG_OK && i < rg_gguf_n_tensors(g); i++) {
         const struct rg_gguf_tensor *t = rg_gguf_tensor(g, i);
-        enum rg_type to = t->n_dims >= 2 ? rg_mix_tensor_type(mix, t->name, t->n_dims, t->ne[0], (int)n_layer) : t->type;
+        enum rg_type to = t->n_dims >= 2
+                              ? rg_mix_tensor_type(mix, t->name, t->n_dims, t->ne[0], (int)n_layer)
+                              : t->type;
         bytes_in += t->size;
         if (to == t->type) {
             rc = rg_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data);
@@ -74,17 +77,20 @@ int rg_cmd_quantize(int argc, char **argv)
         }
         const struct rg_type_traits *src = rg_type_traits(t->type), *dst = rg_type_traits(to);
         if (!src || !src->to_float) {
-            fprintf(stderr, "rustygpt quantize: %s: cannot read type %s\n", t->name, src && src->name ? src->name : "?");
+            fprintf(stderr, "rustygpt quantize: %s: cannot read type %s\n", t->name,
+                    src && src->name ? src->name : "?");
             rc = RG_EUNSUPPORTED;
             break;
         }
         if (!dst || !dst->from_float) {
-            fprintf(stderr, "rustygpt quantize: %s: cannot write type %s yet\n", t->name, dst && dst->name ? dst->name : "?");
+            fprintf(stderr, "rustygpt quantize: %s: cannot write type %s yet\n", t->name,
+                    dst && dst->name ? dst->name : "?");
             rc = RG_EUNSUPPORTED;
             break;
         }
         int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
-        size_t in_row = rg_type_row_size(t->type, t->ne[0]), out_row = rg_type_row_size(to, t->ne[0]);
+        size_t in_row = rg_type_row_size(t->type, t->ne[0]),
+               out_row = rg_type_row_size(to, t->ne[0]);
         float *tmp = rg_malloc_array((size_t)t->ne[0], sizeof *tmp);
         uint8_t *out = rg_malloc_array((size_t)rows, out_row);
         if (!tmp || !out) {
@@ -99,14 +105,15 @@ int rg_cmd_quantize(int argc, char **argv)
         }
         rc = rg_gguf_writer_add_tensor(w, t->name, to, t->n_dims, t->ne, out);
         bytes_out += (size_t)rows * out_row;
-        fprintf(stderr, "%-32s %6s -> %-6s [%lld x %lld]\n", t->name, src->name, dst->name, (long long)t->ne[0],
-                (long long)rows);
+        fprintf(stderr, "%-32s %6s -> %-6s [%lld x %lld]\n", t->name, src->name, dst->name,
+                (long long)t->ne[0], (long long)rows);
         rg_free(tmp);
         rg_free(out);
     }
     if (rc == RG_OK) rc = rg_gguf_writer_write(w, outp, err);
     if (rc == RG_OK) {
-        fprintf(stderr, "rustygpt quantize: %s: %.1f MB -> %.1f MB\n", outp, (double)bytes_in / 1e6, (double)bytes_out / 1e6);
+        fprintf(stderr, "rustygpt quantize: %s: %.1f MB -> %.1f MB\n", outp, (double)bytes_in / 1e6,
+                (double)bytes_out / 1e6);
         exit_code = RG_EXIT_OK;
     } else if (err[0]) {
         fprintf(stderr, "rustygpt quantize: %s\n", rc == RG_EIO ? err : rg_strerror(rc));

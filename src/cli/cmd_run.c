@@ -22,19 +22,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rustygpt run MODEL [PROMPT] [options]\n\n"
-               "One-shot completion when PROMPT is given (only the generated text on stdout),\n"
-               "else an interactive chat. MODEL is a .gguf path or a model id in the models dir.\n"
-               "  -n N               most tokens to generate (default 256; -1 = until the context is full)\n"
-               "  --temp T           temperature (default 0.8; 0 = greedy)\n"
-               "  --seed S           random seed (default: time)\n"
-               "  --top-k K          (default 40)   --top-p P (default 0.95)   --min-p P (default 0.05)\n"
-               "  --repeat-penalty R (default 1.0, off)\n"
-               "  --raw              no chat template: plain completion of PROMPT\n"
-               "  --system TEXT      system prompt for the chat template\n"
-               "  -t, --threads N    compute threads (default: one per core)\n"
-               "  -c, --ctx-size N   context length (default: the model's, at most 4096)\n"
-               "  --models-dir DIR   where model ids are looked up (default ./models)\n");
+    fprintf(
+        f,
+        "usage: rustygpt run MODEL [PROMPT] [options]\n\n"
+        "One-shot completion when PROMPT is given (only the generated text on stdout),\n"
+        "else an interactive chat. MODEL is a .gguf path or a model id in the models dir.\n"
+        "  -n N               most tokens to generate (default 256; -1 = until the context is "
+        "full)\n"
+        "  --temp T           temperature (default 0.8; 0 = greedy)\n"
+        "  --seed S           random seed (default: time)\n"
+        "  --top-k K          (default 40)   --top-p P (default 0.95)   --min-p P (default 0.05)\n"
+        "  --repeat-penalty R (default 1.0, off)\n"
+        "  --raw              no chat template: plain completion of PROMPT\n"
+        "  --system TEXT      system prompt for the chat template\n"
+        "  -t, --threads N    compute threads (default: one per core)\n"
+        "  -c, --ctx-size N   context length (default: the model's, at most 4096)\n"
+        "  --models-dir DIR   where model ids are looked up (default ./models)\n");
 }
 
 struct opts {
@@ -48,7 +51,8 @@ struct opts {
 static int parse_num(const char *flag, const char *v, double min, double max, double *out)
 {
     if (!v || rg_parse_double(v, min, max, out) != RG_OK) {
-        fprintf(stderr, "rustygpt run: %s: expected a number %g-%g, got '%s'\n", flag, min, max, v ? v : "");
+        fprintf(stderr, "rustygpt run: %s: expected a number %g-%g, got '%s'\n", flag, min, max,
+                v ? v : "");
         return -1;
     }
     return 0;
@@ -64,7 +68,8 @@ static int parse(int argc, char **argv, struct opts *o)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d;
-#define NUM(flag, lo, hi) (strcmp(a, flag) ? 0 : parse_num(flag, v, lo, hi, &d) == 0 ? (i++, 1) : -1)
+#define NUM(flag, lo, hi)                                                                          \
+    (strcmp(a, flag) ? 0 : parse_num(flag, v, lo, hi, &d) == 0 ? (i++, 1) : -1)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
         if (!strcmp(a, "--raw")) {
             o->raw = true;
@@ -92,10 +97,12 @@ static int parse(int argc, char **argv, struct opts *o)
         } else if ((r = NUM("--repeat-penalty", 0, 10)) != 0) {
             if (r < 0) return -1;
             o->sp.repeat_penalty = (float)d;
-        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && (r = parse_num(a, v, 0, 1024, &d)) == 0) {
+        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) &&
+                   (r = parse_num(a, v, 0, 1024, &d)) == 0) {
             o->threads = (int)d;
             i++;
-        } else if ((!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) && (r = parse_num(a, v, 0, 1 << 24, &d)) == 0) {
+        } else if ((!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) &&
+                   (r = parse_num(a, v, 0, 1 << 24, &d)) == 0) {
             o->ctx = (int)d;
             i++;
         } else if (!strcmp(a, "--system") && v) {
@@ -139,7 +146,8 @@ struct session {
 static int feed(struct session *S, const int32_t *toks, int32_t n, char *err)
 {
     int32_t keep = 0;
-    while (keep < n && keep < S->n_cached && S->cached[keep] == toks[keep]) keep++;
+    while (keep < n && keep < S->n_cached && S->cached[keep] == toks[keep])
+        keep++;
     if (keep == n && n > 0) keep--; /* recompute the last token to get its logits */
     rg_ctx_truncate(S->c, keep);
     S->n_cached = keep;
@@ -186,7 +194,8 @@ static int generate(struct session *S, long n_predict, FILE *out, struct rg_buf 
     return RG_OK;
 }
 
-static int tokenize_all(const struct rg_vocab *v, const char *text, bool special, int32_t **out, int32_t *n)
+static int tokenize_all(const struct rg_vocab *v, const char *text, bool special, int32_t **out,
+                        int32_t *n)
 {
     size_t len = strlen(text), cap = len + 8, got = 0;
     int32_t *t = rg_malloc_array(cap, sizeof *t);
@@ -256,11 +265,13 @@ int rg_cmd_run(int argc, char **argv)
             goto out;
         }
         if (n >= cp.n_ctx) {
-            fprintf(stderr, "rustygpt run: the prompt (%d tokens) does not fit the context of %d\n", n, cp.n_ctx);
+            fprintf(stderr, "rustygpt run: the prompt (%d tokens) does not fit the context of %d\n",
+                    n, cp.n_ctx);
             rg_free(toks);
             goto out;
         }
-        for (int32_t i = 0; i < n; i++) rg_sampler_accept(S.s, toks[i]);
+        for (int32_t i = 0; i < n; i++)
+            rg_sampler_accept(S.s, toks[i]);
         rc = feed(&S, toks, n, err);
         rg_free(toks);
         if (rc == RG_OK) rc = generate(&S, o.n_predict, stdout, NULL, err);
@@ -276,8 +287,8 @@ int rg_cmd_run(int argc, char **argv)
     /* interactive chat */
     bool tty = isatty(0);
     if (tty)
-        fprintf(stderr, "%s (%s, chat format %s). Type a message; Ctrl-D quits.\n", I->name, I->arch,
-                rg_chat_format_name(fmt));
+        fprintf(stderr, "%s (%s, chat format %s). Type a message; Ctrl-D quits.\n", I->name,
+                I->arch, rg_chat_format_name(fmt));
     char line[8192];
     exit_code = RG_EXIT_OK;
     while (n_msgs + 2 < RG_ARRAY_LEN(msgs)) {
@@ -300,7 +311,8 @@ int rg_cmd_run(int argc, char **argv)
         if (rc == RG_OK) rc = generate(&S, o.n_predict, stdout, &reply, err);
         rg_free(toks);
         if (rc) {
-            fprintf(stderr, "rustygpt run: %s\n", rc == RG_EOVERFLOW ? "the conversation no longer fits the context" : err);
+            fprintf(stderr, "rustygpt run: %s\n",
+                    rc == RG_EOVERFLOW ? "the conversation no longer fits the context" : err);
             rg_buf_free(&reply);
             exit_code = RG_EXIT_FAIL;
             break;
@@ -310,7 +322,8 @@ int rg_cmd_run(int argc, char **argv)
         msgs[n_msgs] = (struct rg_chat_msg){"assistant", owned[n_msgs] ? owned[n_msgs] : ""};
         n_msgs++;
     }
-    for (size_t i = 0; i < RG_ARRAY_LEN(owned); i++) rg_free(owned[i]);
+    for (size_t i = 0; i < RG_ARRAY_LEN(owned); i++)
+        rg_free(owned[i]);
 out:
     rg_free(S.cached);
     rg_free(S.logits);

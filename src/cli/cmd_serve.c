@@ -21,7 +21,8 @@ static int ensure_dir(const char *flag, const char *dir, bool need_write, char *
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (errno != ENOENT || mkdir(dir, 0700) != 0)
-            return rg_err_set(err, RG_EIO, "%s %s: cannot create it: %s", flag, dir, strerror(errno));
+            return rg_err_set(err, RG_EIO, "%s %s: cannot create it: %s", flag, dir,
+                              strerror(errno));
     } else if (!S_ISDIR(st.st_mode)) {
         return rg_err_set(err, RG_EIO, "%s %s: not a directory", flag, dir);
     }
@@ -33,9 +34,10 @@ static int ensure_dir(const char *flag, const char *dir, bool need_write, char *
 int rg_cmd_serve(int argc, char **argv)
 {
     if (rg_config_wants_help(argc - 1, argv + 1)) {
-        rg_config_print_help(stdout, "usage: rustygpt serve [options]\n\nServes the OpenAI-compatible API, "
-                                     "the web app and the system routes (/healthz, /status, /metrics, "
-                                     "/openapi.json, /docs).");
+        rg_config_print_help(stdout,
+                             "usage: rustygpt serve [options]\n\nServes the OpenAI-compatible API, "
+                             "the web app and the system routes (/healthz, /status, /metrics, "
+                             "/openapi.json, /docs).");
         return RG_EXIT_OK;
     }
     struct rg_config cfg;
@@ -79,13 +81,13 @@ int rg_cmd_serve(int argc, char **argv)
         goto out;
     }
     bool v6 = strchr(cfg.host, ':') != NULL;
-    fprintf(stderr, "rustygpt %s: listening on http://%s%s%s:%d\n", RG_VERSION, v6 ? "[" : "", cfg.host,
-            v6 ? "]" : "", rg_api_port(api));
+    fprintf(stderr, "rustygpt %s: listening on http://%s%s%s:%d\n", RG_VERSION, v6 ? "[" : "",
+            cfg.host, v6 ? "]" : "", rg_api_port(api));
     fflush(stderr);
     int sig = 0;
     sigwait(&sigs, &sig);
-    rg_log(RG_LOG_INFO, "shutting down", "signal", 's', sig == SIGINT ? "SIGINT" : "SIGTERM", "grace_s", 'i',
-           (long long)cfg.shutdown_grace, NULL);
+    rg_log(RG_LOG_INFO, "shutting down", "signal", 's', sig == SIGINT ? "SIGINT" : "SIGTERM",
+           "grace_s", 'i', (long long)cfg.shutdown_grace, RG_LOG_END);
     rg_api_stop(api, cfg.shutdown_grace);
     api = NULL;
     rc = RG_EXIT_OK;

@@ -89,21 +89,24 @@ int rg_cmd_tokenize(int argc, char **argv)
     int rc = toks ? rg_tokenize(v, text, len, special, special, toks, cap, &n) : RG_ENOMEM;
     int exit_code = RG_EXIT_OK;
     if (rc == RG_EUNSUPPORTED) {
-        fprintf(stderr, "rustygpt tokenize: this vocabulary's tokenizer (%s) is not implemented yet\n",
+        fprintf(stderr,
+                "rustygpt tokenize: this vocabulary's tokenizer (%s) is not implemented yet\n",
                 rg_vocab_kind(v) == RG_VOCAB_BPE ? "byte-level BPE" : "WordPiece");
         exit_code = RG_EXIT_FAIL;
     } else if (rc != RG_OK) {
         fprintf(stderr, "rustygpt tokenize: %s\n", rg_strerror(rc));
         exit_code = RG_EXIT_FAIL;
     } else if (ids) {
-        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", toks[i]);
+        for (size_t i = 0; i < n; i++)
+            printf(i ? " %d" : "%d", toks[i]);
         putchar('\n');
     } else {
         char piece[256];
         for (size_t i = 0; i < n; i++) {
             int pl = rg_token_to_piece(v, toks[i], true, piece, sizeof piece);
             if (pl < 0) pl = 0;
-            printf("%6d -> '%.*s'\n", toks[i], pl > (int)sizeof piece ? (int)sizeof piece : pl, piece);
+            printf("%6d -> '%.*s'\n", toks[i], pl > (int)sizeof piece ? (int)sizeof piece : pl,
+                   piece);
         }
     }
     rg_free(toks);

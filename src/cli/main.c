@@ -21,8 +21,9 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "rustygpt %s: a private AI platform that runs on your own machine\n\n"
-                 "usage: rustygpt <command> [options]   (rustygpt <command> --help)\n\ncommands:\n",
+    fprintf(out,
+            "rustygpt %s: a private AI platform that runs on your own machine\n\n"
+            "usage: rustygpt <command> [options]   (rustygpt <command> --help)\n\ncommands:\n",
             RG_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s%s\n", commands[i].name, commands[i].help,

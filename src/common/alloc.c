@@ -18,8 +18,14 @@ static bool should_fail(void)
     return false;
 }
 
-void rg_alloc_fail_after(long n) { atomic_store(&fail_after, n); }
-unsigned long rg_alloc_count(void) { return atomic_load(&n_allocs); }
+void rg_alloc_fail_after(long n)
+{
+    atomic_store(&fail_after, n);
+}
+unsigned long rg_alloc_count(void)
+{
+    return atomic_load(&n_allocs);
+}
 
 void *rg_malloc(size_t n)
 {
@@ -48,7 +54,10 @@ void *rg_aligned_alloc(size_t align, size_t n)
     return p;
 }
 
-void rg_free(void *p) { free(p); }
+void rg_free(void *p)
+{
+    free(p);
+}
 
 void *rg_malloc_array(size_t count, size_t size)
 {
@@ -67,4 +76,7 @@ char *rg_strndup(const char *s, size_t n)
     return d;
 }
 
-char *rg_strdup(const char *s) { return rg_strndup(s, strlen(s)); }
+char *rg_strdup(const char *s)
+{
+    return rg_strndup(s, strlen(s));
+}

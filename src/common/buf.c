@@ -58,8 +58,14 @@ int rg_buf_append(struct rg_buf *b, const void *data, size_t n)
     return RG_OK;
 }
 
-int rg_buf_append_str(struct rg_buf *b, const char *s) { return rg_buf_append(b, s, strlen(s)); }
-int rg_buf_append_char(struct rg_buf *b, char c) { return rg_buf_append(b, &c, 1); }
+int rg_buf_append_str(struct rg_buf *b, const char *s)
+{
+    return rg_buf_append(b, s, strlen(s));
+}
+int rg_buf_append_char(struct rg_buf *b, char c)
+{
+    return rg_buf_append(b, &c, 1);
+}
 
 int rg_buf_vprintf(struct rg_buf *b, const char *fmt, va_list ap)
 {

@@ -28,7 +28,8 @@ int rg_buf_append(struct rg_buf *b, const void *data, size_t n);
 int rg_buf_append_str(struct rg_buf *b, const char *s);
 int rg_buf_append_char(struct rg_buf *b, char c);
 int rg_buf_printf(struct rg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int rg_buf_vprintf(struct rg_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+int rg_buf_vprintf(struct rg_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Makes room for n more bytes without changing len. Same returns. */
 int rg_buf_reserve(struct rg_buf *b, size_t n);
 /* Hands the data to the caller (free with rg_free) and empties the buffer;

@@ -19,13 +19,13 @@
 enum opt_type { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL, OPT_LOGFMT, OPT_LIST };
 
 struct opt {
-    const char *name;  /* long name, without "--" */
-    char short_name;   /* 0 if none */
-    const char *arg;   /* argument name in --help; NULL for booleans */
+    const char *name; /* long name, without "--" */
+    char short_name;  /* 0 if none */
+    const char *arg;  /* argument name in --help; NULL for booleans */
     enum opt_type type;
-    size_t offset;     /* into struct rg_config */
-    const char *def;   /* default as text (NULL = unset) */
-    int64_t min, max;  /* for OPT_INT and OPT_SIZE */
+    size_t offset;    /* into struct rg_config */
+    const char *def;  /* default as text (NULL = unset) */
+    int64_t min, max; /* for OPT_INT and OPT_SIZE */
     const char *help;
 };
 
@@ -58,7 +58,8 @@ static const struct opt OPTS[] = {
     {"offline", 0, NULL, OPT_BOOL, OFF(offline), "false", 0, 0,
      "never touch the network (no model downloads, no OAuth)"},
     {"insecure-no-auth", 0, NULL, OPT_BOOL, OFF(insecure_no_auth), "false", 0, 0,
-     "allow listening on a non-loopback address without --api-key (anyone who can reach it can use it)"},
+     "allow listening on a non-loopback address without --api-key (anyone who can reach it can use "
+     "it)"},
     {"max-body", 0, "BYTES", OPT_SIZE, OFF(max_body), "8388608", 1, INT64_C(1) << 40,
      "largest request body accepted (suffixes k, m, g)"},
     {"max-connections", 0, "N", OPT_INT, OFF(max_connections), "256", 1, 100000,
@@ -71,8 +72,7 @@ static const struct opt OPTS[] = {
      "on SIGINT/SIGTERM, time given to running streams to finish"},
     {"log-format", 0, "json|text", OPT_LOGFMT, OFF(log_format), "text", 0, 0,
      "access and event log format"},
-    {"log-level", 0, "LEVEL", OPT_STR, OFF(log_level), "info", 0, 0,
-     "debug, info, warn or error"},
+    {"log-level", 0, "LEVEL", OPT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
     {"config", 0, "FILE", OPT_STR, OFF(config_file), NULL, 0, 0,
      "JSON file of options keyed by their long names (flags and environment win)"},
 };
@@ -93,7 +93,8 @@ static const struct opt *find_short(char c)
 
 static void list_clear(struct rg_strlist *l)
 {
-    for (size_t i = 0; i < l->n; i++) rg_free(l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        rg_free(l->v[i]);
     rg_free(l->v);
     l->v = NULL;
     l->n = 0;
@@ -117,9 +118,12 @@ static int parse_size(const char *s, int64_t min, int64_t max, int64_t *out)
     if (n == 0 || n > 30) return RG_EINVAL;
     int shift = 0;
     char last = (char)tolower((unsigned char)s[n - 1]);
-    if (last == 'k') shift = 10;
-    else if (last == 'm') shift = 20;
-    else if (last == 'g') shift = 30;
+    if (last == 'k')
+        shift = 10;
+    else if (last == 'm')
+        shift = 20;
+    else if (last == 'g')
+        shift = 30;
     char num[32];
     memcpy(num, s, n + 1);
     if (shift) num[n - 1] = '\0';
@@ -151,41 +155,44 @@ static int set_text(struct rg_config *c, const struct opt *o, const char *val, c
     case OPT_INT: {
         int64_t v;
         if (rg_parse_i64(val, o->min, o->max, &v) != RG_OK)
-            return rg_err_set(err, RG_EINVAL, "%s%s: expected an integer %lld-%lld, got '%s'", where,
-                              o->name, (long long)o->min, (long long)o->max, val);
+            return rg_err_set(err, RG_EINVAL, "%s%s: expected an integer %lld-%lld, got '%s'",
+                              where, o->name, (long long)o->min, (long long)o->max, val);
         *(int *)field = (int)v;
         return RG_OK;
     }
     case OPT_SIZE: {
         int64_t v;
         if (parse_size(val, o->min, o->max, &v) != RG_OK)
-            return rg_err_set(err, RG_EINVAL,
-                              "%s%s: expected a size in bytes %lld-%lld (suffix k, m or g), got '%s'",
-                              where, o->name, (long long)o->min, (long long)o->max, val);
+            return rg_err_set(
+                err, RG_EINVAL,
+                "%s%s: expected a size in bytes %lld-%lld (suffix k, m or g), got '%s'", where,
+                o->name, (long long)o->min, (long long)o->max, val);
         *(size_t *)field = (size_t)v;
         return RG_OK;
     }
     case OPT_BOOL: {
         bool b;
         if (rg_parse_bool(val, &b) != RG_OK)
-            return rg_err_set(err, RG_EINVAL, "%s%s: expected true or false, got '%s'", where, o->name,
-                              val);
+            return rg_err_set(err, RG_EINVAL, "%s%s: expected true or false, got '%s'", where,
+                              o->name, val);
         *(bool *)field = b;
         return RG_OK;
     }
     case OPT_LOGFMT:
-        if (strcmp(val, "json") == 0) *(enum rg_log_format *)field = RG_LOG_JSON;
-        else if (strcmp(val, "text") == 0) *(enum rg_log_format *)field = RG_LOG_TEXT;
+        if (strcmp(val, "json") == 0)
+            *(enum rg_log_format *)field = RG_LOG_JSON;
+        else if (strcmp(val, "text") == 0)
+            *(enum rg_log_format *)field = RG_LOG_TEXT;
         else
-            return rg_err_set(err, RG_EINVAL, "%s%s: expected json or text, got '%s'", where, o->name,
-                              val);
+            return rg_err_set(err, RG_EINVAL, "%s%s: expected json or text, got '%s'", where,
+                              o->name, val);
         return RG_OK;
     case OPT_LIST: {
         struct rg_strlist *l = field;
         if (replace_list) list_clear(l);
-        if (val[0] == '\0')
-            return rg_err_set(err, RG_EINVAL, "%s%s: empty value", where, o->name);
-        if (list_push(l, val, strlen(val)) != RG_OK) return rg_err_set(err, RG_ENOMEM, "out of memory");
+        if (val[0] == '\0') return rg_err_set(err, RG_EINVAL, "%s%s: empty value", where, o->name);
+        if (list_push(l, val, strlen(val)) != RG_OK)
+            return rg_err_set(err, RG_ENOMEM, "out of memory");
         return RG_OK;
     }
     }
@@ -199,7 +206,8 @@ static int check_values(const struct rg_config *c, char *err)
     for (size_t i = 0; i < RG_ARRAY_LEN(levels); i++)
         if (strcmp(c->log_level, levels[i]) == 0) ok = true;
     if (!ok)
-        return rg_err_set(err, RG_EINVAL, "--log-level: expected debug, info, warn or error, got '%s'",
+        return rg_err_set(err, RG_EINVAL,
+                          "--log-level: expected debug, info, warn or error, got '%s'",
                           c->log_level);
     if (c->host[0] == '\0') return rg_err_set(err, RG_EINVAL, "--host: empty value");
     return RG_OK;
@@ -254,7 +262,8 @@ static int load_file(struct rg_config *c, const char *path, char *err)
     int rc = RG_OK;
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         const struct opt *o = find_long(key, strlen(key));
         if (!o || strcmp(key, "config") == 0) {
             rc = rg_err_set(err, RG_EINVAL, "%sunknown option '%s'", where, key);
@@ -263,8 +272,10 @@ static int load_file(struct rg_config *c, const char *path, char *err)
         char num[64];
         const char *text = NULL;
         if (o->type == OPT_LIST) {
-            if (json_is_string(v)) v = json_pack("[O]", v);
-            else json_incref(v);
+            if (json_is_string(v))
+                v = json_pack("[O]", v);
+            else
+                json_incref(v);
             if (!v) {
                 rc = rg_err_set(err, RG_ENOMEM, "out of memory");
                 break;
@@ -273,12 +284,14 @@ static int load_file(struct rg_config *c, const char *path, char *err)
             json_t *item;
             list_clear((struct rg_strlist *)((char *)c + o->offset));
             if (!json_is_array(v))
-                rc = rg_err_set(err, RG_EINVAL, "%s%s: expected a string or an array of strings", where,
-                                key);
-            json_array_foreach(v, i, item) {
+                rc = rg_err_set(err, RG_EINVAL, "%s%s: expected a string or an array of strings",
+                                where, key);
+            json_array_foreach(v, i, item)
+            {
                 if (rc != RG_OK) break;
                 if (!json_is_string(item))
-                    rc = rg_err_set(err, RG_EINVAL, "%s%s: expected an array of strings", where, key);
+                    rc = rg_err_set(err, RG_EINVAL, "%s%s: expected an array of strings", where,
+                                    key);
                 else
                     rc = set_text(c, o, json_string_value(item), where, false, err);
             }
@@ -294,8 +307,8 @@ static int load_file(struct rg_config *c, const char *path, char *err)
         } else if (json_is_boolean(v) && o->type == OPT_BOOL) {
             text = json_is_true(v) ? "true" : "false";
         } else {
-            const char *want = o->type == OPT_BOOL  ? "true or false"
-                               : o->type == OPT_INT ? "an integer"
+            const char *want = o->type == OPT_BOOL   ? "true or false"
+                               : o->type == OPT_INT  ? "an integer"
                                : o->type == OPT_SIZE ? "an integer or a size string"
                                                      : "a string";
             rc = rg_err_set(err, RG_EINVAL, "%s%s: expected %s", where, key, want);
@@ -348,7 +361,8 @@ static int load_env(struct rg_config *c, char **env, char *err)
             while (rc == RG_OK) {
                 const char *comma = strchr(p, ',');
                 size_t n = comma ? (size_t)(comma - p) : strlen(p);
-                if (n > 0 && list_push(l, p, n) != RG_OK) rc = rg_err_set(err, RG_ENOMEM, "out of memory");
+                if (n > 0 && list_push(l, p, n) != RG_OK)
+                    rc = rg_err_set(err, RG_ENOMEM, "out of memory");
                 if (!comma) break;
                 p = comma + 1;
             }
@@ -426,21 +440,24 @@ static int walk_flags(struct rg_config *c, int argc, char **argv, flag_fn apply,
     return RG_OK;
 }
 
-static int apply_flag(struct rg_config *c, const struct opt *o, const char *val, bool *seen, char *err)
+static int apply_flag(struct rg_config *c, const struct opt *o, const char *val, bool *seen,
+                      char *err)
 {
     bool first = !*seen;
     *seen = true;
     return set_text(c, o, val, "--", first, err);
 }
 
-static int only_config(struct rg_config *c, const struct opt *o, const char *val, bool *seen, char *err)
+static int only_config(struct rg_config *c, const struct opt *o, const char *val, bool *seen,
+                       char *err)
 {
     (void)seen;
     if (strcmp(o->name, "config") != 0) return RG_OK;
     return set_text(c, o, val, "--", false, err);
 }
 
-static int ignore_all(struct rg_config *c, const struct opt *o, const char *val, bool *seen, char *err)
+static int ignore_all(struct rg_config *c, const struct opt *o, const char *val, bool *seen,
+                      char *err)
 {
     (void)c, (void)o, (void)val, (void)seen, (void)err;
     return RG_OK;
@@ -455,7 +472,8 @@ int rg_config_load(struct rg_config *c, int argc, char **argv, char **environ_,
     rc = walk_flags(c, argc, argv, ignore_all, err);
     if (rc == RG_OK) {
         const char *env_cfg = env_get(environ_, "RUSTYGPT_CONFIG");
-        if (env_cfg && *env_cfg) rc = set_text(c, find_long("config", 6), env_cfg, "RUSTYGPT_CONFIG: --", false, err);
+        if (env_cfg && *env_cfg)
+            rc = set_text(c, find_long("config", 6), env_cfg, "RUSTYGPT_CONFIG: --", false, err);
     }
     if (rc == RG_OK) rc = walk_flags(c, argc, argv, only_config, err);
     if (rc == RG_OK && c->config_file) rc = load_file(c, c->config_file, err);
@@ -476,7 +494,8 @@ bool rg_config_wants_help(int argc, char **argv)
 void rg_config_print_help(FILE *out, const char *usage_line)
 {
     if (usage_line) fprintf(out, "%s\n\n", usage_line);
-    fprintf(out, "Options (environment RUSTYGPT_<OPTION> and --config FILE set the same; flags win):\n");
+    fprintf(out,
+            "Options (environment RUSTYGPT_<OPTION> and --config FILE set the same; flags win):\n");
     for (size_t i = 0; i < RG_ARRAY_LEN(OPTS); i++) {
         const struct opt *o = &OPTS[i];
         char left[64];
@@ -484,7 +503,8 @@ void rg_config_print_help(FILE *out, const char *usage_line)
             snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "",
                      o->arg ? o->arg : "");
         else
-            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
         fprintf(out, "  %-30s %s", left, o->help);
         if (o->def) fprintf(out, " [default: %s]", o->def);
         if (o->type == OPT_LIST) fprintf(out, " [repeatable]");

@@ -30,8 +30,8 @@ struct rg_strlist {
 
 struct rg_config {
     /* network */
-    char *host;               /* --host, "127.0.0.1" */
-    int port;                 /* --port, 8080 (0 = pick a free port) */
+    char *host;                     /* --host, "127.0.0.1" */
+    int port;                       /* --port, 8080 (0 = pick a free port) */
     struct rg_strlist cors_origins; /* --cors-origin, repeatable; empty = loopback only */
     struct rg_strlist api_keys;     /* --api-key, repeatable */
     /* models and engine */
@@ -43,19 +43,19 @@ struct rg_config {
     bool offline;             /* --offline: never touch the network */
     bool insecure_no_auth;    /* --insecure-no-auth: allow a non-loopback bind without --api-key */
     /* storage */
-    char *data_dir;           /* --data-dir, "./data" */
-    char *db;                 /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
-    char *web_dir;            /* --web-dir, NULL = assets embedded in the binary */
+    char *data_dir; /* --data-dir, "./data" */
+    char *db;       /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
+    char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
     /* HTTP limits */
-    size_t max_body;          /* --max-body BYTES, 8 MiB */
-    int max_connections;      /* --max-connections, 256 */
-    int http_threads;         /* --http-threads, 0 = one per core */
-    int timeout;              /* --timeout SECONDS idle/slow client, 60 */
-    int shutdown_grace;       /* --shutdown-grace SECONDS for running streams, 10 */
+    size_t max_body;     /* --max-body BYTES, 8 MiB */
+    int max_connections; /* --max-connections, 256 */
+    int http_threads;    /* --http-threads, 0 = one per core */
+    int timeout;         /* --timeout SECONDS idle/slow client, 60 */
+    int shutdown_grace;  /* --shutdown-grace SECONDS for running streams, 10 */
     /* logging */
     enum rg_log_format log_format; /* --log-format json|text, text */
-    char *log_level;          /* --log-level debug|info|warn|error, "info" */
-    char *config_file;        /* --config FILE, NULL */
+    char *log_level;               /* --log-level debug|info|warn|error, "info" */
+    char *config_file;             /* --config FILE, NULL */
 };
 
 /* Fills *c with the built-in defaults (all strings owned by c). Returns RG_OK or RG_ENOMEM. */
@@ -72,7 +72,7 @@ void rg_config_free(struct rg_config *c); /* frees what c owns; c may be zeroed 
  * left freed. --help is not handled here: see rg_config_wants_help().
  */
 int rg_config_load(struct rg_config *c, int argc, char **argv, char **environ_,
-                      char err[RG_ERR_SIZE]);
+                   char err[RG_ERR_SIZE]);
 
 /* True if argv contains -h or --help. */
 bool rg_config_wants_help(int argc, char **argv);

@@ -8,7 +8,7 @@
 const char *rg_strerror(int code)
 {
     switch (code) {
-#define RG_X_CASE(name, value, msg) \
+#define RG_X_CASE(name, value, msg)                                                                \
     case (value): return (msg);
         RG_ERRNO_MAP(RG_X_CASE)
 #undef RG_X_CASE

@@ -12,25 +12,25 @@
 #define RG_ERR_SIZE 256
 
 /* X(name, value, message) */
-#define RG_ERRNO_MAP(X)                                              \
-    X(OK, 0, "success")                                              \
-    X(NOMEM, -1, "out of memory")                                    \
-    X(INVAL, -2, "invalid argument")                                 \
-    X(IO, -3, "input/output error")                                  \
-    X(NOTFOUND, -4, "not found")                                     \
-    X(FORMAT, -5, "malformed input")                                 \
-    X(UNSUPPORTED, -6, "not supported")                              \
-    X(RANGE, -7, "value out of range")                               \
-    X(TOOBIG, -8, "too large")                                       \
-    X(CANCELED, -9, "canceled")                                      \
-    X(BUSY, -10, "busy, try again later")                            \
-    X(EXISTS, -11, "already exists")                                 \
-    X(PERM, -12, "permission denied")                                \
-    X(AUTH, -13, "authentication failed")                            \
-    X(TIMEOUT, -14, "timed out")                                     \
-    X(CLOSED, -15, "connection closed")                              \
-    X(OVERFLOW, -16, "context window exceeded")                      \
-    X(STATE, -17, "operation not valid in the current state")        \
+#define RG_ERRNO_MAP(X)                                                                            \
+    X(OK, 0, "success")                                                                            \
+    X(NOMEM, -1, "out of memory")                                                                  \
+    X(INVAL, -2, "invalid argument")                                                               \
+    X(IO, -3, "input/output error")                                                                \
+    X(NOTFOUND, -4, "not found")                                                                   \
+    X(FORMAT, -5, "malformed input")                                                               \
+    X(UNSUPPORTED, -6, "not supported")                                                            \
+    X(RANGE, -7, "value out of range")                                                             \
+    X(TOOBIG, -8, "too large")                                                                     \
+    X(CANCELED, -9, "canceled")                                                                    \
+    X(BUSY, -10, "busy, try again later")                                                          \
+    X(EXISTS, -11, "already exists")                                                               \
+    X(PERM, -12, "permission denied")                                                              \
+    X(AUTH, -13, "authentication failed")                                                          \
+    X(TIMEOUT, -14, "timed out")                                                                   \
+    X(CLOSED, -15, "connection closed")                                                            \
+    X(OVERFLOW, -16, "context window exceeded")                                                    \
+    X(STATE, -17, "operation not valid in the current state")                                      \
     X(INTERNAL, -18, "internal error")
 
 enum rg_errno {
@@ -51,9 +51,9 @@ const char *rg_strerror(int code);
 int rg_err_set(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Invariant check: aborts with file and line. Never for bad input. */
-#define RG_ASSERT(cond)                                                      \
-    do {                                                                     \
-        if (!(cond)) rg_assert_fail(#cond, __FILE__, __LINE__);              \
+#define RG_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) rg_assert_fail(#cond, __FILE__, __LINE__);                                    \
     } while (0)
 _Noreturn void rg_assert_fail(const char *expr, const char *file, int line);
 

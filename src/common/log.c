@@ -19,10 +19,22 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
-void rg_log_set_level(enum rg_log_level level) { min_level = level; }
-void rg_log_set_format(enum rg_log_format format) { log_format = format; }
-enum rg_log_format rg_log_get_format(void) { return log_format; }
-bool rg_log_enabled(enum rg_log_level level) { return level >= min_level; }
+void rg_log_set_level(enum rg_log_level level)
+{
+    min_level = level;
+}
+void rg_log_set_format(enum rg_log_format format)
+{
+    log_format = format;
+}
+enum rg_log_format rg_log_get_format(void)
+{
+    return log_format;
+}
+bool rg_log_enabled(enum rg_log_level level)
+{
+    return level >= min_level;
+}
 
 void rg_log_set_sink(void (*sink)(const char *, void *), void *ud)
 {
@@ -112,8 +124,10 @@ void rg_log(enum rg_log_level level, const char *msg, ...)
         out = line;
     }
     pthread_mutex_lock(&log_lock);
-    if (log_sink) log_sink(out, log_sink_ud);
-    else fputs(out, stderr);
+    if (log_sink)
+        log_sink(out, log_sink_ud);
+    else
+        fputs(out, stderr);
     pthread_mutex_unlock(&log_lock);
     rg_buf_free(&b);
 }

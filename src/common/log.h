@@ -26,8 +26,11 @@ bool rg_log_enabled(enum rg_log_level level);
  * rg_log(level, msg, key1, fmt1, value1, ..., NULL)
  * Each field is a key, a one-letter type and a value:
  *   's' const char *   'i' long long   'u' unsigned long long   'f' double   'b' int (bool)
- * e.g. rg_log(RG_LOG_INFO, "request", "path", 's', path, "status", 'i', 200LL, NULL);
+ * e.g. rg_log(RG_LOG_INFO, "request", "path", 's', path, "status", 'i', 200LL, RG_LOG_END);
+ * (RG_LOG_END, a typed null pointer, ends the list: a bare NULL may be a
+ * plain 0 of the wrong width in a variadic call.)
  */
+#define RG_LOG_END ((const char *)0)
 void rg_log(enum rg_log_level level, const char *msg, ...);
 
 #define rg_log_info(msg, ...) rg_log(RG_LOG_INFO, msg, __VA_ARGS__)

@@ -87,10 +87,14 @@ static int utf8_seq(const unsigned char *s, size_t n)
     int len;
     unsigned min;
     if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
     unsigned cp = c & (0x3Fu >> (len - 1));
     for (int i = 1; i < len; i++) {
         if ((size_t)i >= n) return -1;
@@ -113,4 +117,7 @@ size_t rg_utf8_valid_prefix(const char *s, size_t n)
     return i;
 }
 
-bool rg_utf8_valid(const char *s, size_t n) { return rg_utf8_valid_prefix(s, n) == n; }
+bool rg_utf8_valid(const char *s, size_t n)
+{
+    return rg_utf8_valid_prefix(s, n) == n;
+}

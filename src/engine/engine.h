@@ -29,12 +29,12 @@ struct rg_ctx;
 enum rg_rope_type { RG_ROPE_NORM = 0, RG_ROPE_NEOX = 2 };
 
 struct rg_model_info {
-    const char *arch;        /* general.architecture */
-    const char *name;        /* general.name or the file name */
+    const char *arch; /* general.architecture */
+    const char *name; /* general.name or the file name */
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_rot;
     float rms_eps, rope_base, rope_scale;
     enum rg_rope_type rope_type;
-    enum rg_type ftype;      /* most common matrix type */
+    enum rg_type ftype; /* most common matrix type */
     uint64_t n_params;
     size_t file_size;
     bool tied_embeddings;

@@ -55,14 +55,14 @@ struct rg_sse;
 typedef void (*rg_http_handler)(struct rg_http_req *req, void *ctx);
 
 struct rg_route {
-    unsigned methods;       /* RG_HTTP_* bits */
-    const char *pattern;    /* "/v1/models/{id}": literal segments and {param} segments */
+    unsigned methods;    /* RG_HTTP_* bits */
+    const char *pattern; /* "/v1/models/{id}": literal segments and {param} segments */
     rg_http_handler fn;
     void *ctx;
-    enum rg_role role;      /* least role allowed; RG_ROLE_PUBLIC = anyone */
-    unsigned flags;         /* RG_ROUTE_* */
+    enum rg_role role; /* least role allowed; RG_ROLE_PUBLIC = anyone */
+    unsigned flags;    /* RG_ROUTE_* */
     /* OpenAPI description, generated into /openapi.json */
-    const char *tag;        /* "system", "openai", ... */
+    const char *tag; /* "system", "openai", ... */
     const char *summary;
     const char *request_schema;  /* JSON Schema text, or NULL */
     const char *response_schema; /* JSON Schema text of the 200 body, or NULL */
@@ -70,8 +70,8 @@ struct rg_route {
 
 /* Who is calling, as the auth hook decided. */
 struct rg_principal {
-    enum rg_role role;      /* RG_ROLE_PUBLIC = anonymous */
-    char id[64];            /* user id, key id...; empty for anonymous */
+    enum rg_role role; /* RG_ROLE_PUBLIC = anonymous */
+    char id[64];       /* user id, key id...; empty for anonymous */
 };
 
 /*
@@ -82,18 +82,18 @@ struct rg_principal {
 typedef int (*rg_http_auth_fn)(struct rg_http_req *req, void *ctx, struct rg_principal *who);
 
 struct rg_http_opts {
-    const char *host;          /* "127.0.0.1", "::1", "0.0.0.0", "localhost" */
-    int port;                  /* 0 = any free port */
-    size_t max_body;           /* bytes */
+    const char *host; /* "127.0.0.1", "::1", "0.0.0.0", "localhost" */
+    int port;         /* 0 = any free port */
+    size_t max_body;  /* bytes */
     int max_connections;
-    int timeout;               /* seconds of inactivity */
-    int threads;               /* pool threads; 0 = one per core */
+    int timeout;                     /* seconds of inactivity */
+    int threads;                     /* pool threads; 0 = one per core */
     const char *const *cors_origins; /* allowed origins; n_cors == 0 = loopback only */
     size_t n_cors;
-    const char *const *api_keys;     /* for RG_ROUTE_API_KEY routes */
+    const char *const *api_keys; /* for RG_ROUTE_API_KEY routes */
     size_t n_api_keys;
-    size_t gzip_min;           /* compress bodies at least this big; 0 = 1024 */
-    bool quiet_access_log;     /* no access log lines */
+    size_t gzip_min;       /* compress bodies at least this big; 0 = 1024 */
+    bool quiet_access_log; /* no access log lines */
 };
 
 struct rg_http_server;
@@ -133,8 +133,8 @@ struct rg_http_server *rg_http_req_server(const struct rg_http_req *r);
 json_t *rg_http_req_json(struct rg_http_req *r);
 
 /* Fields for the access log line of a model call. */
-void rg_http_req_log_model(struct rg_http_req *r, const char *model, bool stream, long prompt_tokens,
-                           long completion_tokens);
+void rg_http_req_log_model(struct rg_http_req *r, const char *model, bool stream,
+                           long prompt_tokens, long completion_tokens);
 
 /* ---- replies ---- */
 /* Adds a response header (before replying). */
@@ -150,7 +150,8 @@ void rg_http_reply_json(struct rg_http_req *r, int status, json_t *body);
  * server_error); param and code may be NULL (null in JSON).
  */
 void rg_http_reply_error(struct rg_http_req *r, int status, const char *type, const char *code,
-                         const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                         const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* The error body as text (for tests, fuzzing and SSE error events). Caller frees. */
 char *rg_http_error_body(int status, const char *type, const char *code, const char *param,
                          const char *message);
@@ -175,7 +176,8 @@ int rg_sse_comment(struct rg_sse *s, const char *text);
 /* True once the client disconnected or the server is stopping. */
 bool rg_sse_closed(const struct rg_sse *s);
 /* Log fields for the stream's access log line. */
-void rg_sse_log_model(struct rg_sse *s, const char *model, long prompt_tokens, long completion_tokens);
+void rg_sse_log_model(struct rg_sse *s, const char *model, long prompt_tokens,
+                      long completion_tokens);
 /* Finishes the stream after the queued events are written; the caller's
  * handle is invalid afterwards. */
 void rg_sse_end(struct rg_sse *s);

@@ -77,14 +77,23 @@ void rg_metrics_add_tokens(long prompt, long completion)
     atomic_fetch_add(&prompt_tokens, prompt);
     atomic_fetch_add(&completion_tokens, completion);
 }
-void rg_metrics_set_queue_depth(long n) { atomic_store(&queue_depth, n); }
+void rg_metrics_set_queue_depth(long n)
+{
+    atomic_store(&queue_depth, n);
+}
 void rg_metrics_set_slots(long busy, long total)
 {
     atomic_store(&slots_busy, busy);
     atomic_store(&slots_total, total);
 }
-void rg_metrics_stream_started(void) { atomic_fetch_add(&streams_open, 1); }
-void rg_metrics_stream_ended(void) { atomic_fetch_sub(&streams_open, 1); }
+void rg_metrics_stream_started(void)
+{
+    atomic_fetch_add(&streams_open, 1);
+}
+void rg_metrics_stream_ended(void)
+{
+    atomic_fetch_sub(&streams_open, 1);
+}
 
 void rg_metrics_snapshot(struct rg_metrics_snapshot *o)
 {
@@ -100,17 +109,17 @@ void rg_metrics_snapshot(struct rg_metrics_snapshot *o)
 int rg_metrics_render(struct rg_buf *b)
 {
     int rc = RG_OK;
-#define P(...)                                          \
-    do {                                                \
-        if (rc == RG_OK) rc = rg_buf_printf(b, __VA_ARGS__); \
+#define P(...)                                                                                     \
+    do {                                                                                           \
+        if (rc == RG_OK) rc = rg_buf_printf(b, __VA_ARGS__);                                       \
     } while (0)
     P("# HELP rustygpt_http_requests_total HTTP requests by route and status.\n");
     P("# TYPE rustygpt_http_requests_total counter\n");
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n_series; i++) {
         const struct series *s = &series[i];
-        P("rustygpt_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n", s->method,
-          s->route_copy, s->status, s->count);
+        P("rustygpt_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+          s->method, s->route_copy, s->status, s->count);
     }
     P("# HELP rustygpt_http_request_duration_seconds Time from request to reply.\n");
     P("# TYPE rustygpt_http_request_duration_seconds histogram\n");
@@ -119,16 +128,19 @@ int rg_metrics_render(struct rg_buf *b)
         unsigned long long cum = 0;
         for (size_t k = 0; k < N_BUCKETS; k++) {
             cum += s->bucket[k];
-            P("rustygpt_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
+            P("rustygpt_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%"
+              "d\","
               "le=\"%g\"} %llu\n",
               s->method, s->route_copy, s->status, BUCKETS[k], cum);
         }
         P("rustygpt_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
           "le=\"+Inf\"} %llu\n",
           s->method, s->route_copy, s->status, s->count);
-        P("rustygpt_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} %.6f\n",
+        P("rustygpt_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} "
+          "%.6f\n",
           s->method, s->route_copy, s->status, s->sum);
-        P("rustygpt_http_request_duration_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+        P("rustygpt_http_request_duration_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} "
+          "%llu\n",
           s->method, s->route_copy, s->status, s->count);
     }
     pthread_mutex_unlock(&lock);

@@ -97,9 +97,12 @@ bool rg_http_origin_allowed(const char *origin, const char *const *allowed, size
     if (!origin) return true; /* not a cross-origin browser request */
     if (n == 0) {
         const char *rest;
-        if (rg_str_starts_with(origin, "http://")) rest = origin + 7;
-        else if (rg_str_starts_with(origin, "https://")) rest = origin + 8;
-        else return false;
+        if (rg_str_starts_with(origin, "http://"))
+            rest = origin + 7;
+        else if (rg_str_starts_with(origin, "https://"))
+            rest = origin + 8;
+        else
+            return false;
         const char *h;
         size_t hl;
         if (!split_host(rest, strlen(rest), &h, &hl)) return false;
@@ -131,16 +134,19 @@ bool rg_http_accepts_gzip(const char *ae)
     if (!ae) return false;
     const char *p = ae;
     while (*p) {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         const char *tok = p;
-        while (*p && *p != ',' && *p != ';' && *p != ' ') p++;
+        while (*p && *p != ',' && *p != ';' && *p != ' ')
+            p++;
         size_t tl = (size_t)(p - tok);
         bool is_gzip = (tl == 4 && !strncasecmp(tok, "gzip", 4)) || (tl == 1 && tok[0] == '*');
         double q = 1.0;
         while (*p && *p != ',') {
             if (*p == ';') {
                 p++;
-                while (*p == ' ') p++;
+                while (*p == ' ')
+                    p++;
                 if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') q = strtod(p + 2, NULL);
             } else {
                 p++;
@@ -190,7 +196,8 @@ char *rg_sse_format(const char *event, const char *data, size_t len, size_t *out
     size_t i = 0;
     for (;;) {
         size_t end = i;
-        while (end < len && data[end] != '\n' && data[end] != '\r') end++;
+        while (end < len && data[end] != '\n' && data[end] != '\r')
+            end++;
         if (rc == RG_OK) rc = rg_buf_append_str(&b, "data: ");
         if (rc == RG_OK) rc = rg_buf_append(&b, data + i, end - i);
         if (rc == RG_OK) rc = rg_buf_append_char(&b, '\n');
@@ -238,8 +245,8 @@ char *rg_http_error_body(int status, const char *type, const char *code, const c
 {
     char *msg = sanitize_utf8(message ? message : "");
     if (!msg) return NULL;
-    json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", msg,
-                          "type", type ? type : default_type(status), "param",
+    json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", msg, "type",
+                          type ? type : default_type(status), "param",
                           param ? json_string(param) : json_null(), "code",
                           code ? json_string(code) : json_null());
     rg_free(msg);
@@ -261,8 +268,8 @@ json_t *rg_http_parse_json_body(const char *body, size_t len, char *err)
     json_error_t je;
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
-        rg_err_set(err, RG_EFORMAT, "the request body is not valid JSON: %s (line %d, column %d)", je.text,
-                   je.line, je.column);
+        rg_err_set(err, RG_EFORMAT, "the request body is not valid JSON: %s (line %d, column %d)",
+                   je.text, je.line, je.column);
         return NULL;
     }
     if (!json_is_object(j)) {

@@ -82,9 +82,9 @@ struct rg_sse {
     struct rg_http_server *srv;
     struct MHD_Connection *conn; /* NULL once the request completed */
     struct rg_buf pending;
-    size_t sent_off;      /* bytes of pending already handed to MHD */
+    size_t sent_off; /* bytes of pending already handed to MHD */
     bool suspended, ended, closed;
-    int refs;             /* connection side + producer side */
+    int refs; /* connection side + producer side */
     struct rg_sse *next, *prev;
     /* for the access log line, written when the last side lets go */
     char method[8], path[160], id[72], model[96];
@@ -119,8 +119,8 @@ static bool id_is_sane(const char *s)
     size_t n = 0;
     for (; s[n]; n++) {
         char c = s[n];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                  c == '_' || c == '.' || c == ':';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.' || c == ':';
         if (!ok || n >= 64) return false;
     }
     return n > 0;
@@ -144,8 +144,8 @@ static const struct {
     const char *name;
     enum rg_http_method m;
 } METHODS[] = {
-    {"GET", RG_HTTP_GET},     {"HEAD", RG_HTTP_HEAD},     {"POST", RG_HTTP_POST},
-    {"PUT", RG_HTTP_PUT},     {"PATCH", RG_HTTP_PATCH},   {"DELETE", RG_HTTP_DELETE},
+    {"GET", RG_HTTP_GET},         {"HEAD", RG_HTTP_HEAD},   {"POST", RG_HTTP_POST},
+    {"PUT", RG_HTTP_PUT},         {"PATCH", RG_HTTP_PATCH}, {"DELETE", RG_HTTP_DELETE},
     {"OPTIONS", RG_HTTP_OPTIONS},
 };
 
@@ -205,7 +205,8 @@ static void queue(struct rg_http_req *r, int status, struct MHD_Response *resp, 
     }
     add_common_headers(r, resp);
     if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
-        rg_log(RG_LOG_WARN, "could not queue a reply", "id", 's', r->id, "status", 'i', (long long)status, NULL);
+        rg_log(RG_LOG_WARN, "could not queue a reply", "id", 's', r->id, "status", 'i',
+               (long long)status, RG_LOG_END);
     MHD_destroy_response(resp);
     r->status = status;
     r->bytes = bytes;
@@ -226,7 +227,8 @@ void rg_http_reply(struct rg_http_req *r, int status, const char *content_type, 
     struct MHD_Response *resp = NULL;
     bool gz = false;
     if (len >= gzip_min && compressible(content_type) &&
-        rg_http_accepts_gzip(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept-Encoding"))) {
+        rg_http_accepts_gzip(
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept-Encoding"))) {
         void *z;
         size_t zl;
         if (rg_http_gzip(body, len, &z, &zl) == RG_OK) {
@@ -270,7 +272,8 @@ void rg_http_reply_error(struct rg_http_req *r, int status, const char *type, co
     char *body = rg_http_error_body(status, type, code, param, msg);
     if (!body) {
         static const char fallback[] =
-            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+            "{\"error\":{\"message\":\"out of "
+            "memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
         rg_http_reply(r, status, "application/json", fallback, sizeof fallback - 1);
         return;
     }
@@ -280,11 +283,26 @@ void rg_http_reply_error(struct rg_http_req *r, int status, const char *type, co
 
 /* ---- request accessors ---- */
 
-enum rg_http_method rg_http_req_method(const struct rg_http_req *r) { return r->method; }
-const char *rg_http_req_path(const struct rg_http_req *r) { return r->path; }
-const char *rg_http_req_id(const struct rg_http_req *r) { return r->id; }
-const struct rg_principal *rg_http_req_principal(const struct rg_http_req *r) { return &r->who; }
-struct rg_http_server *rg_http_req_server(const struct rg_http_req *r) { return r->srv; }
+enum rg_http_method rg_http_req_method(const struct rg_http_req *r)
+{
+    return r->method;
+}
+const char *rg_http_req_path(const struct rg_http_req *r)
+{
+    return r->path;
+}
+const char *rg_http_req_id(const struct rg_http_req *r)
+{
+    return r->id;
+}
+const struct rg_principal *rg_http_req_principal(const struct rg_http_req *r)
+{
+    return &r->who;
+}
+struct rg_http_server *rg_http_req_server(const struct rg_http_req *r)
+{
+    return r->srv;
+}
 
 const char *rg_http_req_header(const struct rg_http_req *r, const char *name)
 {
@@ -322,8 +340,8 @@ json_t *rg_http_req_json(struct rg_http_req *r)
     return j;
 }
 
-void rg_http_req_log_model(struct rg_http_req *r, const char *model, bool stream, long prompt_tokens,
-                           long completion_tokens)
+void rg_http_req_log_model(struct rg_http_req *r, const char *model, bool stream,
+                           long prompt_tokens, long completion_tokens)
 {
     snprintf(r->model, sizeof r->model, "%s", model ? model : "");
     r->stream = stream;
@@ -333,19 +351,21 @@ void rg_http_req_log_model(struct rg_http_req *r, const char *model, bool stream
 
 /* ---- access log ---- */
 
-static void access_log(bool quiet, bool no_log, const char *id, const char *method, const char *path,
-                       int status, double secs, size_t bytes, const char *model, bool stream, long pt,
-                       long ct)
+static void access_log(bool quiet, bool no_log, const char *id, const char *method,
+                       const char *path, int status, double secs, size_t bytes, const char *model,
+                       bool stream, long pt, long ct)
 {
     if (quiet || no_log || !rg_log_enabled(RG_LOG_INFO)) return;
     if (model && model[0])
-        rg_log(RG_LOG_INFO, "request", "id", 's', id, "method", 's', method, "path", 's', path, "status", 'i',
-               (long long)status, "ms", 'f', secs * 1000.0, "bytes", 'u', (unsigned long long)bytes, "model",
-               's', model, "stream", 'b', (int)stream, "prompt_tokens", 'i', (long long)pt,
-               "completion_tokens", 'i', (long long)ct, NULL);
+        rg_log(RG_LOG_INFO, "request", "id", 's', id, "method", 's', method, "path", 's', path,
+               "status", 'i', (long long)status, "ms", 'f', secs * 1000.0, "bytes", 'u',
+               (unsigned long long)bytes, "model", 's', model, "stream", 'b', (int)stream,
+               "prompt_tokens", 'i', (long long)pt, "completion_tokens", 'i', (long long)ct,
+               RG_LOG_END);
     else
-        rg_log(RG_LOG_INFO, "request", "id", 's', id, "method", 's', method, "path", 's', path, "status", 'i',
-               (long long)status, "ms", 'f', secs * 1000.0, "bytes", 'u', (unsigned long long)bytes, NULL);
+        rg_log(RG_LOG_INFO, "request", "id", 's', id, "method", 's', method, "path", 's', path,
+               "status", 'i', (long long)status, "ms", 'f', secs * 1000.0, "bytes", 'u',
+               (unsigned long long)bytes, RG_LOG_END);
 }
 
 /* ---- SSE ---- */
@@ -358,16 +378,18 @@ static void sse_release(struct rg_sse *s)
     if (!last) return;
     struct rg_http_server *srv = s->srv;
     pthread_mutex_lock(&srv->lock);
-    if (s->prev) s->prev->next = s->next;
-    else srv->streams = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->streams = s->next;
     if (s->next) s->next->prev = s->prev;
     pthread_mutex_unlock(&srv->lock);
     atomic_fetch_sub(&srv->n_streams, 1);
     rg_metrics_stream_ended();
     double secs = now_s() - s->t0;
     rg_metrics_observe_request(s->method, s->path, s->status, secs);
-    access_log(srv->o.quiet_access_log, s->no_log, s->id, s->method, s->path, s->status, secs, s->bytes,
-               s->model, true, s->prompt_tokens, s->completion_tokens);
+    access_log(srv->o.quiet_access_log, s->no_log, s->id, s->method, s->path, s->status, secs,
+               s->bytes, s->model, true, s->prompt_tokens, s->completion_tokens);
     rg_buf_free(&s->pending);
     pthread_mutex_destroy(&s->lock);
     rg_free(s);
@@ -444,8 +466,8 @@ struct rg_sse *rg_http_stream_start(struct rg_http_req *r, int status, const cha
     snprintf(s->method, sizeof s->method, "%s", r->method_str);
     snprintf(s->path, sizeof s->path, "%s", r->route ? r->route->pattern : r->path);
     snprintf(s->id, sizeof s->id, "%s", r->id);
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_reader, s,
-                                                                  sse_reader_free);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                                  sse_reader, s, sse_reader_free);
     if (!resp) {
         pthread_mutex_destroy(&s->lock);
         rg_free(s);
@@ -485,7 +507,10 @@ static int sse_push(struct rg_sse *s, const char *bytes, size_t n)
     return rc;
 }
 
-int rg_sse_write(struct rg_sse *s, const void *data, size_t len) { return sse_push(s, data, len); }
+int rg_sse_write(struct rg_sse *s, const void *data, size_t len)
+{
+    return sse_push(s, data, len);
+}
 
 int rg_sse_send(struct rg_sse *s, const char *event, const char *data, size_t len)
 {
@@ -523,7 +548,8 @@ bool rg_sse_closed(const struct rg_sse *s)
     return c || atomic_load(&m->srv->stopping);
 }
 
-void rg_sse_log_model(struct rg_sse *s, const char *model, long prompt_tokens, long completion_tokens)
+void rg_sse_log_model(struct rg_sse *s, const char *model, long prompt_tokens,
+                      long completion_tokens)
 {
     pthread_mutex_lock(&s->lock);
     snprintf(s->model, sizeof s->model, "%s", model ? model : "");
@@ -553,10 +579,12 @@ static bool check_api_key(struct rg_http_req *r)
 {
     const struct rg_http_opts *o = &r->srv->o;
     if (o->n_api_keys == 0 || !(r->route->flags & RG_ROUTE_API_KEY)) return true;
-    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *key = h + 7;
-        while (*key == ' ') key++;
+        while (*key == ' ')
+            key++;
         bool ok = false;
         for (size_t i = 0; i < o->n_api_keys; i++) /* no early exit: same time for every key */
             ok |= rg_ct_equal(key, strlen(key), o->api_keys[i], strlen(o->api_keys[i]));
@@ -568,26 +596,28 @@ static bool check_api_key(struct rg_http_req *r)
     }
     rg_http_set_header(r, "WWW-Authenticate", "Bearer");
     rg_http_reply_error(r, 401, NULL, "invalid_api_key", NULL,
-                        h ? "invalid API key" : "missing API key: send 'Authorization: Bearer KEY'");
+                        h ? "invalid API key"
+                          : "missing API key: send 'Authorization: Bearer KEY'");
     return false;
 }
 
 static void preflight(struct rg_http_req *r, unsigned methods)
 {
     if (!rg_http_origin_allowed(r->origin, r->srv->o.cors_origins, r->srv->o.n_cors)) {
-        rg_http_reply_error(r, 403, NULL, "cors_origin_denied", NULL, "origin %s is not allowed", r->origin);
+        rg_http_reply_error(r, 403, NULL, "cors_origin_denied", NULL, "origin %s is not allowed",
+                            r->origin);
         return;
     }
     char allow[96];
     allow_header(methods, allow, sizeof allow);
     rg_http_set_header(r, "Access-Control-Allow-Methods", allow);
-    const char *req_headers = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                          "Access-Control-Request-Headers");
+    const char *req_headers =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
     /* Echo what the browser asks for when it is a plain list of header names. */
     bool sane = req_headers && strlen(req_headers) < 512;
     for (const char *c = req_headers; sane && *c; c++)
-        if (!(*c == ',' || *c == ' ' || *c == '-' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-              (*c >= '0' && *c <= '9')))
+        if (!(*c == ',' || *c == ' ' || *c == '-' || (*c >= 'a' && *c <= 'z') ||
+              (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
             sane = false;
     rg_http_set_header(r, "Access-Control-Allow-Headers",
                        sane ? req_headers : "Authorization, Content-Type, X-Request-Id");
@@ -606,12 +636,14 @@ static void first_call(struct rg_http_req *r, const char *url, const char *metho
     r->origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
 
     if (srv->loopback) {
-        const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+        const char *host =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
         if (host && !rg_http_host_is_loopback(host)) {
-            rg_http_reply_error(r, 403, NULL, "host_denied", NULL,
-                                "Host '%.100s' is not a loopback name; this server only answers requests "
-                                "addressed to localhost",
-                                host);
+            rg_http_reply_error(
+                r, 403, NULL, "host_denied", NULL,
+                "Host '%.100s' is not a loopback name; this server only answers requests "
+                "addressed to localhost",
+                host);
             return;
         }
     }
@@ -639,7 +671,8 @@ static void first_call(struct rg_http_req *r, const char *url, const char *metho
         }
     }
     if (r->method == RG_HTTP_OPTIONS && path_methods && !(path_methods & RG_HTTP_OPTIONS)) {
-        if (r->origin && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Method")) {
+        if (r->origin && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     "Access-Control-Request-Method")) {
             preflight(r, path_methods);
         } else {
             char allow[96];
@@ -654,10 +687,11 @@ static void first_call(struct rg_http_req *r, const char *url, const char *metho
             char allow[96];
             allow_header(path_methods, allow, sizeof allow);
             rg_http_set_header(r, "Allow", allow);
-            rg_http_reply_error(r, 405, NULL, "method_not_allowed", NULL, "method %s is not allowed on %.200s",
-                                r->method_str, url);
+            rg_http_reply_error(r, 405, NULL, "method_not_allowed", NULL,
+                                "method %s is not allowed on %.200s", r->method_str, url);
         } else {
-            rg_http_reply_error(r, 404, NULL, "not_found", NULL, "no route for %s %.200s", r->method_str, url);
+            rg_http_reply_error(r, 404, NULL, "not_found", NULL, "no route for %s %.200s",
+                                r->method_str, url);
         }
         return;
     }
@@ -672,12 +706,14 @@ static void first_call(struct rg_http_req *r, const char *url, const char *metho
             return;
         }
     }
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     int64_t len;
     if (cl && rg_parse_i64(cl, 0, INT64_MAX, &len) == RG_OK && (uint64_t)len > srv->o.max_body) {
-        rg_http_reply_error(r, 413, NULL, "request_too_large", NULL,
-                            "request body of %lld bytes is larger than the limit of %zu bytes (--max-body)",
-                            (long long)len, srv->o.max_body);
+        rg_http_reply_error(
+            r, 413, NULL, "request_too_large", NULL,
+            "request body of %lld bytes is larger than the limit of %zu bytes (--max-body)",
+            (long long)len, srv->o.max_body);
         return;
     }
     rg_buf_init(&r->body, srv->o.max_body);
@@ -692,7 +728,8 @@ static void dispatch(struct rg_http_req *r)
         int rc = srv->auth(r, srv->auth_ctx, &r->who);
         if (rc != RG_OK) {
             if (r->phase != 2)
-                rg_http_reply_error(r, 401, NULL, "invalid_credentials", NULL, "invalid or expired credentials");
+                rg_http_reply_error(r, 401, NULL, "invalid_credentials", NULL,
+                                    "invalid or expired credentials");
             return;
         }
     }
@@ -707,9 +744,9 @@ static void dispatch(struct rg_http_req *r)
     if (r->phase != 2) rg_http_reply_error(r, 500, NULL, NULL, NULL, "the handler gave no reply");
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct rg_http_req *r = *con_cls;
@@ -745,7 +782,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->too_big) {
         rg_http_reply_error(r, 413, NULL, "request_too_large", NULL,
-                            "request body is larger than the limit of %zu bytes (--max-body)", r->srv->o.max_body);
+                            "request body is larger than the limit of %zu bytes (--max-body)",
+                            r->srv->o.max_body);
         return MHD_YES;
     }
     dispatch(r);
@@ -765,7 +803,8 @@ static void *on_start(void *cls, const char *uri, struct MHD_Connection *conn)
 
 static void req_free(struct rg_http_req *r)
 {
-    for (size_t i = 0; i < 2 * r->n_params; i++) rg_free(r->params[i]);
+    for (size_t i = 0; i < 2 * r->n_params; i++)
+        rg_free(r->params[i]);
     for (size_t i = 0; i < r->n_extra; i++) {
         rg_free(r->extra[i].name);
         rg_free(r->extra[i].value);
@@ -795,8 +834,9 @@ static void on_complete(void *cls, struct MHD_Connection *conn, void **con_cls,
         double secs = now_s() - r->t0;
         const char *route = r->route ? r->route->pattern : "unmatched";
         rg_metrics_observe_request(r->method_str, route, r->status, secs);
-        access_log(r->srv->o.quiet_access_log, r->no_log, r->id, r->method_str, r->path ? r->path : "?",
-                   r->status, secs, r->bytes, r->model, r->stream, r->prompt_tokens, r->completion_tokens);
+        access_log(r->srv->o.quiet_access_log, r->no_log, r->id, r->method_str,
+                   r->path ? r->path : "?", r->status, secs, r->bytes, r->model, r->stream,
+                   r->prompt_tokens, r->completion_tokens);
     }
     req_free(r);
 }
@@ -808,14 +848,15 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
-    rg_log(RG_LOG_DEBUG, "libmicrohttpd", "detail", 's', msg, NULL);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    rg_log(RG_LOG_DEBUG, "libmicrohttpd", "detail", 's', msg, RG_LOG_END);
 }
 
 /* ---- lifecycle ---- */
 
-struct rg_http_server *rg_http_server_new(const struct rg_http_opts *opts, const struct rg_route *routes,
-                                          size_t n_routes, char *err)
+struct rg_http_server *rg_http_server_new(const struct rg_http_opts *opts,
+                                          const struct rg_route *routes, size_t n_routes, char *err)
 {
     struct rg_http_server *s = rg_calloc(1, sizeof *s);
     if (!s) {
@@ -861,18 +902,23 @@ const struct rg_route *rg_http_server_routes(const struct rg_http_server *s, siz
     return s->routes;
 }
 
-int rg_http_server_port(const struct rg_http_server *s) { return s->port; }
+int rg_http_server_port(const struct rg_http_server *s)
+{
+    return s->port;
+}
 
 /* Binds the listening socket ourselves so that failures have a clear errno. */
 static int bind_socket(struct rg_http_server *s, char *err)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *ai = NULL;
     char port[16];
     snprintf(port, sizeof port, "%d", s->o.port);
     int gai = getaddrinfo(s->o.host, port, &hints, &ai);
     if (gai != 0)
-        return rg_err_set(err, RG_EIO, "cannot resolve --host %s: %s", s->o.host, gai_strerror(gai));
+        return rg_err_set(err, RG_EIO, "cannot resolve --host %s: %s", s->o.host,
+                          gai_strerror(gai));
     int fd = -1, last_errno = 0;
     for (struct addrinfo *a = ai; a; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
@@ -889,7 +935,8 @@ static int bind_socket(struct rg_http_server *s, char *err)
     }
     freeaddrinfo(ai);
     if (fd < 0)
-        return rg_err_set(err, RG_EIO, "cannot listen on %s:%d: %s", s->o.host, s->o.port, strerror(last_errno));
+        return rg_err_set(err, RG_EIO, "cannot listen on %s:%d: %s", s->o.host, s->o.port,
+                          strerror(last_errno));
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
@@ -905,14 +952,15 @@ int rg_http_server_start(struct rg_http_server *s, char *err)
     if (rc != RG_OK) return rc;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = s->o.threads > 0 ? (unsigned)s->o.threads : (unsigned)(ncpu > 0 ? ncpu : 1);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_start, s, MHD_OPTION_NOTIFY_COMPLETED, on_complete, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-                            MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
+                            s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_start, s, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_complete, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!s->d) {
         close(s->listen_fd);
         s->listen_fd = -1;

@@ -39,12 +39,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (et == RG_GGUF_STRING) {
                 for (uint64_t k = 0; k < n; k++) {
                     size_t len;
-                    if (rg_gguf_arr_str(g, key, k, &str, &len) == RG_OK) sink += len + (uint8_t)str[len];
+                    if (rg_gguf_arr_str(g, key, k, &str, &len) == RG_OK)
+                        sink += len + (uint8_t)str[len];
                 }
             } else if (n > 0 && n < (1u << 16)) {
                 float *fv = malloc(n * sizeof *fv);
                 int32_t *iv = malloc(n * sizeof *iv);
-                if (fv && rg_gguf_arr_f32(g, key, fv, n) == RG_OK) sink += (uint64_t)(fv[n - 1] == fv[0]);
+                if (fv && rg_gguf_arr_f32(g, key, fv, n) == RG_OK)
+                    sink += (uint64_t)(fv[n - 1] == fv[0]);
                 if (iv && rg_gguf_arr_i32(g, key, iv, n) == RG_OK) sink += (uint64_t)iv[n - 1];
                 free(fv);
                 free(iv);
@@ -53,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int64_t i = 0; i < rg_gguf_n_tensors(g); i++) {
         const struct rg_gguf_tensor *t = rg_gguf_tensor(g, i);
-        if (t->size) sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->size - 1];
+        if (t->size)
+            sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->size - 1];
         if (rg_gguf_find_tensor(g, t->name) != t) abort();
     }
     (void)sink;

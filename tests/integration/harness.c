@@ -62,8 +62,10 @@ static char *slurp(const char *path, size_t *len)
 static char **make_env(const char *const *extra)
 {
     size_t n = 0, m = 0;
-    while (environ[n]) n++;
-    while (extra && extra[m]) m++;
+    while (environ[n])
+        n++;
+    while (extra && extra[m])
+        m++;
     char **env = calloc(n + m + 1, sizeof *env);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -74,7 +76,8 @@ static char **make_env(const char *const *extra)
             if (!strncmp(extra[j], environ[i], kl) && extra[j][kl] == '=') overridden = true;
         if (!overridden) env[k++] = environ[i];
     }
-    for (size_t j = 0; j < m; j++) env[k++] = (char *)extra[j];
+    for (size_t j = 0; j < m; j++)
+        env[k++] = (char *)extra[j];
     env[k] = NULL;
     return env;
 }
@@ -88,9 +91,11 @@ int rg_server_start(struct rg_server *s, const char *const *args, const char *co
     char data[300], models[300];
     snprintf(data, sizeof data, "%s/data", s->dir);
     snprintf(models, sizeof models, "%s/models", s->dir);
-    const char *argv[64] = {bin(), "serve", "--port", "0", "--data-dir", data, "--models-dir", models};
+    const char *argv[64] = {bin(),        "serve", "--port",       "0",
+                            "--data-dir", data,    "--models-dir", models};
     size_t n = 8;
-    for (size_t i = 0; args && args[i] && n < 62; i++) argv[n++] = args[i];
+    for (size_t i = 0; args && args[i] && n < 62; i++)
+        argv[n++] = args[i];
     argv[n] = NULL;
     char **envp = make_env(env);
     pid_t pid = fork();
@@ -154,7 +159,10 @@ int rg_server_wait(struct rg_server *s, int timeout_s)
     return -1;
 }
 
-char *rg_server_log(const struct rg_server *s) { return slurp(s->log_path, NULL); }
+char *rg_server_log(const struct rg_server *s)
+{
+    return slurp(s->log_path, NULL);
+}
 
 static void rm_rf(const char *dir)
 {
@@ -180,8 +188,8 @@ int rg_server_stop(struct rg_server *s)
     return rc;
 }
 
-int rg_run_cli(const char *const *args, const char *const *env, const char *stdin_data, int timeout_s,
-               struct rg_run *r)
+int rg_run_cli(const char *const *args, const char *const *env, const char *stdin_data,
+               int timeout_s, struct rg_run *r)
 {
     memset(r, 0, sizeof *r);
     char dir[] = "/tmp/rg-cli-XXXXXX";
@@ -196,7 +204,8 @@ int rg_run_cli(const char *const *args, const char *const *env, const char *stdi
     fclose(f);
     const char *argv[64] = {bin()};
     size_t n = 1;
-    for (size_t i = 0; args && args[i] && n < 63; i++) argv[n++] = args[i];
+    for (size_t i = 0; args && args[i] && n < 63; i++)
+        argv[n++] = args[i];
     argv[n] = NULL;
     char **envp = make_env(env);
     pid_t pid = fork();
@@ -260,8 +269,8 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return add;
 }
 
-int rg_http(const struct rg_server *s, const char *method, const char *path, const char *const *headers,
-            const char *body, size_t body_len, struct rg_resp *out)
+int rg_http(const struct rg_server *s, const char *method, const char *path,
+            const char *const *headers, const char *body, size_t body_len, struct rg_resp *out)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -270,7 +279,8 @@ int rg_http(const struct rg_server *s, const char *method, const char *path, con
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
     struct sink b = {0}, h = {0};
     struct curl_slist *hl = NULL;
-    for (size_t i = 0; headers && headers[i]; i++) hl = curl_slist_append(hl, headers[i]);
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (!strcmp(method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -313,7 +323,8 @@ const char *rg_resp_header(const struct rg_resp *r, const char *name, char *buf,
         size_t ll = end ? (size_t)(end - line) : strlen(line);
         if (ll > nl && line[nl] == ':' && !strncasecmp(line, name, nl)) {
             const char *v = line + nl + 1;
-            while (*v == ' ') v++;
+            while (*v == ' ')
+                v++;
             size_t vl = (size_t)(line + ll - v);
             if (vl >= size) vl = size - 1;
             memcpy(buf, v, vl);
@@ -352,7 +363,8 @@ int rg_tcp_send(int fd, const char *data, size_t len)
 size_t rg_count(const char *hay, const char *needle)
 {
     size_t n = 0, nl = strlen(needle);
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += nl) n++;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += nl)
+        n++;
     return n;
 }
 

@@ -39,8 +39,8 @@ struct rg_run {
     size_t out_len, err_len;
 };
 /* Runs rustygpt ARGS... with stdin_data (NULL: /dev/null), up to timeout_s. */
-int rg_run_cli(const char *const *args, const char *const *env, const char *stdin_data, int timeout_s,
-               struct rg_run *r);
+int rg_run_cli(const char *const *args, const char *const *env, const char *stdin_data,
+               int timeout_s, struct rg_run *r);
 void rg_run_free(struct rg_run *r);
 
 struct rg_resp {
@@ -50,8 +50,8 @@ struct rg_resp {
     char *headers; /* raw header block, lower-cased names not guaranteed */
 };
 /* One request with libcurl. headers: "Name: value" strings, NULL-ended. */
-int rg_http(const struct rg_server *s, const char *method, const char *path, const char *const *headers,
-            const char *body, size_t body_len, struct rg_resp *out);
+int rg_http(const struct rg_server *s, const char *method, const char *path,
+            const char *const *headers, const char *body, size_t body_len, struct rg_resp *out);
 void rg_resp_free(struct rg_resp *r);
 /* Value of a response header (case-insensitive name) copied into buf, or NULL. */
 const char *rg_resp_header(const struct rg_resp *r, const char *name, char *buf, size_t size);
@@ -60,7 +60,8 @@ const char *rg_resp_header(const struct rg_resp *r, const char *name, char *buf,
 int rg_tcp_connect(int port);
 /* Writes all of data; 0 or -1. */
 int rg_tcp_send(int fd, const char *data, size_t len);
-/* Reads until `until` appears count times, EOF, or timeout_ms; returns malloc'd bytes (NUL-ended). */
+/* Reads until `until` appears count times, EOF, or timeout_ms; returns malloc'd bytes (NUL-ended).
+ */
 char *rg_tcp_read_until(int fd, const char *until, int count, int timeout_ms, size_t *len);
 
 /* Counts occurrences of needle in hay. */

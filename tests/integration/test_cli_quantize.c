@@ -56,7 +56,8 @@ static void test_stories_f16_q8_q4(void **state)
     quantize(src, f16, "F16");
     quantize(src, q8, "Q8_0");
     quantize(src, q4, "Q4_0");
-    for (int k = 0; k < 5; k++) greedy_equals(f16, k, true);
+    for (int k = 0; k < 5; k++)
+        greedy_equals(f16, k, true);
     greedy_equals(q8, 0, true);
     greedy_equals(q4, 0, false);
 

@@ -23,7 +23,8 @@ static void test_stories_greedy_matches_llama_cpp(void **state)
         assert_non_null(prompt);
         assert_non_null(want);
         struct rg_run r;
-        const char *args[] = {"run", model, prompt, "-n", "64", "--temp", "0", "--raw", "-t", "2", NULL};
+        const char *args[] = {"run", model,   prompt, "-n", "64", "--temp",
+                              "0",   "--raw", "-t",   "2",  NULL};
         assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &r), 0);
         if (r.status != 0) fail_msg("exit %d: %s", r.status, r.err);
         if (r.out_len != lg || memcmp(r.out, want, lg))
@@ -39,13 +40,17 @@ static void test_seeded_sampling_is_repeatable(void **state)
     (void)state;
     RG_SKIP_WITHOUT_TESTDATA(model, "models/stories260K.gguf");
     struct rg_run a, b, c;
-    const char *args[] = {"run", model, "Once upon a time", "-n", "40", "--temp", "0.9", "--seed", "42", "--raw", NULL};
+    const char *args[] = {"run",    model, "Once upon a time", "-n", "40",
+                          "--temp", "0.9", "--seed",           "42", "--raw",
+                          NULL};
     assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &a), 0);
     assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &b), 0);
     assert_int_equal(a.status, 0);
     assert_true(a.out_len > 20);
     assert_string_equal(a.out, b.out);
-    const char *other[] = {"run", model, "Once upon a time", "-n", "40", "--temp", "0.9", "--seed", "7", "--raw", NULL};
+    const char *other[] = {"run",    model, "Once upon a time", "-n", "40",
+                           "--temp", "0.9", "--seed",           "7",  "--raw",
+                           NULL};
     assert_int_equal(rg_run_cli(other, NULL, NULL, 60, &c), 0);
     assert_string_not_equal(a.out, c.out);
     rg_run_free(&a);
@@ -98,7 +103,8 @@ static void test_bench_json(void **state)
     (void)state;
     RG_SKIP_WITHOUT_TESTDATA(model, "models/tiny-q8_0.gguf");
     struct rg_run r;
-    const char *args[] = {"bench", "-m", model, "-p", "16", "-n", "8", "-t", "2", "-r", "1", "--json", NULL};
+    const char *args[] = {"bench", "-m", model, "-p", "16",     "-n", "8",
+                          "-t",    "2",  "-r",  "1",  "--json", NULL};
     assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &r), 0);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "\"pp_tok_s\": "));

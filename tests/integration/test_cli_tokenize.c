@@ -37,12 +37,16 @@ static void check(const char *name)
         if (r.status != 0) fail_msg("%s case %d: exit %d: %s", name, cases, r.status, r.err);
         char *got = r.out;
         size_t gl = strlen(got);
-        while (gl && (got[gl - 1] == '\n' || got[gl - 1] == ' ')) got[--gl] = '\0';
+        while (gl && (got[gl - 1] == '\n' || got[gl - 1] == ' '))
+            got[--gl] = '\0';
         const char *want = line;
-        while (*want == ' ') want++;
+        while (*want == ' ')
+            want++;
         size_t wl = strlen(want);
-        while (wl && (want[wl - 1] == ' ' || want[wl - 1] == '\r')) wl--;
-        if (gl != wl || memcmp(got, want, wl)) fail_msg("%s case %d:\n got  %s\n want %.*s", name, cases, got, (int)wl, want);
+        while (wl && (want[wl - 1] == ' ' || want[wl - 1] == '\r'))
+            wl--;
+        if (gl != wl || memcmp(got, want, wl))
+            fail_msg("%s case %d:\n got  %s\n want %.*s", name, cases, got, (int)wl, want);
         rg_run_free(&r);
         free(text);
         cases++;
@@ -55,8 +59,12 @@ static void check(const char *name)
     free(out);
 }
 
-#define V(fn, name) \
-    static void fn(void **state) { (void)state; check(name); }
+#define V(fn, name)                                                                                \
+    static void fn(void **state)                                                                   \
+    {                                                                                              \
+        (void)state;                                                                               \
+        check(name);                                                                               \
+    }
 V(t_llama_spm, "llama-spm")
 V(t_phi3, "phi-3")
 V(t_gpt2, "gpt-2")
@@ -71,10 +79,11 @@ V(t_bert, "bert-bge")
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_llama_spm), cmocka_unit_test(t_phi3),   cmocka_unit_test(t_gpt2),
-        cmocka_unit_test(t_starcoder), cmocka_unit_test(t_refact), cmocka_unit_test(t_mpt),
-        cmocka_unit_test(t_falcon),    cmocka_unit_test(t_deepseek_coder), cmocka_unit_test(t_deepseek_llm),
-        cmocka_unit_test(t_bert),
+        cmocka_unit_test(t_llama_spm),    cmocka_unit_test(t_phi3),
+        cmocka_unit_test(t_gpt2),         cmocka_unit_test(t_starcoder),
+        cmocka_unit_test(t_refact),       cmocka_unit_test(t_mpt),
+        cmocka_unit_test(t_falcon),       cmocka_unit_test(t_deepseek_coder),
+        cmocka_unit_test(t_deepseek_llm), cmocka_unit_test(t_bert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,9 +99,11 @@ static void test_json_bodies(void **state)
 {
     (void)state;
     struct rg_resp r;
-    const char *bodies[] = {"{\"a\":", "not json", "[1,2]", "", "{\"a\":1,\"a\":2}", "{\"s\":\"\xff\"}"};
+    const char *bodies[] = {"{\"a\":", "not json",          "[1,2]",
+                            "",        "{\"a\":1,\"a\":2}", "{\"s\":\"\xff\"}"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        assert_int_equal(rg_http(&srv, "POST", "/debug/echo", NULL, bodies[i], strlen(bodies[i]), &r), 0);
+        assert_int_equal(
+            rg_http(&srv, "POST", "/debug/echo", NULL, bodies[i], strlen(bodies[i]), &r), 0);
         expect_error(&r, 400, "invalid_json");
         rg_resp_free(&r);
     }
@@ -154,12 +156,16 @@ static void test_cors_and_host(void **state)
                             "Access-Control-Request-Headers: authorization, content-type", NULL};
     assert_int_equal(rg_http(&srv, "OPTIONS", "/debug/echo", pre_ok, NULL, 0, &r), 0);
     assert_int_equal(r.status, 204);
-    assert_string_equal(rg_resp_header(&r, "Access-Control-Allow-Origin", h, sizeof h), "http://localhost:5173");
-    assert_non_null(strstr(rg_resp_header(&r, "Access-Control-Allow-Methods", h, sizeof h), "POST"));
-    assert_non_null(strstr(rg_resp_header(&r, "Access-Control-Allow-Headers", h, sizeof h), "authorization"));
+    assert_string_equal(rg_resp_header(&r, "Access-Control-Allow-Origin", h, sizeof h),
+                        "http://localhost:5173");
+    assert_non_null(
+        strstr(rg_resp_header(&r, "Access-Control-Allow-Methods", h, sizeof h), "POST"));
+    assert_non_null(
+        strstr(rg_resp_header(&r, "Access-Control-Allow-Headers", h, sizeof h), "authorization"));
     rg_resp_free(&r);
 
-    const char *pre_bad[] = {"Origin: http://evil.example", "Access-Control-Request-Method: POST", NULL};
+    const char *pre_bad[] = {"Origin: http://evil.example", "Access-Control-Request-Method: POST",
+                             NULL};
     assert_int_equal(rg_http(&srv, "OPTIONS", "/debug/echo", pre_bad, NULL, 0, &r), 0);
     assert_int_equal(r.status, 403);
     assert_null(rg_resp_header(&r, "Access-Control-Allow-Origin", h, sizeof h));
@@ -174,7 +180,8 @@ static void test_cors_and_host(void **state)
     const char *simple_ok[] = {"Origin: http://127.0.0.1:3000", NULL};
     assert_int_equal(rg_http(&srv, "GET", "/status", simple_ok, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
-    assert_string_equal(rg_resp_header(&r, "Access-Control-Allow-Origin", h, sizeof h), "http://127.0.0.1:3000");
+    assert_string_equal(rg_resp_header(&r, "Access-Control-Allow-Origin", h, sizeof h),
+                        "http://127.0.0.1:3000");
     rg_resp_free(&r);
 
     /* DNS rebinding: a page on evil.example resolved to 127.0.0.1 */
@@ -248,14 +255,16 @@ static void test_keepalive_and_pipelining(void **state)
     assert_int_equal(rg_count(a, "HTTP/1.1 200"), 1);
     free(a);
     /* same connection, three requests in one write, one with a body */
-    const char three[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
-                         "POST /debug/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 7\r\n\r\n{\"x\":1}"
-                         "GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    const char three[] =
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        "POST /debug/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 7\r\n\r\n{\"x\":1}"
+        "GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n";
     assert_int_equal(rg_tcp_send(fd, three, sizeof three - 1), 0);
     char *b = rg_tcp_read_until(fd, "HTTP/1.1 200", 3, 5000, NULL);
     assert_int_equal(rg_count(b, "HTTP/1.1 200"), 3);
     /* answered in order */
-    char *p1 = strstr(b, "{\"status\":\"ok\"}"), *p2 = strstr(b, "\"received\""), *p3 = strstr(b, "\"uptime_s\"");
+    char *p1 = strstr(b, "{\"status\":\"ok\"}"), *p2 = strstr(b, "\"received\""),
+         *p3 = strstr(b, "\"uptime_s\"");
     assert_non_null(p1);
     assert_non_null(p2);
     assert_non_null(p3);
@@ -318,7 +327,8 @@ static void test_system_routes(void **state)
     assert_int_equal(rg_http(&srv, "GET", "/status", NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
     json_t *j = parse(&r);
-    const char *keys[] = {"version", "uptime_s", "build", "models", "slots", "queue_depth", "memory"};
+    const char *keys[] = {"version", "uptime_s",    "build", "models",
+                          "slots",   "queue_depth", "memory"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!json_object_get(j, keys[i])) fail_msg("/status lacks %s", keys[i]);
     assert_true(json_integer_value(json_object_get(json_object_get(j, "memory"), "rss_bytes")) > 0);
@@ -331,10 +341,12 @@ static void test_system_routes(void **state)
     }
     assert_int_equal(rg_http(&srv, "GET", "/metrics", NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
-    const char *line = strstr(r.body, "rustygpt_http_requests_total{method=\"GET\",route=\"/status\",status=\"200\"} ");
+    const char *line = strstr(
+        r.body, "rustygpt_http_requests_total{method=\"GET\",route=\"/status\",status=\"200\"} ");
     assert_non_null(line);
     assert_true(atol(strchr(line, '}') + 2) >= 4);
-    assert_non_null(strstr(r.body, "rustygpt_http_request_duration_seconds_bucket{method=\"GET\",route=\"/status\""));
+    assert_non_null(strstr(
+        r.body, "rustygpt_http_request_duration_seconds_bucket{method=\"GET\",route=\"/status\""));
     assert_non_null(strstr(r.body, "# TYPE rustygpt_generated_tokens_total counter"));
     assert_non_null(strstr(r.body, "rustygpt_queue_depth "));
     rg_resp_free(&r);
@@ -344,7 +356,8 @@ static void test_system_routes(void **state)
     json_t *paths = json_object_get(j, "paths");
     const char *routes[] = {"/healthz", "/status", "/metrics", "/openapi.json", "/docs"};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (!json_object_get(json_object_get(paths, routes[i]), "get")) fail_msg("openapi lacks %s", routes[i]);
+        if (!json_object_get(json_object_get(paths, routes[i]), "get"))
+            fail_msg("openapi lacks %s", routes[i]);
     assert_null(json_object_get(paths, "/debug/sse")); /* hidden */
     json_decref(j);
     rg_resp_free(&r);
@@ -405,7 +418,8 @@ static void test_json_access_log(void **state)
     }
     assert_true(found);
     const char *line = strstr(log, "{");
-    while (line && !strstr(line, "trace-7")) line = strstr(line + 1, "\n{");
+    while (line && !strstr(line, "trace-7"))
+        line = strstr(line + 1, "\n{");
     assert_non_null(line);
     if (*line == '\n') line++;
     const char *end = strchr(line, '\n');
@@ -488,9 +502,9 @@ static void test_cli_errors(void **state)
     const char *help[] = {"serve", "--help", NULL};
     assert_int_equal(rg_run_cli(help, NULL, NULL, 10, &r), 0);
     assert_int_equal(r.status, 0);
-    const char *opts[] = {"--host", "--port", "--model", "--models-dir", "--data-dir", "--db", "--threads",
-                          "--parallel", "--ctx-size", "--api-key", "--cors-origin", "--web-dir", "--offline",
-                          "--log-format", "--config"};
+    const char *opts[] = {"--host",        "--port",    "--model",    "--models-dir", "--data-dir",
+                          "--db",          "--threads", "--parallel", "--ctx-size",   "--api-key",
+                          "--cors-origin", "--web-dir", "--offline",  "--log-format", "--config"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         if (!strstr(r.out, opts[i])) fail_msg("--help lacks %s", opts[i]);
     rg_run_free(&r);

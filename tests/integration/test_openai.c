@@ -50,7 +50,8 @@ static json_t *post(const char *path, const char *body, long want_status)
     struct rg_resp r;
     const char *h[] = {"Content-Type: application/json", NULL};
     assert_int_equal(rg_http(&srv, "POST", path, h, body, strlen(body), &r), 0);
-    if (r.status != want_status) fail_msg("%s: status %ld, want %ld: %s", path, r.status, want_status, r.body);
+    if (r.status != want_status)
+        fail_msg("%s: status %ld, want %ld: %s", path, r.status, want_status, r.body);
     json_error_t je;
     json_t *j = json_loadb(r.body, r.len, 0, &je);
     if (!j) fail_msg("not JSON: %s", r.body);
@@ -58,7 +59,7 @@ static json_t *post(const char *path, const char *body, long want_status)
     return j;
 }
 
-#define NEED_DATA() \
+#define NEED_DATA()                                                                                \
     if (!have_data) skip()
 
 static void test_models(void **state)
@@ -84,7 +85,8 @@ static void test_completion_matches_reference(void **state)
     (void)state;
     NEED_DATA();
     json_t *j = post("/v1/completions",
-                     "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":64,\"temperature\":0}",
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
+                     "time\",\"max_tokens\":64,\"temperature\":0}",
                      200);
     json_t *c = json_array_get(json_object_get(j, "choices"), 0);
     assert_string_equal(json_string_value(json_object_get(c, "text")), want);
@@ -102,7 +104,8 @@ static void test_stream_matches_reference(void **state)
     (void)state;
     NEED_DATA();
     struct rg_resp r;
-    const char body[] = "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":64,\"temperature\":0,"
+    const char body[] = "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
+                        "time\",\"max_tokens\":64,\"temperature\":0,"
                         "\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
     assert_int_equal(rg_http(&srv, "POST", "/v1/completions", NULL, body, sizeof body - 1, &r), 0);
     assert_int_equal(r.status, 200);
@@ -135,7 +138,8 @@ static void test_stop_strings(void **state)
     (void)state;
     NEED_DATA();
     json_t *j = post("/v1/completions",
-                     "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":64,\"temperature\":0,"
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
+                     "time\",\"max_tokens\":64,\"temperature\":0,"
                      "\"stop\":[\"Lily\",\"zzz\"]}",
                      200);
     json_t *c = json_array_get(json_object_get(j, "choices"), 0);
@@ -152,11 +156,12 @@ static void test_chat_shape(void **state)
 {
     (void)state;
     NEED_DATA();
-    json_t *j = post("/v1/chat/completions",
-                     "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-                     "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Tell a story\"}]}],"
-                     "\"max_tokens\":8,\"seed\":3}",
-                     200);
+    json_t *j = post(
+        "/v1/chat/completions",
+        "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Tell a story\"}]}],"
+        "\"max_tokens\":8,\"seed\":3}",
+        200);
     assert_string_equal(json_string_value(json_object_get(j, "object")), "chat.completion");
     assert_true(strncmp(json_string_value(json_object_get(j, "id")), "chatcmpl-", 9) == 0);
     json_t *c = json_array_get(json_object_get(j, "choices"), 0);
@@ -182,18 +187,24 @@ static void test_errors(void **state)
 {
     (void)state;
     NEED_DATA();
-    expect_400("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "model");
+    expect_400("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+               "model");
     expect_400("/v1/chat/completions", "{\"model\":\"stories260K\",\"messages\":[]}", "messages");
     expect_400("/v1/chat/completions",
-               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":5}",
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"temperature\":5}",
                "temperature");
     expect_400("/v1/chat/completions",
-               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", "messages[0].role");
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}",
+               "messages[0].role");
     expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":42}", "prompt");
-    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"x\",\"stop\":7}", "stop");
-    json_t *j = post("/v1/chat/completions", "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                     404);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "model_not_found");
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"x\",\"stop\":7}",
+               "stop");
+    json_t *j =
+        post("/v1/chat/completions",
+             "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 404);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        "model_not_found");
     json_decref(j);
     j = post("/v1/chat/completions", "{\"model\":\"../../etc/passwd\",\"messages\":[]}", 404);
     json_decref(j);
@@ -203,21 +214,25 @@ static void test_disconnect_frees_slot(void **state)
 {
     (void)state;
     NEED_DATA();
-    /* two clients leave in the middle of long streams; with 2 slots, a third request must still run */
+    /* two clients leave in the middle of long streams; with 2 slots, a third request must still run
+     */
     for (int k = 0; k < 2; k++) {
         int fd = rg_tcp_connect(srv.port);
         char req[512];
-        const char body[] = "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":100000,\"stream\":true}";
-        int n = snprintf(req, sizeof req,
-                         "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %zu\r\n\r\n%s",
-                         sizeof body - 1, body);
+        const char body[] =
+            "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":100000,\"stream\":true}";
+        int n = snprintf(
+            req, sizeof req,
+            "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            "Content-Length: %zu\r\n\r\n%s",
+            sizeof body - 1, body);
         assert_int_equal(rg_tcp_send(fd, req, (size_t)n), 0);
         free(rg_tcp_read_until(fd, "data: ", 3, 5000, NULL));
         close(fd);
     }
-    json_t *j = post("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":4}",
-                     200);
+    json_t *j =
+        post("/v1/completions",
+             "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":4}", 200);
     json_decref(j);
     struct rg_resp r;
     assert_int_equal(rg_http(&srv, "GET", "/status", NULL, NULL, 0, &r), 0);
@@ -235,7 +250,8 @@ static void test_embeddings(void **state)
     (void)state;
     NEED_DATA();
     json_t *j = post("/v1/embeddings",
-                     "{\"model\":\"stories260K\",\"input\":[\"Once upon a time\",\"The dog ran\",\"Once upon a time\"]}",
+                     "{\"model\":\"stories260K\",\"input\":[\"Once upon a time\",\"The dog "
+                     "ran\",\"Once upon a time\"]}",
                      200);
     json_t *data = json_object_get(j, "data");
     assert_int_equal(json_array_size(data), 3);
@@ -250,13 +266,17 @@ static void test_embeddings(void **state)
         }
         assert_true(fabs(norm - 1.0) < 1e-4);
     }
-    for (int k = 0; k < 64; k++) dots[0] += v[0][k] * v[2][k], dots[1] += v[0][k] * v[1][k];
+    for (int k = 0; k < 64; k++)
+        dots[0] += v[0][k] * v[2][k], dots[1] += v[0][k] * v[1][k];
     assert_true(dots[0] > 0.9999); /* same text, same vector */
     assert_true(dots[1] < 0.999);  /* different text, different vector */
-    assert_true(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")) >= 10);
+    assert_true(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")) >=
+                10);
     json_decref(j);
-    j = post("/v1/embeddings", "{\"model\":\"stories260K\",\"input\":\"hello\",\"encoding_format\":\"base64\"}", 200);
-    const char *b = json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding"));
+    j = post("/v1/embeddings",
+             "{\"model\":\"stories260K\",\"input\":\"hello\",\"encoding_format\":\"base64\"}", 200);
+    const char *b = json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding"));
     assert_non_null(b);
     assert_int_equal(strlen(b), (64 * 4 + 2) / 3 * 4);
     json_decref(j);
@@ -316,10 +336,13 @@ static void test_ollama_api(void **state)
     rg_resp_free(&r);
 
     /* chat without streaming: one object with the message */
-    j = post("/api/chat", "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-                          "\"stream\":false,\"options\":{\"num_predict\":4,\"seed\":1}}", 200);
+    j = post("/api/chat",
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"stream\":false,\"options\":{\"num_predict\":4,\"seed\":1}}",
+             200);
     assert_true(json_is_true(json_object_get(j, "done")));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "message"), "role")), "assistant");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "message"), "role")),
+                        "assistant");
     json_decref(j);
 
     j = post("/api/show", "{\"model\":\"nope\"}", 404);
@@ -332,9 +355,12 @@ static void test_ollama_api(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_models),           cmocka_unit_test(test_completion_matches_reference),
-        cmocka_unit_test(test_stream_matches_reference), cmocka_unit_test(test_stop_strings),
-        cmocka_unit_test(test_chat_shape),       cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_models),
+        cmocka_unit_test(test_completion_matches_reference),
+        cmocka_unit_test(test_stream_matches_reference),
+        cmocka_unit_test(test_stop_strings),
+        cmocka_unit_test(test_chat_shape),
+        cmocka_unit_test(test_errors),
         cmocka_unit_test(test_disconnect_frees_slot),
         cmocka_unit_test(test_ollama_api),
         cmocka_unit_test(test_embeddings),

@@ -16,13 +16,13 @@ const char *rg_catalog_file_type_name(uint32_t ftype)
 {
     /* llama.cpp's llama_ftype values as written to general.file_type. */
     static const char *const names[] = {
-        [0] = "F32",     [1] = "F16",     [2] = "Q4_0",    [3] = "Q4_1",    [7] = "Q8_0",
-        [8] = "Q5_0",    [9] = "Q5_1",    [10] = "Q2_K",   [11] = "Q3_K_S", [12] = "Q3_K_M",
-        [13] = "Q3_K_L", [14] = "Q4_K_S", [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M",
-        [18] = "Q6_K",   [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S", [22] = "IQ3_XS",
-        [23] = "IQ3_XXS", [24] = "IQ1_S", [25] = "IQ4_NL", [26] = "IQ3_S",  [27] = "IQ3_M",
-        [28] = "IQ2_S",  [29] = "IQ2_M",  [30] = "IQ4_XS", [31] = "IQ1_M",  [32] = "BF16",
-        [36] = "TQ1_0",  [37] = "TQ2_0",
+        [0] = "F32",      [1] = "F16",      [2] = "Q4_0",    [3] = "Q4_1",    [7] = "Q8_0",
+        [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",   [11] = "Q3_K_S", [12] = "Q3_K_M",
+        [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M",
+        [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S", [22] = "IQ3_XS",
+        [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL", [26] = "IQ3_S",  [27] = "IQ3_M",
+        [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS", [31] = "IQ1_M",  [32] = "BF16",
+        [36] = "TQ1_0",   [37] = "TQ2_0",
     };
     ftype &= ~UINT32_C(1024); /* LLAMA_FTYPE_GUESSED */
     return ftype < RG_ARRAY_LEN(names) ? names[ftype] : NULL;
@@ -73,13 +73,15 @@ int rg_catalog_inspect(const char *path, struct rg_model_entry *e)
     for (int64_t i = 0; i < nt; i++) {
         const struct rg_gguf_tensor *t = rg_gguf_tensor(g, i);
         uint64_t n = 1;
-        for (uint32_t d = 0; d < t->n_dims; d++) n *= (uint64_t)t->ne[d];
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            n *= (uint64_t)t->ne[d];
         e->n_params += n;
         if ((unsigned)t->type < RG_ARRAY_LEN(counts) && t->n_dims >= 2) counts[t->type] += n;
     }
     uint32_t ftype;
     const char *q = NULL;
-    if (rg_gguf_get_u32(g, "general.file_type", &ftype) == RG_OK) q = rg_catalog_file_type_name(ftype);
+    if (rg_gguf_get_u32(g, "general.file_type", &ftype) == RG_OK)
+        q = rg_catalog_file_type_name(ftype);
     if (!q) {
         size_t best = RG_ARRAY_LEN(counts);
         for (size_t i = 0; i < RG_ARRAY_LEN(counts); i++)
@@ -113,7 +115,8 @@ void rg_catalog_entry_free(struct rg_model_entry *e)
 
 static int by_name(const void *a, const void *b)
 {
-    return strcmp(((const struct rg_model_entry *)a)->name, ((const struct rg_model_entry *)b)->name);
+    return strcmp(((const struct rg_model_entry *)a)->name,
+                  ((const struct rg_model_entry *)b)->name);
 }
 
 int rg_catalog_scan(const char *dir, struct rg_model_list *out, char *err)
@@ -160,7 +163,8 @@ int rg_catalog_scan(const char *dir, struct rg_model_list *out, char *err)
 
 void rg_catalog_free(struct rg_model_list *l)
 {
-    for (size_t i = 0; i < l->n; i++) rg_catalog_entry_free(&l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        rg_catalog_entry_free(&l->v[i]);
     rg_free(l->v);
     l->v = NULL;
     l->n = 0;

@@ -12,14 +12,14 @@
 #include "common/err.h"
 
 struct rg_model_entry {
-    char *name;     /* file name without .gguf */
-    char *path;     /* full path */
-    char *arch;     /* general.architecture, NULL if absent */
-    char *quant;    /* "Q4_K_M" from general.file_type, else the most common tensor type */
-    uint64_t size;  /* bytes on disk */
-    uint64_t ctx;   /* <arch>.context_length, 0 if absent */
+    char *name;        /* file name without .gguf */
+    char *path;        /* full path */
+    char *arch;        /* general.architecture, NULL if absent */
+    char *quant;       /* "Q4_K_M" from general.file_type, else the most common tensor type */
+    uint64_t size;     /* bytes on disk */
+    uint64_t ctx;      /* <arch>.context_length, 0 if absent */
     uint64_t n_params; /* sum of tensor elements */
-    char *error;    /* non-NULL: the file is not a usable GGUF; the reason */
+    char *error;       /* non-NULL: the file is not a usable GGUF; the reason */
 };
 
 struct rg_model_list {

@@ -38,28 +38,32 @@ struct rg_gguf_params rg_gguf_default_params(void)
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
 }
 
 static int map_init(struct rg_gguf_map *m, uint64_t n)
 {
     uint64_t cap = 16;
-    while (cap < n * 2) cap <<= 1;
+    while (cap < n * 2)
+        cap <<= 1;
     m->slots = rg_malloc_array((size_t)cap, sizeof *m->slots);
     if (!m->slots) return RG_ENOMEM;
-    for (uint64_t i = 0; i < cap; i++) m->slots[i] = -1;
+    for (uint64_t i = 0; i < cap; i++)
+        m->slots[i] = -1;
     m->cap = cap;
     return RG_OK;
 }
 
 /* Inserts idx under name; returns the existing index if name is present, else -1. */
-static int64_t map_put(struct rg_gguf_map *m, const char *name, int64_t idx, const char *const *names,
-                       size_t stride)
+static int64_t map_put(struct rg_gguf_map *m, const char *name, int64_t idx,
+                       const char *const *names, size_t stride)
 {
     uint64_t mask = m->cap - 1, i = hash_str(name) & mask;
     while (m->slots[i] >= 0) {
-        const char *other = *(const char *const *)((const char *)names + (size_t)m->slots[i] * stride);
+        const char *other =
+            *(const char *const *)((const char *)names + (size_t)m->slots[i] * stride);
         if (!strcmp(other, name)) return m->slots[i];
         i = (i + 1) & mask;
     }
@@ -67,12 +71,14 @@ static int64_t map_put(struct rg_gguf_map *m, const char *name, int64_t idx, con
     return -1;
 }
 
-static int64_t map_get(const struct rg_gguf_map *m, const char *name, const char *const *names, size_t stride)
+static int64_t map_get(const struct rg_gguf_map *m, const char *name, const char *const *names,
+                       size_t stride)
 {
     if (!m->cap) return -1;
     uint64_t mask = m->cap - 1, i = hash_str(name) & mask;
     while (m->slots[i] >= 0) {
-        const char *other = *(const char *const *)((const char *)names + (size_t)m->slots[i] * stride);
+        const char *other =
+            *(const char *const *)((const char *)names + (size_t)m->slots[i] * stride);
         if (!strcmp(other, name)) return m->slots[i];
         i = (i + 1) & mask;
     }
@@ -90,7 +96,8 @@ struct cur {
 static int need(struct cur *c, size_t n, const char *what)
 {
     if (n > c->size - c->off)
-        return rg_err_set(c->err, RG_EFORMAT, "truncated file: %s at offset %zu needs %zu bytes, %zu left", what,
+        return rg_err_set(c->err, RG_EFORMAT,
+                          "truncated file: %s at offset %zu needs %zu bytes, %zu left", what,
                           c->off, n, c->size - c->off);
     return RG_OK;
 }
@@ -104,8 +111,14 @@ static int rd(struct cur *c, void *out, size_t n, const char *what)
     return RG_OK;
 }
 
-static int rd_u32(struct cur *c, uint32_t *v, const char *what) { return rd(c, v, 4, what); }
-static int rd_u64(struct cur *c, uint64_t *v, const char *what) { return rd(c, v, 8, what); }
+static int rd_u32(struct cur *c, uint32_t *v, const char *what)
+{
+    return rd(c, v, 4, what);
+}
+static int rd_u64(struct cur *c, uint64_t *v, const char *what)
+{
+    return rd(c, v, 8, what);
+}
 
 /* A GGUF string: u64 length + bytes. Copied NUL-terminated into the arena. */
 static int rd_str(struct rg_gguf *g, struct cur *c, char **out, size_t *len, const char *what)
@@ -114,12 +127,14 @@ static int rd_str(struct rg_gguf *g, struct cur *c, char **out, size_t *len, con
     int rc = rd_u64(c, &n, what);
     if (rc) return rc;
     if (n > g->params.max_string)
-        return rg_err_set(c->err, RG_EFORMAT, "%s at offset %zu: string length %llu exceeds the limit %llu", what,
-                          c->off - 8, (unsigned long long)n, (unsigned long long)g->params.max_string);
+        return rg_err_set(
+            c->err, RG_EFORMAT, "%s at offset %zu: string length %llu exceeds the limit %llu", what,
+            c->off - 8, (unsigned long long)n, (unsigned long long)g->params.max_string);
     if ((rc = need(c, (size_t)n, what))) return rc;
     const uint8_t *p = c->base + c->off;
     if (memchr(p, 0, (size_t)n))
-        return rg_err_set(c->err, RG_EFORMAT, "%s at offset %zu: string contains a NUL byte", what, c->off);
+        return rg_err_set(c->err, RG_EFORMAT, "%s at offset %zu: string contains a NUL byte", what,
+                          c->off);
     char *s = rg_arena_alloc(&g->arena, (size_t)n + 1);
     if (!s) return rg_err_set(c->err, RG_ENOMEM, "out of memory reading %s", what);
     memcpy(s, p, (size_t)n);
@@ -133,10 +148,17 @@ static int rd_str(struct rg_gguf *g, struct cur *c, char **out, size_t *len, con
 static size_t scalar_size(uint32_t t)
 {
     switch (t) {
-    case RG_GGUF_UINT8: case RG_GGUF_INT8: case RG_GGUF_BOOL: return 1;
-    case RG_GGUF_UINT16: case RG_GGUF_INT16: return 2;
-    case RG_GGUF_UINT32: case RG_GGUF_INT32: case RG_GGUF_FLOAT32: return 4;
-    case RG_GGUF_UINT64: case RG_GGUF_INT64: case RG_GGUF_FLOAT64: return 8;
+    case RG_GGUF_UINT8:
+    case RG_GGUF_INT8:
+    case RG_GGUF_BOOL: return 1;
+    case RG_GGUF_UINT16:
+    case RG_GGUF_INT16: return 2;
+    case RG_GGUF_UINT32:
+    case RG_GGUF_INT32:
+    case RG_GGUF_FLOAT32: return 4;
+    case RG_GGUF_UINT64:
+    case RG_GGUF_INT64:
+    case RG_GGUF_FLOAT64: return 8;
     default: return 0;
     }
 }
@@ -157,22 +179,27 @@ static int read_kv(struct rg_gguf *g, struct cur *c, struct rg_gguf_kv *kv, int6
         uint64_t n;
         if ((rc = rd_u32(c, &et, kv->key)) || (rc = rd_u64(c, &n, kv->key))) return rc;
         if (et == RG_GGUF_ARRAY)
-            return rg_err_set(c->err, RG_EUNSUPPORTED, "key '%s': nested arrays are not supported", kv->key);
+            return rg_err_set(c->err, RG_EUNSUPPORTED, "key '%s': nested arrays are not supported",
+                              kv->key);
         if (et != RG_GGUF_STRING && !scalar_size(et))
-            return rg_err_set(c->err, RG_EFORMAT, "key '%s': unknown array element type %u", kv->key, et);
+            return rg_err_set(c->err, RG_EFORMAT, "key '%s': unknown array element type %u",
+                              kv->key, et);
         if (n > g->params.max_array)
-            return rg_err_set(c->err, RG_EFORMAT, "key '%s': array of %llu elements exceeds the limit %llu", kv->key,
+            return rg_err_set(c->err, RG_EFORMAT,
+                              "key '%s': array of %llu elements exceeds the limit %llu", kv->key,
                               (unsigned long long)n, (unsigned long long)g->params.max_array);
         kv->arr_type = et;
         kv->arr_n = n;
         if (et == RG_GGUF_STRING) {
             /* each element is at least its 8-byte length: bound n by the bytes left first */
             if (n > (c->size - c->off) / 8)
-                return rg_err_set(c->err, RG_EFORMAT, "key '%s': %llu strings cannot fit in the %zu bytes left",
+                return rg_err_set(c->err, RG_EFORMAT,
+                                  "key '%s': %llu strings cannot fit in the %zu bytes left",
                                   kv->key, (unsigned long long)n, c->size - c->off);
             kv->arr_strs = rg_arena_alloc(&g->arena, (size_t)n * sizeof *kv->arr_strs);
             kv->arr_lens = rg_arena_alloc(&g->arena, (size_t)n * sizeof *kv->arr_lens);
-            if (n && (!kv->arr_strs || !kv->arr_lens)) return rg_err_set(c->err, RG_ENOMEM, "out of memory");
+            if (n && (!kv->arr_strs || !kv->arr_lens))
+                return rg_err_set(c->err, RG_ENOMEM, "out of memory");
             for (uint64_t i = 0; i < n; i++)
                 if ((rc = rd_str(g, c, &kv->arr_strs[i], &kv->arr_lens[i], kv->key))) return rc;
         } else {
@@ -186,10 +213,12 @@ static int read_kv(struct rg_gguf *g, struct cur *c, struct rg_gguf_kv *kv, int6
         return RG_OK;
     } else {
         size_t n = scalar_size(t);
-        if (!n) return rg_err_set(c->err, RG_EFORMAT, "key '%s': unknown value type %u", kv->key, t);
+        if (!n)
+            return rg_err_set(c->err, RG_EFORMAT, "key '%s': unknown value type %u", kv->key, t);
         if ((rc = rd(c, &kv->u, n, kv->key))) return rc;
         if (t == RG_GGUF_BOOL && kv->u.u8 > 1)
-            return rg_err_set(c->err, RG_EFORMAT, "key '%s': bool value %u is neither 0 nor 1", kv->key, kv->u.u8);
+            return rg_err_set(c->err, RG_EFORMAT, "key '%s': bool value %u is neither 0 nor 1",
+                              kv->key, kv->u.u8);
         return RG_OK;
     }
 }
@@ -205,10 +234,11 @@ static int read_tensor_info(struct rg_gguf *g, struct cur *c, struct rg_gguf_ten
     uint32_t nd;
     if ((rc = rd_u32(c, &nd, name))) return rc;
     if (nd < 1 || nd > RG_GGUF_MAX_DIMS)
-        return rg_err_set(c->err, RG_EFORMAT, "tensor %lld '%s': %u dimensions (1-%d allowed)", (long long)idx, name,
-                          nd, RG_GGUF_MAX_DIMS);
+        return rg_err_set(c->err, RG_EFORMAT, "tensor %lld '%s': %u dimensions (1-%d allowed)",
+                          (long long)idx, name, nd, RG_GGUF_MAX_DIMS);
     t->n_dims = nd;
-    for (int d = 0; d < RG_GGUF_MAX_DIMS; d++) t->ne[d] = 1;
+    for (int d = 0; d < RG_GGUF_MAX_DIMS; d++)
+        t->ne[d] = 1;
     for (uint32_t d = 0; d < nd; d++) {
         uint64_t ne;
         if ((rc = rd_u64(c, &ne, name))) return rc;
@@ -227,7 +257,8 @@ static int read_tensor_info(struct rg_gguf *g, struct cur *c, struct rg_gguf_ten
     /* size: row bytes x rows, all overflow-checked */
     size_t row = rg_type_row_size(t->type, t->ne[0]);
     if (row == 0 && t->ne[0] != 0)
-        return rg_err_set(c->err, RG_EFORMAT, "tensor '%s': row length %lld is not a multiple of the %s block size",
+        return rg_err_set(c->err, RG_EFORMAT,
+                          "tensor '%s': row length %lld is not a multiple of the %s block size",
                           name, (long long)t->ne[0], rg_type_geometry[t->type].name);
     size_t size = row;
     for (int d = 1; d < RG_GGUF_MAX_DIMS; d++)
@@ -249,7 +280,10 @@ static void gguf_free(struct rg_gguf *g)
     rg_free(g);
 }
 
-void rg_gguf_close(struct rg_gguf *g) { gguf_free(g); }
+void rg_gguf_close(struct rg_gguf *g)
+{
+    gguf_free(g);
+}
 
 static int parse(struct rg_gguf *g, char *err)
 {
@@ -257,26 +291,30 @@ static int parse(struct rg_gguf *g, char *err)
     char magic[4];
     int rc = rd(&c, magic, 4, "magic");
     if (rc) return rc;
-    if (memcmp(magic, GGUF_MAGIC, 4) != 0) return rg_err_set(err, RG_EFORMAT, "not a GGUF file (bad magic)");
+    if (memcmp(magic, GGUF_MAGIC, 4) != 0)
+        return rg_err_set(err, RG_EFORMAT, "not a GGUF file (bad magic)");
     if ((rc = rd_u32(&c, &g->version, "version"))) return rc;
-    if (g->version == 1) return rg_err_set(err, RG_EUNSUPPORTED, "GGUF version 1 is not supported (only 2 and 3)");
+    if (g->version == 1)
+        return rg_err_set(err, RG_EUNSUPPORTED, "GGUF version 1 is not supported (only 2 and 3)");
     if (g->version != 2 && g->version != 3) {
         if ((g->version & 0xFFFF) == 0 && g->version != 0)
             return rg_err_set(err, RG_EUNSUPPORTED, "big-endian GGUF files are not supported");
-        return rg_err_set(err, RG_EUNSUPPORTED, "unsupported GGUF version %u (only 2 and 3)", g->version);
+        return rg_err_set(err, RG_EUNSUPPORTED, "unsupported GGUF version %u (only 2 and 3)",
+                          g->version);
     }
     uint64_t nt, nkv;
     if ((rc = rd_u64(&c, &nt, "tensor count")) || (rc = rd_u64(&c, &nkv, "key count"))) return rc;
     if (nkv > g->params.max_kv)
-        return rg_err_set(err, RG_EFORMAT, "%llu metadata keys exceed the limit %llu", (unsigned long long)nkv,
-                          (unsigned long long)g->params.max_kv);
+        return rg_err_set(err, RG_EFORMAT, "%llu metadata keys exceed the limit %llu",
+                          (unsigned long long)nkv, (unsigned long long)g->params.max_kv);
     if (nt > g->params.max_tensors)
-        return rg_err_set(err, RG_EFORMAT, "%llu tensors exceed the limit %llu", (unsigned long long)nt,
-                          (unsigned long long)g->params.max_tensors);
+        return rg_err_set(err, RG_EFORMAT, "%llu tensors exceed the limit %llu",
+                          (unsigned long long)nt, (unsigned long long)g->params.max_tensors);
     /* a key/value takes at least 8+4+1 bytes, a tensor info at least 8+4+8+4+8 */
     uint64_t left = c.size - c.off;
     if (nkv > left / 13 || nt > left / 32)
-        return rg_err_set(err, RG_EFORMAT, "%llu keys and %llu tensors cannot fit in a %zu-byte file",
+        return rg_err_set(err, RG_EFORMAT,
+                          "%llu keys and %llu tensors cannot fit in a %zu-byte file",
                           (unsigned long long)nkv, (unsigned long long)nt, g->size);
     g->n_kv = (int64_t)nkv;
     g->n_tensors = (int64_t)nt;
@@ -288,15 +326,18 @@ static int parse(struct rg_gguf *g, char *err)
 
     for (int64_t i = 0; i < g->n_kv; i++) {
         if ((rc = read_kv(g, &c, &g->kvs[i], i))) return rc;
-        if (map_put(&g->kv_map, g->kvs[i].key, i, (const char *const *)&g->kvs[0].key, sizeof *g->kvs) >= 0)
+        if (map_put(&g->kv_map, g->kvs[i].key, i, (const char *const *)&g->kvs[0].key,
+                    sizeof *g->kvs) >= 0)
             return rg_err_set(err, RG_EFORMAT, "duplicate key '%s'", g->kvs[i].key);
     }
     g->alignment = DEFAULT_ALIGNMENT;
     int64_t ai = rg_gguf_find_key(g, "general.alignment");
     if (ai >= 0) {
         uint32_t a;
-        if (rg_gguf_get_u32(g, "general.alignment", &a) != RG_OK || a == 0 || (a & (a - 1)) || a > (1u << 20))
-            return rg_err_set(err, RG_EFORMAT, "general.alignment must be a power of two up to 1 MiB");
+        if (rg_gguf_get_u32(g, "general.alignment", &a) != RG_OK || a == 0 || (a & (a - 1)) ||
+            a > (1u << 20))
+            return rg_err_set(err, RG_EFORMAT,
+                              "general.alignment must be a power of two up to 1 MiB");
         g->alignment = a;
     }
     for (int64_t i = 0; i < g->n_tensors; i++) {
@@ -309,18 +350,22 @@ static int parse(struct rg_gguf *g, char *err)
     size_t data_off = c.off;
     if (data_off % g->alignment) data_off += g->alignment - data_off % g->alignment;
     if (g->n_tensors > 0 && data_off > g->size)
-        return rg_err_set(err, RG_EFORMAT, "truncated file: the data section starts at %zu, past the end (%zu)", data_off,
-                          g->size);
+        return rg_err_set(err, RG_EFORMAT,
+                          "truncated file: the data section starts at %zu, past the end (%zu)",
+                          data_off, g->size);
     g->data_offset = data_off;
     for (int64_t i = 0; i < g->n_tensors; i++) {
         struct rg_gguf_tensor *t = &g->tensors[i];
         if (t->offset % g->alignment)
-            return rg_err_set(err, RG_EFORMAT, "tensor %lld '%s': offset %llu is not a multiple of the alignment %zu",
-                              (long long)i, t->name, (unsigned long long)t->offset, g->alignment);
+            return rg_err_set(
+                err, RG_EFORMAT,
+                "tensor %lld '%s': offset %llu is not a multiple of the alignment %zu",
+                (long long)i, t->name, (unsigned long long)t->offset, g->alignment);
         size_t start, end;
         if (!rg_add_size(data_off, (size_t)t->offset, &start) || t->offset > SIZE_MAX ||
             !rg_add_size(start, t->size, &end) || end > g->size)
-            return rg_err_set(err, RG_EFORMAT, "tensor %lld '%s': data [%llu, %llu) past end of file (size %zu)",
+            return rg_err_set(err, RG_EFORMAT,
+                              "tensor %lld '%s': data [%llu, %llu) past end of file (size %zu)",
                               (long long)i, t->name, (unsigned long long)t->offset,
                               (unsigned long long)t->offset + t->size, g->size);
         t->data = g->data + start;
@@ -342,7 +387,8 @@ static struct rg_gguf *gguf_new(const struct rg_gguf_params *params)
     return g;
 }
 
-struct rg_gguf *rg_gguf_open_memory(const void *data, size_t size, const struct rg_gguf_params *params, char *err)
+struct rg_gguf *rg_gguf_open_memory(const void *data, size_t size,
+                                    const struct rg_gguf_params *params, char *err)
 {
     struct rg_gguf *g = gguf_new(params);
     if (!g) {
@@ -404,11 +450,26 @@ struct rg_gguf *rg_gguf_open(const char *path, const struct rg_gguf_params *para
 
 /* ---- accessors ---- */
 
-uint32_t rg_gguf_version(const struct rg_gguf *g) { return g->version; }
-size_t rg_gguf_alignment(const struct rg_gguf *g) { return g->alignment; }
-size_t rg_gguf_file_size(const struct rg_gguf *g) { return g->size; }
-int64_t rg_gguf_n_kv(const struct rg_gguf *g) { return g->n_kv; }
-int64_t rg_gguf_n_tensors(const struct rg_gguf *g) { return g->n_tensors; }
+uint32_t rg_gguf_version(const struct rg_gguf *g)
+{
+    return g->version;
+}
+size_t rg_gguf_alignment(const struct rg_gguf *g)
+{
+    return g->alignment;
+}
+size_t rg_gguf_file_size(const struct rg_gguf *g)
+{
+    return g->size;
+}
+int64_t rg_gguf_n_kv(const struct rg_gguf *g)
+{
+    return g->n_kv;
+}
+int64_t rg_gguf_n_tensors(const struct rg_gguf *g)
+{
+    return g->n_tensors;
+}
 
 int64_t rg_gguf_find_key(const struct rg_gguf *g, const char *key)
 {
@@ -416,11 +477,14 @@ int64_t rg_gguf_find_key(const struct rg_gguf *g, const char *key)
     return map_get(&g->kv_map, key, (const char *const *)&g->kvs[0].key, sizeof *g->kvs);
 }
 
-const char *rg_gguf_key(const struct rg_gguf *g, int64_t i) { return i >= 0 && i < g->n_kv ? g->kvs[i].key : NULL; }
+const char *rg_gguf_key(const struct rg_gguf *g, int64_t i)
+{
+    return i >= 0 && i < g->n_kv ? g->kvs[i].key : NULL;
+}
 
 enum rg_gguf_type rg_gguf_kv_type(const struct rg_gguf *g, int64_t i)
 {
-    return i >= 0 && i < g->n_kv ? (enum rg_gguf_type)g->kvs[i].type : (enum rg_gguf_type)-1;
+    return i >= 0 && i < g->n_kv ? (enum rg_gguf_type)g->kvs[i].type : (enum rg_gguf_type) - 1;
 }
 
 const struct rg_gguf_tensor *rg_gguf_tensor(const struct rg_gguf *g, int64_t i)
@@ -431,7 +495,8 @@ const struct rg_gguf_tensor *rg_gguf_tensor(const struct rg_gguf *g, int64_t i)
 const struct rg_gguf_tensor *rg_gguf_find_tensor(const struct rg_gguf *g, const char *name)
 {
     if (!g->n_tensors) return NULL;
-    int64_t i = map_get(&g->tensor_map, name, (const char *const *)&g->tensors[0].name, sizeof *g->tensors);
+    int64_t i =
+        map_get(&g->tensor_map, name, (const char *const *)&g->tensors[0].name, sizeof *g->tensors);
     return i >= 0 ? &g->tensors[i] : NULL;
 }
 
@@ -505,9 +570,12 @@ int rg_gguf_get_f32(const struct rg_gguf *g, const char *key, float *out)
 {
     const struct rg_gguf_kv *kv = kv_of(g, key);
     if (!kv) return RG_ENOTFOUND;
-    if (kv->type == RG_GGUF_FLOAT32) *out = kv->u.f32;
-    else if (kv->type == RG_GGUF_FLOAT64) *out = (float)kv->u.f64;
-    else return RG_EFORMAT;
+    if (kv->type == RG_GGUF_FLOAT32)
+        *out = kv->u.f32;
+    else if (kv->type == RG_GGUF_FLOAT64)
+        *out = (float)kv->u.f64;
+    else
+        return RG_EFORMAT;
     return RG_OK;
 }
 
@@ -529,7 +597,8 @@ int rg_gguf_get_str(const struct rg_gguf *g, const char *key, const char **out)
     return RG_OK;
 }
 
-int rg_gguf_get_arr(const struct rg_gguf *g, const char *key, enum rg_gguf_type *elem_type, uint64_t *n)
+int rg_gguf_get_arr(const struct rg_gguf *g, const char *key, enum rg_gguf_type *elem_type,
+                    uint64_t *n)
 {
     const struct rg_gguf_kv *kv = kv_of(g, key);
     if (!kv) return RG_ENOTFOUND;
@@ -539,7 +608,8 @@ int rg_gguf_get_arr(const struct rg_gguf *g, const char *key, enum rg_gguf_type 
     return RG_OK;
 }
 
-int rg_gguf_arr_str(const struct rg_gguf *g, const char *key, uint64_t i, const char **s, size_t *len)
+int rg_gguf_arr_str(const struct rg_gguf *g, const char *key, uint64_t i, const char **s,
+                    size_t *len)
 {
     const struct rg_gguf_kv *kv = kv_of(g, key);
     if (!kv) return RG_ENOTFOUND;
@@ -550,17 +620,27 @@ int rg_gguf_arr_str(const struct rg_gguf *g, const char *key, uint64_t i, const 
     return RG_OK;
 }
 
-static int elem_double(const struct rg_gguf_kv *kv, uint64_t i, double *out, bool *is_int, int64_t *iv)
+static int elem_double(const struct rg_gguf_kv *kv, uint64_t i, double *out, bool *is_int,
+                       int64_t *iv)
 {
     const uint8_t *p = (const uint8_t *)kv->arr_data + i * scalar_size(kv->arr_type);
     union {
-        uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
-        uint64_t u64; int64_t i64; float f32; double f64;
+        uint8_t u8;
+        int8_t i8;
+        uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        int32_t i32;
+        uint64_t u64;
+        int64_t i64;
+        float f32;
+        double f64;
     } v;
     memcpy(&v, p, scalar_size(kv->arr_type));
     *is_int = true;
     switch (kv->arr_type) {
-    case RG_GGUF_UINT8: case RG_GGUF_BOOL: *iv = v.u8; break;
+    case RG_GGUF_UINT8:
+    case RG_GGUF_BOOL: *iv = v.u8; break;
     case RG_GGUF_INT8: *iv = v.i8; break;
     case RG_GGUF_UINT16: *iv = v.u16; break;
     case RG_GGUF_INT16: *iv = v.i16; break;

@@ -42,20 +42,20 @@ enum rg_gguf_type {
 #define RG_GGUF_MAX_DIMS 4
 
 struct rg_gguf_tensor {
-    const char *name;                /* NUL-terminated, owned by the handle */
-    uint32_t n_dims;                 /* 1..RG_GGUF_MAX_DIMS */
-    int64_t ne[RG_GGUF_MAX_DIMS];    /* elements per dim, ne[0] fastest; unused dims are 1 */
+    const char *name;             /* NUL-terminated, owned by the handle */
+    uint32_t n_dims;              /* 1..RG_GGUF_MAX_DIMS */
+    int64_t ne[RG_GGUF_MAX_DIMS]; /* elements per dim, ne[0] fastest; unused dims are 1 */
     enum rg_type type;
-    uint64_t offset;                 /* from the start of the data section */
-    size_t size;                     /* bytes, checked to lie inside the file */
-    const void *data;                /* into the mapping (aligned as the file says) */
+    uint64_t offset;  /* from the start of the data section */
+    size_t size;      /* bytes, checked to lie inside the file */
+    const void *data; /* into the mapping (aligned as the file says) */
 };
 
 struct rg_gguf;
 
 struct rg_gguf_params {
-    bool vocab_only;     /* tensor infos may be absent or ignored (tokenize on vocab files) */
-    uint64_t max_kv;     /* caps for hostile files; 0 = default */
+    bool vocab_only; /* tensor infos may be absent or ignored (tokenize on vocab files) */
+    uint64_t max_kv; /* caps for hostile files; 0 = default */
     uint64_t max_tensors;
     uint64_t max_array;  /* elements in one metadata array */
     uint64_t max_string; /* bytes in one string */

@@ -15,8 +15,8 @@ struct wkv {
     char *str;
     uint32_t arr_type;
     uint64_t arr_n;
-    void *arr;     /* numeric elements */
-    char **strs;   /* string elements */
+    void *arr;   /* numeric elements */
+    char **strs; /* string elements */
 };
 
 struct wtensor {
@@ -35,14 +35,18 @@ struct rg_gguf_writer {
     size_t n_t, cap_t;
 };
 
-struct rg_gguf_writer *rg_gguf_writer_new(void) { return rg_calloc(1, sizeof(struct rg_gguf_writer)); }
+struct rg_gguf_writer *rg_gguf_writer_new(void)
+{
+    return rg_calloc(1, sizeof(struct rg_gguf_writer));
+}
 
 static void wkv_clear(struct wkv *k)
 {
     rg_free(k->key);
     rg_free(k->str);
     rg_free(k->arr);
-    for (uint64_t i = 0; k->strs && i < k->arr_n; i++) rg_free(k->strs[i]);
+    for (uint64_t i = 0; k->strs && i < k->arr_n; i++)
+        rg_free(k->strs[i]);
     rg_free(k->strs);
     memset(k, 0, sizeof *k);
 }
@@ -50,7 +54,8 @@ static void wkv_clear(struct wkv *k)
 void rg_gguf_writer_free(struct rg_gguf_writer *w)
 {
     if (!w) return;
-    for (size_t i = 0; i < w->n_kv; i++) wkv_clear(&w->kv[i]);
+    for (size_t i = 0; i < w->n_kv; i++)
+        wkv_clear(&w->kv[i]);
     for (size_t i = 0; i < w->n_t; i++) {
         rg_free(w->t[i].name);
         rg_free(w->t[i].data);
@@ -88,7 +93,8 @@ static struct wkv *slot(struct rg_gguf_writer *w, const char *key)
     return k;
 }
 
-static int set_scalar(struct rg_gguf_writer *w, const char *key, uint32_t type, const void *v, size_t n)
+static int set_scalar(struct rg_gguf_writer *w, const char *key, uint32_t type, const void *v,
+                      size_t n)
 {
     struct wkv *k = slot(w, key);
     if (!k) return RG_ENOMEM;
@@ -128,7 +134,8 @@ int rg_gguf_writer_set_str(struct rg_gguf_writer *w, const char *key, const char
     return k->str ? RG_OK : RG_ENOMEM;
 }
 
-int rg_gguf_writer_set_arr_str(struct rg_gguf_writer *w, const char *key, const char *const *v, uint64_t n)
+int rg_gguf_writer_set_arr_str(struct rg_gguf_writer *w, const char *key, const char *const *v,
+                               uint64_t n)
 {
     struct wkv *k = slot(w, key);
     if (!k) return RG_ENOMEM;
@@ -142,7 +149,8 @@ int rg_gguf_writer_set_arr_str(struct rg_gguf_writer *w, const char *key, const 
     return RG_OK;
 }
 
-static int set_arr(struct rg_gguf_writer *w, const char *key, uint32_t et, const void *v, uint64_t n, size_t es)
+static int set_arr(struct rg_gguf_writer *w, const char *key, uint32_t et, const void *v,
+                   uint64_t n, size_t es)
 {
     struct wkv *k = slot(w, key);
     if (!k) return RG_ENOMEM;
@@ -155,11 +163,13 @@ static int set_arr(struct rg_gguf_writer *w, const char *key, uint32_t et, const
     return RG_OK;
 }
 
-int rg_gguf_writer_set_arr_f32(struct rg_gguf_writer *w, const char *key, const float *v, uint64_t n)
+int rg_gguf_writer_set_arr_f32(struct rg_gguf_writer *w, const char *key, const float *v,
+                               uint64_t n)
 {
     return set_arr(w, key, RG_GGUF_FLOAT32, v, n, 4);
 }
-int rg_gguf_writer_set_arr_i32(struct rg_gguf_writer *w, const char *key, const int32_t *v, uint64_t n)
+int rg_gguf_writer_set_arr_i32(struct rg_gguf_writer *w, const char *key, const int32_t *v,
+                               uint64_t n)
 {
     return set_arr(w, key, RG_GGUF_INT32, v, n, 4);
 }
@@ -167,10 +177,17 @@ int rg_gguf_writer_set_arr_i32(struct rg_gguf_writer *w, const char *key, const 
 static size_t scalar_bytes(uint32_t t)
 {
     switch (t) {
-    case RG_GGUF_UINT8: case RG_GGUF_INT8: case RG_GGUF_BOOL: return 1;
-    case RG_GGUF_UINT16: case RG_GGUF_INT16: return 2;
-    case RG_GGUF_UINT32: case RG_GGUF_INT32: case RG_GGUF_FLOAT32: return 4;
-    case RG_GGUF_UINT64: case RG_GGUF_INT64: case RG_GGUF_FLOAT64: return 8;
+    case RG_GGUF_UINT8:
+    case RG_GGUF_INT8:
+    case RG_GGUF_BOOL: return 1;
+    case RG_GGUF_UINT16:
+    case RG_GGUF_INT16: return 2;
+    case RG_GGUF_UINT32:
+    case RG_GGUF_INT32:
+    case RG_GGUF_FLOAT32: return 4;
+    case RG_GGUF_UINT64:
+    case RG_GGUF_INT64:
+    case RG_GGUF_FLOAT64: return 8;
     default: return 0;
     }
 }
@@ -184,9 +201,11 @@ int rg_gguf_writer_copy_kv(struct rg_gguf_writer *w, const struct rg_gguf *g)
             rc = rg_gguf_writer_set_str(w, src->key, src->str);
         } else if (src->type == RG_GGUF_ARRAY) {
             if (src->arr_type == RG_GGUF_STRING)
-                rc = rg_gguf_writer_set_arr_str(w, src->key, (const char *const *)src->arr_strs, src->arr_n);
+                rc = rg_gguf_writer_set_arr_str(w, src->key, (const char *const *)src->arr_strs,
+                                                src->arr_n);
             else
-                rc = set_arr(w, src->key, src->arr_type, src->arr_data, src->arr_n, scalar_bytes(src->arr_type));
+                rc = set_arr(w, src->key, src->arr_type, src->arr_data, src->arr_n,
+                             scalar_bytes(src->arr_type));
         } else {
             rc = set_scalar(w, src->key, src->type, &src->u, scalar_bytes(src->type));
         }
@@ -195,8 +214,8 @@ int rg_gguf_writer_copy_kv(struct rg_gguf_writer *w, const struct rg_gguf *g)
     return RG_OK;
 }
 
-int rg_gguf_writer_add_tensor(struct rg_gguf_writer *w, const char *name, enum rg_type type, uint32_t n_dims,
-                              const int64_t *ne, const void *data)
+int rg_gguf_writer_add_tensor(struct rg_gguf_writer *w, const char *name, enum rg_type type,
+                              uint32_t n_dims, const int64_t *ne, const void *data)
 {
     if (!name || n_dims < 1 || n_dims > RG_GGUF_MAX_DIMS) return RG_EINVAL;
     for (size_t i = 0; i < w->n_t; i++)
@@ -224,15 +243,25 @@ int rg_gguf_writer_add_tensor(struct rg_gguf_writer *w, const char *name, enum r
     if (size) memcpy(t->data, data, size);
     t->type = type;
     t->n_dims = n_dims;
-    for (int d = 0; d < RG_GGUF_MAX_DIMS; d++) t->ne[d] = d < (int)n_dims ? ne[d] : 1;
+    for (int d = 0; d < RG_GGUF_MAX_DIMS; d++)
+        t->ne[d] = d < (int)n_dims ? ne[d] : 1;
     t->size = size;
     w->n_t++;
     return RG_OK;
 }
 
-static bool put(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n; }
-static bool put_u32(FILE *f, uint32_t v) { return put(f, &v, 4); }
-static bool put_u64(FILE *f, uint64_t v) { return put(f, &v, 8); }
+static bool put(FILE *f, const void *p, size_t n)
+{
+    return fwrite(p, 1, n, f) == n;
+}
+static bool put_u32(FILE *f, uint32_t v)
+{
+    return put(f, &v, 4);
+}
+static bool put_u64(FILE *f, uint64_t v)
+{
+    return put(f, &v, 8);
+}
 static bool put_str(FILE *f, const char *s)
 {
     size_t n = strlen(s);
@@ -274,7 +303,8 @@ int rg_gguf_writer_write(struct rg_gguf_writer *w, const char *path, char *err)
         } else if (k->type == RG_GGUF_ARRAY) {
             ok = put_u32(f, k->arr_type) && put_u64(f, k->arr_n);
             if (k->arr_type == RG_GGUF_STRING)
-                for (uint64_t j = 0; ok && j < k->arr_n; j++) ok = put_str(f, k->strs[j]);
+                for (uint64_t j = 0; ok && j < k->arr_n; j++)
+                    ok = put_str(f, k->strs[j]);
             else
                 ok = ok && put(f, k->arr, (size_t)k->arr_n * scalar_bytes(k->arr_type));
         } else {
@@ -285,7 +315,8 @@ int rg_gguf_writer_write(struct rg_gguf_writer *w, const char *path, char *err)
     for (size_t i = 0; ok && i < w->n_t; i++) {
         const struct wtensor *t = &w->t[i];
         ok = put_str(f, t->name) && put_u32(f, t->n_dims);
-        for (uint32_t d = 0; ok && d < t->n_dims; d++) ok = put_u64(f, (uint64_t)t->ne[d]);
+        for (uint32_t d = 0; ok && d < t->n_dims; d++)
+            ok = put_u64(f, (uint64_t)t->ne[d]);
         ok = ok && put_u32(f, (uint32_t)t->type) && put_u64(f, off);
         off += t->size;
         if (off % align) off += align - off % align;

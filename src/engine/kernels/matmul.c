@@ -50,7 +50,8 @@ static void mm_part(void *ctx, int ith, int nth)
                 for (int64_t r = rb; r < re; r++) {
                     float s4[4];
                     dot4((int)m->k, s4, w + r * m->w_row, m->xq + t * m->x_row, m->x_row);
-                    for (int j = 0; j < 4; j++) m->y[(t + j) * m->n_rows + r] = s4[j];
+                    for (int j = 0; j < 4; j++)
+                        m->y[(t + j) * m->n_rows + r] = s4[j];
                 }
         for (; t < m->n_tok; t++)
             for (int64_t r = rb; r < re; r++) {
@@ -61,11 +62,12 @@ static void mm_part(void *ctx, int ith, int nth)
     }
 }
 
-int rg_matmul(struct rg_pool *p, enum rg_type wt, const void *w, int64_t n_rows, int64_t k, const float *x,
-              int64_t n_tok, float *y)
+int rg_matmul(struct rg_pool *p, enum rg_type wt, const void *w, int64_t n_rows, int64_t k,
+              const float *x, int64_t n_tok, float *y)
 {
     const struct rg_type_traits *tw = rg_type_traits(wt);
-    if (!tw || !tw->vec_dot || k <= 0 || n_rows <= 0 || n_tok <= 0 || k > INT32_MAX) return RG_EINVAL;
+    if (!tw || !tw->vec_dot || k <= 0 || n_rows <= 0 || n_tok <= 0 || k > INT32_MAX)
+        return RG_EINVAL;
     const struct rg_type_traits *tx = rg_type_traits(tw->vec_dot_type);
     if (!tx || !tx->from_float) return RG_EINVAL;
     size_t w_row = rg_type_row_size(wt, k), x_row = rg_type_row_size(tw->vec_dot_type, k);

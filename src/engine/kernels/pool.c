@@ -39,8 +39,8 @@ struct rg_pool {
     atomic_ulong generation; /* bumped for each run */
     atomic_int pending;      /* workers still running this generation */
     atomic_bool quit;
-    int sleepers;            /* workers waiting on `start` (under lock) */
-    bool caller_sleeping;    /* caller waiting on `done` (under lock) */
+    int sleepers;         /* workers waiting on `start` (under lock) */
+    bool caller_sleeping; /* caller waiting on `done` (under lock) */
 };
 
 struct worker_arg {
@@ -60,8 +60,10 @@ static void *worker(void *arg)
         int spins = 0;
         while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit) &&
                spins < SPIN_ROUNDS + YIELD_ROUNDS) {
-            if (spins++ < SPIN_ROUNDS) CPU_RELAX();
-            else sched_yield();
+            if (spins++ < SPIN_ROUNDS)
+                CPU_RELAX();
+            else
+                sched_yield();
         }
         if (g == seen && !atomic_load(&p->quit)) {
             pthread_mutex_lock(&p->lock);
@@ -131,7 +133,10 @@ void rg_pool_free(struct rg_pool *p)
     rg_free(p);
 }
 
-int rg_pool_size(const struct rg_pool *p) { return p ? p->n : 1; }
+int rg_pool_size(const struct rg_pool *p)
+{
+    return p ? p->n : 1;
+}
 
 void rg_pool_run(struct rg_pool *p, rg_pool_fn fn, void *ctx)
 {
@@ -149,13 +154,16 @@ void rg_pool_run(struct rg_pool *p, rg_pool_fn fn, void *ctx)
     fn(ctx, 0, p->n);
     int spins = 0;
     while (atomic_load(&p->pending) > 0 && spins < SPIN_ROUNDS + YIELD_ROUNDS) {
-        if (spins++ < SPIN_ROUNDS) CPU_RELAX();
-        else sched_yield();
+        if (spins++ < SPIN_ROUNDS)
+            CPU_RELAX();
+        else
+            sched_yield();
     }
     if (atomic_load(&p->pending) > 0) {
         pthread_mutex_lock(&p->lock);
         p->caller_sleeping = true;
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->lock);
+        while (atomic_load(&p->pending) > 0)
+            pthread_cond_wait(&p->done, &p->lock);
         p->caller_sleeping = false;
         pthread_mutex_unlock(&p->lock);
     }

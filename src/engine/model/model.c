@@ -36,12 +36,27 @@ struct rg_model {
     struct layer *layers;
 };
 
-struct rg_model_params rg_model_default_params(void) { return (struct rg_model_params){0}; }
-struct rg_ctx_params rg_ctx_default_params(void) { return (struct rg_ctx_params){0, 0, 512}; }
+struct rg_model_params rg_model_default_params(void)
+{
+    return (struct rg_model_params){0};
+}
+struct rg_ctx_params rg_ctx_default_params(void)
+{
+    return (struct rg_ctx_params){0, 0, 512};
+}
 
-const struct rg_model_info *rg_model_info(const struct rg_model *m) { return &m->info; }
-const struct rg_vocab *rg_model_vocab(const struct rg_model *m) { return m->vocab; }
-const struct rg_gguf *rg_model_gguf(const struct rg_model *m) { return m->g; }
+const struct rg_model_info *rg_model_info(const struct rg_model *m)
+{
+    return &m->info;
+}
+const struct rg_vocab *rg_model_vocab(const struct rg_model *m)
+{
+    return m->vocab;
+}
+const struct rg_gguf *rg_model_gguf(const struct rg_model *m)
+{
+    return m->g;
+}
 
 void rg_model_free(struct rg_model *m)
 {
@@ -54,8 +69,8 @@ void rg_model_free(struct rg_model *m)
 
 /* ---- loading ---- */
 
-static int get_u32(const struct rg_gguf *g, const char *arch, const char *suffix, uint32_t *out, bool required,
-                   char *err)
+static int get_u32(const struct rg_gguf *g, const char *arch, const char *suffix, uint32_t *out,
+                   bool required, char *err)
 {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
@@ -66,21 +81,23 @@ static int get_u32(const struct rg_gguf *g, const char *arch, const char *suffix
     return RG_OK;
 }
 
-static int get_f32(const struct rg_gguf *g, const char *arch, const char *suffix, float *out, char *err)
+static int get_f32(const struct rg_gguf *g, const char *arch, const char *suffix, float *out,
+                   char *err)
 {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     int rc = rg_gguf_get_f32(g, key, out);
     if (rc == RG_ENOTFOUND) return RG_OK;
     if (rc) return rg_err_set(err, RG_EFORMAT, "metadata %s: expected a float", key);
-    if (!isfinite(*out)) return rg_err_set(err, RG_EFORMAT, "metadata %s: not a finite number", key);
+    if (!isfinite(*out))
+        return rg_err_set(err, RG_EFORMAT, "metadata %s: not a finite number", key);
     return RG_OK;
 }
 
 /* Binds a tensor and checks its shape: ne0 x ne1 (ne1 = 0 for a vector). A
  * matrix must have a matmul kernel; a vector must be F32. */
-static int bind(struct rg_model *m, const struct rg_gguf_tensor **out, const char *name, int64_t ne0, int64_t ne1,
-                bool required, char *err)
+static int bind(struct rg_model *m, const struct rg_gguf_tensor **out, const char *name,
+                int64_t ne0, int64_t ne1, bool required, char *err)
 {
     *out = NULL;
     const struct rg_gguf_tensor *t = rg_gguf_find_tensor(m->g, name);
@@ -89,13 +106,16 @@ static int bind(struct rg_model *m, const struct rg_gguf_tensor **out, const cha
     int64_t want[4] = {ne0, is_matrix ? ne1 : 1, 1, 1};
     for (int d = 0; d < 4; d++)
         if (t->ne[d] != want[d])
-            return rg_err_set(err, RG_EFORMAT, "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                              name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
-                              (long long)t->ne[3], (long long)ne0, (long long)want[1]);
+            return rg_err_set(
+                err, RG_EFORMAT,
+                "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
+                (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                (long long)ne0, (long long)want[1]);
     const struct rg_type_traits *tr = rg_type_traits(t->type);
     if (is_matrix) {
         if (!tr || !tr->vec_dot || !tr->to_float)
-            return rg_err_set(err, RG_EUNSUPPORTED, "tensor '%s': type %s is not supported for matrices", name,
+            return rg_err_set(err, RG_EUNSUPPORTED,
+                              "tensor '%s': type %s is not supported for matrices", name,
                               tr && tr->name ? tr->name : "?");
     } else if (t->type != RG_TYPE_F32) {
         return rg_err_set(err, RG_EUNSUPPORTED, "tensor '%s': vectors must be F32, not %s", name,
@@ -112,12 +132,17 @@ static int load_hparams(struct rg_model *m, char *err)
     if (rg_gguf_get_str(m->g, "general.architecture", &arch) != RG_OK)
         return rg_err_set(err, RG_EFORMAT, "missing general.architecture");
     I->arch = arch;
-    if (!strcmp(arch, "llama") || !strcmp(arch, "mistral")) m->arch = ARCH_LLAMA, I->rope_type = RG_ROPE_NORM;
-    else if (!strcmp(arch, "qwen2")) m->arch = ARCH_QWEN2, I->rope_type = RG_ROPE_NEOX;
-    else if (!strcmp(arch, "qwen3")) m->arch = ARCH_QWEN3, I->rope_type = RG_ROPE_NEOX;
-    else return rg_err_set(err, RG_EUNSUPPORTED, "architecture '%.60s' is not supported yet", arch);
+    if (!strcmp(arch, "llama") || !strcmp(arch, "mistral"))
+        m->arch = ARCH_LLAMA, I->rope_type = RG_ROPE_NORM;
+    else if (!strcmp(arch, "qwen2"))
+        m->arch = ARCH_QWEN2, I->rope_type = RG_ROPE_NEOX;
+    else if (!strcmp(arch, "qwen3"))
+        m->arch = ARCH_QWEN3, I->rope_type = RG_ROPE_NEOX;
+    else
+        return rg_err_set(err, RG_EUNSUPPORTED, "architecture '%.60s' is not supported yet", arch);
 
-    uint32_t n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0, n_ctx = 0, key_len = 0, n_rot = 0;
+    uint32_t n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0, n_ctx = 0, key_len = 0,
+             n_rot = 0;
     int rc;
     if ((rc = get_u32(m->g, arch, "embedding_length", &n_embd, true, err)) ||
         (rc = get_u32(m->g, arch, "block_count", &n_layer, true, err)) ||
@@ -129,17 +154,19 @@ static int load_hparams(struct rg_model *m, char *err)
         (rc = get_u32(m->g, arch, "rope.dimension_count", &n_rot, false, err)))
         return rc;
     if (!n_head_kv) n_head_kv = n_head;
-    if (!n_embd || n_embd > 65536 || !n_layer || n_layer > 1024 || !n_head || n_head > 1024 || !n_ff ||
-        n_ff > 1 << 20 || n_head % n_head_kv)
-        return rg_err_set(err, RG_EFORMAT,
-                          "implausible hyperparameters: n_embd %u, n_layer %u, n_head %u, n_head_kv %u, n_ff %u",
-                          n_embd, n_layer, n_head, n_head_kv, n_ff);
+    if (!n_embd || n_embd > 65536 || !n_layer || n_layer > 1024 || !n_head || n_head > 1024 ||
+        !n_ff || n_ff > 1 << 20 || n_head % n_head_kv)
+        return rg_err_set(
+            err, RG_EFORMAT,
+            "implausible hyperparameters: n_embd %u, n_layer %u, n_head %u, n_head_kv %u, n_ff %u",
+            n_embd, n_layer, n_head, n_head_kv, n_ff);
     uint32_t head_dim = key_len ? key_len : n_embd / n_head;
     if (!head_dim || head_dim > 1024 || (!key_len && n_embd % n_head) || head_dim % 2)
-        return rg_err_set(err, RG_EFORMAT, "head size %u does not fit n_embd %u and n_head %u", head_dim, n_embd,
-                          n_head);
+        return rg_err_set(err, RG_EFORMAT, "head size %u does not fit n_embd %u and n_head %u",
+                          head_dim, n_embd, n_head);
     if (!n_rot) n_rot = head_dim;
-    if (n_rot > head_dim || n_rot % 2) return rg_err_set(err, RG_EFORMAT, "rope dimension %u > head size", n_rot);
+    if (n_rot > head_dim || n_rot % 2)
+        return rg_err_set(err, RG_EFORMAT, "rope dimension %u > head size", n_rot);
     I->n_embd = (int32_t)n_embd;
     I->n_layer = (int32_t)n_layer;
     I->n_head = (int32_t)n_head;
@@ -161,17 +188,20 @@ static int load_hparams(struct rg_model *m, char *err)
         float factor = 1.0f;
         if ((rc = get_f32(m->g, arch, "rope.scaling.factor", &factor, err))) return rc;
         if (strcmp(scaling, "linear") != 0)
-            return rg_err_set(err, RG_EUNSUPPORTED, "rope scaling '%.40s' is not supported yet", scaling);
+            return rg_err_set(err, RG_EUNSUPPORTED, "rope scaling '%.40s' is not supported yet",
+                              scaling);
         if (factor > 0) I->rope_scale = 1.0f / factor;
     }
-    if (I->rms_eps <= 0 || I->rope_base <= 0) return rg_err_set(err, RG_EFORMAT, "bad rms epsilon or rope base");
+    if (I->rms_eps <= 0 || I->rope_base <= 0)
+        return rg_err_set(err, RG_EFORMAT, "bad rms epsilon or rope base");
     return RG_OK;
 }
 
 static int bind_tensors(struct rg_model *m, char *err)
 {
     struct rg_model_info *I = &m->info;
-    int64_t E = I->n_embd, Q = (int64_t)I->n_head * I->head_dim, KV = (int64_t)I->n_head_kv * I->head_dim;
+    int64_t E = I->n_embd, Q = (int64_t)I->n_head * I->head_dim,
+            KV = (int64_t)I->n_head_kv * I->head_dim;
     const struct rg_gguf_tensor *te = rg_gguf_find_tensor(m->g, "token_embd.weight");
     if (!te) return rg_err_set(err, RG_EFORMAT, "tensor 'token_embd.weight' is missing");
     if (te->ne[1] <= 0 || te->ne[1] > INT32_MAX)
@@ -191,10 +221,10 @@ static int bind_tensors(struct rg_model *m, char *err)
     for (int l = 0; l < I->n_layer; l++) {
         struct layer *L = &m->layers[l];
         char n[96];
-#define B(field, suffix, ne0, ne1, req)                                   \
-    do {                                                                  \
-        snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                    \
-        if ((rc = bind(m, &L->field, n, ne0, ne1, req, err))) return rc;  \
+#define B(field, suffix, ne0, ne1, req)                                                            \
+    do {                                                                                           \
+        snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                                             \
+        if ((rc = bind(m, &L->field, n, ne0, ne1, req, err))) return rc;                           \
     } while (0)
         B(attn_norm, "attn_norm.weight", E, 0, true);
         B(wq, "attn_q.weight", E, Q, true);
@@ -218,7 +248,8 @@ static int bind_tensors(struct rg_model *m, char *err)
     uint64_t counts[RG_TYPE_COUNT] = {0};
     for (int64_t i = 0; i < rg_gguf_n_tensors(m->g); i++) {
         const struct rg_gguf_tensor *t = rg_gguf_tensor(m->g, i);
-        uint64_t ne = (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+        uint64_t ne =
+            (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
         I->n_params += ne;
         if (t->ne[1] > 1) counts[t->type] += ne;
     }
@@ -259,7 +290,8 @@ struct rg_model *rg_model_load(const char *path, const struct rg_model_params *p
     }
     if (load_hparams(m, err) != RG_OK || bind_tensors(m, err) != RG_OK) goto fail;
     if (rg_vocab_n_tokens(m->vocab) > m->info.n_vocab) {
-        rg_err_set(err, RG_EFORMAT, "the vocabulary has %d tokens but token_embd.weight has %d rows",
+        rg_err_set(err, RG_EFORMAT,
+                   "the vocabulary has %d tokens but token_embd.weight has %d rows",
                    rg_vocab_n_tokens(m->vocab), m->info.n_vocab);
         goto fail;
     }
@@ -285,10 +317,11 @@ void rg_ctx_free(struct rg_ctx *c)
 {
     if (!c) return;
     rg_pool_free(c->pool);
-    float *bufs[] = {c->k_cache, c->v_cache, c->x,   c->xn,     c->q,      c->k,       c->v,
-                     c->att,     c->gate,    c->up,  c->tmp,    c->scores, c->rope_cos, c->rope_sin,
-                     c->last_logits};
-    for (size_t i = 0; i < RG_ARRAY_LEN(bufs); i++) rg_free(bufs[i]);
+    float *bufs[] = {c->k_cache, c->v_cache, c->x,        c->xn,       c->q,
+                     c->k,       c->v,       c->att,      c->gate,     c->up,
+                     c->tmp,     c->scores,  c->rope_cos, c->rope_sin, c->last_logits};
+    for (size_t i = 0; i < RG_ARRAY_LEN(bufs); i++)
+        rg_free(bufs[i]);
     rg_free(c);
 }
 
@@ -358,8 +391,14 @@ struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, cha
     return c;
 }
 
-int32_t rg_ctx_n_ctx(const struct rg_ctx *c) { return c->n_ctx; }
-int32_t rg_ctx_n_past(const struct rg_ctx *c) { return c->n_past; }
+int32_t rg_ctx_n_ctx(const struct rg_ctx *c)
+{
+    return c->n_ctx;
+}
+int32_t rg_ctx_n_past(const struct rg_ctx *c)
+{
+    return c->n_past;
+}
 
 int rg_ctx_truncate(struct rg_ctx *c, int32_t n_keep)
 {
@@ -373,9 +412,11 @@ int rg_ctx_truncate(struct rg_ctx *c, int32_t n_keep)
 static void rms_norm(const float *x, const float *w, float *y, int n, float eps)
 {
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]); /* float products, as llama.cpp */
+    for (int i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]); /* float products, as llama.cpp */
     float scale = 1.0f / sqrtf((float)(sum / n) + eps);
-    for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+    for (int i = 0; i < n; i++)
+        y[i] = x[i] * scale * w[i];
 }
 
 /* Angles for positions pos0.., built as llama.cpp does: theta *= theta_scale. */
@@ -402,7 +443,8 @@ static void rope(struct rg_ctx *c, float *v, int32_t t, int n_heads)
     for (int h = 0; h < n_heads; h++) {
         float *x = v + (size_t)h * hd;
         for (int i = 0; i < half; i++) {
-            int a = I->rope_type == RG_ROPE_NEOX ? i : 2 * i, b = I->rope_type == RG_ROPE_NEOX ? i + half : 2 * i + 1;
+            int a = I->rope_type == RG_ROPE_NEOX ? i : 2 * i,
+                b = I->rope_type == RG_ROPE_NEOX ? i + half : 2 * i + 1;
             float x0 = x[a], x1 = x[b];
             x[a] = x0 * cs[i] - x1 * sn[i];
             x[b] = x0 * sn[i] + x1 * cs[i];
@@ -436,7 +478,8 @@ static void attention_part(void *ctx, int ith, int nth)
         for (int32_t p = 0; p < n_pos; p++) {
             const float *kv = kc + (size_t)p * c->kv_dim + (size_t)kvh * hd;
             float s = 0;
-            for (int d = 0; d < hd; d++) s += qv[d] * kv[d];
+            for (int d = 0; d < hd; d++)
+                s += qv[d] * kv[d];
             s *= scale;
             scores[p] = s;
             if (s > max) max = s;
@@ -452,12 +495,14 @@ static void attention_part(void *ctx, int ith, int nth)
         for (int32_t p = 0; p < n_pos; p++) {
             const float *vv = vc + (size_t)p * c->kv_dim + (size_t)kvh * hd;
             float w = scores[p] * inv;
-            for (int d = 0; d < hd; d++) out[d] += w * vv[d];
+            for (int d = 0; d < hd; d++)
+                out[d] += w * vv[d];
         }
     }
 }
 
-static int mm(struct rg_ctx *c, const struct rg_gguf_tensor *w, const float *x, int32_t n_tok, float *y)
+static int mm(struct rg_ctx *c, const struct rg_gguf_tensor *w, const float *x, int32_t n_tok,
+              float *y)
 {
     return rg_matmul(c->pool, w->type, w->data, w->ne[1], w->ne[0], x, n_tok, y);
 }
@@ -467,11 +512,13 @@ static void add_bias(float *y, const struct rg_gguf_tensor *b, int32_t n_tok, in
     if (!b) return;
     const float *bv = b->data;
     for (int32_t t = 0; t < n_tok; t++)
-        for (int64_t i = 0; i < dim; i++) y[(size_t)t * dim + i] += bv[i];
+        for (int64_t i = 0; i < dim; i++)
+            y[(size_t)t * dim + i] += bv[i];
 }
 
 /* One batch of n tokens at positions c->n_past... */
-static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits, bool all_logits)
+static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits,
+                   bool all_logits)
 {
     const struct rg_model *m = c->m;
     const struct rg_model_info *I = &m->info;
@@ -487,7 +534,8 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
     for (int l = 0; l < I->n_layer; l++) {
         const struct layer *L = &m->layers[l];
         for (int32_t t = 0; t < n; t++)
-            rms_norm(c->x + (size_t)t * E, L->attn_norm->data, c->xn + (size_t)t * E, E, I->rms_eps);
+            rms_norm(c->x + (size_t)t * E, L->attn_norm->data, c->xn + (size_t)t * E, E,
+                     I->rms_eps);
         if ((rc = mm(c, L->wq, c->xn, n, c->q)) || (rc = mm(c, L->wk, c->xn, n, c->k)) ||
             (rc = mm(c, L->wv, c->xn, n, c->v)))
             return rc;
@@ -497,8 +545,12 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
         for (int32_t t = 0; t < n; t++) {
             float *qt = c->q + (size_t)t * q_dim, *kt = c->k + (size_t)t * kv;
             if (L->q_norm) {
-                for (int h = 0; h < I->n_head; h++) rms_norm(qt + (size_t)h * hd, L->q_norm->data, qt + (size_t)h * hd, hd, I->rms_eps);
-                for (int h = 0; h < I->n_head_kv; h++) rms_norm(kt + (size_t)h * hd, L->k_norm->data, kt + (size_t)h * hd, hd, I->rms_eps);
+                for (int h = 0; h < I->n_head; h++)
+                    rms_norm(qt + (size_t)h * hd, L->q_norm->data, qt + (size_t)h * hd, hd,
+                             I->rms_eps);
+                for (int h = 0; h < I->n_head_kv; h++)
+                    rms_norm(kt + (size_t)h * hd, L->k_norm->data, kt + (size_t)h * hd, hd,
+                             I->rms_eps);
             }
             rope(c, qt, t, I->n_head);
             rope(c, kt, t, I->n_head_kv);
@@ -509,42 +561,51 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
         struct att_job job = {c, l, n, pos0};
         rg_pool_run(c->pool, attention_part, &job);
         if ((rc = mm(c, L->wo, c->att, n, c->tmp))) return rc;
-        for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->tmp[i];
+        for (size_t i = 0; i < (size_t)n * E; i++)
+            c->x[i] += c->tmp[i];
 
         for (int32_t t = 0; t < n; t++)
             rms_norm(c->x + (size_t)t * E, L->ffn_norm->data, c->xn + (size_t)t * E, E, I->rms_eps);
-        if ((rc = mm(c, L->w_gate, c->xn, n, c->gate)) || (rc = mm(c, L->w_up, c->xn, n, c->up))) return rc;
+        if ((rc = mm(c, L->w_gate, c->xn, n, c->gate)) || (rc = mm(c, L->w_up, c->xn, n, c->up)))
+            return rc;
         for (size_t i = 0; i < (size_t)n * I->n_ff; i++) {
             float g = c->gate[i];
             c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
         }
         if ((rc = mm(c, L->w_down, c->gate, n, c->tmp))) return rc;
-        for (size_t i = 0; i < (size_t)n * E; i++) c->x[i] += c->tmp[i];
+        for (size_t i = 0; i < (size_t)n * E; i++)
+            c->x[i] += c->tmp[i];
     }
     c->n_past += n;
     if (!logits) return RG_OK;
     int32_t first = all_logits ? 0 : n - 1, rows = n - first;
     for (int32_t t = first; t < n; t++)
-        rms_norm(c->x + (size_t)t * E, m->output_norm->data, c->xn + (size_t)(t - first) * E, E, I->rms_eps);
+        rms_norm(c->x + (size_t)t * E, m->output_norm->data, c->xn + (size_t)(t - first) * E, E,
+                 I->rms_eps);
     return mm(c, m->output, c->xn, rows, logits);
 }
 
-int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits, bool all_logits, char *err)
+int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits, bool all_logits,
+              char *err)
 {
     const struct rg_model_info *I = &c->m->info;
     if (n <= 0) return rg_err_set(err, RG_EINVAL, "no tokens to decode");
     if ((int64_t)c->n_past + n > c->n_ctx)
-        return rg_err_set(err, RG_EOVERFLOW, "context window exceeded: %d cached + %d new > %d positions", c->n_past,
+        return rg_err_set(err, RG_EOVERFLOW,
+                          "context window exceeded: %d cached + %d new > %d positions", c->n_past,
                           n, c->n_ctx);
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= I->n_vocab)
-            return rg_err_set(err, RG_EINVAL, "token id %d is out of range (vocabulary of %d)", tokens[i], I->n_vocab);
+            return rg_err_set(err, RG_EINVAL, "token id %d is out of range (vocabulary of %d)",
+                              tokens[i], I->n_vocab);
     for (int32_t done = 0; done < n;) {
         int32_t b = RG_MIN(c->n_batch, n - done);
         bool last = done + b == n;
         float *out = NULL;
-        if (logits && all_logits) out = logits + (size_t)done * I->n_vocab;
-        else if (logits && last) out = logits;
+        if (logits && all_logits)
+            out = logits + (size_t)done * I->n_vocab;
+        else if (logits && last)
+            out = logits;
         int rc = forward(c, tokens + done, b, out, all_logits);
         if (rc) return rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
         done += b;
@@ -563,7 +624,8 @@ int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, cha
 {
     const struct rg_model_info *I = &c->m->info;
     if (n <= 0) return rg_err_set(err, RG_EINVAL, "no tokens to embed");
-    if (n > c->n_ctx) return rg_err_set(err, RG_EOVERFLOW, "%d tokens do not fit a context of %d", n, c->n_ctx);
+    if (n > c->n_ctx)
+        return rg_err_set(err, RG_EOVERFLOW, "%d tokens do not fit a context of %d", n, c->n_ctx);
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= I->n_vocab)
             return rg_err_set(err, RG_EINVAL, "token id %d is out of range", tokens[i]);
@@ -582,7 +644,8 @@ int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, cha
         rc = forward(c, tokens + done, b, NULL, false);
         for (int32_t t = 0; rc == RG_OK && t < b; t++) {
             rms_norm(c->x + (size_t)t * E, c->m->output_norm->data, tmp, E, I->rms_eps);
-            for (int i = 0; i < E; i++) sum[i] += tmp[i];
+            for (int i = 0; i < E; i++)
+                sum[i] += tmp[i];
         }
         done += b;
     }
@@ -594,7 +657,8 @@ int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, cha
             norm += sum[i] * sum[i];
         }
         norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
-        for (int i = 0; i < E; i++) out[i] = (float)(sum[i] * norm);
+        for (int i = 0; i < E; i++)
+            out[i] = (float)(sum[i] * norm);
     } else {
         rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
     }

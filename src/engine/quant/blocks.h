@@ -20,20 +20,20 @@
 #define RG_K_SCALE_SIZE 12
 
 typedef struct {
-    uint16_t d;                /* scale */
-    uint8_t qs[RG_QK4_0 / 2];  /* nibbles: low = element j, high = element j+16 */
+    uint16_t d;               /* scale */
+    uint8_t qs[RG_QK4_0 / 2]; /* nibbles: low = element j, high = element j+16 */
 } rg_block_q4_0;
 static_assert(sizeof(rg_block_q4_0) == 18, "q4_0 layout");
 
 typedef struct {
-    uint16_t d, m;             /* scale, minimum */
+    uint16_t d, m; /* scale, minimum */
     uint8_t qs[RG_QK4_1 / 2];
 } rg_block_q4_1;
 static_assert(sizeof(rg_block_q4_1) == 20, "q4_1 layout");
 
 typedef struct {
     uint16_t d;
-    uint8_t qh[4];             /* fifth bits, element j at bit j */
+    uint8_t qh[4]; /* fifth bits, element j at bit j */
     uint8_t qs[RG_QK5_0 / 2];
 } rg_block_q5_0;
 static_assert(sizeof(rg_block_q5_0) == 22, "q5_0 layout");
@@ -52,8 +52,8 @@ typedef struct {
 static_assert(sizeof(rg_block_q8_0) == 34, "q8_0 layout");
 
 typedef struct {
-    uint16_t d;                /* scale */
-    uint16_t s;                /* d * sum(qs) */
+    uint16_t d; /* scale */
+    uint16_t s; /* d * sum(qs) */
     int8_t qs[RG_QK8_1];
 } rg_block_q8_1;
 static_assert(sizeof(rg_block_q8_1) == 36, "q8_1 layout");
@@ -67,9 +67,9 @@ typedef struct {
 static_assert(sizeof(rg_block_q2_K) == 84, "q2_K layout");
 
 typedef struct {
-    uint8_t hmask[RG_QK_K / 8];   /* high bit */
-    uint8_t qs[RG_QK_K / 4];      /* low 2 bits */
-    uint8_t scales[12];           /* 16 6-bit scales */
+    uint8_t hmask[RG_QK_K / 8]; /* high bit */
+    uint8_t qs[RG_QK_K / 4];    /* low 2 bits */
+    uint8_t scales[12];         /* 16 6-bit scales */
     uint16_t d;
 } rg_block_q3_K;
 static_assert(sizeof(rg_block_q3_K) == 110, "q3_K layout");
@@ -90,9 +90,9 @@ typedef struct {
 static_assert(sizeof(rg_block_q5_K) == 176, "q5_K layout");
 
 typedef struct {
-    uint8_t ql[RG_QK_K / 2];      /* low 4 bits */
-    uint8_t qh[RG_QK_K / 4];      /* high 2 bits */
-    int8_t scales[RG_QK_K / 16];  /* 8-bit scales */
+    uint8_t ql[RG_QK_K / 2];     /* low 4 bits */
+    uint8_t qh[RG_QK_K / 4];     /* high 2 bits */
+    int8_t scales[RG_QK_K / 16]; /* 8-bit scales */
     uint16_t d;
 } rg_block_q6_K;
 static_assert(sizeof(rg_block_q6_K) == 210, "q6_K layout");
@@ -101,7 +101,7 @@ static_assert(sizeof(rg_block_q6_K) == 210, "q6_K layout");
 typedef struct {
     float d;
     int8_t qs[RG_QK_K];
-    int16_t bsums[RG_QK_K / 16];  /* sums of groups of 16 quants */
+    int16_t bsums[RG_QK_K / 16]; /* sums of groups of 16 quants */
 } rg_block_q8_K;
 static_assert(sizeof(rg_block_q8_K) == 292, "q8_K layout");
 

@@ -54,9 +54,9 @@ typedef void (*rg_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*rg_from_float_fn)(const float *src, void *dst, int64_t n);
 
 struct rg_type_traits {
-    const char *name;           /* "Q4_K", as GGUF tools print it; NULL if unknown id */
-    int block_size;             /* elements per block; 0 if this id is unknown */
-    size_t type_size;           /* bytes per block */
+    const char *name; /* "Q4_K", as GGUF tools print it; NULL if unknown id */
+    int block_size;   /* elements per block; 0 if this id is unknown */
+    size_t type_size; /* bytes per block */
     bool quantized;
     rg_to_float_fn to_float;     /* NULL where the type has no float view (I32...) */
     rg_from_float_fn from_float; /* reference quantizer (activations, rustygpt quantize) */

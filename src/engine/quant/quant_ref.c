@@ -18,31 +18,44 @@
 #define H2F(h) rg_fp16_to_fp32(h)
 #define F2H(f) rg_fp32_to_fp16(f)
 
-static int nearest_int(float f) { return (int)lrintf(f); }
+static int nearest_int(float f)
+{
+    return (int)lrintf(f);
+}
 
 /* ---- float types ---- */
 
-static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
-static void f32_from_float(const float *src, void *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+static void f32_to_float(const void *src, float *dst, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * 4);
+}
+static void f32_from_float(const float *src, void *dst, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * 4);
+}
 static void f16_to_float(const void *src, float *dst, int64_t n)
 {
     const uint16_t *s = src;
-    for (int64_t i = 0; i < n; i++) dst[i] = H2F(s[i]);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = H2F(s[i]);
 }
 static void f16_from_float(const float *src, void *dst, int64_t n)
 {
     uint16_t *d = dst;
-    for (int64_t i = 0; i < n; i++) d[i] = F2H(src[i]);
+    for (int64_t i = 0; i < n; i++)
+        d[i] = F2H(src[i]);
 }
 static void bf16_to_float(const void *src, float *dst, int64_t n)
 {
     const uint16_t *s = src;
-    for (int64_t i = 0; i < n; i++) dst[i] = rg_bf16_to_fp32(s[i]);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = rg_bf16_to_fp32(s[i]);
 }
 static void bf16_from_float(const float *src, void *dst, int64_t n)
 {
     uint16_t *d = dst;
-    for (int64_t i = 0; i < n; i++) d[i] = rg_fp32_to_bf16(src[i]);
+    for (int64_t i = 0; i < n; i++)
+        d[i] = rg_fp32_to_bf16(src[i]);
 }
 
 /* ---- 32-element blocks ---- */
@@ -94,7 +107,8 @@ static void q4_1_from_float(const float *x, void *dst, int64_t n)
     rg_block_q4_1 *b = dst;
     for (int64_t i = 0; i < n / RG_QK4_1; i++, x += RG_QK4_1) {
         float min = x[0], max = x[0];
-        for (int j = 1; j < RG_QK4_1; j++) min = fminf(min, x[j]), max = fmaxf(max, x[j]);
+        for (int j = 1; j < RG_QK4_1; j++)
+            min = fminf(min, x[j]), max = fmaxf(max, x[j]);
         float d = (max - min) / 15, id = d ? 1.0f / d : 0.0f;
         b[i].d = F2H(d);
         b[i].m = F2H(min);
@@ -164,7 +178,8 @@ static void q5_1_from_float(const float *x, void *dst, int64_t n)
     rg_block_q5_1 *b = dst;
     for (int64_t i = 0; i < n / RG_QK5_1; i++, x += RG_QK5_1) {
         float min = x[0], max = x[0];
-        for (int j = 1; j < RG_QK5_1; j++) min = fminf(min, x[j]), max = fmaxf(max, x[j]);
+        for (int j = 1; j < RG_QK5_1; j++)
+            min = fminf(min, x[j]), max = fmaxf(max, x[j]);
         float d = (max - min) / 31, id = d ? 1.0f / d : 0.0f;
         b[i].d = F2H(d);
         b[i].m = F2H(min);
@@ -186,7 +201,8 @@ static void q8_0_to_float(const void *src, float *y, int64_t n)
     const rg_block_q8_0 *b = src;
     for (int64_t i = 0; i < n / RG_QK8_0; i++, y += RG_QK8_0) {
         float d = H2F(b[i].d);
-        for (int j = 0; j < RG_QK8_0; j++) y[j] = b[i].qs[j] * d;
+        for (int j = 0; j < RG_QK8_0; j++)
+            y[j] = b[i].qs[j] * d;
     }
 }
 
@@ -196,13 +212,15 @@ void rg_quantize_row_q8_0_ref(const float *x, void *dst, int64_t n)
     rg_block_q8_0 *b = dst;
     for (int64_t i = 0; i < n / RG_QK8_0; i++, x += RG_QK8_0) {
         float amax = 0;
-        for (int j = 0; j < RG_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < RG_QK8_0; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
         /* id = 127/amax rather than 1/d, as llama.cpp's kernels compute it:
          * the two differ in the last bit, which moves values that sit on a
          * rounding boundary, and random-weight models amplify such flips. */
         float d = amax / 127, id = amax ? 127.f / amax : 0.0f;
         b[i].d = F2H(d);
-        for (int j = 0; j < RG_QK8_0; j++) b[i].qs[j] = (int8_t)nearest_int(x[j] * id);
+        for (int j = 0; j < RG_QK8_0; j++)
+            b[i].qs[j] = (int8_t)nearest_int(x[j] * id);
     }
 }
 
@@ -220,7 +238,8 @@ static void q2_K_to_float(const void *src, float *y, int64_t n)
                 for (int part = 0; part < 2; part++) {
                     uint8_t sc = b[i].scales[is++];
                     float dl = d * (sc & 0xF), ml = min * (sc >> 4);
-                    for (int l = 0; l < 16; l++) *y++ = dl * ((q[l + 16 * part] >> shift) & 3) - ml;
+                    for (int l = 0; l < 16; l++)
+                        *y++ = dl * ((q[l + 16 * part] >> shift) & 3) - ml;
                 }
             }
         }
@@ -282,8 +301,10 @@ static void q4_K_to_float(const void *src, float *y, int64_t n)
             float d1 = d * sc, m1 = min * m;
             scale_min_k4(is + 1, b[i].scales, &sc, &m);
             float d2 = d * sc, m2 = min * m;
-            for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; l++) *y++ = d2 * (q[l] >> 4) - m2;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (q[l] >> 4) - m2;
         }
     }
 }
@@ -301,8 +322,10 @@ static void q5_K_to_float(const void *src, float *y, int64_t n)
             float d1 = d * sc, m1 = min * m;
             scale_min_k4(is + 1, b[i].scales, &sc, &m);
             float d2 = d * sc, m2 = min * m;
-            for (int l = 0; l < 32; l++) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; l++) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
         }
     }
 }
@@ -334,7 +357,8 @@ static void q8_K_to_float(const void *src, float *y, int64_t n)
 {
     const rg_block_q8_K *b = src;
     for (int64_t i = 0; i < n / RG_QK_K; i++)
-        for (int j = 0; j < RG_QK_K; j++) *y++ = b[i].d * b[i].qs[j];
+        for (int j = 0; j < RG_QK_K; j++)
+            *y++ = b[i].d * b[i].qs[j];
 }
 
 void rg_quantize_row_q8_K_ref(const float *x, void *dst, int64_t n);
@@ -358,7 +382,8 @@ void rg_quantize_row_q8_K_ref(const float *x, void *dst, int64_t n)
         }
         for (int j = 0; j < RG_QK_K / 16; j++) {
             int sum = 0;
-            for (int k = 0; k < 16; k++) sum += b[i].qs[j * 16 + k];
+            for (int k = 0; k < 16; k++)
+                sum += b[i].qs[j * 16 + k];
             b[i].bsums[j] = (int16_t)sum;
         }
         b[i].d = 1 / iscale;
@@ -379,14 +404,16 @@ static void q4_K_from_float(const float *x, void *dst, int64_t n)
         float scales[8], mins[8], max_scale = 0, max_min = 0;
         for (int j = 0; j < 8; j++) {
             float lo = x[32 * j], hi = x[32 * j];
-            for (int l = 1; l < 32; l++) lo = fminf(lo, x[32 * j + l]), hi = fmaxf(hi, x[32 * j + l]);
+            for (int l = 1; l < 32; l++)
+                lo = fminf(lo, x[32 * j + l]), hi = fmaxf(hi, x[32 * j + l]);
             if (lo > 0) lo = 0;
             scales[j] = (hi - lo) / 15;
             mins[j] = -lo;
             max_scale = fmaxf(max_scale, scales[j]);
             max_min = fmaxf(max_min, mins[j]);
         }
-        float inv_s = max_scale > 0 ? 63.f / max_scale : 0, inv_m = max_min > 0 ? 63.f / max_min : 0;
+        float inv_s = max_scale > 0 ? 63.f / max_scale : 0,
+              inv_m = max_min > 0 ? 63.f / max_min : 0;
         uint8_t ls[8], lm[8];
         for (int j = 0; j < 8; j++) {
             int a = nearest_int(inv_s * scales[j]), c = nearest_int(inv_m * mins[j]);
@@ -421,7 +448,8 @@ static void q4_K_from_float(const float *x, void *dst, int64_t n)
         }
         uint8_t *q = b[i].qs;
         for (int j = 0; j < RG_QK_K; j += 64, q += 32)
-            for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+            for (int l = 0; l < 32; l++)
+                q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
     }
 }
 
@@ -432,14 +460,16 @@ static void q5_K_from_float(const float *x, void *dst, int64_t n)
         float scales[8], mins[8], max_scale = 0, max_min = 0;
         for (int j = 0; j < 8; j++) {
             float lo = x[32 * j], hi = x[32 * j];
-            for (int l = 1; l < 32; l++) lo = fminf(lo, x[32 * j + l]), hi = fmaxf(hi, x[32 * j + l]);
+            for (int l = 1; l < 32; l++)
+                lo = fminf(lo, x[32 * j + l]), hi = fmaxf(hi, x[32 * j + l]);
             if (lo > 0) lo = 0;
             scales[j] = (hi - lo) / 31;
             mins[j] = -lo;
             max_scale = fmaxf(max_scale, scales[j]);
             max_min = fmaxf(max_min, mins[j]);
         }
-        float inv_s = max_scale > 0 ? 63.f / max_scale : 0, inv_m = max_min > 0 ? 63.f / max_min : 0;
+        float inv_s = max_scale > 0 ? 63.f / max_scale : 0,
+              inv_m = max_min > 0 ? 63.f / max_min : 0;
         uint8_t ls[8], lm[8];
         for (int j = 0; j < 8; j++) {
             int a = nearest_int(inv_s * scales[j]), c = nearest_int(inv_m * mins[j]);
@@ -521,8 +551,8 @@ static void q6_K_from_float(const float *x, void *dst, int64_t n)
                         q4 = L[j + l + 96] & 0xF;
                 ql[l] = (uint8_t)(q1 | (q3 << 4));
                 ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
-                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
-                                  ((L[j + l + 96] >> 4) << 6));
+                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                  ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
             }
         }
     }
@@ -537,10 +567,10 @@ struct dot_pair {
 
 static float dot_expand(int n, const void *x, const void *y, enum rg_type tx, enum rg_type ty);
 
-#define DOT_FN(name, TX, TY)                                                       \
-    static void name(int n, float *s, const void *x, const void *y)                \
-    {                                                                              \
-        *s = dot_expand(n, x, y, TX, TY);                                          \
+#define DOT_FN(name, TX, TY)                                                                       \
+    static void name(int n, float *s, const void *x, const void *y)                                \
+    {                                                                                              \
+        *s = dot_expand(n, x, y, TX, TY);                                                          \
     }
 DOT_FN(dot_f32, RG_TYPE_F32, RG_TYPE_F32)
 DOT_FN(dot_f16, RG_TYPE_F16, RG_TYPE_F16)
@@ -577,24 +607,28 @@ static float dot_expand(int n, const void *x, const void *y, enum rg_type tx, en
         px += rg_type_row_size(tx, len);
         py += rg_type_row_size(ty, len);
         float s = 0;
-        for (int j = 0; j < len; j++) s += a[j] * b[j];
+        for (int j = 0; j < len; j++)
+            s += a[j] * b[j];
         sum += s;
     }
     return (float)sum;
 }
 
-static void set(enum rg_type t, rg_to_float_fn to, rg_from_float_fn from, rg_vec_dot_fn dot, enum rg_type vdt)
+static void set(enum rg_type t, rg_to_float_fn to, rg_from_float_fn from, rg_vec_dot_fn dot,
+                enum rg_type vdt)
 {
     const struct rg_type_geometry *g = &rg_type_geometry[t];
-    generic[t] = (struct rg_type_traits){g->name, g->block_size, g->type_size, g->quantized, to, from, dot, vdt, NULL};
+    generic[t] = (struct rg_type_traits){g->name, g->block_size, g->type_size, g->quantized, to,
+                                         from,    dot,           vdt,          NULL};
 }
 
 static void init(void)
 {
     for (int t = 0; t < RG_TYPE_COUNT; t++) {
         const struct rg_type_geometry *g = &rg_type_geometry[t];
-        generic[t] = (struct rg_type_traits){g->name, g->block_size, g->type_size, g->quantized, NULL, NULL, NULL,
-                                             (enum rg_type)t, NULL};
+        generic[t] =
+            (struct rg_type_traits){g->name, g->block_size, g->type_size,    g->quantized, NULL,
+                                    NULL,    NULL,          (enum rg_type)t, NULL};
     }
     set(RG_TYPE_F32, f32_to_float, f32_from_float, dot_f32, RG_TYPE_F32);
     set(RG_TYPE_F16, f16_to_float, f16_from_float, dot_f16, RG_TYPE_F16);
@@ -614,7 +648,10 @@ static void init(void)
     isa = rg_kernels_install(best);
 }
 
-void rg_quant_init(void) { pthread_once(&once, init); }
+void rg_quant_init(void)
+{
+    pthread_once(&once, init);
+}
 
 const struct rg_type_traits *rg_type_traits(enum rg_type t)
 {

@@ -13,11 +13,11 @@ static const struct {
     enum rg_type base;
     int ftype;
 } MIXES[] = {
-    {"F32", RG_TYPE_F32, 0},     {"F16", RG_TYPE_F16, 1},       {"BF16", RG_TYPE_BF16, 32},
-    {"Q4_0", RG_TYPE_Q4_0, 2},   {"Q4_1", RG_TYPE_Q4_1, 3},     {"Q5_0", RG_TYPE_Q5_0, 8},
-    {"Q5_1", RG_TYPE_Q5_1, 9},   {"Q8_0", RG_TYPE_Q8_0, 7},     {"Q4_K_S", RG_TYPE_Q4_K, 14},
+    {"F32", RG_TYPE_F32, 0},      {"F16", RG_TYPE_F16, 1},      {"BF16", RG_TYPE_BF16, 32},
+    {"Q4_0", RG_TYPE_Q4_0, 2},    {"Q4_1", RG_TYPE_Q4_1, 3},    {"Q5_0", RG_TYPE_Q5_0, 8},
+    {"Q5_1", RG_TYPE_Q5_1, 9},    {"Q8_0", RG_TYPE_Q8_0, 7},    {"Q4_K_S", RG_TYPE_Q4_K, 14},
     {"Q4_K_M", RG_TYPE_Q4_K, 15}, {"Q5_K_S", RG_TYPE_Q5_K, 16}, {"Q5_K_M", RG_TYPE_Q5_K, 17},
-    {"Q6_K", RG_TYPE_Q6_K, 18},  {"Q4_K", RG_TYPE_Q4_K, 15},    {"Q5_K", RG_TYPE_Q5_K, 17},
+    {"Q6_K", RG_TYPE_Q6_K, 18},   {"Q4_K", RG_TYPE_Q4_K, 15},   {"Q5_K", RG_TYPE_Q5_K, 17},
 };
 
 static int find(const char *mix)
@@ -45,7 +45,8 @@ enum rg_type rg_type_fallback(enum rg_type t, int64_t ne0)
         int bs = rg_type_geometry[t].block_size;
         if (bs > 0 && ne0 % bs == 0) return t;
         switch (t) {
-        case RG_TYPE_Q2_K: case RG_TYPE_Q3_K: t = RG_TYPE_Q4_0; break;
+        case RG_TYPE_Q2_K:
+        case RG_TYPE_Q3_K: t = RG_TYPE_Q4_0; break;
         case RG_TYPE_Q4_K: t = RG_TYPE_Q5_0; break;
         case RG_TYPE_Q5_K: t = RG_TYPE_Q5_1; break;
         case RG_TYPE_Q6_K: t = RG_TYPE_Q8_0; break;
@@ -62,7 +63,8 @@ static bool more_bits(int i, int n)
     return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
 }
 
-enum rg_type rg_mix_tensor_type(const char *mix, const char *name, uint32_t n_dims, int64_t ne0, int n_layer)
+enum rg_type rg_mix_tensor_type(const char *mix, const char *name, uint32_t n_dims, int64_t ne0,
+                                int n_layer)
 {
     int m = find(mix);
     if (m < 0 || n_dims < 2) return RG_TYPE_F32;
@@ -74,10 +76,13 @@ enum rg_type rg_mix_tensor_type(const char *mix, const char *name, uint32_t n_di
     bool k_mix = strchr(mname, 'K') != NULL;
     if (is_output && t != RG_TYPE_F32 && t != RG_TYPE_F16 && t != RG_TYPE_BF16 && t != RG_TYPE_Q8_0)
         t = RG_TYPE_Q6_K; /* llama.cpp keeps the output layer at 6 bits */
-    else if (k_mix && layer >= 0 && (strstr(name, "attn_v.weight") || strstr(name, "ffn_down.weight"))) {
+    else if (k_mix && layer >= 0 &&
+             (strstr(name, "attn_v.weight") || strstr(name, "ffn_down.weight"))) {
         bool m_mix = mname[strlen(mname) - 1] == 'M' || mname[strlen(mname) - 1] == 'm';
-        if (m_mix && more_bits(layer, n_layer)) t = RG_TYPE_Q6_K;
-        else if (!m_mix && t == RG_TYPE_Q4_K && layer < n_layer / 8) t = RG_TYPE_Q5_K;
+        if (m_mix && more_bits(layer, n_layer))
+            t = RG_TYPE_Q6_K;
+        else if (!m_mix && t == RG_TYPE_Q4_K && layer < n_layer / 8)
+            t = RG_TYPE_Q5_K;
     }
     return rg_type_fallback(t, ne0);
 }

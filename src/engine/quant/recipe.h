@@ -20,7 +20,8 @@ int rg_mix_file_type(const char *mix);
  * Type for one tensor. name: GGUF tensor name; n_dims/ne0: its shape;
  * n_layer: blocks in the model. 1-D tensors (norms, biases) stay F32.
  */
-enum rg_type rg_mix_tensor_type(const char *mix, const char *name, uint32_t n_dims, int64_t ne0, int n_layer);
+enum rg_type rg_mix_tensor_type(const char *mix, const char *name, uint32_t n_dims, int64_t ne0,
+                                int n_layer);
 /* A type whose block size divides ne0, starting from t (llama.cpp's fallbacks). */
 enum rg_type rg_type_fallback(enum rg_type t, int64_t ne0);
 

@@ -84,9 +84,9 @@ uint16_t rg_fp32_to_fp16(float f)
     memcpy(&x, &f, 4);
     uint32_t sign = (x >> 16) & 0x8000;
     uint32_t absx = x & 0x7FFFFFFF;
-    if (absx > 0x7F800000) return (uint16_t)(sign | 0x7E00); /* NaN */
+    if (absx > 0x7F800000) return (uint16_t)(sign | 0x7E00);  /* NaN */
     if (absx >= 0x477FF000) return (uint16_t)(sign | 0x7C00); /* overflow -> inf */
-    if (absx < 0x38800000) {                                 /* subnormal or zero */
+    if (absx < 0x38800000) {                                  /* subnormal or zero */
         if (absx < 0x33000000) return (uint16_t)sign;
         uint32_t e = absx >> 23, m = (absx & 0x7FFFFF) | 0x800000;
         uint32_t shift = 126 - e; /* 14 + (113 - e) */
@@ -113,6 +113,6 @@ uint16_t rg_fp32_to_bf16(float f)
     uint32_t x;
     memcpy(&x, &f, 4);
     if ((x & 0x7FFFFFFF) > 0x7F800000) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
-    x += 0x7FFF + ((x >> 16) & 1);                                         /* round to nearest even */
+    x += 0x7FFF + ((x >> 16) & 1); /* round to nearest even */
     return (uint16_t)(x >> 16);
 }

@@ -25,8 +25,13 @@ struct rg_sampler {
 
 struct rg_sample_params rg_sample_default_params(void)
 {
-    return (struct rg_sample_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
-                                     .repeat_penalty = 1.0f, .penalty_last_n = 64, .seed = 0};
+    return (struct rg_sample_params){.temperature = 0.8f,
+                                     .top_k = 40,
+                                     .top_p = 0.95f,
+                                     .min_p = 0.05f,
+                                     .repeat_penalty = 1.0f,
+                                     .penalty_last_n = 64,
+                                     .seed = 0};
 }
 
 /* xorshift128+, seeded through splitmix64 */
@@ -98,15 +103,18 @@ int32_t rg_sampler_sample(struct rg_sampler *s, float *logits)
     int32_t n = s->n_vocab;
     for (size_t i = 0; i < p->n_bias; i++)
         if (p->bias[i].id >= 0 && p->bias[i].id < n) logits[p->bias[i].id] += p->bias[i].bias;
-    bool penalties = p->repeat_penalty != 1.0f || p->frequency_penalty != 0 || p->presence_penalty != 0;
+    bool penalties =
+        p->repeat_penalty != 1.0f || p->frequency_penalty != 0 || p->presence_penalty != 0;
     if (penalties && s->n_recent > 0) {
-        for (int32_t i = 0; i < s->n_recent; i++) s->counts[s->recent[i]]++;
+        for (int32_t i = 0; i < s->n_recent; i++)
+            s->counts[s->recent[i]]++;
         for (int32_t i = 0; i < s->n_recent; i++) {
             int32_t id = s->recent[i];
             int32_t cnt = s->counts[id];
             if (!cnt) continue; /* already applied */
             if (p->repeat_penalty != 1.0f)
-                logits[id] = logits[id] > 0 ? logits[id] / p->repeat_penalty : logits[id] * p->repeat_penalty;
+                logits[id] = logits[id] > 0 ? logits[id] / p->repeat_penalty
+                                            : logits[id] * p->repeat_penalty;
             logits[id] -= (float)cnt * p->frequency_penalty + (cnt > 0 ? p->presence_penalty : 0);
             s->counts[id] = 0;
         }
@@ -128,11 +136,13 @@ int32_t rg_sampler_sample(struct rg_sampler *s, float *logits)
         s->c[i].p = (float)exp(s->c[i].logit - max);
         sum += s->c[i].p;
     }
-    for (int32_t i = 0; i < k; i++) s->c[i].p = (float)(s->c[i].p / sum);
+    for (int32_t i = 0; i < k; i++)
+        s->c[i].p = (float)(s->c[i].p / sum);
     if (p->min_p > 0) {
         float floor = s->c[0].p * p->min_p;
         int32_t keep = 1;
-        while (keep < k && s->c[keep].p >= floor) keep++;
+        while (keep < k && s->c[keep].p >= floor)
+            keep++;
         k = keep;
     }
     if (p->top_p < 1.0f) {
@@ -145,7 +155,8 @@ int32_t rg_sampler_sample(struct rg_sampler *s, float *logits)
         k = keep;
     }
     double total = 0;
-    for (int32_t i = 0; i < k; i++) total += s->c[i].p;
+    for (int32_t i = 0; i < k; i++)
+        total += s->c[i].p;
     double r = next_unit(s) * total, acc = 0;
     for (int32_t i = 0; i < k; i++) {
         acc += s->c[i].p;

@@ -22,7 +22,7 @@ struct rg_sample_params {
     float repeat_penalty;    /* 1: off (llama.cpp semantics: divide positive, multiply negative) */
     float frequency_penalty; /* OpenAI semantics */
     float presence_penalty;
-    int32_t penalty_last_n;  /* how many recent tokens the penalties look at */
+    int32_t penalty_last_n; /* how many recent tokens the penalties look at */
     uint64_t seed;
     const struct rg_logit_bias *bias;
     size_t n_bias;

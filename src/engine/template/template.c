@@ -20,28 +20,31 @@ enum rg_chat_format rg_chat_detect(const char *t)
 
 const char *rg_chat_format_name(enum rg_chat_format f)
 {
-    static const char *const names[] = {"chatml", "llama3", "llama2", "mistral", "phi3", "gemma", "zephyr"};
+    static const char *const names[] = {"chatml", "llama3", "llama2", "mistral",
+                                        "phi3",   "gemma",  "zephyr"};
     return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : "?";
 }
 
 static bool role_ok(const char *r)
 {
-    return r && (!strcmp(r, "system") || !strcmp(r, "user") || !strcmp(r, "assistant") || !strcmp(r, "tool"));
+    return r && (!strcmp(r, "system") || !strcmp(r, "user") || !strcmp(r, "assistant") ||
+                 !strcmp(r, "tool"));
 }
 
 int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *m, size_t n, bool add_assistant,
                    struct rg_buf *o)
 {
     int rc = RG_OK;
-#define P(...)                                                        \
-    do {                                                              \
-        if (rc == RG_OK) rc = rg_buf_printf(o, __VA_ARGS__);          \
+#define P(...)                                                                                     \
+    do {                                                                                           \
+        if (rc == RG_OK) rc = rg_buf_printf(o, __VA_ARGS__);                                       \
     } while (0)
     for (size_t i = 0; i < n; i++)
         if (!role_ok(m[i].role) || !m[i].content) return RG_EINVAL;
     switch (f) {
     case RG_CHAT_CHATML:
-        for (size_t i = 0; i < n; i++) P("<|im_start|>%s\n%s<|im_end|>\n", m[i].role, m[i].content);
+        for (size_t i = 0; i < n; i++)
+            P("<|im_start|>%s\n%s<|im_end|>\n", m[i].role, m[i].content);
         if (add_assistant) P("<|im_start|>assistant\n");
         break;
     case RG_CHAT_LLAMA3:
@@ -58,9 +61,12 @@ int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *m, size_t n,
             if (!strcmp(m[i].role, "system")) {
                 sys = m[i].content;
             } else if (!strcmp(m[i].role, "user")) {
-                if (f == RG_CHAT_LLAMA2 && sys && first_user) P("[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]", sys, m[i].content);
-                else if (sys && first_user) P("[INST] %s\n\n%s [/INST]", sys, m[i].content);
-                else P("[INST] %s [/INST]", m[i].content);
+                if (f == RG_CHAT_LLAMA2 && sys && first_user)
+                    P("[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]", sys, m[i].content);
+                else if (sys && first_user)
+                    P("[INST] %s\n\n%s [/INST]", sys, m[i].content);
+                else
+                    P("[INST] %s [/INST]", m[i].content);
                 first_user = false;
             } else {
                 P(" %s</s>", m[i].content);
@@ -69,7 +75,8 @@ int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *m, size_t n,
         break;
     }
     case RG_CHAT_PHI3:
-        for (size_t i = 0; i < n; i++) P("<|%s|>\n%s<|end|>\n", m[i].role, m[i].content);
+        for (size_t i = 0; i < n; i++)
+            P("<|%s|>\n%s<|end|>\n", m[i].role, m[i].content);
         if (add_assistant) P("<|assistant|>\n");
         break;
     case RG_CHAT_GEMMA: {
@@ -91,11 +98,11 @@ int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *m, size_t n,
         break;
     }
     case RG_CHAT_ZEPHYR:
-        for (size_t i = 0; i < n; i++) P("<|%s|>\n%s</s>\n", m[i].role, m[i].content);
+        for (size_t i = 0; i < n; i++)
+            P("<|%s|>\n%s</s>\n", m[i].role, m[i].content);
         if (add_assistant) P("<|assistant|>\n");
         break;
-    default:
-        return RG_EINVAL;
+    default: return RG_EINVAL;
     }
 #undef P
     return rc;

@@ -39,7 +39,7 @@ const char *rg_chat_format_name(enum rg_chat_format f);
  * spell it in the template (NULL: none; the tokenizer adds BOS itself).
  * RG_OK, RG_EINVAL (an unknown role), RG_ENOMEM / RG_ETOOBIG.
  */
-int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *msgs, size_t n, bool add_assistant,
-                   struct rg_buf *out);
+int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *msgs, size_t n,
+                   bool add_assistant, struct rg_buf *out);
 
 #endif

@@ -21,13 +21,34 @@
 
 /* ---- code point classes ---- */
 
-static bool is_L(uint32_t c) { return rg_unicode_flags(c) & RG_UC_LETTER; }
-static bool is_N(uint32_t c) { return rg_unicode_flags(c) & RG_UC_NUMBER; }
-static bool is_P(uint32_t c) { return rg_unicode_flags(c) & RG_UC_PUNCT; }
-static bool is_S(uint32_t c) { return rg_unicode_is_space(c); }
-static bool is_other(uint32_t c) { return !is_S(c) && !is_L(c) && !is_N(c); }
-static bool is_crlf(uint32_t c) { return c == '\r' || c == '\n'; }
-static uint32_t lower(uint32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+static bool is_L(uint32_t c)
+{
+    return rg_unicode_flags(c) & RG_UC_LETTER;
+}
+static bool is_N(uint32_t c)
+{
+    return rg_unicode_flags(c) & RG_UC_NUMBER;
+}
+static bool is_P(uint32_t c)
+{
+    return rg_unicode_flags(c) & RG_UC_PUNCT;
+}
+static bool is_S(uint32_t c)
+{
+    return rg_unicode_is_space(c);
+}
+static bool is_other(uint32_t c)
+{
+    return !is_S(c) && !is_L(c) && !is_N(c);
+}
+static bool is_crlf(uint32_t c)
+{
+    return c == '\r' || c == '\n';
+}
+static uint32_t lower(uint32_t c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
 
 /* ---- fragments ---- */
 
@@ -93,7 +114,8 @@ static size_t contraction(const uint32_t *c, size_t p, size_t end, bool ci)
 static size_t run(const uint32_t *c, size_t p, size_t end, bool (*pred)(uint32_t))
 {
     size_t q = p;
-    while (q < end && pred(c[q])) q++;
+    while (q < end && pred(c[q]))
+        q++;
     return q - p;
 }
 
@@ -108,8 +130,8 @@ static size_t m_gpt2(const uint32_t *c, size_t p, size_t end)
         if (p + sp < end && preds[k](c[p + sp])) return sp + run(c, p + sp, end, preds[k]);
     if (is_S(c[p])) {
         size_t w = run(c, p, end, is_S);
-        if (p + w == end) return w;  /* trailing whitespace */
-        return w > 1 ? w - 1 : 0;    /* leave the last one to the next word */
+        if (p + w == end) return w; /* trailing whitespace */
+        return w > 1 ? w - 1 : 0;   /* leave the last one to the next word */
     }
     return 0;
 }
@@ -131,7 +153,8 @@ static size_t m_llama3_digits(const uint32_t *c, size_t p, size_t end, size_t ma
     size_t sp = c[p] == ' ' && p + 1 < end && is_other(c[p + 1]) ? 1 : 0;
     if (is_other(c[p + sp])) {
         size_t q = p + sp + run(c, p + sp, end, is_other);
-        while (q < end && is_crlf(c[q])) q++;
+        while (q < end && is_crlf(c[q]))
+            q++;
         return q - p;
     }
     if (is_S(c[p])) {
@@ -145,11 +168,23 @@ static size_t m_llama3_digits(const uint32_t *c, size_t p, size_t end, size_t ma
     }
     return 0;
 }
-static size_t m_llama3(const uint32_t *c, size_t p, size_t end) { return m_llama3_digits(c, p, end, 3); }
-static size_t m_qwen2(const uint32_t *c, size_t p, size_t end) { return m_llama3_digits(c, p, end, 1); }
+static size_t m_llama3(const uint32_t *c, size_t p, size_t end)
+{
+    return m_llama3_digits(c, p, end, 3);
+}
+static size_t m_qwen2(const uint32_t *c, size_t p, size_t end)
+{
+    return m_llama3_digits(c, p, end, 1);
+}
 
-static size_t m_digit(const uint32_t *c, size_t p, size_t end) { return p < end && is_N(c[p]) ? 1 : 0; }
-static size_t m_digits(const uint32_t *c, size_t p, size_t end) { return run(c, p, end, is_N); }
+static size_t m_digit(const uint32_t *c, size_t p, size_t end)
+{
+    return p < end && is_N(c[p]) ? 1 : 0;
+}
+static size_t m_digits(const uint32_t *c, size_t p, size_t end)
+{
+    return run(c, p, end, is_N);
+}
 static size_t m_3digits(const uint32_t *c, size_t p, size_t end)
 {
     for (size_t i = 0; i < 3; i++)
@@ -158,11 +193,17 @@ static size_t m_3digits(const uint32_t *c, size_t p, size_t end)
 }
 static bool falcon_punct(uint32_t c)
 {
-    return is_P(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' || c == '|' ||
-           c == '`';
+    return is_P(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' ||
+           c == '~' || c == '|' || c == '`';
 }
-static size_t m_falcon_punct(const uint32_t *c, size_t p, size_t end) { return run(c, p, end, falcon_punct); }
-static size_t m_crlf(const uint32_t *c, size_t p, size_t end) { return p < end && is_crlf(c[p]) ? 1 : 0; }
+static size_t m_falcon_punct(const uint32_t *c, size_t p, size_t end)
+{
+    return run(c, p, end, falcon_punct);
+}
+static size_t m_crlf(const uint32_t *c, size_t p, size_t end)
+{
+    return p < end && is_crlf(c[p]) ? 1 : 0;
+}
 static size_t m_sp_letters(const uint32_t *c, size_t p, size_t end)
 {
     size_t sp = is_S(c[p]) && p + 1 < end && is_L(c[p + 1]) ? 1 : 0;
@@ -177,12 +218,19 @@ static size_t m_sp_punct(const uint32_t *c, size_t p, size_t end)
 }
 static bool cjk(uint32_t c)
 {
-    return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF);
+    return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) ||
+           (c >= 0xAC00 && c <= 0xD7FF);
 }
-static size_t m_cjk(const uint32_t *c, size_t p, size_t end) { return run(c, p, end, cjk); }
+static size_t m_cjk(const uint32_t *c, size_t p, size_t end)
+{
+    return run(c, p, end, cjk);
+}
 /* deepseek-llm's letter class is Latin, Greek, Cyrillic and similar scripts:
  * letters outside the CJK ranges that get their own rule */
-static bool ds_letter(uint32_t c) { return is_L(c) && !cjk(c); }
+static bool ds_letter(uint32_t c)
+{
+    return is_L(c) && !cjk(c);
+}
 static size_t m_ds_letters(const uint32_t *c, size_t p, size_t end)
 {
     size_t sp = is_S(c[p]) && p + 1 < end && ds_letter(c[p + 1]) ? 1 : 0;
@@ -192,7 +240,8 @@ static size_t m_ds_letters(const uint32_t *c, size_t p, size_t end)
 static bool ds_punct(uint32_t c)
 {
     return (c >= '!' && c <= '/') || (c >= ':' && c <= '~') || (c >= 0xFF01 && c <= 0xFF0F) ||
-           (c >= 0xFF1A && c <= 0xFF5E) || (c >= 0x2018 && c <= 0x201F) || (c >= 0x3000 && c <= 0x3002);
+           (c >= 0xFF1A && c <= 0xFF5E) || (c >= 0x2018 && c <= 0x201F) ||
+           (c >= 0x3000 && c <= 0x3002);
 }
 static size_t m_ds_punct(const uint32_t *c, size_t p, size_t end)
 {
@@ -231,7 +280,8 @@ int rg_bpe_pre_family(const char *pre)
 }
 
 /* Splits text into words; calls fn for each. */
-static int pre_tokenize(int family, const char *text, size_t len, int (*fn)(void *, const char *, size_t), void *ctx)
+static int pre_tokenize(int family, const char *text, size_t len,
+                        int (*fn)(void *, const char *, size_t), void *ctx)
 {
     uint32_t *cp = rg_malloc_array(len + 1, sizeof *cp);
     size_t *byte_at = rg_malloc_array(len + 1, sizeof *byte_at);
@@ -255,7 +305,8 @@ static int pre_tokenize(int family, const char *text, size_t len, int (*fn)(void
         b = t;
     }
     for (size_t i = 0; rc == RG_OK && i + 1 < a.n; i++)
-        if (a.v[i + 1] > a.v[i]) rc = fn(ctx, text + byte_at[a.v[i]], byte_at[a.v[i + 1]] - byte_at[a.v[i]]);
+        if (a.v[i + 1] > a.v[i])
+            rc = fn(ctx, text + byte_at[a.v[i]], byte_at[a.v[i + 1]] - byte_at[a.v[i]]);
     rg_free(a.v);
     rg_free(b.v);
     rg_free(cp);
@@ -274,7 +325,8 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void tables_init(void)
 {
     uint32_t k = 0;
-    for (int i = 0; i < 512; i++) cp_byte[i] = -1;
+    for (int i = 0; i < 512; i++)
+        cp_byte[i] = -1;
     for (unsigned b = 0; b < 256; b++) {
         bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
         byte_cp[b] = printable ? b : 256 + k++;
@@ -282,7 +334,10 @@ static void tables_init(void)
     }
 }
 
-static uint32_t byte_to_cp(uint8_t b) { return byte_cp[b]; }
+static uint32_t byte_to_cp(uint8_t b)
+{
+    return byte_cp[b];
+}
 
 /* ---- merging ---- */
 
@@ -354,7 +409,8 @@ struct word_ctx {
     size_t cap;
 };
 
-static int try_pair(const struct rg_bpe *bpe, const char *w, struct sym *s, int32_t l, struct heap *h)
+static int try_pair(const struct rg_bpe *bpe, const char *w, struct sym *s, int32_t l,
+                    struct heap *h)
 {
     if (l < 0 || s[l].next < 0) return RG_OK;
     int32_t r = s[l].next;
@@ -374,7 +430,8 @@ static int bpe_word(void *vctx, const char *word, size_t len)
         x->cap = need;
     }
     size_t wl = 0;
-    for (size_t i = 0; i < len; i++) wl += rg_utf8_encode(byte_to_cp((uint8_t)word[i]), x->buf + wl);
+    for (size_t i = 0; i < len; i++)
+        wl += rg_utf8_encode(byte_to_cp((uint8_t)word[i]), x->buf + wl);
     const char *w = x->buf;
     /* the whole word is often a token by itself */
     int32_t whole = x->bpe->find(x->bpe->vocab, w, wl);
@@ -395,7 +452,8 @@ static int bpe_word(void *vctx, const char *word, size_t len)
         i += cl;
     }
     int rc = RG_OK;
-    for (int32_t i = 0; i + 1 < n && rc == RG_OK; i++) rc = try_pair(x->bpe, w, s, i, &h);
+    for (int32_t i = 0; i + 1 < n && rc == RG_OK; i++)
+        rc = try_pair(x->bpe, w, s, i, &h);
     while (rc == RG_OK && h.n) {
         struct cand c = hpop(&h);
         struct sym *L = &s[c.left], *R = &s[c.right];
@@ -461,16 +519,19 @@ size_t rg_bpe_decode(const char *piece, size_t len, char *out, size_t cap)
 static uint64_t hash2(const char *a, size_t an, const char *b, size_t bn)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < an; i++) h = (h ^ (unsigned char)a[i]) * 1099511628211ull;
+    for (size_t i = 0; i < an; i++)
+        h = (h ^ (unsigned char)a[i]) * 1099511628211ull;
     h = (h ^ ' ') * 1099511628211ull;
-    for (size_t i = 0; i < bn; i++) h = (h ^ (unsigned char)b[i]) * 1099511628211ull;
+    for (size_t i = 0; i < bn; i++)
+        h = (h ^ (unsigned char)b[i]) * 1099511628211ull;
     return h;
 }
 
-static bool merge_is(const struct rg_bpe *bpe, int32_t r, const char *a, size_t an, const char *b, size_t bn)
+static bool merge_is(const struct rg_bpe *bpe, int32_t r, const char *a, size_t an, const char *b,
+                     size_t bn)
 {
-    return bpe->merge_len[r] == an + 1 + bn && !memcmp(bpe->merge[r], a, an) && bpe->merge[r][an] == ' ' &&
-           !memcmp(bpe->merge[r] + an + 1, b, bn);
+    return bpe->merge_len[r] == an + 1 + bn && !memcmp(bpe->merge[r], a, an) &&
+           bpe->merge[r][an] == ' ' && !memcmp(bpe->merge[r] + an + 1, b, bn);
 }
 
 int32_t rg_bpe_rank(const struct rg_bpe *bpe, const char *a, size_t an, const char *b, size_t bn)
@@ -486,17 +547,20 @@ int32_t rg_bpe_rank(const struct rg_bpe *bpe, const char *a, size_t an, const ch
 int rg_bpe_init(struct rg_bpe *bpe)
 {
     bpe->cap = 16;
-    while (bpe->cap < (size_t)bpe->n_merges * 2) bpe->cap <<= 1;
+    while (bpe->cap < (size_t)bpe->n_merges * 2)
+        bpe->cap <<= 1;
     bpe->slots = rg_malloc_array(bpe->cap, sizeof *bpe->slots);
     if (!bpe->slots) return RG_ENOMEM;
-    for (size_t i = 0; i < bpe->cap; i++) bpe->slots[i] = -1;
+    for (size_t i = 0; i < bpe->cap; i++)
+        bpe->slots[i] = -1;
     for (int32_t r = 0; r < bpe->n_merges; r++) {
         const char *sp = memchr(bpe->merge[r], ' ', bpe->merge_len[r]);
         if (!sp || sp == bpe->merge[r]) continue; /* malformed merge: never applies */
         size_t an = (size_t)(sp - bpe->merge[r]), bn = bpe->merge_len[r] - an - 1;
         if (rg_bpe_rank(bpe, bpe->merge[r], an, sp + 1, bn) >= 0) continue; /* first rank wins */
         size_t mask = bpe->cap - 1, i = hash2(bpe->merge[r], an, sp + 1, bn) & mask;
-        while (bpe->slots[i] >= 0) i = (i + 1) & mask;
+        while (bpe->slots[i] >= 0)
+            i = (i + 1) & mask;
         bpe->slots[i] = r;
     }
     return RG_OK;

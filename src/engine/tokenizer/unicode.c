@@ -6,9 +6,12 @@ unsigned rg_unicode_flags(uint32_t cp)
     unsigned lo = 0, hi = rg_unicode_n_ranges;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        if (cp < rg_unicode_ranges[mid].first) hi = mid;
-        else if (cp > rg_unicode_ranges[mid].last) lo = mid + 1;
-        else return rg_unicode_ranges[mid].flags;
+        if (cp < rg_unicode_ranges[mid].first)
+            hi = mid;
+        else if (cp > rg_unicode_ranges[mid].last)
+            lo = mid + 1;
+        else
+            return rg_unicode_ranges[mid].flags;
     }
     return 0;
 }
@@ -16,8 +19,8 @@ unsigned rg_unicode_flags(uint32_t cp)
 bool rg_unicode_is_space(uint32_t cp)
 {
     return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-           cp == 0x3000;
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
 }
 
 uint32_t rg_utf8_decode(const char *str, size_t n, size_t *len)
@@ -33,7 +36,8 @@ uint32_t rg_utf8_decode(const char *str, size_t n, size_t *len)
         if ((s[i] & 0xC0) != 0x80) return 0xFFFD;
         cp = (cp << 6) | (s[i] & 0x3F);
     }
-    if ((need == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (need == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+    if ((need == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (need == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
         return 0xFFFD;
     *len = need;
     return cp;
@@ -68,9 +72,12 @@ uint32_t rg_unicode_tolower(uint32_t cp)
     unsigned lo = 0, hi = rg_unicode_n_lower;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        if (cp < rg_unicode_lower[mid].cp) hi = mid;
-        else if (cp > rg_unicode_lower[mid].cp) lo = mid + 1;
-        else return rg_unicode_lower[mid].to;
+        if (cp < rg_unicode_lower[mid].cp)
+            hi = mid;
+        else if (cp > rg_unicode_lower[mid].cp)
+            lo = mid + 1;
+        else
+            return rg_unicode_lower[mid].to;
     }
     return cp;
 }
@@ -80,9 +87,12 @@ static const struct rg_unicode_decomp *decomp_of(uint32_t cp)
     unsigned lo = 0, hi = rg_unicode_n_decomps;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        if (cp < rg_unicode_decomps[mid].cp) hi = mid;
-        else if (cp > rg_unicode_decomps[mid].cp) lo = mid + 1;
-        else return &rg_unicode_decomps[mid];
+        if (cp < rg_unicode_decomps[mid].cp)
+            hi = mid;
+        else if (cp > rg_unicode_decomps[mid].cp)
+            lo = mid + 1;
+        else
+            return &rg_unicode_decomps[mid];
     }
     return NULL;
 }
@@ -92,7 +102,8 @@ size_t rg_unicode_nfd(uint32_t cp, uint32_t *out, size_t cap)
     if (cap == 0) return 0;
     /* Hangul syllables decompose by arithmetic */
     if (cp >= 0xAC00 && cp < 0xAC00 + 11172) {
-        uint32_t s = cp - 0xAC00, l = 0x1100 + s / 588, v = 0x1161 + (s % 588) / 28, t = 0x11A7 + s % 28;
+        uint32_t s = cp - 0xAC00, l = 0x1100 + s / 588, v = 0x1161 + (s % 588) / 28,
+                 t = 0x11A7 + s % 28;
         size_t n = 0;
         if (n < cap) out[n++] = l;
         if (n < cap) out[n++] = v;

@@ -33,16 +33,17 @@ struct rg_vocab {
     int32_t *slots;        /* text -> id hash */
     size_t cap;
     bool *eog;
-    int32_t *specials;     /* control and user-defined ids, longest first, for parse_special */
+    int32_t *specials; /* control and user-defined ids, longest first, for parse_special */
     int32_t n_specials;
-    struct rg_bpe bpe;     /* byte-level BPE only */
-    size_t max_len;        /* longest token text, bytes */
+    struct rg_bpe bpe; /* byte-level BPE only */
+    size_t max_len;    /* longest token text, bytes */
 };
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
@@ -57,7 +58,10 @@ static int32_t find_n(const struct rg_vocab *v, const char *s, size_t n)
     return -1;
 }
 
-int32_t rg_vocab_find(const struct rg_vocab *v, const char *text) { return find_n(v, text, strlen(text)); }
+int32_t rg_vocab_find(const struct rg_vocab *v, const char *text)
+{
+    return find_n(v, text, strlen(text));
+}
 
 void rg_vocab_free(struct rg_vocab *v)
 {
@@ -75,7 +79,10 @@ void rg_vocab_free(struct rg_vocab *v)
     rg_free(v);
 }
 
-static int32_t find_cb(const void *vocab, const char *s, size_t n) { return find_n(vocab, s, n); }
+static int32_t find_cb(const void *vocab, const char *s, size_t n)
+{
+    return find_n(vocab, s, n);
+}
 
 static int load_bpe(const struct rg_gguf *g, struct rg_vocab *v, char *err)
 {
@@ -141,15 +148,20 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
     if (rg_gguf_get_str(g, "tokenizer.ggml.model", &model) != RG_OK)
         return rg_err_set(err, RG_EFORMAT, "missing tokenizer.ggml.model");
     enum rg_vocab_kind kind;
-    if (!strcmp(model, "llama")) kind = RG_VOCAB_SPM;
-    else if (!strcmp(model, "gpt2")) kind = RG_VOCAB_BPE;
-    else if (!strcmp(model, "bert")) kind = RG_VOCAB_WPM;
-    else return rg_err_set(err, RG_EUNSUPPORTED, "tokenizer model '%.40s' is not supported", model);
+    if (!strcmp(model, "llama"))
+        kind = RG_VOCAB_SPM;
+    else if (!strcmp(model, "gpt2"))
+        kind = RG_VOCAB_BPE;
+    else if (!strcmp(model, "bert"))
+        kind = RG_VOCAB_WPM;
+    else
+        return rg_err_set(err, RG_EUNSUPPORTED, "tokenizer model '%.40s' is not supported", model);
     enum rg_gguf_type et;
     uint64_t n;
     if (rg_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n) != RG_OK || et != RG_GGUF_STRING)
         return rg_err_set(err, RG_EFORMAT, "missing or malformed tokenizer.ggml.tokens");
-    if (n == 0 || n > (1u << 24)) return rg_err_set(err, RG_EFORMAT, "vocabulary of %llu tokens", (unsigned long long)n);
+    if (n == 0 || n > (1u << 24))
+        return rg_err_set(err, RG_EFORMAT, "vocabulary of %llu tokens", (unsigned long long)n);
     struct rg_vocab *v = rg_calloc(1, sizeof *v);
     if (!v) return rg_err_set(err, RG_ENOMEM, "out of memory");
     v->kind = kind;
@@ -160,13 +172,15 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
     v->type = rg_calloc(n, sizeof *v->type);
     v->eog = rg_calloc(n, sizeof *v->eog);
     v->cap = 16;
-    while (v->cap < n * 2) v->cap <<= 1;
+    while (v->cap < n * 2)
+        v->cap <<= 1;
     v->slots = rg_malloc_array(v->cap, sizeof *v->slots);
     if (!v->text || !v->len || !v->score || !v->type || !v->eog || !v->slots) {
         rg_vocab_free(v);
         return rg_err_set(err, RG_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < v->cap; i++) v->slots[i] = -1;
+    for (size_t i = 0; i < v->cap; i++)
+        v->slots[i] = -1;
     for (uint64_t i = 0; i < n; i++) {
         rg_gguf_arr_str(g, "tokenizer.ggml.tokens", i, &v->text[i], &v->len[i]);
         v->type[i] = TT_NORMAL;
@@ -181,14 +195,16 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
     if (rg_gguf_get_arr(g, "tokenizer.ggml.token_type", NULL, &ns) == RG_OK &&
         (ns != n || rg_gguf_arr_i32(g, "tokenizer.ggml.token_type", v->type, n) != RG_OK)) {
         rg_vocab_free(v);
-        return rg_err_set(err, RG_EFORMAT, "tokenizer.ggml.token_type does not match the %llu tokens",
+        return rg_err_set(err, RG_EFORMAT,
+                          "tokenizer.ggml.token_type does not match the %llu tokens",
                           (unsigned long long)n);
     }
     /* text -> id; the first of duplicate texts wins */
     for (int32_t i = 0; i < v->n; i++) {
         if (find_n(v, v->text[i], v->len[i]) >= 0) continue;
         size_t mask = v->cap - 1, h = hash_bytes(v->text[i], v->len[i]) & mask;
-        while (v->slots[h] >= 0) h = (h + 1) & mask;
+        while (v->slots[h] >= 0)
+            h = (h + 1) & mask;
         v->slots[h] = i;
     }
     for (int32_t i = 0; i < v->n; i++)
@@ -214,8 +230,9 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
     v->add_space_prefix = get_bool(g, "tokenizer.ggml.add_space_prefix", spm);
     /* end of generation: eos, eot, eom, and the end-of-turn markers of the
      * common chat formats when the file does not name them */
-    static const char *const eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                            "<|endoftext|>", "<|eom_id|>", "</s>"};
+    static const char *const eog_texts[] = {"<|eot_id|>",    "<|im_end|>",    "<|end|>",
+                                            "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
+                                            "</s>"};
     int32_t ids[] = {v->eos, v->eot, v->eom};
     for (size_t i = 0; i < RG_ARRAY_LEN(ids); i++)
         if (ids[i] >= 0) v->eog[ids[i]] = true;
@@ -231,7 +248,8 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
         return rg_err_set(err, RG_ENOMEM, "out of memory");
     }
     for (int32_t i = 0, k = 0; i < v->n; i++)
-        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER) && v->len[i] > 0) v->specials[k++] = i;
+        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER) && v->len[i] > 0)
+            v->specials[k++] = i;
     sort_specials(v);
     if (kind == RG_VOCAB_BPE) {
         int rc = load_bpe(g, v, err);
@@ -244,18 +262,42 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
     return RG_OK;
 }
 
-enum rg_vocab_kind rg_vocab_kind(const struct rg_vocab *v) { return v->kind; }
-int32_t rg_vocab_n_tokens(const struct rg_vocab *v) { return v->n; }
-int32_t rg_vocab_bos(const struct rg_vocab *v) { return v->bos; }
-int32_t rg_vocab_eos(const struct rg_vocab *v) { return v->eos; }
-bool rg_vocab_add_bos(const struct rg_vocab *v) { return v->add_bos && v->bos >= 0; }
-bool rg_vocab_add_eos(const struct rg_vocab *v) { return v->add_eos && v->eos >= 0; }
-bool rg_vocab_is_eog(const struct rg_vocab *v, int32_t id) { return id >= 0 && id < v->n && v->eog[id]; }
+enum rg_vocab_kind rg_vocab_kind(const struct rg_vocab *v)
+{
+    return v->kind;
+}
+int32_t rg_vocab_n_tokens(const struct rg_vocab *v)
+{
+    return v->n;
+}
+int32_t rg_vocab_bos(const struct rg_vocab *v)
+{
+    return v->bos;
+}
+int32_t rg_vocab_eos(const struct rg_vocab *v)
+{
+    return v->eos;
+}
+bool rg_vocab_add_bos(const struct rg_vocab *v)
+{
+    return v->add_bos && v->bos >= 0;
+}
+bool rg_vocab_add_eos(const struct rg_vocab *v)
+{
+    return v->add_eos && v->eos >= 0;
+}
+bool rg_vocab_is_eog(const struct rg_vocab *v, int32_t id)
+{
+    return id >= 0 && id < v->n && v->eog[id];
+}
 bool rg_vocab_is_control(const struct rg_vocab *v, int32_t id)
 {
     return id >= 0 && id < v->n && v->type[id] == TT_CONTROL;
 }
-const char *rg_vocab_text(const struct rg_vocab *v, int32_t id) { return id >= 0 && id < v->n ? v->text[id] : NULL; }
+const char *rg_vocab_text(const struct rg_vocab *v, int32_t id)
+{
+    return id >= 0 && id < v->n ? v->text[id] : NULL;
+}
 
 /* ---- SentencePiece ---- */
 
@@ -328,12 +370,15 @@ struct out {
 
 static void emit(struct out *o, int32_t id)
 {
-    if (o->n < o->cap) o->v[o->n] = id;
-    else o->overflow = true;
+    if (o->n < o->cap)
+        o->v[o->n] = id;
+    else
+        o->overflow = true;
     o->n++;
 }
 
-static int try_pair(const struct rg_vocab *v, const char *text, struct sym *s, int32_t l, struct heap *h)
+static int try_pair(const struct rg_vocab *v, const char *text, struct sym *s, int32_t l,
+                    struct heap *h)
 {
     if (l < 0 || s[l].next < 0) return RG_OK;
     int32_t r = s[l].next;
@@ -352,9 +397,12 @@ static int spm_fragment(const struct rg_vocab *v, const char *text, size_t len, 
     for (size_t i = 0; i < len;) {
         size_t cl = 1;
         unsigned char c = (unsigned char)text[i];
-        if (c >= 0xF0) cl = 4;
-        else if (c >= 0xE0) cl = 3;
-        else if (c >= 0xC0) cl = 2;
+        if (c >= 0xF0)
+            cl = 4;
+        else if (c >= 0xE0)
+            cl = 3;
+        else if (c >= 0xC0)
+            cl = 2;
         if (cl > len - i) cl = len - i;
         s[n] = (struct sym){n - 1, -1, i, cl};
         if (n > 0) s[n - 1].next = n;
@@ -362,7 +410,8 @@ static int spm_fragment(const struct rg_vocab *v, const char *text, size_t len, 
         i += cl;
     }
     int rc = RG_OK;
-    for (int32_t i = 0; i + 1 < n && rc == RG_OK; i++) rc = try_pair(v, text, s, i, &h);
+    for (int32_t i = 0; i + 1 < n && rc == RG_OK; i++)
+        rc = try_pair(v, text, s, i, &h);
     while (rc == RG_OK && h.n > 0) {
         struct bigram b = heap_pop(&h);
         struct sym *L = &s[b.left], *R = &s[b.right];
@@ -392,10 +441,12 @@ static int spm_fragment(const struct rg_vocab *v, const char *text, size_t len, 
 }
 
 /* Escapes spaces as U+2581 and adds the leading space when asked. */
-static int spm_text(const struct rg_vocab *v, const char *text, size_t len, bool prefix, struct out *o)
+static int spm_text(const struct rg_vocab *v, const char *text, size_t len, bool prefix,
+                    struct out *o)
 {
     size_t n_sp = 0;
-    for (size_t i = 0; i < len; i++) n_sp += text[i] == ' ';
+    for (size_t i = 0; i < len; i++)
+        n_sp += text[i] == ' ';
     size_t cap = len + 2 * (n_sp + 1) + 4;
     char *buf = rg_malloc(cap);
     if (!buf) return RG_ENOMEM;
@@ -417,14 +468,18 @@ static int spm_text(const struct rg_vocab *v, const char *text, size_t len, bool
     return rc;
 }
 
-static void emit_cb(void *o, int32_t id) { emit(o, id); }
+static void emit_cb(void *o, int32_t id)
+{
+    emit(o, id);
+}
 
 /* ---- WordPiece (BERT) ---- */
 
 static bool chinese_char(uint32_t c)
 {
-    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+           (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
@@ -497,8 +552,8 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
     return RG_OK;
 }
 
-int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
-                int32_t *out, size_t cap, size_t *n_out)
+int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
+                bool parse_special, int32_t *out, size_t cap, size_t *n_out)
 {
     struct out o = {out, cap, 0, false};
     if (add_special && rg_vocab_add_bos(v)) emit(&o, v->bos);
@@ -521,9 +576,12 @@ int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add
                 }
             }
         if (next > pos) {
-            if (v->kind == RG_VOCAB_SPM) rc = spm_text(v, text + pos, next - pos, v->add_space_prefix && first, &o);
-            else if (v->kind == RG_VOCAB_WPM) rc = wpm_text(v, text + pos, next - pos, &o);
-            else rc = rg_bpe_tokenize(&v->bpe, text + pos, next - pos, &o, emit_cb);
+            if (v->kind == RG_VOCAB_SPM)
+                rc = spm_text(v, text + pos, next - pos, v->add_space_prefix && first, &o);
+            else if (v->kind == RG_VOCAB_WPM)
+                rc = wpm_text(v, text + pos, next - pos, &o);
+            else
+                rc = rg_bpe_tokenize(&v->bpe, text + pos, next - pos, &o, emit_cb);
         }
         first = false;
         if (sid >= 0) {
@@ -590,7 +648,10 @@ void rg_detok_init(struct rg_detok *d, const struct rg_vocab *v, bool special)
 
 static bool incomplete_tail(const unsigned char *p, size_t n)
 {
-    size_t need = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+    size_t need = p[0] >= 0xC2 && p[0] <= 0xDF   ? 2
+                  : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+                  : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
+                                                 : 0;
     if (!need || n >= need) return false;
     for (size_t i = 1; i < n; i++)
         if ((p[i] & 0xC0) != 0x80) return false;

@@ -36,22 +36,32 @@ static void test_openapi_covers_routes(void **state)
             fail_msg("%s: response schema did not parse", routes[i].pattern);
     }
     assert_int_equal(json_object_size(paths), visible);
-    assert_non_null(json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), "Error"));
+    assert_non_null(
+        json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), "Error"));
     json_decref(doc);
 }
 
 static void test_path_params_described(void **state)
 {
     (void)state;
-    struct rg_route r = {RG_HTTP_DELETE | RG_HTTP_GET, "/v1/things/{id}/parts/{part}", NULL, NULL,
-                         RG_ROLE_USER, 0, "t", "a thing", "{\"type\":\"object\"}", NULL};
+    struct rg_route r = {RG_HTTP_DELETE | RG_HTTP_GET,
+                         "/v1/things/{id}/parts/{part}",
+                         NULL,
+                         NULL,
+                         RG_ROLE_USER,
+                         0,
+                         "t",
+                         "a thing",
+                         "{\"type\":\"object\"}",
+                         NULL};
     json_t *doc = rg_api_openapi(&r, 1, "1");
     json_t *item = json_object_get(json_object_get(doc, "paths"), "/v1/things/{id}/parts/{part}");
     json_t *del = json_object_get(item, "delete");
     assert_non_null(del);
     json_t *params = json_object_get(del, "parameters");
     assert_int_equal(json_array_size(params), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(params, 1), "name")), "part");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(params, 1), "name")),
+                        "part");
     assert_non_null(json_object_get(del, "security"));
     assert_non_null(json_object_get(del, "requestBody"));
     json_decref(doc);

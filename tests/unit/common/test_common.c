@@ -40,7 +40,8 @@ static void test_buf_max(void **state)
 
     /* no limit (max = SIZE_MAX): growth must not wrap the capacity to 0 */
     rg_buf_init(&b, SIZE_MAX);
-    for (int i = 0; i < 1000; i++) assert_int_equal(rg_buf_printf(&b, "%04d", i), RG_OK);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(rg_buf_printf(&b, "%04d", i), RG_OK);
     assert_int_equal(b.len, 4000);
     assert_memory_equal(b.data + 3996, "0999", 4);
     rg_buf_free(&b);
@@ -55,7 +56,8 @@ static void test_buf_alloc_failure(void **state)
         rg_buf_init(&b, 1 << 20);
         rg_alloc_fail_after(n);
         int rc = RG_OK;
-        for (int i = 0; i < 100 && rc == RG_OK; i++) rc = rg_buf_append_str(&b, "0123456789");
+        for (int i = 0; i < 100 && rc == RG_OK; i++)
+            rc = rg_buf_append_str(&b, "0123456789");
         rg_alloc_fail_after(-1);
         assert_true(rc == RG_OK || rc == RG_ENOMEM);
         if (rc == RG_ENOMEM) assert_true(b.len % 10 == 0);
@@ -127,9 +129,12 @@ static void test_arena(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),     cmocka_unit_test(test_buf_max),
-        cmocka_unit_test(test_buf_alloc_failure), cmocka_unit_test(test_parse_numbers),
-        cmocka_unit_test(test_strings),      cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_buf_max),
+        cmocka_unit_test(test_buf_alloc_failure),
+        cmocka_unit_test(test_parse_numbers),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,8 @@ static int load(struct rg_config *c, char *err, char **env, int argc, ...)
     char *argv[32];
     va_list ap;
     va_start(ap, argc);
-    for (int i = 0; i < argc; i++) argv[i] = va_arg(ap, char *);
+    for (int i = 0; i < argc; i++)
+        argv[i] = va_arg(ap, char *);
     va_end(ap);
     argv[argc] = NULL;
     err[0] = '\0';
@@ -58,7 +59,8 @@ static void test_flags(void **state)
     struct rg_config c;
     char err[RG_ERR_SIZE];
     assert_int_equal(load(&c, err, NULL, 11, "--port", "9000", "--host=0.0.0.0", "-m", "a.gguf",
-                          "--model=b.gguf", "--offline", "--log-format", "json", "--max-body", "2k"),
+                          "--model=b.gguf", "--offline", "--log-format", "json", "--max-body",
+                          "2k"),
                      RG_OK);
     assert_int_equal(c.port, 9000);
     assert_string_equal(c.host, "0.0.0.0");
@@ -82,24 +84,28 @@ static void test_precedence(void **state)
               " \"cors-origin\": [\"http://file:1\", \"http://file:2\"], \"offline\": true}");
     char cfg_env[300];
     snprintf(cfg_env, sizeof cfg_env, "RUSTYGPT_CONFIG=%s", cfg_path);
-    char *env[] = {cfg_env, "RUSTYGPT_THREADS=6", "RUSTYGPT_PARALLEL=7",
+    char *env[] = {cfg_env,
+                   "RUSTYGPT_THREADS=6",
+                   "RUSTYGPT_PARALLEL=7",
                    "RUSTYGPT_CORS_ORIGIN=http://env:1,http://env:2,http://env:3",
-                   "RUSTYGPT_UNRELATED_TEST_VAR=x", "PATH=/bin", NULL};
+                   "RUSTYGPT_UNRELATED_TEST_VAR=x",
+                   "PATH=/bin",
+                   NULL};
     struct rg_config c;
     char err[RG_ERR_SIZE];
     assert_int_equal(load(&c, err, env, 2, "--parallel", "8"), RG_OK);
-    assert_int_equal(c.port, 7000);     /* file over default */
-    assert_int_equal(c.ctx_size, 512);  /* file */
-    assert_int_equal(c.threads, 6);     /* env over file */
-    assert_int_equal(c.parallel, 8);    /* flag over env */
+    assert_int_equal(c.port, 7000);    /* file over default */
+    assert_int_equal(c.ctx_size, 512); /* file */
+    assert_int_equal(c.threads, 6);    /* env over file */
+    assert_int_equal(c.parallel, 8);   /* flag over env */
     assert_true(c.offline);
     assert_int_equal(c.cors_origins.n, 3); /* env list replaces the file's */
     assert_string_equal(c.cors_origins.v[2], "http://env:3");
     rg_config_free(&c);
 
     /* A flag list replaces the env list; repeated flags append. */
-    assert_int_equal(load(&c, err, env, 4, "--cors-origin", "http://a:1", "--cors-origin", "http://b:1"),
-                     RG_OK);
+    assert_int_equal(
+        load(&c, err, env, 4, "--cors-origin", "http://a:1", "--cors-origin", "http://b:1"), RG_OK);
     assert_int_equal(c.cors_origins.n, 2);
     assert_string_equal(c.cors_origins.v[0], "http://a:1");
     rg_config_free(&c);
@@ -193,10 +199,10 @@ static void test_help_lists_every_option(void **state)
     assert_non_null(f);
     rg_config_print_help(f, "usage: rustygpt serve [options]");
     fclose(f);
-    static const char *const names[] = {"--host", "--port", "--model", "--models-dir", "--data-dir",
-                                        "--db", "--threads", "--parallel", "--ctx-size", "--api-key",
-                                        "--cors-origin", "--web-dir", "--offline", "--log-format",
-                                        "--config", "--max-body", "--timeout"};
+    static const char *const names[] = {
+        "--host",    "--port",       "--model",    "--models-dir", "--data-dir",    "--db",
+        "--threads", "--parallel",   "--ctx-size", "--api-key",    "--cors-origin", "--web-dir",
+        "--offline", "--log-format", "--config",   "--max-body",   "--timeout"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strstr(buf, names[i])) fail_msg("help lacks %s", names[i]);
     assert_non_null(strstr(buf, "[default: 8080]"));
@@ -209,9 +215,9 @@ static void test_help_lists_every_option(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_precedence),      cmocka_unit_test(test_flag_errors),
-        cmocka_unit_test(test_file_errors),     cmocka_unit_test(test_help_lists_every_option),
+        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_precedence),  cmocka_unit_test(test_flag_errors),
+        cmocka_unit_test(test_file_errors), cmocka_unit_test(test_help_lists_every_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

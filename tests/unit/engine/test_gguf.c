@@ -26,8 +26,14 @@ static void bb_put(struct bb *b, const void *d, size_t n)
     memcpy(b->p + b->n, d, n);
     b->n += n;
 }
-static void bb_u32(struct bb *b, uint32_t v) { bb_put(b, &v, 4); }
-static void bb_u64(struct bb *b, uint64_t v) { bb_put(b, &v, 8); }
+static void bb_u32(struct bb *b, uint32_t v)
+{
+    bb_put(b, &v, 4);
+}
+static void bb_u64(struct bb *b, uint64_t v)
+{
+    bb_put(b, &v, 8);
+}
 static void bb_str(struct bb *b, const char *s)
 {
     bb_u64(b, strlen(s));
@@ -36,12 +42,14 @@ static void bb_str(struct bb *b, const char *s)
 static void bb_pad(struct bb *b, size_t a)
 {
     uint8_t z = 0;
-    while (b->n % a) bb_put(b, &z, 1);
+    while (b->n % a)
+        bb_put(b, &z, 1);
 }
 
 /* Offsets of interesting fields in the file built by build_valid(). */
 struct layout {
-    size_t n_tensors, n_kv, key1_len, kv1_type, arr_type, arr_count, t_ndims, t_ne0, t_type, t_offset, data;
+    size_t n_tensors, n_kv, key1_len, kv1_type, arr_type, arr_count, t_ndims, t_ne0, t_type,
+        t_offset, data;
 };
 
 /* A valid v3 file: 3 keys (u32, string array, string), 2 F32 tensors [4] and [8,2]. */
@@ -172,8 +180,14 @@ static void test_every_truncation_fails(void **state)
     free(b.p);
 }
 
-static void patch32(struct bb *b, size_t off, uint32_t v) { memcpy(b->p + off, &v, 4); }
-static void patch64(struct bb *b, size_t off, uint64_t v) { memcpy(b->p + off, &v, 8); }
+static void patch32(struct bb *b, size_t off, uint32_t v)
+{
+    memcpy(b->p + off, &v, 4);
+}
+static void patch64(struct bb *b, size_t off, uint64_t v)
+{
+    memcpy(b->p + off, &v, 8);
+}
 
 static void test_lying_files(void **state)
 {
@@ -255,7 +269,8 @@ static void test_duplicates_and_alignment(void **state)
         const char *key;
         uint32_t v;
         const char *needle;
-    } c[] = {{RG_GGUF_BOOL, "b", 2, "bool"}, {RG_GGUF_UINT32, "general.alignment", 24, "alignment"},
+    } c[] = {{RG_GGUF_BOOL, "b", 2, "bool"},
+             {RG_GGUF_UINT32, "general.alignment", 24, "alignment"},
              {RG_GGUF_UINT32, "general.alignment", 0, "alignment"}};
     for (size_t i = 0; i < 3; i++) {
         memset(&b, 0, sizeof b);
@@ -312,7 +327,8 @@ static void test_round_trip(void **state)
     int32_t types[] = {3, 3, 1};
     assert_int_equal(rg_gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, 3), RG_OK);
     float data[64];
-    for (int i = 0; i < 64; i++) data[i] = (float)i * 0.5f;
+    for (int i = 0; i < 64; i++)
+        data[i] = (float)i * 0.5f;
     int64_t ne[2] = {32, 2};
     assert_int_equal(rg_gguf_writer_add_tensor(w, "t.weight", RG_TYPE_F32, 2, ne, data), RG_OK);
     int64_t ne1[1] = {3};
@@ -354,7 +370,8 @@ static void test_round_trip(void **state)
     int32_t ty[3];
     assert_int_equal(rg_gguf_arr_i32(g, "tokenizer.ggml.token_type", ty, 3), RG_OK);
     assert_int_equal(ty[2], 1);
-    assert_int_equal(rg_gguf_arr_i32(g, "tokenizer.ggml.scores", ty, 3), RG_EFORMAT); /* 2.25 not an int */
+    assert_int_equal(rg_gguf_arr_i32(g, "tokenizer.ggml.scores", ty, 3),
+                     RG_EFORMAT); /* 2.25 not an int */
     assert_int_equal(rg_gguf_arr_f32(g, "tokenizer.ggml.scores", sc, 4), RG_ERANGE);
     const struct rg_gguf_tensor *t = rg_gguf_find_tensor(g, "t.weight");
     assert_non_null(t);
@@ -415,7 +432,9 @@ static void test_reference_model(void **state)
     size_t end = 0;
     for (int64_t i = 0; i < rg_gguf_n_tensors(g); i++) {
         const struct rg_gguf_tensor *x = rg_gguf_tensor(g, i);
-        size_t e = (size_t)((const uint8_t *)x->data - (const uint8_t *)rg_gguf_tensor(g, 0)->data) + x->size;
+        size_t e =
+            (size_t)((const uint8_t *)x->data - (const uint8_t *)rg_gguf_tensor(g, 0)->data) +
+            x->size;
         if (e > end) end = e;
     }
     assert_true(end <= rg_gguf_file_size(g));
@@ -425,7 +444,8 @@ static void test_reference_model(void **state)
 static void test_vocab_files_open(void **state)
 {
     (void)state;
-    const char *names[] = {"llama-spm", "phi-3", "baichuan", "gpt-2", "starcoder", "refact", "mpt", "falcon",
+    const char *names[] = {"llama-spm",      "phi-3",        "baichuan", "gpt-2",
+                           "starcoder",      "refact",       "mpt",      "falcon",
                            "deepseek-coder", "deepseek-llm", "gpt-neox", "bert-bge"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char rel[128];

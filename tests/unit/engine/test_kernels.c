@@ -19,9 +19,9 @@ static float frand(uint64_t *s)
     return (float)((double)(*s >> 11) / 9007199254740992.0) * 2.0f - 1.0f;
 }
 
-static const enum rg_type TYPES[] = {RG_TYPE_F32,  RG_TYPE_F16,  RG_TYPE_BF16, RG_TYPE_Q4_0, RG_TYPE_Q4_1,
-                                     RG_TYPE_Q5_0, RG_TYPE_Q5_1, RG_TYPE_Q8_0, RG_TYPE_Q4_K, RG_TYPE_Q5_K,
-                                     RG_TYPE_Q6_K};
+static const enum rg_type TYPES[] = {RG_TYPE_F32,  RG_TYPE_F16,  RG_TYPE_BF16, RG_TYPE_Q4_0,
+                                     RG_TYPE_Q4_1, RG_TYPE_Q5_0, RG_TYPE_Q5_1, RG_TYPE_Q8_0,
+                                     RG_TYPE_Q4_K, RG_TYPE_Q5_K, RG_TYPE_Q6_K};
 
 static void test_round_trip_error(void **state)
 {
@@ -30,14 +30,16 @@ static void test_round_trip_error(void **state)
     float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     uint8_t *q = malloc(8 * n);
     uint64_t seed = 1;
-    for (int i = 0; i < n; i++) x[i] = frand(&seed);
+    for (int i = 0; i < n; i++)
+        x[i] = frand(&seed);
     for (size_t k = 0; k < sizeof TYPES / sizeof TYPES[0]; k++) {
         const struct rg_type_traits *t = rg_type_traits_generic(TYPES[k]);
         assert_non_null(t->from_float);
         t->from_float(x, q, n);
         t->to_float(q, y, n);
         double err = 0, ref = 0;
-        for (int i = 0; i < n; i++) err += (x[i] - y[i]) * (x[i] - y[i]), ref += x[i] * x[i];
+        for (int i = 0; i < n; i++)
+            err += (x[i] - y[i]) * (x[i] - y[i]), ref += x[i] * x[i];
         double rel = sqrt(err / ref);
         /* 4-bit formats lose the most: about 1/15 of the range per step */
         double bound = t->quantized ? 0.12 : 0.01;
@@ -55,10 +57,12 @@ static void test_dots_match_reference(void **state)
     float *x = malloc(n * sizeof *x), *a = malloc(n * sizeof *a);
     uint8_t *qx = malloc(8 * n), *qa = malloc(8 * n);
     uint64_t seed = 7;
-    for (int i = 0; i < n; i++) x[i] = frand(&seed), a[i] = frand(&seed);
+    for (int i = 0; i < n; i++)
+        x[i] = frand(&seed), a[i] = frand(&seed);
     fprintf(stderr, "kernels: %s\n", rg_quant_isa());
     for (size_t k = 0; k < sizeof TYPES / sizeof TYPES[0]; k++) {
-        const struct rg_type_traits *g = rg_type_traits_generic(TYPES[k]), *b = rg_type_traits(TYPES[k]);
+        const struct rg_type_traits *g = rg_type_traits_generic(TYPES[k]),
+                                    *b = rg_type_traits(TYPES[k]);
         const struct rg_type_traits *va = rg_type_traits_generic(g->vec_dot_type);
         g->from_float(x, qx, n);
         va->from_float(a, qa, n);
@@ -67,7 +71,8 @@ static void test_dots_match_reference(void **state)
             g->vec_dot(len, &s_ref, qx, qa);
             b->vec_dot(len, &s_fast, qx, qa);
             float tol = 1e-4f * (1.0f + fabsf(s_ref)) * sqrtf((float)len);
-            if (fabsf(s_ref - s_fast) > tol) fail_msg("%s n=%d: reference %g, fast %g", g->name, len, s_ref, s_fast);
+            if (fabsf(s_ref - s_fast) > tol)
+                fail_msg("%s n=%d: reference %g, fast %g", g->name, len, s_ref, s_fast);
         }
     }
     free(x);
@@ -84,14 +89,17 @@ static void test_matmul_threads(void **state)
     float *y1 = malloc(rows * toks * sizeof *y1), *y2 = malloc(rows * toks * sizeof *y2);
     uint8_t *qw = malloc(8 * k * rows);
     uint64_t seed = 3;
-    for (int64_t i = 0; i < k * rows; i++) w[i] = frand(&seed);
-    for (int64_t i = 0; i < k * toks; i++) x[i] = frand(&seed);
+    for (int64_t i = 0; i < k * rows; i++)
+        w[i] = frand(&seed);
+    for (int64_t i = 0; i < k * toks; i++)
+        x[i] = frand(&seed);
     struct rg_pool *p;
     assert_int_equal(rg_pool_create(3, &p), RG_OK);
     for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0]; t++) {
         const struct rg_type_traits *tr = rg_type_traits(TYPES[t]);
         size_t row = rg_type_row_size(TYPES[t], k);
-        for (int64_t r = 0; r < rows; r++) tr->from_float(w + r * k, qw + r * row, k);
+        for (int64_t r = 0; r < rows; r++)
+            tr->from_float(w + r * k, qw + r * row, k);
         assert_int_equal(rg_matmul(NULL, TYPES[t], qw, rows, k, x, toks, y1), RG_OK);
         assert_int_equal(rg_matmul(p, TYPES[t], qw, rows, k, x, toks, y2), RG_OK);
         assert_memory_equal(y1, y2, rows * toks * sizeof *y1); /* threads never change results */
@@ -99,10 +107,13 @@ static void test_matmul_threads(void **state)
         float deq[512];
         rg_get_row(TYPES[t], qw, k, 36, deq);
         double s = 0;
-        for (int64_t i = 0; i < k; i++) s += deq[i] * x[4 * k + i];
-        if (fabs(s - y1[4 * rows + 36]) > 0.05 * (1 + fabs(s))) fail_msg("%s: %g vs %g", tr->name, s, y1[4 * rows + 36]);
+        for (int64_t i = 0; i < k; i++)
+            s += deq[i] * x[4 * k + i];
+        if (fabs(s - y1[4 * rows + 36]) > 0.05 * (1 + fabs(s)))
+            fail_msg("%s: %g vs %g", tr->name, s, y1[4 * rows + 36]);
     }
-    assert_int_equal(rg_matmul(p, RG_TYPE_Q4_0, qw, rows, 33, x, toks, y1), RG_EINVAL); /* k not a block multiple */
+    assert_int_equal(rg_matmul(p, RG_TYPE_Q4_0, qw, rows, 33, x, toks, y1),
+                     RG_EINVAL); /* k not a block multiple */
     assert_int_equal(rg_matmul(p, RG_TYPE_I32, qw, rows, k, x, toks, y1), RG_EINVAL);
     rg_pool_free(p);
     free(w);

@@ -26,10 +26,12 @@ static void compare_row(const float *ours, const float *ref, int n, struct stats
         if (fabs(ref[i]) > span) span = fabs(ref[i]);
     }
     double zo = 0, zr = 0;
-    for (int i = 0; i < n; i++) zo += exp(ours[i] - mo), zr += exp(ref[i] - mr);
+    for (int i = 0; i < n; i++)
+        zo += exp(ours[i] - mo), zr += exp(ref[i] - mr);
     double kl = 0;
     for (int i = 0; i < n; i++) {
-        double pr = exp(ref[i] - mr) / zr, lpo = ours[i] - mo - log(zo), lpr = ref[i] - mr - log(zr);
+        double pr = exp(ref[i] - mr) / zr, lpo = ours[i] - mo - log(zo),
+               lpr = ref[i] - mr - log(zr);
         kl += pr * (lpr - lpo);
         double rel = fabs(ours[i] - ref[i]) / (span > 0 ? span : 1);
         if (rel > st->max_rel) st->max_rel = rel;
@@ -47,10 +49,12 @@ static void *read_all(const char *dir, int k, const char *suffix, size_t *len)
 }
 
 /* Returns false if the reference is absent. */
-static bool check_model(const char *model_rel, const char *ref_rel, int n_prompts, bool exact_float, double min_top1)
+static bool check_model(const char *model_rel, const char *ref_rel, int n_prompts, bool exact_float,
+                        double min_top1)
 {
     char mpath[512], rdir[512];
-    if (!rg_test_data_path(mpath, sizeof mpath, model_rel) || !rg_test_data_path(rdir, sizeof rdir, ref_rel)) {
+    if (!rg_test_data_path(mpath, sizeof mpath, model_rel) ||
+        !rg_test_data_path(rdir, sizeof rdir, ref_rel)) {
         fprintf(stderr, "SKIP: %s or %s is absent\n", model_rel, ref_rel);
         return false;
     }
@@ -75,7 +79,8 @@ static bool check_model(const char *model_rel, const char *ref_rel, int n_prompt
         if (!c) fail_msg("%s", err);
         float *out = malloc((size_t)np * nv * sizeof *out);
         assert_int_equal(rg_decode(c, prompt, np, out, true, err), RG_OK);
-        for (int i = 0; i < np; i++) compare_row(out + (size_t)i * nv, logits + (size_t)i * nv, nv, &st);
+        for (int i = 0; i < np; i++)
+            compare_row(out + (size_t)i * nv, logits + (size_t)i * nv, nv, &st);
         for (int j = 0; j < ng; j++) {
             assert_int_equal(rg_decode(c, &gen[j], 1, out, false, err), RG_OK);
             compare_row(out, gen_logits + (size_t)j * nv, nv, &st);
@@ -88,11 +93,12 @@ static bool check_model(const char *model_rel, const char *ref_rel, int n_prompt
         free(gen_logits);
     }
     double mean_kl = st.kl_sum / (double)st.rows, top1 = (double)st.top1_same / (double)st.rows;
-    fprintf(stderr, "%-22s rows %4ld  mean KL %.2e  top-1 %.4f  max rel err %.2e\n", model_rel, st.rows, mean_kl, top1,
-            st.max_rel);
+    fprintf(stderr, "%-22s rows %4ld  mean KL %.2e  top-1 %.4f  max rel err %.2e\n", model_rel,
+            st.rows, mean_kl, top1, st.max_rel);
     if (!(mean_kl < 1e-3)) fail_msg("%s: mean KL %g", model_rel, mean_kl);
     if (!(top1 >= min_top1)) fail_msg("%s: top-1 agreement %g", model_rel, top1);
-    if (exact_float && !(st.max_rel < 1e-3)) fail_msg("%s: max relative error %g", model_rel, st.max_rel);
+    if (exact_float && !(st.max_rel < 1e-3))
+        fail_msg("%s: max relative error %g", model_rel, st.max_rel);
     rg_model_free(m);
     return true;
 }
@@ -100,7 +106,8 @@ static bool check_model(const char *model_rel, const char *ref_rel, int n_prompt
 static void test_stories(void **state)
 {
     (void)state;
-    if (!check_model("models/stories260K.gguf", "reference/stories260K/kvf32-nofa", 5, true, 0.99)) skip();
+    if (!check_model("models/stories260K.gguf", "reference/stories260K/kvf32-nofa", 5, true, 0.99))
+        skip();
 }
 
 /*
@@ -109,11 +116,13 @@ static void test_stories(void **state)
  * by 1.2e-2 in logits, with top-1 margins down to 2e-4), so their top-1 bar
  * is 97% until our kernels sum in llama.cpp's order; KL stays under 1e-3.
  */
-#define TINY(fn, name, exact, top1)                                                                         \
-    static void fn(void **state)                                                                      \
-    {                                                                                                 \
-        (void)state;                                                                                  \
-        if (!check_model("models/" name ".gguf", "reference/tiny/" name "/kvf32-nofa", 3, exact, top1)) skip(); \
+#define TINY(fn, name, exact, top1)                                                                \
+    static void fn(void **state)                                                                   \
+    {                                                                                              \
+        (void)state;                                                                               \
+        if (!check_model("models/" name ".gguf", "reference/tiny/" name "/kvf32-nofa", 3, exact,   \
+                         top1))                                                                    \
+            skip();                                                                                \
     }
 TINY(test_tiny_f32, "tiny-f32", true, 0.99)
 TINY(test_tiny_f16, "tiny-f16", true, 0.99)
@@ -153,11 +162,16 @@ static void test_context_overflow_and_bad_tokens(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stories),          cmocka_unit_test(test_tiny_f32),
-        cmocka_unit_test(test_tiny_f16),         cmocka_unit_test(test_tiny_q8_0),
-        cmocka_unit_test(test_tiny_q4_0),        cmocka_unit_test(test_tiny256_f16),
-        cmocka_unit_test(test_tiny256_q8_0),     cmocka_unit_test(test_tiny256_q4_0),
-        cmocka_unit_test(test_tiny256_q4_k_m),   cmocka_unit_test(test_context_overflow_and_bad_tokens),
+        cmocka_unit_test(test_stories),
+        cmocka_unit_test(test_tiny_f32),
+        cmocka_unit_test(test_tiny_f16),
+        cmocka_unit_test(test_tiny_q8_0),
+        cmocka_unit_test(test_tiny_q4_0),
+        cmocka_unit_test(test_tiny256_f16),
+        cmocka_unit_test(test_tiny256_q8_0),
+        cmocka_unit_test(test_tiny256_q4_0),
+        cmocka_unit_test(test_tiny256_q4_k_m),
+        cmocka_unit_test(test_context_overflow_and_bad_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,12 +51,16 @@ static void check_vocab(const char *name, bool expect_supported)
         for (size_t i = 0; i < n && gl < sizeof got - 16; i++)
             gl += (size_t)snprintf(got + gl, sizeof got - gl, i ? " %d" : "%d", toks[i]);
         const char *want = line;
-        while (*want == ' ') want++;
+        while (*want == ' ')
+            want++;
         char wbuf[16384];
         snprintf(wbuf, sizeof wbuf, "%s", want);
         size_t wl = strlen(wbuf);
-        while (wl && (wbuf[wl - 1] == ' ' || wbuf[wl - 1] == '\r')) wbuf[--wl] = '\0';
-        if (strcmp(got, wbuf)) fail_msg("%s case %d '%.*s':\n got  %s\n want %s", name, cases, (int)len, cur, got, wbuf);
+        while (wl && (wbuf[wl - 1] == ' ' || wbuf[wl - 1] == '\r'))
+            wbuf[--wl] = '\0';
+        if (strcmp(got, wbuf))
+            fail_msg("%s case %d '%.*s':\n got  %s\n want %s", name, cases, (int)len, cur, got,
+                     wbuf);
         cases++;
         line = nl ? nl + 1 : line + strlen(line);
         if (!end) break;
@@ -71,16 +75,56 @@ static void check_vocab(const char *name, bool expect_supported)
     rg_model_free(m);
 }
 
-static void test_llama_spm(void **state) { (void)state; check_vocab("llama-spm", true); }
-static void test_phi3(void **state) { (void)state; check_vocab("phi-3", true); }
-static void test_gpt2(void **state) { (void)state; check_vocab("gpt-2", true); }
-static void test_starcoder(void **state) { (void)state; check_vocab("starcoder", true); }
-static void test_refact(void **state) { (void)state; check_vocab("refact", true); }
-static void test_mpt(void **state) { (void)state; check_vocab("mpt", true); }
-static void test_falcon(void **state) { (void)state; check_vocab("falcon", true); }
-static void test_deepseek_coder(void **state) { (void)state; check_vocab("deepseek-coder", true); }
-static void test_deepseek_llm(void **state) { (void)state; check_vocab("deepseek-llm", true); }
-static void test_bert_wordpiece(void **state) { (void)state; check_vocab("bert-bge", true); }
+static void test_llama_spm(void **state)
+{
+    (void)state;
+    check_vocab("llama-spm", true);
+}
+static void test_phi3(void **state)
+{
+    (void)state;
+    check_vocab("phi-3", true);
+}
+static void test_gpt2(void **state)
+{
+    (void)state;
+    check_vocab("gpt-2", true);
+}
+static void test_starcoder(void **state)
+{
+    (void)state;
+    check_vocab("starcoder", true);
+}
+static void test_refact(void **state)
+{
+    (void)state;
+    check_vocab("refact", true);
+}
+static void test_mpt(void **state)
+{
+    (void)state;
+    check_vocab("mpt", true);
+}
+static void test_falcon(void **state)
+{
+    (void)state;
+    check_vocab("falcon", true);
+}
+static void test_deepseek_coder(void **state)
+{
+    (void)state;
+    check_vocab("deepseek-coder", true);
+}
+static void test_deepseek_llm(void **state)
+{
+    (void)state;
+    check_vocab("deepseek-llm", true);
+}
+static void test_bert_wordpiece(void **state)
+{
+    (void)state;
+    check_vocab("bert-bge", true);
+}
 
 /* byte-level BPE pieces decode back to the exact bytes, including invalid UTF-8 */
 static void test_bpe_round_trip(void **state)
@@ -149,25 +193,20 @@ static void test_special_and_detok(void **state)
     }
     ol += (size_t)rg_detok_flush(&d, out + ol, sizeof out - ol);
     out[ol] = '\0';
-    assert_string_equal(out, " caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80 ok"); /* SPM's leading space */
+    assert_string_equal(out,
+                        " caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80 ok"); /* SPM's leading space */
     rg_model_free(m);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_llama_spm),
-        cmocka_unit_test(test_phi3),
-        cmocka_unit_test(test_gpt2),
-        cmocka_unit_test(test_starcoder),
-        cmocka_unit_test(test_refact),
-        cmocka_unit_test(test_mpt),
-        cmocka_unit_test(test_falcon),
-        cmocka_unit_test(test_deepseek_coder),
-        cmocka_unit_test(test_deepseek_llm),
-        cmocka_unit_test(test_bert_wordpiece),
-        cmocka_unit_test(test_bpe_round_trip),
-        cmocka_unit_test(test_special_and_detok),
+        cmocka_unit_test(test_llama_spm),      cmocka_unit_test(test_phi3),
+        cmocka_unit_test(test_gpt2),           cmocka_unit_test(test_starcoder),
+        cmocka_unit_test(test_refact),         cmocka_unit_test(test_mpt),
+        cmocka_unit_test(test_falcon),         cmocka_unit_test(test_deepseek_coder),
+        cmocka_unit_test(test_deepseek_llm),   cmocka_unit_test(test_bert_wordpiece),
+        cmocka_unit_test(test_bpe_round_trip), cmocka_unit_test(test_special_and_detok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,7 +54,8 @@ static void test_origins(void **state)
     assert_true(rg_http_origin_allowed("http://dev.local:1234", list, 2));
     assert_true(rg_http_origin_allowed("http://dev.local", list, 2));
     assert_false(rg_http_origin_allowed("http://dev.local.evil:1", list, 2));
-    assert_false(rg_http_origin_allowed("http://localhost:1", list, 2)); /* a list replaces the default */
+    assert_false(
+        rg_http_origin_allowed("http://localhost:1", list, 2)); /* a list replaces the default */
     const char *star[] = {"*"};
     assert_true(rg_http_origin_allowed("http://anything", star, 1));
 }
@@ -91,7 +92,8 @@ static void test_gzip(void **state)
     assert_false(rg_http_accepts_gzip(NULL));
 
     char in[5000];
-    for (size_t i = 0; i < sizeof in; i++) in[i] = (char)('a' + (i * 7) % 26);
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (char)('a' + (i * 7) % 26);
     void *z;
     size_t zl;
     assert_int_equal(rg_http_gzip(in, sizeof in, &z, &zl), RG_OK);
@@ -160,8 +162,9 @@ static void test_error_body(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_match),      cmocka_unit_test(test_origins),    cmocka_unit_test(test_hosts),
-        cmocka_unit_test(test_gzip),       cmocka_unit_test(test_sse_format), cmocka_unit_test(test_error_body),
+        cmocka_unit_test(test_match),      cmocka_unit_test(test_origins),
+        cmocka_unit_test(test_hosts),      cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_sse_format), cmocka_unit_test(test_error_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

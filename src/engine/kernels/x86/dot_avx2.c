@@ -24,7 +24,10 @@ static inline float hsum(__m256 x)
     return _mm_cvtss_f32(r);
 }
 
-static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+static inline float h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
 
 /* 32 signed x 32 signed int8 -> 8 int32 lane sums, as floats */
 static inline __m256 dot_i8(__m256i x, __m256i y)
@@ -48,7 +51,8 @@ void rg_dot_f32_avx2(int n, float *s, const void *vx, const void *vy)
         a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
     }
     float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += x[i] * y[i];
+    for (; i < n; i++)
+        sum += x[i] * y[i];
     *s = sum;
 }
 
@@ -67,7 +71,8 @@ void rg_dot_f16_avx2(int n, float *s, const void *vx, const void *vy)
     }
 #undef LD
     float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += h2f(x[i]) * h2f(y[i]);
+    for (; i < n; i++)
+        sum += h2f(x[i]) * h2f(y[i]);
     *s = sum;
 }
 
@@ -129,17 +134,22 @@ void rg_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy)
         uint8_t sc[8], mn[8];
         scales_mins_k4(x[i].scales, sc, mn);
         int summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        for (int j = 0; j < 8; j++)
+            summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
         mins_sum -= dmin * (float)summ;
         __m256i sumi = _mm256_setzero_si256();
         const uint8_t *q4 = x[i].qs;
         const int8_t *q8 = y[i].qs;
         for (int j = 0; j < 4; j++, q4 += 32, q8 += 64) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)q4);
-            const __m256i lo = _mm256_and_si256(bits, low), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
-            const __m256i y0 = _mm256_loadu_si256((const __m256i *)q8), y1 = _mm256_loadu_si256((const __m256i *)(q8 + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+            const __m256i lo = _mm256_and_si256(bits, low),
+                          hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)q8),
+                          y1 = _mm256_loadu_si256((const __m256i *)(q8 + 32));
+            __m256i p0 =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
+            __m256i p1 =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
@@ -164,18 +174,24 @@ void rg_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy)
             const __m256i l2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(l2, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+            q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
             for (int k = 0; k < 4; k++) {
                 const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
                 /* (q - 32) * y = q*y - 32*y, both in maddubs' unsigned x signed form */
-                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yk), _mm256_maddubs_epi16(k32, yk));
-                const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                __m256i p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yk), _mm256_maddubs_epi16(k32, yk));
+                const __m256i scale =
+                    _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
             }
         }
@@ -191,7 +207,8 @@ void rg_dot4_q8_0_avx2(int n, float *s, const void *vx, const void *vy, size_t b
 {
     const rg_block_q8_0 *x = vx;
     const uint8_t *yb = vy;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     for (int i = 0; i < n / RG_QK8_0; i++) {
         const float xd = h2f(x[i].d);
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
@@ -199,11 +216,13 @@ void rg_dot4_q8_0_avx2(int n, float *s, const void *vx, const void *vy, size_t b
         for (int j = 0; j < 4; j++) {
             const rg_block_q8_0 *y = (const rg_block_q8_0 *)(yb + j * by) + i;
             const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), qx);
-            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1)));
+            const __m256 p = _mm256_cvtepi32_ps(
+                _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1)));
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(xd * h2f(y->d)), p, acc[j]);
         }
     }
-    for (int j = 0; j < 4; j++) s[j] = hsum(acc[j]);
+    for (int j = 0; j < 4; j++)
+        s[j] = hsum(acc[j]);
 }
 
 void rg_dot4_q4_0_avx2(int n, float *s, const void *vx, const void *vy, size_t by);
@@ -212,7 +231,8 @@ void rg_dot4_q4_0_avx2(int n, float *s, const void *vx, const void *vy, size_t b
     const rg_block_q4_0 *x = vx;
     const uint8_t *yb = vy;
     const __m256i low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     for (int i = 0; i < n / RG_QK4_0; i++) {
         const float xd = h2f(x[i].d);
         const __m128i t = _mm_loadu_si128((const __m128i *)x[i].qs);
@@ -222,11 +242,13 @@ void rg_dot4_q4_0_avx2(int n, float *s, const void *vx, const void *vy, size_t b
         for (int j = 0; j < 4; j++) {
             const rg_block_q8_0 *y = (const rg_block_q8_0 *)(yb + j * by) + i;
             const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), qx);
-            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1)));
+            const __m256 p = _mm256_cvtepi32_ps(
+                _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1)));
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(xd * h2f(y->d)), p, acc[j]);
         }
     }
-    for (int j = 0; j < 4; j++) s[j] = hsum(acc[j]);
+    for (int j = 0; j < 4; j++)
+        s[j] = hsum(acc[j]);
 }
 
 void rg_dot4_q4_K_avx2(int n, float *s, const void *vx, const void *vy, size_t by);
@@ -235,7 +257,8 @@ void rg_dot4_q4_K_avx2(int n, float *s, const void *vx, const void *vy, size_t b
     const rg_block_q4_K *x = vx;
     const uint8_t *yb = vy;
     const __m256i low = _mm256_set1_epi8(0x0F);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     float mins[4] = {0, 0, 0, 0};
     for (int i = 0; i < n / RG_QK_K; i++) {
         uint8_t sc[8], mn[8];
@@ -250,20 +273,24 @@ void rg_dot4_q4_K_avx2(int n, float *s, const void *vx, const void *vy, size_t b
         for (int j = 0; j < 4; j++) {
             const rg_block_q8_K *y = (const rg_block_q8_K *)(yb + j * by) + i;
             int summ = 0;
-            for (int k = 0; k < 8; k++) summ += mn[k] * (y->bsums[2 * k] + y->bsums[2 * k + 1]);
+            for (int k = 0; k < 8; k++)
+                summ += mn[k] * (y->bsums[2 * k] + y->bsums[2 * k + 1]);
             mins[j] -= y->d * xmin * (float)summ;
             __m256i sumi = _mm256_setzero_si256();
             for (int k = 0; k < 4; k++) {
                 const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * k));
                 const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * k + 32));
-                __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[k], y0), _mm256_set1_epi16(sc[2 * k]));
-                __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[k], y1), _mm256_set1_epi16(sc[2 * k + 1]));
+                __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[k], y0),
+                                               _mm256_set1_epi16(sc[2 * k]));
+                __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[k], y1),
+                                               _mm256_set1_epi16(sc[2 * k + 1]));
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
             }
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * xd), _mm256_cvtepi32_ps(sumi), acc[j]);
         }
     }
-    for (int j = 0; j < 4; j++) s[j] = hsum(acc[j]) + mins[j];
+    for (int j = 0; j < 4; j++)
+        s[j] = hsum(acc[j]) + mins[j];
 }
 
 void rg_dot4_q6_K_avx2(int n, float *s, const void *vx, const void *vy, size_t by);
@@ -272,7 +299,8 @@ void rg_dot4_q6_K_avx2(int n, float *s, const void *vx, const void *vy, size_t b
     const rg_block_q6_K *x = vx;
     const uint8_t *yb = vy;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     for (int i = 0; i < n / RG_QK_K; i++) {
         const float xd = h2f(x[i].d);
         __m256i q[8], scale[8];
@@ -283,26 +311,33 @@ void rg_dot4_q6_K_avx2(int n, float *s, const void *vx, const void *vy, size_t b
             const __m256i l2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
             __m256i *Q = q + 4 * half;
-            Q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-            Q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-            Q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-            Q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            Q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+            Q[1] = _mm256_or_si256(
+                _mm256_and_si256(l2, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+            Q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            Q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
             for (int k = 0; k < 4; k++)
-                scale[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                scale[4 * half + k] =
+                    _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
         }
         for (int j = 0; j < 4; j++) {
             const rg_block_q8_K *y = (const rg_block_q8_K *)(yb + j * by) + i;
             __m256i sumi = _mm256_setzero_si256();
             for (int k = 0; k < 8; k++) {
                 const __m256i yk = _mm256_loadu_si256((const __m256i *)(y->qs + 32 * k));
-                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yk), _mm256_maddubs_epi16(k32, yk));
+                __m256i p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yk), _mm256_maddubs_epi16(k32, yk));
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale[k]));
             }
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * xd), _mm256_cvtepi32_ps(sumi), acc[j]);
         }
     }
-    for (int j = 0; j < 4; j++) s[j] = hsum(acc[j]);
+    for (int j = 0; j < 4; j++)
+        s[j] = hsum(acc[j]);
 }
