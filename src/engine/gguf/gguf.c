@@ -227,7 +227,7 @@ static int read_tensor_info(struct rg_gguf *g, struct cur *c, struct rg_gguf_ten
 {
     char what[64];
     snprintf(what, sizeof what, "tensor %lld name", (long long)idx);
-    char *name;
+    char *name = NULL;
     int rc = rd_str(g, c, &name, NULL, what);
     if (rc) return rc;
     t->name = name;
