@@ -58,13 +58,14 @@ static float normal(float sd)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gguf_gen [--preset NAME | --arch A --n-embd N --n-layer N --n-head N "
-               "--n-head-kv N\n"
-               "                --n-ff N --n-vocab N --ctx N] [--tied] --type MIX [--seed S] "
-               "[--vocab FILE] -o OUT\n"
-               "presets: tinyllama-1.1b, smollm2-135m, tiny\n"
-               "archs: llama, qwen2 (q/k/v biases), qwen3 (q/k norms)\n"
-               "MIX: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K\n");
+    fprintf(f,
+            "usage: gguf_gen [--preset NAME | --arch A --n-embd N --n-layer N --n-head N "
+            "--n-head-kv N\n"
+            "                --n-ff N --n-vocab N --ctx N] [--tied] --type MIX [--seed S] "
+            "[--vocab FILE] -o OUT\n"
+            "presets: tinyllama-1.1b, smollm2-135m, tiny\n"
+            "archs: llama, qwen2 (q/k/v biases), qwen3 (q/k norms), phi3 (fused qkv and gate/up)\n"
+            "MIX: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K\n");
 }
 
 static int add(struct rg_gguf_writer *w, const char *mix, const char *name, int64_t ne0,
@@ -204,7 +205,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(s.arch, "llama") && strcmp(s.arch, "qwen2") && strcmp(s.arch, "qwen3")) {
+    if (strcmp(s.arch, "llama") && strcmp(s.arch, "qwen2") && strcmp(s.arch, "qwen3") &&
+        strcmp(s.arch, "phi3")) {
         fprintf(stderr, "gguf_gen: architecture %s is not supported\n", s.arch);
         return 2;
     }
@@ -248,6 +250,10 @@ int main(int argc, char **argv)
     KV_U32("rope.dimension_count", s.n_embd / s.n_head);
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", A);
     rc |= rg_gguf_writer_set_f32(w, key, 1e-5f);
+    if (!strcmp(A,
+                "phi3")) { /* llama.cpp requires it; a window as long as the context never slides */
+        KV_U32("attention.sliding_window", s.ctx);
+    }
     snprintf(key, sizeof key, "%s.rope.freq_base", A);
     rc |= rg_gguf_writer_set_f32(w, key, 10000.0f);
     if (rc) return 1;
@@ -263,13 +269,21 @@ int main(int argc, char **argv)
     snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                                                 \
     rc |= add(w, mix, n, ne0, ne1, L, fill)
         T("attn_norm.weight", E, 0, 1.0f);
-        T("attn_q.weight", E, E, 0);
-        T("attn_k.weight", E, KV, 0);
-        T("attn_v.weight", E, KV, 0);
+        if (!strcmp(A, "phi3")) {
+            T("attn_qkv.weight", E, E + 2 * KV, 0);
+        } else {
+            T("attn_q.weight", E, E, 0);
+            T("attn_k.weight", E, KV, 0);
+            T("attn_v.weight", E, KV, 0);
+        }
         T("attn_output.weight", E, E, 0);
         T("ffn_norm.weight", E, 0, 1.0f);
-        T("ffn_gate.weight", E, F, 0);
-        T("ffn_up.weight", E, F, 0);
+        if (!strcmp(A, "phi3")) {
+            T("ffn_up.weight", E, 2 * F, 0);
+        } else {
+            T("ffn_gate.weight", E, F, 0);
+            T("ffn_up.weight", E, F, 0);
+        }
         T("ffn_down.weight", F, E, 0);
         if (!strcmp(A, "qwen2")) {
             T("attn_q.bias", E, 0, 0.01f);

@@ -1,6 +1,6 @@
 /*
  * Decoder-only transformers of the llama family (llama, mistral, qwen2,
- * qwen3): hyperparameters from GGUF metadata, tensors bound by llama.cpp's
+ * qwen3, phi3): hyperparameters from GGUF metadata, tensors bound by llama.cpp's
  * names with every shape and type checked, and the forward pass over an F32
  * KV cache.
  *
@@ -21,10 +21,12 @@
 
 struct layer {
     const struct rg_gguf_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
+    const struct rg_gguf_tensor *wqkv; /* phi3: q, k and v in one matrix */
     const struct rg_gguf_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+    bool fused_up; /* phi3: ffn_up holds gate then up */
 };
 
-enum arch { ARCH_LLAMA, ARCH_QWEN2, ARCH_QWEN3 };
+enum arch { ARCH_LLAMA, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3 };
 
 struct rg_model {
     struct rg_gguf *g;
@@ -138,6 +140,8 @@ static int load_hparams(struct rg_model *m, char *err)
         m->arch = ARCH_QWEN2, I->rope_type = RG_ROPE_NEOX;
     else if (!strcmp(arch, "qwen3"))
         m->arch = ARCH_QWEN3, I->rope_type = RG_ROPE_NEOX;
+    else if (!strcmp(arch, "phi3"))
+        m->arch = ARCH_PHI3, I->rope_type = RG_ROPE_NEOX;
     else
         return rg_err_set(err, RG_EUNSUPPORTED, "architecture '%.60s' is not supported yet", arch);
 
@@ -227,13 +231,19 @@ static int bind_tensors(struct rg_model *m, char *err)
         if ((rc = bind(m, &L->field, n, ne0, ne1, req, err))) return rc;                           \
     } while (0)
         B(attn_norm, "attn_norm.weight", E, 0, true);
-        B(wq, "attn_q.weight", E, Q, true);
-        B(wk, "attn_k.weight", E, KV, true);
-        B(wv, "attn_v.weight", E, KV, true);
+        /* q/k/v as three matrices, or phi3's fused one */
+        snprintf(n, sizeof n, "blk.%d.attn_qkv.weight", l);
+        bool fused_qkv = rg_gguf_find_tensor(m->g, n) != NULL;
+        B(wqkv, "attn_qkv.weight", E, Q + 2 * KV, fused_qkv);
+        B(wq, "attn_q.weight", E, Q, !fused_qkv);
+        B(wk, "attn_k.weight", E, KV, !fused_qkv);
+        B(wv, "attn_v.weight", E, KV, !fused_qkv);
         B(wo, "attn_output.weight", Q, E, true);
         B(ffn_norm, "ffn_norm.weight", E, 0, true);
-        B(w_gate, "ffn_gate.weight", E, I->n_ff, true);
-        B(w_up, "ffn_up.weight", E, I->n_ff, true);
+        snprintf(n, sizeof n, "blk.%d.ffn_gate.weight", l);
+        L->fused_up = !rg_gguf_find_tensor(m->g, n) && m->arch == ARCH_PHI3;
+        B(w_gate, "ffn_gate.weight", E, I->n_ff, !L->fused_up);
+        B(w_up, "ffn_up.weight", E, L->fused_up ? 2 * (int64_t)I->n_ff : I->n_ff, true);
         B(w_down, "ffn_down.weight", I->n_ff, E, true);
         bool biases = m->arch == ARCH_QWEN2;
         B(bq, "attn_q.bias", Q, 0, biases);
@@ -289,6 +299,11 @@ struct rg_model *rg_model_load(const char *path, const struct rg_model_params *p
         return m;
     }
     if (load_hparams(m, err) != RG_OK || bind_tensors(m, err) != RG_OK) goto fail;
+    if (m->arch == ARCH_PHI3 && rg_gguf_find_tensor(m->g, "rope_factors_long.weight")) {
+        rg_err_set(err, RG_EUNSUPPORTED,
+                   "phi3 with long-context rope factors (LongRoPE) is not supported yet");
+        goto fail;
+    }
     if (rg_vocab_n_tokens(m->vocab) > m->info.n_vocab) {
         rg_err_set(err, RG_EFORMAT,
                    "the vocabulary has %d tokens but token_embd.weight has %d rows",
@@ -309,7 +324,7 @@ struct rg_ctx {
     int32_t n_ctx, n_batch, n_past;
     size_t kv_dim;
     float *k_cache, *v_cache; /* [layer][n_ctx][kv_dim] */
-    float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *scores, *last_logits;
+    float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *scores, *last_logits, *fused;
     float *rope_cos, *rope_sin; /* [n_batch][n_rot/2] for the current batch */
 };
 
@@ -378,6 +393,8 @@ struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, cha
     c->att = falloc(B, q_dim, &ok);
     c->gate = falloc(B, (size_t)I->n_ff, &ok);
     c->up = falloc(B, (size_t)I->n_ff, &ok);
+    /* fused q/k/v and gate/up results before they are split */
+    c->fused = falloc(B, RG_MAX(q_dim + 2 * c->kv_dim, 2 * (size_t)I->n_ff), &ok);
     c->tmp = falloc(B, (size_t)I->n_embd, &ok);
     c->scores = falloc((size_t)rg_pool_size(c->pool), (size_t)c->n_ctx, &ok);
     c->rope_cos = falloc(B, (size_t)I->n_rot / 2, &ok);
@@ -536,9 +553,19 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
         for (int32_t t = 0; t < n; t++)
             rms_norm(c->x + (size_t)t * E, L->attn_norm->data, c->xn + (size_t)t * E, E,
                      I->rms_eps);
-        if ((rc = mm(c, L->wq, c->xn, n, c->q)) || (rc = mm(c, L->wk, c->xn, n, c->k)) ||
-            (rc = mm(c, L->wv, c->xn, n, c->v)))
+        if (L->wqkv) {
+            if ((rc = mm(c, L->wqkv, c->xn, n, c->fused))) return rc;
+            size_t w = q_dim + 2 * kv;
+            for (int32_t t = 0; t < n; t++) {
+                const float *f = c->fused + (size_t)t * w;
+                memcpy(c->q + (size_t)t * q_dim, f, q_dim * sizeof(float));
+                memcpy(c->k + (size_t)t * kv, f + q_dim, kv * sizeof(float));
+                memcpy(c->v + (size_t)t * kv, f + q_dim + kv, kv * sizeof(float));
+            }
+        } else if ((rc = mm(c, L->wq, c->xn, n, c->q)) || (rc = mm(c, L->wk, c->xn, n, c->k)) ||
+                   (rc = mm(c, L->wv, c->xn, n, c->v))) {
             return rc;
+        }
         add_bias(c->q, L->bq, n, (int64_t)q_dim);
         add_bias(c->k, L->bk, n, (int64_t)kv);
         add_bias(c->v, L->bv, n, (int64_t)kv);
@@ -566,8 +593,17 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
 
         for (int32_t t = 0; t < n; t++)
             rms_norm(c->x + (size_t)t * E, L->ffn_norm->data, c->xn + (size_t)t * E, E, I->rms_eps);
-        if ((rc = mm(c, L->w_gate, c->xn, n, c->gate)) || (rc = mm(c, L->w_up, c->xn, n, c->up)))
+        if (L->fused_up) {
+            if ((rc = mm(c, L->w_up, c->xn, n, c->fused))) return rc;
+            size_t F = (size_t)I->n_ff;
+            for (int32_t t = 0; t < n; t++) {
+                memcpy(c->gate + (size_t)t * F, c->fused + (size_t)t * 2 * F, F * sizeof(float));
+                memcpy(c->up + (size_t)t * F, c->fused + (size_t)t * 2 * F + F, F * sizeof(float));
+            }
+        } else if ((rc = mm(c, L->w_gate, c->xn, n, c->gate)) ||
+                   (rc = mm(c, L->w_up, c->xn, n, c->up))) {
             return rc;
+        }
         for (size_t i = 0; i < (size_t)n * I->n_ff; i++) {
             float g = c->gate[i];
             c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
