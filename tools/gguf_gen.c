@@ -64,7 +64,8 @@ static void usage(FILE *f)
             "                --n-ff N --n-vocab N --ctx N] [--tied] --type MIX [--seed S] "
             "[--vocab FILE] -o OUT\n"
             "presets: tinyllama-1.1b, smollm2-135m, tiny\n"
-            "archs: llama, qwen2 (q/k/v biases), qwen3 (q/k norms), phi3 (fused qkv and gate/up)\n"
+            "archs: llama, qwen2 (q/k/v biases), qwen3 (q/k norms), phi3 (fused qkv and gate/up),\n"
+            "       gemma2 (post norms, soft-capping, GELU, tied embeddings)\n"
             "MIX: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K\n");
 }
 
@@ -206,7 +207,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(s.arch, "llama") && strcmp(s.arch, "qwen2") && strcmp(s.arch, "qwen3") &&
-        strcmp(s.arch, "phi3")) {
+        strcmp(s.arch, "phi3") && strcmp(s.arch, "gemma2")) {
         fprintf(stderr, "gguf_gen: architecture %s is not supported\n", s.arch);
         return 2;
     }
@@ -254,6 +255,14 @@ int main(int argc, char **argv)
                 "phi3")) { /* llama.cpp requires it; a window as long as the context never slides */
         KV_U32("attention.sliding_window", s.ctx);
     }
+    if (!strcmp(A, "gemma2")) {
+        KV_U32("attention.sliding_window", 4096);
+        snprintf(key, sizeof key, "%s.attn_logit_softcapping", A);
+        rc |= rg_gguf_writer_set_f32(w, key, 50.0f);
+        snprintf(key, sizeof key, "%s.final_logit_softcapping", A);
+        rc |= rg_gguf_writer_set_f32(w, key, 30.0f);
+        s.tied = true; /* gemma2 has no output matrix */
+    }
     snprintf(key, sizeof key, "%s.rope.freq_base", A);
     rc |= rg_gguf_writer_set_f32(w, key, 10000.0f);
     if (rc) return 1;
@@ -289,6 +298,10 @@ int main(int argc, char **argv)
             T("attn_q.bias", E, 0, 0.01f);
             T("attn_k.bias", KV, 0, 0.01f);
             T("attn_v.bias", KV, 0, 0.01f);
+        }
+        if (!strcmp(A, "gemma2")) {
+            T("post_attention_norm.weight", E, 0, 1.0f);
+            T("post_ffw_norm.weight", E, 0, 1.0f);
         }
         if (!strcmp(A, "qwen3")) {
             T("attn_q_norm.weight", hd, 0, 1.0f);

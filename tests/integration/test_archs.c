@@ -2,7 +2,8 @@
  * Every supported architecture, written by tools/gguf_gen in several types,
  * loads and generates; an unknown architecture is refused by name. (Logits of these files were
  * compared by hand with llama.cpp's: llama, qwen2 and phi3 agree to 2.4e-7 in F32 and exactly in
- * Q8_0/Q4_0; qwen3 postdates the llama.cpp build available here.)
+ * Q8_0/Q4_0; gemma2 to 2.7e-4 in F32 (half-precision GELU) and exactly in
+ * Q8_0; qwen3 postdates the llama.cpp build available here.)
  */
 #include "test.h"
 
@@ -28,9 +29,9 @@ static void test_all_archs_generate(void **state)
     assert_non_null(mkdtemp(dir));
     char gen[512];
     gen_bin(gen, sizeof gen);
-    const char *archs[] = {"llama", "qwen2", "qwen3", "phi3"};
+    const char *archs[] = {"llama", "qwen2", "qwen3", "phi3", "gemma2"};
     const char *types[] = {"F16", "Q8_0", "Q4_0", "Q4_K_M"};
-    for (size_t a = 0; a < 4; a++)
+    for (size_t a = 0; a < 5; a++)
         for (size_t t = 0; t < 4; t++) {
             char out[600], cmd[1400];
             snprintf(out, sizeof out, "%s/%s-%s.gguf", dir, archs[a], types[t]);

@@ -1,6 +1,6 @@
 /*
  * Decoder-only transformers of the llama family (llama, mistral, qwen2,
- * qwen3, phi3): hyperparameters from GGUF metadata, tensors bound by llama.cpp's
+ * qwen3, phi3, gemma2): hyperparameters from GGUF metadata, tensors bound by llama.cpp's
  * names with every shape and type checked, and the forward pass over an F32
  * KV cache.
  *
@@ -23,10 +23,11 @@ struct layer {
     const struct rg_gguf_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
     const struct rg_gguf_tensor *wqkv; /* phi3: q, k and v in one matrix */
     const struct rg_gguf_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+    const struct rg_gguf_tensor *attn_post_norm, *ffn_post_norm; /* gemma2 */
     bool fused_up; /* phi3: ffn_up holds gate then up */
 };
 
-enum arch { ARCH_LLAMA, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3 };
+enum arch { ARCH_LLAMA, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3, ARCH_GEMMA2 };
 
 struct rg_model {
     struct rg_gguf *g;
@@ -36,6 +37,11 @@ struct rg_model {
     char name[128];
     const struct rg_gguf_tensor *tok_embd, *output_norm, *output;
     struct layer *layers;
+    /* gemma2 */
+    float embd_scale;                  /* token embeddings times this (1 = none) */
+    float attn_softcap, final_softcap; /* 0 = none */
+    int32_t sliding_window;            /* even layers see this many positions; 0 = all */
+    bool gelu;                         /* GELU gate instead of SiLU */
 };
 
 struct rg_model_params rg_model_default_params(void)
@@ -142,6 +148,8 @@ static int load_hparams(struct rg_model *m, char *err)
         m->arch = ARCH_QWEN3, I->rope_type = RG_ROPE_NEOX;
     else if (!strcmp(arch, "phi3"))
         m->arch = ARCH_PHI3, I->rope_type = RG_ROPE_NEOX;
+    else if (!strcmp(arch, "gemma2"))
+        m->arch = ARCH_GEMMA2, I->rope_type = RG_ROPE_NEOX;
     else
         return rg_err_set(err, RG_EUNSUPPORTED, "architecture '%.60s' is not supported yet", arch);
 
@@ -196,6 +204,19 @@ static int load_hparams(struct rg_model *m, char *err)
                               scaling);
         if (factor > 0) I->rope_scale = 1.0f / factor;
     }
+    m->embd_scale = 1.0f;
+    if (m->arch == ARCH_GEMMA2) {
+        m->embd_scale = sqrtf((float)I->n_embd);
+        m->attn_softcap = 50.0f;
+        m->final_softcap = 30.0f;
+        m->gelu = true;
+        uint32_t win = 4096;
+        if ((rc = get_f32(m->g, arch, "attn_logit_softcapping", &m->attn_softcap, err)) ||
+            (rc = get_f32(m->g, arch, "final_logit_softcapping", &m->final_softcap, err)) ||
+            (rc = get_u32(m->g, arch, "attention.sliding_window", &win, false, err)))
+            return rc;
+        m->sliding_window = (int32_t)RG_MIN(win, (uint32_t)INT32_MAX);
+    }
     if (I->rms_eps <= 0 || I->rope_base <= 0)
         return rg_err_set(err, RG_EFORMAT, "bad rms epsilon or rope base");
     return RG_OK;
@@ -249,6 +270,9 @@ static int bind_tensors(struct rg_model *m, char *err)
         B(bq, "attn_q.bias", Q, 0, biases);
         B(bk, "attn_k.bias", KV, 0, biases);
         B(bv, "attn_v.bias", KV, 0, biases);
+        bool post = m->arch == ARCH_GEMMA2;
+        B(attn_post_norm, "post_attention_norm.weight", E, 0, post);
+        B(ffn_post_norm, "post_ffw_norm.weight", E, 0, post);
         bool qk_norm = m->arch == ARCH_QWEN3;
         B(q_norm, "attn_q_norm.weight", I->head_dim, 0, qk_norm);
         B(k_norm, "attn_k_norm.weight", I->head_dim, 0, qk_norm);
@@ -486,21 +510,29 @@ static void attention_part(void *ctx, int ith, int nth)
     const float *kc = c->k_cache + (size_t)j->layer * c->n_ctx * c->kv_dim;
     const float *vc = c->v_cache + (size_t)j->layer * c->n_ctx * c->kv_dim;
     float *scores = c->scores + (size_t)ith * c->n_ctx;
+    const struct rg_model *m = c->m;
+    float cap = m->attn_softcap;
+    if (cap > 0) scale = 1.0f; /* gemma2 scales q before the product */
+    bool sliding = m->sliding_window > 0 && j->layer % 2 == 0;
     for (int64_t idx = ith; idx < (int64_t)j->n_tok * I->n_head; idx += nth) {
         int32_t t = (int32_t)(idx / I->n_head);
         int h = (int)(idx % I->n_head), kvh = h / group;
         int32_t n_pos = j->pos0 + t + 1; /* causal: positions 0..pos */
+        int32_t p0 = sliding && n_pos > m->sliding_window ? n_pos - m->sliding_window : 0;
         const float *qv = c->q + (size_t)t * q_dim + (size_t)h * hd;
         float max = -INFINITY;
-        for (int32_t p = 0; p < n_pos; p++) {
+        for (int32_t p = p0; p < n_pos; p++) {
             const float *kv = kc + (size_t)p * c->kv_dim + (size_t)kvh * hd;
             float s = 0;
             for (int d = 0; d < hd; d++)
                 s += qv[d] * kv[d];
             s *= scale;
+            if (cap > 0) s = tanhf(s * (1.0f / cap)) * cap;
             scores[p] = s;
             if (s > max) max = s;
         }
+        for (int32_t p = 0; p < p0; p++)
+            scores[p] = -INFINITY;
         double sum = 0;
         for (int32_t p = 0; p < n_pos; p++) {
             scores[p] = expf(scores[p] - max);
@@ -533,6 +565,18 @@ static void add_bias(float *y, const struct rg_gguf_tensor *b, int32_t n_tok, in
             y[(size_t)t * dim + i] += bv[i];
 }
 
+/* GELU, tanh form, as llama.cpp computes it on the CPU: the input rounded to
+ * half precision, the result too (it reads a table of half-precision
+ * values), and the identity beyond +-10. */
+static float gelu(float x)
+{
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    float h = rg_fp16_to_fp32(rg_fp32_to_fp16(x));
+    float y = 0.5f * h * (1.0f + tanhf(0.79788456080286535588f * h * (1.0f + 0.044715f * h * h)));
+    return rg_fp16_to_fp32(rg_fp32_to_fp16(y));
+}
+
 /* One batch of n tokens at positions c->n_past... */
 static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits,
                    bool all_logits)
@@ -546,6 +590,9 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
     for (int32_t t = 0; t < n; t++) {
         rc = rg_get_row(m->tok_embd->type, m->tok_embd->data, E, tokens[t], c->x + (size_t)t * E);
         if (rc) return rc;
+        if (m->embd_scale != 1.0f)
+            for (int i = 0; i < E; i++)
+                c->x[(size_t)t * E + i] *= m->embd_scale;
     }
     rope_tables(c, pos0, n);
     for (int l = 0; l < I->n_layer; l++) {
@@ -581,6 +628,11 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
             }
             rope(c, qt, t, I->n_head);
             rope(c, kt, t, I->n_head_kv);
+            if (m->attn_softcap > 0) { /* gemma2: q scaled after rope */
+                float qs = 1.0f / sqrtf((float)hd);
+                for (size_t i = 0; i < q_dim; i++)
+                    qt[i] *= qs;
+            }
             size_t at = ((size_t)l * c->n_ctx + (size_t)(pos0 + t)) * kv;
             memcpy(c->k_cache + at, kt, kv * sizeof(float));
             memcpy(c->v_cache + at, c->v + (size_t)t * kv, kv * sizeof(float));
@@ -588,6 +640,10 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
         struct att_job job = {c, l, n, pos0};
         rg_pool_run(c->pool, attention_part, &job);
         if ((rc = mm(c, L->wo, c->att, n, c->tmp))) return rc;
+        if (L->attn_post_norm)
+            for (int32_t t = 0; t < n; t++)
+                rms_norm(c->tmp + (size_t)t * E, L->attn_post_norm->data, c->tmp + (size_t)t * E, E,
+                         I->rms_eps);
         for (size_t i = 0; i < (size_t)n * E; i++)
             c->x[i] += c->tmp[i];
 
@@ -604,11 +660,20 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
                    (rc = mm(c, L->w_up, c->xn, n, c->up))) {
             return rc;
         }
-        for (size_t i = 0; i < (size_t)n * I->n_ff; i++) {
-            float g = c->gate[i];
-            c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+        if (m->gelu) {
+            for (size_t i = 0; i < (size_t)n * I->n_ff; i++)
+                c->gate[i] = gelu(c->gate[i]) * c->up[i];
+        } else {
+            for (size_t i = 0; i < (size_t)n * I->n_ff; i++) {
+                float g = c->gate[i];
+                c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+            }
         }
         if ((rc = mm(c, L->w_down, c->gate, n, c->tmp))) return rc;
+        if (L->ffn_post_norm)
+            for (int32_t t = 0; t < n; t++)
+                rms_norm(c->tmp + (size_t)t * E, L->ffn_post_norm->data, c->tmp + (size_t)t * E, E,
+                         I->rms_eps);
         for (size_t i = 0; i < (size_t)n * E; i++)
             c->x[i] += c->tmp[i];
     }
@@ -618,7 +683,13 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
     for (int32_t t = first; t < n; t++)
         rms_norm(c->x + (size_t)t * E, m->output_norm->data, c->xn + (size_t)(t - first) * E, E,
                  I->rms_eps);
-    return mm(c, m->output, c->xn, rows, logits);
+    rc = mm(c, m->output, c->xn, rows, logits);
+    if (rc == RG_OK && m->final_softcap > 0) {
+        float cap = m->final_softcap;
+        for (size_t i = 0; i < (size_t)rows * I->n_vocab; i++)
+            logits[i] = tanhf(logits[i] * (1.0f / cap)) * cap;
+    }
+    return rc;
 }
 
 int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits, bool all_logits,
