@@ -207,10 +207,12 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(s.arch, "llama") && strcmp(s.arch, "qwen2") && strcmp(s.arch, "qwen3") &&
-        strcmp(s.arch, "phi3") && strcmp(s.arch, "gemma2")) {
+        strcmp(s.arch, "phi3") && strcmp(s.arch, "gemma2") && strcmp(s.arch, "bert")) {
         fprintf(stderr, "gguf_gen: architecture %s is not supported\n", s.arch);
         return 2;
     }
+    if (!strcmp(s.arch, "bert"))
+        s.n_head_kv = s.n_head; /* encoders have no grouped-query attention */
     if (s.n_embd % s.n_head || s.n_head % s.n_head_kv) {
         fprintf(stderr, "gguf_gen: n_embd must divide by n_head and n_head by n_head_kv\n");
         return 2;
@@ -255,6 +257,14 @@ int main(int argc, char **argv)
                 "phi3")) { /* llama.cpp requires it; a window as long as the context never slides */
         KV_U32("attention.sliding_window", s.ctx);
     }
+    if (!strcmp(A, "bert")) {
+        KV_U32("pooling_type", 1);
+        snprintf(key, sizeof key, "%s.attention.layer_norm_epsilon", A);
+        rc |= rg_gguf_writer_set_f32(w, key, 1e-12f);
+        snprintf(key, sizeof key, "%s.attention.causal", A);
+        rc |= rg_gguf_writer_set_bool(w, key, false);
+        rc |= rg_gguf_writer_set_u32(w, "tokenizer.ggml.token_type_count", 2);
+    }
     if (!strcmp(A, "gemma2")) {
         KV_U32("attention.sliding_window", 4096);
         snprintf(key, sizeof key, "%s.attn_logit_softcapping", A);
@@ -269,6 +279,42 @@ int main(int argc, char **argv)
     int64_t E = s.n_embd, hd = s.n_embd / s.n_head, KV = s.n_head_kv * hd, F = s.n_ff,
             V = s.n_vocab;
     int L = (int)s.n_layer;
+    if (!strcmp(A, "bert")) {
+        rc |= add(w, mix, "token_embd.weight", E, V, L, 0);
+        rc |= add(w, mix, "token_types.weight", E, 2, L, 0);
+        rc |= add(w, mix, "position_embd.weight", E, s.ctx, L, 0);
+        rc |= add(w, mix, "token_embd_norm.weight", E, 0, L, 1.0f);
+        rc |= add(w, mix, "token_embd_norm.bias", E, 0, L, 0);
+        for (int l = 0; l < L && !rc; l++) {
+            static const struct {
+                const char *name;
+                int a, b; /* 0 = E, 1 = F, -1 = vector */
+                float fill;
+            } T[] = {{"attn_q.weight", 0, 0, 0},
+                     {"attn_q.bias", 0, -1, 0},
+                     {"attn_k.weight", 0, 0, 0},
+                     {"attn_k.bias", 0, -1, 0},
+                     {"attn_v.weight", 0, 0, 0},
+                     {"attn_v.bias", 0, -1, 0},
+                     {"attn_output.weight", 0, 0, 0},
+                     {"attn_output.bias", 0, -1, 0},
+                     {"attn_output_norm.weight", 0, -1, 1},
+                     {"attn_output_norm.bias", 0, -1, 0},
+                     {"ffn_up.weight", 0, 1, 0},
+                     {"ffn_up.bias", 1, -1, 0},
+                     {"ffn_down.weight", 1, 0, 0},
+                     {"ffn_down.bias", 0, -1, 0},
+                     {"layer_output_norm.weight", 0, -1, 1},
+                     {"layer_output_norm.bias", 0, -1, 0}};
+            for (size_t k = 0; k < sizeof T / sizeof T[0]; k++) {
+                char n[96];
+                snprintf(n, sizeof n, "blk.%d.%s", l, T[k].name);
+                int64_t ne0 = T[k].a ? s.n_ff : E, ne1 = T[k].b < 0 ? 0 : T[k].b ? s.n_ff : E;
+                rc |= add(w, mix, n, ne0, ne1, L, T[k].fill);
+            }
+        }
+        goto write;
+    }
     rc |= add(w, mix, "token_embd.weight", E, V, L, 0);
     rc |= add(w, mix, "output_norm.weight", E, 0, L, 1.0f);
     if (!s.tied) rc |= add(w, mix, "output.weight", E, V, L, 0);
@@ -309,6 +355,7 @@ int main(int argc, char **argv)
         }
 #undef T
     }
+write:
     if (rc == 0 && rg_gguf_writer_write(w, out, err) != RG_OK) {
         fprintf(stderr, "gguf_gen: %s\n", err);
         rc = 1;

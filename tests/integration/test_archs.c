@@ -3,7 +3,8 @@
  * loads and generates; an unknown architecture is refused by name. (Logits of these files were
  * compared by hand with llama.cpp's: llama, qwen2 and phi3 agree to 2.4e-7 in F32 and exactly in
  * Q8_0/Q4_0; gemma2 to 2.7e-4 in F32 (half-precision GELU) and exactly in
- * Q8_0; qwen3 postdates the llama.cpp build available here.)
+ * Q8_0; bert embeddings to 6e-8 in F32, F16, Q8_0 and Q4_0; qwen3 postdates
+ * the llama.cpp build available here.)
  */
 #include "test.h"
 
@@ -74,11 +75,38 @@ static void test_unknown_arch_is_refused(void **state)
     assert_int_equal(sh(cmd), 0);
 }
 
+/* A BERT encoder serves /v1/embeddings and refuses to generate. */
+static void test_bert_embeddings(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    assert_int_equal(rg_server_start(&srv, NULL, NULL), 0);
+    char gen[512], cmd[1400];
+    gen_bin(gen, sizeof gen);
+    snprintf(cmd, sizeof cmd,
+             "'%s' --arch bert --n-embd 64 --n-layer 2 --n-head 4 --n-ff 128 --type Q8_0 -o "
+             "'%s/models/enc.gguf'",
+             gen, srv.dir);
+    assert_int_equal(sh(cmd), 0);
+    const char body[] = "{\"model\":\"enc\",\"input\":[\"hello\",\"world\"]}";
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "POST", "/v1/embeddings", NULL, body, sizeof body - 1, &r), 0);
+    if (r.status != 200) fail_msg("status %ld: %s", r.status, r.body);
+    assert_int_equal(rg_count(r.body, "\"object\":\"embedding\""), 2);
+    rg_resp_free(&r);
+    const char chat[] = "{\"model\":\"enc\",\"prompt\":\"hello\",\"max_tokens\":2}";
+    assert_int_equal(rg_http(&srv, "POST", "/v1/completions", NULL, chat, sizeof chat - 1, &r), 0);
+    assert_non_null(strstr(r.body, "embedding model"));
+    rg_resp_free(&r);
+    assert_int_equal(rg_server_stop(&srv), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_archs_generate),
         cmocka_unit_test(test_unknown_arch_is_refused),
+        cmocka_unit_test(test_bert_embeddings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 /*
  * Decoder-only transformers of the llama family (llama, mistral, qwen2,
- * qwen3, phi3, gemma2): hyperparameters from GGUF metadata, tensors bound by llama.cpp's
- * names with every shape and type checked, and the forward pass over an F32
- * KV cache.
+ * qwen3, phi3, gemma2), and BERT-style encoders for embeddings: hyperparameters from GGUF metadata,
+ * tensors bound by llama.cpp's names with every shape and type checked, and the forward pass over
+ * an F32 KV cache.
  *
  * Numerics follow llama.cpp's CPU backend where it matters for matching its
  * logits: activations are converted to the weight's vec_dot_type before each
@@ -24,10 +24,12 @@ struct layer {
     const struct rg_gguf_tensor *wqkv; /* phi3: q, k and v in one matrix */
     const struct rg_gguf_tensor *ffn_norm, *w_gate, *w_up, *w_down;
     const struct rg_gguf_tensor *attn_post_norm, *ffn_post_norm; /* gemma2 */
+    /* bert: biases and LayerNorms (weight, bias) */
+    const struct rg_gguf_tensor *bo, *b_up, *b_down, *ln1_w, *ln1_b, *ln2_w, *ln2_b;
     bool fused_up; /* phi3: ffn_up holds gate then up */
 };
 
-enum arch { ARCH_LLAMA, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3, ARCH_GEMMA2 };
+enum arch { ARCH_LLAMA, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3, ARCH_GEMMA2, ARCH_BERT };
 
 struct rg_model {
     struct rg_gguf *g;
@@ -42,6 +44,10 @@ struct rg_model {
     float attn_softcap, final_softcap; /* 0 = none */
     int32_t sliding_window;            /* even layers see this many positions; 0 = all */
     bool gelu;                         /* GELU gate instead of SiLU */
+    /* bert */
+    const struct rg_gguf_tensor *tok_types, *pos_embd, *embd_ln_w, *embd_ln_b;
+    float ln_eps;
+    int pooling; /* 1 mean, 2 first token (CLS) */
 };
 
 struct rg_model_params rg_model_default_params(void)
@@ -150,6 +156,8 @@ static int load_hparams(struct rg_model *m, char *err)
         m->arch = ARCH_PHI3, I->rope_type = RG_ROPE_NEOX;
     else if (!strcmp(arch, "gemma2"))
         m->arch = ARCH_GEMMA2, I->rope_type = RG_ROPE_NEOX;
+    else if (!strcmp(arch, "bert"))
+        m->arch = ARCH_BERT, I->rope_type = RG_ROPE_NORM;
     else
         return rg_err_set(err, RG_EUNSUPPORTED, "architecture '%.60s' is not supported yet", arch);
 
@@ -205,6 +213,18 @@ static int load_hparams(struct rg_model *m, char *err)
         if (factor > 0) I->rope_scale = 1.0f / factor;
     }
     m->embd_scale = 1.0f;
+    if (m->arch == ARCH_BERT) {
+        m->ln_eps = 1e-12f;
+        uint32_t pool = 1;
+        if ((rc = get_f32(m->g, arch, "attention.layer_norm_epsilon", &m->ln_eps, err)) ||
+            (rc = get_u32(m->g, arch, "pooling_type", &pool, false, err)))
+            return rc;
+        if (pool != 1 && pool != 2)
+            return rg_err_set(err, RG_EUNSUPPORTED,
+                              "bert pooling type %u is not supported (mean or CLS)", pool);
+        m->pooling = (int)pool;
+        m->gelu = true;
+    }
     if (m->arch == ARCH_GEMMA2) {
         m->embd_scale = sqrtf((float)I->n_embd);
         m->attn_softcap = 50.0f;
@@ -222,6 +242,63 @@ static int load_hparams(struct rg_model *m, char *err)
     return RG_OK;
 }
 
+/* BERT-style encoders (bge, MiniLM): learned positions, LayerNorm after each
+ * block, biases everywhere, bidirectional attention, GELU. */
+static int bind_bert(struct rg_model *m, char *err)
+{
+    struct rg_model_info *I = &m->info;
+    int64_t E = I->n_embd, F = I->n_ff;
+    int rc;
+    const struct rg_gguf_tensor *tt = rg_gguf_find_tensor(m->g, "token_types.weight");
+    int64_t n_types = tt ? tt->ne[1] : 1;
+    if ((rc = bind(m, &m->tok_embd, "token_embd.weight", E, I->n_vocab, true, err)) ||
+        (rc = bind(m, &m->tok_types, "token_types.weight", E, n_types, false, err)) ||
+        (rc = bind(m, &m->pos_embd, "position_embd.weight", E, I->n_ctx_train, true, err)) ||
+        (rc = bind(m, &m->embd_ln_w, "token_embd_norm.weight", E, 0, true, err)) ||
+        (rc = bind(m, &m->embd_ln_b, "token_embd_norm.bias", E, 0, true, err)))
+        return rc;
+    m->layers = rg_calloc((size_t)I->n_layer, sizeof *m->layers);
+    if (!m->layers) return rg_err_set(err, RG_ENOMEM, "out of memory");
+    for (int l = 0; l < I->n_layer; l++) {
+        struct layer *L = &m->layers[l];
+        char n[96];
+        struct {
+            const struct rg_gguf_tensor **t;
+            const char *name;
+            int64_t ne0, ne1;
+        } want[] = {
+            {&L->wq, "attn_q.weight", E, E},
+            {&L->bq, "attn_q.bias", E, 0},
+            {&L->wk, "attn_k.weight", E, E},
+            {&L->bk, "attn_k.bias", E, 0},
+            {&L->wv, "attn_v.weight", E, E},
+            {&L->bv, "attn_v.bias", E, 0},
+            {&L->wo, "attn_output.weight", E, E},
+            {&L->bo, "attn_output.bias", E, 0},
+            {&L->ln1_w, "attn_output_norm.weight", E, 0},
+            {&L->ln1_b, "attn_output_norm.bias", E, 0},
+            {&L->w_up, "ffn_up.weight", E, F},
+            {&L->b_up, "ffn_up.bias", F, 0},
+            {&L->w_down, "ffn_down.weight", F, E},
+            {&L->b_down, "ffn_down.bias", E, 0},
+            {&L->ln2_w, "layer_output_norm.weight", E, 0},
+            {&L->ln2_b, "layer_output_norm.bias", E, 0},
+        };
+        for (size_t i = 0; i < RG_ARRAY_LEN(want); i++) {
+            snprintf(n, sizeof n, "blk.%d.%s", l, want[i].name);
+            if ((rc = bind(m, want[i].t, n, want[i].ne0, want[i].ne1, true, err))) return rc;
+        }
+    }
+    I->n_params = 0;
+    for (int64_t i = 0; i < rg_gguf_n_tensors(m->g); i++) {
+        const struct rg_gguf_tensor *t = rg_gguf_tensor(m->g, i);
+        I->n_params +=
+            (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+    }
+    I->ftype = m->tok_embd->type;
+    return RG_OK;
+}
+
 static int bind_tensors(struct rg_model *m, char *err)
 {
     struct rg_model_info *I = &m->info;
@@ -233,6 +310,7 @@ static int bind_tensors(struct rg_model *m, char *err)
         return rg_err_set(err, RG_EFORMAT, "token_embd.weight: bad vocabulary size");
     I->n_vocab = (int32_t)te->ne[1];
     int rc;
+    if (m->arch == ARCH_BERT) return bind_bert(m, err);
     if ((rc = bind(m, &m->tok_embd, "token_embd.weight", E, I->n_vocab, true, err)) ||
         (rc = bind(m, &m->output_norm, "output_norm.weight", E, 0, true, err)) ||
         (rc = bind(m, &m->output, "output.weight", E, I->n_vocab, false, err)))
@@ -696,6 +774,9 @@ int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits,
               char *err)
 {
     const struct rg_model_info *I = &c->m->info;
+    if (c->m->arch == ARCH_BERT)
+        return rg_err_set(err, RG_EUNSUPPORTED,
+                          "this is an embedding model: it has no text generation");
     if (n <= 0) return rg_err_set(err, RG_EINVAL, "no tokens to decode");
     if ((int64_t)c->n_past + n > c->n_ctx)
         return rg_err_set(err, RG_EOVERFLOW,
@@ -727,6 +808,138 @@ size_t rg_peak_rss(void)
     return (size_t)ru.ru_maxrss * 1024;
 }
 
+static void layer_norm(float *x, const float *w, const float *b, int n, float eps)
+{
+    double mean = 0, var = 0;
+    for (int i = 0; i < n; i++)
+        mean += x[i];
+    mean /= n;
+    for (int i = 0; i < n; i++)
+        var += ((double)x[i] - mean) * ((double)x[i] - mean);
+    float scale = 1.0f / sqrtf((float)(var / n) + eps);
+    for (int i = 0; i < n; i++)
+        x[i] = ((float)(x[i] - mean) * scale) * w[i] + b[i];
+}
+
+struct bert_att_job {
+    struct rg_ctx *c;
+    int32_t n;
+};
+
+/* Bidirectional attention over the n tokens of one sequence. */
+static void bert_attention_part(void *ctx, int ith, int nth)
+{
+    struct bert_att_job *j = ctx;
+    struct rg_ctx *c = j->c;
+    const struct rg_model_info *I = &c->m->info;
+    int hd = I->head_dim, H = I->n_head, E = I->n_embd;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *scores = c->scores + (size_t)ith * c->n_ctx;
+    for (int64_t idx = ith; idx < (int64_t)j->n * H; idx += nth) {
+        int32_t t = (int32_t)(idx / H);
+        int h = (int)(idx % H);
+        const float *qv = c->q + (size_t)t * E + (size_t)h * hd;
+        float max = -INFINITY;
+        for (int32_t p = 0; p < j->n; p++) {
+            const float *kv = c->k + (size_t)p * E + (size_t)h * hd;
+            float s = 0;
+            for (int d = 0; d < hd; d++)
+                s += qv[d] * kv[d];
+            s *= scale;
+            scores[p] = s;
+            if (s > max) max = s;
+        }
+        double sum = 0;
+        for (int32_t p = 0; p < j->n; p++) {
+            scores[p] = expf(scores[p] - max);
+            sum += scores[p];
+        }
+        float inv = (float)(1.0 / sum), *o = c->att + (size_t)t * E + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int32_t p = 0; p < j->n; p++) {
+            const float *vv = c->v + (size_t)p * E + (size_t)h * hd;
+            float w = scores[p] * inv;
+            for (int d = 0; d < hd; d++)
+                o[d] += w * vv[d];
+        }
+    }
+}
+
+static int embed_bert(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, char *err)
+{
+    const struct rg_model *m = c->m;
+    const struct rg_model_info *I = &m->info;
+    int E = I->n_embd, F = I->n_ff, rc;
+    if (n > c->n_batch || n > I->n_ctx_train)
+        return rg_err_set(err, RG_EOVERFLOW, "%d tokens; this encoder takes at most %d", n,
+                          RG_MIN(c->n_batch, I->n_ctx_train));
+    float *row = c->tmp;
+    for (int32_t t = 0; t < n; t++) {
+        float *x = c->x + (size_t)t * E;
+        if ((rc = rg_get_row(m->tok_embd->type, m->tok_embd->data, E, tokens[t], x)) ||
+            (rc = rg_get_row(m->pos_embd->type, m->pos_embd->data, E, t, row)))
+            return rg_err_set(err, rc, "embedding lookup failed");
+        for (int i = 0; i < E; i++)
+            x[i] += row[i];
+        if (m->tok_types) {
+            if ((rc = rg_get_row(m->tok_types->type, m->tok_types->data, E, 0, row)))
+                return rg_err_set(err, rc, "embedding lookup failed");
+            for (int i = 0; i < E; i++)
+                x[i] += row[i];
+        }
+        layer_norm(x, m->embd_ln_w->data, m->embd_ln_b->data, E, m->ln_eps);
+    }
+    for (int l = 0; l < I->n_layer; l++) {
+        const struct layer *L = &m->layers[l];
+        if ((rc = mm(c, L->wq, c->x, n, c->q)) || (rc = mm(c, L->wk, c->x, n, c->k)) ||
+            (rc = mm(c, L->wv, c->x, n, c->v)))
+            return rg_err_set(err, rc, "matmul failed");
+        add_bias(c->q, L->bq, n, E);
+        add_bias(c->k, L->bk, n, E);
+        add_bias(c->v, L->bv, n, E);
+        struct bert_att_job job = {c, n};
+        rg_pool_run(c->pool, bert_attention_part, &job);
+        if ((rc = mm(c, L->wo, c->att, n, c->tmp))) return rg_err_set(err, rc, "matmul failed");
+        add_bias(c->tmp, L->bo, n, E);
+        for (int32_t t = 0; t < n; t++) {
+            float *x = c->x + (size_t)t * E, *o = c->tmp + (size_t)t * E;
+            for (int i = 0; i < E; i++)
+                x[i] += o[i];
+            layer_norm(x, L->ln1_w->data, L->ln1_b->data, E, m->ln_eps);
+        }
+        if ((rc = mm(c, L->w_up, c->x, n, c->up))) return rg_err_set(err, rc, "matmul failed");
+        add_bias(c->up, L->b_up, n, F);
+        for (size_t i = 0; i < (size_t)n * F; i++)
+            c->up[i] = gelu(c->up[i]);
+        if ((rc = mm(c, L->w_down, c->up, n, c->tmp))) return rg_err_set(err, rc, "matmul failed");
+        add_bias(c->tmp, L->b_down, n, E);
+        for (int32_t t = 0; t < n; t++) {
+            float *x = c->x + (size_t)t * E, *o = c->tmp + (size_t)t * E;
+            for (int i = 0; i < E; i++)
+                x[i] += o[i];
+            layer_norm(x, L->ln2_w->data, L->ln2_b->data, E, m->ln_eps);
+        }
+    }
+    double norm = 0;
+    for (int i = 0; i < E; i++) {
+        double v = 0;
+        if (m->pooling == 2) {
+            v = c->x[i];
+        } else {
+            for (int32_t t = 0; t < n; t++)
+                v += c->x[(size_t)t * E + i];
+            v /= n;
+        }
+        out[i] = (float)v;
+        norm += v * v;
+    }
+    norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+    for (int i = 0; i < E; i++)
+        out[i] = (float)(out[i] * norm);
+    c->n_past = 0;
+    return RG_OK;
+}
+
 int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, char *err)
 {
     const struct rg_model_info *I = &c->m->info;
@@ -736,6 +949,7 @@ int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, cha
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= I->n_vocab)
             return rg_err_set(err, RG_EINVAL, "token id %d is out of range", tokens[i]);
+    if (c->m->arch == ARCH_BERT) return embed_bert(c, tokens, n, out, err);
     int E = I->n_embd;
     double *sum = rg_calloc((size_t)E, sizeof *sum);
     float *tmp = rg_malloc_array((size_t)E, sizeof *tmp);

@@ -68,6 +68,8 @@ enum rg_type rg_mix_tensor_type(const char *mix, const char *name, uint32_t n_di
 {
     int m = find(mix);
     if (m < 0 || n_dims < 2) return RG_TYPE_F32;
+    /* small lookup tables of encoders stay in float, as converters write them */
+    if (strstr(name, "position_embd") || strstr(name, "token_types")) return RG_TYPE_F32;
     enum rg_type t = MIXES[m].base;
     bool is_output = !strcmp(name, "output.weight");
     int layer = -1;
