@@ -58,6 +58,7 @@ struct rg_ctx_params {
     int32_t n_ctx;     /* positions in the KV cache; 0 = the model's own context length */
     int32_t n_threads; /* compute threads; 0 = one per core */
     int32_t n_batch;   /* most tokens per forward pass; 0 = 512 */
+    int32_t n_seq;     /* sequences with their own KV cache, decoded together; 0 = 1 */
 };
 struct rg_ctx_params rg_ctx_default_params(void);
 
@@ -86,6 +87,24 @@ int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits,
  * Uses and then forgets the context's cache (n_past is 0 afterwards).
  */
 int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, char *err);
+
+/*
+ * Several sequences in one step: each item's token goes at the next position
+ * of its sequence (items of one sequence in order), every weight matrix is
+ * read once for the whole batch, and attention stays within each sequence.
+ * logits gets one row of n_vocab floats per item with .logits set, in order
+ * (may be NULL). Errors (bad sequence or token, a sequence's context full)
+ * change nothing.
+ */
+struct rg_batch_item {
+    int32_t token, seq;
+    bool logits;
+};
+int rg_decode_batch(struct rg_ctx *c, const struct rg_batch_item *items, int32_t n, float *logits,
+                    char *err);
+int32_t rg_ctx_n_seq(const struct rg_ctx *c);
+int32_t rg_ctx_seq_past(const struct rg_ctx *c, int32_t seq);           /* -1 for a bad seq */
+int rg_ctx_seq_truncate(struct rg_ctx *c, int32_t seq, int32_t n_keep); /* RG_EINVAL if bad */
 
 /* Peak resident memory of the process so far, bytes (from the kernel). */
 size_t rg_peak_rss(void);

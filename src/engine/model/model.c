@@ -56,7 +56,7 @@ struct rg_model_params rg_model_default_params(void)
 }
 struct rg_ctx_params rg_ctx_default_params(void)
 {
-    return (struct rg_ctx_params){0, 0, 512};
+    return (struct rg_ctx_params){0, 0, 512, 1};
 }
 
 const struct rg_model_info *rg_model_info(const struct rg_model *m)
@@ -423,9 +423,13 @@ fail:
 struct rg_ctx {
     struct rg_model *m;
     struct rg_pool *pool;
-    int32_t n_ctx, n_batch, n_past;
+    int32_t n_ctx, n_batch, n_seq;
+    int32_t n_past;             /* sequence 0 (the single-sequence API) */
+    int32_t *past;              /* [n_seq] positions held per sequence; past[0] mirrors n_past */
+    int32_t *tok_seq, *tok_pos; /* [n_batch] sequence and position of each token of a batch */
+    int32_t *out_rows;          /* [n_batch] tokens whose logits are wanted */
     size_t kv_dim;
-    float *k_cache, *v_cache; /* [layer][n_ctx][kv_dim] */
+    float *k_cache, *v_cache; /* [seq][layer][n_ctx][kv_dim] */
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *scores, *last_logits, *fused;
     float *rope_cos, *rope_sin; /* [n_batch][n_rot/2] for the current batch */
 };
@@ -434,6 +438,11 @@ void rg_ctx_free(struct rg_ctx *c)
 {
     if (!c) return;
     rg_pool_free(c->pool);
+    rg_free(c->past);
+    rg_free(c->tok_seq);
+    rg_free(c->tok_pos);
+    rg_free(c->out_rows);
+    rg_free(c->fused);
     float *bufs[] = {c->k_cache, c->v_cache, c->x,        c->xn,       c->q,
                      c->k,       c->v,       c->att,      c->gate,     c->up,
                      c->tmp,     c->scores,  c->rope_cos, c->rope_sin, c->last_logits};
@@ -470,6 +479,12 @@ struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, cha
     c->m = m;
     c->n_ctx = params.n_ctx > 0 ? params.n_ctx : I->n_ctx_train;
     c->n_batch = params.n_batch > 0 ? RG_MIN(params.n_batch, c->n_ctx) : RG_MIN(512, c->n_ctx);
+    c->n_seq = params.n_seq > 0 ? params.n_seq : 1;
+    if (c->n_seq > 256) {
+        rg_free(c);
+        rg_err_set(err, RG_EINVAL, "at most 256 sequences per context");
+        return NULL;
+    }
     if (c->n_ctx > (1 << 24)) {
         rg_free(c);
         rg_err_set(err, RG_EINVAL, "context of %d positions is too large", params.n_ctx);
@@ -484,7 +499,12 @@ struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, cha
         return NULL;
     }
     bool ok = true;
-    size_t cache = (size_t)I->n_layer * (size_t)c->n_ctx;
+    size_t cache = (size_t)c->n_seq * (size_t)I->n_layer * (size_t)c->n_ctx;
+    c->past = rg_calloc((size_t)c->n_seq, sizeof *c->past);
+    c->tok_seq = rg_calloc(B, sizeof *c->tok_seq);
+    c->tok_pos = rg_calloc(B, sizeof *c->tok_pos);
+    c->out_rows = rg_calloc(B, sizeof *c->out_rows);
+    if (!c->past || !c->tok_seq || !c->tok_pos || !c->out_rows) ok = false;
     c->k_cache = falloc(cache, c->kv_dim, &ok);
     c->v_cache = falloc(cache, c->kv_dim, &ok);
     c->x = falloc(B, (size_t)I->n_embd, &ok);
@@ -521,8 +541,24 @@ int32_t rg_ctx_n_past(const struct rg_ctx *c)
 
 int rg_ctx_truncate(struct rg_ctx *c, int32_t n_keep)
 {
-    if (n_keep < 0 || n_keep > c->n_past) return RG_EINVAL;
-    c->n_past = n_keep;
+    return rg_ctx_seq_truncate(c, 0, n_keep);
+}
+
+int32_t rg_ctx_n_seq(const struct rg_ctx *c)
+{
+    return c->n_seq;
+}
+
+int32_t rg_ctx_seq_past(const struct rg_ctx *c, int32_t seq)
+{
+    return seq >= 0 && seq < c->n_seq ? c->past[seq] : -1;
+}
+
+int rg_ctx_seq_truncate(struct rg_ctx *c, int32_t seq, int32_t n_keep)
+{
+    if (seq < 0 || seq >= c->n_seq || n_keep < 0 || n_keep > c->past[seq]) return RG_EINVAL;
+    c->past[seq] = n_keep;
+    if (seq == 0) c->n_past = n_keep;
     return RG_OK;
 }
 
@@ -538,14 +574,14 @@ static void rms_norm(const float *x, const float *w, float *y, int n, float eps)
         y[i] = x[i] * scale * w[i];
 }
 
-/* Angles for positions pos0.., built as llama.cpp does: theta *= theta_scale. */
-static void rope_tables(struct rg_ctx *c, int32_t pos0, int32_t n)
+/* Angles for each token's position, built as llama.cpp does: theta *= theta_scale. */
+static void rope_tables(struct rg_ctx *c, int32_t n)
 {
     const struct rg_model_info *I = &c->m->info;
     int half = I->n_rot / 2;
     float theta_scale = powf(I->rope_base, -2.0f / (float)I->n_rot);
     for (int32_t t = 0; t < n; t++) {
-        float theta = (float)(pos0 + t) * I->rope_scale;
+        float theta = (float)c->tok_pos[t] * I->rope_scale;
         for (int i = 0; i < half; i++) {
             c->rope_cos[(size_t)t * half + i] = cosf(theta);
             c->rope_sin[(size_t)t * half + i] = sinf(theta);
@@ -574,7 +610,7 @@ static void rope(struct rg_ctx *c, float *v, int32_t t, int n_heads)
 struct att_job {
     struct rg_ctx *c;
     int layer;
-    int32_t n_tok, pos0;
+    int32_t n_tok;
 };
 
 static void attention_part(void *ctx, int ith, int nth)
@@ -585,8 +621,6 @@ static void attention_part(void *ctx, int ith, int nth)
     int hd = I->head_dim, group = I->n_head / I->n_head_kv;
     size_t q_dim = (size_t)I->n_head * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    const float *kc = c->k_cache + (size_t)j->layer * c->n_ctx * c->kv_dim;
-    const float *vc = c->v_cache + (size_t)j->layer * c->n_ctx * c->kv_dim;
     float *scores = c->scores + (size_t)ith * c->n_ctx;
     const struct rg_model *m = c->m;
     float cap = m->attn_softcap;
@@ -595,7 +629,10 @@ static void attention_part(void *ctx, int ith, int nth)
     for (int64_t idx = ith; idx < (int64_t)j->n_tok * I->n_head; idx += nth) {
         int32_t t = (int32_t)(idx / I->n_head);
         int h = (int)(idx % I->n_head), kvh = h / group;
-        int32_t n_pos = j->pos0 + t + 1; /* causal: positions 0..pos */
+        size_t plane =
+            ((size_t)c->tok_seq[t] * I->n_layer + (size_t)j->layer) * c->n_ctx * c->kv_dim;
+        const float *kc = c->k_cache + plane, *vc = c->v_cache + plane;
+        int32_t n_pos = c->tok_pos[t] + 1; /* causal: positions 0..pos of its own sequence */
         int32_t p0 = sliding && n_pos > m->sliding_window ? n_pos - m->sliding_window : 0;
         const float *qv = c->q + (size_t)t * q_dim + (size_t)h * hd;
         float max = -INFINITY;
@@ -655,16 +692,24 @@ static float gelu(float x)
     return rg_fp16_to_fp32(rg_fp32_to_fp16(y));
 }
 
-/* One batch of n tokens at positions c->n_past... */
-static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits,
-                   bool all_logits)
+/*
+ * One batch of n tokens. Token t belongs to sequence seq[t] (seq NULL: all
+ * sequence 0) and goes at that sequence's next position. Logits are computed
+ * for the tokens listed in out_rows (n_out of them), one row each, in order.
+ */
+static int forward(struct rg_ctx *c, const int32_t *tokens, const int32_t *seq, int32_t n,
+                   float *logits, const int32_t *out_rows, int32_t n_out)
 {
     const struct rg_model *m = c->m;
     const struct rg_model_info *I = &m->info;
     int E = I->n_embd, hd = I->head_dim;
     size_t q_dim = (size_t)I->n_head * hd, kv = c->kv_dim;
-    int32_t pos0 = c->n_past;
     int rc = RG_OK;
+    for (int32_t t = 0; t < n; t++) {
+        int32_t s = seq ? seq[t] : 0;
+        c->tok_seq[t] = s;
+        c->tok_pos[t] = c->past[s]++;
+    }
     for (int32_t t = 0; t < n; t++) {
         rc = rg_get_row(m->tok_embd->type, m->tok_embd->data, E, tokens[t], c->x + (size_t)t * E);
         if (rc) return rc;
@@ -672,7 +717,7 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
             for (int i = 0; i < E; i++)
                 c->x[(size_t)t * E + i] *= m->embd_scale;
     }
-    rope_tables(c, pos0, n);
+    rope_tables(c, n);
     for (int l = 0; l < I->n_layer; l++) {
         const struct layer *L = &m->layers[l];
         for (int32_t t = 0; t < n; t++)
@@ -711,11 +756,13 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
                 for (size_t i = 0; i < q_dim; i++)
                     qt[i] *= qs;
             }
-            size_t at = ((size_t)l * c->n_ctx + (size_t)(pos0 + t)) * kv;
+            size_t at = (((size_t)c->tok_seq[t] * I->n_layer + (size_t)l) * c->n_ctx +
+                         (size_t)c->tok_pos[t]) *
+                        kv;
             memcpy(c->k_cache + at, kt, kv * sizeof(float));
             memcpy(c->v_cache + at, c->v + (size_t)t * kv, kv * sizeof(float));
         }
-        struct att_job job = {c, l, n, pos0};
+        struct att_job job = {c, l, n};
         rg_pool_run(c->pool, attention_part, &job);
         if ((rc = mm(c, L->wo, c->att, n, c->tmp))) return rc;
         if (L->attn_post_norm)
@@ -755,11 +802,11 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *lo
         for (size_t i = 0; i < (size_t)n * E; i++)
             c->x[i] += c->tmp[i];
     }
-    c->n_past += n;
-    if (!logits) return RG_OK;
-    int32_t first = all_logits ? 0 : n - 1, rows = n - first;
-    for (int32_t t = first; t < n; t++)
-        rms_norm(c->x + (size_t)t * E, m->output_norm->data, c->xn + (size_t)(t - first) * E, E,
+    c->n_past = c->past[0];
+    if (!logits || n_out <= 0) return RG_OK;
+    int32_t rows = n_out;
+    for (int32_t r = 0; r < n_out; r++)
+        rms_norm(c->x + (size_t)out_rows[r] * E, m->output_norm->data, c->xn + (size_t)r * E, E,
                  I->rms_eps);
     rc = mm(c, m->output, c->xn, rows, logits);
     if (rc == RG_OK && m->final_softcap > 0) {
@@ -794,10 +841,62 @@ int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits,
             out = logits + (size_t)done * I->n_vocab;
         else if (logits && last)
             out = logits;
-        int rc = forward(c, tokens + done, b, out, all_logits);
+        int32_t n_out = 0;
+        if (out && all_logits)
+            for (int32_t i = 0; i < b; i++)
+                c->out_rows[n_out++] = i;
+        else if (out)
+            c->out_rows[n_out++] = b - 1;
+        int rc = forward(c, tokens + done, NULL, b, out, c->out_rows, n_out);
         if (rc) return rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
         done += b;
     }
+    return RG_OK;
+}
+
+int rg_decode_batch(struct rg_ctx *c, const struct rg_batch_item *items, int32_t n, float *logits,
+                    char *err)
+{
+    const struct rg_model_info *I = &c->m->info;
+    if (c->m->arch == ARCH_BERT)
+        return rg_err_set(err, RG_EUNSUPPORTED,
+                          "this is an embedding model: it has no text generation");
+    if (n <= 0 || n > c->n_batch)
+        return rg_err_set(err, RG_EINVAL, "a batch holds 1 to %d tokens, not %d", c->n_batch, n);
+    /* check everything before changing anything */
+    for (int32_t i = 0; i < n; i++) {
+        const struct rg_batch_item *it = &items[i];
+        if (it->seq < 0 || it->seq >= c->n_seq)
+            return rg_err_set(err, RG_EINVAL, "sequence %d does not exist (%d in this context)",
+                              it->seq, c->n_seq);
+        if (it->token < 0 || it->token >= I->n_vocab)
+            return rg_err_set(err, RG_EINVAL, "token id %d is out of range", it->token);
+    }
+    for (int32_t s = 0; s < c->n_seq; s++) {
+        int32_t add = 0;
+        for (int32_t i = 0; i < n; i++)
+            add += items[i].seq == s;
+        if ((int64_t)c->past[s] + add > c->n_ctx)
+            return rg_err_set(err, RG_EOVERFLOW,
+                              "sequence %d: context window of %d positions exceeded", s, c->n_ctx);
+    }
+    int32_t *toks = rg_malloc_array((size_t)n, sizeof *toks),
+            *seqs = rg_malloc_array((size_t)n, sizeof *seqs);
+    if (!toks || !seqs) {
+        rg_free(toks);
+        rg_free(seqs);
+        return rg_err_set(err, RG_ENOMEM, "out of memory");
+    }
+    int32_t n_out = 0;
+    for (int32_t i = 0; i < n; i++) {
+        toks[i] = items[i].token;
+        seqs[i] = items[i].seq;
+        if (items[i].logits) c->out_rows[n_out++] = i;
+    }
+    int rc = forward(c, toks, seqs, n, logits, c->out_rows, logits ? n_out : 0);
+    rg_free(toks);
+    rg_free(seqs);
+    if (rc) return rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
     return RG_OK;
 }
 
@@ -936,7 +1035,7 @@ static int embed_bert(struct rg_ctx *c, const int32_t *tokens, int32_t n, float 
     norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
     for (int i = 0; i < E; i++)
         out[i] = (float)(out[i] * norm);
-    c->n_past = 0;
+    c->n_past = c->past[0] = 0;
     return RG_OK;
 }
 
@@ -958,11 +1057,11 @@ int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, cha
         rg_free(tmp);
         return rg_err_set(err, RG_ENOMEM, "out of memory");
     }
-    c->n_past = 0;
+    c->n_past = c->past[0] = 0;
     int rc = RG_OK;
     for (int32_t done = 0; done < n && rc == RG_OK;) {
         int32_t b = RG_MIN(c->n_batch, n - done);
-        rc = forward(c, tokens + done, b, NULL, false);
+        rc = forward(c, tokens + done, NULL, b, NULL, NULL, 0);
         for (int32_t t = 0; rc == RG_OK && t < b; t++) {
             rms_norm(c->x + (size_t)t * E, c->m->output_norm->data, tmp, E, I->rms_eps);
             for (int i = 0; i < E; i++)
@@ -970,7 +1069,7 @@ int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, cha
         }
         done += b;
     }
-    c->n_past = 0; /* the cache now holds this text, not a conversation */
+    c->n_past = c->past[0] = 0; /* the cache now holds this text, not a conversation */
     if (rc == RG_OK) {
         double norm = 0;
         for (int i = 0; i < E; i++) {

@@ -159,6 +159,85 @@ static void test_context_overflow_and_bad_tokens(void **state)
     rg_model_free(m);
 }
 
+/* Three sequences decoded together give exactly the logits each gives alone. */
+static void test_batched_sequences_match_single(void **state)
+{
+    (void)state;
+    RG_SKIP_WITHOUT_TESTDATA(path, "models/stories260K.gguf");
+    char err[RG_ERR_SIZE], rdir[512];
+    if (!rg_test_data_path(rdir, sizeof rdir, "reference/stories260K/kvf32-nofa")) skip();
+    struct rg_model *m = rg_model_load(path, NULL, err);
+    assert_non_null(m);
+    int nv = rg_model_info(m)->n_vocab;
+    enum { NS = 3, STEPS = 5 };
+    int32_t *prompt[NS], *gen[NS];
+    int np[NS];
+    float *single[NS];
+    for (int k = 0; k < NS; k++) {
+        size_t lp, lg;
+        prompt[k] = read_all(rdir, k, "prompt_ids.i32", &lp);
+        gen[k] = read_all(rdir, k, "gen_ids.i32", &lg);
+        np[k] = (int)(lp / 4);
+        single[k] = malloc((size_t)(STEPS + 1) * nv * sizeof(float));
+        struct rg_ctx_params cp = rg_ctx_default_params();
+        cp.n_ctx = 64;
+        struct rg_ctx *c = rg_ctx_new(m, &cp, err);
+        assert_int_equal(rg_decode(c, prompt[k], np[k], single[k], false, err), RG_OK);
+        for (int j = 0; j < STEPS; j++)
+            assert_int_equal(
+                rg_decode(c, &gen[k][j], 1, single[k] + (size_t)(j + 1) * nv, false, err), RG_OK);
+        rg_ctx_free(c);
+    }
+    struct rg_ctx_params cp = rg_ctx_default_params();
+    cp.n_ctx = 64;
+    cp.n_seq = NS;
+    struct rg_ctx *c = rg_ctx_new(m, &cp, err);
+    assert_non_null(c);
+    /* all prompts in one batch, interleaved */
+    struct rg_batch_item items[64];
+    int n = 0;
+    for (int i = 0; i < 16; i++)
+        for (int k = 0; k < NS; k++)
+            if (i < np[k]) items[n++] = (struct rg_batch_item){prompt[k][i], k, i == np[k] - 1};
+    float *out = malloc((size_t)NS * nv * sizeof(float));
+    assert_int_equal(rg_decode_batch(c, items, n, out, err), RG_OK);
+    /* logits rows come in item order: the sequence whose prompt ends first comes first */
+    int order[NS], no = 0;
+    for (int i = 0; i < n; i++)
+        if (items[i].logits) order[no++] = items[i].seq;
+    assert_int_equal(no, NS);
+    for (int r = 0; r < NS; r++)
+        assert_memory_equal(out + (size_t)r * nv, single[order[r]], (size_t)nv * sizeof(float));
+    for (int j = 0; j < STEPS; j++) {
+        for (int k = 0; k < NS; k++)
+            items[k] = (struct rg_batch_item){gen[k][j], k, true};
+        assert_int_equal(rg_decode_batch(c, items, NS, out, err), RG_OK);
+        for (int k = 0; k < NS; k++)
+            assert_memory_equal(out + (size_t)k * nv, single[k] + (size_t)(j + 1) * nv,
+                                (size_t)nv * sizeof(float));
+    }
+    for (int k = 0; k < NS; k++)
+        assert_int_equal(rg_ctx_seq_past(c, k), np[k] + STEPS);
+    /* bad input changes nothing */
+    items[0] = (struct rg_batch_item){1, NS, true};
+    assert_int_equal(rg_decode_batch(c, items, 1, out, err), RG_EINVAL);
+    items[0] = (struct rg_batch_item){-1, 0, true};
+    assert_int_equal(rg_decode_batch(c, items, 1, out, err), RG_EINVAL);
+    assert_int_equal(rg_ctx_seq_past(c, 0), np[0] + STEPS);
+    assert_int_equal(rg_ctx_seq_truncate(c, 1, 2), RG_OK);
+    assert_int_equal(rg_ctx_seq_past(c, 1), 2);
+    assert_int_equal(rg_ctx_seq_truncate(c, 1, 3), RG_EINVAL);
+    assert_int_equal(rg_ctx_seq_past(c, 7), -1);
+    rg_ctx_free(c);
+    free(out);
+    for (int k = 0; k < NS; k++) {
+        free(prompt[k]);
+        free(gen[k]);
+        free(single[k]);
+    }
+    rg_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_tiny256_q4_0),
         cmocka_unit_test(test_tiny256_q4_k_m),
         cmocka_unit_test(test_context_overflow_and_bad_tokens),
+        cmocka_unit_test(test_batched_sequences_match_single),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
