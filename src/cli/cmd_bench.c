@@ -24,14 +24,18 @@ static double now(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rustygpt bench -m FILE [-p 512] [-n 128] [-t N] [-r REPS] [--json]\n\n"
-               "Prompt processing and generation speed in tokens/s, and peak memory.\n");
+    fprintf(
+        f,
+        "usage: rustygpt bench -m FILE [-p 512] [-n 128] [-t N] [-r REPS] [--parallel N] "
+        "[--json]\n\n"
+        "Prompt processing and generation speed in tokens/s, and peak memory.\n"
+        "--parallel N generates N sequences decoded together; tg is then their total tokens/s.\n");
 }
 
 int rg_cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
-    int64_t pp = 512, tg = 128, threads = 0, reps = 3;
+    int64_t pp = 512, tg = 128, threads = 0, reps = 3, par = 1;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -55,6 +59,8 @@ int rg_cmd_bench(int argc, char **argv)
             num = &threads;
         else if (!strcmp(a, "-r"))
             num = &reps;
+        else if (!strcmp(a, "--parallel"))
+            num = &par;
         else {
             fprintf(stderr, "rustygpt bench: unknown option %s\n", a);
             return RG_EXIT_USAGE;
@@ -85,8 +91,10 @@ int rg_cmd_bench(int argc, char **argv)
     const struct rg_model_info *I = rg_model_info(m);
     struct rg_ctx_params cp = rg_ctx_default_params();
     cp.n_ctx = (int32_t)(RG_MAX(pp, tg) + 8);
-    cp.n_batch = (int32_t)RG_MAX(pp, 1);
+    cp.n_batch = (int32_t)RG_MAX(RG_MAX(pp, 1), 64);
     cp.n_threads = (int32_t)threads;
+    if (par < 1 || par > 64) par = 1;
+    cp.n_seq = (int32_t)par;
     struct rg_ctx *c = rg_ctx_new(m, &cp, err);
     if (!c) {
         fprintf(stderr, "rustygpt bench: %s\n", err);
@@ -95,7 +103,8 @@ int rg_cmd_bench(int argc, char **argv)
     }
     int32_t *toks = rg_malloc_array((size_t)RG_MAX(pp, 1), sizeof *toks);
     float *logits = rg_malloc_array((size_t)I->n_vocab, sizeof *logits);
-    if (!toks || !logits) {
+    float *batch_logits = rg_malloc_array((size_t)I->n_vocab * 64, sizeof *batch_logits);
+    if (!toks || !logits || !batch_logits) {
         fprintf(stderr, "rustygpt bench: out of memory\n");
         return RG_EXIT_FAIL;
     }
@@ -115,10 +124,17 @@ int rg_cmd_bench(int argc, char **argv)
             t_pp += now() - t0;
         }
         if (rc == RG_OK && tg > 0) {
-            rg_ctx_truncate(c, 0);
+            /* par sequences, each generating tg tokens, one batched step at a time */
+            for (int32_t sq = 0; sq < (int32_t)par; sq++)
+                rg_ctx_seq_truncate(c, sq, 0);
+            struct rg_batch_item items[64];
             double t0 = now();
-            for (int64_t i = 0; rc == RG_OK && i < tg; i++)
-                rc = rg_decode(c, &toks[i % RG_MAX(pp, 1)], 1, logits, false, err);
+            for (int64_t i = 0; rc == RG_OK && i < tg; i++) {
+                for (int32_t sq = 0; sq < (int32_t)par; sq++)
+                    items[sq] = (struct rg_batch_item){toks[(i + sq) % RG_MAX(pp, 1)], sq, true};
+                rc = par == 1 ? rg_decode(c, &items[0].token, 1, logits, false, err)
+                              : rg_decode_batch(c, items, (int32_t)par, batch_logits, err);
+            }
             t_tg += now() - t0;
         }
     }
@@ -127,7 +143,7 @@ int rg_cmd_bench(int argc, char **argv)
         return RG_EXIT_FAIL;
     }
     double pp_s = pp > 0 ? (double)(pp * reps) / t_pp : 0,
-           tg_s = tg > 0 ? (double)(tg * reps) / t_tg : 0;
+           tg_s = tg > 0 ? (double)(tg * reps * par) / t_tg : 0;
     double rss_mb = (double)rg_peak_rss() / (1024.0 * 1024.0);
     const struct rg_type_traits *tt = rg_type_traits(I->ftype);
     if (json)
@@ -135,10 +151,10 @@ int rg_cmd_bench(int argc, char **argv)
                "\"pp\": %lld, \"tg\": %lld, "
                "\"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"peak_rss_mb\": %.1f, \"threads\": %d, "
                "\"isa\": \"%s\", "
-               "\"reps\": %lld}\n",
+               "\"reps\": %lld, \"parallel\": %lld}\n",
                I->name, tt && tt->name ? tt->name : "?", (unsigned long long)I->n_params,
                I->file_size, (long long)pp, (long long)tg, pp_s, tg_s, rss_mb,
-               threads ? (int)threads : 0, rg_quant_isa(), (long long)reps);
+               threads ? (int)threads : 0, rg_quant_isa(), (long long)reps, (long long)par);
     else
         printf("model %s (%s, %.2f GB)  threads %lld  isa %s\n  pp%lld: %.2f tok/s\n  tg%lld: %.2f "
                "tok/s\n  peak RSS: %.1f MB\n",
@@ -147,6 +163,7 @@ int rg_cmd_bench(int argc, char **argv)
                rss_mb);
     rg_free(toks);
     rg_free(logits);
+    rg_free(batch_logits);
     rg_ctx_free(c);
     rg_model_free(m);
     return RG_EXIT_OK;
