@@ -36,13 +36,21 @@
 #define MAX_MODELS 64
 #define MAX_STOPS 4
 
+struct job;
+
 struct slot {
-    struct rg_ctx *ctx; /* created on first use */
-    int32_t *cached;
+    int32_t *cached; /* tokens this sequence of the model's context holds */
     int32_t n_cached;
     bool busy;
+    struct job *job;
 };
 
+/*
+ * A loaded model: one context whose --parallel sequences are the slots, and
+ * one scheduler thread that decodes every active slot's next token in a
+ * single batched step (continuous batching: a new request joins the next
+ * step without waiting for the others to finish).
+ */
 struct served {
     char id[128];
     char path[4096];
@@ -51,8 +59,15 @@ struct served {
     int32_t n_ctx;
     struct slot *slots;
     int n_slots;
-    pthread_mutex_t lock;
-    pthread_cond_t freed;
+    struct rg_ctx *ctx;   /* n_seq = n_slots; created with the scheduler */
+    pthread_mutex_t lock; /* slots, queue, stop */
+    pthread_cond_t work;  /* a job was queued, or stop */
+    struct job *queue, *queue_tail;
+    bool sched_started, stop;
+    pthread_t sched;
+    struct rg_ctx *embed_ctx; /* embeddings run apart from the generations */
+    pthread_mutex_t embed_lock;
+    struct rg_openai *oa;
 };
 
 struct rg_openai {
@@ -61,6 +76,7 @@ struct rg_openai {
     struct served *models[MAX_MODELS];
     int n_models;
     atomic_long waiting, busy, total_slots;
+    atomic_long embedding; /* embedding threads running */
     atomic_ullong next_id;
 };
 
@@ -141,7 +157,9 @@ static struct served *get_model(struct rg_openai *oa, const char *id, int *statu
         goto nomem;
     }
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->freed, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_mutex_init(&s->embed_lock, NULL);
+    s->oa = oa;
     oa->models[oa->n_models++] = s;
     atomic_fetch_add(&oa->total_slots, s->n_slots);
     rg_metrics_set_slots(atomic_load(&oa->busy), atomic_load(&oa->total_slots));
@@ -155,60 +173,6 @@ nomem:
 out:
     pthread_mutex_unlock(&oa->lock);
     return s;
-}
-
-static int acquire(struct rg_openai *oa, struct served *s, char *err)
-{
-    pthread_mutex_lock(&s->lock);
-    atomic_fetch_add(&oa->waiting, 1);
-    rg_metrics_set_queue_depth(atomic_load(&oa->waiting));
-    int idx = -1;
-    for (;;) {
-        for (int i = 0; i < s->n_slots; i++)
-            if (!s->slots[i].busy) {
-                idx = i;
-                break;
-            }
-        if (idx >= 0) break;
-        pthread_cond_wait(&s->freed, &s->lock);
-    }
-    s->slots[idx].busy = true;
-    atomic_fetch_sub(&oa->waiting, 1);
-    atomic_fetch_add(&oa->busy, 1);
-    rg_metrics_set_queue_depth(atomic_load(&oa->waiting));
-    rg_metrics_set_slots(atomic_load(&oa->busy), atomic_load(&oa->total_slots));
-    struct slot *sl = &s->slots[idx];
-    int rc = RG_OK;
-    if (!sl->ctx) {
-        struct rg_ctx_params cp = rg_ctx_default_params();
-        cp.n_ctx = s->n_ctx;
-        cp.n_threads = oa->cfg->threads;
-        sl->ctx = rg_ctx_new(s->m, &cp, err);
-        sl->cached = rg_malloc_array((size_t)s->n_ctx + 1, sizeof *sl->cached);
-        if (!sl->ctx || !sl->cached) {
-            rg_ctx_free(sl->ctx);
-            rg_free(sl->cached);
-            sl->ctx = NULL;
-            sl->cached = NULL;
-            sl->busy = false;
-            atomic_fetch_sub(&oa->busy, 1);
-            pthread_cond_signal(&s->freed);
-            rc = RG_ENOMEM;
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return rc == RG_OK ? idx : -1;
-}
-
-static void release(struct rg_openai *oa, struct served *s, int idx)
-{
-    pthread_mutex_lock(&s->lock);
-    s->slots[idx].busy = false;
-    pthread_cond_signal(&s->freed);
-    pthread_mutex_unlock(&s->lock);
-    /* last: once busy drops, rg_openai_free may free s and oa */
-    long total = atomic_load(&oa->total_slots);
-    rg_metrics_set_slots(atomic_fetch_sub(&oa->busy, 1) - 1, total);
 }
 
 /* ---- request parsing ---- */
@@ -442,6 +406,8 @@ static json_t *json_text(const char *p, size_t n)
     return j;
 }
 
+enum job_phase { PHASE_QUEUED, PHASE_PREFILL, PHASE_DECODE, PHASE_DONE };
+
 struct job {
     struct rg_openai *oa;
     struct served *s;
@@ -452,6 +418,19 @@ struct job {
     struct rg_sse *out;
     char id[48];
     long created;
+    /* generation state, owned by the scheduler thread */
+    enum job_phase phase;
+    struct rg_sampler *smp;
+    struct rg_detok d;
+    struct rg_buf all, pending;
+    float *logits;
+    int32_t next; /* token to decode in the next batched step */
+    long n_gen;
+    const char *finish;
+    bool first;
+    int rc;
+    char err[RG_ERR_SIZE];
+    struct job *qnext;
 };
 
 /* Longest suffix of text[0..n) that is a proper prefix of a stop string. */
@@ -546,99 +525,126 @@ static int emit_text(struct job *j, struct rg_buf *all, const char *text, size_t
     return rc;
 }
 
-static void *run_job(void *arg)
+/* After a logits row: sample, stream the text, decide whether to go on. */
+static void job_advance(struct job *j)
 {
-    struct job *j = arg;
     struct served *s = j->s;
     struct slot *sl = &s->slots[j->slot];
     const struct rg_vocab *v = rg_model_vocab(s->m);
-    char err[RG_ERR_SIZE] = "";
-    struct rg_buf all, pending;
-    rg_buf_init(&all, 64u << 20);
-    rg_buf_init(&pending, 1u << 20);
-    long n_gen = 0;
-    const char *finish = "length";
-    bool first = true;
-    struct rg_sampler *smp = rg_sampler_new(&j->g.sp, rg_model_info(s->m)->n_vocab);
-    float *logits = rg_malloc_array((size_t)rg_model_info(s->m)->n_vocab, sizeof *logits);
-    int rc = smp && logits ? RG_OK : RG_ENOMEM;
+    j->phase = PHASE_DONE;
+    if (j->g.max_tokens >= 0 && j->n_gen >= j->g.max_tokens) return;
+    if (sl->n_cached >= s->n_ctx) return; /* context full: finish_reason "length" */
+    if (rg_sse_closed(j->out)) {
+        j->rc = RG_ECLOSED;
+        return;
+    }
+    int32_t t = rg_sampler_sample(j->smp, j->logits);
+    if (rg_vocab_is_eog(v, t)) {
+        j->finish = "stop";
+        return;
+    }
+    rg_sampler_accept(j->smp, t);
+    j->n_gen++;
+    char piece[512];
+    int pl = rg_detok_push(&j->d, t, piece, sizeof piece);
+    if (pl > 0) rg_buf_append(&j->pending, piece, (size_t)pl);
+    /* stop strings never reach the client */
+    bool stopped = false;
+    for (int k = 0; k < j->g.n_stops && j->pending.len; k++) {
+        const char *hit = strstr(j->pending.data, j->g.stops[k]);
+        if (hit) {
+            j->pending.len = (size_t)(hit - j->pending.data);
+            stopped = true;
+        }
+    }
+    size_t hold =
+        stopped ? 0 : held_back(&j->g, j->pending.data ? j->pending.data : "", j->pending.len);
+    size_t send = j->pending.len - hold;
+    j->rc = emit_text(j, &j->all, j->pending.data, send, &j->first);
+    if (j->pending.data) {
+        memmove(j->pending.data, j->pending.data + send, hold);
+        j->pending.len = hold;
+        j->pending.data[hold] = '\0';
+    }
+    if (stopped) {
+        j->finish = "stop";
+        return;
+    }
+    if (j->rc != RG_OK) return;
+    j->next = t;
+    j->phase = PHASE_DECODE;
+}
 
-    /* prefix reuse: keep what the slot already holds of this prompt */
+/* Decodes the prompt into the job's sequence, reusing what the slot holds. */
+static void job_prefill(struct job *j)
+{
+    struct served *s = j->s;
+    struct slot *sl = &s->slots[j->slot];
+    int32_t n_vocab = rg_model_info(s->m)->n_vocab;
+    j->smp = rg_sampler_new(&j->g.sp, n_vocab);
+    j->logits = rg_malloc_array((size_t)n_vocab, sizeof *j->logits);
+    rg_buf_init(&j->all, 64u << 20);
+    rg_buf_init(&j->pending, 1u << 20);
+    rg_detok_init(&j->d, rg_model_vocab(s->m), false);
+    j->finish = "length";
+    j->first = true;
+    if (!j->smp || !j->logits) {
+        j->rc = rg_err_set(j->err, RG_ENOMEM, "out of memory");
+        j->phase = PHASE_DONE;
+        return;
+    }
     int32_t keep = 0;
     while (keep < j->n_toks && keep < sl->n_cached && sl->cached[keep] == j->toks[keep])
         keep++;
-    if (keep == j->n_toks) keep--;
-    if (rc == RG_OK) {
-        rg_ctx_truncate(sl->ctx, keep);
-        sl->n_cached = keep;
-        rc = rg_decode(sl->ctx, j->toks + keep, j->n_toks - keep, logits, false, err);
+    if (keep == j->n_toks) keep--; /* decode the last one again for its logits */
+    rg_ctx_seq_truncate(s->ctx, j->slot, keep);
+    sl->n_cached = keep;
+    struct rg_batch_item items[256];
+    int rc = RG_OK;
+    for (int32_t done = keep; rc == RG_OK && done < j->n_toks;) {
+        int32_t b = RG_MIN(256, j->n_toks - done);
+        for (int32_t i = 0; i < b; i++)
+            items[i] =
+                (struct rg_batch_item){j->toks[done + i], j->slot, done + i == j->n_toks - 1};
+        rc = rg_decode_batch(s->ctx, items, b, j->logits, j->err);
         if (rc == RG_OK) {
-            memcpy(sl->cached + keep, j->toks + keep, (size_t)(j->n_toks - keep) * sizeof *j->toks);
-            sl->n_cached = j->n_toks;
-        } else {
-            sl->n_cached = 0;
+            memcpy(sl->cached + done, j->toks + done, (size_t)b * sizeof *j->toks);
+            sl->n_cached = done + b;
         }
+        done += b;
     }
-    for (int32_t i = 0; smp && i < j->n_toks; i++)
-        rg_sampler_accept(smp, j->toks[i]);
-    struct rg_detok d;
-    rg_detok_init(&d, v, false);
-    while (rc == RG_OK) {
-        if (j->g.max_tokens >= 0 && n_gen >= j->g.max_tokens) break;
-        if (sl->n_cached >= s->n_ctx) break; /* context full: finish_reason "length" */
-        if (j->g.stream && rg_sse_closed(j->out)) {
-            rc = RG_ECLOSED;
-            break;
-        }
-        int32_t t = rg_sampler_sample(smp, logits);
-        if (rg_vocab_is_eog(v, t)) {
-            finish = "stop";
-            break;
-        }
-        rg_sampler_accept(smp, t);
-        n_gen++;
-        char piece[512];
-        int pl = rg_detok_push(&d, t, piece, sizeof piece);
-        if (pl > 0) rg_buf_append(&pending, piece, (size_t)pl);
-        /* stop strings never reach the client */
-        bool stopped = false;
-        for (int k = 0; k < j->g.n_stops && pending.len; k++) {
-            const char *hit = strstr(pending.data, j->g.stops[k]);
-            if (hit) {
-                pending.len = (size_t)(hit - pending.data);
-                stopped = true;
-            }
-        }
-        size_t hold = stopped ? 0 : held_back(&j->g, pending.data ? pending.data : "", pending.len);
-        size_t send = pending.len - hold;
-        rc = emit_text(j, &all, pending.data, send, &first);
-        if (pending.data) {
-            memmove(pending.data, pending.data + send, hold);
-            pending.len = hold;
-            pending.data[hold] = '\0';
-        }
-        if (stopped) {
-            finish = "stop";
-            break;
-        }
-        if (rc == RG_OK) rc = rg_decode(sl->ctx, &t, 1, logits, false, err);
-        if (rc == RG_OK)
-            sl->cached[sl->n_cached++] = t;
-        else
-            sl->n_cached = 0;
+    if (rc != RG_OK) {
+        sl->n_cached = 0;
+        rg_ctx_seq_truncate(s->ctx, j->slot, 0);
+        j->rc = rc;
+        j->phase = PHASE_DONE;
+        return;
     }
+    for (int32_t i = 0; i < j->n_toks; i++)
+        rg_sampler_accept(j->smp, j->toks[i]);
+    job_advance(j);
+}
+
+/* Final chunks or the whole body, then the stream ends and the job is freed. */
+static void job_finish(struct job *j)
+{
+    struct served *s = j->s;
+    int rc = j->rc;
+    const char *err = j->err;
     if (rc == RG_OK) {
         char tail[16];
-        int tl = rg_detok_flush(&d, tail, sizeof tail);
-        if (tl > 0 && !strcmp(finish, "length")) rg_buf_append(&pending, tail, (size_t)tl);
-        rc = emit_text(j, &all, pending.data, pending.len, &first);
+        int tl = rg_detok_flush(&j->d, tail, sizeof tail);
+        if (tl > 0 && !strcmp(j->finish, "length")) rg_buf_append(&j->pending, tail, (size_t)tl);
+        rc = emit_text(j, &j->all, j->pending.data, j->pending.len, &j->first);
     }
-    long n_prompt = j->n_toks;
+    long n_prompt = j->n_toks, n_gen = j->n_gen;
+    const char *finish = j->finish ? j->finish : "length";
+    struct rg_buf *all = &j->all;
     rg_metrics_add_tokens(n_prompt, n_gen);
     if (j->g.ollama) {
         if (rc == RG_OK) {
             json_t *o =
-                j->g.stream ? ollama_obj(j, "", 0, true) : ollama_obj(j, all.data, all.len, true);
+                j->g.stream ? ollama_obj(j, "", 0, true) : ollama_obj(j, all->data, all->len, true);
             double total = (double)((long)time(NULL) - j->created);
             json_object_set_new(o, "done_reason", json_string(finish));
             json_object_set_new(o, "total_duration", json_integer((json_int_t)(total * 1e9)));
@@ -654,9 +660,9 @@ static void *run_job(void *arg)
             }
         } else if (rc != RG_ECLOSED) {
             json_t *e = json_pack("{s:s}", "error", err[0] ? err : rg_strerror(rc));
-            if (j->g.stream)
+            if (j->g.stream) {
                 ollama_line(j->out, e);
-            else {
+            } else {
                 char *txt = json_dumps(e, JSON_COMPACT);
                 json_decref(e);
                 if (txt) rg_sse_write(j->out, txt, strlen(txt));
@@ -665,7 +671,7 @@ static void *run_job(void *arg)
         }
     } else if (j->g.stream) {
         if (rc == RG_OK) {
-            json_t *c = chunk(j, NULL, 0, finish, first);
+            json_t *c = chunk(j, NULL, 0, finish, j->first);
             rg_sse_send_json(j->out, NULL, c);
             json_decref(c);
             if (j->g.include_usage) {
@@ -683,9 +689,9 @@ static void *run_job(void *arg)
             rg_free(e);
         }
     } else {
-        json_t *body;
+        json_t *body = NULL;
         if (rc == RG_OK) {
-            json_t *text = json_text(all.data ? all.data : "", all.len);
+            json_t *text = json_text(all->data ? all->data : "", all->len);
             json_t *choice = j->g.chat ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", 0,
                                                    "message", "role", "assistant", "content", text,
                                                    "logprobs", "finish_reason", finish)
@@ -696,8 +702,6 @@ static void *run_job(void *arg)
                              (json_int_t)j->created, "model", s->id, "system_fingerprint",
                              "rustygpt-" RG_VERSION, "choices", choice, "usage",
                              usage(n_prompt, n_gen));
-        } else {
-            body = NULL;
         }
         char *txt = body
                         ? json_dumps(body, JSON_COMPACT)
@@ -711,15 +715,146 @@ static void *run_job(void *arg)
     }
     rg_sse_log_model(j->out, s->id, n_prompt, n_gen);
     rg_sse_end(j->out);
-    release(j->oa, s, j->slot);
-    rg_sampler_free(smp);
-    rg_free(logits);
-    rg_buf_free(&all);
-    rg_buf_free(&pending);
+    rg_sampler_free(j->smp);
+    rg_free(j->logits);
+    rg_buf_free(&j->all);
+    rg_buf_free(&j->pending);
     gen_req_free(&j->g);
     rg_free(j->toks);
     rg_free(j);
+}
+
+static void publish_slots(struct rg_openai *oa)
+{
+    rg_metrics_set_slots(atomic_load(&oa->busy), atomic_load(&oa->total_slots));
+    rg_metrics_set_queue_depth(atomic_load(&oa->waiting));
+}
+
+static void *scheduler(void *arg)
+{
+    struct served *s = arg;
+    struct rg_openai *oa = s->oa;
+    int32_t n_vocab = rg_model_info(s->m)->n_vocab;
+    float *batch_logits =
+        rg_malloc_array((size_t)s->n_slots * (size_t)n_vocab, sizeof *batch_logits);
+    struct rg_batch_item *items = rg_calloc((size_t)s->n_slots, sizeof *items);
+    struct job **in_batch = rg_calloc((size_t)s->n_slots, sizeof *in_batch);
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        /* admit queued requests into free slots */
+        for (int i = 0; i < s->n_slots && s->queue; i++) {
+            if (s->slots[i].busy) continue;
+            struct job *j = s->queue;
+            s->queue = j->qnext;
+            if (!s->queue) s->queue_tail = NULL;
+            j->slot = i;
+            j->phase = PHASE_PREFILL;
+            s->slots[i].busy = true;
+            s->slots[i].job = j;
+            atomic_fetch_sub(&oa->waiting, 1);
+            atomic_fetch_add(&oa->busy, 1);
+            publish_slots(oa);
+        }
+        int active = 0;
+        for (int i = 0; i < s->n_slots; i++)
+            active += s->slots[i].job != NULL;
+        if (!active) {
+            if (s->stop) break;
+            pthread_cond_wait(&s->work, &s->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&s->lock);
+        /* new requests read their prompts (one at a time) */
+        for (int i = 0; i < s->n_slots; i++) {
+            struct job *j = s->slots[i].job;
+            if (j && j->phase == PHASE_PREFILL) job_prefill(j);
+        }
+        /* one batched step for every generating sequence */
+        int n = 0;
+        if (batch_logits && items && in_batch)
+            for (int i = 0; i < s->n_slots; i++) {
+                struct job *j = s->slots[i].job;
+                if (j && j->phase == PHASE_DECODE) {
+                    items[n] = (struct rg_batch_item){j->next, i, true};
+                    in_batch[n++] = j;
+                }
+            }
+        if (n > 0) {
+            char err[RG_ERR_SIZE];
+            int rc = rg_decode_batch(s->ctx, items, n, batch_logits, err);
+            for (int k = 0; k < n; k++) {
+                struct job *j = in_batch[k];
+                struct slot *sl = &s->slots[j->slot];
+                if (rc != RG_OK) {
+                    j->rc = rc;
+                    snprintf(j->err, sizeof j->err, "%s", err);
+                    j->phase = PHASE_DONE;
+                    sl->n_cached = 0;
+                    rg_ctx_seq_truncate(s->ctx, j->slot, 0);
+                    continue;
+                }
+                sl->cached[sl->n_cached++] = j->next;
+                memcpy(j->logits, batch_logits + (size_t)k * n_vocab,
+                       (size_t)n_vocab * sizeof *j->logits);
+                job_advance(j);
+            }
+        }
+        /* finished requests leave their slots */
+        for (int i = 0; i < s->n_slots; i++) {
+            struct job *j = s->slots[i].job;
+            if (!j || j->phase != PHASE_DONE) continue;
+            job_finish(j);
+            pthread_mutex_lock(&s->lock);
+            s->slots[i].job = NULL;
+            s->slots[i].busy = false;
+            pthread_mutex_unlock(&s->lock);
+            atomic_fetch_sub(&oa->busy, 1);
+            publish_slots(oa);
+        }
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    rg_free(batch_logits);
+    rg_free(items);
+    rg_free(in_batch);
     return NULL;
+}
+
+/* Queues a job for its model's scheduler (started on first use). */
+static int submit(struct served *s, struct job *j, char *err)
+{
+    struct rg_openai *oa = s->oa;
+    pthread_mutex_lock(&s->lock);
+    int rc = RG_OK;
+    if (!s->sched_started) {
+        struct rg_ctx_params cp = rg_ctx_default_params();
+        cp.n_ctx = s->n_ctx;
+        cp.n_threads = oa->cfg->threads;
+        cp.n_seq = s->n_slots;
+        s->ctx = rg_ctx_new(s->m, &cp, err);
+        for (int i = 0; s->ctx && i < s->n_slots; i++) {
+            s->slots[i].cached = rg_malloc_array((size_t)s->n_ctx + 1, sizeof *s->slots[i].cached);
+            if (!s->slots[i].cached) rc = rg_err_set(err, RG_ENOMEM, "out of memory");
+        }
+        if (!s->ctx) rc = RG_ENOMEM;
+        if (rc == RG_OK && pthread_create(&s->sched, NULL, scheduler, s) != 0)
+            rc = rg_err_set(err, RG_ENOMEM, "cannot start the scheduler");
+        if (rc == RG_OK) s->sched_started = true;
+    }
+    if (rc == RG_OK) {
+        j->phase = PHASE_QUEUED;
+        j->qnext = NULL;
+        if (s->queue_tail)
+            s->queue_tail->qnext = j;
+        else
+            s->queue = j;
+        s->queue_tail = j;
+        atomic_fetch_add(&oa->waiting, 1);
+        publish_slots(oa);
+        pthread_cond_signal(&s->work);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 enum api_mode { MODE_OPENAI, MODE_OLLAMA_CHAT, MODE_OLLAMA_GENERATE };
@@ -795,32 +930,23 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
     snprintf(j->id, sizeof j->id, "%s-%llx%04llx", chat ? "chatcmpl" : "cmpl",
              (unsigned long long)j->created, (unsigned long long)atomic_fetch_add(&oa->next_id, 1));
     rg_http_req_log_model(r, s->id, j->g.stream, j->n_toks, 0);
-    j->slot = acquire(oa, s, err);
-    if (j->slot < 0) {
-        rg_http_reply_error(r, 503, NULL, NULL, NULL, "cannot prepare a context: %s", err);
-        gen_req_free(&j->g);
-        rg_free(j->toks);
-        rg_free(j);
-        return;
-    }
     if (j->g.ollama)
         j->out =
             rg_http_stream_start(r, 200, j->g.stream ? "application/x-ndjson" : "application/json");
     else
         j->out =
             j->g.stream ? rg_http_sse_start(r) : rg_http_stream_start(r, 200, "application/json");
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (!j->out || pthread_create(&t, &attr, run_job, j) != 0) {
-        if (j->out) rg_sse_end(j->out);
-        release(oa, s, j->slot);
+    if (!j->out || submit(s, j, err) != RG_OK) {
+        if (j->out) {
+            char *e = rg_http_error_body(503, NULL, NULL, NULL, err);
+            if (e) rg_sse_write(j->out, e, strlen(e));
+            rg_free(e);
+            rg_sse_end(j->out);
+        }
         gen_req_free(&j->g);
         rg_free(j->toks);
         rg_free(j);
     }
-    pthread_attr_destroy(&attr);
 }
 
 static void completions(struct rg_http_req *r, struct rg_openai *oa, bool chat)
@@ -866,13 +992,21 @@ static void *run_embed(void *arg)
 {
     struct embed_job *j = arg;
     struct served *s = j->s;
-    struct slot *sl = &s->slots[j->slot];
     const struct rg_model_info *I = rg_model_info(s->m);
     char err[RG_ERR_SIZE] = "";
     json_t *data = json_array();
     float *vec = rg_malloc_array((size_t)I->n_embd, sizeof *vec);
     long total = 0;
     int rc = vec ? RG_OK : RG_ENOMEM;
+    /* one embedding context per model, apart from the generations' */
+    pthread_mutex_lock(&s->embed_lock);
+    if (rc == RG_OK && !s->embed_ctx) {
+        struct rg_ctx_params cp = rg_ctx_default_params();
+        cp.n_ctx = s->n_ctx;
+        cp.n_threads = j->oa->cfg->threads;
+        s->embed_ctx = rg_ctx_new(s->m, &cp, err);
+        if (!s->embed_ctx) rc = RG_ENOMEM;
+    }
     for (size_t i = 0; rc == RG_OK && i < j->n_inputs; i++) {
         size_t len = strlen(j->inputs[i]), cap = len + 8, n = 0;
         int32_t *t = rg_malloc_array(cap, sizeof *t);
@@ -882,8 +1016,7 @@ static void *run_embed(void *arg)
             rc = RG_EOVERFLOW;
             rg_err_set(err, rc, "input %zu has %zu tokens; the context holds %d", i, n, s->n_ctx);
         }
-        if (rc == RG_OK) rc = rg_embed(sl->ctx, t, (int32_t)n, vec, err);
-        sl->n_cached = 0;
+        if (rc == RG_OK) rc = rg_embed(s->embed_ctx, t, (int32_t)n, vec, err);
         total += (long)n;
         rg_free(t);
         if (rc) break;
@@ -902,6 +1035,7 @@ static void *run_embed(void *arg)
         json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
                                               (json_int_t)i, "embedding", e));
     }
+    pthread_mutex_unlock(&s->embed_lock);
     char *txt;
     if (rc == RG_OK) {
         json_t *body = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", data,
@@ -921,7 +1055,7 @@ static void *run_embed(void *arg)
     rg_sse_log_model(j->out, s->id, total, 0);
     rg_sse_end(j->out);
     rg_metrics_add_tokens(total, 0);
-    release(j->oa, s, j->slot);
+    atomic_fetch_sub(&j->oa->embedding, 1);
     for (size_t i = 0; i < j->n_inputs; i++)
         rg_free(j->inputs[i]);
     rg_free(j->inputs);
@@ -983,11 +1117,6 @@ static void embeddings(struct rg_http_req *r, void *ctx)
         j->oa = oa;
         j->s = s;
         j->base64 = fmt && !strcmp(fmt, "base64");
-        j->slot = acquire(oa, s, err);
-        if (j->slot < 0) {
-            rg_http_reply_error(r, 503, NULL, NULL, NULL, "cannot prepare a context: %s", err);
-            ok = false;
-        }
     }
     if (ok) {
         j->out = rg_http_stream_start(r, 200, "application/json");
@@ -995,13 +1124,14 @@ static void embeddings(struct rg_http_req *r, void *ctx)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        atomic_fetch_add(&oa->embedding, 1);
         if (j->out && pthread_create(&t, &attr, run_embed, j) == 0) {
             pthread_attr_destroy(&attr);
             return;
         }
+        atomic_fetch_sub(&oa->embedding, 1);
         pthread_attr_destroy(&attr);
         if (j->out) rg_sse_end(j->out);
-        release(oa, s, j->slot);
     }
     for (size_t i = 0; i < j->n_inputs; i++)
         rg_free(j->inputs[i]);
@@ -1292,23 +1422,41 @@ struct rg_openai *rg_openai_new(const struct rg_config *cfg)
 void rg_openai_free(struct rg_openai *oa)
 {
     if (!oa) return;
-    /* The server has stopped, so every stream is closed and each generation
-     * thread ends at its next token; wait for them (bounded). If one is
-     * still running, leave everything allocated rather than free it under
-     * its feet: the process is exiting. */
-    for (int i = 0; i < 500 && atomic_load(&oa->busy) > 0; i++)
-        usleep(10000);
-    if (atomic_load(&oa->busy) > 0) return;
+    /* The server has stopped, so every stream is closed: each scheduler
+     * finishes its requests at their next token and exits. Embedding threads
+     * are waited for (bounded); if one still runs, everything is left
+     * allocated rather than freed under its feet: the process is exiting. */
     for (int i = 0; i < oa->n_models; i++) {
         struct served *s = oa->models[i];
-        for (int k = 0; k < s->n_slots; k++) {
-            rg_ctx_free(s->slots[k].ctx);
-            rg_free(s->slots[k].cached);
+        pthread_mutex_lock(&s->lock);
+        s->stop = true;
+        pthread_cond_signal(&s->work);
+        bool started = s->sched_started;
+        pthread_mutex_unlock(&s->lock);
+        if (started) pthread_join(s->sched, NULL);
+    }
+    for (int i = 0; i < 500 && atomic_load(&oa->embedding) > 0; i++)
+        usleep(10000);
+    if (atomic_load(&oa->embedding) > 0) return;
+    for (int i = 0; i < oa->n_models; i++) {
+        struct served *s = oa->models[i];
+        while (s->queue) { /* requests that never got a slot */
+            struct job *j = s->queue;
+            s->queue = j->qnext;
+            rg_sse_end(j->out);
+            gen_req_free(&j->g);
+            rg_free(j->toks);
+            rg_free(j);
         }
+        for (int k = 0; k < s->n_slots; k++)
+            rg_free(s->slots[k].cached);
+        rg_ctx_free(s->ctx);
+        rg_ctx_free(s->embed_ctx);
         rg_free(s->slots);
         rg_model_free(s->m);
         pthread_mutex_destroy(&s->lock);
-        pthread_cond_destroy(&s->freed);
+        pthread_cond_destroy(&s->work);
+        pthread_mutex_destroy(&s->embed_lock);
         rg_free(s);
     }
     pthread_mutex_destroy(&oa->lock);
