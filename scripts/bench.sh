@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: measures the HTTP server and the engine on this machine and
 # writes bench/RESULTS.md (machine, date, tables). Each part can run alone:
-#   BENCH_ONLY=http|engine   one part only
+#   BENCH_ONLY=http|engine|serve   one part only
 #   BENCH_PP=512 BENCH_TG=128 BENCH_THREADS=2   engine sizes
 #   BENCH_DURATION=10        seconds per wrk run
 #   LLAMA_CPP_DIR=/path/to/llama.cpp/build/bin   llama-bench for comparison
@@ -169,12 +169,58 @@ bench_engine() {
   fi
 }
 
+# ---- serving: concurrent streaming clients on one model (continuous batching) ----
+serve_md=$OUT/serve.md
+bench_serve() {
+  local f=$MODELS/tinyllama-1.1b-Q4_0.gguf
+  [[ -s $f ]] || f=$(gen_model tinyllama-1.1b Q4_0) || return 1
+  local data port pid errlog=$OUT/serve-engine.log n_tok=${BENCH_SERVE_TOKENS:-64}
+  data=$(mktemp -d)
+  mkdir -p "$data/models"
+  ln -s "$f" "$data/models/tl.gguf"
+  "$BIN" serve --port 0 --parallel 4 --threads "$THREADS" --log-level error --data-dir "$data/d" \
+    --models-dir "$data/models" 2>"$errlog" &
+  pid=$!
+  port=""
+  for _ in $(seq 100); do
+    port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$errlog" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { log "server did not start"; kill "$pid"; return 1; }
+  curl -s -d '{"model":"tl","prompt":"hi","max_tokens":2}' "http://127.0.0.1:$port/v1/completions" >/dev/null
+  {
+    echo "| Concurrent clients | Tokens each | Aggregate tokens/s |"
+    echo "| --- | --- | --- |"
+  } >"$serve_md"
+  for n in 1 4; do
+    local t0 t1 pids=""
+    t0=$(date +%s.%N)
+    for i in $(seq "$n"); do
+      curl -s -d "{\"model\":\"tl\",\"prompt\":\"story $i begins\",\"max_tokens\":$n_tok,\"temperature\":0}" \
+        "http://127.0.0.1:$port/v1/completions" >/dev/null &
+      pids="$pids $!"
+    done
+    # shellcheck disable=SC2086
+    wait $pids
+    t1=$(date +%s.%N)
+    local agg
+    agg=$(awk -v n="$n" -v k="$n_tok" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n * k / (b - a) }')
+    echo "| $n | $n_tok | $agg |" >>"$serve_md"
+    log "serve: $n clients: $agg tok/s aggregate"
+  done
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+}
+
 rc=0
 case $ONLY in
   http) bench_http || rc=1 ;;
   engine) bench_engine || rc=1 ;;
-  all) bench_http || rc=1; bench_engine || rc=1 ;;
-  *) echo "BENCH_ONLY must be http, engine or all" >&2; exit 2 ;;
+  serve) bench_serve || rc=1 ;;
+  all) bench_http || rc=1; bench_engine || rc=1; bench_serve || rc=1 ;;
+  *) echo "BENCH_ONLY must be http, engine, serve or all" >&2; exit 2 ;;
 esac
 
 {
@@ -200,6 +246,14 @@ esac
   echo "SmolLM2-135M. Goal: generation at least 1.0x llama.cpp, prompt processing at least 0.8x."
   echo
   if [[ -s $engine_md ]]; then cat "$engine_md"; else echo "(not run)"; fi
+  echo
+  echo "## Serving"
+  echo
+  echo "rustygpt serve --parallel 4 on the TinyLlama-shaped Q4_0 file; N clients at once, each asking"
+  echo "/v1/completions for the same number of tokens (prompt reading included); one scheduler decodes"
+  echo "all active requests in one batched step."
+  echo
+  if [[ -s $serve_md ]]; then cat "$serve_md"; else echo "(not run)"; fi
   if [[ -s ${BENCH_NOTES:-$ROOT/bench/NOTES.md} ]]; then
     echo
     cat "${BENCH_NOTES:-$ROOT/bench/NOTES.md}"
