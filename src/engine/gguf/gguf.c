@@ -145,24 +145,6 @@ static int rd_str(struct rg_gguf *g, struct cur *c, char **out, size_t *len, con
     return RG_OK;
 }
 
-static size_t scalar_size(uint32_t t)
-{
-    switch (t) {
-    case RG_GGUF_UINT8:
-    case RG_GGUF_INT8:
-    case RG_GGUF_BOOL: return 1;
-    case RG_GGUF_UINT16:
-    case RG_GGUF_INT16: return 2;
-    case RG_GGUF_UINT32:
-    case RG_GGUF_INT32:
-    case RG_GGUF_FLOAT32: return 4;
-    case RG_GGUF_UINT64:
-    case RG_GGUF_INT64:
-    case RG_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 static int read_kv(struct rg_gguf *g, struct cur *c, struct rg_gguf_kv *kv, int64_t idx)
 {
     char what[64];
@@ -181,7 +163,7 @@ static int read_kv(struct rg_gguf *g, struct cur *c, struct rg_gguf_kv *kv, int6
         if (et == RG_GGUF_ARRAY)
             return rg_err_set(c->err, RG_EUNSUPPORTED, "key '%s': nested arrays are not supported",
                               kv->key);
-        if (et != RG_GGUF_STRING && !scalar_size(et))
+        if (et != RG_GGUF_STRING && !rg_gguf_scalar_size(et))
             return rg_err_set(c->err, RG_EFORMAT, "key '%s': unknown array element type %u",
                               kv->key, et);
         if (n > g->params.max_array)
@@ -203,7 +185,7 @@ static int read_kv(struct rg_gguf *g, struct cur *c, struct rg_gguf_kv *kv, int6
             for (uint64_t i = 0; i < n; i++)
                 if ((rc = rd_str(g, c, &kv->arr_strs[i], &kv->arr_lens[i], kv->key))) return rc;
         } else {
-            size_t es = scalar_size(et), bytes;
+            size_t es = rg_gguf_scalar_size(et), bytes;
             if (!rg_mul_size((size_t)n, es, &bytes))
                 return rg_err_set(c->err, RG_EFORMAT, "key '%s': array size overflows", kv->key);
             if ((rc = need(c, bytes, kv->key))) return rc;
@@ -212,7 +194,7 @@ static int read_kv(struct rg_gguf *g, struct cur *c, struct rg_gguf_kv *kv, int6
         }
         return RG_OK;
     } else {
-        size_t n = scalar_size(t);
+        size_t n = rg_gguf_scalar_size(t);
         if (!n)
             return rg_err_set(c->err, RG_EFORMAT, "key '%s': unknown value type %u", kv->key, t);
         if ((rc = rd(c, &kv->u, n, kv->key))) return rc;
@@ -623,7 +605,7 @@ int rg_gguf_arr_str(const struct rg_gguf *g, const char *key, uint64_t i, const 
 static int elem_double(const struct rg_gguf_kv *kv, uint64_t i, double *out, bool *is_int,
                        int64_t *iv)
 {
-    const uint8_t *p = (const uint8_t *)kv->arr_data + i * scalar_size(kv->arr_type);
+    const uint8_t *p = (const uint8_t *)kv->arr_data + i * rg_gguf_scalar_size(kv->arr_type);
     union {
         uint8_t u8;
         int8_t i8;
@@ -636,7 +618,7 @@ static int elem_double(const struct rg_gguf_kv *kv, uint64_t i, double *out, boo
         float f32;
         double f64;
     } v;
-    memcpy(&v, p, scalar_size(kv->arr_type));
+    memcpy(&v, p, rg_gguf_scalar_size(kv->arr_type));
     *is_int = true;
     switch (kv->arr_type) {
     case RG_GGUF_UINT8:

@@ -31,6 +31,25 @@ struct rg_gguf_kv {
     size_t *arr_lens;
 };
 
+/* Bytes of one scalar of a metadata type; 0 for strings, arrays and unknown ids. */
+static inline size_t rg_gguf_scalar_size(uint32_t t)
+{
+    switch (t) {
+    case RG_GGUF_UINT8:
+    case RG_GGUF_INT8:
+    case RG_GGUF_BOOL: return 1;
+    case RG_GGUF_UINT16:
+    case RG_GGUF_INT16: return 2;
+    case RG_GGUF_UINT32:
+    case RG_GGUF_INT32:
+    case RG_GGUF_FLOAT32: return 4;
+    case RG_GGUF_UINT64:
+    case RG_GGUF_INT64:
+    case RG_GGUF_FLOAT64: return 8;
+    default: return 0;
+    }
+}
+
 struct rg_gguf_map {
     int64_t *slots; /* index or -1 */
     uint64_t cap;   /* power of two */

@@ -174,24 +174,6 @@ int rg_gguf_writer_set_arr_i32(struct rg_gguf_writer *w, const char *key, const 
     return set_arr(w, key, RG_GGUF_INT32, v, n, 4);
 }
 
-static size_t scalar_bytes(uint32_t t)
-{
-    switch (t) {
-    case RG_GGUF_UINT8:
-    case RG_GGUF_INT8:
-    case RG_GGUF_BOOL: return 1;
-    case RG_GGUF_UINT16:
-    case RG_GGUF_INT16: return 2;
-    case RG_GGUF_UINT32:
-    case RG_GGUF_INT32:
-    case RG_GGUF_FLOAT32: return 4;
-    case RG_GGUF_UINT64:
-    case RG_GGUF_INT64:
-    case RG_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 int rg_gguf_writer_copy_kv(struct rg_gguf_writer *w, const struct rg_gguf *g)
 {
     for (int64_t i = 0; i < g->n_kv; i++) {
@@ -205,9 +187,9 @@ int rg_gguf_writer_copy_kv(struct rg_gguf_writer *w, const struct rg_gguf *g)
                                                 src->arr_n);
             else
                 rc = set_arr(w, src->key, src->arr_type, src->arr_data, src->arr_n,
-                             scalar_bytes(src->arr_type));
+                             rg_gguf_scalar_size(src->arr_type));
         } else {
-            rc = set_scalar(w, src->key, src->type, &src->u, scalar_bytes(src->type));
+            rc = set_scalar(w, src->key, src->type, &src->u, rg_gguf_scalar_size(src->type));
         }
         if (rc) return rc;
     }
@@ -306,9 +288,9 @@ int rg_gguf_writer_write(struct rg_gguf_writer *w, const char *path, char *err)
                 for (uint64_t j = 0; ok && j < k->arr_n; j++)
                     ok = put_str(f, k->strs[j]);
             else
-                ok = ok && put(f, k->arr, (size_t)k->arr_n * scalar_bytes(k->arr_type));
+                ok = ok && put(f, k->arr, (size_t)k->arr_n * rg_gguf_scalar_size(k->arr_type));
         } else {
-            ok = put(f, k->scalar, scalar_bytes(k->type));
+            ok = put(f, k->scalar, rg_gguf_scalar_size(k->type));
         }
     }
     uint64_t off = 0;

@@ -397,55 +397,64 @@ void rg_quantize_row_q8_K_ref(const float *x, void *dst, int64_t n)
  * (which iterates on each sub-block's scale), so their error is somewhat
  * higher. Importance-weighted search is future work.
  */
+/*
+ * The part Q4_K and Q5_K share: a min/max fit of each 32-value sub-block to
+ * levels 0..nmax, its scale and min quantized to 6 bits against the block's
+ * largest, packed into the 12 scale bytes; then each value's level. d and
+ * dmin come back as stored (half precision); L gets the 256 levels.
+ */
+static void fit_k_block(const float *x, int nmax, uint8_t scales[RG_K_SCALE_SIZE], uint16_t *d_out,
+                        uint16_t *dmin_out, uint8_t L[RG_QK_K])
+{
+    float sc_f[8], mn_f[8], max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; j++) {
+        float lo = x[32 * j], hi = x[32 * j];
+        for (int l = 1; l < 32; l++)
+            lo = fminf(lo, x[32 * j + l]), hi = fmaxf(hi, x[32 * j + l]);
+        if (lo > 0) lo = 0;
+        sc_f[j] = (hi - lo) / (float)nmax;
+        mn_f[j] = -lo;
+        max_scale = fmaxf(max_scale, sc_f[j]);
+        max_min = fmaxf(max_min, mn_f[j]);
+    }
+    float inv_s = max_scale > 0 ? 63.f / max_scale : 0, inv_m = max_min > 0 ? 63.f / max_min : 0;
+    uint8_t ls[8], lm[8];
+    for (int j = 0; j < 8; j++) {
+        int a = nearest_int(inv_s * sc_f[j]), c = nearest_int(inv_m * mn_f[j]);
+        ls[j] = (uint8_t)(a > 63 ? 63 : a);
+        lm[j] = (uint8_t)(c > 63 ? 63 : c);
+    }
+    memset(scales, 0, RG_K_SCALE_SIZE);
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            scales[j] = ls[j];
+            scales[j + 4] = lm[j];
+        } else {
+            scales[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+            scales[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
+            scales[j] |= (uint8_t)((lm[j] >> 4) << 6);
+        }
+    }
+    *d_out = F2H(max_scale / 63);
+    *dmin_out = F2H(max_min / 63);
+    float d = H2F(*d_out), dmin = H2F(*dmin_out);
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        scale_min_k4(j, scales, &sc, &m);
+        float dd = d * sc, dm = dmin * m;
+        for (int l = 0; l < 32; l++) {
+            int v = dd ? nearest_int((x[32 * j + l] + dm) / dd) : 0;
+            L[32 * j + l] = (uint8_t)(v < 0 ? 0 : v > nmax ? nmax : v);
+        }
+    }
+}
+
 static void q4_K_from_float(const float *x, void *dst, int64_t n)
 {
     rg_block_q4_K *b = dst;
     for (int64_t i = 0; i < n / RG_QK_K; i++, x += RG_QK_K) {
-        float scales[8], mins[8], max_scale = 0, max_min = 0;
-        for (int j = 0; j < 8; j++) {
-            float lo = x[32 * j], hi = x[32 * j];
-            for (int l = 1; l < 32; l++)
-                lo = fminf(lo, x[32 * j + l]), hi = fmaxf(hi, x[32 * j + l]);
-            if (lo > 0) lo = 0;
-            scales[j] = (hi - lo) / 15;
-            mins[j] = -lo;
-            max_scale = fmaxf(max_scale, scales[j]);
-            max_min = fmaxf(max_min, mins[j]);
-        }
-        float inv_s = max_scale > 0 ? 63.f / max_scale : 0,
-              inv_m = max_min > 0 ? 63.f / max_min : 0;
-        uint8_t ls[8], lm[8];
-        for (int j = 0; j < 8; j++) {
-            int a = nearest_int(inv_s * scales[j]), c = nearest_int(inv_m * mins[j]);
-            ls[j] = (uint8_t)(a > 63 ? 63 : a);
-            lm[j] = (uint8_t)(c > 63 ? 63 : c);
-        }
-        memset(b[i].scales, 0, sizeof b[i].scales);
-        for (int j = 0; j < 8; j++) {
-            if (j < 4) {
-                b[i].scales[j] = ls[j];
-                b[i].scales[j + 4] = lm[j];
-            } else {
-                b[i].scales[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-                b[i].scales[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
-                b[i].scales[j] |= (uint8_t)((lm[j] >> 4) << 6);
-            }
-        }
-        float d = max_scale / 63, dmin = max_min / 63;
-        b[i].d = F2H(d);
-        b[i].dmin = F2H(dmin);
-        d = H2F(b[i].d);
-        dmin = H2F(b[i].dmin);
         uint8_t L[RG_QK_K];
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            scale_min_k4(j, b[i].scales, &sc, &m);
-            float dd = d * sc, dm = dmin * m;
-            for (int l = 0; l < 32; l++) {
-                int v = dd ? nearest_int((x[32 * j + l] + dm) / dd) : 0;
-                L[32 * j + l] = (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
-            }
-        }
+        fit_k_block(x, 15, b[i].scales, &b[i].d, &b[i].dmin, L);
         uint8_t *q = b[i].qs;
         for (int j = 0; j < RG_QK_K; j += 64, q += 32)
             for (int l = 0; l < 32; l++)
@@ -457,49 +466,8 @@ static void q5_K_from_float(const float *x, void *dst, int64_t n)
 {
     rg_block_q5_K *b = dst;
     for (int64_t i = 0; i < n / RG_QK_K; i++, x += RG_QK_K) {
-        float scales[8], mins[8], max_scale = 0, max_min = 0;
-        for (int j = 0; j < 8; j++) {
-            float lo = x[32 * j], hi = x[32 * j];
-            for (int l = 1; l < 32; l++)
-                lo = fminf(lo, x[32 * j + l]), hi = fmaxf(hi, x[32 * j + l]);
-            if (lo > 0) lo = 0;
-            scales[j] = (hi - lo) / 31;
-            mins[j] = -lo;
-            max_scale = fmaxf(max_scale, scales[j]);
-            max_min = fmaxf(max_min, mins[j]);
-        }
-        float inv_s = max_scale > 0 ? 63.f / max_scale : 0,
-              inv_m = max_min > 0 ? 63.f / max_min : 0;
-        uint8_t ls[8], lm[8];
-        for (int j = 0; j < 8; j++) {
-            int a = nearest_int(inv_s * scales[j]), c = nearest_int(inv_m * mins[j]);
-            ls[j] = (uint8_t)(a > 63 ? 63 : a);
-            lm[j] = (uint8_t)(c > 63 ? 63 : c);
-        }
-        memset(b[i].scales, 0, sizeof b[i].scales);
-        for (int j = 0; j < 8; j++) {
-            if (j < 4) {
-                b[i].scales[j] = ls[j];
-                b[i].scales[j + 4] = lm[j];
-            } else {
-                b[i].scales[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-                b[i].scales[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
-                b[i].scales[j] |= (uint8_t)((lm[j] >> 4) << 6);
-            }
-        }
-        b[i].d = F2H(max_scale / 63);
-        b[i].dmin = F2H(max_min / 63);
-        float d = H2F(b[i].d), dmin = H2F(b[i].dmin);
         uint8_t L[RG_QK_K];
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            scale_min_k4(j, b[i].scales, &sc, &m);
-            float dd = d * sc, dm = dmin * m;
-            for (int l = 0; l < 32; l++) {
-                int v = dd ? nearest_int((x[32 * j + l] + dm) / dd) : 0;
-                L[32 * j + l] = (uint8_t)(v < 0 ? 0 : v > 31 ? 31 : v);
-            }
-        }
+        fit_k_block(x, 31, b[i].scales, &b[i].d, &b[i].dmin, L);
         memset(b[i].qh, 0, sizeof b[i].qh);
         uint8_t *ql = b[i].qs;
         uint8_t m1 = 1, m2 = 2;

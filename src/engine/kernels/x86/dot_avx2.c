@@ -173,12 +173,28 @@ void rg_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy)
     *s = hsum(acc) + mins_sum;
 }
 
+/* The 4 x 32 six-bit values of half a Q6_K block (0..63, not yet offset). */
+static inline void q6_K_unpack(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)ql);
+    const __m256i l2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+}
+
 void rg_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy);
 void rg_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy)
 {
     const rg_block_q6_K *x = vx;
     const rg_block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+    const __m256i k32 = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < n / RG_QK_K; i++) {
         const float d = y[i].d * h2f(x[i].d);
@@ -186,21 +202,8 @@ void rg_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy)
         const int8_t *q8 = y[i].qs, *sc = x[i].scales;
         __m256i sumi = _mm256_setzero_si256();
         for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, q8 += 128) {
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(l2, m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            q6_K_unpack(ql, qh, q);
             for (int k = 0; k < 4; k++) {
                 const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
                 /* (q - 32) * y = q*y - 32*y, both in maddubs' unsigned x signed form */
@@ -314,7 +317,7 @@ void rg_dot4_q6_K_avx2(int n, float *s, const void *vx, const void *vy, size_t b
 {
     const rg_block_q6_K *x = vx;
     const uint8_t *yb = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+    const __m256i k32 = _mm256_set1_epi8(32);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     for (int i = 0; i < n / RG_QK_K; i++) {
@@ -323,21 +326,7 @@ void rg_dot4_q6_K_avx2(int n, float *s, const void *vx, const void *vy, size_t b
         for (int half = 0; half < 2; half++) {
             const uint8_t *ql = x[i].ql + 64 * half, *qh = x[i].qh + 32 * half;
             const int8_t *sc = x[i].scales + 8 * half;
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i *Q = q + 4 * half;
-            Q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-            Q[1] = _mm256_or_si256(
-                _mm256_and_si256(l2, m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-            Q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-            Q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            q6_K_unpack(ql, qh, q + 4 * half);
             for (int k = 0; k < 4; k++)
                 scale[4 * half + k] =
                     _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
