@@ -181,6 +181,8 @@ struct gen_req {
     bool chat, stream, include_usage;
     bool ollama;         /* Ollama's /api/chat and /api/generate: NDJSON, its field names */
     bool ollama_message; /* answer in "message" (/api/chat) rather than "response" */
+    bool logprobs;       /* chat: report each token's log probability */
+    int top_logprobs;    /* and this many alternatives (0-20) */
     char *prompt_text;   /* rendered */
     struct rg_sample_params sp;
     long max_tokens; /* -1: until the context is full */
@@ -263,6 +265,15 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
     g->stream = json_is_true(st);
     json_t *so = json_object_get(body, "stream_options");
     g->include_usage = so && json_is_true(json_object_get(so, "include_usage"));
+    json_t *lp = json_object_get(body, "logprobs");
+    if (lp && !json_is_null(lp) && !json_is_boolean(lp))
+        BAD("logprobs", "'logprobs' must be true or false");
+    g->logprobs = json_is_true(lp);
+    d = 0;
+    if (!get_number(r, body, "top_logprobs", 0, 20, &d)) return false;
+    g->top_logprobs = (int)d;
+    if (g->top_logprobs > 0 && !g->logprobs)
+        BAD("top_logprobs", "'top_logprobs' needs 'logprobs': true");
     json_t *stop = json_object_get(body, "stop");
     if (json_is_string(stop)) {
         if (json_string_length(stop)) g->stops[g->n_stops++] = rg_strdup(json_string_value(stop));
@@ -431,6 +442,9 @@ struct job {
     int rc;
     char err[RG_ERR_SIZE];
     struct job *qnext;
+    float *raw;        /* logits as the model gave them (for logprobs) */
+    json_t *lp_all;    /* logprobs.content of the whole answer */
+    json_t *lp_unsent; /* entries not yet attached to a streamed chunk */
 };
 
 /* Longest suffix of text[0..n) that is a proper prefix of a stop string. */
@@ -457,6 +471,10 @@ static json_t *chunk(const struct job *j, const char *text, size_t len, const ch
         if (first) json_object_set_new(delta, "role", json_string("assistant"));
         if (text) json_object_set_new(delta, "content", json_text(text, len));
         choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "logprobs");
+        if (j->lp_unsent && json_array_size(j->lp_unsent)) {
+            json_object_set_new(choice, "logprobs", json_pack("{s:o}", "content", json_copy(j->lp_unsent)));
+            json_array_clear(j->lp_unsent);
+        }
     } else {
         choice = json_pack("{s:i, s:o, s:n}", "index", 0, "text",
                            json_text(text ? text : "", text ? len : 0), "logprobs");
@@ -525,6 +543,52 @@ static int emit_text(struct job *j, struct rg_buf *all, const char *text, size_t
     return rc;
 }
 
+static json_t *token_obj(const struct rg_vocab *v, int32_t id, float logprob)
+{
+    char piece[256];
+    int n = rg_token_to_piece(v, id, false, piece, sizeof piece);
+    if (n < 0) n = 0;
+    if (n > (int)sizeof piece) n = (int)sizeof piece;
+    json_t *bytes = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(bytes, json_integer((unsigned char)piece[i]));
+    return json_pack("{s:o, s:f, s:o}", "token", json_text(piece, (size_t)n), "logprob",
+                     (double)logprob, "bytes", bytes);
+}
+
+/* The chosen token's log probability and the top alternatives, from the
+ * model's own distribution (before penalties, bias and temperature). */
+static void record_logprobs(struct job *j, int32_t chosen)
+{
+    const struct rg_vocab *v = rg_model_vocab(j->s->m);
+    int32_t n = rg_model_info(j->s->m)->n_vocab;
+    const float *l = j->raw;
+    float max = l[0];
+    for (int32_t i = 1; i < n; i++)
+        if (l[i] > max) max = l[i];
+    double sum = 0;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp((double)l[i] - max);
+    float lse = max + (float)log(sum);
+    json_t *e = token_obj(v, chosen, l[chosen] - lse), *top = json_array();
+    int32_t best[20];
+    int k = 0;
+    for (; k < j->g.top_logprobs && k < n; k++) {
+        int32_t b = -1;
+        for (int32_t i = 0; i < n; i++) {
+            bool taken = false;
+            for (int q = 0; q < k; q++)
+                taken |= best[q] == i;
+            if (!taken && (b < 0 || l[i] > l[b])) b = i;
+        }
+        best[k] = b;
+        json_array_append_new(top, token_obj(v, b, l[b] - lse));
+    }
+    json_object_set_new(e, "top_logprobs", top);
+    json_array_append(j->lp_all, e);
+    json_array_append_new(j->lp_unsent, e);
+}
+
 /* After a logits row: sample, stream the text, decide whether to go on. */
 static void job_advance(struct job *j)
 {
@@ -538,11 +602,13 @@ static void job_advance(struct job *j)
         j->rc = RG_ECLOSED;
         return;
     }
+    if (j->raw) memcpy(j->raw, j->logits, (size_t)rg_model_info(s->m)->n_vocab * sizeof *j->raw);
     int32_t t = rg_sampler_sample(j->smp, j->logits);
     if (rg_vocab_is_eog(v, t)) {
         j->finish = "stop";
         return;
     }
+    if (j->raw) record_logprobs(j, t);
     rg_sampler_accept(j->smp, t);
     j->n_gen++;
     char piece[512];
@@ -588,7 +654,13 @@ static void job_prefill(struct job *j)
     rg_detok_init(&j->d, rg_model_vocab(s->m), false);
     j->finish = "length";
     j->first = true;
-    if (!j->smp || !j->logits) {
+    if (j->g.logprobs && j->g.chat) {
+        j->raw = rg_malloc_array((size_t)n_vocab, sizeof *j->raw);
+        j->lp_all = json_array();
+        j->lp_unsent = json_array();
+    }
+    if (!j->smp || !j->logits ||
+        (j->g.logprobs && j->g.chat && (!j->raw || !j->lp_all || !j->lp_unsent))) {
         j->rc = rg_err_set(j->err, RG_ENOMEM, "out of memory");
         j->phase = PHASE_DONE;
         return;
@@ -697,6 +769,8 @@ static void job_finish(struct job *j)
                                                    "logprobs", "finish_reason", finish)
                                        : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text,
                                                    "logprobs", "finish_reason", finish);
+            if (j->lp_all && choice)
+                json_object_set_new(choice, "logprobs", json_pack("{s:O}", "content", j->lp_all));
             body = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", j->id, "object",
                              j->g.chat ? "chat.completion" : "text_completion", "created",
                              (json_int_t)j->created, "model", s->id, "system_fingerprint",
@@ -717,6 +791,9 @@ static void job_finish(struct job *j)
     rg_sse_end(j->out);
     rg_sampler_free(j->smp);
     rg_free(j->logits);
+    rg_free(j->raw);
+    json_decref(j->lp_all);
+    json_decref(j->lp_unsent);
     rg_buf_free(&j->all);
     rg_buf_free(&j->pending);
     gen_req_free(&j->g);

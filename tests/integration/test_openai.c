@@ -284,6 +284,49 @@ static void test_embeddings(void **state)
     expect_400("/v1/embeddings", "{\"model\":\"stories260K\",\"input\":[\"a\",3]}", "input");
 }
 
+static void test_logprobs(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    json_t *j =
+        post("/v1/chat/completions",
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"max_tokens\":4,\"temperature\":0,\"logprobs\":true,\"top_logprobs\":3}",
+             200);
+    json_t *content = json_object_get(
+        json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs"), "content");
+    assert_int_equal(json_array_size(content), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *e = json_array_get(content, i);
+        double lp = json_real_value(json_object_get(e, "logprob"));
+        assert_true(lp <= 0);
+        json_t *top = json_object_get(e, "top_logprobs");
+        assert_int_equal(json_array_size(top), 3);
+        /* greedy: the chosen token is the most likely one; alternatives sorted */
+        assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "token")),
+                            json_string_value(json_object_get(e, "token")));
+        double a = json_real_value(json_object_get(json_array_get(top, 0), "logprob")),
+               b = json_real_value(json_object_get(json_array_get(top, 1), "logprob")),
+               c = json_real_value(json_object_get(json_array_get(top, 2), "logprob"));
+        assert_true(a >= b && b >= c);
+        assert_true(fabs(a - lp) < 1e-6);
+    }
+    json_decref(j);
+    /* streamed: every content chunk carries its token's entry */
+    struct rg_resp r;
+    const char body[] =
+        "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"max_tokens\":3,\"temperature\":0,\"logprobs\":true,\"stream\":true}";
+    assert_int_equal(rg_http(&srv, "POST", "/v1/chat/completions", NULL, body, sizeof body - 1, &r),
+                     0);
+    assert_int_equal(rg_count(r.body, "\"logprob\":"), 3);
+    rg_resp_free(&r);
+    expect_400("/v1/chat/completions",
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+               "\"top_logprobs\":2}",
+               "top_logprobs");
+}
+
 /* What Copilot's Ollama provider calls, and Ollama's own chat/generate. */
 static void test_ollama_api(void **state)
 {
@@ -364,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_disconnect_frees_slot),
         cmocka_unit_test(test_ollama_api),
         cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_logprobs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
