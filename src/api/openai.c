@@ -442,9 +442,10 @@ struct job {
     int rc;
     char err[RG_ERR_SIZE];
     struct job *qnext;
-    float *raw;        /* logits as the model gave them (for logprobs) */
-    json_t *lp_all;    /* logprobs.content of the whole answer */
-    json_t *lp_unsent; /* entries not yet attached to a streamed chunk */
+    double t_queued, t_first, t_done; /* CLOCK_MONOTONIC seconds, for the completion log */
+    float *raw;                       /* logits as the model gave them (for logprobs) */
+    json_t *lp_all;                   /* logprobs.content of the whole answer */
+    json_t *lp_unsent;                /* entries not yet attached to a streamed chunk */
 };
 
 /* Longest suffix of text[0..n) that is a proper prefix of a stop string. */
@@ -472,7 +473,8 @@ static json_t *chunk(const struct job *j, const char *text, size_t len, const ch
         if (text) json_object_set_new(delta, "content", json_text(text, len));
         choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "logprobs");
         if (j->lp_unsent && json_array_size(j->lp_unsent)) {
-            json_object_set_new(choice, "logprobs", json_pack("{s:o}", "content", json_copy(j->lp_unsent)));
+            json_object_set_new(choice, "logprobs",
+                                json_pack("{s:o}", "content", json_copy(j->lp_unsent)));
             json_array_clear(j->lp_unsent);
         }
     } else {
@@ -589,6 +591,13 @@ static void record_logprobs(struct job *j, int32_t chosen)
     json_array_append_new(j->lp_unsent, e);
 }
 
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* After a logits row: sample, stream the text, decide whether to go on. */
 static void job_advance(struct job *j)
 {
@@ -610,7 +619,7 @@ static void job_advance(struct job *j)
     }
     if (j->raw) record_logprobs(j, t);
     rg_sampler_accept(j->smp, t);
-    j->n_gen++;
+    if (j->n_gen++ == 0) j->t_first = mono();
     char piece[512];
     int pl = rg_detok_push(&j->d, t, piece, sizeof piece);
     if (pl > 0) rg_buf_append(&j->pending, piece, (size_t)pl);
@@ -713,6 +722,17 @@ static void job_finish(struct job *j)
     const char *finish = j->finish ? j->finish : "length";
     struct rg_buf *all = &j->all;
     rg_metrics_add_tokens(n_prompt, n_gen);
+    j->t_done = mono();
+    double ttft = j->t_first > 0 ? j->t_first - j->t_queued : 0,
+           gen_s = j->t_first > 0 && n_gen > 1 ? (double)(n_gen - 1) / (j->t_done - j->t_first) : 0;
+    rg_log(RG_LOG_INFO, "completion", "id", 's', j->id, "model", 's', s->id, "stream", 'b',
+           (int)j->g.stream, "prompt_tokens", 'i', (long long)n_prompt, "completion_tokens", 'i',
+           (long long)n_gen, "finish", 's',
+           rc == RG_OK        ? finish
+           : rc == RG_ECLOSED ? "client_gone"
+                              : "error",
+           "ttft_ms", 'f', ttft * 1e3, "tokens_per_s", 'f', gen_s, "total_ms", 'f',
+           (j->t_done - j->t_queued) * 1e3, RG_LOG_END);
     if (j->g.ollama) {
         if (rc == RG_OK) {
             json_t *o =
@@ -921,6 +941,7 @@ static int submit(struct served *s, struct job *j, char *err)
     if (rc == RG_OK) {
         j->phase = PHASE_QUEUED;
         j->qnext = NULL;
+        j->t_queued = mono();
         if (s->queue_tail)
             s->queue_tail->qnext = j;
         else

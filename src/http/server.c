@@ -93,6 +93,7 @@ struct rg_sse {
     size_t bytes;
     long prompt_tokens, completion_tokens;
     bool no_log;
+    bool incremental; /* SSE or NDJSON: the reply streams (for the access log) */
 };
 
 static double now_s(void)
@@ -389,7 +390,7 @@ static void sse_release(struct rg_sse *s)
     double secs = now_s() - s->t0;
     rg_metrics_observe_request(s->method, s->path, s->status, secs);
     access_log(srv->o.quiet_access_log, s->no_log, s->id, s->method, s->path, s->status, secs,
-               s->bytes, s->model, true, s->prompt_tokens, s->completion_tokens);
+               s->bytes, s->model, s->incremental, s->prompt_tokens, s->completion_tokens);
     rg_buf_free(&s->pending);
     pthread_mutex_destroy(&s->lock);
     rg_free(s);
@@ -463,6 +464,8 @@ struct rg_sse *rg_http_stream_start(struct rg_http_req *r, int status, const cha
     s->t0 = r->t0;
     s->status = status;
     s->no_log = r->no_log;
+    s->incremental =
+        !strcmp(content_type, "text/event-stream") || !strcmp(content_type, "application/x-ndjson");
     snprintf(s->method, sizeof s->method, "%s", r->method_str);
     snprintf(s->path, sizeof s->path, "%s", r->route ? r->route->pattern : r->path);
     snprintf(s->id, sizeof s->id, "%s", r->id);
