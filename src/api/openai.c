@@ -917,6 +917,19 @@ static void *scheduler(void *arg)
     return NULL;
 }
 
+/* True when every slot is busy and max requests already wait for one. */
+static bool queue_full(struct served *s, int max)
+{
+    pthread_mutex_lock(&s->lock);
+    int busy = 0, queued = 0;
+    for (int i = 0; i < s->n_slots; i++)
+        busy += s->slots[i].busy;
+    for (struct job *q = s->queue; q; q = q->qnext)
+        queued++;
+    pthread_mutex_unlock(&s->lock);
+    return busy + queued >= s->n_slots + max;
+}
+
 /* Queues a job for its model's scheduler (started on first use). */
 static int submit(struct served *s, struct job *j, char *err)
 {
@@ -1027,6 +1040,17 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
     j->created = (long)time(NULL);
     snprintf(j->id, sizeof j->id, "%s-%llx%04llx", chat ? "chatcmpl" : "cmpl",
              (unsigned long long)j->created, (unsigned long long)atomic_fetch_add(&oa->next_id, 1));
+    if (queue_full(s, oa->cfg->max_queue)) {
+        rg_http_set_header(r, "Retry-After", "1");
+        rg_http_reply_error(
+            r, 429, NULL, "queue_full", NULL,
+            "every slot of '%s' is busy and %d requests already wait; try again shortly", s->id,
+            oa->cfg->max_queue);
+        gen_req_free(&j->g);
+        rg_free(j->toks);
+        rg_free(j);
+        return;
+    }
     rg_http_req_log_model(r, s->id, j->g.stream, j->n_toks, 0);
     if (j->g.ollama)
         j->out =
@@ -1297,6 +1321,7 @@ static json_t *from_ollama(json_t *in, bool chat, bool *raw)
 
 static void ollama_chat(struct rg_http_req *r, void *ctx)
 {
+    rg_http_req_plain_errors(r);
     json_t *body = rg_http_req_json(r);
     if (!body) return;
     bool raw;
@@ -1307,6 +1332,7 @@ static void ollama_chat(struct rg_http_req *r, void *ctx)
 
 static void ollama_generate(struct rg_http_req *r, void *ctx)
 {
+    rg_http_req_plain_errors(r);
     json_t *body = rg_http_req_json(r);
     if (!body) return;
     bool raw;
@@ -1390,6 +1416,7 @@ static void ollama_tags(struct rg_http_req *r, void *ctx)
 
 static void ollama_show(struct rg_http_req *r, void *ctx)
 {
+    rg_http_req_plain_errors(r);
     struct rg_openai *oa = ctx;
     json_t *body = rg_http_req_json(r);
     if (!body) return;

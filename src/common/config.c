@@ -47,6 +47,8 @@ static const struct opt OPTS[] = {
      "compute threads for inference; 0 = one per core"},
     {"parallel", 0, "N", OPT_INT, OFF(parallel), "4", 1, 256,
      "sequences decoded together (concurrent generations)"},
+    {"max-queue", 0, "N", OPT_INT, OFF(max_queue), "64", 0, 100000,
+     "requests that may wait for a generation slot; more get 429 with Retry-After"},
     {"ctx-size", 'c', "N", OPT_INT, OFF(ctx_size), "0", 0, 16777216,
      "context length per sequence; 0 = the model's own"},
     {"api-key", 0, "KEY", OPT_LIST, OFF(api_keys), NULL, 0, 0,

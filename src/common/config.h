@@ -39,6 +39,7 @@ struct rg_config {
     char *models_dir;         /* --models-dir, "./models" */
     int threads;              /* --threads, 0 = number of cores */
     int parallel;             /* --parallel, 4: sequences decoded together */
+    int max_queue;            /* --max-queue, 64: requests waiting for a slot; more get 429 */
     int ctx_size;             /* --ctx-size, 0 = the model's own */
     bool offline;             /* --offline: never touch the network */
     bool insecure_no_auth;    /* --insecure-no-auth: allow a non-loopback bind without --api-key */

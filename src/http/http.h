@@ -152,6 +152,9 @@ void rg_http_reply_json(struct rg_http_req *r, int status, json_t *body);
 void rg_http_reply_error(struct rg_http_req *r, int status, const char *type, const char *code,
                          const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* From now on this request's errors are {"error": "message"}, the shape
+ * Ollama's API uses, instead of OpenAI's object. */
+void rg_http_req_plain_errors(struct rg_http_req *r);
 /* The error body as text (for tests, fuzzing and SSE error events). Caller frees. */
 char *rg_http_error_body(int status, const char *type, const char *code, const char *param,
                          const char *message);

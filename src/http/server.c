@@ -70,6 +70,7 @@ struct rg_http_req {
     int status;
     size_t bytes;
     bool no_log;
+    bool plain_errors; /* errors as {"error": "message"} (Ollama's shape) */
     /* model-call log fields */
     char model[96];
     bool stream;
@@ -270,6 +271,13 @@ void rg_http_reply_error(struct rg_http_req *r, int status, const char *type, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (r->plain_errors) {
+        json_t *e = json_pack("{s:s}", "error", msg);
+        if (e) {
+            rg_http_reply_json(r, status, e);
+            return;
+        }
+    }
     char *body = rg_http_error_body(status, type, code, param, msg);
     if (!body) {
         static const char fallback[] =
@@ -280,6 +288,11 @@ void rg_http_reply_error(struct rg_http_req *r, int status, const char *type, co
     }
     rg_http_reply(r, status, "application/json", body, strlen(body));
     rg_free(body);
+}
+
+void rg_http_req_plain_errors(struct rg_http_req *r)
+{
+    r->plain_errors = true;
 }
 
 /* ---- request accessors ---- */

@@ -390,9 +390,58 @@ static void test_ollama_api(void **state)
 
     j = post("/api/show", "{\"model\":\"nope\"}", 404);
     json_decref(j);
+    /* Ollama's error shape on its own endpoints */
+    j = post("/api/chat",
+             "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 404);
+    assert_true(json_is_string(json_object_get(j, "error")));
+    json_decref(j);
     assert_int_equal(rg_http(&srv, "GET", "/api/ps", NULL, NULL, 0, &r), 0);
     assert_non_null(strstr(r.body, "stories260K"));
     rg_resp_free(&r);
+}
+
+/* One slot, no queue: a second request while the first streams gets 429. */
+static void test_queue_bound(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    struct rg_server s2;
+    const char *args[] = {"--parallel", "1", "--max-queue", "0", NULL};
+    assert_int_equal(rg_server_start(&s2, args, NULL), 0);
+    char model[512], link[600];
+    assert_non_null(rg_test_data_path(model, sizeof model, "models/stories260K.gguf"));
+    snprintf(link, sizeof link, "%s/models/stories260K.gguf", s2.dir);
+    assert_int_equal(symlink(model, link), 0);
+    int fd = rg_tcp_connect(s2.port);
+    const char body[] =
+        "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":100000,\"stream\":true}";
+    char req[512];
+    int n = snprintf(
+        req, sizeof req,
+        "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: %zu\r\n\r\n%s",
+        sizeof body - 1, body);
+    assert_int_equal(rg_tcp_send(fd, req, (size_t)n), 0);
+    free(rg_tcp_read_until(fd, "data: ", 2, 5000, NULL));
+    struct rg_resp r;
+    const char small[] = "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":2}";
+    assert_int_equal(rg_http(&s2, "POST", "/v1/completions", NULL, small, sizeof small - 1, &r), 0);
+    assert_int_equal(r.status, 429);
+    char h[16];
+    assert_non_null(rg_resp_header(&r, "Retry-After", h, sizeof h));
+    assert_non_null(strstr(r.body, "queue_full"));
+    rg_resp_free(&r);
+    close(fd);
+    /* once the stream's client is gone, the slot frees and requests run again */
+    bool ok = false;
+    for (int i = 0; i < 100 && !ok; i++) {
+        assert_int_equal(rg_http(&s2, "POST", "/v1/completions", NULL, small, sizeof small - 1, &r),
+                         0);
+        ok = r.status == 200;
+        rg_resp_free(&r);
+        if (!ok) usleep(50000);
+    }
+    assert_true(ok);
+    assert_int_equal(rg_server_stop(&s2), 0);
 }
 
 int main(void)
@@ -408,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_ollama_api),
         cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_logprobs),
+        cmocka_unit_test(test_queue_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
