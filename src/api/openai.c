@@ -23,6 +23,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/str.h"
+#include "api/tools.h"
 #include "engine/catalog/catalog.h"
 #include "engine/engine.h"
 #include "engine/sample/sample.h"
@@ -182,6 +183,7 @@ struct gen_req {
     bool ollama;         /* Ollama's /api/chat and /api/generate: NDJSON, its field names */
     bool ollama_message; /* answer in "message" (/api/chat) rather than "response" */
     bool logprobs;       /* chat: report each token's log probability */
+    bool tools;          /* chat: tool definitions were given; parse <tool_call> blocks */
     int top_logprobs;    /* and this many alternatives (0-20) */
     char *prompt_text;   /* rendered */
     struct rg_sample_params sp;
@@ -346,15 +348,37 @@ static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, s
         BAD("messages", "'messages' must be a non-empty array");
     size_t n = json_array_size(msgs);
     if (n > 4096) BAD("messages", "too many messages");
-    struct rg_chat_msg *cm = rg_calloc(n, sizeof *cm);
-    struct rg_buf *texts = rg_calloc(n, sizeof *texts);
+    /* tools: definitions into the system message, unless tool_choice is "none" */
+    json_t *tools = json_object_get(body, "tools");
+    const char *choice = json_string_value(json_object_get(body, "tool_choice"));
+    if (tools && json_is_null(tools)) tools = NULL;
+    if (tools) {
+        char err[RG_ERR_SIZE];
+        if (rg_tools_validate(tools, err) != RG_OK) BAD("tools", "%s", err);
+        if (json_array_size(tools) == 0 || (choice && !strcmp(choice, "none"))) tools = NULL;
+    }
+    g->tools = tools != NULL;
+    /* one more slot: a system message may be added for the tools */
+    struct rg_chat_msg *cm = rg_calloc(n + 1, sizeof *cm);
+    struct rg_buf *texts = rg_calloc(n + 1, sizeof *texts);
     bool ok = cm && texts;
-    for (size_t i = 0; ok && i < n; i++) {
+    size_t k = 0;
+    if (ok && tools) {
+        json_t *first = json_array_get(msgs, 0);
+        const char *r0 = json_string_value(json_object_get(first, "role"));
+        if (!r0 || (strcmp(r0, "system") && strcmp(r0, "developer"))) {
+            rg_buf_init(&texts[0], 16u << 20);
+            rg_buf_append_str(&texts[0], "You are a helpful assistant.");
+            rg_tools_system_text(tools, &texts[0]);
+            cm[k++] = (struct rg_chat_msg){"system", texts[0].data};
+        }
+    }
+    for (size_t i = 0; ok && i < n; i++, k++) {
         json_t *m = json_array_get(msgs, i);
         const char *role = json_string_value(json_object_get(m, "role"));
+        char param[48];
+        snprintf(param, sizeof param, "messages[%zu].role", i);
         if (!role) {
-            char param[32];
-            snprintf(param, sizeof param, "messages[%zu].role", i);
             rg_http_reply_error(r, 400, NULL, NULL, param, "each message needs a 'role'");
             ok = false;
             break;
@@ -362,29 +386,44 @@ static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, s
         if (!strcmp(role, "developer")) role = "system";
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") &&
             strcmp(role, "tool")) {
-            char param[32];
-            snprintf(param, sizeof param, "messages[%zu].role", i);
             rg_http_reply_error(r, 400, NULL, NULL, param, "unknown role '%.20s'", role);
             ok = false;
             break;
         }
-        rg_buf_init(&texts[i], 16u << 20);
-        if (!content_text(r, json_object_get(m, "content"), i, &texts[i])) {
+        struct rg_buf *t = &texts[k];
+        rg_buf_init(t, 16u << 20);
+        bool is_tool = !strcmp(role, "tool");
+        if (is_tool) rg_buf_append_str(t, "<tool_response>\n");
+        if (!content_text(r, json_object_get(m, "content"), i, t)) {
             ok = false;
             break;
         }
-        cm[i] = (struct rg_chat_msg){role, texts[i].data ? texts[i].data : ""};
+        if (is_tool) {
+            rg_buf_append_str(t, "\n</tool_response>");
+            role = "user"; /* the protocol carries results in the user's turn */
+        }
+        json_t *calls = json_object_get(m, "tool_calls");
+        size_t ci;
+        json_t *call;
+        json_array_foreach(calls, ci, call)
+        {
+            json_t *fn = json_object_get(call, "function");
+            rg_tools_call_text(json_string_value(json_object_get(fn, "name")),
+                               json_string_value(json_object_get(fn, "arguments")), t);
+        }
+        if (tools && k == 0 && !strcmp(role, "system")) rg_tools_system_text(tools, t);
+        cm[k] = (struct rg_chat_msg){role, t->data ? t->data : ""};
     }
     struct rg_buf out;
     rg_buf_init(&out, 64u << 20);
-    if (ok && rg_chat_render(s->fmt, cm, n, true, &out) != RG_OK) {
+    if (ok && rg_chat_render(s->fmt, cm, k, true, &out) != RG_OK) {
         rg_http_reply_error(r, 400, NULL, NULL, "messages",
                             "the conversation could not be rendered");
         ok = false;
     }
     if (ok) g->prompt_text = rg_buf_steal(&out);
     rg_buf_free(&out);
-    for (size_t i = 0; texts && i < n; i++)
+    for (size_t i = 0; texts && i <= n; i++)
         rg_buf_free(&texts[i]);
     rg_free(texts);
     rg_free(cm);
@@ -446,16 +485,20 @@ struct job {
     float *raw;                       /* logits as the model gave them (for logprobs) */
     json_t *lp_all;                   /* logprobs.content of the whole answer */
     json_t *lp_unsent;                /* entries not yet attached to a streamed chunk */
+    bool in_tool; /* output from <tool_call> on goes to tool_buf, not to the client */
+    struct rg_buf tool_buf;
 };
 
 /* Longest suffix of text[0..n) that is a proper prefix of a stop string. */
 static size_t held_back(const struct gen_req *g, const char *text, size_t n)
 {
     size_t best = 0;
-    for (int k = 0; k < g->n_stops; k++) {
-        size_t sl = strlen(g->stops[k]);
+    for (int k = 0; k <= g->n_stops; k++) {
+        const char *stop = k < g->n_stops ? g->stops[k] : g->tools ? RG_TOOL_OPEN : NULL;
+        if (!stop) continue;
+        size_t sl = strlen(stop);
         for (size_t l = RG_MIN(sl - 1, n); l > best; l--)
-            if (!memcmp(text + n - l, g->stops[k], l)) {
+            if (!memcmp(text + n - l, stop, l)) {
                 best = l;
                 break;
             }
@@ -623,6 +666,16 @@ static void job_advance(struct job *j)
     char piece[512];
     int pl = rg_detok_push(&j->d, t, piece, sizeof piece);
     if (pl > 0) rg_buf_append(&j->pending, piece, (size_t)pl);
+    if (j->g.tools && j->pending.len) { /* a tool call is not content: keep it apart */
+        const char *hit = j->in_tool ? j->pending.data : strstr(j->pending.data, RG_TOOL_OPEN);
+        if (hit) {
+            size_t at = (size_t)(hit - j->pending.data);
+            rg_buf_append(&j->tool_buf, j->pending.data + at, j->pending.len - at);
+            j->pending.len = at;
+            j->pending.data[at] = '\0';
+            j->in_tool = true;
+        }
+    }
     /* stop strings never reach the client */
     bool stopped = false;
     for (int k = 0; k < j->g.n_stops && j->pending.len; k++) {
@@ -660,6 +713,7 @@ static void job_prefill(struct job *j)
     j->logits = rg_malloc_array((size_t)n_vocab, sizeof *j->logits);
     rg_buf_init(&j->all, 64u << 20);
     rg_buf_init(&j->pending, 1u << 20);
+    rg_buf_init(&j->tool_buf, 1u << 20);
     rg_detok_init(&j->d, rg_model_vocab(s->m), false);
     j->finish = "length";
     j->first = true;
@@ -718,6 +772,17 @@ static void job_finish(struct job *j)
         if (tl > 0 && !strcmp(j->finish, "length")) rg_buf_append(&j->pending, tail, (size_t)tl);
         rc = emit_text(j, &j->all, j->pending.data, j->pending.len, &j->first);
     }
+    json_t *calls = NULL;
+    if (rc == RG_OK && j->tool_buf.len) {
+        calls = rg_tools_parse(j->tool_buf.data, j->tool_buf.len, j->id);
+        if (calls && json_array_size(calls) == 0) { /* not a call after all: it was text */
+            json_decref(calls);
+            calls = NULL;
+            rc = emit_text(j, &j->all, j->tool_buf.data, j->tool_buf.len, &j->first);
+        } else if (calls) {
+            j->finish = "tool_calls";
+        }
+    }
     long n_prompt = j->n_toks, n_gen = j->n_gen;
     const char *finish = j->finish ? j->finish : "length";
     struct rg_buf *all = &j->all;
@@ -763,6 +828,24 @@ static void job_finish(struct job *j)
         }
     } else if (j->g.stream) {
         if (rc == RG_OK) {
+            if (calls && !j->g.ollama) {
+                json_t *tc = chunk(j, NULL, 0, NULL, j->first);
+                json_t *delta =
+                    json_object_get(json_array_get(json_object_get(tc, "choices"), 0), "delta");
+                json_t *arr = json_array();
+                size_t ci;
+                json_t *call;
+                json_array_foreach(calls, ci, call)
+                {
+                    json_t *x = json_copy(call);
+                    json_object_set_new(x, "index", json_integer((json_int_t)ci));
+                    json_array_append_new(arr, x);
+                }
+                json_object_set_new(delta, "tool_calls", arr);
+                rg_sse_send_json(j->out, NULL, tc);
+                json_decref(tc);
+                j->first = false;
+            }
             json_t *c = chunk(j, NULL, 0, finish, j->first);
             rg_sse_send_json(j->out, NULL, c);
             json_decref(c);
@@ -789,6 +872,11 @@ static void job_finish(struct job *j)
                                                    "logprobs", "finish_reason", finish)
                                        : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text,
                                                    "logprobs", "finish_reason", finish);
+            if (calls && choice && j->g.chat) {
+                json_t *msg = json_object_get(choice, "message");
+                json_object_set(msg, "tool_calls", calls);
+                if (!all->len) json_object_set_new(msg, "content", json_null());
+            }
             if (j->lp_all && choice)
                 json_object_set_new(choice, "logprobs", json_pack("{s:O}", "content", j->lp_all));
             body = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", j->id, "object",
@@ -812,6 +900,8 @@ static void job_finish(struct job *j)
     rg_sampler_free(j->smp);
     rg_free(j->logits);
     rg_free(j->raw);
+    json_decref(calls);
+    rg_buf_free(&j->tool_buf);
     json_decref(j->lp_all);
     json_decref(j->lp_unsent);
     rg_buf_free(&j->all);

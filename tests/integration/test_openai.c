@@ -400,6 +400,75 @@ static void test_ollama_api(void **state)
     rg_resp_free(&r);
 }
 
+/* Tool definitions reach the prompt; tool turns are accepted; a reply without
+ * a call is plain content, the same streamed or not. */
+static void test_tools_requests(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    const char *tool = "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                       "\"description\":\"Weather of a city\",\"parameters\":{\"type\":\"object\","
+                       "\"properties\":{\"city\":{\"type\":\"string\"}}}}}]";
+    char body[2048];
+    json_t *plain =
+        post("/v1/chat/completions",
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"max_tokens\":6,\"temperature\":0}",
+             200);
+    snprintf(body, sizeof body,
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"max_tokens\":6,\"temperature\":0,%s}",
+             tool);
+    json_t *with = post("/v1/chat/completions", body, 200);
+    long p0 =
+        (long)json_integer_value(json_object_get(json_object_get(plain, "usage"), "prompt_tokens"));
+    long p1 =
+        (long)json_integer_value(json_object_get(json_object_get(with, "usage"), "prompt_tokens"));
+    assert_true(p1 > p0 + 20); /* the definitions are in the prompt */
+    const char *content = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(with, "choices"), 0), "message"),
+        "content"));
+    assert_non_null(content);
+    /* streamed, the same content arrives */
+    snprintf(body, sizeof body,
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"max_tokens\":6,\"temperature\":0,\"stream\":true,%s}",
+             tool);
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                     0);
+    char text[1024] = "";
+    size_t tl = 0;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "data: {", 7)) continue;
+        json_error_t je;
+        json_t *j = json_loads(line + 6, 0, &je);
+        const char *t = json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta"), "content"));
+        if (t) tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s", t);
+        json_decref(j);
+    }
+    assert_string_equal(text, content);
+    rg_resp_free(&r);
+    json_decref(plain);
+    json_decref(with);
+    /* a conversation with a call and its result */
+    snprintf(
+        body, sizeof body,
+        "{\"model\":\"stories260K\",\"max_tokens\":2,\"messages\":["
+        "{\"role\":\"user\",\"content\":\"Weather in Oslo?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+        "\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sunny\"}],%s}",
+        tool);
+    json_decref(post("/v1/chat/completions", body, 200));
+    expect_400("/v1/chat/completions",
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"tools\":[{\"type\":\"function\",\"function\":{}}]}",
+               "tools");
+}
+
 /* One slot, no queue: a second request while the first streams gets 429. */
 static void test_queue_bound(void **state)
 {
@@ -458,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_queue_bound),
+        cmocka_unit_test(test_tools_requests),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
