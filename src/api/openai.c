@@ -1529,8 +1529,18 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
     char key[128];
     snprintf(key, sizeof key, "%s.context_length", e.arch);
     json_object_set_new(info, key, json_integer((json_int_t)e.ctx));
-    /* tools are not offered until tool calls are parsed (issue 4) */
+    /* tools: offered for models whose chat template speaks the <tool_call>
+     * protocol our prompts and parser use (ChatML family with tools) */
     json_t *caps = json_pack("[s]", "completion");
+    char gerr[RG_ERR_SIZE];
+    struct rg_gguf_params gp = rg_gguf_default_params();
+    gp.vocab_only = true;
+    struct rg_gguf *g = rg_gguf_open(path, &gp, gerr);
+    const char *jinja = NULL;
+    if (g && rg_gguf_get_str(g, "tokenizer.chat_template", &jinja) == RG_OK &&
+        strstr(jinja, RG_TOOL_OPEN) && rg_chat_detect(jinja) == RG_CHAT_CHATML)
+        json_array_append_new(caps, json_string("tools"));
+    rg_gguf_close(g);
     rg_http_reply_json(r, 200,
                        json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "template", "", "parameters", "",
                                  "details", ollama_details(&e), "model_info", info, "capabilities",

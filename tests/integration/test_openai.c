@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "engine/gguf/gguf.h"
 #include "harness.h"
 
 static struct rg_server srv;
@@ -390,6 +391,38 @@ static void test_ollama_api(void **state)
 
     j = post("/api/show", "{\"model\":\"nope\"}", 404);
     json_decref(j);
+    /* a model whose chat template speaks the <tool_call> protocol advertises tools */
+    char src[512], dst[600], err[RG_ERR_SIZE];
+    assert_non_null(rg_test_data_path(src, sizeof src, "models/stories260K.gguf"));
+    snprintf(dst, sizeof dst, "%s/models/toolish.gguf", srv.dir);
+    struct rg_gguf *g = rg_gguf_open(src, NULL, err);
+    assert_non_null(g);
+    struct rg_gguf_writer *w = rg_gguf_writer_new();
+    assert_int_equal(rg_gguf_writer_copy_kv(w, g), RG_OK);
+    assert_int_equal(
+        rg_gguf_writer_set_str(w, "tokenizer.chat_template",
+                               "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
+                               "<|im_end|>{% endfor %}{# tools: <tool_call> #}"),
+        RG_OK);
+    for (int64_t i = 0; i < rg_gguf_n_tensors(g); i++) {
+        const struct rg_gguf_tensor *t = rg_gguf_tensor(g, i);
+        assert_int_equal(rg_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data),
+                         RG_OK);
+    }
+    assert_int_equal(rg_gguf_writer_write(w, dst, err), RG_OK);
+    rg_gguf_writer_free(w);
+    rg_gguf_close(g);
+    j = post("/api/show", "{\"model\":\"toolish\"}", 200);
+    char *caps = json_dumps(json_object_get(j, "capabilities"), JSON_COMPACT);
+    assert_string_equal(caps, "[\"completion\",\"tools\"]");
+    free(caps);
+    json_decref(j);
+    j = post("/api/show", "{\"model\":\"stories260K\"}", 200);
+    caps = json_dumps(json_object_get(j, "capabilities"), JSON_COMPACT);
+    assert_string_equal(caps, "[\"completion\"]");
+    free(caps);
+    json_decref(j);
+    unlink(dst);
     /* Ollama's error shape on its own endpoints */
     j = post("/api/chat",
              "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 404);
