@@ -64,7 +64,7 @@ static bool check_model(const char *model_rel, const char *ref_rel, int n_prompt
     int nv = rg_model_info(m)->n_vocab;
     struct stats st = {0};
     for (int k = 0; k < n_prompts; k++) {
-        size_t lp, ll, lg, lgl;
+        size_t lp = 0, ll = 0, lg = 0, lgl = 0;
         int32_t *prompt = read_all(rdir, k, "prompt_ids.i32", &lp);
         float *logits = read_all(rdir, k, "logits.f32", &ll);
         int32_t *gen = read_all(rdir, k, "gen_ids.i32", &lg);
@@ -174,7 +174,7 @@ static void test_batched_sequences_match_single(void **state)
     int np[NS];
     float *single[NS];
     for (int k = 0; k < NS; k++) {
-        size_t lp, lg;
+        size_t lp = 0, lg = 0;
         prompt[k] = read_all(rdir, k, "prompt_ids.i32", &lp);
         gen[k] = read_all(rdir, k, "gen_ids.i32", &lg);
         np[k] = (int)(lp / 4);

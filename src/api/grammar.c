@@ -1,0 +1,803 @@
+/*
+ * JSON Schema → byte-level pushdown automaton (see grammar.h).
+ *
+ * A schema compiles to a table of nodes (node 0 accepts any JSON value). The
+ * parser state is a set of stacks; each frame is one open value: an object
+ * being read key by key, an array, a string, a number, a literal or an enum
+ * member. anyOf forks a stack into one per alternative when its value starts;
+ * readings that die are dropped. Every bound (depth, alternatives, digits,
+ * whitespace runs) makes the automaton finite per byte, so a hostile schema
+ * or text costs bounded time.
+ */
+#include "api/grammar.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+enum {
+    T_NULL = 1,
+    T_BOOL = 2,
+    T_INT = 4,
+    T_NUM = 8,
+    T_STR = 16,
+    T_ARR = 32,
+    T_OBJ = 64,
+    T_ANY = 127,
+};
+
+#define MAX_NODES 4096
+#define MAX_PROPS 64
+#define MAX_LITS 64
+#define MAX_ALTS 16
+#define MAX_WS 24     /* whitespace bytes in a row */
+#define MAX_DIGITS 20 /* per number */
+#define NO_LIMIT UINT32_MAX
+
+struct node {
+    unsigned types;
+    uint16_t alts[MAX_ALTS];
+    int n_alts;
+    char **lits; /* compact JSON texts of enum/const members */
+    uint32_t *lit_len;
+    int n_lits;
+    char **keys; /* properties, in schema order */
+    uint32_t *key_len;
+    uint16_t *knode;
+    uint64_t required;
+    int n_props;
+    int extra; /* node of values under free keys (objects without properties); -1: none */
+    int items;
+    uint32_t min_items, max_items, min_len, max_len;
+};
+
+struct rg_jg {
+    struct node *nodes;
+    int n_nodes, cap;
+    int root;
+};
+
+enum { K_VAL = 1, K_OBJ, K_ARR, K_STR, K_NUM, K_LIT, K_ENUM };
+enum { O_FIRST, O_KEY, O_COLON, O_AFTER, O_NEXT };
+enum { A_FIRST, A_AFTER, A_NEXT };
+enum { N_START, N_MINUS, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
+#define STR_KEY 1 /* phase bit of a K_STR frame: it is a free object key */
+
+static const char *const LITERALS[] = {"true", "false", "null"};
+
+/* ---- compiling ---- */
+
+struct cc {
+    struct rg_jg *g;
+    const json_t *root;
+    struct {
+        char *ref;
+        int node;
+    } refs[256];
+    int n_refs;
+    char *err;
+    size_t errsize;
+};
+
+static int fail(struct cc *c, const char *path, const char *msg, const char *what)
+{
+    snprintf(c->err, c->errsize, "schema%s: %s%s%s", path, msg, what ? " " : "", what ? what : "");
+    return -1;
+}
+
+static int new_node(struct cc *c)
+{
+    struct rg_jg *g = c->g;
+    if (g->n_nodes >= MAX_NODES) return -1;
+    if (g->n_nodes == g->cap) {
+        int cap = g->cap ? g->cap * 2 : 8;
+        struct node *n = rg_realloc(g->nodes, (size_t)cap * sizeof *n);
+        if (!n) return -1;
+        g->nodes = n;
+        g->cap = cap;
+    }
+    struct node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->types = T_ANY;
+    n->extra = 0;
+    n->items = 0;
+    n->max_items = n->max_len = NO_LIMIT;
+    return g->n_nodes++;
+}
+
+static const json_t *resolve(struct cc *c, const char *ref)
+{
+    if (strcmp(ref, "#") == 0) return c->root;
+    if (strncmp(ref, "#/", 2) != 0) return NULL;
+    const json_t *cur = c->root;
+    const char *p = ref + 2;
+    while (cur) {
+        char part[256];
+        size_t k = 0;
+        for (; *p && *p != '/'; p++) {
+            char ch = *p;
+            if (ch == '~' && (p[1] == '0' || p[1] == '1')) ch = *++p == '0' ? '~' : '/';
+            if (k + 1 >= sizeof part) return NULL;
+            part[k++] = ch;
+        }
+        part[k] = '\0';
+        cur = json_is_array(cur) ? json_array_get(cur, strtoul(part, NULL, 10))
+                                 : json_object_get(cur, part);
+        if (!*p) return cur;
+        p++;
+    }
+    return NULL;
+}
+
+static int compile(struct cc *c, const json_t *s, const char *path, int depth);
+
+static bool key_plain(const char *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (k[i] == '"' || k[i] == '\\' || (unsigned char)k[i] < 0x20) return false;
+    return true;
+}
+
+static int type_bits(struct cc *c, const json_t *t, const char *path, unsigned *out)
+{
+    static const struct {
+        const char *name;
+        unsigned bits;
+    } TYPES[] = {{"null", T_NULL},  {"boolean", T_BOOL}, {"integer", T_INT}, {"number", T_NUM},
+                 {"string", T_STR}, {"array", T_ARR},    {"object", T_OBJ}};
+    const json_t *one = t;
+    size_t i = 0, n = 1;
+    if (json_is_array(t)) n = json_array_size(t);
+    *out = 0;
+    for (; i < n; i++) {
+        if (json_is_array(t)) one = json_array_get(t, i);
+        if (!json_is_string(one))
+            return fail(c, path, "'type' must be a string or list of", "strings");
+        unsigned bits = 0;
+        for (size_t k = 0; k < sizeof TYPES / sizeof TYPES[0]; k++)
+            if (!strcmp(json_string_value(one), TYPES[k].name)) bits = TYPES[k].bits;
+        if (!bits) return fail(c, path, "unknown type", json_string_value(one));
+        *out |= bits;
+    }
+    if (!*out) return fail(c, path, "'type' is an empty list", NULL);
+    if (*out & T_NUM) *out |= T_INT;
+    return 0;
+}
+
+static int get_count(struct cc *c, const json_t *s, const char *key, const char *path,
+                     uint32_t *out)
+{
+    const json_t *v = json_object_get(s, key);
+    if (!v) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000)
+        return fail(c, path, "expects a small non-negative integer for", key);
+    *out = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+static int add_lit(struct cc *c, struct node *n, const json_t *v, const char *path)
+{
+    if (n->n_lits >= MAX_LITS) return fail(c, path, "too many enum values (64 at most)", NULL);
+    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!txt) return fail(c, path, "enum value cannot be encoded", NULL);
+    n->lits[n->n_lits] = rg_strdup(txt);
+    n->lit_len[n->n_lits] = (uint32_t)strlen(txt);
+    free(txt);
+    if (!n->lits[n->n_lits]) return fail(c, path, "out of memory", NULL);
+    n->n_lits++;
+    return 0;
+}
+
+/* Fills node idx from schema s. Node pointers move when the table grows, so
+ * they are looked up again after every nested compile. */
+static int fill(struct cc *c, int idx, const json_t *s, const char *path, int depth)
+{
+#define N (&c->g->nodes[idx])
+    if (depth > 64) return fail(c, path, "nested too deeply", NULL);
+    if (json_is_true(s)) return 0;
+    if (json_is_false(s)) return fail(c, path, "'false' accepts nothing", NULL);
+    if (!json_is_object(s)) return fail(c, path, "must be an object or a boolean", NULL);
+    char sub[512];
+    const json_t *ref = json_object_get(s, "$ref");
+    if (ref) {
+        if (!json_is_string(ref)) return fail(c, path, "'$ref' must be a string", NULL);
+        const json_t *target = resolve(c, json_string_value(ref));
+        if (!target) return fail(c, path, "cannot resolve $ref", json_string_value(ref));
+        int t = compile(c, target, path, depth + 1);
+        if (t < 0) return -1;
+        N->alts[0] = (uint16_t)t; /* a one-way alternative: the referenced node */
+        N->n_alts = 1;
+        return 0;
+    }
+    static const char *const IGNORED[] = {
+        "title", "description", "default",          "examples",       "format",   "$schema",
+        "$id",   "$comment",    "strict",           "deprecated",     "readOnly", "writeOnly",
+        "$defs", "definitions", "contentMediaType", "contentEncoding"};
+    static const char *const KNOWN[] = {
+        "type",      "properties", "required", "additionalProperties",
+        "items",     "minItems",   "maxItems", "minLength",
+        "maxLength", "enum",       "const",    "anyOf",
+        "oneOf",     "allOf",      "nullable", "$ref"};
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)s, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; !ok && i < sizeof IGNORED / sizeof IGNORED[0]; i++)
+            ok = !strcmp(key, IGNORED[i]);
+        for (size_t i = 0; !ok && i < sizeof KNOWN / sizeof KNOWN[0]; i++)
+            ok = !strcmp(key, KNOWN[i]);
+        if (!ok) return fail(c, path, "unsupported keyword", key);
+    }
+    const json_t *all = json_object_get(s, "allOf");
+    if (all) {
+        if (!json_is_array(all) || json_array_size(all) != 1)
+            return fail(c, path, "'allOf' is supported with exactly one schema", NULL);
+        snprintf(sub, sizeof sub, "%s/allOf/0", path);
+        return fill(c, idx, json_array_get(all, 0), sub, depth + 1);
+    }
+    const json_t *t = json_object_get(s, "type");
+    if (t) {
+        unsigned bits;
+        if (type_bits(c, t, path, &bits) < 0) return -1;
+        N->types = bits;
+    }
+    if (json_is_true(json_object_get(s, "nullable"))) N->types |= T_NULL;
+    const char *alt_key = json_object_get(s, "anyOf") ? "anyOf" : "oneOf";
+    const json_t *alts = json_object_get(s, alt_key);
+    if (alts) {
+        if (!json_is_array(alts) || json_array_size(alts) == 0 || json_array_size(alts) > MAX_ALTS)
+            return fail(c, path, "expects a list of 1 to 16 schemas for", alt_key);
+        size_t i;
+        const json_t *a;
+        json_array_foreach(alts, i, a)
+        {
+            snprintf(sub, sizeof sub, "%s/%s/%zu", path, alt_key, i);
+            int k = compile(c, a, sub, depth + 1);
+            if (k < 0) return -1;
+            N->alts[N->n_alts++] = (uint16_t)k;
+        }
+        return 0;
+    }
+    const json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
+    if (en || cn) {
+        if (en && (!json_is_array(en) || json_array_size(en) == 0))
+            return fail(c, path, "'enum' must be a non-empty list", NULL);
+        size_t cnt = en ? json_array_size(en) : 1;
+        N->lits = rg_calloc(cnt, sizeof *N->lits);
+        N->lit_len = rg_calloc(cnt, sizeof *N->lit_len);
+        if (!N->lits || !N->lit_len) return fail(c, path, "out of memory", NULL);
+        if (cn) return add_lit(c, N, cn, path);
+        size_t i;
+        const json_t *a;
+        json_array_foreach(en, i, a) if (add_lit(c, N, a, path) < 0) return -1;
+        return 0;
+    }
+    if (get_count(c, s, "minItems", path, &N->min_items) < 0 ||
+        get_count(c, s, "maxItems", path, &N->max_items) < 0 ||
+        get_count(c, s, "minLength", path, &N->min_len) < 0 ||
+        get_count(c, s, "maxLength", path, &N->max_len) < 0)
+        return -1;
+    if (N->min_items > N->max_items || N->min_len > N->max_len)
+        return fail(c, path, "a minimum is above its maximum", NULL);
+    const json_t *items = json_object_get(s, "items");
+    if (items) {
+        snprintf(sub, sizeof sub, "%s/items", path);
+        int k = compile(c, items, sub, depth + 1);
+        if (k < 0) return -1;
+        N->items = k;
+    }
+    const json_t *props = json_object_get(s, "properties");
+    const json_t *addl = json_object_get(s, "additionalProperties");
+    if (props) {
+        if (!json_is_object(props)) return fail(c, path, "'properties' must be an object", NULL);
+        size_t cnt = json_object_size(props);
+        if (cnt > MAX_PROPS) return fail(c, path, "too many properties (64 at most)", NULL);
+        N->keys = rg_calloc(cnt + 1, sizeof *N->keys);
+        N->key_len = rg_calloc(cnt + 1, sizeof *N->key_len);
+        N->knode = rg_calloc(cnt + 1, sizeof *N->knode);
+        if (!N->keys || !N->key_len || !N->knode) return fail(c, path, "out of memory", NULL);
+        N->extra = -1; /* only the listed keys, in order */
+        json_object_foreach((json_t *)props, key, v)
+        {
+            size_t kl = strlen(key);
+            if (!key_plain(key, kl))
+                return fail(c, path,
+                            "property names with quotes, backslashes or control "
+                            "characters are not supported:",
+                            key);
+            snprintf(sub, sizeof sub, "%s/properties/%.200s", path, key);
+            int k = compile(c, v, sub, depth + 1);
+            if (k < 0) return -1;
+            int p = N->n_props++;
+            N->keys[p] = rg_strdup(key);
+            if (!N->keys[p]) return fail(c, path, "out of memory", NULL);
+            N->key_len[p] = (uint32_t)kl;
+            N->knode[p] = (uint16_t)k;
+        }
+        const json_t *req = json_object_get(s, "required");
+        if (req && !json_is_array(req)) return fail(c, path, "'required' must be a list", NULL);
+        size_t i;
+        const json_t *r;
+        json_array_foreach(req, i, r)
+        {
+            int found = -1;
+            for (int p = 0; json_is_string(r) && p < N->n_props; p++)
+                if (!strcmp(N->keys[p], json_string_value(r))) found = p;
+            if (found < 0)
+                return fail(c, path, "'required' names a property not in 'properties':",
+                            json_is_string(r) ? json_string_value(r) : "(not a string)");
+            N->required |= 1ull << found;
+        }
+    } else if (json_is_false(addl)) {
+        N->extra = -1; /* only {} */
+    } else if (addl && !json_is_true(addl)) {
+        snprintf(sub, sizeof sub, "%s/additionalProperties", path);
+        int k = compile(c, addl, sub, depth + 1);
+        if (k < 0) return -1;
+        N->extra = k;
+    } else if (json_object_get(s, "required")) {
+        return fail(c, path, "'required' without 'properties'", NULL);
+    }
+    return 0;
+#undef N
+}
+
+static int compile(struct cc *c, const json_t *s, const char *path, int depth)
+{
+    const json_t *ref = json_is_object(s) ? json_object_get(s, "$ref") : NULL;
+    if (json_is_string(ref)) { /* shared (and possibly recursive) definitions compile once */
+        for (int i = 0; i < c->n_refs; i++)
+            if (!strcmp(c->refs[i].ref, json_string_value(ref))) return c->refs[i].node;
+    }
+    int idx = new_node(c);
+    if (idx < 0) return fail(c, path, "too large (4096 schemas at most)", NULL);
+    if (json_is_string(ref) && c->n_refs < (int)(sizeof c->refs / sizeof c->refs[0])) {
+        c->refs[c->n_refs].ref = rg_strdup(json_string_value(ref));
+        c->refs[c->n_refs++].node = idx;
+    }
+    return fill(c, idx, s, path, depth) < 0 ? -1 : idx;
+}
+
+void rg_jg_free(struct rg_jg *g)
+{
+    if (!g) return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_lits; k++)
+            rg_free(n->lits[k]);
+        for (int k = 0; k < n->n_props; k++)
+            rg_free(n->keys[k]);
+        rg_free(n->lits);
+        rg_free(n->lit_len);
+        rg_free(n->keys);
+        rg_free(n->key_len);
+        rg_free(n->knode);
+    }
+    rg_free(g->nodes);
+    rg_free(g);
+}
+
+int rg_jg_compile(const json_t *schema, struct rg_jg **out, char *err, size_t errsize)
+{
+    *out = NULL;
+    struct rg_jg *g = rg_calloc(1, sizeof *g);
+    if (!g) return RG_ENOMEM;
+    struct cc c = {.g = g, .root = schema, .err = err, .errsize = errsize};
+    int any = new_node(&c); /* node 0: any value */
+    int rc = RG_OK;
+    if (any != 0) {
+        rc = RG_ENOMEM;
+    } else if (!schema) { /* json_object mode: an object with any keys */
+        g->root = new_node(&c);
+        if (g->root < 0)
+            rc = RG_ENOMEM;
+        else
+            g->nodes[g->root].types = T_OBJ;
+    } else {
+        g->root = compile(&c, schema, "", 0);
+        if (g->root < 0) rc = RG_EINVAL;
+    }
+    for (int i = 0; i < c.n_refs; i++)
+        rg_free(c.refs[i].ref);
+    if (rc != RG_OK) {
+        if (rc == RG_ENOMEM) snprintf(err, errsize, "out of memory");
+        rg_jg_free(g);
+        return rc;
+    }
+    *out = g;
+    return RG_OK;
+}
+
+/* ---- running ---- */
+
+static bool is_ws(unsigned char ch)
+{
+    return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
+}
+
+enum step { DEAD, OK, AGAIN };
+
+static bool push(struct rg_jg_stack *st, uint8_t kind, uint8_t phase, int node)
+{
+    if (st->depth >= RG_JG_DEPTH) return false;
+    st->f[st->depth++] = (struct rg_jg_frame){.kind = kind, .phase = phase, .node = (uint16_t)node};
+    return true;
+}
+
+/* The value on top of the stack is complete: pop it and tell its parent. */
+static void complete(struct rg_jg_stack *st)
+{
+    if (--st->depth == 0) {
+        st->done = true;
+        return;
+    }
+    struct rg_jg_frame *p = &st->f[st->depth - 1];
+    if (p->kind == K_OBJ)
+        p->phase = O_AFTER;
+    else if (p->kind == K_ARR)
+        p->a++, p->phase = A_AFTER;
+}
+
+/* The property keys that may come next: from the next unused one up to and
+ * including the first required one. */
+static uint64_t key_candidates(const struct node *n, uint32_t next)
+{
+    uint64_t m = 0;
+    for (uint32_t p = next; p < (uint32_t)n->n_props; p++) {
+        m |= 1ull << p;
+        if (n->required >> p & 1) break;
+    }
+    return m;
+}
+
+static bool required_left(const struct node *n, uint32_t next)
+{
+    return next < 64 && (n->required >> next) != 0;
+}
+
+static bool num_accepting(int phase)
+{
+    return phase == N_ZERO || phase == N_INT || phase == N_FRAC || phase == N_EXP;
+}
+
+static enum step step_num(const struct node *n, struct rg_jg_frame *f, struct rg_jg_stack *st,
+                          unsigned char ch)
+{
+    bool digit = ch >= '0' && ch <= '9';
+    bool real = n->types & T_NUM;
+    if (digit && ++f->a > MAX_DIGITS) return DEAD;
+    switch (f->phase) {
+    case N_START:
+        if (ch == '-') return f->phase = N_MINUS, OK;
+        /* fall through */
+    case N_MINUS:
+        if (!digit) return DEAD;
+        f->phase = ch == '0' ? N_ZERO : N_INT;
+        return OK;
+    case N_INT:
+        if (digit) return OK;
+        /* fall through */
+    case N_ZERO:
+        if (real && ch == '.') return f->phase = N_DOT, OK;
+        if (real && (ch == 'e' || ch == 'E')) return f->phase = N_E, OK;
+        break;
+    case N_DOT: return digit ? (f->phase = N_FRAC, OK) : DEAD;
+    case N_FRAC:
+        if (digit) return OK;
+        if (ch == 'e' || ch == 'E') return f->phase = N_E, OK;
+        break;
+    case N_E:
+        if (ch == '+' || ch == '-') return f->phase = N_ESIGN, OK;
+        /* fall through */
+    case N_ESIGN: return digit ? (f->phase = N_EXP, OK) : DEAD;
+    case N_EXP:
+        if (digit) return OK;
+        break;
+    }
+    if (digit || !num_accepting(f->phase)) return DEAD;
+    complete(st); /* the byte belongs to what follows the number */
+    return AGAIN;
+}
+
+static enum step step_str(const struct node *n, struct rg_jg_frame *f, struct rg_jg_stack *st,
+                          unsigned char ch)
+{
+    uint32_t max = f->phase & STR_KEY ? NO_LIMIT : n->max_len;
+    if (f->b == 1) { /* after a backslash */
+        if (ch == 'u') return f->b = 5, OK;
+        if (!strchr("\"\\/bfnrt", ch) || ch == '\0') return DEAD;
+        f->b = 0;
+        return ++f->a > max ? DEAD : OK;
+    }
+    if (f->b > 1) { /* \uXXXX */
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+            return DEAD;
+        if (--f->b == 1) {
+            f->b = 0;
+            return ++f->a > max ? DEAD : OK;
+        }
+        return OK;
+    }
+    if (ch == '"') {
+        if (!(f->phase & STR_KEY) && f->a < n->min_len) return DEAD;
+        if (f->phase & STR_KEY) {
+            st->depth--;
+            st->f[st->depth - 1].phase = O_COLON;
+        } else {
+            complete(st);
+        }
+        return OK;
+    }
+    if (ch == '\\') return f->b = 1, OK;
+    if (ch < 0x20) return DEAD;
+    if ((ch & 0xC0) != 0x80 && ++f->a > max) return DEAD;
+    return OK;
+}
+
+static enum step step_val(const struct rg_jg *g, struct rg_jg_frame *f, unsigned char ch)
+{
+    const struct node *n = &g->nodes[f->node];
+    if (n->n_lits) {
+        f->kind = K_ENUM;
+        f->a = 0;
+        f->mask = n->n_lits >= 64 ? ~0ull : (1ull << n->n_lits) - 1;
+        return AGAIN;
+    }
+    f->a = f->b = 0;
+    f->mask = 0;
+    if (ch == '{' && (n->types & T_OBJ)) return f->kind = K_OBJ, f->phase = O_FIRST, OK;
+    if (ch == '[' && (n->types & T_ARR)) return f->kind = K_ARR, f->phase = A_FIRST, OK;
+    if (ch == '"' && (n->types & T_STR)) return f->kind = K_STR, f->phase = 0, OK;
+    if ((ch == '-' || (ch >= '0' && ch <= '9')) && (n->types & (T_INT | T_NUM)))
+        return f->kind = K_NUM, f->phase = N_START, AGAIN;
+    for (uint32_t i = 0; i < 3; i++)
+        if (ch == LITERALS[i][0] && (n->types & (i < 2 ? T_BOOL : T_NULL))) {
+            f->kind = K_LIT;
+            f->b = i;
+            f->a = 1;
+            return OK;
+        }
+    return DEAD;
+}
+
+static enum step step_obj(const struct rg_jg *g, struct rg_jg_frame *f, struct rg_jg_stack *st,
+                          unsigned char ch)
+{
+    const struct node *n = &g->nodes[f->node];
+    bool schema_keys = n->keys != NULL;
+    switch (f->phase) {
+    case O_FIRST:
+    case O_NEXT:
+        if (ch == '}' && f->phase == O_FIRST) {
+            if (schema_keys && required_left(n, f->a)) return DEAD;
+            complete(st);
+            return OK;
+        }
+        if (ch != '"') return DEAD;
+        if (schema_keys) {
+            f->mask = key_candidates(n, f->a);
+            if (!f->mask) return DEAD;
+            f->b = 0;
+            f->phase = O_KEY;
+            return OK;
+        }
+        if (n->extra < 0) return DEAD; /* no keys at all */
+        f->phase = O_KEY;
+        return push(st, K_STR, STR_KEY, 0) ? OK : DEAD;
+    case O_KEY: { /* matching a schema key; free keys are a K_STR frame above */
+        uint64_t keep = 0;
+        if (ch == '"') {
+            for (int p = 0; p < n->n_props; p++)
+                if ((f->mask >> p & 1) && n->key_len[p] == f->b) keep = (uint64_t)p + 1;
+            if (!keep) return DEAD;
+            f->a = (uint32_t)keep; /* next unused property */
+            f->phase = O_COLON;
+            return OK;
+        }
+        for (int p = 0; p < n->n_props; p++)
+            if ((f->mask >> p & 1) && n->key_len[p] > f->b && (unsigned char)n->keys[p][f->b] == ch)
+                keep |= 1ull << p;
+        if (!keep) return DEAD;
+        f->mask = keep;
+        f->b++;
+        return OK;
+    }
+    case O_COLON:
+        if (ch != ':') return DEAD;
+        f->phase = O_AFTER; /* where it returns once the value is read */
+        return push(st, K_VAL, 0, schema_keys ? n->knode[f->a - 1] : n->extra) ? OK : DEAD;
+    case O_AFTER:
+        if (ch == '}') {
+            if (schema_keys && required_left(n, f->a)) return DEAD;
+            complete(st);
+            return OK;
+        }
+        if (ch != ',') return DEAD;
+        if (schema_keys && f->a >= (uint32_t)n->n_props) return DEAD;
+        f->phase = O_NEXT;
+        return OK;
+    }
+    return DEAD;
+}
+
+static enum step step_arr(const struct rg_jg *g, struct rg_jg_frame *f, struct rg_jg_stack *st,
+                          unsigned char ch)
+{
+    const struct node *n = &g->nodes[f->node];
+    switch (f->phase) {
+    case A_FIRST:
+        if (ch == ']') {
+            if (n->min_items > 0) return DEAD;
+            complete(st);
+            return OK;
+        }
+        /* fall through */
+    case A_NEXT:
+        if (f->a >= n->max_items) return DEAD;
+        return push(st, K_VAL, 0, n->items) ? AGAIN : DEAD;
+    case A_AFTER:
+        if (ch == ']') {
+            if (f->a < n->min_items) return DEAD;
+            complete(st);
+            return OK;
+        }
+        if (ch != ',' || f->a >= n->max_items) return DEAD;
+        f->phase = A_NEXT;
+        return OK;
+    }
+    return DEAD;
+}
+
+static enum step step_enum(const struct node *n, struct rg_jg_frame *f, struct rg_jg_stack *st,
+                           unsigned char ch)
+{
+    uint64_t next = 0, ended = 0;
+    for (int i = 0; i < n->n_lits && i < 64; i++) {
+        if (!(f->mask >> i & 1)) continue;
+        if (n->lit_len[i] == f->a)
+            ended |= 1ull << i;
+        else if ((unsigned char)n->lits[i][f->a] == ch)
+            next |= 1ull << i;
+    }
+    if (next) {
+        f->mask = next;
+        f->a++;
+        /* a member that is not a number is complete with its last byte: no
+         * other member can continue it */
+        for (int i = 0; i < n->n_lits && i < 64; i++)
+            if ((next >> i & 1) && n->lit_len[i] == f->a && !(ch >= '0' && ch <= '9')) {
+                complete(st);
+                break;
+            }
+        return OK;
+    }
+    if (!ended) return DEAD;
+    complete(st); /* a number member ended: the byte belongs to what follows */
+    return AGAIN;
+}
+
+static enum step step(const struct rg_jg *g, struct rg_jg_stack *st, unsigned char ch)
+{
+    if (st->done) return is_ws(ch) && ++st->ws <= MAX_WS ? OK : DEAD;
+    struct rg_jg_frame *f = &st->f[st->depth - 1];
+    const struct node *n = &g->nodes[f->node];
+    if (is_ws(ch) && f->kind != K_STR && f->kind != K_LIT && f->kind != K_NUM &&
+        f->kind != K_ENUM && !(f->kind == K_OBJ && f->phase == O_KEY)) {
+        return ++st->ws <= MAX_WS ? OK : DEAD;
+    }
+    if (f->kind != K_STR) st->ws = 0;
+    switch (f->kind) {
+    case K_VAL: return step_val(g, f, ch);
+    case K_OBJ: return step_obj(g, f, st, ch);
+    case K_ARR: return step_arr(g, f, st, ch);
+    case K_STR: return step_str(n, f, st, ch);
+    case K_NUM: return step_num(n, f, st, ch);
+    case K_LIT: {
+        const char *lit = LITERALS[f->b];
+        if ((unsigned char)lit[f->a] != ch) return DEAD;
+        if (lit[++f->a] == '\0') complete(st);
+        return OK;
+    }
+    case K_ENUM: return step_enum(n, f, st, ch);
+    }
+    return DEAD;
+}
+
+static void add_stack(struct rg_jg_state *out, const struct rg_jg_stack *st)
+{
+    if (out->n >= RG_JG_ALTS) return;
+    struct rg_jg_stack *d = &out->s[out->n++];
+    d->depth = st->depth;
+    d->ws = st->ws;
+    d->done = st->done;
+    memcpy(d->f, st->f, st->depth * sizeof st->f[0]);
+}
+
+static void run(const struct rg_jg *g, struct rg_jg_stack *st, const unsigned char *p, size_t n,
+                struct rg_jg_state *out, int forks)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (!st->done && st->depth) {
+            struct rg_jg_frame *f = &st->f[st->depth - 1];
+            const struct node *nd = &g->nodes[f->node];
+            if (f->kind == K_VAL && nd->n_alts && !is_ws(p[i])) {
+                if (forks > 16) return; /* a chain of references that never reaches a value */
+                for (int k = 0; k < nd->n_alts && out->n < RG_JG_ALTS; k++) {
+                    struct rg_jg_stack copy;
+                    copy.depth = st->depth;
+                    copy.ws = st->ws;
+                    copy.done = false;
+                    memcpy(copy.f, st->f, st->depth * sizeof st->f[0]);
+                    copy.f[copy.depth - 1].node = nd->alts[k];
+                    run(g, &copy, p + i, n - i, out, forks + 1);
+                }
+                return;
+            }
+        }
+        enum step r = step(g, st, p[i]);
+        if (r == DEAD) return;
+        if (r == OK) i++;
+    }
+    add_stack(out, st);
+}
+
+void rg_jg_start(const struct rg_jg *g, struct rg_jg_state *st)
+{
+    st->n = 1;
+    st->s[0].depth = 1;
+    st->s[0].ws = 0;
+    st->s[0].done = false;
+    st->s[0].f[0] = (struct rg_jg_frame){.kind = K_VAL, .node = (uint16_t)g->root};
+}
+
+void rg_jg_copy(struct rg_jg_state *dst, const struct rg_jg_state *src)
+{
+    dst->n = 0;
+    for (int i = 0; i < src->n; i++)
+        add_stack(dst, &src->s[i]);
+}
+
+bool rg_jg_feed(const struct rg_jg *g, struct rg_jg_state *st, const char *p, size_t n)
+{
+    struct rg_jg_state out;
+    out.n = 0;
+    for (int i = 0; i < st->n; i++) {
+        struct rg_jg_stack tmp;
+        tmp.depth = st->s[i].depth;
+        tmp.ws = st->s[i].ws;
+        tmp.done = st->s[i].done;
+        memcpy(tmp.f, st->s[i].f, tmp.depth * sizeof tmp.f[0]);
+        run(g, &tmp, (const unsigned char *)p, n, &out, 0);
+    }
+    rg_jg_copy(st, &out);
+    return st->n > 0;
+}
+
+bool rg_jg_complete(const struct rg_jg_state *st)
+{
+    for (int i = 0; i < st->n; i++)
+        if (st->s[i].done) return true;
+    return false;
+}
+
+bool rg_jg_can_end(const struct rg_jg *g, const struct rg_jg_state *st)
+{
+    for (int i = 0; i < st->n; i++) {
+        const struct rg_jg_stack *s = &st->s[i];
+        if (s->done) return true;
+        if (s->depth != 1) continue;
+        const struct rg_jg_frame *f = &s->f[0];
+        if (f->kind == K_NUM && num_accepting(f->phase)) return true;
+        if (f->kind == K_ENUM) {
+            const struct node *n = &g->nodes[f->node];
+            for (int k = 0; k < n->n_lits && k < 64; k++)
+                if ((f->mask >> k & 1) && n->lit_len[k] == f->a) return true;
+        }
+    }
+    return false;
+}

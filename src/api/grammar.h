@@ -1,0 +1,74 @@
+/*
+ * Constrained JSON output (response_format): a JSON Schema, or "any JSON
+ * object", compiled to a pushdown automaton that reads the model's output a
+ * byte at a time. The scheduler asks it whether a token's bytes keep the
+ * text a valid prefix of a document the schema accepts, masks the tokens
+ * that do not, and stops when the document is complete.
+ *
+ * Why an automaton of our own and not a general grammar engine: the schemas
+ * clients send (OpenAI structured outputs, Ollama's "format") use a small
+ * set of keywords, and a direct automaton over them is small, fast enough to
+ * test every token of the vocabulary when the sampled one is rejected, and
+ * easy to bound (nesting depth, alternatives, whitespace runs, digits).
+ *
+ * Supported keywords: type (string or list), properties, required,
+ * additionalProperties (for objects without properties), items,
+ * minItems/maxItems, minLength/maxLength, enum, const, anyOf/oneOf (oneOf is
+ * treated as anyOf), allOf with one schema, $ref to "#", "#/$defs/..." or
+ * "#/definitions/...", nullable. Annotations (title, description, default,
+ * examples, format, $schema, $id, strict, deprecated) are ignored.
+ * Keywords that constrain values in ways the automaton cannot enforce
+ * (pattern, minimum, multipleOf, ...) are refused with a clear message
+ * rather than silently ignored. Properties come out in the schema's order,
+ * each optional one may be left out (as OpenAI's structured outputs do).
+ */
+#ifndef RG_API_GRAMMAR_H
+#define RG_API_GRAMMAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define RG_JG_DEPTH 24 /* nesting limit of a generated document */
+#define RG_JG_ALTS 8   /* live alternatives of anyOf at once */
+
+struct rg_jg_frame {
+    uint8_t kind, phase;
+    uint16_t node;
+    uint32_t a, b;
+    uint64_t mask;
+};
+
+struct rg_jg_stack {
+    uint8_t depth; /* 0 with done: the document is complete */
+    uint8_t ws;    /* whitespace bytes in a row */
+    bool done;
+    struct rg_jg_frame f[RG_JG_DEPTH];
+};
+
+/* The parser's state: every live reading of the text so far. Copy it freely
+ * (rg_jg_copy copies only the used part). */
+struct rg_jg_state {
+    int n;
+    struct rg_jg_stack s[RG_JG_ALTS];
+};
+
+struct rg_jg;
+
+/* Compiles a JSON Schema. NULL schema: any JSON object (json_object mode).
+ * RG_EINVAL with a message naming the problem (a JSON-pointer-like path). */
+int rg_jg_compile(const json_t *schema, struct rg_jg **out, char *err, size_t errsize);
+void rg_jg_free(struct rg_jg *g);
+
+void rg_jg_start(const struct rg_jg *g, struct rg_jg_state *st);
+void rg_jg_copy(struct rg_jg_state *dst, const struct rg_jg_state *src);
+/* Feeds bytes; false (and st unusable) when no reading survives. */
+bool rg_jg_feed(const struct rg_jg *g, struct rg_jg_state *st, const char *p, size_t n);
+/* The document is complete: nothing more may follow but the end. */
+bool rg_jg_complete(const struct rg_jg_state *st);
+/* The text could end here (complete, or a number at the top level). */
+bool rg_jg_can_end(const struct rg_jg *g, const struct rg_jg_state *st);
+
+#endif

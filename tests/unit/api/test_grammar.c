@@ -1,0 +1,249 @@
+/*
+ * The response_format automaton: documents of a schema are accepted byte by
+ * byte and complete at their last byte, every prefix of them stays alive,
+ * and texts that break the schema die at the first byte that breaks it.
+ */
+#include "test.h"
+
+#include <jansson.h>
+
+#include "api/grammar.h"
+#include "common/err.h"
+
+static struct rg_jg *compile(const char *schema_text)
+{
+    char err[256];
+    json_error_t je;
+    json_t *s = schema_text ? json_loads(schema_text, 0, &je) : NULL;
+    if (schema_text && !s) fail_msg("test schema does not parse: %s", je.text);
+    struct rg_jg *g = NULL;
+    int rc = rg_jg_compile(s, &g, err, sizeof err);
+    if (rc != RG_OK) fail_msg("compile %s: %s", schema_text, err);
+    json_decref(s);
+    return g;
+}
+
+/* 1: complete document, 0: dies somewhere, 2: alive but not complete */
+static int verdict(const struct rg_jg *g, const char *text)
+{
+    struct rg_jg_state st;
+    rg_jg_start(g, &st);
+    for (size_t i = 0; text[i]; i++)
+        if (!rg_jg_feed(g, &st, text + i, 1)) return 0;
+    return rg_jg_can_end(g, &st) ? 1 : 2;
+}
+
+/* Fed whole, the same answer as byte by byte. */
+static int verdict_whole(const struct rg_jg *g, const char *text)
+{
+    struct rg_jg_state st;
+    rg_jg_start(g, &st);
+    if (!rg_jg_feed(g, &st, text, strlen(text))) return 0;
+    return rg_jg_can_end(g, &st) ? 1 : 2;
+}
+
+struct tcase {
+    const char *text;
+    int want;
+};
+
+static void check(const char *schema, const struct tcase *cases, size_t n)
+{
+    struct rg_jg *g = compile(schema);
+    for (size_t i = 0; i < n; i++) {
+        int v = verdict(g, cases[i].text), w = verdict_whole(g, cases[i].text);
+        if (v != cases[i].want || w != v)
+            fail_msg("schema %s\ntext %s: got %d (whole %d), want %d", schema ? schema : "(object)",
+                     cases[i].text, v, w, cases[i].want);
+    }
+    rg_jg_free(g);
+}
+
+static void test_json_object_mode(void **state)
+{
+    (void)state;
+    static const struct tcase c[] = {
+        {"{}", 1},
+        {" { \"a\" : [1, -2.5e3, true, null, \"x\\n\\u00e9\"], \"b\": {\"c\": false} }", 1},
+        {"{\"a\":1", 2},
+        {"[1]", 0}, /* the top level must be an object */
+        {"{\"a\":01}", 0},
+        {"{\"a\":1,}", 0},
+        {"{\"a\" 1}", 0},
+        {"{\"a\":tru}", 0},
+        {"{\"a\":\"\x01\"}", 0},
+        {"{\"a\":\"\\q\"}", 0},
+        {"{\"a\":1.}", 0},
+        {"{\"a\":-}", 0},
+        {"{} x", 0},
+        {"{\"\xc3\xa9\":\"\xe2\x82\xac\"}", 1},
+    };
+    check(NULL, c, sizeof c / sizeof c[0]);
+}
+
+static void test_object_properties(void **state)
+{
+    (void)state;
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":5},"
+        "\"age\":{\"type\":\"integer\"},\"nick\":{\"type\":\"string\"},\"ok\":{\"type\":"
+        "\"boolean\"}},\"required\":[\"name\",\"ok\"],\"additionalProperties\":false}";
+    static const struct tcase c[] = {
+        {"{\"name\":\"Ann\",\"age\":31,\"nick\":\"a\",\"ok\":true}", 1},
+        {"{\"name\":\"Ann\",\"ok\":false}", 1}, /* optional ones left out */
+        {"{\"name\":\"Ann\",\"nick\":\"x\",\"ok\":true}", 1},
+        {"{\"ok\":true,\"name\":\"Ann\"}", 0},             /* out of order */
+        {"{\"name\":\"Ann\"}", 0},                         /* a required one missing */
+        {"{\"name\":\"Annabel\",\"ok\":true}", 0},         /* too long */
+        {"{\"name\":\"Ann\",\"age\":3.5,\"ok\":true}", 0}, /* not an integer */
+        {"{\"name\":\"Ann\",\"extra\":1,\"ok\":true}", 0}, /* unknown key */
+        {"{\"name\":\"Ann\",\"ok\":true,}", 0},
+        {"{\"nam\":\"Ann\",\"ok\":true}", 0},
+        {"{\"name\":\"Ann\",\"age\":1e3,\"ok\":true}", 0},
+        {"{\"name\":\"Ann\",\"ok\":", 2},
+    };
+    check(schema, c, sizeof c / sizeof c[0]);
+}
+
+static void test_arrays_enums_unions(void **state)
+{
+    (void)state;
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{\"tags\":{\"type\":\"array\",\"items\":{\"enum\":["
+        "\"red\",\"green\",1,12,null,{\"a\":1}]},\"minItems\":1,\"maxItems\":3},\"v\":{\"anyOf\":["
+        "{\"type\":\"number\"},{\"type\":\"object\",\"properties\":{\"x\":{\"const\":\"y\"}},"
+        "\"required\":[\"x\"]}]},\"n\":{\"type\":[\"string\",\"null\"]}},\"required\":[\"tags\","
+        "\"v\",\"n\"]}";
+    static const struct tcase c[] = {
+        {"{\"tags\":[\"red\"],\"v\":1,\"n\":null}", 1},
+        {"{\"tags\":[12, 1, {\"a\":1}],\"v\":{\"x\":\"y\"},\"n\":\"s\"}", 1},
+        {"{\"tags\":[null,\"green\"],\"v\":-0.5,\"n\":\"\"}", 1},
+        {"{\"tags\":[],\"v\":1,\"n\":null}", 0},         /* minItems */
+        {"{\"tags\":[1,1,1,1],\"v\":1,\"n\":null}", 0},  /* maxItems */
+        {"{\"tags\":[\"blue\"],\"v\":1,\"n\":null}", 0}, /* not a member */
+        {"{\"tags\":[123],\"v\":1,\"n\":null}", 0},
+        {"{\"tags\":[1],\"v\":{\"x\":\"z\"},\"n\":null}", 0},
+        {"{\"tags\":[1],\"v\":\"1\",\"n\":null}", 0},
+        {"{\"tags\":[1],\"v\":1,\"n\":3}", 0},
+    };
+    check(schema, c, sizeof c / sizeof c[0]);
+}
+
+static void test_refs_and_top_level(void **state)
+{
+    (void)state;
+    /* a recursive definition */
+    const char *tree = "{\"$ref\":\"#/$defs/node\",\"$defs\":{\"node\":{\"type\":\"object\","
+                       "\"properties\":{\"v\":{\"type\":\"integer\"},\"kids\":{\"type\":\"array\","
+                       "\"items\":{\"$ref\":\"#/$defs/node\"}}},\"required\":[\"v\"]}}}";
+    static const struct tcase c1[] = {
+        {"{\"v\":1,\"kids\":[{\"v\":2},{\"v\":3,\"kids\":[]}]}", 1},
+        {"{\"v\":1,\"kids\":[{\"w\":2}]}", 0},
+    };
+    check(tree, c1, sizeof c1 / sizeof c1[0]);
+    /* a number at the top level can end only at the end of the text */
+    static const struct tcase c2[] = {{"42", 1}, {"4.", 2}, {"4 ", 1}, {"x", 0}};
+    check("{\"type\":\"number\"}", c2, sizeof c2 / sizeof c2[0]);
+    /* any value */
+    static const struct tcase c3[] = {{"[1,{\"a\":[]}]", 1}, {"\"s\"", 1}, {"true", 1}, {"]", 0}};
+    check("{}", c3, sizeof c3 / sizeof c3[0]);
+}
+
+static void test_every_prefix_lives(void **state)
+{
+    (void)state;
+    struct rg_jg *g = compile(NULL);
+    const char *doc = "{\"k\": [1.5e-3, {\"z\": \"\\\"q\\\"\"}], \"t\": true}";
+    struct rg_jg_state st;
+    rg_jg_start(g, &st);
+    for (size_t i = 0; doc[i]; i++) {
+        assert_true(rg_jg_feed(g, &st, doc + i, 1));
+        assert_int_equal(rg_jg_complete(&st), doc[i + 1] == '\0');
+    }
+    /* the state copies */
+    struct rg_jg_state c;
+    rg_jg_copy(&c, &st);
+    assert_true(rg_jg_complete(&c));
+    /* bounded nesting: a document deeper than the limit dies */
+    rg_jg_start(g, &st);
+    bool alive = rg_jg_feed(g, &st, "{\"a\":", 5);
+    for (int i = 0; alive && i < 2 * RG_JG_DEPTH; i++)
+        alive = rg_jg_feed(g, &st, "[", 1);
+    assert_false(alive);
+    /* bounded whitespace */
+    rg_jg_start(g, &st);
+    alive = true;
+    for (int i = 0; alive && i < 1000; i++)
+        alive = rg_jg_feed(g, &st, " ", 1);
+    assert_false(alive);
+    rg_jg_free(g);
+}
+
+static void test_bad_schemas(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *schema, *msg;
+    } bad[] = {
+        {"{\"type\":\"strin\"}", "unknown type strin"},
+        {"{\"type\":\"string\",\"pattern\":\"^a\"}", "unsupported keyword pattern"},
+        {"{\"type\":\"integer\",\"minimum\":3}", "unsupported keyword minimum"},
+        {"{\"$ref\":\"#/$defs/missing\"}", "cannot resolve $ref"},
+        {"{\"properties\":{\"a\":{}},\"required\":[\"b\"]}", "not in 'properties'"},
+        {"{\"enum\":[]}", "non-empty"},
+        {"{\"properties\":{\"a\":{\"type\":7}}}", "schema/properties/a"},
+        {"false", "accepts nothing"},
+        {"{\"anyOf\":{}}", "anyOf"},
+        {"{\"minItems\":3,\"maxItems\":2}", "minimum is above"},
+        {"[1]", "must be an object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        json_t *s = json_loads(bad[i].schema, JSON_DECODE_ANY, NULL);
+        assert_non_null(s);
+        struct rg_jg *g = (struct rg_jg *)1;
+        int rc = rg_jg_compile(s, &g, err, sizeof err);
+        json_decref(s);
+        if (rc != RG_EINVAL || g != NULL || !strstr(err, bad[i].msg))
+            fail_msg("%s: rc %d, error '%s', want '%s'", bad[i].schema, rc, err, bad[i].msg);
+    }
+}
+
+static void test_random_bytes_never_crash(void **state)
+{
+    (void)state;
+    struct rg_jg *g = compile("{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":[{\"type\":"
+                              "\"array\",\"items\":{\"$ref\":\"#\"}},{\"type\":\"string\"}]}}}");
+    uint64_t seed = 3;
+    int alive_steps = 0;
+    for (int round = 0; round < 200; round++) {
+        struct rg_jg_state st, keep;
+        rg_jg_start(g, &st);
+        /* a random walk that backs off from dead bytes, so it goes deep */
+        for (int i = 0; i < 256; i++) {
+            bool alive = false;
+            seed = seed * 6364136223846793005ull + 1;
+            for (int t = 0; !alive && t < 17; t++) {
+                char ch = "{}[]\",: a\\u0123x"[((seed >> 33) + (uint64_t)t) % 17];
+                rg_jg_copy(&keep, &st);
+                alive = rg_jg_feed(g, &st, &ch, 1);
+                if (!alive) rg_jg_copy(&st, &keep);
+            }
+            if (!alive) break;
+            alive_steps++;
+        }
+    }
+    assert_true(alive_steps > 4000); /* the walk does reach inside documents */
+    rg_jg_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_object_mode),         cmocka_unit_test(test_object_properties),
+        cmocka_unit_test(test_arrays_enums_unions),      cmocka_unit_test(test_refs_and_top_level),
+        cmocka_unit_test(test_every_prefix_lives),       cmocka_unit_test(test_bad_schemas),
+        cmocka_unit_test(test_random_bytes_never_crash),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
