@@ -33,7 +33,7 @@ enum {
 #define MAX_PROPS 64
 #define MAX_LITS 64
 #define MAX_ALTS 16
-#define MAX_WS 24     /* whitespace bytes in a row */
+#define MAX_INDENT 20 /* spaces or tabs after a newline */
 #define MAX_DIGITS 20 /* per number */
 #define NO_LIMIT UINT32_MAX
 
@@ -414,12 +414,28 @@ int rg_jg_compile(const json_t *schema, struct rg_jg **out, char *err, size_t er
 
 /* ---- running ---- */
 
+enum step { DEAD, OK, AGAIN };
+
 static bool is_ws(unsigned char ch)
 {
     return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
 }
 
-enum step { DEAD, OK, AGAIN };
+/* Whitespace between tokens is one space, or a newline and an indent of up to
+ * MAX_INDENT spaces or tabs (as llama.cpp's JSON grammar allows): enough for
+ * compact and pretty-printed JSON, and a model cannot stall in blank space.
+ * st->ws: 0 none yet, 1 after a single space, 2.. after a newline. */
+static enum step step_ws(struct rg_jg_stack *st, unsigned char ch)
+{
+    if (st->ws == 0) {
+        if (ch == ' ') return st->ws = 1, OK;
+        if (ch == '\n') return st->ws = 2, OK;
+        return DEAD;
+    }
+    if (st->ws >= 2 && (ch == ' ' || ch == '\t') && st->ws < 2 + MAX_INDENT) return st->ws++, OK;
+    return DEAD;
+}
+
 
 static bool push(struct rg_jg_stack *st, uint8_t kind, uint8_t phase, int node)
 {
@@ -682,12 +698,12 @@ static enum step step_enum(const struct node *n, struct rg_jg_frame *f, struct r
 
 static enum step step(const struct rg_jg *g, struct rg_jg_stack *st, unsigned char ch)
 {
-    if (st->done) return is_ws(ch) && ++st->ws <= MAX_WS ? OK : DEAD;
+    if (st->done) return DEAD; /* nothing follows the document */
     struct rg_jg_frame *f = &st->f[st->depth - 1];
     const struct node *n = &g->nodes[f->node];
     if (is_ws(ch) && f->kind != K_STR && f->kind != K_LIT && f->kind != K_NUM &&
         f->kind != K_ENUM && !(f->kind == K_OBJ && f->phase == O_KEY)) {
-        return ++st->ws <= MAX_WS ? OK : DEAD;
+        return step_ws(st, ch);
     }
     if (f->kind != K_STR) st->ws = 0;
     switch (f->kind) {

@@ -23,6 +23,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/str.h"
+#include "api/grammar.h"
 #include "api/tools.h"
 #include "engine/catalog/catalog.h"
 #include "engine/engine.h"
@@ -36,6 +37,7 @@
 
 #define MAX_MODELS 64
 #define MAX_STOPS 4
+#define MAX_CHOICES 16
 
 struct job;
 
@@ -66,6 +68,8 @@ struct served {
     struct job *queue, *queue_tail;
     bool sched_started, stop;
     pthread_t sched;
+    char *pieces;             /* every token's bytes, for response_format (scheduler thread) */
+    uint32_t *piece_off;      /* n_vocab + 1 offsets into pieces */
     struct rg_ctx *embed_ctx; /* embeddings run apart from the generations */
     pthread_mutex_t embed_lock;
     struct rg_openai *oa;
@@ -185,6 +189,7 @@ struct gen_req {
     bool logprobs;       /* chat: report each token's log probability */
     bool tools;          /* chat: tool definitions were given; parse <tool_call> blocks */
     int top_logprobs;    /* and this many alternatives (0-20) */
+    int n_choices;       /* "n": answers to the same prompt, one after the other */
     char *prompt_text;   /* rendered */
     struct rg_sample_params sp;
     long max_tokens; /* -1: until the context is full */
@@ -192,6 +197,7 @@ struct gen_req {
     int n_stops;
     struct rg_logit_bias *bias;
     size_t n_bias;
+    struct rg_jg *jg; /* response_format: the output must be a document of this */
 };
 
 static void gen_req_free(struct gen_req *g)
@@ -200,6 +206,7 @@ static void gen_req_free(struct gen_req *g)
     for (int i = 0; i < g->n_stops; i++)
         rg_free(g->stops[i]);
     rg_free(g->bias);
+    rg_jg_free(g->jg);
 }
 
 #define BAD(param, ...)                                                                            \
@@ -217,6 +224,45 @@ static bool get_number(struct rg_http_req *r, json_t *body, const char *key, dou
     double d = json_number_value(v);
     if (!(d >= lo && d <= hi)) BAD(key, "'%s' must be between %g and %g, got %g", key, lo, hi, d);
     *out = d;
+    return true;
+}
+
+/* response_format: text, json_object (any object) or json_schema (a document
+ * of the schema). llama.cpp's top-level "json_schema" is accepted too. */
+static bool parse_format(struct rg_http_req *r, json_t *body, struct gen_req *g)
+{
+    json_t *rf = json_object_get(body, "response_format");
+    json_t *schema = json_object_get(body, "json_schema");
+    bool want = schema && !json_is_null(schema);
+    if (rf && !json_is_null(rf)) {
+        const char *type = json_string_value(json_object_get(rf, "type"));
+        if (!json_is_object(rf) || !type)
+            BAD("response_format", "'response_format' must be an object with a 'type'");
+        if (!strcmp(type, "json_object")) {
+            want = true;
+            schema = NULL;
+        } else if (!strcmp(type, "json_schema")) {
+            json_t *js = json_object_get(rf, "json_schema");
+            if (!json_is_object(js))
+                BAD("response_format", "'response_format.json_schema' must be an object");
+            schema = json_object_get(js, "schema");
+            if (!schema) BAD("response_format", "'response_format.json_schema.schema' is required");
+            want = true;
+        } else if (strcmp(type, "text") != 0) {
+            BAD("response_format",
+                "'response_format.type' must be 'text', 'json_object' or 'json_schema', got "
+                "'%.40s'",
+                type);
+        }
+    }
+    if (!want) return true;
+    char err[RG_ERR_SIZE];
+    int rc = rg_jg_compile(schema, &g->jg, err, sizeof err);
+    if (rc == RG_EINVAL) BAD("response_format", "invalid JSON schema: %s", err);
+    if (rc != RG_OK) {
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "%s", rg_strerror(rc));
+        return false;
+    }
     return true;
 }
 
@@ -260,7 +306,9 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
     if (!get_number(r, body, mt_key, 1, 1e9, &d)) return false;
     g->max_tokens = (long)d;
     d = 1;
-    if (!get_number(r, body, "n", 1, 1, &d)) return false;
+    if (!get_number(r, body, "n", 1, MAX_CHOICES, &d)) return false;
+    g->n_choices = (int)d;
+    if (d != (int)d) BAD("n", "'n' must be a whole number");
     json_t *st = json_object_get(body, "stream");
     if (st && !json_is_null(st) && !json_is_boolean(st))
         BAD("stream", "'stream' must be true or false");
@@ -309,7 +357,7 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
         g->sp.bias = g->bias;
         g->sp.n_bias = g->n_bias;
     }
-    return true;
+    return parse_format(r, body, g);
 }
 
 /* Message content: a string, or an array of parts of which the text ones count. */
@@ -487,6 +535,11 @@ struct job {
     json_t *lp_unsent;                /* entries not yet attached to a streamed chunk */
     bool in_tool; /* output from <tool_call> on goes to tool_buf, not to the client */
     struct rg_buf tool_buf;
+    struct rg_jg_state *jst; /* response_format: what the output has read so far */
+    float *scratch;          /* logits to sample from before the grammar check */
+    int choice;              /* which of the n answers is being generated */
+    long n_gen_total;        /* tokens of the answers before this one */
+    json_t *choices;         /* non-streamed: the finished answers */
 };
 
 /* Longest suffix of text[0..n) that is a proper prefix of a stop string. */
@@ -514,14 +567,14 @@ static json_t *chunk(const struct job *j, const char *text, size_t len, const ch
         json_t *delta = json_object();
         if (first) json_object_set_new(delta, "role", json_string("assistant"));
         if (text) json_object_set_new(delta, "content", json_text(text, len));
-        choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "logprobs");
+        choice = json_pack("{s:i, s:o, s:n}", "index", j->choice, "delta", delta, "logprobs");
         if (j->lp_unsent && json_array_size(j->lp_unsent)) {
             json_object_set_new(choice, "logprobs",
                                 json_pack("{s:o}", "content", json_copy(j->lp_unsent)));
             json_array_clear(j->lp_unsent);
         }
     } else {
-        choice = json_pack("{s:i, s:o, s:n}", "index", 0, "text",
+        choice = json_pack("{s:i, s:o, s:n}", "index", j->choice, "text",
                            json_text(text ? text : "", text ? len : 0), "logprobs");
     }
     json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
@@ -641,6 +694,80 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Every token's bytes, once per model, for checking tokens against a grammar. */
+static bool build_pieces(struct served *s)
+{
+    if (s->pieces) return true;
+    const struct rg_vocab *v = rg_model_vocab(s->m);
+    int32_t n = rg_model_info(s->m)->n_vocab;
+    uint32_t *off = rg_malloc_array((size_t)n + 1, sizeof *off);
+    struct rg_buf b;
+    rg_buf_init(&b, 64u << 20);
+    bool ok = off != NULL;
+    for (int32_t i = 0; ok && i < n; i++) {
+        char piece[256];
+        int pl = rg_token_to_piece(v, i, false, piece, sizeof piece);
+        off[i] = (uint32_t)b.len;
+        if (pl > 0 && pl <= (int)sizeof piece) ok = rg_buf_append(&b, piece, (size_t)pl) == RG_OK;
+    }
+    if (!ok) {
+        rg_free(off);
+        rg_buf_free(&b);
+        return false;
+    }
+    off[n] = (uint32_t)b.len;
+    s->piece_off = off;
+    s->pieces = b.data ? b.data : rg_calloc(1, 1);
+    return s->pieces != NULL;
+}
+
+/* Whether token t may come next under the job's grammar (the state after it
+ * into *next when given; next may be the job's own state). End-of-generation tokens only where the
+ * document may end; tokens with no bytes (control tokens) never, so the output always advances. */
+static bool grammar_allows(struct job *j, int32_t t, struct rg_jg_state *next)
+{
+    struct served *s = j->s;
+    if (rg_vocab_is_eog(rg_model_vocab(s->m), t)) return rg_jg_can_end(j->g.jg, j->jst);
+    uint32_t a = s->piece_off[t], b = s->piece_off[t + 1];
+    if (a == b) return false;
+    struct rg_jg_state tmp;
+    struct rg_jg_state *st = next ? next : &tmp;
+    if (st != j->jst) rg_jg_copy(st, j->jst);
+    return rg_jg_feed(j->g.jg, st, s->pieces + a, b - a);
+}
+
+/* Samples under the grammar: the sampled token when it fits (the common
+ * case), else every token that does not fit is masked and the sampler runs
+ * again on what is left. -1 when no token can continue the document. */
+static int32_t sample_constrained(struct job *j)
+{
+    struct served *s = j->s;
+    int32_t n = rg_model_info(s->m)->n_vocab;
+    memcpy(j->scratch, j->logits, (size_t)n * sizeof *j->scratch);
+    int32_t t = rg_sampler_sample(j->smp, j->scratch);
+    if (grammar_allows(j, t, NULL)) return t;
+    bool first[256];
+    for (int c = 0; c < 256; c++) {
+        struct rg_jg_state tmp;
+        char ch = (char)c;
+        rg_jg_copy(&tmp, j->jst);
+        first[c] = rg_jg_feed(j->g.jg, &tmp, &ch, 1);
+    }
+    const struct rg_vocab *v = rg_model_vocab(s->m);
+    int32_t left = 0;
+    for (int32_t i = 0; i < n; i++) {
+        uint32_t a = s->piece_off[i];
+        bool ok = rg_vocab_is_eog(v, i) ||
+                  (a < s->piece_off[i + 1] && first[(unsigned char)s->pieces[a]]);
+        if (ok) ok = grammar_allows(j, i, NULL);
+        if (!ok) j->logits[i] = -INFINITY;
+        left += ok;
+    }
+    if (!left) return -1;
+    t = rg_sampler_sample(j->smp, j->logits);
+    return j->logits[t] == -INFINITY ? -1 : t;
+}
+
 /* After a logits row: sample, stream the text, decide whether to go on. */
 static void job_advance(struct job *j)
 {
@@ -655,14 +782,20 @@ static void job_advance(struct job *j)
         return;
     }
     if (j->raw) memcpy(j->raw, j->logits, (size_t)rg_model_info(s->m)->n_vocab * sizeof *j->raw);
-    int32_t t = rg_sampler_sample(j->smp, j->logits);
+    int32_t t = j->jst ? sample_constrained(j) : rg_sampler_sample(j->smp, j->logits);
+    if (t < 0) {
+        j->rc =
+            rg_err_set(j->err, RG_EINVAL, "no token of this model can continue the JSON document");
+        return;
+    }
     if (rg_vocab_is_eog(v, t)) {
         j->finish = "stop";
         return;
     }
     if (j->raw) record_logprobs(j, t);
     rg_sampler_accept(j->smp, t);
-    if (j->n_gen++ == 0) j->t_first = mono();
+    if (j->jst) grammar_allows(j, t, j->jst);
+    if (j->n_gen++ == 0 && j->t_first == 0) j->t_first = mono();
     char piece[512];
     int pl = rg_detok_push(&j->d, t, piece, sizeof piece);
     if (pl > 0) rg_buf_append(&j->pending, piece, (size_t)pl);
@@ -694,7 +827,7 @@ static void job_advance(struct job *j)
         j->pending.len = hold;
         j->pending.data[hold] = '\0';
     }
-    if (stopped) {
+    if (stopped || (j->jst && rg_jg_complete(j->jst))) {
         j->finish = "stop";
         return;
     }
@@ -709,20 +842,38 @@ static void job_prefill(struct job *j)
     struct served *s = j->s;
     struct slot *sl = &s->slots[j->slot];
     int32_t n_vocab = rg_model_info(s->m)->n_vocab;
-    j->smp = rg_sampler_new(&j->g.sp, n_vocab);
-    j->logits = rg_malloc_array((size_t)n_vocab, sizeof *j->logits);
-    rg_buf_init(&j->all, 64u << 20);
-    rg_buf_init(&j->pending, 1u << 20);
-    rg_buf_init(&j->tool_buf, 1u << 20);
+    if (j->choice == 0) { /* once per request; later answers reuse them */
+        j->logits = rg_malloc_array((size_t)n_vocab, sizeof *j->logits);
+        rg_buf_init(&j->all, 64u << 20);
+        rg_buf_init(&j->pending, 1u << 20);
+        rg_buf_init(&j->tool_buf, 1u << 20);
+        if (j->g.logprobs && j->g.chat) j->raw = rg_malloc_array((size_t)n_vocab, sizeof *j->raw);
+        if (j->g.jg) {
+            j->jst = rg_malloc(sizeof *j->jst);
+            j->scratch = rg_malloc_array((size_t)n_vocab, sizeof *j->scratch);
+        }
+        if (!j->g.stream && !j->g.ollama) j->choices = json_array();
+    }
+    /* each answer starts afresh, with its own seed */
+    struct rg_sample_params sp = j->g.sp;
+    sp.seed += (uint64_t)j->choice;
+    rg_sampler_free(j->smp);
+    j->smp = rg_sampler_new(&sp, n_vocab);
+    j->all.len = j->pending.len = j->tool_buf.len = 0;
     rg_detok_init(&j->d, rg_model_vocab(s->m), false);
     j->finish = "length";
     j->first = true;
+    j->in_tool = false;
+    j->n_gen = 0;
     if (j->g.logprobs && j->g.chat) {
-        j->raw = rg_malloc_array((size_t)n_vocab, sizeof *j->raw);
+        json_decref(j->lp_all);
+        json_decref(j->lp_unsent);
         j->lp_all = json_array();
         j->lp_unsent = json_array();
     }
-    if (!j->smp || !j->logits ||
+    if (j->jst) rg_jg_start(j->g.jg, j->jst);
+    if (!j->smp || !j->logits || (!j->g.stream && !j->g.ollama && !j->choices) ||
+        (j->g.jg && (!j->jst || !j->scratch || !build_pieces(s))) ||
         (j->g.logprobs && j->g.chat && (!j->raw || !j->lp_all || !j->lp_unsent))) {
         j->rc = rg_err_set(j->err, RG_ENOMEM, "out of memory");
         j->phase = PHASE_DONE;
@@ -760,12 +911,12 @@ static void job_prefill(struct job *j)
     job_advance(j);
 }
 
-/* Final chunks or the whole body, then the stream ends and the job is freed. */
-static void job_finish(struct job *j)
+/* The end of one answer: its last text, its tool calls and finish_reason
+ * (streamed: the closing chunk of its index; otherwise kept in j->choices).
+ * Returns the request's status. */
+static int choice_end(struct job *j)
 {
-    struct served *s = j->s;
     int rc = j->rc;
-    const char *err = j->err;
     if (rc == RG_OK) {
         char tail[16];
         int tl = rg_detok_flush(&j->d, tail, sizeof tail);
@@ -783,7 +934,61 @@ static void job_finish(struct job *j)
             j->finish = "tool_calls";
         }
     }
-    long n_prompt = j->n_toks, n_gen = j->n_gen;
+    if (!j->finish) j->finish = "length";
+    j->n_gen_total += j->n_gen;
+    if (rc != RG_OK || j->g.ollama) {
+        json_decref(calls);
+        return rc;
+    }
+    if (j->g.stream) {
+        if (calls) {
+            json_t *tc = chunk(j, NULL, 0, NULL, j->first);
+            json_t *delta =
+                json_object_get(json_array_get(json_object_get(tc, "choices"), 0), "delta");
+            json_t *arr = json_array();
+            size_t ci;
+            json_t *call;
+            json_array_foreach(calls, ci, call)
+            {
+                json_t *x = json_copy(call);
+                json_object_set_new(x, "index", json_integer((json_int_t)ci));
+                json_array_append_new(arr, x);
+            }
+            json_object_set_new(delta, "tool_calls", arr);
+            rg_sse_send_json(j->out, NULL, tc);
+            json_decref(tc);
+            j->first = false;
+        }
+        json_t *c = chunk(j, NULL, 0, j->finish, j->first);
+        rc = rg_sse_send_json(j->out, NULL, c);
+        json_decref(c);
+    } else {
+        json_t *text = json_text(j->all.data ? j->all.data : "", j->all.len);
+        json_t *choice = j->g.chat ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", j->choice,
+                                               "message", "role", "assistant", "content", text,
+                                               "logprobs", "finish_reason", j->finish)
+                                   : json_pack("{s:i, s:o, s:n, s:s}", "index", j->choice, "text",
+                                               text, "logprobs", "finish_reason", j->finish);
+        if (calls && choice && j->g.chat) {
+            json_t *msg = json_object_get(choice, "message");
+            json_object_set(msg, "tool_calls", calls);
+            if (!j->all.len) json_object_set_new(msg, "content", json_null());
+        }
+        if (j->lp_all && choice)
+            json_object_set_new(choice, "logprobs", json_pack("{s:O}", "content", j->lp_all));
+        if (!choice || json_array_append_new(j->choices, choice) != 0) rc = RG_ENOMEM;
+    }
+    json_decref(calls);
+    return rc;
+}
+
+/* The end of the request: usage, the log line, the end of the stream or the
+ * whole body; then the job is freed. */
+static void request_end(struct job *j, int rc)
+{
+    struct served *s = j->s;
+    const char *err = j->err;
+    long n_prompt = j->n_toks, n_gen = j->n_gen_total;
     const char *finish = j->finish ? j->finish : "length";
     struct rg_buf *all = &j->all;
     rg_metrics_add_tokens(n_prompt, n_gen);
@@ -828,27 +1033,6 @@ static void job_finish(struct job *j)
         }
     } else if (j->g.stream) {
         if (rc == RG_OK) {
-            if (calls && !j->g.ollama) {
-                json_t *tc = chunk(j, NULL, 0, NULL, j->first);
-                json_t *delta =
-                    json_object_get(json_array_get(json_object_get(tc, "choices"), 0), "delta");
-                json_t *arr = json_array();
-                size_t ci;
-                json_t *call;
-                json_array_foreach(calls, ci, call)
-                {
-                    json_t *x = json_copy(call);
-                    json_object_set_new(x, "index", json_integer((json_int_t)ci));
-                    json_array_append_new(arr, x);
-                }
-                json_object_set_new(delta, "tool_calls", arr);
-                rg_sse_send_json(j->out, NULL, tc);
-                json_decref(tc);
-                j->first = false;
-            }
-            json_t *c = chunk(j, NULL, 0, finish, j->first);
-            rg_sse_send_json(j->out, NULL, c);
-            json_decref(c);
             if (j->g.include_usage) {
                 json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", j->id, "object",
                                       j->g.chat ? "chat.completion.chunk" : "text_completion",
@@ -865,26 +1049,12 @@ static void job_finish(struct job *j)
         }
     } else {
         json_t *body = NULL;
-        if (rc == RG_OK) {
-            json_t *text = json_text(all->data ? all->data : "", all->len);
-            json_t *choice = j->g.chat ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", 0,
-                                                   "message", "role", "assistant", "content", text,
-                                                   "logprobs", "finish_reason", finish)
-                                       : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text,
-                                                   "logprobs", "finish_reason", finish);
-            if (calls && choice && j->g.chat) {
-                json_t *msg = json_object_get(choice, "message");
-                json_object_set(msg, "tool_calls", calls);
-                if (!all->len) json_object_set_new(msg, "content", json_null());
-            }
-            if (j->lp_all && choice)
-                json_object_set_new(choice, "logprobs", json_pack("{s:O}", "content", j->lp_all));
-            body = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", j->id, "object",
+        if (rc == RG_OK)
+            body = json_pack("{s:s, s:s, s:I, s:s, s:s, s:O, s:o}", "id", j->id, "object",
                              j->g.chat ? "chat.completion" : "text_completion", "created",
                              (json_int_t)j->created, "model", s->id, "system_fingerprint",
-                             "rustygpt-" RG_VERSION, "choices", choice, "usage",
+                             "rustygpt-" RG_VERSION, "choices", j->choices, "usage",
                              usage(n_prompt, n_gen));
-        }
         char *txt = body
                         ? json_dumps(body, JSON_COMPACT)
                         : rg_http_error_body(500, NULL, NULL, NULL, err[0] ? err : rg_strerror(rc));
@@ -900,7 +1070,9 @@ static void job_finish(struct job *j)
     rg_sampler_free(j->smp);
     rg_free(j->logits);
     rg_free(j->raw);
-    json_decref(calls);
+    rg_free(j->jst);
+    rg_free(j->scratch);
+    json_decref(j->choices);
     rg_buf_free(&j->tool_buf);
     json_decref(j->lp_all);
     json_decref(j->lp_unsent);
@@ -909,6 +1081,20 @@ static void job_finish(struct job *j)
     gen_req_free(&j->g);
     rg_free(j->toks);
     rg_free(j);
+}
+
+/* An answer is done: start the next one of "n" in the same slot (its prompt
+ * is all cached), or end the request. True when the job is gone. */
+static bool job_finish(struct job *j)
+{
+    int rc = choice_end(j);
+    if (rc == RG_OK && j->choice + 1 < j->g.n_choices) {
+        j->choice++;
+        j->phase = PHASE_PREFILL;
+        return false;
+    }
+    request_end(j, rc);
+    return true;
 }
 
 static void publish_slots(struct rg_openai *oa)
@@ -990,7 +1176,7 @@ static void *scheduler(void *arg)
         for (int i = 0; i < s->n_slots; i++) {
             struct job *j = s->slots[i].job;
             if (!j || j->phase != PHASE_DONE) continue;
-            job_finish(j);
+            if (!job_finish(j)) continue; /* the next of its n answers */
             pthread_mutex_lock(&s->lock);
             s->slots[i].job = NULL;
             s->slots[i].busy = false;
@@ -1389,6 +1575,13 @@ static json_t *from_ollama(json_t *in, bool chat, bool *raw)
             continue;
         json_object_set(out, same[i][1], v);
     }
+    json_t *fmt = json_object_get(in, "format"); /* "json" or a JSON schema */
+    if (json_is_string(fmt) && !strcmp(json_string_value(fmt), "json"))
+        json_object_set_new(out, "response_format", json_pack("{s:s}", "type", "json_object"));
+    else if (json_is_object(fmt))
+        json_object_set_new(out, "response_format",
+                            json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",
+                                      "name", "format", "schema", fmt));
     *raw = json_is_true(json_object_get(in, "raw"));
     if (chat) {
         json_t *m = json_object_get(in, "messages");
@@ -1677,6 +1870,8 @@ void rg_openai_free(struct rg_openai *oa)
             rg_free(s->slots[k].cached);
         rg_ctx_free(s->ctx);
         rg_ctx_free(s->embed_ctx);
+        rg_free(s->pieces);
+        rg_free(s->piece_off);
         rg_free(s->slots);
         rg_model_free(s->m);
         pthread_mutex_destroy(&s->lock);
@@ -1702,7 +1897,9 @@ static const char CHAT_REQ[] =
     "\"min_p\":{\"type\":\"number\"},\"seed\":{\"type\":\"integer\"},"
     "\"stop\":{\"type\":[\"string\",\"array\"]},\"frequency_penalty\":{\"type\":\"number\"},"
     "\"presence_penalty\":{\"type\":\"number\"},\"logit_bias\":{\"type\":\"object\"},\"n\":{"
-    "\"const\":1}}}";
+    "\"type\":\"integer\",\"minimum\":1,\"maximum\":16},"
+    "\"response_format\":{\"type\":\"object\",\"properties\":{\"type\":{\"enum\":[\"text\","
+    "\"json_object\",\"json_schema\"]},\"json_schema\":{\"type\":\"object\"}}}}}";
 static const char CHAT_RESP[] =
     "{\"type\":\"object\",\"required\":[\"id\",\"object\",\"created\",\"model\",\"choices\","
     "\"usage\"],"

@@ -502,6 +502,189 @@ static void test_tools_requests(void **state)
                "tools");
 }
 
+/* response_format: the answer is a document of the schema, streamed or not,
+ * through the OpenAI and the Ollama endpoints; bad schemas are 400s. */
+static void test_response_format(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},"
+        "\"age\":{\"type\":\"integer\"},\"happy\":{\"type\":\"boolean\"},\"color\":{\"enum\":"
+        "[\"red\",\"blue\"]}},\"required\":[\"name\",\"age\",\"happy\",\"color\"]}";
+    char body[2048];
+    for (int seed = 1; seed <= 3; seed++) {
+        snprintf(
+            body, sizeof body,
+            "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"Describe a person as JSON\"}],\"max_tokens\":400,\"temperature\":0.8,\"seed\":%d,"
+            "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
+            "\"person\",\"strict\":true,\"schema\":%s}}}",
+            seed, schema);
+        json_t *resp = post("/v1/chat/completions", body, 200);
+        json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+        assert_string_equal(json_string_value(json_object_get(choice, "finish_reason")), "stop");
+        const char *content =
+            json_string_value(json_object_get(json_object_get(choice, "message"), "content"));
+        json_error_t je;
+        json_t *doc = json_loads(content, 0, &je);
+        if (!doc) fail_msg("seed %d: not JSON (%s): %s", seed, je.text, content);
+        assert_int_equal(json_object_size(doc), 4);
+        json_t *name = json_object_get(doc, "name"), *color = json_object_get(doc, "color");
+        assert_true(json_is_string(name));
+        assert_true(json_is_integer(json_object_get(doc, "age")));
+        assert_true(json_is_boolean(json_object_get(doc, "happy")));
+        assert_true(json_is_string(color));
+        assert_true(!strcmp(json_string_value(color), "red") ||
+                    !strcmp(json_string_value(color), "blue"));
+        /* maxLength counts characters; the model's bytes are ASCII here */
+        assert_true(json_string_length(name) <= 12);
+        json_decref(doc);
+        json_decref(resp);
+    }
+    /* Ollama's "format", streamed as NDJSON */
+    const char *ol = "{\"model\":\"stories260K\",\"prompt\":\"Numbers:\",\"options\":{\"seed\":1},"
+                     "\"format\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"},"
+                     "\"minItems\":1,\"maxItems\":3}}";
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "POST", "/api/generate", NULL, ol, strlen(ol), &r), 0);
+    assert_int_equal(r.status, 200);
+    char text[2048] = "";
+    size_t tl = 0;
+    bool done = false;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        const char *t = json_string_value(json_object_get(j, "response"));
+        if (t) tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s", t);
+        if (json_is_true(json_object_get(j, "done"))) {
+            done = true;
+            assert_string_equal(json_string_value(json_object_get(j, "done_reason")), "stop");
+        }
+        json_decref(j);
+    }
+    rg_resp_free(&r);
+    assert_true(done);
+    json_t *arr = json_loads(text, 0, NULL);
+    if (!json_is_array(arr)) fail_msg("not a JSON array: %s", text);
+    assert_true(json_array_size(arr) >= 1 && json_array_size(arr) <= 3);
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        assert_true(json_is_integer(json_array_get(arr, i)));
+    json_decref(arr);
+    /* json_object mode starts an object at once */
+    json_t *o = post("/v1/completions",
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":8,"
+                     "\"temperature\":0,\"response_format\":{\"type\":\"json_object\"}}",
+                     200);
+    const char *t = json_string_value(
+        json_object_get(json_array_get(json_object_get(o, "choices"), 0), "text"));
+    assert_non_null(t);
+    while (*t == ' ' || *t == '\n')
+        t++;
+    assert_int_equal(*t, '{');
+    json_decref(o);
+    expect_400("/v1/chat/completions",
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+               "\"schema\":{\"type\":\"strng\"}}}}",
+               "response_format");
+    expect_400("/v1/chat/completions",
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"response_format\":{\"type\":\"xml\"}}",
+               "response_format");
+    expect_400("/v1/chat/completions",
+               "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+               "\"schema\":{\"type\":\"string\",\"pattern\":\"a+\"}}}}",
+               "response_format");
+}
+
+/* "n": several answers to one prompt, each with its index and finish_reason;
+ * usage counts them all; streamed, each index closes once. */
+static void test_n_choices(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    const char *one =
+        "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":12,"
+        "\"temperature\":0}";
+    const char *two =
+        "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":12,"
+        "\"temperature\":0,\"n\":2}";
+    json_t *a = post("/v1/completions", one, 200), *b = post("/v1/completions", two, 200);
+    json_t *ca = json_object_get(a, "choices"), *cb = json_object_get(b, "choices");
+    assert_int_equal(json_array_size(cb), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *c = json_array_get(cb, i);
+        assert_int_equal(json_integer_value(json_object_get(c, "index")), (json_int_t)i);
+        /* greedy: both answers are the one answer */
+        assert_string_equal(json_string_value(json_object_get(c, "text")),
+                            json_string_value(json_object_get(json_array_get(ca, 0), "text")));
+    }
+    json_int_t ua =
+        json_integer_value(json_object_get(json_object_get(a, "usage"), "completion_tokens"));
+    json_int_t ub =
+        json_integer_value(json_object_get(json_object_get(b, "usage"), "completion_tokens"));
+    assert_int_equal(ub, 2 * ua);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(b, "usage"), "prompt_tokens")),
+        json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens")));
+    json_decref(a);
+    json_decref(b);
+    /* sampled: answers differ (own seeds), chat shape */
+    json_t *c = post("/v1/chat/completions",
+                     "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"Tell a story\"}],\"max_tokens\":24,\"temperature\":1,\"seed\":7,\"n\":3}",
+                     200);
+    json_t *cc = json_object_get(c, "choices");
+    assert_int_equal(json_array_size(cc), 3);
+    const char *t0 = json_string_value(
+        json_object_get(json_object_get(json_array_get(cc, 0), "message"), "content"));
+    const char *t1 = json_string_value(
+        json_object_get(json_object_get(json_array_get(cc, 1), "message"), "content"));
+    assert_non_null(t0);
+    assert_non_null(t1);
+    assert_string_not_equal(t0, t1);
+    json_decref(c);
+    /* streamed */
+    const char *sb =
+        "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"max_tokens\":5,\"temperature\":0.5,\"n\":2,\"stream\":true,"
+        "\"stream_options\":{\"include_usage\":true}}";
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "POST", "/v1/chat/completions", NULL, sb, strlen(sb), &r), 0);
+    assert_int_equal(r.status, 200);
+    int finishes[2] = {0, 0}, roles[2] = {0, 0};
+    bool usage_seen = false, done = false;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strcmp(line, "data: [DONE]")) done = true;
+        if (strncmp(line, "data: {", 7)) continue;
+        json_t *j = json_loads(line + 6, 0, NULL);
+        assert_non_null(j);
+        json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+        if (ch) {
+            json_int_t idx = json_integer_value(json_object_get(ch, "index"));
+            assert_true(idx == 0 || idx == 1);
+            if (json_is_string(json_object_get(ch, "finish_reason"))) finishes[idx]++;
+            if (json_object_get(json_object_get(ch, "delta"), "role")) roles[idx]++;
+        }
+        json_t *u = json_object_get(j, "usage");
+        if (json_is_object(u)) {
+            usage_seen = true;
+            assert_int_equal(json_integer_value(json_object_get(u, "completion_tokens")), 10);
+        }
+        json_decref(j);
+    }
+    rg_resp_free(&r);
+    assert_int_equal(finishes[0], 1);
+    assert_int_equal(finishes[1], 1);
+    assert_int_equal(roles[0], 1);
+    assert_int_equal(roles[1], 1);
+    assert_true(usage_seen && done);
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"x\",\"n\":0}", "n");
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"x\",\"n\":1.5}", "n");
+}
+
 /* One slot, no queue: a second request while the first streams gets 429. */
 static void test_queue_bound(void **state)
 {
@@ -561,6 +744,8 @@ int main(void)
         cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_tools_requests),
+        cmocka_unit_test(test_response_format),
+        cmocka_unit_test(test_n_choices),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,40 @@
+/*
+ * Fuzz target for response_format: a client's JSON Schema is compiled, then
+ * text (as a model would write it, in random pieces) runs through the
+ * automaton. Input layout: the schema's JSON, a newline, then the text; the
+ * first byte of the text also sets the piece length.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/grammar.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const uint8_t *nl = memchr(data, '\n', size);
+    size_t sl = nl ? (size_t)(nl - data) : size;
+    json_t *schema = NULL;
+    if (sl > 0) {
+        schema = json_loadb((const char *)data, sl, JSON_DECODE_ANY, NULL);
+        if (!schema) return 0;
+    }
+    char err[256];
+    struct rg_jg *g = NULL;
+    if (rg_jg_compile(schema, &g, err, sizeof err) == 0) {
+        const char *text = nl ? (const char *)nl + 1 : "";
+        size_t tl = nl ? size - sl - 1 : 0, piece = tl ? (size_t)(unsigned char)text[0] % 7 + 1 : 1;
+        struct rg_jg_state st;
+        rg_jg_start(g, &st);
+        for (size_t i = 0; i < tl; i += piece) {
+            size_t n = tl - i < piece ? tl - i : piece;
+            if (!rg_jg_feed(g, &st, text + i, n)) break;
+            (void)rg_jg_complete(&st);
+            (void)rg_jg_can_end(g, &st);
+        }
+        rg_jg_free(g);
+    }
+    json_decref(schema);
+    return 0;
+}
