@@ -18,6 +18,11 @@ PKGS=(
   # a real PostgreSQL for the storage tests (pg_virtualenv)
   postgresql postgresql-common
 )
+# Node.js and npm for the test that drives the server with the official
+# openai npm client (tests/sdk). A machine that already has them (from
+# another source, npm bundled) keeps its own.
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
 # Extra groups, enabled by the caller: DEPS_EXTRA="postgres web"
 for extra in ${DEPS_EXTRA:-}; do
   case "$extra" in
