@@ -73,6 +73,11 @@ struct served {
     struct rg_ctx *embed_ctx; /* embeddings run apart from the generations */
     pthread_mutex_t embed_lock;
     struct rg_openai *oa;
+    /* under oa->lock: requests holding the model, when the last one left,
+     * and what it costs (weights + KV cache) against --max-memory */
+    int users;
+    double last_used;
+    size_t mem;
 };
 
 struct rg_openai {
@@ -83,6 +88,9 @@ struct rg_openai {
     atomic_long waiting, busy, total_slots;
     atomic_long embedding; /* embedding threads running */
     atomic_ullong next_id;
+    pthread_t reaper; /* unloads models idle longer than --keep-alive */
+    pthread_cond_t reap;
+    bool reaper_started, stopping;
 };
 
 /* ---- model registry ---- */
@@ -113,12 +121,85 @@ static bool path_of(const struct rg_config *cfg, const char *id, char *out, size
     return w > 0 && (size_t)w < n && access(out, R_OK) == 0;
 }
 
+static double mono(void);
+static void served_free(struct served *s);
+
+/* Weights (their file, mapped) plus the KV cache of every slot. */
+static size_t model_mem(const struct rg_model_info *I, int32_t n_ctx, int n_slots)
+{
+    size_t kv = (size_t)n_slots * (size_t)I->n_layer * (size_t)n_ctx * (size_t)I->n_head_kv *
+                (size_t)I->head_dim * 2 * sizeof(float);
+    return (size_t)I->file_size + kv;
+}
+
+/* Takes the least recently used idle model out of the table (oa->lock
+ * held); NULL when every loaded model is in use. */
+static struct served *take_idle(struct rg_openai *oa, bool expired_only)
+{
+    int best = -1;
+    double now = mono();
+    for (int i = 0; i < oa->n_models; i++) {
+        struct served *s = oa->models[i];
+        if (s->users > 0) continue;
+        if (expired_only &&
+            (oa->cfg->keep_alive < 0 || now - s->last_used < (double)oa->cfg->keep_alive))
+            continue;
+        if (best < 0 || s->last_used < oa->models[best]->last_used) best = i;
+    }
+    if (best < 0) return NULL;
+    struct served *s = oa->models[best];
+    oa->models[best] = oa->models[--oa->n_models];
+    atomic_fetch_sub(&oa->total_slots, s->n_slots);
+    rg_metrics_set_slots(atomic_load(&oa->busy), atomic_load(&oa->total_slots));
+    return s;
+}
+
+static void unload(struct served *s, const char *why)
+{
+    rg_log(RG_LOG_INFO, "model unloaded", "id", 's', s->id, "reason", 's', why, RG_LOG_END);
+    served_free(s);
+}
+
+/* A request is done with the model it got from get_model(). */
+static void put_model(struct rg_openai *oa, struct served *s)
+{
+    pthread_mutex_lock(&oa->lock);
+    s->users--;
+    s->last_used = mono();
+    if (s->users == 0) pthread_cond_signal(&oa->reap);
+    pthread_mutex_unlock(&oa->lock);
+}
+
+static void *reaper(void *arg)
+{
+    struct rg_openai *oa = arg;
+    pthread_mutex_lock(&oa->lock);
+    while (!oa->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&oa->reap, &oa->lock, &ts);
+        struct served *s;
+        while (!oa->stopping && (s = take_idle(oa, true)) != NULL) {
+            pthread_mutex_unlock(&oa->lock); /* its scheduler is joined outside the lock */
+            unload(s, "idle");
+            pthread_mutex_lock(&oa->lock);
+        }
+    }
+    pthread_mutex_unlock(&oa->lock);
+    return NULL;
+}
+
+/* The loaded model id, loading it if needed; the caller holds it until
+ * put_model(). NULL with an HTTP status and a message. */
 static struct served *get_model(struct rg_openai *oa, const char *id, int *status, char *err)
 {
     pthread_mutex_lock(&oa->lock);
     for (int i = 0; i < oa->n_models; i++) {
         if (!strcmp(oa->models[i]->id, id)) {
             struct served *s = oa->models[i];
+            s->users++;
+            s->last_used = mono();
             pthread_mutex_unlock(&oa->lock);
             return s;
         }
@@ -154,6 +235,31 @@ static struct served *get_model(struct rg_openai *oa, const char *id, int *statu
     s->fmt = rg_chat_detect(jinja);
     s->n_ctx = oa->cfg->ctx_size > 0 ? oa->cfg->ctx_size : RG_MIN(I->n_ctx_train, 4096);
     s->n_slots = oa->cfg->parallel > 0 ? oa->cfg->parallel : 1;
+    s->mem = model_mem(I, s->n_ctx, s->n_slots);
+    if (oa->cfg->max_memory > 0) { /* make room: idle models go, least recently used first */
+        size_t used = 0;
+        for (int i = 0; i < oa->n_models; i++)
+            used += oa->models[i]->mem;
+        struct served *old;
+        while (used + s->mem > oa->cfg->max_memory && (old = take_idle(oa, false)) != NULL) {
+            used -= old->mem;
+            unload(old, "memory budget");
+        }
+        if (used + s->mem > oa->cfg->max_memory) {
+            *status = 503;
+            rg_err_set(err, RG_EBUSY,
+                       "model '%.60s' needs %zu MiB (weights and KV cache) and %zu MiB of the "
+                       "%zu MiB --max-memory budget are held by models in use; try again when "
+                       "they are idle, or lower --ctx-size/--parallel",
+                       id, s->mem >> 20, used >> 20, oa->cfg->max_memory >> 20);
+            rg_model_free(s->m);
+            rg_free(s);
+            s = NULL;
+            goto out;
+        }
+    }
+    s->users = 1;
+    s->last_used = mono();
     s->slots = rg_calloc((size_t)s->n_slots, sizeof *s->slots);
     if (!s->slots) {
         rg_model_free(s->m);
@@ -1067,6 +1173,7 @@ static void request_end(struct job *j, int rc)
     }
     rg_sse_log_model(j->out, s->id, n_prompt, n_gen);
     rg_sse_end(j->out);
+    put_model(j->oa, s);
     rg_sampler_free(j->smp);
     rg_free(j->logits);
     rg_free(j->raw);
@@ -1266,6 +1373,7 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
     struct job *j = rg_calloc(1, sizeof *j);
     if (!j) {
         rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        put_model(oa, s);
         return;
     }
     j->g.chat = chat;
@@ -1309,6 +1417,7 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
         gen_req_free(&j->g);
         rg_free(j->toks);
         rg_free(j);
+        put_model(oa, s);
         return;
     }
     j->oa = oa;
@@ -1325,6 +1434,7 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
         gen_req_free(&j->g);
         rg_free(j->toks);
         rg_free(j);
+        put_model(oa, s);
         return;
     }
     rg_http_req_log_model(r, s->id, j->g.stream, j->n_toks, 0);
@@ -1344,6 +1454,7 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
         gen_req_free(&j->g);
         rg_free(j->toks);
         rg_free(j);
+        put_model(oa, s);
     }
 }
 
@@ -1453,6 +1564,7 @@ static void *run_embed(void *arg)
     rg_sse_log_model(j->out, s->id, total, 0);
     rg_sse_end(j->out);
     rg_metrics_add_tokens(total, 0);
+    put_model(j->oa, s);
     atomic_fetch_sub(&j->oa->embedding, 1);
     for (size_t i = 0; i < j->n_inputs; i++)
         rg_free(j->inputs[i]);
@@ -1530,6 +1642,7 @@ static void embeddings(struct rg_http_req *r, void *ctx)
         atomic_fetch_sub(&oa->embedding, 1);
         pthread_attr_destroy(&attr);
         if (j->out) rg_sse_end(j->out);
+        put_model(oa, s);
     }
     for (size_t i = 0; i < j->n_inputs; i++)
         rg_free(j->inputs[i]);
@@ -1746,12 +1859,21 @@ static void ollama_ps(struct rg_http_req *r, void *ctx)
     struct rg_openai *oa = ctx;
     json_t *arr = json_array();
     pthread_mutex_lock(&oa->lock);
+    double now = mono();
     for (int i = 0; i < oa->n_models; i++) {
-        const struct rg_model_info *I = rg_model_info(oa->models[i]->m);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:i}", "name", oa->models[i]->id,
-                                             "model", oa->models[i]->id, "size",
-                                             (json_int_t)I->file_size, "size_vram", (json_int_t)0,
-                                             "context_length", oa->models[i]->n_ctx));
+        struct served *s = oa->models[i];
+        /* when --keep-alive will unload it if nobody uses it meanwhile */
+        time_t exp = oa->cfg->keep_alive < 0 ? (time_t)253402300799 /* 9999-12-31 */
+                                             : time(NULL) + oa->cfg->keep_alive -
+                                                   (s->users ? 0 : (time_t)(now - s->last_used));
+        struct tm tm;
+        char when[32];
+        gmtime_r(&exp, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:i, s:s}", "name", s->id,
+                                             "model", s->id, "size", (json_int_t)s->mem,
+                                             "size_vram", (json_int_t)0, "context_length", s->n_ctx,
+                                             "expires_at", when));
     }
     pthread_mutex_unlock(&oa->lock);
     rg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
@@ -1817,10 +1939,12 @@ json_t *rg_openai_status(struct rg_openai *oa)
         for (int k = 0; k < s->n_slots; k++)
             busy += s->slots[k].busy;
         pthread_mutex_unlock(&s->lock);
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "id", s->id, "arch", I->arch,
-                           "n_ctx", s->n_ctx, "file_size", (json_int_t)I->file_size, "chat_format",
-                           rg_chat_format_name(s->fmt), "slots", s->n_slots, "slots_busy", busy));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:i, s:i, s:i}", "id",
+                                             s->id, "arch", I->arch, "n_ctx", s->n_ctx, "file_size",
+                                             (json_int_t)I->file_size, "memory_bytes",
+                                             (json_int_t)s->mem, "chat_format",
+                                             rg_chat_format_name(s->fmt), "slots", s->n_slots,
+                                             "slots_busy", busy, "requests", s->users));
     }
     pthread_mutex_unlock(&oa->lock);
     return arr;
@@ -1834,12 +1958,54 @@ struct rg_openai *rg_openai_new(const struct rg_config *cfg)
     if (!oa) return NULL;
     oa->cfg = cfg;
     pthread_mutex_init(&oa->lock, NULL);
+    pthread_cond_init(&oa->reap, NULL);
+    oa->reaper_started = pthread_create(&oa->reaper, NULL, reaper, oa) == 0;
     return oa;
+}
+
+/* Stops the model's scheduler (it has no requests: nobody holds the model,
+ * or the server is exiting) and frees it. */
+static void served_free(struct served *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->work);
+    bool started = s->sched_started;
+    s->sched_started = false;
+    pthread_mutex_unlock(&s->lock);
+    if (started) pthread_join(s->sched, NULL);
+    while (s->queue) { /* requests that never got a slot (only at exit) */
+        struct job *j = s->queue;
+        s->queue = j->qnext;
+        rg_sse_end(j->out);
+        gen_req_free(&j->g);
+        rg_free(j->toks);
+        rg_free(j);
+    }
+    for (int k = 0; k < s->n_slots; k++)
+        rg_free(s->slots[k].cached);
+    rg_ctx_free(s->ctx);
+    rg_ctx_free(s->embed_ctx);
+    rg_free(s->pieces);
+    rg_free(s->piece_off);
+    rg_free(s->slots);
+    rg_model_free(s->m);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->work);
+    pthread_mutex_destroy(&s->embed_lock);
+    rg_free(s);
 }
 
 void rg_openai_free(struct rg_openai *oa)
 {
     if (!oa) return;
+    if (oa->reaper_started) {
+        pthread_mutex_lock(&oa->lock);
+        oa->stopping = true;
+        pthread_cond_signal(&oa->reap);
+        pthread_mutex_unlock(&oa->lock);
+        pthread_join(oa->reaper, NULL);
+    }
     /* The server has stopped, so every stream is closed: each scheduler
      * finishes its requests at their next token and exits. Embedding threads
      * are waited for (bounded); if one still runs, everything is left
@@ -1850,35 +2016,16 @@ void rg_openai_free(struct rg_openai *oa)
         s->stop = true;
         pthread_cond_signal(&s->work);
         bool started = s->sched_started;
+        s->sched_started = false;
         pthread_mutex_unlock(&s->lock);
         if (started) pthread_join(s->sched, NULL);
     }
     for (int i = 0; i < 500 && atomic_load(&oa->embedding) > 0; i++)
         usleep(10000);
     if (atomic_load(&oa->embedding) > 0) return;
-    for (int i = 0; i < oa->n_models; i++) {
-        struct served *s = oa->models[i];
-        while (s->queue) { /* requests that never got a slot */
-            struct job *j = s->queue;
-            s->queue = j->qnext;
-            rg_sse_end(j->out);
-            gen_req_free(&j->g);
-            rg_free(j->toks);
-            rg_free(j);
-        }
-        for (int k = 0; k < s->n_slots; k++)
-            rg_free(s->slots[k].cached);
-        rg_ctx_free(s->ctx);
-        rg_ctx_free(s->embed_ctx);
-        rg_free(s->pieces);
-        rg_free(s->piece_off);
-        rg_free(s->slots);
-        rg_model_free(s->m);
-        pthread_mutex_destroy(&s->lock);
-        pthread_cond_destroy(&s->work);
-        pthread_mutex_destroy(&s->embed_lock);
-        rg_free(s);
-    }
+    for (int i = 0; i < oa->n_models; i++)
+        served_free(oa->models[i]);
+    pthread_cond_destroy(&oa->reap);
     pthread_mutex_destroy(&oa->lock);
     rg_free(oa);
 }

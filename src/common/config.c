@@ -51,6 +51,11 @@ static const struct opt OPTS[] = {
      "requests that may wait for a generation slot; more get 429 with Retry-After"},
     {"ctx-size", 'c', "N", OPT_INT, OFF(ctx_size), "0", 0, 16777216,
      "context length per sequence; 0 = the model's own"},
+    {"keep-alive", 0, "SECONDS", OPT_INT, OFF(keep_alive), "300", -1, 31536000,
+     "unload a model idle this long; -1 keeps models loaded"},
+    {"max-memory", 0, "BYTES", OPT_SIZE, OFF(max_memory), "0", 0, INT64_C(1) << 50,
+     "memory for loaded models (weights + KV cache); idle models are unloaded to make room; "
+     "0 = no limit (suffixes k, m, g)"},
     {"api-key", 0, "KEY", OPT_LIST, OFF(api_keys), NULL, 0, 0,
      "require 'Authorization: Bearer KEY' on /v1/* (repeatable)"},
     {"cors-origin", 0, "ORIGIN", OPT_LIST, OFF(cors_origins), NULL, 0, 0,
