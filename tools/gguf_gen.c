@@ -66,7 +66,8 @@ static void usage(FILE *f)
             "presets: tinyllama-1.1b, smollm2-135m, tiny\n"
             "archs: llama, qwen2 (q/k/v biases), qwen3 (q/k norms), phi3 (fused qkv and gate/up),\n"
             "       gemma2 (post norms, soft-capping, GELU, tied embeddings)\n"
-            "MIX: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K\n");
+            "MIX: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M\n"
+            "     Q5_K_S Q5_K_M Q6_K\n");
 }
 
 static int add(struct rg_gguf_writer *w, const char *mix, const char *name, int64_t ne0,

@@ -17,8 +17,10 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rustygpt quantize IN.gguf OUT.gguf TYPE\n\n"
-               "TYPE: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K\n");
+    fprintf(f,
+            "usage: rustygpt quantize IN.gguf OUT.gguf TYPE\n\n"
+            "TYPE: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M\n"
+            "      Q5_K_S Q5_K_M Q6_K\n");
 }
 
 int rg_cmd_quantize(int argc, char **argv)

@@ -96,6 +96,38 @@ static void test_q4_k_m_mix(void **state)
     rg_run_free(&r);
 }
 
+/* The 2- and 3-bit mixes: their base types and the tensors they widen. */
+static void test_low_bit_mixes(void **state)
+{
+    (void)state;
+    RG_SKIP_WITHOUT_TESTDATA(src, "models/tiny256-f16.gguf");
+    static const struct {
+        const char *mix;
+        enum rg_type q, v;
+    } M[] = {{"Q2_K", RG_TYPE_Q2_K, RG_TYPE_Q3_K},
+             {"Q3_K_S", RG_TYPE_Q3_K, RG_TYPE_Q3_K},
+             {"Q3_K_M", RG_TYPE_Q3_K, RG_TYPE_Q5_K},
+             {"Q3_K_L", RG_TYPE_Q3_K, RG_TYPE_Q5_K}};
+    for (size_t i = 0; i < sizeof M / sizeof M[0]; i++) {
+        char out[300];
+        snprintf(out, sizeof out, "%s/t256-%s.gguf", dir, M[i].mix);
+        quantize(src, out, M[i].mix);
+        char err[RG_ERR_SIZE];
+        struct rg_gguf *g = rg_gguf_open(out, NULL, err);
+        assert_non_null(g);
+        assert_int_equal(rg_gguf_find_tensor(g, "output.weight")->type, RG_TYPE_Q6_K);
+        assert_int_equal(rg_gguf_find_tensor(g, "blk.0.attn_q.weight")->type, M[i].q);
+        assert_int_equal(rg_gguf_find_tensor(g, "blk.0.attn_v.weight")->type, M[i].v);
+        rg_gguf_close(g);
+        struct rg_run r;
+        const char *args[] = {"run", out, "Once upon a time", "-n", "4", "--temp", "0", "--raw",
+                              NULL};
+        assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &r), 0);
+        if (r.status != 0) fail_msg("%s: %s", M[i].mix, r.err);
+        rg_run_free(&r);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -119,6 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stories_f16_q8_q4),
         cmocka_unit_test(test_q4_k_m_mix),
+        cmocka_unit_test(test_low_bit_mixes),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

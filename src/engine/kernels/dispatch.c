@@ -19,6 +19,14 @@ void rg_dot_q8_0_avx2(int n, float *s, const void *x, const void *y);
 void rg_dot_q4_0_avx2(int n, float *s, const void *x, const void *y);
 void rg_dot_q4_K_avx2(int n, float *s, const void *x, const void *y);
 void rg_dot_q6_K_avx2(int n, float *s, const void *x, const void *y);
+/* dot_avx2_more.c */
+void rg_dot_bf16_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q4_1_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q5_0_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q5_1_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q2_K_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q3_K_avx2(int n, float *s, const void *x, const void *y);
+void rg_dot_q5_K_avx2(int n, float *s, const void *x, const void *y);
 
 void rg_dot4_q8_0_avx2(int n, float *s, const void *x, const void *y, size_t by);
 void rg_dot4_q4_0_avx2(int n, float *s, const void *x, const void *y, size_t by);
@@ -56,6 +64,13 @@ const char *rg_kernels_install(struct rg_type_traits *t)
     t[RG_TYPE_Q4_0].vec_dot = rg_dot_q4_0_avx2;
     t[RG_TYPE_Q4_K].vec_dot = rg_dot_q4_K_avx2;
     t[RG_TYPE_Q6_K].vec_dot = rg_dot_q6_K_avx2;
+    t[RG_TYPE_BF16].vec_dot = rg_dot_bf16_avx2;
+    t[RG_TYPE_Q4_1].vec_dot = rg_dot_q4_1_avx2;
+    t[RG_TYPE_Q5_0].vec_dot = rg_dot_q5_0_avx2;
+    t[RG_TYPE_Q5_1].vec_dot = rg_dot_q5_1_avx2;
+    t[RG_TYPE_Q2_K].vec_dot = rg_dot_q2_K_avx2;
+    t[RG_TYPE_Q3_K].vec_dot = rg_dot_q3_K_avx2;
+    t[RG_TYPE_Q5_K].vec_dot = rg_dot_q5_K_avx2;
     t[RG_TYPE_Q8_0].vec_dot4 = rg_dot4_q8_0_avx2;
     t[RG_TYPE_Q4_0].vec_dot4 = rg_dot4_q4_0_avx2;
     t[RG_TYPE_Q4_K].vec_dot4 = rg_dot4_q4_K_avx2;

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "engine/quant/quant.h"
 
@@ -15,5 +17,29 @@ struct rg_type_geometry {
 };
 /* Indexed by enum rg_type; entries with block_size 0 are unknown ids. */
 extern const struct rg_type_geometry rg_type_geometry[RG_TYPE_COUNT];
+
+/*
+ * The 16 six-bit scales of a Q3_K block, unpacked from its 12 bytes and
+ * offset to -32..31. Byte j (j < 8) holds the low nibble of scale j and, in
+ * its high nibble, that of scale j + 8; byte 8 + (j % 4) holds the top two
+ * bits of scale j at bit 2 * (j / 4). Inline so the reference and the ISA
+ * kernels decode with the same code.
+ */
+static inline void rg_q3_K_scales(const uint8_t packed[12], int8_t out[16])
+{
+    uint32_t a[3];
+    memcpy(a, packed, 12);
+    const uint32_t lo4 = 0x0F0F0F0Fu, lo2 = 0x03030303u;
+    uint32_t w[4] = {
+        (a[0] & lo4) | ((a[2] & lo2) << 4),
+        (a[1] & lo4) | (((a[2] >> 2) & lo2) << 4),
+        ((a[0] >> 4) & lo4) | (((a[2] >> 4) & lo2) << 4),
+        ((a[1] >> 4) & lo4) | (((a[2] >> 6) & lo2) << 4),
+    };
+    uint8_t u[16];
+    memcpy(u, w, 16);
+    for (int j = 0; j < 16; j++)
+        out[j] = (int8_t)(u[j] - 32);
+}
 
 #endif

@@ -249,25 +249,17 @@ static void q2_K_to_float(const void *src, float *y, int64_t n)
 static void q3_K_to_float(const void *src, float *y, int64_t n)
 {
     const rg_block_q3_K *b = src;
-    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
     for (int64_t i = 0; i < n / RG_QK_K; i++) {
         float d_all = H2F(b[i].d);
-        uint32_t aux[4];
-        memcpy(aux, b[i].scales, 12);
-        uint32_t tmp = aux[2];
-        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
         int8_t scales[16];
-        memcpy(scales, aux, 16);
+        rg_q3_K_scales(b[i].scales, scales);
         const uint8_t *q = b[i].qs, *hm = b[i].hmask;
         uint8_t m = 1;
         int is = 0;
         for (int half = 0; half < 2; half++, q += 32) {
             for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
                 for (int part = 0; part < 2; part++) {
-                    float dl = d_all * (scales[is++] - 32);
+                    float dl = d_all * scales[is++];
                     for (int l = 0; l < 16; l++) {
                         int k = l + 16 * part;
                         *y++ = dl * ((int)((q[k] >> shift) & 3) - ((hm[k] & m) ? 0 : 4));
@@ -526,6 +518,223 @@ static void q6_K_from_float(const float *x, void *dst, int64_t n)
     }
 }
 
+/*
+ * Q2_K and Q3_K have so few levels (4 and 8 per 16-value sub-block) that
+ * where the grid sits matters more than in the wider formats, so their
+ * sub-block scales are searched rather than read off the extremes: grids
+ * around the min/max fit are tried, the scale (and Q2_K's offset) is refitted
+ * by least squares to each grid's levels, the best is refined by reassigning
+ * levels, and once the sub-block scales are quantized the super-block scales
+ * are refitted to the final levels. Plain squared error, no importance.
+ */
+enum { SUB = 16, FIT_STEPS = 5 };
+
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Levels of x under the grid s * q + b, q in [0, nmax]. */
+static void levels_affine(const float *x, float s, float b, int nmax, uint8_t q[SUB])
+{
+    float is = s > 0 ? 1 / s : 0;
+    for (int i = 0; i < SUB; i++)
+        q[i] = (uint8_t)clampi(nearest_int((x[i] - b) * is), 0, nmax);
+}
+
+/* Least-squares s >= 0, b <= 0 for x ≈ s * q + b with the levels fixed;
+ * returns the squared error. */
+static float lsq_affine(const float *x, const uint8_t q[SUB], float *s_out, float *b_out)
+{
+    float sq = 0, sqq = 0, sx = 0, sxq = 0;
+    for (int i = 0; i < SUB; i++)
+        sq += q[i], sqq += q[i] * q[i], sx += x[i], sxq += x[i] * q[i];
+    float det = SUB * sqq - sq * sq, s = 0, b = sx / SUB;
+    if (det > 0) s = (SUB * sxq - sq * sx) / det, b = (sqq * sx - sq * sxq) / det;
+    if (b > 0) b = 0, s = sqq > 0 ? sxq / sqq : 0;
+    if (s < 0) s = 0, b = fminf(sx / SUB, 0);
+    float err = 0;
+    for (int i = 0; i < SUB; i++)
+        err += (x[i] - s * q[i] - b) * (x[i] - s * q[i] - b);
+    *s_out = s;
+    *b_out = b;
+    return err;
+}
+
+/* x ≈ s * q - m over one sub-block, q in [0, nmax], s, m >= 0. Returns s. */
+static float fit_affine(const float *x, int nmax, float *m)
+{
+    float lo = x[0], hi = x[0];
+    for (int i = 1; i < SUB; i++)
+        lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    if (lo > 0) lo = 0;
+    *m = -lo;
+    if (!(hi > lo)) return 0;
+    uint8_t q[SUB];
+    float best_s = 0, best_b = lo, best = INFINITY, s, b;
+    for (int t = -FIT_STEPS; t <= FIT_STEPS; t++) {
+        levels_affine(x, (hi - lo) / (nmax + 0.2f * t), lo, nmax, q);
+        float e = lsq_affine(x, q, &s, &b);
+        if (e < best) best = e, best_s = s, best_b = b;
+    }
+    for (int it = 0; it < 2; it++) {
+        levels_affine(x, best_s, best_b, nmax, q);
+        float e = lsq_affine(x, q, &s, &b);
+        if (!(e < best)) break;
+        best = e, best_s = s, best_b = b;
+    }
+    *m = -best_b;
+    return best_s;
+}
+
+/* Levels of x under the grid s * q, q in [-nneg, npos]; returns sum(x q)
+ * and sets *qq to sum(q q). */
+static float levels_signed(const float *x, float s, int nneg, int npos, int8_t q[SUB], float *qq)
+{
+    float is = s ? 1 / s : 0, xq = 0;
+    *qq = 0;
+    for (int i = 0; i < SUB; i++) {
+        q[i] = (int8_t)clampi(nearest_int(x[i] * is), -nneg, npos);
+        xq += x[i] * q[i];
+        *qq += q[i] * q[i];
+    }
+    return xq;
+}
+
+/* x ≈ s * q over one sub-block, q in [-nneg, npos]; returns s (any sign).
+ * For fixed levels the best s is sum(x q) / sum(q q), and the error left is
+ * sum(x x) - sum(x q)^2 / sum(q q), so the search maximizes the latter term. */
+static float fit_signed(const float *x, int nneg, int npos)
+{
+    float amax = 0, max = 0;
+    for (int i = 0; i < SUB; i++)
+        if (fabsf(x[i]) > amax) amax = fabsf(x[i]), max = x[i];
+    if (!amax) return 0;
+    int8_t q[SUB];
+    float best_s = 0, best = 0, xq, qq;
+    for (int t = -FIT_STEPS; t <= FIT_STEPS; t++) {
+        /* the largest value on the long side of the range, then the short */
+        const float ends[2] = {-(nneg + 0.2f * t), npos + 0.2f * t};
+        for (int e = 0; e < 2; e++) {
+            xq = levels_signed(x, max / ends[e], nneg, npos, q, &qq);
+            if (qq > 0 && xq * xq / qq > best) best = xq * xq / qq, best_s = xq / qq;
+        }
+    }
+    for (int it = 0; it < 2; it++) {
+        xq = levels_signed(x, best_s, nneg, npos, q, &qq);
+        if (!(qq > 0 && xq * xq / qq > best)) break;
+        best = xq * xq / qq, best_s = xq / qq;
+    }
+    return best_s;
+}
+
+/* Element e of a Q2_K / Q3_K block keeps its two low bits in
+ * qs[32 * (e / 128) + e % 32] at bit 2 * (e % 128 / 32). */
+static void pack_2bit(const uint8_t L[RG_QK_K], uint8_t qs[RG_QK_K / 4])
+{
+    memset(qs, 0, RG_QK_K / 4);
+    for (int e = 0; e < RG_QK_K; e++)
+        qs[32 * (e / 128) + e % 32] |= (uint8_t)((L[e] & 3) << (2 * (e % 128 / 32)));
+}
+
+static void q2_K_from_float(const float *x, void *dst, int64_t n)
+{
+    rg_block_q2_K *b = dst;
+    for (int64_t i = 0; i < n / RG_QK_K; i++, x += RG_QK_K) {
+        float sc[RG_QK_K / SUB], mn[RG_QK_K / SUB], max_sc = 0, max_mn = 0;
+        for (int j = 0; j < RG_QK_K / SUB; j++) {
+            sc[j] = fit_affine(x + SUB * j, 3, &mn[j]);
+            max_sc = fmaxf(max_sc, sc[j]);
+            max_mn = fmaxf(max_mn, mn[j]);
+        }
+        /* 4-bit sub-block scales and mins against the block's largest */
+        uint8_t ls[RG_QK_K / SUB], lm[RG_QK_K / SUB], L[RG_QK_K];
+        float is = max_sc > 0 ? 15 / max_sc : 0, im = max_mn > 0 ? 15 / max_mn : 0;
+        for (int j = 0; j < RG_QK_K / SUB; j++) {
+            ls[j] = (uint8_t)clampi(nearest_int(is * sc[j]), 0, 15);
+            lm[j] = (uint8_t)clampi(nearest_int(im * mn[j]), 0, 15);
+            b[i].scales[j] = (uint8_t)(ls[j] | (lm[j] << 4));
+        }
+        float d = H2F(F2H(max_sc / 15)), dmin = H2F(F2H(max_mn / 15));
+        for (int j = 0; j < RG_QK_K / SUB; j++)
+            levels_affine(x + SUB * j, d * ls[j], -dmin * lm[j], 3, L + SUB * j);
+        /* x ≈ d * A - dmin * B with A = ls * level and B = lm fixed: refit
+         * d and dmin by least squares, kept only if they lower the error */
+        double aa = 0, ab = 0, bb = 0, xa = 0, xb = 0;
+        for (int e = 0; e < RG_QK_K; e++) {
+            double A = ls[e / SUB] * L[e], B = lm[e / SUB];
+            aa += A * A, ab += A * B, bb += B * B, xa += x[e] * A, xb += x[e] * B;
+        }
+        double det = aa * bb - ab * ab;
+        float d2 = d, dmin2 = dmin;
+        if (det > 0) {
+            d2 = H2F(F2H((float)((xa * bb - xb * ab) / det)));
+            dmin2 = H2F(F2H((float)(-(xb * aa - xa * ab) / det)));
+        }
+        if (d2 >= 0 && dmin2 >= 0) {
+            double e1 = 0, e2 = 0;
+            for (int e = 0; e < RG_QK_K; e++) {
+                float A = (float)(ls[e / SUB] * L[e]), B = lm[e / SUB];
+                e1 += (x[e] - d * A + dmin * B) * (x[e] - d * A + dmin * B);
+                e2 += (x[e] - d2 * A + dmin2 * B) * (x[e] - d2 * A + dmin2 * B);
+            }
+            if (e2 < e1) d = d2, dmin = dmin2;
+        }
+        b[i].d = F2H(d);
+        b[i].dmin = F2H(dmin);
+        pack_2bit(L, b[i].qs);
+    }
+}
+
+static void q3_K_from_float(const float *x, void *dst, int64_t n)
+{
+    rg_block_q3_K *b = dst;
+    for (int64_t i = 0; i < n / RG_QK_K; i++, x += RG_QK_K) {
+        float sc[RG_QK_K / SUB], amax = 0, max = 0;
+        for (int j = 0; j < RG_QK_K / SUB; j++) {
+            sc[j] = fit_signed(x + SUB * j, 4, 3);
+            if (fabsf(sc[j]) > amax) amax = fabsf(sc[j]), max = sc[j];
+        }
+        memset(&b[i], 0, sizeof b[i]);
+        if (!amax) continue; /* d = 0: every value decodes to 0 */
+        /* signed 6-bit sub-block scales, the largest at -32 */
+        float iscale = -32 / max, d = H2F(F2H(max / -32));
+        int8_t ls[RG_QK_K / SUB], q[SUB];
+        uint8_t L[RG_QK_K];
+        for (int j = 0; j < RG_QK_K / SUB; j++) {
+            ls[j] = (int8_t)clampi(nearest_int(iscale * sc[j]), -32, 31);
+            float qq;
+            levels_signed(x + SUB * j, d * ls[j], 4, 3, q, &qq);
+            for (int k = 0; k < SUB; k++)
+                L[SUB * j + k] = (uint8_t)(q[k] + 4);
+        }
+        /* the super-block scale refitted to the final levels */
+        double xa = 0, aa = 0;
+        for (int e = 0; e < RG_QK_K; e++) {
+            double A = ls[e / SUB] * (L[e] - 4);
+            xa += x[e] * A, aa += A * A;
+        }
+        if (aa > 0) {
+            float d2 = H2F(F2H((float)(xa / aa)));
+            double e1 = 0, e2 = 0;
+            for (int e = 0; e < RG_QK_K; e++) {
+                float A = (float)(ls[e / SUB] * (L[e] - 4));
+                e1 += (x[e] - d * A) * (x[e] - d * A), e2 += (x[e] - d2 * A) * (x[e] - d2 * A);
+            }
+            if (e2 < e1) d = d2;
+        }
+        b[i].d = F2H(d);
+        for (int j = 0; j < RG_QK_K / SUB; j++) {
+            uint8_t l = (uint8_t)(ls[j] + 32);
+            b[i].scales[j % 8] |= (uint8_t)((l & 0xF) << (4 * (j / 8)));
+            b[i].scales[8 + j % 4] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
+        }
+        pack_2bit(L, b[i].qs);
+        for (int e = 0; e < RG_QK_K; e++)
+            if (L[e] & 4) b[i].hmask[e % 32] |= (uint8_t)(1 << (e / 32));
+    }
+}
+
 /* ---- generic dot product: expand both operands block by block ---- */
 
 struct dot_pair {
@@ -606,8 +815,8 @@ static void init(void)
     set(RG_TYPE_Q5_0, q5_0_to_float, q5_0_from_float, dot_q5_0, RG_TYPE_Q8_0);
     set(RG_TYPE_Q5_1, q5_1_to_float, q5_1_from_float, dot_q5_1, RG_TYPE_Q8_0);
     set(RG_TYPE_Q8_0, q8_0_to_float, rg_quantize_row_q8_0_ref, dot_q8_0, RG_TYPE_Q8_0);
-    set(RG_TYPE_Q2_K, q2_K_to_float, NULL, dot_q2_K, RG_TYPE_Q8_K);
-    set(RG_TYPE_Q3_K, q3_K_to_float, NULL, dot_q3_K, RG_TYPE_Q8_K);
+    set(RG_TYPE_Q2_K, q2_K_to_float, q2_K_from_float, dot_q2_K, RG_TYPE_Q8_K);
+    set(RG_TYPE_Q3_K, q3_K_to_float, q3_K_from_float, dot_q3_K, RG_TYPE_Q8_K);
     set(RG_TYPE_Q4_K, q4_K_to_float, q4_K_from_float, dot_q4_K, RG_TYPE_Q8_K);
     set(RG_TYPE_Q5_K, q5_K_to_float, q5_K_from_float, dot_q5_K, RG_TYPE_Q8_K);
     set(RG_TYPE_Q6_K, q6_K_to_float, q6_K_from_float, dot_q6_K, RG_TYPE_Q8_K);
