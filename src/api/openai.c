@@ -296,6 +296,7 @@ struct gen_req {
     bool tools;          /* chat: tool definitions were given; parse <tool_call> blocks */
     int top_logprobs;    /* and this many alternatives (0-20) */
     int n_choices;       /* "n": answers to the same prompt, one after the other */
+    bool ignore_eos;     /* llama.cpp's extension: generate max_tokens whatever the model says */
     char *prompt_text;   /* rendered */
     struct rg_sample_params sp;
     long max_tokens; /* -1: until the context is full */
@@ -415,6 +416,12 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
     if (!get_number(r, body, "n", 1, MAX_CHOICES, &d)) return false;
     g->n_choices = (int)d;
     if (d != (int)d) BAD("n", "'n' must be a whole number");
+    json_t *ie = json_object_get(body, "ignore_eos");
+    if (ie && !json_is_null(ie) && !json_is_boolean(ie))
+        BAD("ignore_eos", "'ignore_eos' must be true or false");
+    g->ignore_eos = json_is_true(ie);
+    /* "cache_prompt" (llama.cpp) is accepted and always true here: a slot
+     * keeps its tokens and the next request reuses the common prefix */
     json_t *st = json_object_get(body, "stream");
     if (st && !json_is_null(st) && !json_is_boolean(st))
         BAD("stream", "'stream' must be true or false");
@@ -888,6 +895,9 @@ static void job_advance(struct job *j)
         return;
     }
     if (j->raw) memcpy(j->raw, j->logits, (size_t)rg_model_info(s->m)->n_vocab * sizeof *j->raw);
+    if (j->g.ignore_eos)
+        for (int32_t i = 0; i < rg_model_info(s->m)->n_vocab; i++)
+            if (rg_vocab_is_eog(v, i)) j->logits[i] = -INFINITY;
     int32_t t = j->jst ? sample_constrained(j) : rg_sampler_sample(j->smp, j->logits);
     if (t < 0) {
         j->rc =

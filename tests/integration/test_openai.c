@@ -685,6 +685,35 @@ static void test_n_choices(void **state)
     expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"x\",\"n\":1.5}", "n");
 }
 
+/* llama.cpp's ignore_eos: the end-of-sequence token never ends the answer. */
+static void test_ignore_eos(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    /* a bias that makes </s> (id 2) the model's certain choice */
+    json_t *a = post("/v1/completions",
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":6,"
+                     "\"temperature\":0,\"logit_bias\":{\"2\":100}}",
+                     200);
+    json_t *b = post("/v1/completions",
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":6,"
+                     "\"temperature\":0,\"logit_bias\":{\"2\":100},\"ignore_eos\":true,"
+                     "\"cache_prompt\":true}",
+                     200);
+    json_t *ca = json_array_get(json_object_get(a, "choices"), 0),
+           *cb = json_array_get(json_object_get(b, "choices"), 0);
+    assert_string_equal(json_string_value(json_object_get(ca, "finish_reason")), "stop");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(a, "usage"), "completion_tokens")), 0);
+    assert_string_equal(json_string_value(json_object_get(cb, "finish_reason")), "length");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(b, "usage"), "completion_tokens")), 6);
+    json_decref(a);
+    json_decref(b);
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"x\",\"ignore_eos\":3}",
+               "ignore_eos");
+}
+
 /* One slot, no queue: a second request while the first streams gets 429. */
 static void test_queue_bound(void **state)
 {
@@ -746,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_tools_requests),
         cmocka_unit_test(test_response_format),
         cmocka_unit_test(test_n_choices),
+        cmocka_unit_test(test_ignore_eos),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
