@@ -1402,11 +1402,9 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
         }
     }
     if (ok) {
-        size_t len = strlen(j->g.prompt_text), cap = len + 8, n = 0;
-        j->toks = rg_malloc_array(cap, sizeof *j->toks);
-        int rc = j->toks ? rg_tokenize(rg_model_vocab(s->m), j->g.prompt_text, len, true, chat,
-                                       j->toks, cap, &n)
-                         : RG_ENOMEM;
+        size_t n = 0;
+        int rc = rg_tokenize_alloc(rg_model_vocab(s->m), j->g.prompt_text, strlen(j->g.prompt_text),
+                                   true, chat, &j->toks, &n);
         if (rc) {
             rg_http_reply_error(r, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL, NULL,
                                 "cannot tokenize the prompt: %s",
@@ -1527,10 +1525,10 @@ static void *run_embed(void *arg)
         if (!s->embed_ctx) rc = RG_ENOMEM;
     }
     for (size_t i = 0; rc == RG_OK && i < j->n_inputs; i++) {
-        size_t len = strlen(j->inputs[i]), cap = len + 8, n = 0;
-        int32_t *t = rg_malloc_array(cap, sizeof *t);
-        rc = t ? rg_tokenize(rg_model_vocab(s->m), j->inputs[i], len, true, false, t, cap, &n)
-               : RG_ENOMEM;
+        size_t n = 0;
+        int32_t *t = NULL;
+        rc = rg_tokenize_alloc(rg_model_vocab(s->m), j->inputs[i], strlen(j->inputs[i]), true,
+                               false, &t, &n);
         if (rc == RG_OK && n > (size_t)s->n_ctx) {
             rc = RG_EOVERFLOW;
             rg_err_set(err, rc, "input %zu has %zu tokens; the context holds %d", i, n, s->n_ctx);

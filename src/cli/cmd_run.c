@@ -197,14 +197,10 @@ static int generate(struct session *S, long n_predict, FILE *out, struct rg_buf 
 static int tokenize_all(const struct rg_vocab *v, const char *text, bool special, int32_t **out,
                         int32_t *n)
 {
-    size_t len = strlen(text), cap = len + 8, got = 0;
-    int32_t *t = rg_malloc_array(cap, sizeof *t);
-    if (!t) return RG_ENOMEM;
-    int rc = rg_tokenize(v, text, len, true, special, t, cap, &got);
-    if (rc) {
-        rg_free(t);
-        return rc;
-    }
+    size_t got = 0;
+    int32_t *t = NULL;
+    int rc = rg_tokenize_alloc(v, text, strlen(text), true, special, &t, &got);
+    if (rc) return rc;
     *out = t;
     *n = (int32_t)got;
     return RG_OK;

@@ -84,9 +84,9 @@ int rg_cmd_tokenize(int argc, char **argv)
         len = strlen(text);
     }
     const struct rg_vocab *v = rg_model_vocab(m);
-    size_t cap = len + 16, n = 0;
-    int32_t *toks = rg_malloc_array(cap, sizeof *toks);
-    int rc = toks ? rg_tokenize(v, text, len, special, special, toks, cap, &n) : RG_ENOMEM;
+    size_t n = 0;
+    int32_t *toks = NULL;
+    int rc = rg_tokenize_alloc(v, text, len, special, special, &toks, &n);
     int exit_code = RG_EXIT_OK;
     if (rc == RG_EUNSUPPORTED) {
         fprintf(stderr,

@@ -52,6 +52,39 @@ static void test_all_archs_generate(void **state)
         }
 }
 
+/* A vocabulary without '▁' spells each space with three byte tokens, so a
+ * text can need more tokens than it has bytes: tokenize, run and serve all
+ * take it. */
+static void test_more_tokens_than_bytes(void **state)
+{
+    (void)state;
+    char gen[512], out[600], cmd[1400];
+    gen_bin(gen, sizeof gen);
+    snprintf(out, sizeof out, "%s/spaces.gguf", dir);
+    snprintf(cmd, sizeof cmd,
+             "'%s' --arch llama --n-embd 64 --n-layer 1 --n-head 2 --n-head-kv 2 --n-ff 128 "
+             "--n-vocab 300 --type F32 -o '%s'",
+             gen, out);
+    assert_int_equal(sh(cmd), 0);
+    char text[201];
+    memset(text, ' ', 200);
+    text[200] = '\0';
+    struct rg_run r;
+    const char *tok[] = {"tokenize", out, text, "--ids", NULL};
+    assert_int_equal(rg_run_cli(tok, NULL, NULL, 60, &r), 0);
+    if (r.status != 0) fail_msg("tokenize: %s", r.err);
+    size_t ids = 0;
+    for (char *p = strtok(r.out, " \n"); p; p = strtok(NULL, " \n"))
+        ids++;
+    assert_true(ids >= 3 * 200); /* three byte tokens per space */
+    rg_run_free(&r);
+    const char *run[] = {"run", out, text, "-n", "2", "--temp", "0", "--raw", NULL};
+    assert_int_equal(rg_run_cli(run, NULL, NULL, 60, &r), 0);
+    if (r.status != 0) fail_msg("run: %s", r.err);
+    rg_run_free(&r);
+    unlink(out);
+}
+
 static void test_unknown_arch_is_refused(void **state)
 {
     (void)state;
@@ -105,6 +138,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_archs_generate),
+        cmocka_unit_test(test_more_tokens_than_bytes),
         cmocka_unit_test(test_unknown_arch_is_refused),
         cmocka_unit_test(test_bert_embeddings),
     };

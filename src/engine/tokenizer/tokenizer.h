@@ -52,6 +52,10 @@ int32_t rg_vocab_find(const struct rg_vocab *v, const char *text);
  */
 int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
                 bool parse_special, int32_t *out, size_t cap, size_t *n_out);
+/* The same into an array it allocates (*out, rg_free it), however many
+ * tokens the text needs (byte fallback can make more tokens than bytes). */
+int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
+                      bool parse_special, int32_t **out, size_t *n_out);
 
 /*
  * The bytes that token id stands for (SPM: '▁' → ' ', <0xNN> byte tokens;

@@ -597,6 +597,29 @@ int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add
     return o.overflow ? RG_ETOOBIG : RG_OK;
 }
 
+int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
+                      bool parse_special, int32_t **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    size_t cap = len + 16;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int32_t *t = rg_malloc_array(cap, sizeof *t);
+        if (!t) return RG_ENOMEM;
+        size_t n = 0;
+        int rc = rg_tokenize(v, text, len, add_special, parse_special, t, cap, &n);
+        if (rc == RG_OK) {
+            *out = t;
+            *n_out = n;
+            return RG_OK;
+        }
+        rg_free(t);
+        if (rc != RG_ETOOBIG || n <= cap) return rc;
+        cap = n; /* the count it needed */
+    }
+    return RG_ETOOBIG;
+}
+
 int rg_token_to_piece(const struct rg_vocab *v, int32_t id, bool special, char *buf, size_t cap)
 {
     if (id < 0 || id >= v->n) return RG_EINVAL;
