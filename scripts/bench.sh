@@ -170,47 +170,95 @@ bench_engine() {
 }
 
 # ---- serving: concurrent streaming clients on one model (continuous batching) ----
+# tools/serve_bench drives any OpenAI-compatible server; ours and, when
+# present, llama.cpp's llama-server run on the same file with the same threads.
 serve_md=$OUT/serve.md
+turn_md=$OUT/turn.md
+SERVE_TOKENS=${BENCH_SERVE_TOKENS:-64}
+SERVE_CLIENTS=${BENCH_SERVE_CLIENTS:-"1 4 16"}
+TESTDATA=${RG_TESTDATA:-$ROOT/../shared/testdata}
+
+wait_port() { # log-file regex → port
+  local port=""
+  for _ in $(seq 300); do
+    port=$(sed -n "s|.*$2[^0-9]*\([0-9][0-9]*\).*|\1|p" "$1" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.2
+  done
+  echo "$port"
+}
+
+serve_runs() { # label url model
+  local label=$1 url=$2 model=$3 n j
+  "$BUILD/serve_bench" --url "$url" --model "$model" --clients 1 --tokens 4 >/dev/null || return 1
+  for n in $SERVE_CLIENTS; do
+    j=$("$BUILD/serve_bench" --url "$url" --model "$model" --clients "$n" --tokens "$SERVE_TOKENS") || return 1
+    echo "$j" >"$OUT/serve-$label-$n.json"
+    echo "| $label | $n | $SERVE_TOKENS | $(json_field "$j" aggregate_tok_s) | $(json_field "$j" ttft_p50_ms) | $(json_field "$j" ttft_p99_ms) |" >>"$serve_md"
+    log "serve $label: $n clients: $(json_field "$j" aggregate_tok_s) tok/s"
+  done
+  j=$("$BUILD/serve_bench" --url "$url" --model "$model" --second-turn 1500) || return 1
+  echo "$j" >"$OUT/turn-$label.json"
+  echo "| $label | $(json_field "$j" ttft_first_ms) | $(json_field "$j" ttft_second_ms) | $(json_field "$j" second_over_first) |" >>"$turn_md"
+  log "serve $label: second turn $(json_field "$j" second_over_first) of the first"
+}
+
 bench_serve() {
-  local f=$MODELS/tinyllama-1.1b-Q4_0.gguf
-  [[ -s $f ]] || f=$(gen_model tinyllama-1.1b Q4_0) || return 1
-  local data port pid errlog=$OUT/serve-engine.log n_tok=${BENCH_SERVE_TOKENS:-64}
+  [[ -x $BUILD/serve_bench ]] || { log "$BUILD/serve_bench missing: make build first"; return 1; }
+  # TinyLlama's shapes and, when the reference data is there, its real
+  # vocabulary, so that prompts have realistic token counts
+  local f=$MODELS/tinyllama-1.1b-Q4_0-spm.gguf vocab=$TESTDATA/vocab/ggml-vocab-llama-spm.gguf
+  if [[ ! -s $f ]]; then
+    if [[ -s $vocab ]]; then
+      log "writing $f"
+      "$GEN" --arch llama --preset tinyllama-1.1b --type Q4_0 --seed 1 --vocab "$vocab" -o "$f.tmp" >&2 &&
+        mv "$f.tmp" "$f"
+    else
+      f=$(gen_model tinyllama-1.1b Q4_0) || return 1
+    fi
+  fi
+  {
+    echo "| Server | Concurrent clients | Tokens each | Aggregate tokens/s | TTFT p50 ms | TTFT p99 ms |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+  } >"$serve_md"
+  {
+    echo "| Server | First turn TTFT ms | Second turn TTFT ms | Second / first |"
+    echo "| --- | --- | --- | --- |"
+  } >"$turn_md"
+  local data pid port errlog=$OUT/serve-engine.log
   data=$(mktemp -d)
   mkdir -p "$data/models"
   ln -s "$f" "$data/models/tl.gguf"
-  "$BIN" serve --port 0 --parallel 4 --threads "$THREADS" --log-level error --data-dir "$data/d" \
-    --models-dir "$data/models" 2>"$errlog" &
+  "$BIN" serve --port 0 --parallel 16 --ctx-size 2048 --threads "$THREADS" --log-level error \
+    --data-dir "$data/d" --models-dir "$data/models" 2>"$errlog" &
   pid=$!
-  port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$errlog" | head -1)
-    [[ -n $port ]] && break
-    sleep 0.1
-  done
-  [[ -n $port ]] || { log "server did not start"; kill "$pid"; return 1; }
-  curl -s -d '{"model":"tl","prompt":"hi","max_tokens":2}' "http://127.0.0.1:$port/v1/completions" >/dev/null
-  {
-    echo "| Concurrent clients | Tokens each | Aggregate tokens/s |"
-    echo "| --- | --- | --- |"
-  } >"$serve_md"
-  for n in 1 4; do
-    local t0 t1 pids=""
-    t0=$(date +%s.%N)
-    for i in $(seq "$n"); do
-      curl -s -d "{\"model\":\"tl\",\"prompt\":\"story $i begins\",\"max_tokens\":$n_tok,\"temperature\":0}" \
-        "http://127.0.0.1:$port/v1/completions" >/dev/null &
-      pids="$pids $!"
-    done
-    # shellcheck disable=SC2086
-    wait $pids
-    t1=$(date +%s.%N)
-    local agg
-    agg=$(awk -v n="$n" -v k="$n_tok" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n * k / (b - a) }')
-    echo "| $n | $n_tok | $agg |" >>"$serve_md"
-    log "serve: $n clients: $agg tok/s aggregate"
-  done
-  kill -TERM "$pid"
+  port=$(wait_port "$errlog" "listening on http://[^:]*:")
+  if [[ -n $port ]]; then
+    serve_runs "RustyGPT (--parallel 16)" "http://127.0.0.1:$port" tl || log "serve: rustygpt runs failed"
+  else
+    log "server did not start: $(cat "$errlog")"
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  if [[ -x $LLAMA_CPP_DIR/llama-server ]]; then
+    local np
+    for np in 4 16; do
+      errlog=$OUT/llama-server-$np.log
+      "$LLAMA_CPP_DIR/llama-server" -m "$f" --host 127.0.0.1 --port $((18700 + np)) -t "$THREADS" -np "$np" \
+        -c $((2048 * np)) >"$errlog" 2>&1 &
+      pid=$!
+      port=$(wait_port "$errlog" "server is listening on http://[^:]*:")
+      if [[ -n $port ]]; then
+        serve_runs "llama-server (-np $np)" "http://127.0.0.1:$port" tl || log "serve: llama-server runs failed"
+      else
+        log "llama-server did not start: $(tail -5 "$errlog")"
+      fi
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    done
+  else
+    log "no llama-server at $LLAMA_CPP_DIR: skipping the serving comparison"
+  fi
   rm -rf "$data"
 }
 
@@ -249,11 +297,19 @@ esac
   echo
   echo "## Serving"
   echo
-  echo "rustygpt serve --parallel 4 on the TinyLlama-shaped Q4_0 file; N clients at once, each asking"
-  echo "/v1/completions for the same number of tokens (prompt reading included); one scheduler decodes"
-  echo "all active requests in one batched step."
+  echo "tools/serve_bench: N streaming /v1/chat/completions at once on the TinyLlama-shaped Q4_0 file"
+  echo "(random weights, TinyLlama's vocabulary), each for $SERVE_TOKENS tokens with ignore_eos; aggregate"
+  echo "tokens/s over the wall time of the whole run, time to first token (TTFT) per client."
+  echo "Both servers use $THREADS threads on the same machine. Goal: at least 2x llama-server's aggregate at"
+  echo "4 and 16 clients, the same single-client speed."
   echo
   if [[ -s $serve_md ]]; then cat "$serve_md"; else echo "(not run)"; fi
+  echo
+  echo "Prefix reuse: a conversation of about 1,500 prompt tokens, then the same conversation with the"
+  echo "answer and one more question (what Copilot sends on every turn). Goal: second-turn TTFT under 5%"
+  echo "of the first."
+  echo
+  if [[ -s $turn_md ]]; then cat "$turn_md"; else echo "(not run)"; fi
   if [[ -s ${BENCH_NOTES:-$ROOT/bench/NOTES.md} ]]; then
     echo
     cat "${BENCH_NOTES:-$ROOT/bench/NOTES.md}"
