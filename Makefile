@@ -19,7 +19,7 @@ build: deps
 
 # Starts the server on 127.0.0.1:8080 (SQLite in ./data, models in ./models).
 run: build
-	$(BUILD_DIR)/rustygpt serve $(ARGS)
+	@BUILD_DIR=$(BUILD_DIR) scripts/run.sh $(ARGS)
 
 # Everything: unit + integration tests, the ASan/UBSan pass, bounded fuzzing.
 test: deps

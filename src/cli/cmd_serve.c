@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "engine/catalog/catalog.h"
 
 extern char **environ;
 
@@ -83,6 +84,21 @@ int rg_cmd_serve(int argc, char **argv)
     bool v6 = strchr(cfg.host, ':') != NULL;
     fprintf(stderr, "rustygpt %s: listening on http://%s%s%s:%d\n", RG_VERSION, v6 ? "[" : "",
             cfg.host, v6 ? "]" : "", rg_api_port(api));
+    if (cfg.models.n == 0) { /* a first start: say how to get a model */
+        struct rg_model_list l;
+        char cerr[RG_ERR_SIZE];
+        size_t usable = 0;
+        if (rg_catalog_scan(cfg.models_dir, &l, cerr) == RG_OK) {
+            for (size_t i = 0; i < l.n; i++)
+                usable += !l.v[i].error;
+            rg_catalog_free(&l);
+        }
+        if (!usable)
+            fprintf(stderr,
+                    "rustygpt: no models yet. Put .gguf files in %s, pass -m FILE.gguf, or "
+                    "download one: rustygpt pull URL (see docs/pull.md)\n",
+                    cfg.models_dir);
+    }
     fflush(stderr);
     int sig = 0;
     sigwait(&sigs, &sig);
