@@ -58,9 +58,10 @@ struct rg_jg {
     struct node *nodes;
     int n_nodes, cap;
     int root;
+    char *text[2]; /* literal prefix and suffix, or NULL */
 };
 
-enum { K_VAL = 1, K_OBJ, K_ARR, K_STR, K_NUM, K_LIT, K_ENUM };
+enum { K_VAL = 1, K_OBJ, K_ARR, K_STR, K_NUM, K_LIT, K_ENUM, K_TEXT };
 enum { O_FIRST, O_KEY, O_COLON, O_AFTER, O_NEXT };
 enum { A_FIRST, A_AFTER, A_NEXT };
 enum { N_START, N_MINUS, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
@@ -80,6 +81,7 @@ struct cc {
     int n_refs;
     char *err;
     size_t errsize;
+    bool lenient; /* ignore keywords that cannot be enforced */
 };
 
 static int fail(struct cc *c, const char *path, const char *msg, const char *what)
@@ -230,7 +232,7 @@ static int fill(struct cc *c, int idx, const json_t *s, const char *path, int de
             ok = !strcmp(key, IGNORED[i]);
         for (size_t i = 0; !ok && i < sizeof KNOWN / sizeof KNOWN[0]; i++)
             ok = !strcmp(key, KNOWN[i]);
-        if (!ok) return fail(c, path, "unsupported keyword", key);
+        if (!ok && !c->lenient) return fail(c, path, "unsupported keyword", key);
     }
     const json_t *all = json_object_get(s, "allOf");
     if (all) {
@@ -378,15 +380,44 @@ void rg_jg_free(struct rg_jg *g)
         rg_free(n->knode);
     }
     rg_free(g->nodes);
+    rg_free(g->text[0]);
+    rg_free(g->text[1]);
     rg_free(g);
+}
+
+static int compile_all(const json_t *schema, bool lenient, struct rg_jg **out, char *err,
+                       size_t errsize);
+
+int rg_jg_compile_wrapped(const json_t *schema, const char *prefix, const char *suffix,
+                          bool lenient, struct rg_jg **out, char *err, size_t errsize)
+{
+    int rc = compile_all(schema, lenient, out, err, errsize);
+    if (rc != RG_OK) return rc;
+    const char *t[2] = {prefix, suffix};
+    for (int i = 0; i < 2; i++) {
+        if (!t[i] || !*t[i]) continue;
+        if (!((*out)->text[i] = rg_strdup(t[i]))) {
+            rg_jg_free(*out);
+            *out = NULL;
+            snprintf(err, errsize, "out of memory");
+            return RG_ENOMEM;
+        }
+    }
+    return RG_OK;
 }
 
 int rg_jg_compile(const json_t *schema, struct rg_jg **out, char *err, size_t errsize)
 {
+    return compile_all(schema, false, out, err, errsize);
+}
+
+static int compile_all(const json_t *schema, bool lenient, struct rg_jg **out, char *err,
+                       size_t errsize)
+{
     *out = NULL;
     struct rg_jg *g = rg_calloc(1, sizeof *g);
     if (!g) return RG_ENOMEM;
-    struct cc c = {.g = g, .root = schema, .err = err, .errsize = errsize};
+    struct cc c = {.g = g, .root = schema, .err = err, .errsize = errsize, .lenient = lenient};
     int any = new_node(&c); /* node 0: any value */
     int rc = RG_OK;
     if (any != 0) {
@@ -435,7 +466,6 @@ static enum step step_ws(struct rg_jg_stack *st, unsigned char ch)
     if (st->ws >= 2 && (ch == ' ' || ch == '\t') && st->ws < 2 + MAX_INDENT) return st->ws++, OK;
     return DEAD;
 }
-
 
 static bool push(struct rg_jg_stack *st, uint8_t kind, uint8_t phase, int node)
 {
@@ -702,7 +732,8 @@ static enum step step(const struct rg_jg *g, struct rg_jg_stack *st, unsigned ch
     struct rg_jg_frame *f = &st->f[st->depth - 1];
     const struct node *n = &g->nodes[f->node];
     if (is_ws(ch) && f->kind != K_STR && f->kind != K_LIT && f->kind != K_NUM &&
-        f->kind != K_ENUM && !(f->kind == K_OBJ && f->phase == O_KEY)) {
+        f->kind != K_ENUM && !(f->kind == K_OBJ && f->phase == O_KEY) &&
+        !(f->kind == K_TEXT && f->a > 0)) {
         return step_ws(st, ch);
     }
     if (f->kind != K_STR) st->ws = 0;
@@ -719,6 +750,12 @@ static enum step step(const struct rg_jg *g, struct rg_jg_stack *st, unsigned ch
         return OK;
     }
     case K_ENUM: return step_enum(n, f, st, ch);
+    case K_TEXT: {
+        const char *t = g->text[f->b];
+        if ((unsigned char)t[f->a] != ch) return DEAD;
+        if (t[++f->a] == '\0') complete(st);
+        return OK;
+    }
     }
     return DEAD;
 }
@@ -764,11 +801,15 @@ static void run(const struct rg_jg *g, struct rg_jg_stack *st, const unsigned ch
 
 void rg_jg_start(const struct rg_jg *g, struct rg_jg_state *st)
 {
+    struct rg_jg_stack *s = &st->s[0];
     st->n = 1;
-    st->s[0].depth = 1;
-    st->s[0].ws = 0;
-    st->s[0].done = false;
-    st->s[0].f[0] = (struct rg_jg_frame){.kind = K_VAL, .node = (uint16_t)g->root};
+    s->depth = 0;
+    s->ws = 0;
+    s->done = false;
+    /* bottom up: the suffix waits under the document, the prefix comes first */
+    if (g->text[1]) s->f[s->depth++] = (struct rg_jg_frame){.kind = K_TEXT, .b = 1};
+    s->f[s->depth++] = (struct rg_jg_frame){.kind = K_VAL, .node = (uint16_t)g->root};
+    if (g->text[0]) s->f[s->depth++] = (struct rg_jg_frame){.kind = K_TEXT, .b = 0};
 }
 
 void rg_jg_copy(struct rg_jg_state *dst, const struct rg_jg_state *src)

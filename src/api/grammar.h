@@ -60,6 +60,12 @@ struct rg_jg;
 /* Compiles a JSON Schema. NULL schema: any JSON object (json_object mode).
  * RG_EINVAL with a message naming the problem (a JSON-pointer-like path). */
 int rg_jg_compile(const json_t *schema, struct rg_jg **out, char *err, size_t errsize);
+/* The same, with literal text before and after the document (NULL: none),
+ * whitespace allowed around it: "<tool_call>" {...} "</tool_call>". lenient:
+ * keywords the automaton cannot enforce are ignored instead of refused (for
+ * tool parameters, which clients write for the model, not for validation). */
+int rg_jg_compile_wrapped(const json_t *schema, const char *prefix, const char *suffix,
+                          bool lenient, struct rg_jg **out, char *err, size_t errsize);
 void rg_jg_free(struct rg_jg *g);
 
 void rg_jg_start(const struct rg_jg *g, struct rg_jg_state *st);

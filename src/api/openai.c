@@ -502,6 +502,70 @@ static bool content_text(struct rg_http_req *r, json_t *c, size_t idx, struct rg
     BAD(param, "'content' must be a string or an array of parts");
 }
 
+/* tool_choice "required" or {"type":"function","function":{"name":...}}: the
+ * answer is constrained to one <tool_call> of the allowed tools, its
+ * arguments to the tool's parameter schema (keywords the automaton cannot
+ * enforce, such as pattern, are left out; a schema that does not compile at
+ * all becomes "any object"). "auto" and absent leave the choice to the
+ * model. */
+static bool force_tool_call(struct rg_http_req *r, json_t *body, json_t *tools, struct gen_req *g)
+{
+    json_t *tc = json_object_get(body, "tool_choice");
+    const char *want = NULL;
+    if (!tc || json_is_null(tc) || (json_is_string(tc) && !strcmp(json_string_value(tc), "auto")))
+        return true;
+    if (json_is_object(tc)) {
+        want = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+        if (!want)
+            BAD("tool_choice", "'tool_choice' must name a function: {\"type\":\"function\","
+                               "\"function\":{\"name\":...}}");
+    } else if (!json_is_string(tc) || strcmp(json_string_value(tc), "required") != 0) {
+        BAD("tool_choice", "'tool_choice' must be 'none', 'auto', 'required' or a function");
+    }
+    json_t *alts = json_array(), *names = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        json_t *fn = json_object_get(t, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (!name || (want && strcmp(name, want) != 0)) continue;
+        json_t *params = json_object_get(fn, "parameters");
+        struct rg_jg *probe = NULL;
+        char perr[RG_ERR_SIZE];
+        bool usable = params && rg_jg_compile_wrapped(params, NULL, NULL, true, &probe, perr,
+                                                      sizeof perr) == RG_OK;
+        rg_jg_free(probe);
+        json_t *args = usable ? json_incref(params) : json_pack("{s:s}", "type", "object");
+        json_array_append_new(names, json_string(name));
+        json_array_append_new(alts, json_pack("{s:s, s:{s:{s:s}, s:o}, s:[s, s]}", "type", "object",
+                                              "properties", "name", "const", name, "arguments",
+                                              args, "required", "name", "arguments"));
+    }
+    if (json_array_size(names) == 0) {
+        json_decref(alts);
+        json_decref(names);
+        BAD("tool_choice", "'tool_choice' names '%.60s', which is not in 'tools'", want);
+    }
+    json_t *schema = json_array_size(alts) <= 16
+                         ? json_pack("{s:o}", "anyOf", alts)
+                         : json_pack("{s:s, s:{s:{s:o}, s:{s:s}}, s:[s, s]}", "type", "object",
+                                     "properties", "name", "enum", names, "arguments", "type",
+                                     "object", "required", "name", "arguments");
+    if (json_array_size(alts) > 16)
+        json_decref(alts);
+    else
+        json_decref(names);
+    char err[RG_ERR_SIZE];
+    rg_jg_free(g->jg); /* a forced call wins over response_format */
+    g->jg = NULL;
+    int rc =
+        rg_jg_compile_wrapped(schema, RG_TOOL_OPEN, RG_TOOL_CLOSE, true, &g->jg, err, sizeof err);
+    json_decref(schema);
+    if (rc != RG_OK) BAD("tool_choice", "cannot constrain the answer to a tool call: %s", err);
+    return true;
+}
+
 static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, struct gen_req *g)
 {
     json_t *msgs = json_object_get(body, "messages");
@@ -519,6 +583,7 @@ static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, s
         if (json_array_size(tools) == 0 || (choice && !strcmp(choice, "none"))) tools = NULL;
     }
     g->tools = tools != NULL;
+    if (tools && !force_tool_call(r, body, tools, g)) return false;
     /* one more slot: a system message may be added for the tools */
     struct rg_chat_msg *cm = rg_calloc(n + 1, sizeof *cm);
     struct rg_buf *texts = rg_calloc(n + 1, sizeof *texts);

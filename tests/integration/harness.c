@@ -115,9 +115,12 @@ int rg_server_start(struct rg_server *s, const char *const *args, const char *co
     for (int i = 0; i < 500; i++) {
         char *log = slurp(s->log_path, NULL);
         const char *p = log ? strstr(log, "listening on http://") : NULL;
-        if (p) {
-            const char *colon = strrchr(p, ':');
-            s->port = colon ? atoi(colon + 1) : 0;
+        const char *eol = p ? strchr(p, '\n') : NULL;
+        if (p && eol) { /* the port ends the "listening on" line */
+            const char *colon = eol;
+            while (colon > p && *colon != ':')
+                colon--;
+            s->port = *colon == ':' ? atoi(colon + 1) : 0;
             free(log);
             return s->port > 0 ? 0 : -1;
         }

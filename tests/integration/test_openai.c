@@ -714,6 +714,64 @@ static void test_ignore_eos(void **state)
                "ignore_eos");
 }
 
+/* tool_choice "required" or a named function: the answer is a call. */
+static void test_forced_tool_call(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    const char *tools =
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\","
+        "\"maxLength\":16}},\"required\":[\"city\"]}}},{\"type\":\"function\",\"function\":{"
+        "\"name\":\"get_time\",\"parameters\":{\"type\":\"object\",\"properties\":{\"zone\":{"
+        "\"type\":\"string\",\"pattern\":\"^[A-Z]\",\"maxLength\":8}}}}}]";
+    const char *choices[] = {"\"required\"",
+                             "{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}}",
+                             "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}"};
+    for (int k = 0; k < 3; k++) {
+        char body[2048];
+        snprintf(body, sizeof body,
+                 "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":"
+                 "\"Weather in Oslo?\"}],\"max_tokens\":300,\"temperature\":0.7,\"seed\":%d,%s,"
+                 "\"tool_choice\":%s}",
+                 k + 1, tools, choices[k]);
+        json_t *resp = post("/v1/chat/completions", body, 200);
+        json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+        const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
+        if (strcmp(finish, "tool_calls") != 0) {
+            char *d = json_dumps(resp, 0);
+            fail_msg("choice %d: not a tool call: %s", k, d);
+        }
+        json_t *call =
+            json_array_get(json_object_get(json_object_get(choice, "message"), "tool_calls"), 0);
+        json_t *fn = json_object_get(call, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        assert_non_null(name);
+        if (k == 1) assert_string_equal(name, "get_time");
+        if (k == 2) assert_string_equal(name, "get_weather");
+        json_t *args = json_loads(json_string_value(json_object_get(fn, "arguments")), 0, NULL);
+        assert_true(json_is_object(args));
+        if (!strcmp(name, "get_weather")) {
+            json_t *city = json_object_get(args, "city");
+            assert_true(json_is_string(city));
+            assert_true(json_string_length(city) <= 16);
+        }
+        json_decref(args);
+        json_decref(resp);
+    }
+    char bad[2048];
+    snprintf(bad, sizeof bad,
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+             "%s,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}}",
+             tools);
+    expect_400("/v1/chat/completions", bad, "tool_choice");
+    snprintf(bad, sizeof bad,
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+             "%s,\"tool_choice\":\"always\"}",
+             tools);
+    expect_400("/v1/chat/completions", bad, "tool_choice");
+}
+
 /* One slot, no queue: a second request while the first streams gets 429. */
 static void test_queue_bound(void **state)
 {
@@ -776,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_response_format),
         cmocka_unit_test(test_n_choices),
         cmocka_unit_test(test_ignore_eos),
+        cmocka_unit_test(test_forced_tool_call),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

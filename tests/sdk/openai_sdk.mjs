@@ -111,27 +111,54 @@ check("n answers and seeds", async () => {
   assert.deepEqual(again.choices.map((x) => x.message.content), c.choices.map((x) => x.message.content));
 });
 
-check("tools are accepted and the answer has the tool-call shape", async () => {
-  const c = await client.chat.completions.create({
+const weatherTool = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Weather of a city",
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string", maxLength: 16 } },
+      required: ["city"],
+    },
+  },
+};
+
+check("tool calls (tool_choice required), plain and streamed", async () => {
+  const req = {
     model,
     messages: [{ role: "user", content: "Weather in Oslo?" }],
-    max_tokens: 8,
-    temperature: 0,
-    tools: [
-      {
-        type: "function",
-        function: {
-          name: "get_weather",
-          description: "Weather of a city",
-          parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-        },
-      },
+    max_tokens: 300,
+    temperature: 0.7,
+    seed: 3,
+    tools: [weatherTool],
+    tool_choice: "required",
+  };
+  const c = await client.chat.completions.create(req);
+  assert.equal(c.choices[0].finish_reason, "tool_calls");
+  const calls = c.choices[0].message.tool_calls;
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].type, "function");
+  assert.equal(calls[0].function.name, "get_weather");
+  assert.equal(typeof JSON.parse(calls[0].function.arguments).city, "string");
+  // streamed: the SDK's helper assembles delta.tool_calls into the same call
+  const runner = client.beta.chat.completions.stream(req);
+  const final = await runner.finalChatCompletion();
+  assert.equal(final.choices[0].finish_reason, "tool_calls");
+  assert.deepEqual(final.choices[0].message.tool_calls.map((t) => [t.function.name, t.function.arguments]),
+    calls.map((t) => [t.function.name, t.function.arguments]));
+  // the call's result goes back as a tool message
+  const next = await client.chat.completions.create({
+    model,
+    max_tokens: 4,
+    tools: [weatherTool],
+    messages: [
+      { role: "user", content: "Weather in Oslo?" },
+      { role: "assistant", content: null, tool_calls: calls },
+      { role: "tool", tool_call_id: calls[0].id, content: "sunny" },
     ],
-    tool_choice: "auto",
   });
-  const msg = c.choices[0].message;
-  assert.ok(typeof msg.content === "string" || Array.isArray(msg.tool_calls));
-  if (msg.tool_calls) for (const t of msg.tool_calls) assert.equal(t.type, "function");
+  assert.equal(next.choices.length, 1);
 });
 
 check("structured output (json_schema)", async () => {

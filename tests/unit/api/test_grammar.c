@@ -78,8 +78,8 @@ static void test_json_object_mode(void **state)
         {"{} x", 0},
         {"{\"\xc3\xa9\":\"\xe2\x82\xac\"}", 1},
         {"{\n  \"a\": [\n\t\t1\n  ]\n}", 1}, /* pretty-printed */
-        {"{  \"a\":1}", 0},                   /* one space at most */
-        {"{\"a\":1}\n", 0},                    /* nothing after the document */
+        {"{  \"a\":1}", 0},                  /* one space at most */
+        {"{\"a\":1}\n", 0},                  /* nothing after the document */
         {"{\r\"a\":1}", 0},
     };
     check(NULL, c, sizeof c / sizeof c[0]);
@@ -229,7 +229,8 @@ static void test_random_bytes_never_crash(void **state)
             seed = seed * 6364136223846793005ull + 1;
             /* closing brackets last, or every walk ends at its first "}" */
             for (int t = 0; !alive && t < 17; t++) {
-                char ch = "{[\",: a\\u0123x}]"[t < 15 ? ((seed >> 33) + (uint64_t)t) % 15 : (uint64_t)t];
+                char ch =
+                    "{[\",: a\\u0123x}]"[t < 15 ? ((seed >> 33) + (uint64_t)t) % 15 : (uint64_t)t];
                 rg_jg_copy(&keep, &st);
                 alive = rg_jg_feed(g, &st, &ch, 1);
                 if (!alive) rg_jg_copy(&st, &keep);
@@ -242,13 +243,50 @@ static void test_random_bytes_never_crash(void **state)
     rg_jg_free(g);
 }
 
+static void test_wrapped(void **state)
+{
+    (void)state;
+    char err[256];
+    json_error_t je;
+    json_t *s = json_loads("{\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"f\"}},"
+                           "\"required\":[\"name\"]}",
+                           0, &je);
+    struct rg_jg *g = NULL;
+    assert_int_equal(
+        rg_jg_compile_wrapped(s, "<tool_call>", "</tool_call>", false, &g, err, sizeof err), RG_OK);
+    json_decref(s);
+    static const struct tcase c[] = {
+        {"<tool_call>\n{\"name\": \"f\"}\n</tool_call>", 1},
+        {"<tool_call>{\"name\":\"f\"}</tool_call>", 1},
+        {"<tool_call>{\"name\":\"f\"}", 2},
+        {"{\"name\":\"f\"}", 0},
+        {"<tool_call>{\"name\":\"g\"}</tool_call>", 0},
+        {"<tool_call>{\"name\":\"f\"}</tool_call>x", 0},
+        {"<tool_cal>", 0},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        int v = verdict(g, c[i].text), w = verdict_whole(g, c[i].text);
+        if (v != c[i].want || w != v)
+            fail_msg("%s: got %d (whole %d), want %d", c[i].text, v, w, c[i].want);
+    }
+    rg_jg_free(g);
+    /* lenient: a keyword it cannot enforce is left out, not refused */
+    s = json_loads("{\"type\":\"string\",\"pattern\":\"^a\",\"maxLength\":2}", 0, &je);
+    assert_int_equal(rg_jg_compile_wrapped(s, NULL, NULL, false, &g, err, sizeof err), RG_EINVAL);
+    assert_int_equal(rg_jg_compile_wrapped(s, NULL, NULL, true, &g, err, sizeof err), RG_OK);
+    json_decref(s);
+    assert_int_equal(verdict(g, "\"zz\""), 1);
+    assert_int_equal(verdict(g, "\"zzz\""), 0);
+    rg_jg_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_object_mode),         cmocka_unit_test(test_object_properties),
         cmocka_unit_test(test_arrays_enums_unions),      cmocka_unit_test(test_refs_and_top_level),
         cmocka_unit_test(test_every_prefix_lives),       cmocka_unit_test(test_bad_schemas),
-        cmocka_unit_test(test_random_bytes_never_crash),
+        cmocka_unit_test(test_random_bytes_never_crash), cmocka_unit_test(test_wrapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
