@@ -977,6 +977,7 @@ static void job_advance(struct job *j)
     rg_sampler_accept(j->smp, t);
     if (j->jst) grammar_allows(j, t, j->jst);
     if (j->n_gen++ == 0 && j->t_first == 0) j->t_first = mono();
+    rg_metrics_add_generated(1);
     char piece[512];
     int pl = rg_detok_push(&j->d, t, piece, sizeof piece);
     if (pl > 0) rg_buf_append(&j->pending, piece, (size_t)pl);

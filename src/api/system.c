@@ -51,13 +51,16 @@ static void status(struct rg_http_req *r, void *ctx)
     struct rg_metrics_snapshot m;
     rg_metrics_snapshot(&m);
     json_t *body =
-        json_pack("{s:s, s:s, s:f, s:{s:s, s:s, s:s}, s:o, s:{s:I, s:I}, s:I, s:I, s:{s:I}, s:I}",
+        json_pack("{s:s, s:s, s:f, s:{s:s, s:s, s:s}, s:o, s:{s:I, s:I}, s:I, s:I, s:{s:I}, s:I, "
+                  "s:{s:I, s:I, s:f}}",
                   "status", "ok", "version", RG_VERSION, "uptime_s", mono_now() - st->started,
                   "build", "type", RG_BUILD_TYPE, "compiler", RG_COMPILER, "date", __DATE__,
                   "models", rg_openai_status(st->openai), "slots", "busy", (json_int_t)m.slots_busy,
                   "free", (json_int_t)(m.slots_total - m.slots_busy), "queue_depth",
                   (json_int_t)m.queue_depth, "streams_open", (json_int_t)m.streams_open, "memory",
-                  "rss_bytes", (json_int_t)rss_bytes(), "requests_total", (json_int_t)m.requests);
+                  "rss_bytes", (json_int_t)rss_bytes(), "requests_total", (json_int_t)m.requests,
+                  "tokens", "prompt_total", (json_int_t)m.prompt_tokens, "generated_total",
+                  (json_int_t)m.completion_tokens, "generated_per_s", m.generated_per_s);
     rg_http_reply_json(r, 200, body);
 }
 

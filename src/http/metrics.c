@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -72,6 +73,42 @@ void rg_metrics_observe_request(const char *method, const char *route, int statu
     pthread_mutex_unlock(&lock);
 }
 
+/* Generated tokens per second of the clock, the last RATE_SECONDS of them. */
+#define RATE_SECONDS 10
+static struct {
+    long long sec;
+    long n;
+} rate[RATE_SECONDS + 2];
+static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static long long now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec;
+}
+
+void rg_metrics_add_generated(long n)
+{
+    long long s = now_sec();
+    size_t k = (size_t)(s % (RATE_SECONDS + 2));
+    pthread_mutex_lock(&rate_lock);
+    if (rate[k].sec != s) rate[k].sec = s, rate[k].n = 0;
+    rate[k].n += n;
+    pthread_mutex_unlock(&rate_lock);
+}
+
+static double generated_per_s(void)
+{
+    long long s = now_sec();
+    long sum = 0;
+    pthread_mutex_lock(&rate_lock);
+    for (size_t k = 0; k < RATE_SECONDS + 2; k++)
+        if (rate[k].sec >= s - RATE_SECONDS && rate[k].sec < s) sum += rate[k].n;
+    pthread_mutex_unlock(&rate_lock);
+    return (double)sum / RATE_SECONDS;
+}
+
 void rg_metrics_add_tokens(long prompt, long completion)
 {
     atomic_fetch_add(&prompt_tokens, prompt);
@@ -104,6 +141,7 @@ void rg_metrics_snapshot(struct rg_metrics_snapshot *o)
     o->slots_total = atomic_load(&slots_total);
     o->streams_open = atomic_load(&streams_open);
     o->requests = atomic_load(&requests_total);
+    o->generated_per_s = generated_per_s();
 }
 
 int rg_metrics_render(struct rg_buf *b)
@@ -150,6 +188,9 @@ int rg_metrics_render(struct rg_buf *b)
     P("# HELP rustygpt_generated_tokens_total Tokens generated.\n");
     P("# TYPE rustygpt_generated_tokens_total counter\n");
     P("rustygpt_generated_tokens_total %ld\n", atomic_load(&completion_tokens));
+    P("# HELP rustygpt_generation_tokens_per_second Tokens generated per second, last 10 s.\n");
+    P("# TYPE rustygpt_generation_tokens_per_second gauge\n");
+    P("rustygpt_generation_tokens_per_second %.2f\n", generated_per_s());
     P("# HELP rustygpt_queue_depth Requests waiting for a generation slot.\n");
     P("# TYPE rustygpt_queue_depth gauge\n");
     P("rustygpt_queue_depth %ld\n", atomic_load(&queue_depth));

@@ -14,6 +14,8 @@
 /* route: the route pattern ("/v1/models/{id}") or "unmatched". */
 void rg_metrics_observe_request(const char *method, const char *route, int status, double seconds);
 void rg_metrics_add_tokens(long prompt, long completion);
+/* n tokens were just generated (for the tokens/s gauge: a 10 s window). */
+void rg_metrics_add_generated(long n);
 void rg_metrics_set_queue_depth(long n);
 void rg_metrics_set_slots(long busy, long total);
 void rg_metrics_stream_started(void);
@@ -23,6 +25,7 @@ struct rg_metrics_snapshot {
     long prompt_tokens, completion_tokens;
     long queue_depth, slots_busy, slots_total, streams_open;
     unsigned long long requests;
+    double generated_per_s; /* over the last 10 whole seconds */
 };
 void rg_metrics_snapshot(struct rg_metrics_snapshot *out);
 

@@ -772,6 +772,32 @@ static void test_forced_tool_call(void **state)
     expect_400("/v1/chat/completions", bad, "tool_choice");
 }
 
+/* /status and /metrics count tokens and the generation rate. */
+static void test_status_tokens(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    json_decref(post("/v1/completions",
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":8,"
+                     "\"ignore_eos\":true}",
+                     200));
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "GET", "/status", NULL, NULL, 0, &r), 0);
+    json_t *st = json_loadb(r.body, r.len, 0, NULL);
+    rg_resp_free(&r);
+    json_t *tok = json_object_get(st, "tokens");
+    assert_true(json_integer_value(json_object_get(tok, "generated_total")) >= 8);
+    assert_true(json_integer_value(json_object_get(tok, "prompt_total")) >= 2);
+    assert_true(json_is_number(json_object_get(tok, "generated_per_s")));
+    json_t *m0 = json_array_get(json_object_get(st, "models"), 0);
+    assert_true(json_integer_value(json_object_get(m0, "memory_bytes")) >
+                json_integer_value(json_object_get(m0, "file_size")));
+    json_decref(st);
+    assert_int_equal(rg_http(&srv, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    assert_non_null(strstr(r.body, "rustygpt_generation_tokens_per_second "));
+    rg_resp_free(&r);
+}
+
 /* One slot, no queue: a second request while the first streams gets 429. */
 static void test_queue_bound(void **state)
 {
@@ -835,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_n_choices),
         cmocka_unit_test(test_ignore_eos),
         cmocka_unit_test(test_forced_tool_call),
+        cmocka_unit_test(test_status_tokens),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
