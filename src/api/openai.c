@@ -715,10 +715,24 @@ struct job {
     struct rg_buf tool_buf;
     struct rg_jg_state *jst; /* response_format: what the output has read so far */
     float *scratch;          /* logits to sample from before the grammar check */
-    int choice;              /* which of the n answers is being generated */
-    long n_gen_total;        /* tokens of the answers before this one */
-    json_t *choices;         /* non-streamed: the finished answers */
+    int choice;              /* which of the answers (prompts x n) is being generated */
+    int32_t **ptoks;         /* each prompt's tokens (/v1/completions takes several) */
+    int32_t *pn;
+    int n_prompts;
+    long n_prompt_total;
+    long n_gen_total; /* tokens of the answers before this one */
+    json_t *choices;  /* non-streamed: the finished answers */
 };
+
+static void free_prompts(struct job *j)
+{
+    for (int i = 0; j->ptoks && i < j->n_prompts; i++)
+        rg_free(j->ptoks[i]);
+    rg_free(j->ptoks);
+    rg_free(j->pn);
+    j->ptoks = NULL;
+    j->toks = NULL;
+}
 
 /* Longest suffix of text[0..n) that is a proper prefix of a stop string. */
 static size_t held_back(const struct gen_req *g, const char *text, size_t n)
@@ -1170,7 +1184,7 @@ static void request_end(struct job *j, int rc)
 {
     struct served *s = j->s;
     const char *err = j->err;
-    long n_prompt = j->n_toks, n_gen = j->n_gen_total;
+    long n_prompt = j->n_prompt_total, n_gen = j->n_gen_total;
     const char *finish = j->finish ? j->finish : "length";
     struct rg_buf *all = &j->all;
     rg_metrics_add_tokens(n_prompt, n_gen);
@@ -1262,7 +1276,7 @@ static void request_end(struct job *j, int rc)
     rg_buf_free(&j->all);
     rg_buf_free(&j->pending);
     gen_req_free(&j->g);
-    rg_free(j->toks);
+    free_prompts(j);
     rg_free(j);
 }
 
@@ -1271,8 +1285,11 @@ static void request_end(struct job *j, int rc)
 static bool job_finish(struct job *j)
 {
     int rc = choice_end(j);
-    if (rc == RG_OK && j->choice + 1 < j->g.n_choices) {
+    if (rc == RG_OK && j->choice + 1 < j->g.n_choices * j->n_prompts) {
         j->choice++;
+        int p = j->choice / j->g.n_choices; /* prompt after prompt, n answers each */
+        j->toks = j->ptoks[p];
+        j->n_toks = j->pn[p];
         j->phase = PHASE_PREFILL;
         return false;
     }
@@ -1429,6 +1446,103 @@ static int submit(struct served *s, struct job *j, char *err)
 
 enum api_mode { MODE_OPENAI, MODE_OLLAMA_CHAT, MODE_OLLAMA_GENERATE };
 
+/* One prompt's tokens: text, or token ids as /v1/completions allows. */
+static bool prompt_tokens(struct rg_http_req *r, struct served *s, struct job *j, json_t *p, int k)
+{
+    const struct rg_vocab *v = rg_model_vocab(s->m);
+    int32_t n_vocab = rg_model_info(s->m)->n_vocab;
+    size_t n = 0;
+    int32_t *t = NULL;
+    if (!p || json_is_string(p)) { /* NULL: the rendered chat */
+        const char *text = p ? json_string_value(p) : j->g.prompt_text;
+        size_t len = p ? json_string_length(p) : strlen(text);
+        int rc = rg_tokenize_alloc(v, text, len, true, j->g.chat, &t, &n);
+        if (rc) {
+            rg_http_reply_error(r, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL, NULL,
+                                "cannot tokenize the prompt: %s",
+                                rc == RG_EUNSUPPORTED
+                                    ? "this model's tokenizer is not implemented yet"
+                                    : rg_strerror(rc));
+            return false;
+        }
+    } else { /* an array of token ids */
+        n = json_array_size(p);
+        t = rg_malloc_array(n ? n : 1, sizeof *t);
+        if (!t) BAD(NULL, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            json_t *x = json_array_get(p, i);
+            json_int_t id = json_is_integer(x) ? json_integer_value(x) : -1;
+            if (id < 0 || id >= n_vocab) {
+                rg_free(t);
+                BAD("prompt", "prompt token %zu is not a token id of this model", i);
+            }
+            t[i] = (int32_t)id;
+        }
+    }
+    if (n == 0 || (int64_t)n >= s->n_ctx) {
+        rg_free(t);
+        if (n == 0) BAD("prompt", "the prompt is empty");
+        rg_http_reply_error(
+            r, 400, NULL, "context_length_exceeded", j->g.chat ? "messages" : "prompt",
+            "This model's maximum context length is %d tokens; the prompt has %zu", s->n_ctx, n);
+        return false;
+    }
+    j->ptoks[k] = t;
+    j->pn[k] = (int32_t)n;
+    j->n_prompt_total += (long)n;
+    return true;
+}
+
+/* The prompt(s): the rendered chat, or /v1/completions' "prompt": a string,
+ * token ids, or a list of either (each gets its n answers). */
+static bool tokenize_prompts(struct rg_http_req *r, struct served *s, struct job *j, json_t *body)
+{
+    json_t *one = NULL, *list = NULL;
+    if (!j->g.chat) {
+        json_t *p = json_object_get(body, "prompt");
+        bool ids =
+            json_is_array(p) && json_array_size(p) > 0 && json_is_integer(json_array_get(p, 0));
+        if (json_is_string(p) || ids)
+            one = json_incref(p);
+        else if (json_is_array(p) && json_array_size(p) > 0)
+            list = p;
+        else
+            BAD("prompt", "'prompt' must be a string, a list of strings, or token ids");
+    }
+    int n = list ? (int)json_array_size(list) : 1;
+    if (n > MAX_CHOICES || n * j->g.n_choices > MAX_CHOICES) {
+        json_decref(one);
+        BAD("prompt", "at most %d answers per request (prompts x n)", MAX_CHOICES);
+    }
+    j->ptoks = rg_calloc((size_t)n, sizeof *j->ptoks);
+    j->pn = rg_calloc((size_t)n, sizeof *j->pn);
+    j->n_prompts = n;
+    bool ok = j->ptoks && j->pn;
+    if (list) {
+        ok = j->ptoks && j->pn;
+        for (int k = 0; ok && k < n; k++) {
+            json_t *p = json_array_get(list, (size_t)k);
+            if (!json_is_string(p) && !json_is_array(p)) {
+                rg_http_reply_error(r, 400, NULL, NULL, "prompt",
+                                    "prompt %d must be a string or token ids", k);
+                return false;
+            }
+            ok = prompt_tokens(r, s, j, p, k);
+            if (!ok) return false;
+        }
+    } else if (ok) {
+        ok = prompt_tokens(r, s, j, one, 0); /* one is NULL for a chat */
+        json_decref(one);
+        if (!ok) return false;
+    } else {
+        json_decref(one);
+    }
+    if (!ok) BAD(NULL, "out of memory");
+    j->toks = j->ptoks[0];
+    j->n_toks = j->pn[0];
+    return true;
+}
+
 static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t *body, bool chat,
                              enum api_mode mode)
 {
@@ -1458,38 +1572,10 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
     const struct rg_model_info *I = rg_model_info(s->m);
     bool ok = parse_common(r, body, &j->g, I->n_vocab);
     if (ok && chat) ok = render_chat(r, body, s, &j->g);
-    if (ok && !chat) {
-        json_t *p = json_object_get(body, "prompt");
-        if (!json_is_string(p)) {
-            rg_http_reply_error(r, 400, NULL, NULL, "prompt", "'prompt' must be a string");
-            ok = false;
-        } else {
-            j->g.prompt_text = rg_strdup(json_string_value(p));
-        }
-    }
-    if (ok) {
-        size_t n = 0;
-        int rc = rg_tokenize_alloc(rg_model_vocab(s->m), j->g.prompt_text, strlen(j->g.prompt_text),
-                                   true, chat, &j->toks, &n);
-        if (rc) {
-            rg_http_reply_error(r, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL, NULL,
-                                "cannot tokenize the prompt: %s",
-                                rc == RG_EUNSUPPORTED
-                                    ? "this model's tokenizer is not implemented yet"
-                                    : rg_strerror(rc));
-            ok = false;
-        } else if ((int64_t)n >= s->n_ctx) {
-            rg_http_reply_error(
-                r, 400, NULL, "context_length_exceeded", "messages",
-                "This model's maximum context length is %d tokens; the prompt has %zu", s->n_ctx,
-                n);
-            ok = false;
-        }
-        j->n_toks = (int32_t)n;
-    }
+    if (ok) ok = tokenize_prompts(r, s, j, body);
     if (!ok) {
         gen_req_free(&j->g);
-        rg_free(j->toks);
+        free_prompts(j);
         rg_free(j);
         put_model(oa, s);
         return;
@@ -1506,12 +1592,12 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
             "every slot of '%s' is busy and %d requests already wait; try again shortly", s->id,
             oa->cfg->max_queue);
         gen_req_free(&j->g);
-        rg_free(j->toks);
+        free_prompts(j);
         rg_free(j);
         put_model(oa, s);
         return;
     }
-    rg_http_req_log_model(r, s->id, j->g.stream, j->n_toks, 0);
+    rg_http_req_log_model(r, s->id, j->g.stream, j->n_prompt_total, 0);
     if (j->g.ollama)
         j->out =
             rg_http_stream_start(r, 200, j->g.stream ? "application/x-ndjson" : "application/json");
@@ -1526,7 +1612,7 @@ static void completions_body(struct rg_http_req *r, struct rg_openai *oa, json_t
             rg_sse_end(j->out);
         }
         gen_req_free(&j->g);
-        rg_free(j->toks);
+        free_prompts(j);
         rg_free(j);
         put_model(oa, s);
     }
@@ -2053,7 +2139,7 @@ static void served_free(struct served *s)
         s->queue = j->qnext;
         rg_sse_end(j->out);
         gen_req_free(&j->g);
-        rg_free(j->toks);
+        free_prompts(j);
         rg_free(j);
     }
     for (int k = 0; k < s->n_slots; k++)
@@ -2128,12 +2214,13 @@ static const char CHAT_RESP[] =
     "\"created\":{\"type\":\"integer\"},\"model\":{\"type\":\"string\"},\"choices\":{\"type\":"
     "\"array\"},"
     "\"usage\":{\"type\":\"object\"}}}";
-static const char COMPL_REQ[] = "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"],"
-                                "\"properties\":{\"model\":{\"type\":\"string\"},"
-                                "\"prompt\":{\"type\":\"string\"},\"stream\":{\"type\":\"boolean\"}"
-                                ",\"max_tokens\":{\"type\":\"integer\"},"
-                                "\"temperature\":{\"type\":\"number\"},\"stop\":{\"type\":["
-                                "\"string\",\"array\"]},\"seed\":{\"type\":\"integer\"}}}";
+static const char COMPL_REQ[] =
+    "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"],"
+    "\"properties\":{\"model\":{\"type\":\"string\"},"
+    "\"prompt\":{\"type\":[\"string\",\"array\"]},\"stream\":{\"type\":\"boolean\"}"
+    ",\"max_tokens\":{\"type\":\"integer\"},"
+    "\"temperature\":{\"type\":\"number\"},\"stop\":{\"type\":["
+    "\"string\",\"array\"]},\"seed\":{\"type\":\"integer\"}}}";
 static const char COMPL_RESP[] =
     "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"object\":{\"const\":"
     "\"text_completion\"},"

@@ -798,6 +798,77 @@ static void test_status_tokens(void **state)
     rg_resp_free(&r);
 }
 
+/* /v1/completions' prompt as token ids and as a list; a prompt longer than
+ * the context is a 400 naming it. */
+static void test_prompt_forms(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    json_t *a = post("/v1/completions",
+                     "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":6,"
+                     "\"temperature\":0}",
+                     200);
+    const char *ta = json_string_value(
+        json_object_get(json_array_get(json_object_get(a, "choices"), 0), "text"));
+    /* the same prompt as the ids the tokenizer gives (BOS included) */
+    struct rg_run rr;
+    char model[512];
+    assert_non_null(rg_test_data_path(model, sizeof model, "models/stories260K.gguf"));
+    const char *targs[] = {"tokenize", model, "Once upon a time", "--ids", "--special", NULL};
+    assert_int_equal(rg_run_cli(targs, NULL, NULL, 30, &rr), 0);
+    assert_int_equal(rr.status, 0);
+    char ids[512] = "";
+    size_t il = 0;
+    for (char *p = strtok(rr.out, " \n"); p; p = strtok(NULL, " \n"))
+        il += (size_t)snprintf(ids + il, sizeof ids - il, "%s%s", il ? "," : "", p);
+    rg_run_free(&rr);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"model\":\"stories260K\",\"prompt\":[%s],\"max_tokens\":6,\"temperature\":0}", ids);
+    json_t *b = post("/v1/completions", body, 200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(b, "choices"), 0), "text")),
+                        ta);
+    /* a list of prompts: answers in order, n each, usage summed */
+    json_t *c = post("/v1/completions",
+                     "{\"model\":\"stories260K\",\"prompt\":[\"Once upon a time\",\"The cat\"],"
+                     "\"max_tokens\":6,\"temperature\":0,\"n\":2}",
+                     200);
+    json_t *cc = json_object_get(c, "choices");
+    assert_int_equal(json_array_size(cc), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(cc, i), "index")),
+                         (json_int_t)i);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cc, 0), "text")), ta);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cc, 1), "text")), ta);
+    assert_string_not_equal(json_string_value(json_object_get(json_array_get(cc, 2), "text")), ta);
+    json_int_t pa =
+        json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens"));
+    assert_true(json_integer_value(json_object_get(json_object_get(c, "usage"), "prompt_tokens")) >
+                pa);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    /* too long for the context */
+    size_t big = 40000;
+    char *huge = malloc(big + 128);
+    size_t k = (size_t)snprintf(huge, 128, "{\"model\":\"stories260K\",\"prompt\":\"");
+    for (size_t i = 0; i < big / 4; i++)
+        memcpy(huge + k + 4 * i, "cat ", 4);
+    k += big;
+    snprintf(huge + k, 64, "\",\"max_tokens\":4}");
+    json_t *e = post("/v1/completions", huge, 400);
+    free(huge);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "code")),
+                        "context_length_exceeded");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "param")),
+                        "prompt");
+    json_decref(e);
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":[1,2,999999]}", "prompt");
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":[]}", "prompt");
+    expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":[\"a\",{}]}", "prompt");
+}
+
 /* One slot, no queue: a second request while the first streams gets 429. */
 static void test_queue_bound(void **state)
 {
@@ -862,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_ignore_eos),
         cmocka_unit_test(test_forced_tool_call),
         cmocka_unit_test(test_status_tokens),
+        cmocka_unit_test(test_prompt_forms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
