@@ -682,7 +682,14 @@ static json_t *json_text(const char *p, size_t n)
     return j;
 }
 
-enum job_phase { PHASE_QUEUED, PHASE_PREFILL, PHASE_DECODE, PHASE_DONE };
+/* QUEUED → PREFILL (set up, find the cached prefix) → PROMPT (the rest of
+ * the prompt goes in, a chunk per step) → DECODE (a token per step) → DONE */
+enum job_phase { PHASE_QUEUED, PHASE_PREFILL, PHASE_PROMPT, PHASE_DECODE, PHASE_DONE };
+
+/* Tokens one scheduler step decodes at most: every generating sequence's
+ * next token, then prompt chunks of new requests in what is left. Small
+ * enough that streams keep flowing while a long prompt is read. */
+#define STEP_TOKENS 128
 
 struct job {
     struct rg_openai *oa;
@@ -701,6 +708,8 @@ struct job {
     struct rg_buf all, pending;
     float *logits;
     int32_t next; /* token to decode in the next batched step */
+    int32_t fed;  /* PHASE_PROMPT: prompt tokens in the cache so far */
+    int32_t take; /* and in this step */
     long n_gen;
     const char *finish;
     bool first;
@@ -1081,27 +1090,13 @@ static void job_prefill(struct job *j)
     if (keep == j->n_toks) keep--; /* decode the last one again for its logits */
     rg_ctx_seq_truncate(s->ctx, j->slot, keep);
     sl->n_cached = keep;
-    struct rg_batch_item items[256];
-    int rc = RG_OK;
-    for (int32_t done = keep; rc == RG_OK && done < j->n_toks;) {
-        int32_t b = RG_MIN(256, j->n_toks - done);
-        for (int32_t i = 0; i < b; i++)
-            items[i] =
-                (struct rg_batch_item){j->toks[done + i], j->slot, done + i == j->n_toks - 1};
-        rc = rg_decode_batch(s->ctx, items, b, j->logits, j->err);
-        if (rc == RG_OK) {
-            memcpy(sl->cached + done, j->toks + done, (size_t)b * sizeof *j->toks);
-            sl->n_cached = done + b;
-        }
-        done += b;
-    }
-    if (rc != RG_OK) {
-        sl->n_cached = 0;
-        rg_ctx_seq_truncate(s->ctx, j->slot, 0);
-        j->rc = rc;
-        j->phase = PHASE_DONE;
-        return;
-    }
+    j->fed = keep;
+    j->phase = PHASE_PROMPT; /* the scheduler feeds the rest, chunk by chunk */
+}
+
+/* The whole prompt is in: its logits row is in j->logits. */
+static void job_prompt_done(struct job *j)
+{
     for (int32_t i = 0; i < j->n_toks; i++)
         rg_sampler_accept(j->smp, j->toks[i]);
     job_advance(j);
@@ -1310,8 +1305,10 @@ static void *scheduler(void *arg)
     int32_t n_vocab = rg_model_info(s->m)->n_vocab;
     float *batch_logits =
         rg_malloc_array((size_t)s->n_slots * (size_t)n_vocab, sizeof *batch_logits);
-    struct rg_batch_item *items = rg_calloc((size_t)s->n_slots, sizeof *items);
-    struct job **in_batch = rg_calloc((size_t)s->n_slots, sizeof *in_batch);
+    struct rg_batch_item *items =
+        rg_calloc((size_t)s->n_slots + STEP_TOKENS + STEP_TOKENS / 4, sizeof *items);
+    struct job **rows = rg_calloc((size_t)s->n_slots, sizeof *rows);
+    struct job **prompting = rg_calloc((size_t)s->n_slots, sizeof *prompting);
     pthread_mutex_lock(&s->lock);
     for (;;) {
         /* admit queued requests into free slots */
@@ -1337,39 +1334,75 @@ static void *scheduler(void *arg)
             continue;
         }
         pthread_mutex_unlock(&s->lock);
-        /* new requests read their prompts (one at a time) */
+        /* new requests find what their slot already holds */
         for (int i = 0; i < s->n_slots; i++) {
             struct job *j = s->slots[i].job;
             if (j && j->phase == PHASE_PREFILL) job_prefill(j);
+            if (j && j->phase == PHASE_PROMPT && rg_sse_closed(j->out)) {
+                j->rc = RG_ECLOSED; /* left while its prompt was being read */
+                j->phase = PHASE_DONE;
+            }
         }
-        /* one batched step for every generating sequence */
-        int n = 0;
-        if (batch_logits && items && in_batch)
+        /* one batched step: every generating sequence's next token, then
+         * prompt chunks in the room left; one logits row per job that
+         * needs one, in the order of the items that asked for it */
+        int n = 0, n_rows = 0, n_prompt = 0;
+        if (batch_logits && items && rows && prompting) {
             for (int i = 0; i < s->n_slots; i++) {
                 struct job *j = s->slots[i].job;
                 if (j && j->phase == PHASE_DECODE) {
-                    items[n] = (struct rg_batch_item){j->next, i, true};
-                    in_batch[n++] = j;
+                    items[n++] = (struct rg_batch_item){j->next, i, true};
+                    rows[n_rows++] = j;
                 }
             }
+            int budget = RG_MAX(STEP_TOKENS - n, STEP_TOKENS / 4);
+            for (int i = 0; i < s->n_slots && budget > 0; i++) {
+                struct job *j = s->slots[i].job;
+                if (!j || j->phase != PHASE_PROMPT) continue;
+                j->take = RG_MIN(budget, j->n_toks - j->fed);
+                for (int32_t t = 0; t < j->take; t++) {
+                    int32_t pos = j->fed + t;
+                    items[n++] = (struct rg_batch_item){j->toks[pos], i, pos == j->n_toks - 1};
+                }
+                budget -= j->take;
+                if (j->fed + j->take == j->n_toks) rows[n_rows++] = j;
+                prompting[n_prompt++] = j;
+            }
+        }
         if (n > 0) {
             char err[RG_ERR_SIZE];
             int rc = rg_decode_batch(s->ctx, items, n, batch_logits, err);
-            for (int k = 0; k < n; k++) {
-                struct job *j = in_batch[k];
+            for (int i = 0; i < s->n_slots; i++) {
+                struct job *j = s->slots[i].job;
+                if (!j || (j->phase != PHASE_DECODE && j->phase != PHASE_PROMPT)) continue;
                 struct slot *sl = &s->slots[j->slot];
+                bool in_step = j->phase == PHASE_DECODE;
+                for (int k = 0; !in_step && k < n_prompt; k++)
+                    in_step = prompting[k] == j;
+                if (!in_step) continue;
                 if (rc != RG_OK) {
                     j->rc = rc;
                     snprintf(j->err, sizeof j->err, "%s", err);
                     j->phase = PHASE_DONE;
                     sl->n_cached = 0;
                     rg_ctx_seq_truncate(s->ctx, j->slot, 0);
-                    continue;
+                } else if (j->phase == PHASE_DECODE) {
+                    sl->cached[sl->n_cached++] = j->next;
+                } else {
+                    memcpy(sl->cached + j->fed, j->toks + j->fed,
+                           (size_t)j->take * sizeof *j->toks);
+                    j->fed += j->take;
+                    sl->n_cached = j->fed;
                 }
-                sl->cached[sl->n_cached++] = j->next;
+            }
+            for (int k = 0; rc == RG_OK && k < n_rows; k++) {
+                struct job *j = rows[k];
                 memcpy(j->logits, batch_logits + (size_t)k * n_vocab,
                        (size_t)n_vocab * sizeof *j->logits);
-                job_advance(j);
+                if (j->phase == PHASE_PROMPT)
+                    job_prompt_done(j);
+                else
+                    job_advance(j);
             }
         }
         /* finished requests leave their slots */
@@ -1389,7 +1422,8 @@ static void *scheduler(void *arg)
     pthread_mutex_unlock(&s->lock);
     rg_free(batch_logits);
     rg_free(items);
-    rg_free(in_batch);
+    rg_free(rows);
+    rg_free(prompting);
     return NULL;
 }
 

@@ -869,6 +869,56 @@ static void test_prompt_forms(void **state)
     expect_400("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":[\"a\",{}]}", "prompt");
 }
 
+/* A prompt longer than one scheduler step goes in chunk by chunk, beside
+ * another request's generation, and gives what `rustygpt run` gives. */
+static void test_long_prompt_in_chunks(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    char prompt[4096] = "";
+    size_t pl = 0;
+    for (int i = 0; i < 40; i++)
+        pl += (size_t)snprintf(prompt + pl, sizeof prompt - pl,
+                               "Tim saw a red ball %d times and he was happy. ", i);
+    char model[512];
+    assert_non_null(rg_test_data_path(model, sizeof model, "models/stories260K.gguf"));
+    struct rg_run rr;
+    const char *args[] = {"run", model, prompt, "-n", "16", "--temp", "0", "--raw", NULL};
+    assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &rr), 0);
+    assert_int_equal(rr.status, 0);
+    /* another request generates meanwhile */
+    int fd = rg_tcp_connect(srv.port);
+    assert_true(fd >= 0);
+    const char *other = "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":200,"
+                        "\"stream\":true,\"ignore_eos\":true}";
+    char req[1024];
+    snprintf(req, sizeof req,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+             "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(other), other);
+    assert_int_equal(rg_tcp_send(fd, req, strlen(req)), 0);
+    char body[8192];
+    json_t *p = json_string(prompt);
+    char *pj = json_dumps(p, JSON_ENCODE_ANY);
+    snprintf(body, sizeof body,
+             "{\"model\":\"stories260K\",\"prompt\":%s,\"max_tokens\":16,\"temperature\":0}", pj);
+    free(pj);
+    json_decref(p);
+    json_t *j = post("/v1/completions", body, 200);
+    json_t *u = json_object_get(j, "usage");
+    assert_true(json_integer_value(json_object_get(u, "prompt_tokens")) > 300);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "choices"), 0), "text")),
+                        rr.out);
+    json_decref(j);
+    rg_run_free(&rr);
+    size_t n;
+    char *streamed = rg_tcp_read_until(fd, "[DONE]", 1, 30000, &n);
+    assert_non_null(strstr(streamed, "[DONE]"));
+    free(streamed);
+    close(fd);
+}
+
 /* One slot, no queue: a second request while the first streams gets 429. */
 static void test_queue_bound(void **state)
 {
@@ -934,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_forced_tool_call),
         cmocka_unit_test(test_status_tokens),
         cmocka_unit_test(test_prompt_forms),
+        cmocka_unit_test(test_long_prompt_in_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
