@@ -304,7 +304,8 @@ struct gen_req {
     int n_stops;
     struct rg_logit_bias *bias;
     size_t n_bias;
-    struct rg_jg *jg; /* response_format: the output must be a document of this */
+    struct rg_jg *jg;  /* response_format: the output must be a document of this */
+    json_t *tool_defs; /* the request's tools, for the names a bare call may use */
 };
 
 static void gen_req_free(struct gen_req *g)
@@ -314,6 +315,7 @@ static void gen_req_free(struct gen_req *g)
         rg_free(g->stops[i]);
     rg_free(g->bias);
     rg_jg_free(g->jg);
+    json_decref(g->tool_defs);
 }
 
 #define BAD(param, ...)                                                                            \
@@ -583,6 +585,7 @@ static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, s
         if (json_array_size(tools) == 0 || (choice && !strcmp(choice, "none"))) tools = NULL;
     }
     g->tools = tools != NULL;
+    g->tool_defs = tools ? json_incref(tools) : NULL;
     if (tools && !force_tool_call(r, body, tools, g)) return false;
     /* one more slot: a system message may be added for the tools */
     struct rg_chat_msg *cm = rg_calloc(n + 1, sizeof *cm);
@@ -720,7 +723,8 @@ struct job {
     float *raw;                       /* logits as the model gave them (for logprobs) */
     json_t *lp_all;                   /* logprobs.content of the whole answer */
     json_t *lp_unsent;                /* entries not yet attached to a streamed chunk */
-    bool in_tool; /* output from <tool_call> on goes to tool_buf, not to the client */
+    bool in_tool;        /* output from <tool_call> on goes to tool_buf, not to the client */
+    bool answer_started; /* something other than whitespace went to the client */
     struct rg_buf tool_buf;
     struct rg_jg_state *jst; /* response_format: what the output has read so far */
     float *scratch;          /* logits to sample from before the grammar check */
@@ -1004,6 +1008,17 @@ static void job_advance(struct job *j)
     char piece[512];
     int pl = rg_detok_push(&j->d, t, piece, sizeof piece);
     if (pl > 0) rg_buf_append(&j->pending, piece, (size_t)pl);
+    bool bare_hold = false; /* may still turn out to be a bare call: send nothing yet */
+    if (j->g.tools && !j->in_tool && !j->answer_started && j->pending.len) {
+        int b = rg_tools_bare_start(j->pending.data, j->pending.len);
+        if (b == 1) { /* {"name": ...}, [{...}], <|python_tag|>, [TOOL_CALLS] */
+            rg_buf_append(&j->tool_buf, j->pending.data, j->pending.len);
+            j->pending.len = 0;
+            j->pending.data[0] = '\0';
+            j->in_tool = true;
+        }
+        bare_hold = b == -1;
+    }
     if (j->g.tools && j->pending.len) { /* a tool call is not content: keep it apart */
         const char *hit = j->in_tool ? j->pending.data : strstr(j->pending.data, RG_TOOL_OPEN);
         if (hit) {
@@ -1023,9 +1038,13 @@ static void job_advance(struct job *j)
             stopped = true;
         }
     }
-    size_t hold =
-        stopped ? 0 : held_back(&j->g, j->pending.data ? j->pending.data : "", j->pending.len);
+    size_t hold = stopped ? 0
+                  : bare_hold
+                      ? j->pending.len
+                      : held_back(&j->g, j->pending.data ? j->pending.data : "", j->pending.len);
     size_t send = j->pending.len - hold;
+    for (size_t i = 0; i < send && !j->answer_started; i++)
+        j->answer_started = !strchr(" \n\r\t", j->pending.data[i]);
     j->rc = emit_text(j, &j->all, j->pending.data, send, &j->first);
     if (j->pending.data) {
         memmove(j->pending.data, j->pending.data + send, hold);
@@ -1069,6 +1088,7 @@ static void job_prefill(struct job *j)
     j->finish = "length";
     j->first = true;
     j->in_tool = false;
+    j->answer_started = false;
     j->n_gen = 0;
     if (j->g.logprobs && j->g.chat) {
         json_decref(j->lp_all);
@@ -1116,7 +1136,7 @@ static int choice_end(struct job *j)
     }
     json_t *calls = NULL;
     if (rc == RG_OK && j->tool_buf.len) {
-        calls = rg_tools_parse(j->tool_buf.data, j->tool_buf.len, j->id);
+        calls = rg_tools_parse(j->tool_buf.data, j->tool_buf.len, j->id, j->g.tool_defs);
         if (calls && json_array_size(calls) == 0) { /* not a call after all: it was text */
             json_decref(calls);
             calls = NULL;

@@ -919,6 +919,58 @@ static void test_long_prompt_in_chunks(void **state)
     close(fd);
 }
 
+/* A bare call ({"name", "arguments"} as the whole answer, as Llama 3 and
+ * Mistral write them) becomes tool_calls, streamed or not, and nothing of it
+ * leaks into the content. The answer is steered into that shape with
+ * response_format, since the test model was never taught tools. */
+static void test_bare_tool_call(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    const char *head =
+        "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"}],"
+        "\"max_tokens\":200,\"temperature\":0.5,\"seed\":4,";
+    const char *tail =
+        "\"tools\":[{\"type\":\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}],"
+        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"c\",\"schema\":"
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"get_weather\"},\"arguments\":{"
+        "\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":8}},"
+        "\"required\":[\"city\"]}},\"required\":[\"name\",\"arguments\"]}}}}";
+    char body[2048];
+    snprintf(body, sizeof body, "%s%s", head, tail);
+    json_t *j = post("/v1/chat/completions", body, 200);
+    json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+    assert_string_equal(json_string_value(json_object_get(ch, "finish_reason")), "tool_calls");
+    json_t *msg = json_object_get(ch, "message");
+    assert_true(json_is_null(json_object_get(msg, "content")));
+    json_t *call = json_array_get(json_object_get(msg, "tool_calls"), 0);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(call, "function"), "name")),
+        "get_weather");
+    json_decref(j);
+    snprintf(body, sizeof body, "%s\"stream\":true,%s", head, tail);
+    struct rg_resp r;
+    assert_int_equal(rg_http(&srv, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                     0);
+    bool saw_call = false, saw_finish = false;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "data: {", 7)) continue;
+        json_t *c = json_loads(line + 6, 0, NULL);
+        json_t *d = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
+        const char *content = json_string_value(json_object_get(d, "content"));
+        if (content && strchr(content, '{')) fail_msg("the call leaked into content: %s", line);
+        saw_call |= json_array_size(json_object_get(d, "tool_calls")) == 1;
+        const char *f = json_string_value(
+            json_object_get(json_array_get(json_object_get(c, "choices"), 0), "finish_reason"));
+        saw_finish |= f && !strcmp(f, "tool_calls");
+        json_decref(c);
+    }
+    rg_resp_free(&r);
+    assert_true(saw_call);
+    assert_true(saw_finish);
+}
+
 /* One slot, no queue: a second request while the first streams gets 429. */
 static void test_queue_bound(void **state)
 {
@@ -985,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_status_tokens),
         cmocka_unit_test(test_prompt_forms),
         cmocka_unit_test(test_long_prompt_in_chunks),
+        cmocka_unit_test(test_bare_tool_call),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
