@@ -2049,8 +2049,9 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
     char key[128];
     snprintf(key, sizeof key, "%s.context_length", e.arch);
     json_object_set_new(info, key, json_integer((json_int_t)e.ctx));
-    /* tools: offered for models whose chat template speaks the <tool_call>
-     * protocol our prompts and parser use (ChatML family with tools) */
+    /* tools: offered for models whose chat template speaks a tool protocol
+     * our parser reads: <tool_call> (ChatML family), Llama 3's
+     * <|python_tag|>, Mistral's [TOOL_CALLS] */
     json_t *caps = json_pack("[s]", "completion");
     char gerr[RG_ERR_SIZE];
     struct rg_gguf_params gp = rg_gguf_default_params();
@@ -2058,7 +2059,8 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
     struct rg_gguf *g = rg_gguf_open(path, &gp, gerr);
     const char *jinja = NULL;
     if (g && rg_gguf_get_str(g, "tokenizer.chat_template", &jinja) == RG_OK &&
-        strstr(jinja, RG_TOOL_OPEN) && rg_chat_detect(jinja) == RG_CHAT_CHATML)
+        ((strstr(jinja, RG_TOOL_OPEN) && rg_chat_detect(jinja) == RG_CHAT_CHATML) ||
+         strstr(jinja, "<|python_tag|>") || strstr(jinja, "[TOOL_CALLS]")))
         json_array_append_new(caps, json_string("tools"));
     rg_gguf_close(g);
     rg_http_reply_json(r, 200,
@@ -2095,10 +2097,32 @@ static void ollama_ps(struct rg_http_req *r, void *ctx)
 
 /* ---- /v1/models ---- */
 
-static json_t *model_obj(const char *id, long created)
+/* OpenAI's model object, plus what clients that size their prompts read:
+ * the context length (also under llama.cpp's "meta") and the kind. */
+static json_t *model_obj_of(const char *id, const struct rg_model_entry *e)
 {
-    return json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
-                     (json_int_t)created, "owned_by", "rustygpt");
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
+                          (json_int_t)0, "owned_by", "rustygpt");
+    if (o && e && !e->error) {
+        json_object_set_new(o, "context_length", json_integer((json_int_t)e->ctx));
+        json_object_set_new(o, "meta",
+                            json_pack("{s:I, s:I, s:I}", "n_ctx_train", (json_int_t)e->ctx,
+                                      "n_params", (json_int_t)e->n_params, "size",
+                                      (json_int_t)e->size));
+        bool embed = e->arch && !strcmp(e->arch, "bert");
+        json_object_set_new(o, "capabilities",
+                            json_pack("[s]", embed ? "embedding" : "completion"));
+    }
+    return o;
+}
+
+static json_t *model_obj(const char *id, const char *path)
+{
+    struct rg_model_entry e;
+    if (rg_catalog_inspect(path, &e) != RG_OK) return model_obj_of(id, NULL);
+    json_t *o = model_obj_of(id, &e);
+    rg_catalog_entry_free(&e);
+    return o;
 }
 
 static void list_models(struct rg_http_req *r, void *ctx)
@@ -2108,7 +2132,7 @@ static void list_models(struct rg_http_req *r, void *ctx)
     char id[128];
     for (size_t i = 0; i < oa->cfg->models.n; i++) {
         model_id_of(oa->cfg->models.v[i], id, sizeof id);
-        json_array_append_new(data, model_obj(id, 0));
+        json_array_append_new(data, model_obj(id, oa->cfg->models.v[i]));
     }
     struct rg_model_list l;
     char err[RG_ERR_SIZE];
@@ -2120,7 +2144,7 @@ static void list_models(struct rg_http_req *r, void *ctx)
             json_t *m;
             json_array_foreach(data, k, m) dup |=
                 !strcmp(json_string_value(json_object_get(m, "id")), l.v[i].name);
-            if (!dup) json_array_append_new(data, model_obj(l.v[i].name, 0));
+            if (!dup) json_array_append_new(data, model_obj_of(l.v[i].name, &l.v[i]));
         }
         rg_catalog_free(&l);
     }
@@ -2137,7 +2161,7 @@ static void get_model_route(struct rg_http_req *r, void *ctx)
                             "The model '%.100s' does not exist", id ? id : "");
         return;
     }
-    rg_http_reply_json(r, 200, model_obj(id, 0));
+    rg_http_reply_json(r, 200, model_obj(id, path));
 }
 
 json_t *rg_openai_status(struct rg_openai *oa)

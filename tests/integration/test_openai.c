@@ -75,6 +75,11 @@ static void test_models(void **state)
     rg_resp_free(&r);
     assert_int_equal(rg_http(&srv, "GET", "/v1/models/stories260K", NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
+    json_t *m = json_loadb(r.body, r.len, 0, NULL);
+    assert_true(json_integer_value(json_object_get(m, "context_length")) >= 128);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(m, "capabilities"), 0)),
+                        "completion");
+    json_decref(m);
     rg_resp_free(&r);
     assert_int_equal(rg_http(&srv, "GET", "/v1/models/nope", NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 404);
