@@ -1277,8 +1277,10 @@ static void request_end(struct job *j, int rc)
         json_decref(body);
     }
     rg_sse_log_model(j->out, s->id, n_prompt, n_gen);
-    rg_sse_end(j->out);
+    /* released before the response ends, so that the client's next request
+     * never finds the model still held (the budget counts on it) */
     put_model(j->oa, s);
+    rg_sse_end(j->out);
     rg_sampler_free(j->smp);
     rg_free(j->logits);
     rg_free(j->raw);
@@ -1776,9 +1778,9 @@ static void *run_embed(void *arg)
     if (txt) rg_sse_write(j->out, txt, strlen(txt));
     free(txt);
     rg_sse_log_model(j->out, s->id, total, 0);
-    rg_sse_end(j->out);
     rg_metrics_add_tokens(total, 0);
-    put_model(j->oa, s);
+    put_model(j->oa, s); /* before the response ends, as for generations */
+    rg_sse_end(j->out);
     atomic_fetch_sub(&j->oa->embedding, 1);
     for (size_t i = 0; i < j->n_inputs; i++)
         rg_free(j->inputs[i]);
