@@ -78,6 +78,7 @@ struct served {
     int users;
     double last_used;
     size_t mem;
+    bool pinned; /* named with -m: loaded at start, never unloaded */
 };
 
 struct rg_openai {
@@ -91,6 +92,8 @@ struct rg_openai {
     pthread_t reaper; /* unloads models idle longer than --keep-alive */
     pthread_cond_t reap;
     bool reaper_started, stopping;
+    pthread_t preload; /* loads the -m models at start */
+    bool preload_started;
 };
 
 /* ---- model registry ---- */
@@ -140,7 +143,7 @@ static struct served *take_idle(struct rg_openai *oa, bool expired_only)
     double now = mono();
     for (int i = 0; i < oa->n_models; i++) {
         struct served *s = oa->models[i];
-        if (s->users > 0) continue;
+        if (s->users > 0 || s->pinned) continue;
         if (expired_only &&
             (oa->cfg->keep_alive < 0 || now - s->last_used < (double)oa->cfg->keep_alive))
             continue;
@@ -260,6 +263,8 @@ static struct served *get_model(struct rg_openai *oa, const char *id, int *statu
     }
     s->users = 1;
     s->last_used = mono();
+    for (size_t i = 0; i < oa->cfg->models.n; i++) /* a -m model stays */
+        s->pinned |= !strcmp(oa->cfg->models.v[i], path);
     s->slots = rg_calloc((size_t)s->n_slots, sizeof *s->slots);
     if (!s->slots) {
         rg_model_free(s->m);
@@ -2192,6 +2197,29 @@ json_t *rg_openai_status(struct rg_openai *oa)
 
 /* ---- setup ---- */
 
+/* The models named with -m load while the server starts listening (as
+ * llama-server does), so the first request does not wait; a file that
+ * fails to load is logged and the server goes on. */
+static void *preload(void *arg)
+{
+    struct rg_openai *oa = arg;
+    for (size_t i = 0; i < oa->cfg->models.n; i++) {
+        pthread_mutex_lock(&oa->lock);
+        bool stop = oa->stopping;
+        pthread_mutex_unlock(&oa->lock);
+        if (stop) break;
+        char id[128], err[RG_ERR_SIZE];
+        int status;
+        model_id_of(oa->cfg->models.v[i], id, sizeof id);
+        struct served *s = get_model(oa, id, &status, err);
+        if (s)
+            put_model(oa, s);
+        else
+            rg_log(RG_LOG_ERROR, "model not loaded", "id", 's', id, "error", 's', err, RG_LOG_END);
+    }
+    return NULL;
+}
+
 struct rg_openai *rg_openai_new(const struct rg_config *cfg)
 {
     struct rg_openai *oa = rg_calloc(1, sizeof *oa);
@@ -2200,6 +2228,8 @@ struct rg_openai *rg_openai_new(const struct rg_config *cfg)
     pthread_mutex_init(&oa->lock, NULL);
     pthread_cond_init(&oa->reap, NULL);
     oa->reaper_started = pthread_create(&oa->reaper, NULL, reaper, oa) == 0;
+    if (cfg->models.n > 0)
+        oa->preload_started = pthread_create(&oa->preload, NULL, preload, oa) == 0;
     return oa;
 }
 
@@ -2239,13 +2269,12 @@ static void served_free(struct served *s)
 void rg_openai_free(struct rg_openai *oa)
 {
     if (!oa) return;
-    if (oa->reaper_started) {
-        pthread_mutex_lock(&oa->lock);
-        oa->stopping = true;
-        pthread_cond_signal(&oa->reap);
-        pthread_mutex_unlock(&oa->lock);
-        pthread_join(oa->reaper, NULL);
-    }
+    pthread_mutex_lock(&oa->lock);
+    oa->stopping = true;
+    pthread_cond_signal(&oa->reap);
+    pthread_mutex_unlock(&oa->lock);
+    if (oa->preload_started) pthread_join(oa->preload, NULL);
+    if (oa->reaper_started) pthread_join(oa->reaper, NULL);
     /* The server has stopped, so every stream is closed: each scheduler
      * finishes its requests at their next token and exits. Embedding threads
      * are waited for (bounded); if one still runs, everything is left

@@ -129,11 +129,43 @@ static void test_memory_budget(void **state)
     assert_int_equal(rg_server_stop(&srv), 0);
 }
 
+/* -m models load at start, before any request, and stay loaded; one that
+ * fails to load is logged and the server serves the others. */
+static void test_preload_pinned(void **state)
+{
+    (void)state;
+    if (!model[0]) skip();
+    char bad[] = "/tmp/rg-bad-XXXXXX.gguf";
+    int fd = mkstemps(bad, 5);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "GGUF\3\0\0\0garbage", 16), 16);
+    close(fd);
+    struct rg_server srv;
+    const char *args[] = {"-m", model, "-m", bad, "--keep-alive", "1", "--threads", "1", NULL};
+    assert_int_equal(rg_server_start(&srv, args, NULL), 0);
+    char ps[256] = "";
+    for (int i = 0; i < 100 && !ps[0]; i++) { /* loaded without a request */
+        usleep(50000);
+        loaded(&srv, ps, sizeof ps);
+    }
+    assert_string_equal(ps, "stories260K");
+    sleep(3); /* well past --keep-alive: a -m model stays */
+    loaded(&srv, ps, sizeof ps);
+    assert_string_equal(ps, "stories260K");
+    char *log = rg_server_log(&srv);
+    assert_non_null(strstr(log, "model not loaded"));
+    free(log);
+    assert_int_equal(complete(&srv, "stories260K", NULL, 0), 200);
+    assert_int_equal(rg_server_stop(&srv), 0);
+    unlink(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_unload),
         cmocka_unit_test(test_memory_budget),
+        cmocka_unit_test(test_preload_pinned),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
