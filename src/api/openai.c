@@ -79,6 +79,7 @@ struct served {
     double last_used;
     size_t mem;
     bool pinned; /* named with -m: loaded at start, never unloaded */
+    double keep; /* Ollama's keep_alive of the last request that set one; NAN: --keep-alive */
 };
 
 struct rg_openai {
@@ -144,9 +145,8 @@ static struct served *take_idle(struct rg_openai *oa, bool expired_only)
     for (int i = 0; i < oa->n_models; i++) {
         struct served *s = oa->models[i];
         if (s->users > 0 || s->pinned) continue;
-        if (expired_only &&
-            (oa->cfg->keep_alive < 0 || now - s->last_used < (double)oa->cfg->keep_alive))
-            continue;
+        double keep = isnan(s->keep) ? (double)oa->cfg->keep_alive : s->keep;
+        if (expired_only && (keep < 0 || now - s->last_used < keep)) continue;
         if (best < 0 || s->last_used < oa->models[best]->last_used) best = i;
     }
     if (best < 0) return NULL;
@@ -164,13 +164,19 @@ static void unload(struct served *s, const char *why)
 }
 
 /* A request is done with the model it got from get_model(). */
-static void put_model(struct rg_openai *oa, struct served *s)
+static void put_model_keep(struct rg_openai *oa, struct served *s, double keep)
 {
     pthread_mutex_lock(&oa->lock);
+    if (!isnan(keep)) s->keep = keep; /* Ollama's keep_alive for what follows */
     s->users--;
     s->last_used = mono();
     if (s->users == 0) pthread_cond_signal(&oa->reap);
     pthread_mutex_unlock(&oa->lock);
+}
+
+static void put_model(struct rg_openai *oa, struct served *s)
+{
+    put_model_keep(oa, s, NAN);
 }
 
 static void *reaper(void *arg)
@@ -263,6 +269,7 @@ static struct served *get_model(struct rg_openai *oa, const char *id, int *statu
     }
     s->users = 1;
     s->last_used = mono();
+    s->keep = NAN;
     for (size_t i = 0; i < oa->cfg->models.n; i++) /* a -m model stays */
         s->pinned |= !strcmp(oa->cfg->models.v[i], path);
     s->slots = rg_calloc((size_t)s->n_slots, sizeof *s->slots);
@@ -311,6 +318,7 @@ struct gen_req {
     size_t n_bias;
     struct rg_jg *jg;  /* response_format: the output must be a document of this */
     json_t *tool_defs; /* the request's tools, for the names a bare call may use */
+    double keep_alive; /* Ollama's keep_alive for the model after this request; NAN: none */
 };
 
 static void gen_req_free(struct gen_req *g)
@@ -427,6 +435,8 @@ static bool parse_common(struct rg_http_req *r, json_t *body, struct gen_req *g,
     if (ie && !json_is_null(ie) && !json_is_boolean(ie))
         BAD("ignore_eos", "'ignore_eos' must be true or false");
     g->ignore_eos = json_is_true(ie);
+    json_t *ka = json_object_get(body, "rg_keep_alive"); /* set by the Ollama handlers */
+    g->keep_alive = json_is_number(ka) ? json_number_value(ka) : NAN;
     /* "cache_prompt" (llama.cpp) is accepted and always true here: a slot
      * keeps its tokens and the next request reuses the common prefix */
     json_t *st = json_object_get(body, "stream");
@@ -1284,7 +1294,7 @@ static void request_end(struct job *j, int rc)
     rg_sse_log_model(j->out, s->id, n_prompt, n_gen);
     /* released before the response ends, so that the client's next request
      * never finds the model still held (the budget counts on it) */
-    put_model(j->oa, s);
+    put_model_keep(j->oa, s, j->g.keep_alive);
     rg_sse_end(j->out);
     rg_sampler_free(j->smp);
     rg_free(j->logits);
@@ -1909,6 +1919,8 @@ static json_t *from_ollama(json_t *in, bool chat, bool *raw)
             continue;
         json_object_set(out, same[i][1], v);
     }
+    json_t *ka = json_object_get(in, "rg_keep_alive");
+    if (ka) json_object_set(out, "rg_keep_alive", ka);
     json_t *fmt = json_object_get(in, "format"); /* "json" or a JSON schema */
     if (json_is_string(fmt) && !strcmp(json_string_value(fmt), "json"))
         json_object_set_new(out, "response_format", json_pack("{s:s}", "type", "json_object"));
@@ -1936,11 +1948,90 @@ static json_t *from_ollama(json_t *in, bool chat, bool *raw)
     return out;
 }
 
+/* Ollama's keep_alive: seconds (a number), a duration ("10m", "1h",
+ * "30s", "-1"), negative for forever. false for a value it cannot read. */
+static bool keep_alive_of(json_t *v, double *out)
+{
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return true;
+    }
+    const char *t = json_string_value(v);
+    if (!t) return false;
+    char *end;
+    double d = strtod(t, &end);
+    if (end == t) return false;
+    double unit = !*end || !strcmp(end, "s") ? 1
+                  : !strcmp(end, "m")        ? 60
+                  : !strcmp(end, "h")        ? 3600
+                  : !strcmp(end, "ms")       ? 1e-3
+                                             : -1;
+    if (unit < 0) return false;
+    *out = d < 0 ? -1 : d * unit;
+    return true;
+}
+
+/* A request with keep_alive: how long the model stays loaded after it. An
+ * /api/generate or /api/chat with no prompt only loads the model, or with
+ * keep_alive 0 unloads it (what Ollama clients send to manage memory).
+ * True when the request was answered here. */
+static bool ollama_keep_alive(struct rg_http_req *r, struct rg_openai *oa, json_t *body, bool chat)
+{
+    json_t *ka = json_object_get(body, "keep_alive");
+    double keep = NAN;
+    if (ka && !json_is_null(ka) && !keep_alive_of(ka, &keep)) {
+        rg_http_reply_json(r, 400, json_pack("{s:s}", "error", "keep_alive: cannot read it"));
+        return true;
+    }
+    json_t *p = json_object_get(body, chat ? "messages" : "prompt");
+    bool empty = !p || json_is_null(p) || (json_is_string(p) && !json_string_length(p)) ||
+                 (json_is_array(p) && !json_array_size(p));
+    const char *id = json_string_value(json_object_get(body, "model"));
+    if (!empty || !id) {
+        if (!isnan(keep)) json_object_set_new(body, "rg_keep_alive", json_real(keep));
+        return false;
+    }
+    int status = 500;
+    char err[RG_ERR_SIZE];
+    const char *reason = "load";
+    if (keep == 0) { /* unload, if it is loaded and nobody uses it */
+        reason = "unload";
+        pthread_mutex_lock(&oa->lock);
+        for (int i = 0; i < oa->n_models; i++) {
+            struct served *s = oa->models[i];
+            if (strcmp(s->id, id) != 0) continue;
+            s->keep = 0;
+            pthread_cond_signal(&oa->reap);
+        }
+        pthread_mutex_unlock(&oa->lock);
+    } else {
+        struct served *s = get_model(oa, id, &status, err);
+        if (!s) {
+            rg_http_reply_json(r, status, json_pack("{s:s}", "error", err));
+            return true;
+        }
+        pthread_mutex_lock(&oa->lock);
+        if (!isnan(keep)) s->keep = keep;
+        pthread_mutex_unlock(&oa->lock);
+        put_model(oa, s);
+    }
+    char ts[64];
+    iso_time(ts, sizeof ts);
+    json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "model", id, "created_at", ts, "done", 1,
+                          "done_reason", reason);
+    json_object_set_new(o, chat ? "message" : "response",
+                        chat ? json_pack("{s:s, s:s}", "role", "assistant", "content", "")
+                             : json_string(""));
+    rg_http_reply_json(r, 200, o);
+    return true;
+}
+
 static void ollama_chat(struct rg_http_req *r, void *ctx)
 {
     rg_http_req_plain_errors(r);
     json_t *body = rg_http_req_json(r);
     if (!body) return;
+    if (ollama_keep_alive(r, ctx, body, true)) return;
     bool raw;
     json_t *b = from_ollama(body, true, &raw);
     completions_body(r, ctx, b, true, MODE_OLLAMA_CHAT);
@@ -1952,6 +2043,7 @@ static void ollama_generate(struct rg_http_req *r, void *ctx)
     rg_http_req_plain_errors(r);
     json_t *body = rg_http_req_json(r);
     if (!body) return;
+    if (ollama_keep_alive(r, ctx, body, false)) return;
     bool raw;
     json_t *b = from_ollama(body, false, &raw);
     completions_body(r, ctx, b, !raw, MODE_OLLAMA_GENERATE);

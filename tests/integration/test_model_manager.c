@@ -160,12 +160,61 @@ static void test_preload_pinned(void **state)
     unlink(bad);
 }
 
+static json_t *ollama(struct rg_server *srv, const char *path, const char *body, long want)
+{
+    struct rg_resp r;
+    assert_int_equal(rg_http(srv, "POST", path, NULL, body, strlen(body), &r), 0);
+    if (r.status != want) fail_msg("%s %s: %ld, want %ld: %s", path, body, r.status, want, r.body);
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    rg_resp_free(&r);
+    return j;
+}
+
+static void wait_loaded(struct rg_server *srv, const char *want, int seconds)
+{
+    char ps[256] = "?";
+    for (int i = 0; i < seconds * 10 && strcmp(ps, want) != 0; i++) {
+        loaded(srv, ps, sizeof ps);
+        if (strcmp(ps, want) != 0) usleep(100000);
+    }
+    assert_string_equal(ps, want);
+}
+
+/* Ollama's load and unload requests and keep_alive. */
+static void test_ollama_keep_alive(void **state)
+{
+    (void)state;
+    if (!model[0]) skip();
+    struct rg_server srv;
+    const char *args[] = {"--threads", "1", NULL}; /* --keep-alive stays 300 s */
+    assert_int_equal(rg_server_start(&srv, args, NULL), 0);
+    add_model(&srv, "a");
+    json_t *j = ollama(&srv, "/api/generate", "{\"model\":\"a\"}", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "done_reason")), "load");
+    json_decref(j);
+    wait_loaded(&srv, "a", 1);
+    j = ollama(&srv, "/api/generate", "{\"model\":\"a\",\"keep_alive\":0}", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "done_reason")), "unload");
+    json_decref(j);
+    wait_loaded(&srv, "", 5);
+    /* a chat that asks to be forgotten a second after it ends */
+    json_decref(ollama(&srv, "/api/chat",
+                       "{\"model\":\"a\",\"stream\":false,\"keep_alive\":\"1s\",\"messages\":[{"
+                       "\"role\":\"user\",\"content\":\"hi\"}],\"options\":{\"num_predict\":2}}",
+                       200));
+    wait_loaded(&srv, "", 6);
+    json_decref(ollama(&srv, "/api/generate", "{\"model\":\"a\",\"keep_alive\":\"soon\"}", 400));
+    json_decref(ollama(&srv, "/api/generate", "{\"model\":\"nope\"}", 404));
+    assert_int_equal(rg_server_stop(&srv), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_unload),
         cmocka_unit_test(test_memory_budget),
         cmocka_unit_test(test_preload_pinned),
+        cmocka_unit_test(test_ollama_keep_alive),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
