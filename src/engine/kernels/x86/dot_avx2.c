@@ -14,29 +14,8 @@
 #include <string.h>
 
 #include "engine/quant/blocks.h"
+#include "engine/kernels/x86/avx2_util.h"
 #include "engine/quant/quant.h"
-
-static inline float hsum(__m256 x)
-{
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-static inline float h2f(uint16_t h)
-{
-    return _cvtsh_ss(h);
-}
-
-/* 32 signed x 32 signed int8 -> 8 int32 lane sums, as floats */
-static inline __m256 dot_i8(__m256i x, __m256i y)
-{
-    const __m256i ax = _mm256_sign_epi8(x, x);
-    const __m256i sy = _mm256_sign_epi8(y, x);
-    const __m256i dot = _mm256_maddubs_epi16(ax, sy);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
-}
 
 void rg_dot_f32_avx2(int n, float *s, const void *vx, const void *vy);
 void rg_dot_f32_avx2(int n, float *s, const void *vx, const void *vy)

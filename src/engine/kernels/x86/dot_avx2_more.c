@@ -15,39 +15,9 @@
 #include <string.h>
 
 #include "engine/quant/blocks.h"
+#include "engine/kernels/x86/avx2_util.h"
 #include "engine/quant/quant.h"
 #include "engine/quant/quant_internal.h"
-
-static inline float hsum(__m256 x)
-{
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-static inline float h2f(uint16_t h)
-{
-    return _cvtsh_ss(h);
-}
-
-/* int16 pairs of p summed into 8 int32 lanes, as floats */
-static inline __m256 sum_pairs(__m256i p)
-{
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-}
-
-/* 32 unsigned (0..127) x 32 signed int8 -> 8 lane sums, as floats */
-static inline __m256 dot_u8(__m256i x, __m256i y)
-{
-    return sum_pairs(_mm256_maddubs_epi16(x, y));
-}
-
-/* 32 signed x 32 signed int8 -> 8 lane sums, as floats */
-static inline __m256 dot_i8(__m256i x, __m256i y)
-{
-    return dot_u8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
 
 /* The 32 nibbles of a 32-block as bytes in element order (low nibbles are
  * elements 0..15, high nibbles 16..31). */
