@@ -601,7 +601,7 @@ static enum step step_val(const struct rg_jg *g, struct rg_jg_frame *f, unsigned
     if ((ch == '-' || (ch >= '0' && ch <= '9')) && (n->types & (T_INT | T_NUM)))
         return f->kind = K_NUM, f->phase = N_START, AGAIN;
     for (uint32_t i = 0; i < 3; i++)
-        if (ch == LITERALS[i][0] && (n->types & (i < 2 ? T_BOOL : T_NULL))) {
+        if (ch == (unsigned char)LITERALS[i][0] && (n->types & (i < 2 ? T_BOOL : T_NULL))) {
             f->kind = K_LIT;
             f->b = i;
             f->a = 1;

@@ -887,7 +887,7 @@ static void record_logprobs(struct job *j, int32_t chosen)
     double sum = 0;
     for (int32_t i = 0; i < n; i++)
         sum += exp((double)l[i] - max);
-    float lse = max + (float)log(sum);
+    float lse = max + (float)log(RG_MAX(sum, 1.0)); /* sum >= 1: it has exp(max - max) */
     json_t *e = token_obj(v, chosen, l[chosen] - lse), *top = json_array();
     int32_t best[20];
     int k = 0;
@@ -950,10 +950,13 @@ static bool grammar_allows(struct job *j, int32_t t, struct rg_jg_state *next)
     if (rg_vocab_is_eog(rg_model_vocab(s->m), t)) return rg_jg_can_end(j->g.jg, j->jst);
     uint32_t a = s->piece_off[t], b = s->piece_off[t + 1];
     if (a == b) return false;
+    if (next) {
+        if (next != j->jst) rg_jg_copy(next, j->jst);
+        return rg_jg_feed(j->g.jg, next, s->pieces + a, b - a);
+    }
     struct rg_jg_state tmp;
-    struct rg_jg_state *st = next ? next : &tmp;
-    if (st != j->jst) rg_jg_copy(st, j->jst);
-    return rg_jg_feed(j->g.jg, st, s->pieces + a, b - a);
+    rg_jg_copy(&tmp, j->jst);
+    return rg_jg_feed(j->g.jg, &tmp, s->pieces + a, b - a);
 }
 
 /* Samples under the grammar: the sampled token when it fits (the common

@@ -41,10 +41,10 @@ struct rg_config {
     int parallel;             /* --parallel, 4: sequences decoded together */
     int max_queue;            /* --max-queue, 64: requests waiting for a slot; more get 429 */
     int ctx_size;             /* --ctx-size, 0 = the model's own */
-    int keep_alive;           /* --keep-alive SECONDS an idle model stays loaded, 300; -1 = forever */
-    size_t max_memory;        /* --max-memory BYTES for loaded models (weights + KV), 0 = no limit */
-    bool offline;             /* --offline: never touch the network */
-    bool insecure_no_auth;    /* --insecure-no-auth: allow a non-loopback bind without --api-key */
+    int keep_alive;        /* --keep-alive SECONDS an idle model stays loaded, 300; -1 = forever */
+    size_t max_memory;     /* --max-memory BYTES for loaded models (weights + KV), 0 = no limit */
+    bool offline;          /* --offline: never touch the network */
+    bool insecure_no_auth; /* --insecure-no-auth: allow a non-loopback bind without --api-key */
     /* storage */
     char *data_dir; /* --data-dir, "./data" */
     char *db;       /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */

@@ -120,8 +120,8 @@ static void test_low_bit_mixes(void **state)
         assert_int_equal(rg_gguf_find_tensor(g, "blk.0.attn_v.weight")->type, M[i].v);
         rg_gguf_close(g);
         struct rg_run r;
-        const char *args[] = {"run", out, "Once upon a time", "-n", "4", "--temp", "0", "--raw",
-                              NULL};
+        const char *args[] = {"run",   out, "Once upon a time", "-n", "4", "--temp", "0",
+                              "--raw", NULL};
         assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &r), 0);
         if (r.status != 0) fail_msg("%s: %s", M[i].mix, r.err);
         rg_run_free(&r);
