@@ -319,6 +319,7 @@ struct gen_req {
     struct rg_jg *jg;  /* response_format: the output must be a document of this */
     json_t *tool_defs; /* the request's tools, for the names a bare call may use */
     double keep_alive; /* Ollama's keep_alive for the model after this request; NAN: none */
+    bool one_call;     /* parallel_tool_calls: false: at most one call per answer */
 };
 
 static void gen_req_free(struct gen_req *g)
@@ -601,6 +602,7 @@ static bool render_chat(struct rg_http_req *r, json_t *body, struct served *s, s
     }
     g->tools = tools != NULL;
     g->tool_defs = tools ? json_incref(tools) : NULL;
+    g->one_call = json_is_false(json_object_get(body, "parallel_tool_calls"));
     if (tools && !force_tool_call(r, body, tools, g)) return false;
     /* one more slot: a system message may be added for the tools */
     struct rg_chat_msg *cm = rg_calloc(n + 1, sizeof *cm);
@@ -1161,6 +1163,8 @@ static int choice_end(struct job *j)
             rc = emit_text(j, &j->all, j->tool_buf.data, j->tool_buf.len, &j->first);
         } else if (calls) {
             j->finish = "tool_calls";
+            while (j->g.one_call && json_array_size(calls) > 1) /* parallel_tool_calls: false */
+                json_array_remove(calls, json_array_size(calls) - 1);
         }
     }
     if (!j->finish) j->finish = "length";

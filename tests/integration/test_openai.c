@@ -974,6 +974,26 @@ static void test_bare_tool_call(void **state)
     rg_resp_free(&r);
     assert_true(saw_call);
     assert_true(saw_finish);
+    /* a list of two calls; with parallel_tool_calls false only the first is kept */
+    const char *two =
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"parameters\":{\"type\":\"object\"}}}],\"response_format\":{\"type\":\"json_schema\","
+        "\"json_schema\":{\"name\":\"c\",\"schema\":{\"type\":\"array\",\"minItems\":2,"
+        "\"maxItems\":2,\"items\":{\"type\":\"object\",\"properties\":{\"name\":{\"const\":"
+        "\"get_weather\"},\"arguments\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+        "\"string\",\"maxLength\":6}},\"required\":[\"city\"]}},\"required\":[\"name\","
+        "\"arguments\"]}}}}}";
+    for (int parallel = 1; parallel >= 0; parallel--) {
+        snprintf(body, sizeof body, "%s%s%s", head,
+                 parallel ? "" : "\"parallel_tool_calls\":false,", two);
+        j = post("/v1/chat/completions", body, 200);
+        ch = json_array_get(json_object_get(j, "choices"), 0);
+        assert_string_equal(json_string_value(json_object_get(ch, "finish_reason")), "tool_calls");
+        assert_int_equal(
+            json_array_size(json_object_get(json_object_get(ch, "message"), "tool_calls")),
+            parallel ? 2 : 1);
+        json_decref(j);
+    }
 }
 
 /* One slot, no queue: a second request while the first streams gets 429. */
