@@ -1,0 +1,432 @@
+/*
+ * The storage front: parses the URL, keeps a pool of backend connections,
+ * validates every argument once (so the backends see only sane values), and
+ * hands each call one connection for its duration.
+ */
+#include "db/db.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "common/alloc.h"
+#include "common/str.h"
+#include "db/db_internal.h"
+
+struct rg_db {
+    const struct rg_db_ops *ops;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void **conns; /* n_conns, free ones have busy[i] == false */
+    bool *busy;
+    int n_conns;
+    int wait_ms;
+};
+
+bool rg_db_role_valid(const char *role)
+{
+    return role && (!strcmp(role, RG_DB_ROLE_ADMIN) || !strcmp(role, RG_DB_ROLE_USER) ||
+                    !strcmp(role, RG_DB_ROLE_READONLY));
+}
+
+void rg_db_default_params(struct rg_db_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->pool = 4;
+    p->busy_ms = 10000;
+}
+
+void rg_db_copy(char *dst, size_t size, const char *src)
+{
+    rg_strlcpy(dst, src ? src : "", size);
+}
+
+int rg_db_family_new(char out[40])
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) return RG_EINTERNAL;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof b; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[32] = '\0';
+    return RG_OK;
+}
+
+struct rg_db *rg_db_open(const struct rg_db_params *p, char *err)
+{
+    if (!p || !p->url || !*p->url) {
+        rg_err_set(err, RG_EINVAL, "--db: empty database URL");
+        return NULL;
+    }
+    const struct rg_db_ops *ops = NULL;
+    if (rg_str_starts_with(p->url, "sqlite:"))
+        ops = &rg_db_sqlite_ops;
+    else if (rg_str_starts_with(p->url, "postgres://") ||
+             rg_str_starts_with(p->url, "postgresql://"))
+        ops = &rg_db_pg_ops;
+    if (!ops) {
+        rg_err_set(err, RG_EINVAL, "--db: expected sqlite:PATH or postgres://..., got '%.40s'",
+                   p->url);
+        return NULL;
+    }
+    int n = p->pool > 0 ? p->pool : 4;
+    if (n > 256) n = 256;
+    struct rg_db *db = rg_calloc(1, sizeof *db);
+    if (!db) {
+        rg_err_set(err, RG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    db->ops = ops;
+    db->wait_ms = p->busy_ms > 0 ? p->busy_ms : 10000;
+    db->conns = rg_calloc((size_t)n, sizeof *db->conns);
+    db->busy = rg_calloc((size_t)n, sizeof *db->busy);
+    pthread_mutex_init(&db->mu, NULL);
+    pthread_cond_init(&db->cv, NULL);
+    if (!db->conns || !db->busy) {
+        rg_err_set(err, RG_ENOMEM, "out of memory");
+        rg_db_close(db);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (ops->connect(p->url, db->wait_ms, &db->conns[i], err) != RG_OK) {
+            rg_db_close(db);
+            return NULL;
+        }
+        db->n_conns = i + 1;
+    }
+    return db;
+}
+
+void rg_db_close(struct rg_db *db)
+{
+    if (!db) return;
+    for (int i = 0; i < db->n_conns; i++)
+        db->ops->disconnect(db->conns[i]);
+    rg_free(db->conns);
+    rg_free(db->busy);
+    pthread_mutex_destroy(&db->mu);
+    pthread_cond_destroy(&db->cv);
+    rg_free(db);
+}
+
+const char *rg_db_backend(const struct rg_db *db)
+{
+    return db->ops->name;
+}
+
+/* Takes a free connection, waiting up to wait_ms. -1 (err set) on time out. */
+static int acquire(struct rg_db *db, char *err)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += db->wait_ms / 1000;
+    until.tv_nsec += (long)(db->wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        for (int i = 0; i < db->n_conns; i++)
+            if (!db->busy[i]) {
+                db->busy[i] = true;
+                pthread_mutex_unlock(&db->mu);
+                return i;
+            }
+        if (pthread_cond_timedwait(&db->cv, &db->mu, &until) == ETIMEDOUT) {
+            pthread_mutex_unlock(&db->mu);
+            rg_err_set(err, RG_EBUSY, "no database connection free (raise --db-pool)");
+            return -1;
+        }
+    }
+}
+
+static void release(struct rg_db *db, int i)
+{
+    pthread_mutex_lock(&db->mu);
+    db->busy[i] = false;
+    pthread_cond_signal(&db->cv);
+    pthread_mutex_unlock(&db->mu);
+}
+
+/* Runs `call` (an expression using `c`, the connection) on a pooled connection. */
+#define WITH_CONN(db, err, call)                                                                   \
+    do {                                                                                           \
+        int slot_ = acquire((db), (err));                                                          \
+        if (slot_ < 0) return RG_EBUSY;                                                            \
+        void *c = (db)->conns[slot_];                                                              \
+        int rc_ = (call);                                                                          \
+        release((db), slot_);                                                                      \
+        return rc_;                                                                                \
+    } while (0)
+
+/* ---- argument checks ----------------------------------------------------- */
+
+static int check_text(const char *what, const char *s, size_t max, bool required, char *err)
+{
+    if (!s) return required ? rg_err_set(err, RG_EINVAL, "%s is required", what) : RG_OK;
+    size_t n = strlen(s);
+    if (required && n == 0) return rg_err_set(err, RG_EINVAL, "%s is required", what);
+    if (n >= max)
+        return rg_err_set(err, RG_EINVAL, "%s is too long (at most %zu bytes)", what, max - 1);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
+            return rg_err_set(err, RG_EINVAL, "%s contains a control character", what);
+    return RG_OK;
+}
+
+/* Lower-cases an email into out (ASCII letters only: the domain part is
+ * case-insensitive, and treating the local part so too is what users expect). */
+static int norm_email(const char *email, char out[256], char *err)
+{
+    int rc = check_text("email", email, 256, true, err);
+    if (rc) return rc;
+    size_t i = 0;
+    for (; email[i]; i++)
+        out[i] = (char)tolower((unsigned char)email[i]);
+    out[i] = '\0';
+    return RG_OK;
+}
+
+static int check_hash(const char *what, const char *h, char *err)
+{
+    int rc = check_text(what, h, 72, true, err);
+    if (rc) return rc;
+    for (const char *p = h; *p; p++)
+        if (!isxdigit((unsigned char)*p)) return rg_err_set(err, RG_EINVAL, "%s must be hex", what);
+    return RG_OK;
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+int rg_db_migrate(struct rg_db *db, int *applied, char *err)
+{
+    int dummy;
+    if (!applied) applied = &dummy;
+    *applied = 0;
+    WITH_CONN(db, err, db->ops->migrate(c, applied, err));
+}
+
+int rg_db_version(struct rg_db *db, int *current, int *latest, char *err)
+{
+    if (latest) *latest = RG_DB_LATEST;
+    int dummy;
+    if (!current) current = &dummy;
+    WITH_CONN(db, err, db->ops->version(c, current, err));
+}
+
+/* ---- users ----------------------------------------------------------------- */
+
+int rg_db_user_create(struct rg_db *db, const struct rg_db_new_user *u, struct rg_db_user *out,
+                      char *err)
+{
+    char email[256];
+    int rc = norm_email(u->email, email, err);
+    if (!rc) rc = check_text("name", u->name, 128, false, err);
+    if (!rc) rc = check_text("password hash", u->pw_hash, 192, false, err);
+    if (!rc && u->role && !rg_db_role_valid(u->role))
+        rc = rg_err_set(err, RG_EINVAL, "role must be admin, user or readonly");
+    if (rc) return rc;
+    struct rg_db_new_user v = *u;
+    v.email = email;
+    if (!v.name) v.name = "";
+    if (!v.pw_hash) v.pw_hash = "";
+    memset(out, 0, sizeof *out);
+    WITH_CONN(db, err, db->ops->user_create(c, &v, out, err));
+}
+
+int rg_db_user_get(struct rg_db *db, int64_t id, struct rg_db_user *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    WITH_CONN(db, err, db->ops->user_get(c, id, out, err));
+}
+
+int rg_db_user_by_email(struct rg_db *db, const char *email, struct rg_db_user *out, char *err)
+{
+    char e[256];
+    memset(out, 0, sizeof *out);
+    int rc = norm_email(email, e, err);
+    if (rc) return rc;
+    WITH_CONN(db, err, db->ops->user_by_email(c, e, out, err));
+}
+
+int rg_db_user_list(struct rg_db *db, struct rg_db_user **out, size_t *n, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    WITH_CONN(db, err, db->ops->user_list(c, out, n, err));
+}
+
+int rg_db_user_count(struct rg_db *db, int64_t *n, char *err)
+{
+    *n = 0;
+    WITH_CONN(db, err, db->ops->user_count(c, n, err));
+}
+
+int rg_db_user_update(struct rg_db *db, int64_t id, const struct rg_db_user_change *ch,
+                      struct rg_db_user *out, char *err)
+{
+    if (ch->role && !rg_db_role_valid(ch->role))
+        return rg_err_set(err, RG_EINVAL, "role must be admin, user or readonly");
+    if (ch->disabled < -1 || ch->disabled > 1 || ch->pending < -1 || ch->pending > 1)
+        return rg_err_set(err, RG_EINVAL, "bad flag value");
+    int rc = check_text("password hash", ch->pw_hash, 192, false, err);
+    if (rc) return rc;
+    memset(out, 0, sizeof *out);
+    if (id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    int64_t now = (int64_t)time(NULL);
+    WITH_CONN(db, err, db->ops->user_update(c, id, ch, now, out, err));
+}
+
+/* ---- sign-in ----------------------------------------------------------------- */
+
+int rg_db_login(struct rg_db *db, const char *email, const char *addr, int window_s, int64_t now,
+                struct rg_db_login *out, char *err)
+{
+    char e[256];
+    memset(out, 0, sizeof *out);
+    int rc = norm_email(email, e, err);
+    if (!rc) rc = check_text("address", addr, 128, true, err);
+    if (!rc && window_s <= 0) rc = rg_err_set(err, RG_EINVAL, "window must be positive");
+    if (rc) return rc;
+    WITH_CONN(db, err, db->ops->login(c, e, addr, window_s, now, out, err));
+}
+
+int rg_db_login_succeeded(struct rg_db *db, int64_t attempt_id, char *err)
+{
+    if (attempt_id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such attempt");
+    WITH_CONN(db, err, db->ops->login_succeeded(c, attempt_id, err));
+}
+
+/* ---- sessions ------------------------------------------------------------------ */
+
+int rg_db_session_create(struct rg_db *db, int64_t user_id, const char *token_hash,
+                         int64_t expires_at, const char *user_agent, int64_t now,
+                         struct rg_db_session *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_hash("token hash", token_hash, err);
+    if (!rc) rc = check_text("user agent", user_agent, 256, false, err);
+    if (rc) return rc;
+    if (user_id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    WITH_CONN(db, err,
+              db->ops->session_create(c, user_id, token_hash, expires_at,
+                                      user_agent ? user_agent : "", now, out, err));
+}
+
+int rg_db_session_validate(struct rg_db *db, const char *token_hash, int64_t now,
+                           struct rg_db_session *s, struct rg_db_user *u, char *err)
+{
+    memset(s, 0, sizeof *s);
+    memset(u, 0, sizeof *u);
+    if (check_hash("token hash", token_hash, err) != RG_OK)
+        return rg_err_set(err, RG_EAUTH, "invalid session");
+    WITH_CONN(db, err, db->ops->session_validate(c, token_hash, now, s, u, err));
+}
+
+int rg_db_session_rotate(struct rg_db *db, const char *old_hash, const char *new_hash,
+                         int64_t new_expires, const char *user_agent, int64_t now,
+                         struct rg_db_session *s, struct rg_db_user *u, bool *reuse, char *err)
+{
+    bool dummy;
+    if (!reuse) reuse = &dummy;
+    *reuse = false;
+    memset(s, 0, sizeof *s);
+    memset(u, 0, sizeof *u);
+    if (check_hash("token hash", old_hash, err) != RG_OK)
+        return rg_err_set(err, RG_EAUTH, "invalid session");
+    int rc = check_hash("new token hash", new_hash, err);
+    if (!rc) rc = check_text("user agent", user_agent, 256, false, err);
+    if (rc) return rc;
+    WITH_CONN(db, err,
+              db->ops->session_rotate(c, old_hash, new_hash, new_expires,
+                                      user_agent ? user_agent : "", now, s, u, reuse, err));
+}
+
+int rg_db_session_revoke(struct rg_db *db, const char *token_hash, int64_t now, char *err)
+{
+    if (check_hash("token hash", token_hash, err) != RG_OK)
+        return rg_err_set(err, RG_ENOTFOUND, "no such session");
+    WITH_CONN(db, err, db->ops->session_revoke(c, token_hash, now, err));
+}
+
+int rg_db_session_revoke_user(struct rg_db *db, int64_t user_id, int64_t now, char *err)
+{
+    WITH_CONN(db, err, db->ops->session_revoke_user(c, user_id, now, err));
+}
+
+/* ---- identities ---------------------------------------------------------------- */
+
+int rg_db_identity_link(struct rg_db *db, const struct rg_db_identity_in *in,
+                        struct rg_db_user *out, bool *created, char *err)
+{
+    bool dummy;
+    if (!created) created = &dummy;
+    *created = false;
+    memset(out, 0, sizeof *out);
+    int rc = check_text("provider", in->provider, 32, true, err);
+    if (!rc) rc = check_text("subject", in->subject, 128, true, err);
+    if (!rc) rc = check_text("name", in->name, 128, false, err);
+    if (rc) return rc;
+    struct rg_db_identity_in v = *in;
+    char email[256];
+    if (in->email && *in->email) {
+        rc = norm_email(in->email, email, err);
+        if (rc) return rc;
+        v.email = email;
+    } else {
+        v.email = NULL;
+    }
+    if (!v.name) v.name = "";
+    WITH_CONN(db, err, db->ops->identity_link(c, &v, out, created, err));
+}
+
+/* ---- API keys ------------------------------------------------------------------- */
+
+int rg_db_apikey_create(struct rg_db *db, int64_t user_id, const char *name, const char *prefix,
+                        const char *key_hash, const char *scopes, int64_t now,
+                        struct rg_db_apikey *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_text("name", name, 128, false, err);
+    if (!rc) rc = check_text("prefix", prefix, 32, true, err);
+    if (!rc) rc = check_hash("key hash", key_hash, err);
+    if (!rc) rc = check_text("scopes", scopes, 128, false, err);
+    if (rc) return rc;
+    if (user_id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    WITH_CONN(db, err,
+              db->ops->apikey_create(c, user_id, name ? name : "", prefix, key_hash,
+                                     scopes ? scopes : "", now, out, err));
+}
+
+int rg_db_apikey_list(struct rg_db *db, int64_t user_id, struct rg_db_apikey **out, size_t *n,
+                      char *err)
+{
+    *out = NULL;
+    *n = 0;
+    WITH_CONN(db, err, db->ops->apikey_list(c, user_id, out, n, err));
+}
+
+int rg_db_apikey_revoke(struct rg_db *db, int64_t id, int64_t owner, int64_t now, char *err)
+{
+    if (id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such API key");
+    WITH_CONN(db, err, db->ops->apikey_revoke(c, id, owner, now, err));
+}
+
+int rg_db_apikey_lookup(struct rg_db *db, const char *prefix, int64_t now, struct rg_db_apikey *k,
+                        char hash_out[72], struct rg_db_user *owner, char *err)
+{
+    memset(k, 0, sizeof *k);
+    memset(owner, 0, sizeof *owner);
+    hash_out[0] = '\0';
+    if (check_text("prefix", prefix, 32, true, err) != RG_OK)
+        return rg_err_set(err, RG_ENOTFOUND, "no such API key");
+    WITH_CONN(db, err, db->ops->apikey_lookup(c, prefix, now, k, hash_out, owner, err));
+}

@@ -1,0 +1,231 @@
+/*
+ * Storage: one interface, two backends.
+ *
+ *   sqlite:PATH        embedded, the default (WAL, foreign keys, busy timeout)
+ *   postgres://...     PostgreSQL 15 through libpq; the account operations
+ *   postgresql://...   are PL/pgSQL functions created by the migrations
+ *                      (create_user, login, validate_session,
+ *                      link_oauth_identity, rotate_session), so several
+ *                      server nodes sharing one database apply the same rules
+ *                      in one round trip each.
+ *
+ * The interface speaks in account terms (users, login attempts, refresh
+ * sessions, identities, API keys), never in SQL: the SQLite backend gives the
+ * same behaviour in C, inside transactions, and one test suite
+ * (tests/unit/db/test_storage.c) runs against both.
+ *
+ * Threading: a struct rg_db is a pool of --db-pool connections; every
+ * function may be called from any thread and takes a connection for the
+ * duration of the call (waiting up to 10 s for one: RG_EBUSY after that).
+ *
+ * Secrets never reach this layer in clear: callers pass password hashes
+ * (argon2id, PHC strings) and SHA-256 hashes of refresh tokens and API keys.
+ * Every value goes through bound parameters; no SQL is built from input.
+ *
+ * Errors: RG_OK, RG_ENOTFOUND, RG_EEXISTS (unique email, identity, prefix),
+ * RG_EAUTH (session unknown, expired, revoked or reused), RG_EINVAL (bad
+ * argument), RG_EBUSY (no connection free, database locked), RG_EIO (the
+ * database failed: err has its message). Times are Unix seconds.
+ */
+#ifndef RG_DB_H
+#define RG_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct rg_db;
+
+/* Roles as stored (the strings are the API's too). */
+#define RG_DB_ROLE_ADMIN "admin"
+#define RG_DB_ROLE_USER "user"
+#define RG_DB_ROLE_READONLY "readonly"
+bool rg_db_role_valid(const char *role);
+
+struct rg_db_params {
+    const char *url; /* sqlite:PATH, postgres://..., postgresql://... */
+    int pool;        /* connections, default 4 (SQLite: at least 1) */
+    int busy_ms;     /* SQLite busy timeout / pool wait, default 10000 */
+};
+void rg_db_default_params(struct rg_db_params *p);
+
+/* Opens the pool and checks the database answers. Does not migrate. NULL
+ * with err set (a bad URL, an unreachable server, a file that is not a
+ * database). */
+struct rg_db *rg_db_open(const struct rg_db_params *p, char *err);
+void rg_db_close(struct rg_db *db);                /* accepts NULL */
+const char *rg_db_backend(const struct rg_db *db); /* "sqlite" or "postgres" */
+
+/* ---- schema ------------------------------------------------------------- */
+
+/* Migrations are embedded in the binary, numbered from 1. Each one runs in
+ * its own transaction and is recorded in schema_migrations(version, name,
+ * applied_at); a failing one is rolled back and stops the run. *applied gets
+ * how many ran now (may be NULL). A database newer than this binary is
+ * refused (RG_EUNSUPPORTED): an old binary must not write to it. */
+int rg_db_migrate(struct rg_db *db, int *applied, char *err);
+/* The version the database is at (0 = empty) and the latest this binary knows. */
+int rg_db_version(struct rg_db *db, int *current, int *latest, char *err);
+
+/* ---- users -------------------------------------------------------------- */
+
+struct rg_db_user {
+    int64_t id;
+    char email[256]; /* lower case, as stored */
+    char name[128];
+    char role[16]; /* admin, user, readonly */
+    bool disabled; /* cannot sign in; sessions and keys refused */
+    bool pending;  /* signed up under --signup approval, not yet approved */
+    int64_t created_at;
+    char pw_hash[192]; /* PHC string; empty for accounts made by OAuth only */
+};
+
+struct rg_db_new_user {
+    const char *email; /* required; stored lower-cased */
+    const char *name;  /* may be NULL: "" */
+    const char *pw_hash;
+    /* NULL: the first account of the database becomes admin, later ones
+     * "user"; decided inside the transaction, so two concurrent first
+     * sign-ups cannot both become admin. */
+    const char *role;
+    bool pending;
+    int64_t now;
+};
+
+/* RG_EEXISTS if the email is taken (case-insensitively). */
+int rg_db_user_create(struct rg_db *db, const struct rg_db_new_user *u, struct rg_db_user *out,
+                      char *err);
+int rg_db_user_get(struct rg_db *db, int64_t id, struct rg_db_user *out, char *err);
+int rg_db_user_by_email(struct rg_db *db, const char *email, struct rg_db_user *out, char *err);
+/* All users, oldest first. *out is rg_free'd by the caller. */
+int rg_db_user_list(struct rg_db *db, struct rg_db_user **out, size_t *n, char *err);
+int rg_db_user_count(struct rg_db *db, int64_t *n, char *err);
+
+/* Changes what is given: role NULL keeps it; disabled/pending -1 keep, 0/1
+ * set. Disabling a user also revokes their sessions. RG_ENOTFOUND.
+ * Refuses (RG_ESTATE) to leave the database without an enabled admin. */
+struct rg_db_user_change {
+    const char *role;
+    int disabled;
+    int pending;
+    const char *pw_hash; /* NULL keeps */
+};
+int rg_db_user_update(struct rg_db *db, int64_t id, const struct rg_db_user_change *c,
+                      struct rg_db_user *out, char *err);
+
+/* ---- sign-in ------------------------------------------------------------ */
+
+/*
+ * The first half of a password sign-in (PostgreSQL: login()). Records an
+ * attempt for (email, addr) as failed, and returns what the server needs to
+ * decide: the account if there is one (found false otherwise: the caller
+ * still burns an argon2 verification, so the reply and its timing do not
+ * tell), and how many attempts failed within window_s before this one, for
+ * the account and for the address. The caller verifies the password and, on
+ * success, calls rg_db_login_succeeded() with the attempt id, which marks
+ * it succeeded and forgets the account's earlier failures. Recording first
+ * means a crash between the two halves counts as a failure, never as a free
+ * try.
+ */
+struct rg_db_login {
+    int64_t attempt_id;
+    bool found;
+    struct rg_db_user user;
+    int failures_account; /* failed attempts on this email within the window */
+    int failures_addr;    /* failed attempts from this address within the window */
+};
+int rg_db_login(struct rg_db *db, const char *email, const char *addr, int window_s, int64_t now,
+                struct rg_db_login *out, char *err);
+int rg_db_login_succeeded(struct rg_db *db, int64_t attempt_id, char *err);
+
+/* ---- refresh sessions ----------------------------------------------------
+ * A session is a refresh token (stored as its SHA-256) in a family: each use
+ * rotates it (the old row is marked replaced, a new one joins the family);
+ * presenting a replaced token again means it was stolen or replayed, and the
+ * whole family is revoked. */
+
+struct rg_db_session {
+    int64_t id;
+    int64_t user_id;
+    char family[40];
+    int64_t created_at, expires_at;
+};
+
+/* A new family for user_id (sign-in). */
+int rg_db_session_create(struct rg_db *db, int64_t user_id, const char *token_hash,
+                         int64_t expires_at, const char *user_agent, int64_t now,
+                         struct rg_db_session *out, char *err);
+/* The session of a live token, with its (enabled, approved) user. RG_EAUTH
+ * for unknown, expired, revoked or replaced tokens and disabled users. */
+int rg_db_session_validate(struct rg_db *db, const char *token_hash, int64_t now,
+                           struct rg_db_session *s, struct rg_db_user *u, char *err);
+/*
+ * Rotation (PostgreSQL: rotate_session()): old_hash must be live; it is
+ * marked replaced and new_hash joins its family with new_expires. RG_EAUTH
+ * otherwise; if old_hash had already been replaced, the family is revoked
+ * and *reuse set (may be NULL).
+ */
+int rg_db_session_rotate(struct rg_db *db, const char *old_hash, const char *new_hash,
+                         int64_t new_expires, const char *user_agent, int64_t now,
+                         struct rg_db_session *s, struct rg_db_user *u, bool *reuse, char *err);
+/* Revokes the family of token_hash (sign-out). RG_ENOTFOUND if unknown. */
+int rg_db_session_revoke(struct rg_db *db, const char *token_hash, int64_t now, char *err);
+/* Revokes every session of a user. */
+int rg_db_session_revoke_user(struct rg_db *db, int64_t user_id, int64_t now, char *err);
+
+/* ---- external identities (GitHub, Apple) ---------------------------------- */
+
+/*
+ * link_oauth_identity(): what a sign-in through a provider resolves to.
+ *   - the identity is known: its user (RG_OK, *created false);
+ *   - signed_in_user > 0: the identity is linked to that user;
+ *   - else if email (verified by the provider) belongs to an account: RG_EEXISTS
+ *     (linking needs that account to sign in and link; nothing is changed);
+ *   - else a new account (no password, role as rg_db_user_create decides,
+ *     pending as given) with the identity: *created true.
+ * RG_EEXISTS too if signed_in_user already has another identity of this
+ * provider.
+ */
+struct rg_db_identity_in {
+    const char *provider; /* "github", "apple" */
+    const char *subject;  /* the provider's stable user id */
+    const char *email;    /* verified email or NULL */
+    const char *name;     /* may be NULL */
+    int64_t signed_in_user;
+    bool pending;
+    int64_t now;
+};
+int rg_db_identity_link(struct rg_db *db, const struct rg_db_identity_in *in,
+                        struct rg_db_user *out, bool *created, char *err);
+
+/* ---- API keys ------------------------------------------------------------- */
+
+struct rg_db_apikey {
+    int64_t id;
+    int64_t user_id;
+    char name[128];
+    char prefix[32]; /* the public part shown in lists ("rg_ab12cd34") */
+    char scopes[128];
+    int64_t created_at;
+    int64_t last_used_at; /* 0 = never */
+};
+
+/* key_hash: SHA-256 hex of the whole key. RG_EEXISTS if the prefix is taken. */
+int rg_db_apikey_create(struct rg_db *db, int64_t user_id, const char *name, const char *prefix,
+                        const char *key_hash, const char *scopes, int64_t now,
+                        struct rg_db_apikey *out, char *err);
+/* Keys of user_id (0: everyone's), newest first; revoked ones left out. */
+int rg_db_apikey_list(struct rg_db *db, int64_t user_id, struct rg_db_apikey **out, size_t *n,
+                      char *err);
+/* Revokes key id; owner > 0 limits it to that owner's keys (RG_ENOTFOUND
+ * otherwise, the same as a missing key, so ids of others are not revealed). */
+int rg_db_apikey_revoke(struct rg_db *db, int64_t id, int64_t owner, int64_t now, char *err);
+/* The live key with this prefix, its stored hash (for the caller's
+ * constant-time comparison) and its enabled owner; updates last_used_at.
+ * RG_ENOTFOUND for unknown/revoked keys and disabled owners. */
+int rg_db_apikey_lookup(struct rg_db *db, const char *prefix, int64_t now, struct rg_db_apikey *k,
+                        char hash_out[72], struct rg_db_user *owner, char *err);
+
+#endif
