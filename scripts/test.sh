@@ -39,9 +39,20 @@ stage() {
     failed=$((failed + 1)); failures+=("$name: build failed"); return
   fi
   echo "=== $name: test"
-  (cd "$dir" && ctest -j"$JOBS" --output-on-failure --timeout 900) 2>&1 | tee "$dir.test.log"
+  (cd "$dir" && "${PGWRAP[@]}" ctest -j"$JOBS" --output-on-failure --timeout 900) 2>&1 | tee "$dir.test.log"
   count_ctest "$dir.test.log" "$name"
 }
+
+# The storage and auth tests run against SQLite and a real PostgreSQL: the
+# whole CTest run goes under pg_virtualenv (a throwaway cluster; it sets
+# PGHOST/PGUSER/PGPASSWORD), and RG_REQUIRE_PG=1 makes those tests fail
+# rather than skip if PostgreSQL is somehow not there.
+PGWRAP=(env)
+if command -v pg_virtualenv >/dev/null; then
+  PGWRAP=(pg_virtualenv env RG_REQUIRE_PG=1)
+else
+  echo "note: pg_virtualenv not found (package postgresql-common): PostgreSQL tests are skipped"
+fi
 
 mkdir -p build
 stage "default" build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -1,11 +1,14 @@
 /* The application's server: route table assembly and lifecycle (see api.h). */
 #include "api/api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth.h"
 #include "common/alloc.h"
+#include "db/db.h"
 
 #define MAX_ROUTES 128
 
@@ -23,6 +26,70 @@ static double mono_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Opens the database (migrating it) and the accounts service. */
+static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *err)
+{
+    char url[1200];
+    if (!rg_config_db_url(cfg, url, sizeof url))
+        return rg_err_set(err, RG_EINVAL, "--db: the database path is too long");
+    struct rg_db_params dp;
+    rg_db_default_params(&dp);
+    dp.url = url;
+    dp.pool = cfg->db_pool;
+    a->st.db = rg_db_open(&dp, err);
+    if (!a->st.db) return RG_EIO;
+    int applied = 0;
+    char merr[RG_ERR_SIZE];
+    int rc = rg_db_migrate(a->st.db, &applied, merr);
+    if (rc) return rg_err_set(err, rc, "database: %s", merr);
+    if (applied)
+        rg_log(RG_LOG_INFO, "database migrated", "backend", 's', rg_db_backend(a->st.db), "applied",
+               'i', (long long)applied, RG_LOG_END);
+    struct rg_auth_params ap;
+    rg_auth_default_params(&ap);
+    ap.db = a->st.db;
+    ap.data_dir = cfg->data_dir;
+    ap.access_ttl = cfg->access_ttl;
+    ap.refresh_ttl = cfg->refresh_ttl;
+    if (rg_auth_signup_parse(cfg->signup, &ap.signup) != RG_OK)
+        return rg_err_set(err, RG_EINVAL,
+                          "--signup: expected open, approval or closed, got '%.20s'",
+                          cfg->signup ? cfg->signup : "");
+    ap.public_url = cfg->public_url; /* NULL: set from the bound port in rg_api_start */
+    ap.github = (struct rg_auth_provider_conf){
+        .client_id = cfg->github_client_id,
+        .client_secret = cfg->github_client_secret,
+        .authorize_url = cfg->github_authorize_url,
+        .token_url = cfg->github_token_url,
+        .api_url = cfg->github_api_url,
+    };
+    ap.apple = (struct rg_auth_provider_conf){
+        .client_id = cfg->apple_client_id,
+        .team_id = cfg->apple_team_id,
+        .key_id = cfg->apple_key_id,
+        .private_key_file = cfg->apple_private_key,
+        .authorize_url = cfg->apple_authorize_url,
+        .token_url = cfg->apple_token_url,
+        .keys_url = cfg->apple_keys_url,
+        .issuer = cfg->apple_issuer,
+    };
+    if (cfg->offline && (cfg->github_client_id || cfg->apple_client_id)) {
+        rg_log(RG_LOG_WARN, "--offline: GitHub and Apple sign-in are off", RG_LOG_END);
+        ap.github.client_id = NULL;
+        ap.apple.client_id = NULL;
+    }
+    a->st.auth = rg_auth_new(&ap, err);
+    return a->st.auth ? RG_OK : RG_EIO;
+}
+
+static void close_accounts(struct rg_api *a)
+{
+    rg_auth_free(a->st.auth);
+    a->st.auth = NULL;
+    rg_db_close(a->st.db);
+    a->st.db = NULL;
+}
+
 struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
 {
     struct rg_api *a = rg_calloc(1, sizeof *a);
@@ -32,8 +99,14 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     }
     a->st.started = mono_now();
     a->st.cfg = cfg;
+    if (open_accounts(a, cfg, err) != RG_OK) {
+        close_accounts(a);
+        rg_free(a);
+        return NULL;
+    }
     a->st.openai = rg_openai_new(cfg);
     if (!a->st.openai) {
+        close_accounts(a);
         rg_free(a);
         rg_err_set(err, RG_ENOMEM, "out of memory");
         return NULL;
@@ -41,6 +114,7 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     a->n_routes += rg_api_system_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_docs_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_openai_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_auth_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     const char *dbg = getenv("RUSTYGPT_TEST_ROUTES");
     if (dbg && !strcmp(dbg, "1"))
         a->n_routes +=
@@ -61,15 +135,27 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     a->srv = rg_http_server_new(&o, a->routes, a->n_routes, err);
     if (!a->srv) {
         rg_openai_free(a->st.openai);
+        close_accounts(a);
         rg_free(a);
         return NULL;
     }
+    rg_http_server_set_auth(a->srv, rg_api_auth_hook, &a->st);
     return a;
 }
 
 int rg_api_start(struct rg_api *a, char *err)
 {
-    return rg_http_server_start(a->srv, err);
+    int rc = rg_http_server_start(a->srv, err);
+    if (rc == RG_OK && !a->st.cfg->public_url) {
+        const char *host = a->st.cfg->host;
+        bool v6 = strchr(host, ':') != NULL;
+        char pub[300];
+        snprintf(pub, sizeof pub, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
+                 rg_http_server_port(a->srv));
+        rc = rg_auth_set_public_url(a->st.auth, pub);
+        if (rc) rg_err_set(err, rc, "out of memory");
+    }
+    return rc;
 }
 
 int rg_api_port(const struct rg_api *a)
@@ -82,5 +168,6 @@ void rg_api_stop(struct rg_api *a, int grace_s)
     if (!a) return;
     rg_http_server_stop(a->srv, grace_s);
     rg_openai_free(a->st.openai);
+    close_accounts(a);
     rg_free(a);
 }

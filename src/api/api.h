@@ -23,10 +23,14 @@ void rg_api_stop(struct rg_api *a, int grace_s);
 
 /* ---- per-area route tables (each area's file) ---- */
 struct rg_openai;
+struct rg_auth;
+struct rg_db;
 struct rg_api_state {
     double started; /* CLOCK_MONOTONIC seconds at start */
     const struct rg_config *cfg;
     struct rg_openai *openai; /* models, slots, generations (openai.c) */
+    struct rg_db *db;         /* accounts and, later, chats */
+    struct rg_auth *auth;     /* sign-in, tokens, API keys (auth.c) */
 };
 
 struct rg_openai *rg_openai_new(const struct rg_config *cfg);
@@ -38,7 +42,11 @@ json_t *rg_openai_status(struct rg_openai *oa);
 size_t rg_api_system_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_docs_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_openai_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_auth_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_debug_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+
+/* The auth hook (auth.c): access tokens and account API keys → principal. */
+int rg_api_auth_hook(struct rg_http_req *r, void *ctx, struct rg_principal *who);
 
 /* The OpenAPI 3.1 document of a route table (exposed for tests). NULL on ENOMEM. */
 json_t *rg_api_openapi(const struct rg_route *routes, size_t n, const char *version);

@@ -49,6 +49,18 @@ struct rg_config {
     char *data_dir; /* --data-dir, "./data" */
     char *db;       /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
     char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
+    int db_pool;    /* --db-pool, 4 */
+    /* accounts */
+    char *signup;     /* --signup open|approval|closed, "open" */
+    int access_ttl;   /* --access-ttl SECONDS, 900 */
+    int refresh_ttl;  /* --refresh-ttl SECONDS, 30 days */
+    char *public_url; /* --public-url, NULL = http://HOST:PORT */
+    /* OAuth providers: all NULL = off; endpoints are configuration */
+    char *github_client_id, *github_client_secret;
+    char *github_authorize_url, *github_token_url, *github_api_url;
+    char *apple_client_id, *apple_team_id, *apple_key_id, *apple_private_key;
+    char *apple_authorize_url, *apple_token_url, *apple_keys_url, *apple_issuer;
+
     /* HTTP limits */
     size_t max_body;     /* --max-body BYTES, 8 MiB */
     int max_connections; /* --max-connections, 256 */

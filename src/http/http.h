@@ -119,6 +119,12 @@ enum rg_http_method rg_http_req_method(const struct rg_http_req *r);
 const char *rg_http_req_path(const struct rg_http_req *r);
 const char *rg_http_req_header(const struct rg_http_req *r, const char *name);
 const char *rg_http_req_query(const struct rg_http_req *r, const char *name);
+/* A cookie's value from the Cookie header, or NULL. */
+const char *rg_http_req_cookie(const struct rg_http_req *r, const char *name);
+/* The credential of "Authorization: Bearer X", or NULL. */
+const char *rg_http_req_bearer(const struct rg_http_req *r);
+/* The peer's IP address as text into buf ("" if unknown); returns buf. */
+const char *rg_http_req_client_addr(const struct rg_http_req *r, char *buf, size_t size);
 const char *rg_http_req_param(const struct rg_http_req *r, const char *name); /* {name} */
 const char *rg_http_req_body(const struct rg_http_req *r, size_t *len);
 const char *rg_http_req_id(const struct rg_http_req *r);

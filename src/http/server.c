@@ -323,6 +323,36 @@ const char *rg_http_req_header(const struct rg_http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+const char *rg_http_req_cookie(const struct rg_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *rg_http_req_bearer(const struct rg_http_req *r)
+{
+    const char *h =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return *h ? h : NULL;
+}
+
+const char *rg_http_req_client_addr(const struct rg_http_req *r, char *buf, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = '\0';
+    if (!ci || !ci->client_addr) return buf;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)size);
+    return buf;
+}
+
 const char *rg_http_req_query(const struct rg_http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -591,25 +621,30 @@ int rg_http_server_active_streams(const struct rg_http_server *s)
 
 /* ---- the chain ---- */
 
+/* Is the bearer one of the --api-key keys? Then the caller is a user. */
+static void match_api_key(struct rg_http_req *r)
+{
+    const struct rg_http_opts *o = &r->srv->o;
+    const char *key = rg_http_req_bearer(r);
+    if (o->n_api_keys == 0 || !key) return;
+    bool ok = false;
+    for (size_t i = 0; i < o->n_api_keys; i++) /* no early exit: same time for every key */
+        ok |= rg_ct_equal(key, strlen(key), o->api_keys[i], strlen(o->api_keys[i]));
+    if (ok) {
+        if (r->who.role < RG_ROLE_USER) r->who.role = RG_ROLE_USER;
+        snprintf(r->who.id, sizeof r->who.id, "api-key");
+    }
+}
+
+/* With --api-key set, RG_ROUTE_API_KEY routes need a key: a configured one
+ * or any credential the auth hook accepted (an account's API key). */
 static bool check_api_key(struct rg_http_req *r)
 {
     const struct rg_http_opts *o = &r->srv->o;
     if (o->n_api_keys == 0 || !(r->route->flags & RG_ROUTE_API_KEY)) return true;
+    if (r->who.role > RG_ROLE_PUBLIC) return true;
     const char *h =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-        const char *key = h + 7;
-        while (*key == ' ')
-            key++;
-        bool ok = false;
-        for (size_t i = 0; i < o->n_api_keys; i++) /* no early exit: same time for every key */
-            ok |= rg_ct_equal(key, strlen(key), o->api_keys[i], strlen(o->api_keys[i]));
-        if (ok) {
-            if (r->who.role < RG_ROLE_USER) r->who.role = RG_ROLE_USER;
-            snprintf(r->who.id, sizeof r->who.id, "api-key");
-            return true;
-        }
-    }
     rg_http_set_header(r, "WWW-Authenticate", "Bearer");
     rg_http_reply_error(r, 401, NULL, "invalid_api_key", NULL,
                         h ? "invalid API key"
@@ -738,9 +773,9 @@ static void first_call(struct rg_http_req *r, const char *url, const char *metho
 
 static void dispatch(struct rg_http_req *r)
 {
-    if (!check_api_key(r)) return;
     struct rg_http_server *srv = r->srv;
-    if (srv->auth) {
+    match_api_key(r);
+    if (srv->auth && r->who.role == RG_ROLE_PUBLIC) {
         int rc = srv->auth(r, srv->auth_ctx, &r->who);
         if (rc != RG_OK) {
             if (r->phase != 2)
@@ -749,6 +784,7 @@ static void dispatch(struct rg_http_req *r)
             return;
         }
     }
+    if (!check_api_key(r)) return;
     if (r->who.role < r->route->role) {
         if (r->who.role == RG_ROLE_PUBLIC)
             rg_http_reply_error(r, 401, NULL, "unauthenticated", NULL, "sign in first");

@@ -417,12 +417,13 @@ static void test_json_access_log(void **state)
         if (!found) usleep(20000);
     }
     assert_true(found);
-    const char *line = strstr(log, "{");
-    while (line && !strstr(line, "trace-7"))
-        line = strstr(line + 1, "\n{");
-    assert_non_null(line);
-    if (*line == '\n') line++;
+    /* the access log line is the one holding the request id */
+    const char *hit = strstr(log, "\"trace-7\""), *line = hit;
+    assert_non_null(hit);
+    while (line > log && line[-1] != '\n')
+        line--;
     const char *end = strchr(line, '\n');
+    assert_non_null(end);
     json_error_t je;
     json_t *j = json_loadb(line, (size_t)(end - line), 0, &je);
     if (!j) fail_msg("log line is not JSON: %.*s", (int)(end - line), line);
