@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: measures the HTTP server and the engine on this machine and
 # writes bench/RESULTS.md (machine, date, tables). Each part can run alone:
-#   BENCH_ONLY=http|engine|serve   one part only
+#   BENCH_ONLY=http|engine|serve|auth   one part only (the other sections
+#                            keep what bench/RESULTS.md already says)
 #   BENCH_PP=512 BENCH_TG=128 BENCH_THREADS=2   engine sizes
 #   BENCH_DURATION=10        seconds per wrk run
 #   LLAMA_CPP_DIR=/path/to/llama.cpp/build/bin   llama-bench for comparison
@@ -30,6 +31,15 @@ BENCH_MODELS=${BENCH_MODELS:-"tinyllama-1.1b:Q4_0 tinyllama-1.1b:Q8_0 tinyllama-
 mkdir -p "$OUT" "$MODELS"
 http_md=$OUT/http.md
 engine_md=$OUT/engine.md
+auth_md=$OUT/auth.md
+# Parts not run this time keep their section from the previous RESULTS.md.
+PREV=$(mktemp)
+[[ -s $RESULTS ]] && cp "$RESULTS" "$PREV"
+prev_section() { # "## Title" → the body that followed it last time, or "(not run)"
+  local body
+  body=$(awk -v h="$1" '$0 == h {on=1; next} /^## / {on=0} on' "$PREV" | sed -e '1{/^$/d}')
+  if [[ -n $body ]]; then printf '%s\n' "$body" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; else echo "(not run)"; fi
+}
 
 log() { echo "bench: $*" >&2; }
 
@@ -262,56 +272,129 @@ bench_serve() {
   rm -rf "$data"
 }
 
+# ---- accounts: token checks per core, argon2 sign-in cost, and over HTTP ----
+bench_auth() {
+  [[ -x $BUILD/auth_bench && -x $BIN ]] || { log "auth_bench or rustygpt missing: make build first"; return 1; }
+  local j data port pid errlog tok
+  j=$("$BUILD/auth_bench")
+  {
+    echo "tools/auth_bench on one core: access-token (JWT, HS256) checks, which every signed-in request"
+    echo "pays; argon2id verifications (m=19 MiB, t=2, p=1), which each sign-in pays and which bound"
+    echo "sign-in throughput by design; API-key hashing (SHA-256 + constant-time compare, before the lookup)."
+    echo "Goal: at least 50,000 token checks/s on one core."
+    echo
+    echo "| Check | Per second (one core) | Each |"
+    echo "| --- | --- | --- |"
+    echo "| access token (JWT) | $(json_field "$j" jwt_verify_per_s) | |"
+    echo "| argon2id password | $(json_field "$j" argon2_verify_per_s) | $(json_field "$j" argon2_ms) ms |"
+    echo "| API-key hash | $(json_field "$j" apikey_hash_per_s) | |"
+  } >"$auth_md"
+  log "auth: $j"
+  command -v wrk >/dev/null || return 0
+  data=$(mktemp -d)
+  errlog=$OUT/serve-auth.log
+  "$BIN" serve --port 0 --http-threads "$HTTP_THREADS" --data-dir "$data" --models-dir "$data" --log-level error \
+    2>"$errlog" &
+  pid=$!
+  port=""
+  for _ in $(seq 100); do
+    port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$errlog" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  if [[ -n $port ]]; then
+    tok=$(curl -s -H 'Content-Type: application/json' \
+      -d '{"email":"bench@example.com","password":"bench password 1"}' \
+      "http://127.0.0.1:$port/auth/register" | sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p')
+    {
+      echo
+      echo "Over HTTP (wrk, 64 connections, ${DURATION}s, --http-threads $HTTP_THREADS, SQLite):"
+      echo
+      echo "| Route | Requests/s | p50 | p99 | Errors |"
+      echo "| --- | --- | --- | --- | --- |"
+    } >>"$auth_md"
+    for route in /v1/models /auth/me; do
+      local raw=$OUT/wrk_auth${route//\//_}.txt rps p50 p99 errs
+      wrk -t2 -c64 -d"${DURATION}s" --latency -H "Authorization: Bearer $tok" "http://127.0.0.1:$port$route" \
+        >"$raw" 2>&1 || true
+      rps=$(awk '/Requests\/sec/ {print $2}' "$raw")
+      p50=$(awk '$1=="50%" {print $2}' "$raw")
+      p99=$(awk '$1=="99%" {print $2}' "$raw")
+      errs=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' "$raw")
+      echo "| GET $route with an access token | ${rps:-?} | ${p50:-?} | ${p99:-?} | ${errs:-none} |" >>"$auth_md"
+      log "auth http $route: ${rps:-?} req/s"
+    done
+    echo >>"$auth_md"
+    echo "/v1/models checks the token only; /auth/me also reads the account from the database." >>"$auth_md"
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+}
+
+cat_auth() { cat "$auth_md"; }
+
 rc=0
 case $ONLY in
   http) bench_http || rc=1 ;;
   engine) bench_engine || rc=1 ;;
   serve) bench_serve || rc=1 ;;
-  all) bench_http || rc=1; bench_engine || rc=1; bench_serve || rc=1 ;;
-  *) echo "BENCH_ONLY must be http, engine, serve or all" >&2; exit 2 ;;
+  auth) bench_auth || rc=1 ;;
+  all) bench_http || rc=1; bench_engine || rc=1; bench_serve || rc=1; bench_auth || rc=1 ;;
+  *) echo "BENCH_ONLY must be http, engine, serve, auth or all" >&2; exit 2 ;;
 esac
 
-{
-  echo "# Benchmark results"
-  echo
-  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC')."
-  echo
-  echo "## Machine"
-  echo
-  machine
-  echo
-  echo "## HTTP server"
-  echo
+sec_http() {
   echo "wrk (2 threads, keep-alive, ${DURATION}s per run) against small JSON replies, on the same machine as"
   echo "the server, which runs with --http-threads $HTTP_THREADS so that each side has a core."
   echo "Target: at least 20,000 requests/s and p99 under 5 ms at 64 connections."
   echo
-  if [[ -s $http_md ]]; then cat "$http_md"; else echo "(not run)"; fi
-  echo
-  echo "## Engine"
-  echo
+  cat "$http_md"
+}
+sec_engine() {
   echo "Random-weight models written by tools/gguf_gen with the shapes of TinyLlama-1.1B and"
   echo "SmolLM2-135M. Goal: generation at least 1.0x llama.cpp, prompt processing at least 0.8x."
   echo
-  if [[ -s $engine_md ]]; then cat "$engine_md"; else echo "(not run)"; fi
-  echo
-  echo "## Serving"
-  echo
+  cat "$engine_md"
+}
+sec_serve() {
   echo "tools/serve_bench: N streaming /v1/chat/completions at once on the TinyLlama-shaped Q4_0 file"
   echo "(random weights, TinyLlama's vocabulary), each for $SERVE_TOKENS tokens with ignore_eos; aggregate"
   echo "tokens/s over the wall time of the whole run, time to first token (TTFT) per client."
   echo "Both servers use $THREADS threads on the same machine. Goal: at least 2x llama-server's aggregate at"
   echo "4 and 16 clients, the same single-client speed."
   echo
-  if [[ -s $serve_md ]]; then cat "$serve_md"; else echo "(not run)"; fi
+  cat "$serve_md"
   echo
   echo "Prefix reuse: a conversation of about 1,500 prompt tokens, then the same conversation with the"
   echo "answer and one more question (what Copilot sends on every turn). Goal: second-turn TTFT under 5%"
   echo "of the first."
   echo
   if [[ -s $turn_md ]]; then cat "$turn_md"; else echo "(not run)"; fi
+}
+# section TITLE FILE FUNCTION: this run's figures, or last time's section as it was
+section() {
+  echo "## $1"
+  echo
+  if [[ -s $2 && $2 -nt $PREV ]]; then "$3"; else prev_section "## $1"; fi
+  echo
+}
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`make bench\` (scripts/bench.sh); this run ($ONLY) on $(date -u '+%Y-%m-%d %H:%M UTC')."
+  echo "Sections not measured in this run keep the figures of the run that measured them."
+  echo
+  echo "## Machine"
+  echo
+  machine
+  echo
+  section "HTTP server" "$http_md" sec_http
+  section "Engine" "$engine_md" sec_engine
+  section "Serving" "$serve_md" sec_serve
+  section "Accounts" "$auth_md" cat_auth
   if [[ -s ${BENCH_NOTES:-$ROOT/bench/NOTES.md} ]]; then
-    echo
     cat "${BENCH_NOTES:-$ROOT/bench/NOTES.md}"
   fi
 } >"$RESULTS"

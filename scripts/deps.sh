@@ -9,7 +9,7 @@ PKGS=(
   build-essential cmake pkg-config git
   # libraries (ARCHITECTURE.md: choices already made)
   libmicrohttpd-dev libjansson-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
-  libsqlite3-dev libpq-dev libargon2-dev libjwt-dev
+  libsqlite3-dev libpq-dev libargon2-dev
   # tests, fuzzing, coverage, lint, benchmarks
   libcmocka-dev clang libclang-rt-14-dev gcovr clang-tidy clang-format cppcheck wrk
   curl procps
