@@ -90,7 +90,7 @@ struct rg_db_new_user {
      * "user"; decided inside the transaction, so two concurrent first
      * sign-ups cannot both become admin. */
     const char *role;
-    bool pending;
+    bool pending; /* ignored for the first account, which becomes the admin */
     int64_t now;
 };
 
@@ -183,8 +183,9 @@ int rg_db_session_revoke_user(struct rg_db *db, int64_t user_id, int64_t now, ch
  *   - signed_in_user > 0: the identity is linked to that user;
  *   - else if email (verified by the provider) belongs to an account: RG_EEXISTS
  *     (linking needs that account to sign in and link; nothing is changed);
- *   - else a new account (no password, role as rg_db_user_create decides,
- *     pending as given) with the identity: *created true.
+ *   - else, if allow_create, a new account (no password, role as
+ *     rg_db_user_create decides, pending as given) with the identity:
+ *     *created true; if not, RG_ENOTFOUND.
  * RG_EEXISTS too if signed_in_user already has another identity of this
  * provider.
  */
@@ -194,7 +195,8 @@ struct rg_db_identity_in {
     const char *email;    /* verified email or NULL */
     const char *name;     /* may be NULL */
     int64_t signed_in_user;
-    bool pending;
+    bool pending;      /* for a new account (the first account never is) */
+    bool allow_create; /* false: an unknown identity gives RG_ENOTFOUND (closed sign-up) */
     int64_t now;
 };
 int rg_db_identity_link(struct rg_db *db, const struct rg_db_identity_in *in,

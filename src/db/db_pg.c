@@ -101,6 +101,7 @@ static const char M1_CREATE_USER[] =
     " PERFORM pg_advisory_xact_lock(" LOCK_USERS ");\n"
     " IF v_role IS NULL THEN\n"
     "  v_role := CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END;\n"
+    "  IF v_role = 'admin' THEN p_pending := false; END IF;\n"
     " END IF;\n"
     " INSERT INTO users(email, name, role, password_hash, pending, created_at, updated_at)\n"
     "  VALUES (p_email, p_name, v_role, p_hash, p_pending, p_now, p_now) RETURNING * INTO u;\n"
@@ -182,7 +183,8 @@ static const char M1_ROTATE_SESSION[] =
 /* link_oauth_identity: what a provider sign-in resolves to */
 static const char M1_LINK_OAUTH_IDENTITY[] =
     "CREATE FUNCTION link_oauth_identity(p_provider text, p_subject text, p_email text,"
-    " p_name text, p_signed_in bigint, p_pending boolean, p_now bigint)"
+    " p_name text, p_signed_in bigint, p_pending boolean, p_allow_create boolean,"
+    " p_now bigint)"
     " RETURNS TABLE(o_status text, o_new boolean, " OUT_USER ") LANGUAGE plpgsql AS $f$\n"
     "DECLARE u users%ROWTYPE; v_role text;\n"
     "BEGIN\n"
@@ -204,7 +206,9 @@ static const char M1_LINK_OAUTH_IDENTITY[] =
              "THEN\n"
              "   o_status := 'email'; RETURN NEXT; RETURN;\n"
              "  END IF;\n"
+             "  IF NOT p_allow_create THEN o_status := 'closed'; RETURN NEXT; RETURN; END IF;\n"
              "  v_role := CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END;\n"
+             "  IF v_role = 'admin' THEN p_pending := false; END IF;\n"
              "  INSERT INTO users(email, name, role, password_hash, pending, created_at, "
              "updated_at)\n"
              "   VALUES (coalesce(p_email, p_provider || ':' || p_subject), p_name, v_role, '', "
@@ -658,9 +662,10 @@ static int p_identity_link(void *conn, const struct rg_db_identity_in *in, struc
                            bool *created, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT * FROM link_oauth_identity($1, $2, $3, $4, $5, $6, $7)",
-                    "ssssibi", in->provider, in->subject, in->email, in->name, in->signed_in_user,
-                    (int)in->pending, in->now);
+    PGresult *r =
+        q(conn, &rc, err, "SELECT * FROM link_oauth_identity($1, $2, $3, $4, $5, $6, $7, $8)",
+          "ssssibbi", in->provider, in->subject, in->email, in->name, in->signed_in_user,
+          (int)in->pending, (int)in->allow_create, in->now);
     if (rc == RG_EEXISTS)
         return rg_err_set(err, RG_EEXISTS, "this %s identity or account is already linked",
                           in->provider);
@@ -677,6 +682,8 @@ static int p_identity_link(void *conn, const struct rg_db_identity_in *in, struc
     } else if (!strcmp(status, "taken")) {
         rc = rg_err_set(err, RG_EEXISTS, "this account is already linked to another %s identity",
                         in->provider);
+    } else if (!strcmp(status, "closed")) {
+        rc = rg_err_set(err, RG_ENOTFOUND, "no account for this identity");
     } else if (!strcmp(status, "notfound")) {
         rc = rg_err_set(err, RG_ENOTFOUND, "no such user");
     } else {

@@ -344,6 +344,7 @@ static int insert_user(sqlite3 *c, const char *email, const char *name, const ch
         int rc = one_int(c, prep(c, err, "SELECT count(*) FROM users", ""), &n, err);
         if (rc) return rc;
         role = n == 0 ? RG_DB_ROLE_ADMIN : RG_DB_ROLE_USER;
+        if (n == 0) pending = false; /* nobody could approve the first account */
     }
     int rc = run(c,
                  prep(c, err,
@@ -712,6 +713,9 @@ static int s_identity_link(void *conn, const struct rg_db_identity_in *in, struc
                               false, err);
             if (rc != RG_ENOTFOUND) return finish(c, rc, false, err);
         }
+        if (!in->allow_create)
+            return finish(c, rg_err_set(err, RG_ENOTFOUND, "no account for this identity"), false,
+                          err);
         char email[256];
         if (in->email)
             rg_db_copy(email, sizeof email, in->email);

@@ -489,12 +489,15 @@ static void test_identities(void **state)
                                    .subject = "12345",
                                    .email = "Octo@Example.com",
                                    .name = "Octo",
+                                   .pending = true,
+                                   .allow_create = true,
                                    .now = 50};
     assert_int_equal(rg_db_identity_link(f->db, &in, &u, &created, err), RG_OK);
     assert_true(created);
     assert_string_equal(u.email, "octo@example.com");
     assert_string_equal(u.role, "admin"); /* first account of the database */
     assert_string_equal(u.pw_hash, "");
+    assert_false(u.pending); /* the first account is never left waiting */
     /* the same identity again: the same account */
     assert_int_equal(rg_db_identity_link(f->db, &in, &u2, &created, err), RG_OK);
     assert_false(created);
@@ -504,8 +507,11 @@ static void test_identities(void **state)
     struct rg_db_user b;
     mkuser(f->db, "bob@example.com", NULL, &b);
     int64_t before = raw_int(f, "SELECT count(*) FROM users");
-    struct rg_db_identity_in steal = {
-        .provider = "apple", .subject = "001.x", .email = "BOB@example.com", .now = 60};
+    struct rg_db_identity_in steal = {.provider = "apple",
+                                      .subject = "001.x",
+                                      .email = "BOB@example.com",
+                                      .allow_create = true,
+                                      .now = 60};
     assert_int_equal(rg_db_identity_link(f->db, &steal, &u2, &created, err), RG_EEXISTS);
     assert_false(created);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), before);
@@ -522,6 +528,11 @@ static void test_identities(void **state)
     /* no email from the provider: an account all the same */
     struct rg_db_identity_in anon = {
         .provider = "apple", .subject = "003.z", .pending = true, .now = 80};
+    /* closed sign-up: an unknown identity makes no account */
+    before = raw_int(f, "SELECT count(*) FROM users");
+    assert_int_equal(rg_db_identity_link(f->db, &anon, &u2, &created, err), RG_ENOTFOUND);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), before);
+    anon.allow_create = true;
     assert_int_equal(rg_db_identity_link(f->db, &anon, &u2, &created, err), RG_OK);
     assert_true(created);
     assert_string_equal(u2.role, "user");
