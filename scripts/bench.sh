@@ -59,6 +59,23 @@ machine() {
   echo "- RustyGPT: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 }
 
+# start_rg DATA_DIR LOG: starts our server on a free port in the background;
+# sets pid and port, or returns 1 (the log says why).
+start_rg() {
+  "$BIN" serve --port 0 --http-threads "$HTTP_THREADS" --data-dir "$1" --models-dir "$1" --log-level error \
+    2>"$2" &
+  pid=$!
+  port=""
+  for _ in $(seq 100); do
+    port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$2" | head -1)
+    [[ -n $port ]] && return 0
+    sleep 0.1
+  done
+  log "server did not start: $(cat "$2")"
+  kill "$pid" 2>/dev/null || true
+  return 1
+}
+
 # ---- HTTP: wrk against small JSON replies ----
 bench_http() {
   command -v wrk >/dev/null || { log "wrk missing (make deps installs it)"; return 1; }
@@ -66,18 +83,7 @@ bench_http() {
   local data port pid errlog
   data=$(mktemp -d)
   errlog=$OUT/serve.log
-  "$BIN" serve --port 0 --http-threads "$HTTP_THREADS" --data-dir "$data" --models-dir "$data" --log-level error \
-    2>"$errlog" &
-  pid=$!
-  port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$errlog" | head -1)
-    [[ -n $port ]] && break
-    sleep 0.1
-  done
-  if [[ -z $port ]]; then
-    log "server did not start: $(cat "$errlog")"
-    kill "$pid" 2>/dev/null || true
+  if ! start_rg "$data" "$errlog"; then
     rm -rf "$data"
     return 1
   fi
@@ -293,16 +299,7 @@ bench_auth() {
   command -v wrk >/dev/null || return 0
   data=$(mktemp -d)
   errlog=$OUT/serve-auth.log
-  "$BIN" serve --port 0 --http-threads "$HTTP_THREADS" --data-dir "$data" --models-dir "$data" --log-level error \
-    2>"$errlog" &
-  pid=$!
-  port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$errlog" | head -1)
-    [[ -n $port ]] && break
-    sleep 0.1
-  done
-  if [[ -n $port ]]; then
+  if start_rg "$data" "$errlog"; then
     tok=$(curl -s -H 'Content-Type: application/json' \
       -d '{"email":"bench@example.com","password":"bench password 1"}' \
       "http://127.0.0.1:$port/auth/register" | sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p')

@@ -332,6 +332,26 @@ static void read_user(PGresult *r, int row, int col, struct rg_db_user *u)
 #define USER_COLS_U                                                                                \
     "u.id, u.email, u.name, u.role, u.password_hash, u.disabled, u.pending, u.created_at"
 
+/* Every row of r as an array of elem-byte items read by read_row (*out
+ * rg_free'd by the caller). Clears r. */
+static int collect(PGresult *r, void **out, size_t *n, size_t elem,
+                   void (*read_row)(PGresult *r, int row, void *item), char *err)
+{
+    int rows = PQntuples(r);
+    if (rows > 0) {
+        *out = rg_calloc((size_t)rows, elem);
+        if (!*out) {
+            PQclear(r);
+            return rg_err_set(err, RG_ENOMEM, "out of memory");
+        }
+        for (int i = 0; i < rows; i++)
+            read_row(r, i, (char *)*out + (size_t)i * elem);
+    }
+    *n = (size_t)rows;
+    PQclear(r);
+    return RG_OK;
+}
+
 /* ---- connection ----------------------------------------------------------------- */
 
 static int p_connect(const char *url, int busy_ms, void **conn, char *err)
@@ -457,24 +477,16 @@ static int p_user_by_email(void *conn, const char *email, struct rg_db_user *out
     return one_user(r, rc, 0, out, err);
 }
 
+static void user_row(PGresult *r, int row, void *item)
+{
+    read_user(r, row, 0, item);
+}
+
 static int p_user_list(void *conn, struct rg_db_user **out, size_t *n, char *err)
 {
     int rc;
     PGresult *r = q(conn, &rc, err, "SELECT " USER_COLS " FROM users ORDER BY id", "");
-    if (!r) return rc;
-    int rows = PQntuples(r);
-    if (rows > 0) {
-        *out = rg_calloc((size_t)rows, sizeof **out);
-        if (!*out) {
-            PQclear(r);
-            return rg_err_set(err, RG_ENOMEM, "out of memory");
-        }
-        for (int i = 0; i < rows; i++)
-            read_user(r, i, 0, &(*out)[i]);
-    }
-    *n = (size_t)rows;
-    PQclear(r);
-    return RG_OK;
+    return r ? collect(r, (void **)out, n, sizeof **out, user_row, err) : rc;
 }
 
 static int p_user_count(void *conn, int64_t *n, char *err)
@@ -724,6 +736,11 @@ static int p_apikey_create(void *conn, int64_t user_id, const char *name, const 
     return RG_OK;
 }
 
+static void key_row(PGresult *r, int row, void *item)
+{
+    read_key(r, row, item);
+}
+
 static int p_apikey_list(void *conn, int64_t user_id, struct rg_db_apikey **out, size_t *n,
                          char *err)
 {
@@ -732,20 +749,7 @@ static int p_apikey_list(void *conn, int64_t user_id, struct rg_db_apikey **out,
                     "SELECT " KEY_COLS " FROM api_keys k WHERE k.revoked_at IS NULL AND"
                     " ($1 = 0 OR k.user_id = $1) ORDER BY k.id DESC",
                     "i", user_id);
-    if (!r) return rc;
-    int rows = PQntuples(r);
-    if (rows > 0) {
-        *out = rg_calloc((size_t)rows, sizeof **out);
-        if (!*out) {
-            PQclear(r);
-            return rg_err_set(err, RG_ENOMEM, "out of memory");
-        }
-        for (int i = 0; i < rows; i++)
-            read_key(r, i, &(*out)[i]);
-    }
-    *n = (size_t)rows;
-    PQclear(r);
-    return RG_OK;
+    return r ? collect(r, (void **)out, n, sizeof **out, key_row, err) : rc;
 }
 
 static int p_apikey_revoke(void *conn, int64_t id, int64_t owner, int64_t now, char *err)

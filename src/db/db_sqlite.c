@@ -232,6 +232,42 @@ static int one_int(sqlite3 *c, sqlite3_stmt *st, int64_t *v, char *err)
     return out;
 }
 
+/* Steps st to the end, appending each row to the growing array *out of
+ * elem-byte items read by read_row. On failure *out is freed and emptied. */
+static int collect(sqlite3 *c, sqlite3_stmt *st, void **out, size_t *n, size_t elem,
+                   void (*read_row)(sqlite3_stmt *st, void *item), char *err)
+{
+    if (!st) return RG_EIO;
+    size_t cap = 0;
+    int rc, res = RG_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            void *v = rg_malloc_array(ncap, elem);
+            if (!v) {
+                res = rg_err_set(err, RG_ENOMEM, "out of memory");
+                break;
+            }
+            if (*n) memcpy(v, *out, *n * elem);
+            rg_free(*out);
+            *out = v;
+            cap = ncap;
+        }
+        void *item = (char *)*out + *n * elem;
+        memset(item, 0, elem);
+        read_row(st, item);
+        (*n)++;
+    }
+    if (res == RG_OK && rc != SQLITE_DONE) res = db_fail(c, err);
+    sqlite3_finalize(st);
+    if (res) {
+        rg_free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return res;
+}
+
 /* ---- connection ------------------------------------------------------------ */
 
 static int s_connect(const char *url, int busy_ms, void **conn, char *err)
@@ -379,35 +415,16 @@ static int s_user_by_email(void *conn, const char *email, struct rg_db_user *out
                     out, err);
 }
 
+static void user_row(sqlite3_stmt *st, void *item)
+{
+    read_user(st, 0, item);
+}
+
 static int s_user_list(void *conn, struct rg_db_user **out, size_t *n, char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = prep(c, err, "SELECT " USER_COLS " FROM users ORDER BY id", "");
-    if (!st) return RG_EIO;
-    size_t cap = 0;
-    int rc, res = RG_OK;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct rg_db_user *v = rg_realloc(*out, ncap * sizeof **out);
-            if (!v) {
-                res = rg_err_set(err, RG_ENOMEM, "out of memory");
-                break;
-            }
-            *out = v;
-            cap = ncap;
-        }
-        memset(&(*out)[*n], 0, sizeof **out);
-        read_user(st, 0, &(*out)[(*n)++]);
-    }
-    if (res == RG_OK && rc != SQLITE_DONE) res = db_fail(c, err);
-    sqlite3_finalize(st);
-    if (res) {
-        rg_free(*out);
-        *out = NULL;
-        *n = 0;
-    }
-    return res;
+    return collect(c, prep(c, err, "SELECT " USER_COLS " FROM users ORDER BY id", ""), (void **)out,
+                   n, sizeof **out, user_row, err);
 }
 
 static int s_user_count(void *conn, int64_t *n, char *err)
@@ -780,39 +797,21 @@ static int s_apikey_create(void *conn, int64_t user_id, const char *name, const 
     return rc;
 }
 
+static void key_row(sqlite3_stmt *st, void *item)
+{
+    read_key(st, item);
+}
+
 static int s_apikey_list(void *conn, int64_t user_id, struct rg_db_apikey **out, size_t *n,
                          char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = prep(c, err,
-                            "SELECT " KEY_COLS " FROM api_keys k WHERE k.revoked_at IS NULL AND"
-                            " (? = 0 OR k.user_id = ?) ORDER BY k.id DESC",
-                            "ii", user_id, user_id);
-    if (!st) return RG_EIO;
-    size_t cap = 0;
-    int rc, res = RG_OK;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct rg_db_apikey *v = rg_realloc(*out, ncap * sizeof **out);
-            if (!v) {
-                res = rg_err_set(err, RG_ENOMEM, "out of memory");
-                break;
-            }
-            *out = v;
-            cap = ncap;
-        }
-        memset(&(*out)[*n], 0, sizeof **out);
-        read_key(st, &(*out)[(*n)++]);
-    }
-    if (res == RG_OK && rc != SQLITE_DONE) res = db_fail(c, err);
-    sqlite3_finalize(st);
-    if (res) {
-        rg_free(*out);
-        *out = NULL;
-        *n = 0;
-    }
-    return res;
+    return collect(c,
+                   prep(c, err,
+                        "SELECT " KEY_COLS " FROM api_keys k WHERE k.revoked_at IS NULL AND"
+                        " (? = 0 OR k.user_id = ?) ORDER BY k.id DESC",
+                        "ii", user_id, user_id),
+                   (void **)out, n, sizeof **out, key_row, err);
 }
 
 static int s_apikey_revoke(void *conn, int64_t id, int64_t owner, int64_t now, char *err)
