@@ -391,6 +391,17 @@ static void test_enumeration_and_rate_limit(void **state)
     struct session b;
     signup(&srv, "bob@example.com", "another good one", &b);
     assert_int_equal(login(&srv, "bob@example.com", "another good one", NULL, NULL), 200);
+    /* per address: 20 failures from here (7 so far, the 429 included), spread
+     * over emails none of which reaches its own limit, lock every account out
+     * from this address */
+    for (int i = 0; i < 13; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "guess%d@example.com", i % 4);
+        assert_int_equal(login(&srv, email, "wrong password!", NULL, NULL), 401);
+    }
+    assert_int_equal(login(&srv, "bob@example.com", "another good one", NULL, &r1), 429);
+    assert_non_null(rg_resp_header(&r1, "Retry-After", ra, sizeof ra));
+    rg_resp_free(&r1);
     stop(&srv);
 }
 
@@ -485,6 +496,29 @@ static void test_api_keys(void **state)
     signup(&srv, "carol@example.com", "a third password", &c);
     assert_int_equal(status_of(&srv, "DELETE", path, c.access, NULL), 404);
     assert_int_equal(status_of(&srv, "GET", "/auth/me", k, NULL), 200);
+    /* an admin sees everyone's keys with ?all=1, a user only their own */
+    struct rg_resp lr;
+    assert_int_equal(req(&srv, "GET", "/auth/api-keys?all=1", a.access, NULL, NULL, NULL, &lr),
+                     200);
+    assert_non_null(strstr(lr.body, "\"ci\""));
+    rg_resp_free(&lr);
+    assert_int_equal(req(&srv, "GET", "/auth/api-keys?all=1", c.access, NULL, NULL, NULL, &lr),
+                     200);
+    assert_null(strstr(lr.body, "\"ci\""));
+    rg_resp_free(&lr);
+    /* an admin may revoke anyone's key; make Bob a second one for that */
+    assert_int_equal(
+        req(&srv, "POST", "/auth/api-keys", b.access, NULL, NULL, "{\"name\":\"two\"}", &lr), 201);
+    json_t *o2 = json_loadb(lr.body, lr.len, 0, NULL);
+    char k2[200], path2[64];
+    snprintf(k2, sizeof k2, "%s", json_string_value(json_object_get(o2, "key")));
+    snprintf(path2, sizeof path2, "/auth/api-keys/%lld",
+             (long long)json_integer_value(json_object_get(o2, "id")));
+    json_decref(o2);
+    rg_resp_free(&lr);
+    assert_int_equal(status_of(&srv, "GET", "/auth/me", k2, NULL), 200);
+    assert_int_equal(status_of(&srv, "DELETE", path2, a.access, NULL), 204);
+    assert_int_equal(status_of(&srv, "GET", "/auth/me", k2, NULL), 401);
     assert_int_equal(status_of(&srv, "DELETE", path, b.access, NULL), 204);
     assert_int_equal(status_of(&srv, "GET", "/auth/me", k, NULL), 401);
     assert_int_equal(status_of(&srv, "GET", "/v1/models", k, NULL), 401);
