@@ -22,8 +22,9 @@ run: build
 	@BUILD_DIR=$(BUILD_DIR) scripts/run.sh $(ARGS)
 
 # Everything: unit + integration tests, the ASan/UBSan pass, bounded fuzzing.
-test: deps
-	@scripts/test.sh
+test:
+	@DEPS_EXTRA=web scripts/deps.sh
+	@RG_REQUIRE_BROWSER=1 scripts/test.sh
 
 # Only the sanitizer pass.
 asan: deps

@@ -27,7 +27,7 @@ command -v npm >/dev/null || PKGS+=(npm)
 for extra in ${DEPS_EXTRA:-}; do
   case "$extra" in
     postgres) PKGS+=(postgresql postgresql-common) ;;
-    web) PKGS+=(nodejs npm chromium) ;;
+    web) PKGS+=(chromium) ;; # the browser tests (web/e2e); Node.js is handled above
   esac
 done
 

@@ -43,6 +43,7 @@ size_t rg_api_system_routes(struct rg_route *out, size_t max, struct rg_api_stat
 size_t rg_api_docs_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_openai_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_auth_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_web_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_debug_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 
 /* The auth hook (auth.c): access tokens and account API keys → principal. */

@@ -546,6 +546,15 @@ static void oauth_callback(struct rg_http_req *r, void *ctx)
     rg_http_reply(r, 302, "text/plain", "signed in\n", 10);
 }
 
+static void oauth_providers(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    rg_http_reply_json(r, 200,
+                       json_pack("{s:b, s:b}", "github",
+                                 rg_auth_provider_enabled(st->auth, "github"), "apple",
+                                 rg_auth_provider_enabled(st->auth, "apple")));
+}
+
 /* ---- route table ----------------------------------------------------------------- */
 
 #define USER_SCHEMA                                                                                \
@@ -579,6 +588,10 @@ size_t rg_api_auth_routes(struct rg_route *out, size_t max, struct rg_api_state 
          "Sign out: revokes the session of the refresh cookie; needs X-CSRF-Token", NULL, NULL},
         {RG_HTTP_GET, "/auth/me", do_me, st, RG_ROLE_READONLY, 0, "auth", "The signed-in account",
          NULL, USER_SCHEMA},
+        {RG_HTTP_GET, "/auth/providers", oauth_providers, st, RG_ROLE_PUBLIC, 0, "auth",
+         "Which provider sign-ins this server offers", NULL,
+         "{\"type\":\"object\",\"properties\":{\"github\":{\"type\":\"boolean\"},"
+         "\"apple\":{\"type\":\"boolean\"}}}"},
         {RG_HTTP_GET, "/auth/oauth/{provider}/start", oauth_start, st, RG_ROLE_PUBLIC, 0, "auth",
          "Sign in with github or apple: redirects to the provider", NULL, NULL},
         {RG_HTTP_GET | RG_HTTP_POST, "/auth/oauth/{provider}/callback", oauth_callback, st,

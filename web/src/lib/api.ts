@@ -1,0 +1,226 @@
+/**
+ * The server's API as this app uses it: the routes, their shapes, and a
+ * session that keeps the access token in memory only. The refresh token is
+ * an HttpOnly cookie the page cannot read; /auth/refresh trades it for a new
+ * access token (and a rotated cookie), sending the CSRF token from the
+ * readable rg_csrf cookie. A refresh is scheduled a minute before the access
+ * token expires, and a 401 triggers one refresh and one retry.
+ *
+ * These types are the one hand-written source of truth; the browser test
+ * checks every route in ROUTES against the server's /openapi.json.
+ */
+export interface User {
+  id: number;
+  email: string;
+  name: string;
+  role: 'admin' | 'user' | 'readonly';
+}
+
+export interface TokenReply {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  csrf_token: string;
+  user: User;
+}
+
+export interface Providers {
+  github: boolean;
+  apple: boolean;
+}
+
+export interface Model {
+  id: string;
+  object: 'model';
+  owned_by: string;
+  context_length?: number;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** Every route the app calls: [method, path as in /openapi.json]. */
+export const ROUTES: [string, string][] = [
+  ['post', '/auth/register'],
+  ['post', '/auth/login'],
+  ['post', '/auth/refresh'],
+  ['post', '/auth/logout'],
+  ['get', '/auth/me'],
+  ['get', '/auth/providers'],
+  ['get', '/v1/models'],
+  ['post', '/v1/chat/completions'],
+];
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The message of an API error body ({"error": {"message"}}), or a plain one. */
+export async function errorOf(r: Response): Promise<ApiError> {
+  let msg = `${r.status} ${r.statusText}`;
+  try {
+    const j = (await r.json()) as { error?: { message?: string } | string };
+    if (typeof j.error === 'string') msg = j.error;
+    else if (j.error?.message) msg = j.error.message;
+  } catch {
+    /* not JSON: keep the status line */
+  }
+  if (r.status === 429) {
+    const after = r.headers.get('Retry-After');
+    msg = `Too many requests${after ? `: try again in ${after} s` : ''} (${msg})`;
+  }
+  return new ApiError(r.status, msg);
+}
+
+export function readCookie(name: string, cookies: string): string | null {
+  for (const part of cookies.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return null;
+}
+
+export interface SessionDeps {
+  fetch: typeof fetch;
+  now: () => number;
+  cookies: () => string;
+  setTimer: (fn: () => void, ms: number) => unknown;
+  clearTimer: (t: unknown) => void;
+}
+
+const browserDeps = (): SessionDeps => ({
+  fetch: (...a) => fetch(...a),
+  now: () => Date.now(),
+  cookies: () => document.cookie,
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+});
+
+export class Session {
+  access: string | null = null;
+  user: User | null = null;
+  expiresAt = 0;
+  private csrf: string | null = null;
+  private timer: unknown = null;
+  private listeners = new Set<() => void>();
+  private refreshing: Promise<boolean> | null = null;
+
+  constructor(private deps: SessionDeps = browserDeps()) {}
+
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit() {
+    for (const fn of this.listeners) fn();
+  }
+
+  private take(t: TokenReply) {
+    this.access = t.access_token;
+    this.user = t.user;
+    this.csrf = t.csrf_token;
+    this.expiresAt = this.deps.now() + t.expires_in * 1000;
+    if (this.timer !== null) this.deps.clearTimer(this.timer);
+    // a minute early (or halfway for very short tokens)
+    const lead = Math.min(60, t.expires_in / 2) * 1000;
+    this.timer = this.deps.setTimer(() => void this.refresh(), t.expires_in * 1000 - lead);
+    this.emit();
+  }
+
+  clear() {
+    this.access = null;
+    this.user = null;
+    this.csrf = null;
+    if (this.timer !== null) this.deps.clearTimer(this.timer);
+    this.timer = null;
+    this.emit();
+  }
+
+  private async post(path: string, body?: unknown, csrf = false): Promise<Response> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (csrf) headers['X-CSRF-Token'] = readCookie('rg_csrf', this.deps.cookies()) ?? this.csrf ?? '';
+    return this.deps.fetch(path, {
+      method: 'POST',
+      headers,
+      credentials: 'same-origin',
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+  }
+
+  async login(email: string, password: string): Promise<void> {
+    const r = await this.post('/auth/login', { email, password });
+    if (!r.ok) throw await errorOf(r);
+    this.take((await r.json()) as TokenReply);
+  }
+
+  /** Signs up; returns false when the account waits for an admin's approval. */
+  async register(email: string, password: string, name: string): Promise<boolean> {
+    const r = await this.post('/auth/register', { email, password, name });
+    if (r.status === 202) return false;
+    if (!r.ok) throw await errorOf(r);
+    this.take((await r.json()) as TokenReply);
+    return true;
+  }
+
+  /** Trades the refresh cookie for a new access token; false if signed out. */
+  refresh(): Promise<boolean> {
+    if (!this.refreshing) {
+      this.refreshing = (async () => {
+        try {
+          const r = await this.post('/auth/refresh', undefined, true);
+          if (!r.ok) {
+            this.clear();
+            return false;
+          }
+          this.take((await r.json()) as TokenReply);
+          return true;
+        } catch {
+          return false; /* the network: keep what we have */
+        } finally {
+          this.refreshing = null;
+        }
+      })();
+    }
+    return this.refreshing;
+  }
+
+  async logout(): Promise<void> {
+    try {
+      await this.post('/auth/logout', undefined, true);
+    } finally {
+      this.clear();
+    }
+  }
+
+  /** fetch with the access token; one refresh and retry on a 401. */
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const send = () => {
+      const headers = new Headers(init.headers);
+      if (this.access) headers.set('Authorization', `Bearer ${this.access}`);
+      return this.deps.fetch(path, { ...init, headers, credentials: 'same-origin' });
+    };
+    if (this.access && this.deps.now() > this.expiresAt - 5000) await this.refresh();
+    let r = await send();
+    if (r.status === 401 && (await this.refresh())) r = await send();
+    if (r.status === 401) this.clear();
+    return r;
+  }
+}
+
+export async function providers(): Promise<Providers> {
+  try {
+    const r = await fetch('/auth/providers');
+    if (r.ok) return (await r.json()) as Providers;
+  } catch {
+    /* none */
+  }
+  return { github: false, apple: false };
+}
