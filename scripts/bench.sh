@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: measures the HTTP server and the engine on this machine and
 # writes bench/RESULTS.md (machine, date, tables). Each part can run alone:
-#   BENCH_ONLY=http|engine|serve|auth   one part only (the other sections
+#   BENCH_ONLY=http|engine|serve|auth|web   one part only (the other sections
 #                            keep what bench/RESULTS.md already says)
 #   BENCH_PP=512 BENCH_TG=128 BENCH_THREADS=2   engine sizes
 #   BENCH_DURATION=10        seconds per wrk run
@@ -32,6 +32,7 @@ mkdir -p "$OUT" "$MODELS"
 http_md=$OUT/http.md
 engine_md=$OUT/engine.md
 auth_md=$OUT/auth.md
+web_md=$OUT/web.md
 # Parts not run this time keep their section from the previous RESULTS.md.
 PREV=$(mktemp)
 [[ -s $RESULTS ]] && cp "$RESULTS" "$PREV"
@@ -330,6 +331,29 @@ bench_auth() {
 }
 
 cat_auth() { cat "$auth_md"; }
+cat_web() { cat "$web_md"; }
+
+# ---- the web app: its size and first paint in Chromium ----
+bench_web() {
+  local dist=$BUILD/web-dist js css j
+  [[ -s $dist/index.html ]] || { log "$dist missing: make build (with npm) first"; return 1; }
+  js=$(cat "$dist"/assets/*.js 2>/dev/null | gzip -9 | wc -c)
+  css=$(cat "$dist"/assets/*.css 2>/dev/null | gzip -9 | wc -c)
+  j=$(RG_BIN=$BIN RG_BUILD_DIR=$BUILD node "$ROOT/web/e2e/e2e.mjs" 2>"$OUT/web-e2e.log" | tail -1) ||
+    { log "web e2e failed: $(tail -5 "$OUT/web-e2e.log")"; return 1; }
+  {
+    echo "The built app (JS + CSS, gzip -9) and its first contentful paint in headless Chromium loading"
+    echo "http://127.0.0.1 from the binary (web/e2e/e2e.mjs, first visit, nothing cached)."
+    echo "Goal: under 150 KB gzipped, first paint under 300 ms."
+    echo
+    echo "| JS (gzip) | CSS (gzip) | Total | Served over HTTP (gzip) | First contentful paint |"
+    echo "| --- | --- | --- | --- | --- |"
+    echo "| $((js / 1024)).$((js % 1024 * 10 / 1024)) KB | $((css / 1024)).$((css % 1024 * 10 / 1024)) KB |" \
+      "$(((js + css) / 1024)).$(((js + css) % 1024 * 10 / 1024)) KB | $(json_field "$j" assets_transfer_bytes) bytes |" \
+      "$(json_field "$j" first_contentful_paint_ms) ms |"
+  } >"$web_md"
+  log "web: js ${js}B css ${css}B $j"
+}
 
 rc=0
 case $ONLY in
@@ -337,8 +361,9 @@ case $ONLY in
   engine) bench_engine || rc=1 ;;
   serve) bench_serve || rc=1 ;;
   auth) bench_auth || rc=1 ;;
-  all) bench_http || rc=1; bench_engine || rc=1; bench_serve || rc=1; bench_auth || rc=1 ;;
-  *) echo "BENCH_ONLY must be http, engine, serve, auth or all" >&2; exit 2 ;;
+  web) bench_web || rc=1 ;;
+  all) bench_http || rc=1; bench_engine || rc=1; bench_serve || rc=1; bench_auth || rc=1; bench_web || rc=1 ;;
+  *) echo "BENCH_ONLY must be http, engine, serve, auth, web or all" >&2; exit 2 ;;
 esac
 
 sec_http() {
@@ -391,6 +416,7 @@ section() {
   section "Engine" "$engine_md" sec_engine
   section "Serving" "$serve_md" sec_serve
   section "Accounts" "$auth_md" cat_auth
+  section "Web app" "$web_md" cat_web
   if [[ -s ${BENCH_NOTES:-$ROOT/bench/NOTES.md} ]]; then
     cat "${BENCH_NOTES:-$ROOT/bench/NOTES.md}"
   fi

@@ -1,7 +1,8 @@
 // The web app end to end: the real `rustygpt serve` (serving the app embedded
 // in the binary) on stories260K, driven in Debian's Chromium through
 // playwright-core. Sign up, chat with streamed tokens and their stats, stop a
-// generation, model output with <script>/<img onerror> shown as text, sign
+// generation (the server stops generating), model output with <script>/<img
+// onerror> shown as text, sign
 // out and in again, the routes the app calls checked against /openapi.json,
 // a screenshot of the chat page; prints first paint and bundle sizes as JSON.
 //
@@ -40,7 +41,7 @@ const check = (cond, what) => {
 
 // ---- the server ----
 const server = spawn(bin, ['serve', '--port', '0', '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'), '--threads', '2'], {
-  env: { ...process.env, RUSTYGPT_TEST_ROUTES: '1' },
+  env: process.env,
   stdio: ['ignore', 'ignore', 'pipe'],
 });
 let log = '';
@@ -109,20 +110,22 @@ try {
   check((await page.locator('article').count()) === 2, 'Shift+Enter sent the message');
   await box.fill('');
 
-  // ---- stop: a stream that would run for minutes (the server's test
-  // stream route stands in for a long answer), cancelled from the page ----
+  // ---- stop: a real generation made long (2,000 tokens, end-of-text
+  // ignored: seconds of work), cancelled from the page once tokens flow ----
   step = 'stop';
-  await page.route('**/v1/chat/completions', (route) =>
-    route.continue({ url: base + '/debug/sse?n=100000&interval_ms=50', method: 'GET', postData: undefined }),
-  );
+  await page.route('**/v1/chat/completions', (route) => {
+    const body = JSON.parse(route.request().postData() || '{}');
+    return route.continue({ postData: JSON.stringify({ ...body, max_tokens: 2000, ignore_eos: true }) });
+  });
   await box.fill('Tell me a very long story');
   await box.press('Enter');
   const stop = page.getByRole('button', { name: 'Stop' });
   await stop.waitFor();
   check(await box.isDisabled(), 'the message box is not disabled while sending');
-  await page.waitForTimeout(300);
+  const long = page.locator('article[data-role="assistant"]').last();
+  await page.waitForFunction((el) => el.innerText.trim().length > 0, await long.elementHandle());
   await stop.click();
-  await page.locator('article[data-role="assistant"]').last().locator('.stats', { hasText: 'stopped' }).waitFor();
+  await long.locator('.stats', { hasText: 'stopped' }).waitFor();
   await page.getByRole('button', { name: 'Send' }).waitFor();
   await page.unroute('**/v1/chat/completions');
   // the server saw the client go: no stream left open
@@ -132,6 +135,8 @@ try {
     if (open !== 0) await new Promise((r) => setTimeout(r, 100));
   }
   check(open === 0, `streams still open on the server: ${open}`);
+  const cut = [...log.matchAll(/completion .*completion_tokens=(\d+)/g)].map((m) => Number(m[1]));
+  check(cut.length >= 2 && cut[cut.length - 1] < 2000, `the stopped generation ran on: ${cut.join(',')}`);
 
   // ---- hostile model output is text ----
   step = 'xss';
