@@ -428,7 +428,6 @@ static void sse_release(struct rg_sse *s)
         srv->streams = s->next;
     if (s->next) s->next->prev = s->prev;
     pthread_mutex_unlock(&srv->lock);
-    atomic_fetch_sub(&srv->n_streams, 1);
     rg_metrics_stream_ended();
     double secs = now_s() - s->t0;
     rg_metrics_observe_request(s->method, s->path, s->status, secs);
@@ -437,6 +436,8 @@ static void sse_release(struct rg_sse *s)
     rg_buf_free(&s->pending);
     pthread_mutex_destroy(&s->lock);
     rg_free(s);
+    /* last: once the count drops, rg_http_server_stop may free srv */
+    atomic_fetch_sub(&srv->n_streams, 1);
 }
 
 static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -1064,6 +1065,13 @@ void rg_http_server_stop(struct rg_http_server *s, int grace_s)
         }
         MHD_stop_daemon(s->d);
         s->d = NULL;
+        /* 4. producers notice rg_sse_closed() at their next event and end
+         * their streams; give them a moment so the server can be freed */
+        double ended = now_s() + 2.0;
+        while (atomic_load(&s->n_streams) > 0 && now_s() < ended) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
     } else if (s->listen_fd >= 0) {
         close(s->listen_fd);
     }
