@@ -474,6 +474,19 @@ const struct rg_gguf_tensor *rg_gguf_tensor(const struct rg_gguf *g, int64_t i)
     return i >= 0 && i < g->n_tensors ? &g->tensors[i] : NULL;
 }
 
+int64_t rg_gguf_tensor_index(const struct rg_gguf *g, const struct rg_gguf_tensor *t)
+{
+    return t - g->tensors;
+}
+
+void rg_gguf_release(const struct rg_gguf *g, const struct rg_gguf_tensor *t)
+{
+    if (!g->map || !t->size) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data;
+    uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + t->size) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 const struct rg_gguf_tensor *rg_gguf_find_tensor(const struct rg_gguf *g, const char *name)
 {
     if (!g->n_tensors) return NULL;

@@ -4,6 +4,7 @@
  * comparisons).
  */
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/packed.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -32,6 +33,12 @@ void rg_dot4_q8_0_avx2(int n, float *s, const void *x, const void *y, size_t by)
 void rg_dot4_q4_0_avx2(int n, float *s, const void *x, const void *y, size_t by);
 void rg_dot4_q4_K_avx2(int n, float *s, const void *x, const void *y, size_t by);
 void rg_dot4_q6_K_avx2(int n, float *s, const void *x, const void *y, size_t by);
+
+/* gemm_avx2.c */
+void rg_gemm8_q4_0_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                        size_t ys);
+void rg_gemm8_q8_0_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                        size_t ys);
 
 static bool has_avx2(void)
 {
@@ -79,4 +86,16 @@ const char *rg_kernels_install(struct rg_type_traits *t)
 #else
     return "generic";
 #endif
+}
+
+/* Packed kernels exist for AVX2 only; the generic path keeps the file's
+ * layout, so RUSTYGPT_ISA=generic runs the plain reference end to end. */
+rg_gemm8_fn rg_gemm8_kernel(int wt)
+{
+    if (strcmp(rg_quant_isa(), "avx2") != 0) return NULL;
+#if defined(__x86_64__) || defined(__i386__)
+    if (wt == RG_TYPE_Q4_0) return rg_gemm8_q4_0_avx2;
+    if (wt == RG_TYPE_Q8_0) return rg_gemm8_q8_0_avx2;
+#endif
+    return NULL;
 }

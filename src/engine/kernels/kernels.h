@@ -44,6 +44,29 @@ void rg_pool_run(struct rg_pool *p, rg_pool_fn fn, void *ctx);
 int rg_matmul(struct rg_pool *p, enum rg_type wt, const void *w, int64_t n_rows, int64_t k,
               const float *x, int64_t n_tok, float *y);
 
+/*
+ * Packed weights (kernels/packed.h): a matrix re-laid once so that the
+ * kernels read eight rows at a time. rg_pack_size() gives the bytes of the
+ * packed form, or 0 where this CPU has no packed kernel for wt or the shape
+ * does not fit (n_rows a multiple of 8, k of 32): then use rg_matmul on the
+ * file's layout. rg_pack() writes it (RG_OK, RG_EINVAL). rg_matmul_packed()
+ * is rg_matmul over the packed form (same shapes and errors).
+ */
+size_t rg_pack_size(enum rg_type wt, int64_t n_rows, int64_t k);
+int rg_pack(enum rg_type wt, const void *w, int64_t n_rows, int64_t k, void *dst);
+int rg_matmul_packed(struct rg_pool *p, enum rg_type wt, const void *packed, int64_t n_rows,
+                     int64_t k, const float *x, int64_t n_tok, float *y);
+
+/* ---- float vectors (attention) ---------------------------------------- */
+
+/* Picks the versions below for this CPU; call once before using them (cheap,
+ * idempotent, thread-safe). Until then the portable ones run. */
+void rg_vec_init(void);
+/* y[i] += a * x[i] for i < n. */
+void rg_axpy_f32(int n, float a, const float *x, float *y);
+/* sum of x[i] * y[i] for i < n (summation order depends on the ISA). */
+float rg_dotf_f32(int n, const float *x, const float *y);
+
 /* Row r of a weight matrix as floats (embedding lookup): dst gets k floats. */
 int rg_get_row(enum rg_type wt, const void *w, int64_t k, int64_t r, float *dst);
 

@@ -39,6 +39,9 @@ struct rg_model {
     char name[128];
     const struct rg_gguf_tensor *tok_embd, *output_norm, *output;
     struct layer *layers;
+    /* [n_tensors]: the packed form of each matrix (kernels.h), NULL where the
+     * file's layout is used; owned */
+    void **packed;
     /* gemma2 */
     float embd_scale;                  /* token embeddings times this (1 = none) */
     float attn_softcap, final_softcap; /* 0 = none */
@@ -76,6 +79,10 @@ void rg_model_free(struct rg_model *m)
 {
     if (!m) return;
     rg_vocab_free(m->vocab);
+    if (m->packed)
+        for (int64_t i = 0; i < rg_gguf_n_tensors(m->g); i++)
+            rg_free(m->packed[i]);
+    rg_free(m->packed);
     rg_gguf_close(m->g);
     rg_free(m->layers);
     rg_free(m);
@@ -372,10 +379,38 @@ static int bind_tensors(struct rg_model *m, char *err)
     return RG_OK;
 }
 
+/*
+ * Re-lays every matrix the kernels have a packed form for (kernels.h), one at
+ * a time, and drops the file's pages of each once copied, so the resident
+ * size stays about the file's. Tensors read row by row (embeddings) keep the
+ * file's layout.
+ */
+static int pack_matrices(struct rg_model *m, char *err)
+{
+    int64_t n = rg_gguf_n_tensors(m->g);
+    for (int64_t i = 0; i < n; i++) {
+        const struct rg_gguf_tensor *t = rg_gguf_tensor(m->g, i);
+        if (t == m->tok_embd || t == m->tok_types || t == m->pos_embd || t->ne[2] != 1 ||
+            t->ne[3] != 1)
+            continue;
+        size_t size = rg_pack_size(t->type, t->ne[1], t->ne[0]);
+        if (!size) continue;
+        if (!m->packed && !(m->packed = rg_calloc((size_t)n, sizeof *m->packed)))
+            return rg_err_set(err, RG_ENOMEM, "out of memory");
+        if (!(m->packed[i] = rg_aligned_alloc(64, size)))
+            return rg_err_set(err, RG_ENOMEM, "out of memory re-laying tensor '%s'", t->name);
+        int rc = rg_pack(t->type, t->data, t->ne[1], t->ne[0], m->packed[i]);
+        if (rc) return rg_err_set(err, rc, "tensor '%s' could not be re-laid", t->name);
+        rg_gguf_release(m->g, t);
+    }
+    return RG_OK;
+}
+
 struct rg_model *rg_model_load(const char *path, const struct rg_model_params *p, char *err)
 {
     struct rg_model_params params = p ? *p : rg_model_default_params();
     rg_quant_init();
+    rg_vec_init();
     struct rg_model *m = rg_calloc(1, sizeof *m);
     if (!m) {
         rg_err_set(err, RG_ENOMEM, "out of memory");
@@ -400,7 +435,9 @@ struct rg_model *rg_model_load(const char *path, const struct rg_model_params *p
         m->info.n_vocab = rg_vocab_n_tokens(m->vocab);
         return m;
     }
-    if (load_hparams(m, err) != RG_OK || bind_tensors(m, err) != RG_OK) goto fail;
+    if (load_hparams(m, err) != RG_OK || bind_tensors(m, err) != RG_OK ||
+        pack_matrices(m, err) != RG_OK)
+        goto fail;
     if (m->arch == ARCH_PHI3 && rg_gguf_find_tensor(m->g, "rope_factors_long.weight")) {
         rg_err_set(err, RG_EUNSUPPORTED,
                    "phi3 with long-context rope factors (LongRoPE) is not supported yet");
@@ -638,10 +675,7 @@ static void attention_part(void *ctx, int ith, int nth)
         float max = -INFINITY;
         for (int32_t p = p0; p < n_pos; p++) {
             const float *kv = kc + (size_t)p * c->kv_dim + (size_t)kvh * hd;
-            float s = 0;
-            for (int d = 0; d < hd; d++)
-                s += qv[d] * kv[d];
-            s *= scale;
+            float s = rg_dotf_f32(hd, qv, kv) * scale;
             if (cap > 0) s = tanhf(s * (1.0f / cap)) * cap;
             scores[p] = s;
             if (s > max) max = s;
@@ -656,18 +690,16 @@ static void attention_part(void *ctx, int ith, int nth)
         float inv = (float)(1.0 / sum);
         float *out = c->att + (size_t)t * q_dim + (size_t)h * hd;
         memset(out, 0, (size_t)hd * sizeof *out);
-        for (int32_t p = 0; p < n_pos; p++) {
-            const float *vv = vc + (size_t)p * c->kv_dim + (size_t)kvh * hd;
-            float w = scores[p] * inv;
-            for (int d = 0; d < hd; d++)
-                out[d] += w * vv[d];
-        }
+        for (int32_t p = p0; p < n_pos; p++) /* before p0 the weights are 0 */
+            rg_axpy_f32(hd, scores[p] * inv, vc + (size_t)p * c->kv_dim + (size_t)kvh * hd, out);
     }
 }
 
 static int mm(struct rg_ctx *c, const struct rg_gguf_tensor *w, const float *x, int32_t n_tok,
               float *y)
 {
+    const void *packed = c->m->packed ? c->m->packed[rg_gguf_tensor_index(c->m->g, w)] : NULL;
+    if (packed) return rg_matmul_packed(c->pool, w->type, packed, w->ne[1], w->ne[0], x, n_tok, y);
     return rg_matmul(c->pool, w->type, w->data, w->ne[1], w->ne[0], x, n_tok, y);
 }
 

@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/packed.h"
 #include "engine/quant/quant.h"
 
 static float frand(uint64_t *s)
@@ -145,12 +146,91 @@ static void test_matmul_threads(void **state)
     free(qw);
 }
 
+/*
+ * Packed weights: for each packable type, with 1..9 tokens (every tail of
+ * the 4-token kernel), on 1 and 3 threads: the packed product equals the
+ * scalar packed reference exactly (integer block sums, then the same float
+ * operations in the same order), and is close to rg_matmul on the file's
+ * layout. Shapes that do not pack are refused.
+ */
+static void test_packed_matmul(void **state)
+{
+    (void)state;
+    const int64_t k = 256, rows = 24, max_tok = 9;
+    float *w = malloc(k * rows * sizeof *w), *x = malloc(k * max_tok * sizeof *x);
+    float *y1 = malloc(rows * max_tok * sizeof *y1), *y2 = malloc(rows * max_tok * sizeof *y2),
+          *y3 = malloc(rows * max_tok * sizeof *y3);
+    uint8_t *qw = malloc(2 * k * rows);
+    rg_block_q8_0s *xq = malloc(max_tok * (k / 32) * sizeof *xq);
+    uint64_t seed = 11;
+    for (int64_t i = 0; i < k * rows; i++)
+        w[i] = frand(&seed);
+    for (int64_t i = 0; i < k * max_tok; i++)
+        x[i] = frand(&seed) * (i % 7 == 0 ? 8 : 1); /* uneven magnitudes: real scales */
+    struct rg_pool *p;
+    assert_int_equal(rg_pool_create(3, &p), RG_OK);
+    const enum rg_type packable[] = {RG_TYPE_Q4_0, RG_TYPE_Q8_0};
+    const rg_gemm8_fn ref[] = {rg_gemm8_q4_0_generic, rg_gemm8_q8_0_generic};
+    for (size_t t = 0; t < 2; t++) {
+        enum rg_type wt = packable[t];
+        size_t need = rg_pack_size(wt, rows, k);
+        if (!rg_gemm8_kernel(wt)) {
+            assert_int_equal(need, 0); /* no packed kernel: nothing is packed */
+            print_message("# %s: no packed kernel on this CPU\n", rg_type_traits(wt)->name);
+            continue;
+        }
+        assert_true(need > 0);
+        size_t row = rg_type_row_size(wt, k);
+        for (int64_t r = 0; r < rows; r++)
+            rg_type_traits(wt)->from_float(w + r * k, qw + r * row, k);
+        uint8_t *pw = malloc(need);
+        assert_int_equal(rg_pack(wt, qw, rows, k, pw), RG_OK);
+        for (int64_t n = 1; n <= max_tok; n++) {
+            assert_int_equal(rg_matmul_packed(NULL, wt, pw, rows, k, x, n, y1), RG_OK);
+            assert_int_equal(rg_matmul_packed(p, wt, pw, rows, k, x, n, y2), RG_OK);
+            assert_memory_equal(y1, y2, rows * n * sizeof *y1);
+            for (int64_t j = 0; j < n; j++)
+                rg_quantize_row_q8_0s(x + j * k, xq + j * (k / 32), k);
+            float yr[8 * 9];
+            size_t group = rg_pack_size(wt, 8, k);
+            for (int64_t g = 0; g < rows / 8; g++) {
+                ref[t]((int)(k / 32), pw + g * group, xq, (k / 32) * sizeof *xq, (int)n, yr, 8);
+                for (int64_t j = 0; j < n; j++)
+                    for (int r = 0; r < 8; r++)
+                        if (yr[j * 8 + r] != y1[j * rows + g * 8 + r])
+                            fail_msg("%s n=%lld: row %lld token %lld: %.9g vs reference %.9g",
+                                     rg_type_traits(wt)->name, (long long)n, (long long)(g * 8 + r),
+                                     (long long)j, y1[j * rows + g * 8 + r], yr[j * 8 + r]);
+            }
+            assert_int_equal(rg_matmul(NULL, wt, qw, rows, k, x, n, y3), RG_OK);
+            for (int64_t i = 0; i < rows * n; i++)
+                if (fabsf(y1[i] - y3[i]) > 1e-4f * (1 + fabsf(y3[i])))
+                    fail_msg("%s: packed %g vs unpacked %g at %lld", rg_type_traits(wt)->name,
+                             y1[i], y3[i], (long long)i);
+        }
+        assert_int_equal(rg_pack_size(wt, 20, k), 0); /* rows not a multiple of 8 */
+        assert_int_equal(rg_pack_size(wt, rows, 48), 0);
+        assert_int_equal(rg_matmul_packed(p, wt, pw, 20, k, x, 1, y1), RG_EINVAL);
+        free(pw);
+    }
+    assert_int_equal(rg_pack_size(RG_TYPE_Q4_K, rows, k), 0); /* no packed form */
+    rg_pool_free(p);
+    free(w);
+    free(x);
+    free(y1);
+    free(y2);
+    free(y3);
+    free(qw);
+    free(xq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_error),
         cmocka_unit_test(test_dots_match_reference),
         cmocka_unit_test(test_matmul_threads),
+        cmocka_unit_test(test_packed_matmul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,232 @@
+/*
+ * Packed weights (see packed.h): the re-layout done at load time, the scalar
+ * reference kernels, the activation format they read, and the matrix product
+ * over packed weights, threaded like rg_matmul (kernels/matmul.c): each
+ * thread takes a band of 8-row groups and passes every token over them.
+ */
+#include "engine/kernels/packed.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "engine/kernels/kernels.h"
+#include "engine/quant/blocks.h"
+
+/* ---- the activation format ---- */
+
+void rg_quantize_row_q8_0s(const float *x, void *dst, int64_t n)
+{
+    const struct rg_type_traits *q8 = rg_type_traits(RG_TYPE_Q8_0);
+    rg_block_q8_0s *out = dst;
+    for (int64_t i = 0; i < n / 32; i++) {
+        rg_block_q8_0 b;
+        q8->from_float(x + 32 * i, &b, 32);
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++)
+            sum += b.qs[j];
+        out[i].d = rg_fp16_to_fp32(b.d);
+        out[i].sum = sum;
+        memcpy(out[i].qs, b.qs, 32);
+    }
+}
+
+/* ---- scalar references ---- */
+
+void rg_gemm8_q4_0_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys)
+{
+    const rg_block_q4_0x8 *wb = w;
+    for (int t = 0; t < n_tok; t++) {
+        const rg_block_q8_0s *a = (const rg_block_q8_0s *)((const uint8_t *)x + (size_t)t * bx);
+        float acc[RG_PACK_ROWS] = {0};
+        for (int b = 0; b < nb; b++) {
+            for (int r = 0; r < RG_PACK_ROWS; r++) {
+                int32_t s = 0;
+                for (int L = 0; L < 4; L++)
+                    for (int i = 0; i < 4; i++) {
+                        uint8_t q = wb[b].qs[32 * L + 4 * r + i];
+                        s += (q & 15) * a[b].qs[4 * L + i] + (q >> 4) * a[b].qs[16 + 4 * L + i];
+                    }
+                s -= 8 * a[b].sum;
+                acc[r] = fmaf(rg_fp16_to_fp32(wb[b].d[r]) * a[b].d, (float)s, acc[r]);
+            }
+        }
+        memcpy(y + (size_t)t * ys, acc, sizeof acc);
+    }
+}
+
+void rg_gemm8_q8_0_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys)
+{
+    const rg_block_q8_0x8 *wb = w;
+    for (int t = 0; t < n_tok; t++) {
+        const rg_block_q8_0s *a = (const rg_block_q8_0s *)((const uint8_t *)x + (size_t)t * bx);
+        float acc[RG_PACK_ROWS] = {0};
+        for (int b = 0; b < nb; b++) {
+            for (int r = 0; r < RG_PACK_ROWS; r++) {
+                int32_t s = 0;
+                for (int g = 0; g < 8; g++)
+                    for (int i = 0; i < 4; i++)
+                        s += wb[b].qs[32 * g + 4 * r + i] * a[b].qs[4 * g + i];
+                acc[r] = fmaf(rg_fp16_to_fp32(wb[b].d[r]) * a[b].d, (float)s, acc[r]);
+            }
+        }
+        memcpy(y + (size_t)t * ys, acc, sizeof acc);
+    }
+}
+
+/* ---- re-layout ---- */
+
+/* Block b of each of the 8 rows (rows[r] is row r of the group in the file's
+ * layout) into one packed block at dst. */
+typedef void (*pack_block_fn)(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst);
+
+static void pack_q4_0(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
+{
+    rg_block_q4_0x8 *out = dst;
+    for (int r = 0; r < RG_PACK_ROWS; r++) {
+        const rg_block_q4_0 *in = (const rg_block_q4_0 *)rows[r] + b;
+        out->d[r] = in->d;
+        for (int L = 0; L < 4; L++)
+            memcpy(out->qs + 32 * L + 4 * r, in->qs + 4 * L, 4);
+    }
+}
+
+static void pack_q8_0(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
+{
+    rg_block_q8_0x8 *out = dst;
+    for (int r = 0; r < RG_PACK_ROWS; r++) {
+        const rg_block_q8_0 *in = (const rg_block_q8_0 *)rows[r] + b;
+        out->d[r] = in->d;
+        for (int g = 0; g < 8; g++)
+            memcpy(out->qs + 32 * g + 4 * r, in->qs + 4 * g, 4);
+    }
+}
+
+/* What each packable weight type needs: its packed block, the activation
+ * format its kernel reads, and how to make both. */
+struct pack_format {
+    enum rg_type wt;
+    int block;          /* elements per block */
+    size_t group_block; /* bytes of one packed block (8 rows) */
+    size_t act_block;   /* bytes of one activation block */
+    rg_from_float_fn quantize;
+    pack_block_fn pack;
+};
+
+static const struct pack_format FORMATS[] = {
+    {RG_TYPE_Q4_0, 32, sizeof(rg_block_q4_0x8), sizeof(rg_block_q8_0s), rg_quantize_row_q8_0s,
+     pack_q4_0},
+    {RG_TYPE_Q8_0, 32, sizeof(rg_block_q8_0x8), sizeof(rg_block_q8_0s), rg_quantize_row_q8_0s,
+     pack_q8_0},
+};
+
+static const struct pack_format *format_of(enum rg_type wt, int64_t n_rows, int64_t k)
+{
+    for (size_t i = 0; i < sizeof FORMATS / sizeof FORMATS[0]; i++) {
+        const struct pack_format *f = &FORMATS[i];
+        if (f->wt != wt) continue;
+        if (!rg_gemm8_kernel(wt) || n_rows <= 0 || n_rows % RG_PACK_ROWS || k <= 0 ||
+            k % f->block || k > INT32_MAX)
+            return NULL;
+        return f;
+    }
+    return NULL;
+}
+
+size_t rg_pack_size(enum rg_type wt, int64_t n_rows, int64_t k)
+{
+    const struct pack_format *f = format_of(wt, n_rows, k);
+    size_t out;
+    if (!f || !rg_mul_size((size_t)(n_rows / RG_PACK_ROWS) * (size_t)(k / f->block), f->group_block,
+                           &out))
+        return 0;
+    return out;
+}
+
+int rg_pack(enum rg_type wt, const void *w, int64_t n_rows, int64_t k, void *dst)
+{
+    const struct pack_format *f = format_of(wt, n_rows, k);
+    if (!f || !rg_pack_size(wt, n_rows, k)) return RG_EINVAL;
+    int64_t nb = k / f->block;
+    size_t row = rg_type_row_size(wt, k);
+    uint8_t *out = dst;
+    for (int64_t g = 0; g < n_rows / RG_PACK_ROWS; g++) {
+        const uint8_t *rows[RG_PACK_ROWS];
+        for (int r = 0; r < RG_PACK_ROWS; r++)
+            rows[r] = (const uint8_t *)w + (size_t)(g * RG_PACK_ROWS + r) * row;
+        for (int64_t b = 0; b < nb; b++, out += f->group_block)
+            f->pack(rows, b, out);
+    }
+    return RG_OK;
+}
+
+/* ---- the product ---- */
+
+struct pmm {
+    const struct pack_format *f;
+    rg_gemm8_fn kernel;
+    const uint8_t *w;
+    size_t group; /* bytes of one 8-row group: nb blocks */
+    int64_t n_rows, k, nb, n_tok;
+    const float *x;
+    uint8_t *xq; /* [n_tok][nb] activation blocks */
+    size_t bx;   /* bytes of one token's activations */
+    float *y;
+};
+
+static void quantize_part(void *ctx, int ith, int nth)
+{
+    struct pmm *m = ctx;
+    for (int64_t t = ith; t < m->n_tok; t += nth)
+        m->f->quantize(m->x + t * m->k, m->xq + (size_t)t * m->bx, m->k);
+}
+
+static void pmm_part(void *ctx, int ith, int nth)
+{
+    struct pmm *m = ctx;
+    int64_t groups = m->n_rows / RG_PACK_ROWS;
+    int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
+    /* CHUNK groups (64 rows) stay in cache while every token passes over them,
+     * RG_PACK_TOKENS at a time; those tokens' activations stay in L1 */
+    enum { CHUNK = 8 };
+    for (int64_t c = g0; c < g1; c += CHUNK) {
+        int64_t ce = c + CHUNK < g1 ? c + CHUNK : g1;
+        for (int64_t t = 0; t < m->n_tok; t += RG_PACK_TOKENS) {
+            int nt = (int)(m->n_tok - t < RG_PACK_TOKENS ? m->n_tok - t : RG_PACK_TOKENS);
+            for (int64_t g = c; g < ce; g++)
+                m->kernel((int)m->nb, m->w + (size_t)g * m->group, m->xq + (size_t)t * m->bx, m->bx,
+                          nt, m->y + t * m->n_rows + g * RG_PACK_ROWS, (size_t)m->n_rows);
+        }
+    }
+}
+
+int rg_matmul_packed(struct rg_pool *p, enum rg_type wt, const void *packed, int64_t n_rows,
+                     int64_t k, const float *x, int64_t n_tok, float *y)
+{
+    const struct pack_format *f = format_of(wt, n_rows, k);
+    if (!f || !rg_pack_size(wt, n_rows, k) || n_tok <= 0) return RG_EINVAL;
+    int64_t nb = k / f->block;
+    struct pmm m = {f,
+                    rg_gemm8_kernel(wt),
+                    packed,
+                    f->group_block * (size_t)nb,
+                    n_rows,
+                    k,
+                    nb,
+                    n_tok,
+                    x,
+                    NULL,
+                    f->act_block * (size_t)nb,
+                    y};
+    size_t bytes;
+    if (!rg_mul_size(m.bx, (size_t)n_tok, &bytes)) return RG_EINVAL;
+    m.xq = rg_aligned_alloc(64, bytes);
+    if (!m.xq) return RG_ENOMEM;
+    rg_pool_run(n_tok > 1 ? p : NULL, quantize_part, &m);
+    rg_pool_run(p, pmm_part, &m);
+    rg_free(m.xq);
+    return RG_OK;
+}

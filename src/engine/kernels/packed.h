@@ -1,0 +1,73 @@
+/*
+ * Packed weights: a matrix re-laid once, at load time, so that one 256-bit
+ * register holds four consecutive elements of each of eight rows. A kernel
+ * then multiplies eight rows by one token with a broadcast of four activation
+ * bytes per instruction, the eight int32 lanes being the eight rows' sums: no
+ * horizontal sum per row and per token, and every scale product is one vector
+ * multiply per block. This is the layout llama.cpp's CPU "repack" buffers use
+ * for the same reason; the blocks here are our own.
+ *
+ * Numerics: each block's integer sum is exact, then acc = fma(dw * da, sum,
+ * acc) block after block, the order llama.cpp's repacked kernels use.
+ *
+ * Internal to src/engine/kernels (the public entry points are in kernels.h).
+ */
+#ifndef RG_ENGINE_KERNELS_PACKED_H
+#define RG_ENGINE_KERNELS_PACKED_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RG_PACK_ROWS 8   /* rows interleaved in one packed group */
+#define RG_PACK_TOKENS 4 /* tokens one kernel call takes at most */
+
+/*
+ * Eight Q4_0 rows, one 32-element block of each. Byte 32 * L + 4 * r + i is
+ * byte 4 * L + i of row r's block (L = 0..3): its low nibble is element
+ * 4L + i, its high nibble element 16 + 4L + i, as in Q4_0 itself, so the
+ * low nibbles of a 32-byte load are elements 4L..4L+3 of all eight rows.
+ */
+typedef struct {
+    uint16_t d[RG_PACK_ROWS]; /* row scales (half) */
+    uint8_t qs[RG_PACK_ROWS * 16];
+} rg_block_q4_0x8;
+static_assert(sizeof(rg_block_q4_0x8) == 144, "q4_0x8 layout");
+
+/* Eight Q8_0 rows: byte 32 * g + 4 * r + i is element 4g + i of row r. */
+typedef struct {
+    uint16_t d[RG_PACK_ROWS];
+    int8_t qs[RG_PACK_ROWS * 32];
+} rg_block_q8_0x8;
+static_assert(sizeof(rg_block_q8_0x8) == 272, "q8_0x8 layout");
+
+/* Activations for the packed kernels: Q8_0 (the same values and the same
+ * half-rounded scale as llama.cpp's) with the scale as a float and the sum
+ * of the 32 values, which Q4_0's offset of 8 needs. */
+typedef struct {
+    float d;
+    int32_t sum;
+    int8_t qs[32];
+} rg_block_q8_0s;
+static_assert(sizeof(rg_block_q8_0s) == 40, "q8_0s layout");
+
+/*
+ * One packed group (8 rows, nb blocks each) times n_tok tokens (1..4):
+ * y[t * ys + r] = row r · token t. Token t's nb activation blocks start at
+ * (const char *)x + t * bx.
+ */
+typedef void (*rg_gemm8_fn)(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                            size_t ys);
+
+/* The scalar references (held to in tests; what the AVX2 kernels compute). */
+void rg_gemm8_q4_0_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys);
+void rg_gemm8_q8_0_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys);
+/* The kernel this CPU runs for weight type wt, NULL where packing does not pay
+ * (no vector unit: then weights stay as in the file). */
+rg_gemm8_fn rg_gemm8_kernel(int wt);
+/* n floats (a multiple of 32) to activation blocks. */
+void rg_quantize_row_q8_0s(const float *x, void *dst, int64_t n);
+
+#endif
