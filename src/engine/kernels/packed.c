@@ -77,6 +77,77 @@ void rg_gemm8_q8_0_generic(int nb, const void *w, const void *x, size_t bx, int 
     }
 }
 
+/* Q4_K: per sub-block an exact integer sum times the row's 6-bit scale, per
+ * super-block one FMA into acc and one into a separate sum of the mins'
+ * products, subtracted at the end. */
+void rg_gemm8_q4_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys)
+{
+    const rg_block_q4_Kx8 *wb = w;
+    for (int t = 0; t < n_tok; t++) {
+        const rg_block_q8_K *a = (const rg_block_q8_K *)((const uint8_t *)x + (size_t)t * bx);
+        float acc[RG_PACK_ROWS] = {0}, mins[RG_PACK_ROWS] = {0};
+        for (int b = 0; b < nb; b++) {
+            for (int r = 0; r < RG_PACK_ROWS; r++) {
+                int32_t s = 0, m = 0;
+                for (int sb = 0; sb < 8; sb++) {
+                    int32_t ss = 0;
+                    for (int L = 0; L < 8; L++)
+                        for (int i = 0; i < 4; i++) {
+                            uint8_t q = wb[b].qs[256 * (sb / 2) + 32 * L + 4 * r + i];
+                            ss += (sb % 2 ? q >> 4 : q & 15) * a[b].qs[32 * sb + 4 * L + i];
+                        }
+                    s += wb[b].scales[8 * sb + r] * ss;
+                    m += wb[b].mins[16 * (sb / 2) + 2 * r + sb % 2] *
+                         (a[b].bsums[2 * sb] + a[b].bsums[2 * sb + 1]);
+                }
+                acc[r] = fmaf(rg_fp16_to_fp32(wb[b].d[r]) * a[b].d, (float)s, acc[r]);
+                mins[r] = fmaf(rg_fp16_to_fp32(wb[b].dmin[r]) * a[b].d, (float)m, mins[r]);
+            }
+        }
+        for (int r = 0; r < RG_PACK_ROWS; r++)
+            y[(size_t)t * ys + r] = acc[r] - mins[r];
+    }
+}
+
+/* Q6_K: the six-bit value at byte offset at (32 * L + 4 * r + i) of unit u
+ * (see packed.h). */
+static int q6_K_value(const rg_block_q6_Kx8 *w, int u, int at)
+{
+    const uint8_t *q = w->qs + 768 * (u / 4) + at;
+    if (u % 4 < 3) return q[256 * (u % 4)] & 63;
+    return q[0] >> 6 | (q[256] >> 6) << 2 | (q[512] >> 6) << 4;
+}
+
+/* Q6_K: the offset of 32 as 32 * scale * (sum of the 16 activations), in
+ * the same integer sum, then one FMA per super-block. */
+void rg_gemm8_q6_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys)
+{
+    const rg_block_q6_Kx8 *wb = w;
+    for (int t = 0; t < n_tok; t++) {
+        const rg_block_q8_K *a = (const rg_block_q8_K *)((const uint8_t *)x + (size_t)t * bx);
+        float acc[RG_PACK_ROWS] = {0};
+        for (int b = 0; b < nb; b++) {
+            for (int r = 0; r < RG_PACK_ROWS; r++) {
+                int32_t s = 0;
+                for (int u = 0; u < 8; u++)
+                    for (int e = 0; e < 2; e++) {
+                        int32_t ss = 0;
+                        for (int L = 4 * e; L < 4 * e + 4; L++)
+                            for (int i = 0; i < 4; i++)
+                                ss += q6_K_value(&wb[b], u, 32 * L + 4 * r + i) *
+                                      a[b].qs[32 * u + 4 * L + i];
+                        const int8_t sc = wb[b].scales[16 * u + 2 * r + e];
+                        s += sc * ss - 32 * sc * a[b].bsums[2 * u + e];
+                    }
+                acc[r] = fmaf(rg_fp16_to_fp32(wb[b].d[r]) * a[b].d, (float)s, acc[r]);
+            }
+        }
+        memcpy(y + (size_t)t * ys, acc, sizeof acc);
+    }
+}
+
 /* ---- re-layout ---- */
 
 /* Block b of each of the 8 rows (rows[r] is row r of the group in the file's
@@ -105,6 +176,74 @@ static void pack_q8_0(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *
     }
 }
 
+/* Sub-block j's 6-bit scale and min from Q4_K's 12 scale bytes: the first
+ * four whole in the low six bits of bytes 0..7, the last four split between
+ * bytes 8..11 (low four bits) and the top two bits of bytes 0..7. */
+static void k4_scale_min(int j, const uint8_t q[12], uint8_t *sc, uint8_t *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+static void pack_q4_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
+{
+    rg_block_q4_Kx8 *out = dst;
+    for (int r = 0; r < RG_PACK_ROWS; r++) {
+        const rg_block_q4_K *in = (const rg_block_q4_K *)rows[r] + b;
+        out->d[r] = in->d;
+        out->dmin[r] = in->dmin;
+        for (int s = 0; s < 8; s++)
+            k4_scale_min(s, in->scales, &out->scales[8 * s + r],
+                         &out->mins[16 * (s / 2) + 2 * r + s % 2]);
+        for (int j = 0; j < 4; j++)
+            for (int L = 0; L < 8; L++)
+                memcpy(out->qs + 256 * j + 32 * L + 4 * r, in->qs + 32 * j + 4 * L, 4);
+    }
+}
+
+static void pack_q6_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
+{
+    rg_block_q6_Kx8 *out = dst;
+    for (int r = 0; r < RG_PACK_ROWS; r++) {
+        const rg_block_q6_K *in = (const rg_block_q6_K *)rows[r] + b;
+        /* the file's order: per half of 128, ql's low nibbles are elements
+         * 0..63, its high nibbles 64..127, qh's bit pairs the four quarters */
+        uint8_t q[RG_QK_K];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = in->ql + 64 * h, *qh = in->qh + 32 * h;
+            for (int l = 0; l < 32; l++) {
+                q[128 * h + l] = (uint8_t)((ql[l] & 15) | (qh[l] & 3) << 4);
+                q[128 * h + 32 + l] = (uint8_t)((ql[32 + l] & 15) | (qh[l] >> 2 & 3) << 4);
+                q[128 * h + 64 + l] = (uint8_t)((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4);
+                q[128 * h + 96 + l] = (uint8_t)((ql[32 + l] >> 4) | (qh[l] >> 6) << 4);
+            }
+        }
+        out->d[r] = in->d;
+        for (int u = 0; u < 8; u++)
+            for (int e = 0; e < 2; e++)
+                out->scales[16 * u + 2 * r + e] = in->scales[2 * u + e];
+        for (int c = 0; c < 2; c++)
+            for (int L = 0; L < 8; L++)
+                for (int i = 0; i < 4; i++) {
+                    const uint8_t *v = q + 128 * c + 4 * L + i; /* v[32 * j]: unit 4c + j */
+                    for (int j = 0; j < 3; j++)
+                        out->qs[768 * c + 256 * j + 32 * L + 4 * r + i] =
+                            (uint8_t)(v[32 * j] | (v[96] >> (2 * j) & 3) << 6);
+                }
+    }
+}
+
+/* The K-quants' activations: Q8_K as every K-quant dot product reads it. */
+static void quantize_q8_K(const float *x, void *dst, int64_t n)
+{
+    rg_type_traits(RG_TYPE_Q8_K)->from_float(x, dst, n);
+}
+
 /* What each packable weight type needs: its packed block, the activation
  * format its kernel reads, and how to make both. */
 struct pack_format {
@@ -121,6 +260,10 @@ static const struct pack_format FORMATS[] = {
      pack_q4_0},
     {RG_TYPE_Q8_0, 32, sizeof(rg_block_q8_0x8), sizeof(rg_block_q8_0s), rg_quantize_row_q8_0s,
      pack_q8_0},
+    {RG_TYPE_Q4_K, RG_QK_K, sizeof(rg_block_q4_Kx8), sizeof(rg_block_q8_K), quantize_q8_K,
+     pack_q4_K},
+    {RG_TYPE_Q6_K, RG_QK_K, sizeof(rg_block_q6_Kx8), sizeof(rg_block_q8_K), quantize_q8_K,
+     pack_q6_K},
 };
 
 static const struct pack_format *format_of(enum rg_type wt, int64_t n_rows, int64_t k)

@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/packed.h"
+#include "engine/quant/blocks.h"
 #include "engine/quant/quant.h"
 
 static float frand(uint64_t *s)
@@ -146,6 +147,26 @@ static void test_matmul_threads(void **state)
     free(qw);
 }
 
+/* What a packable type's kernel reads: its activation format and its
+ * scalar reference. */
+static void quantize_q8_K(const float *x, void *dst, int64_t n)
+{
+    rg_type_traits(RG_TYPE_Q8_K)->from_float(x, dst, n);
+}
+
+static const struct packable {
+    enum rg_type wt;
+    int block;        /* elements per weight block */
+    size_t act_block; /* bytes of one activation block */
+    rg_from_float_fn quantize;
+    rg_gemm8_fn ref;
+} PACKABLE[] = {
+    {RG_TYPE_Q4_0, 32, sizeof(rg_block_q8_0s), rg_quantize_row_q8_0s, rg_gemm8_q4_0_generic},
+    {RG_TYPE_Q8_0, 32, sizeof(rg_block_q8_0s), rg_quantize_row_q8_0s, rg_gemm8_q8_0_generic},
+    {RG_TYPE_Q4_K, 256, sizeof(rg_block_q8_K), quantize_q8_K, rg_gemm8_q4_K_generic},
+    {RG_TYPE_Q6_K, 256, sizeof(rg_block_q8_K), quantize_q8_K, rg_gemm8_q6_K_generic},
+};
+
 /*
  * Packed weights: for each packable type, with 1..9 tokens (every tail of
  * the 4-token kernel), on 1 and 3 threads: the packed product equals the
@@ -156,27 +177,30 @@ static void test_matmul_threads(void **state)
 static void test_packed_matmul(void **state)
 {
     (void)state;
-    const int64_t k = 256, rows = 24, max_tok = 9;
+    const int64_t k = 512, rows = 24, max_tok = 9;
     float *w = malloc(k * rows * sizeof *w), *x = malloc(k * max_tok * sizeof *x);
     float *y1 = malloc(rows * max_tok * sizeof *y1), *y2 = malloc(rows * max_tok * sizeof *y2),
           *y3 = malloc(rows * max_tok * sizeof *y3);
     uint8_t *qw = malloc(2 * k * rows);
-    rg_block_q8_0s *xq = malloc(max_tok * (k / 32) * sizeof *xq);
     uint64_t seed = 11;
-    for (int64_t i = 0; i < k * rows; i++)
-        w[i] = frand(&seed);
+    /* per 16 elements a different spread and offset: the sub-block scales and
+     * mins of the K-quants then differ from each other and from row to row */
+    for (int64_t i = 0; i < k * rows; i++) {
+        int64_t g = i / 16;
+        w[i] = frand(&seed) * (float)(1 + g % 5) + 0.5f * (float)(g % 3 - 1);
+    }
     for (int64_t i = 0; i < k * max_tok; i++)
         x[i] = frand(&seed) * (i % 7 == 0 ? 8 : 1); /* uneven magnitudes: real scales */
     struct rg_pool *p;
     assert_int_equal(rg_pool_create(3, &p), RG_OK);
-    const enum rg_type packable[] = {RG_TYPE_Q4_0, RG_TYPE_Q8_0};
-    const rg_gemm8_fn ref[] = {rg_gemm8_q4_0_generic, rg_gemm8_q8_0_generic};
-    for (size_t t = 0; t < 2; t++) {
-        enum rg_type wt = packable[t];
+    for (size_t t = 0; t < sizeof PACKABLE / sizeof PACKABLE[0]; t++) {
+        const struct packable *pk = &PACKABLE[t];
+        enum rg_type wt = pk->wt;
+        const char *name = rg_type_traits(wt)->name;
         size_t need = rg_pack_size(wt, rows, k);
         if (!rg_gemm8_kernel(wt)) {
             assert_int_equal(need, 0); /* no packed kernel: nothing is packed */
-            print_message("# %s: no packed kernel on this CPU\n", rg_type_traits(wt)->name);
+            print_message("# %s: no packed kernel on this CPU\n", name);
             continue;
         }
         assert_true(need > 0);
@@ -185,35 +209,38 @@ static void test_packed_matmul(void **state)
             rg_type_traits(wt)->from_float(w + r * k, qw + r * row, k);
         uint8_t *pw = malloc(need);
         assert_int_equal(rg_pack(wt, qw, rows, k, pw), RG_OK);
+        const int nb = (int)(k / pk->block);
+        const size_t bx = (size_t)nb * pk->act_block, group = rg_pack_size(wt, 8, k);
+        uint8_t *xq = malloc(max_tok * bx);
         for (int64_t n = 1; n <= max_tok; n++) {
             assert_int_equal(rg_matmul_packed(NULL, wt, pw, rows, k, x, n, y1), RG_OK);
             assert_int_equal(rg_matmul_packed(p, wt, pw, rows, k, x, n, y2), RG_OK);
             assert_memory_equal(y1, y2, rows * n * sizeof *y1);
             for (int64_t j = 0; j < n; j++)
-                rg_quantize_row_q8_0s(x + j * k, xq + j * (k / 32), k);
+                pk->quantize(x + j * k, xq + j * bx, k);
             float yr[8 * 9];
-            size_t group = rg_pack_size(wt, 8, k);
             for (int64_t g = 0; g < rows / 8; g++) {
-                ref[t]((int)(k / 32), pw + g * group, xq, (k / 32) * sizeof *xq, (int)n, yr, 8);
+                pk->ref(nb, pw + g * group, xq, bx, (int)n, yr, 8);
                 for (int64_t j = 0; j < n; j++)
                     for (int r = 0; r < 8; r++)
                         if (yr[j * 8 + r] != y1[j * rows + g * 8 + r])
-                            fail_msg("%s n=%lld: row %lld token %lld: %.9g vs reference %.9g",
-                                     rg_type_traits(wt)->name, (long long)n, (long long)(g * 8 + r),
-                                     (long long)j, y1[j * rows + g * 8 + r], yr[j * 8 + r]);
+                            fail_msg("%s n=%lld: row %lld token %lld: %.9g vs reference %.9g", name,
+                                     (long long)n, (long long)(g * 8 + r), (long long)j,
+                                     y1[j * rows + g * 8 + r], yr[j * 8 + r]);
             }
             assert_int_equal(rg_matmul(NULL, wt, qw, rows, k, x, n, y3), RG_OK);
             for (int64_t i = 0; i < rows * n; i++)
                 if (fabsf(y1[i] - y3[i]) > 1e-4f * (1 + fabsf(y3[i])))
-                    fail_msg("%s: packed %g vs unpacked %g at %lld", rg_type_traits(wt)->name,
-                             y1[i], y3[i], (long long)i);
+                    fail_msg("%s: packed %g vs unpacked %g at %lld", name, y1[i], y3[i],
+                             (long long)i);
         }
         assert_int_equal(rg_pack_size(wt, 20, k), 0); /* rows not a multiple of 8 */
-        assert_int_equal(rg_pack_size(wt, rows, 48), 0);
+        assert_int_equal(rg_pack_size(wt, rows, pk->block + pk->block / 2), 0);
         assert_int_equal(rg_matmul_packed(p, wt, pw, 20, k, x, 1, y1), RG_EINVAL);
+        free(xq);
         free(pw);
     }
-    assert_int_equal(rg_pack_size(RG_TYPE_Q4_K, rows, k), 0); /* no packed form */
+    assert_int_equal(rg_pack_size(RG_TYPE_Q5_K, rows, k), 0); /* no packed form */
     rg_pool_free(p);
     free(w);
     free(x);
@@ -221,16 +248,106 @@ static void test_packed_matmul(void **state)
     free(y2);
     free(y3);
     free(qw);
+}
+
+/*
+ * The int16 bounds the K-quant kernels rely on, at their limits: every quant
+ * and sub-block scale at its largest magnitude, activations at -128 and 127
+ * (Q8_K maps a block's largest magnitude to -128), unit block scales so the
+ * exact result is an integer. The kernel must equal the reference and the
+ * exact sum of the dequantized products.
+ */
+/* Variant 1: every quant at its top; variant 0: the top next to the bottom. */
+static void fill_extreme(enum rg_type wt, uint8_t *row, int64_t k, int variant)
+{
+    for (int64_t b = 0; b < k / 256; b++) {
+        if (wt == RG_TYPE_Q4_K) {
+            rg_block_q4_K *q = (rg_block_q4_K *)row + b;
+            q->d = q->dmin = rg_fp32_to_fp16(1.0f);
+            memset(q->scales, 0xFF, sizeof q->scales); /* every scale and min 63 */
+            memset(q->qs, 0xFF, sizeof q->qs);         /* every nibble 15 */
+            if (!variant) memset(q->qs, 0x0F, 16);
+        } else {
+            rg_block_q6_K *q = (rg_block_q6_K *)row + b;
+            q->d = rg_fp32_to_fp16(1.0f);
+            /* every value 63, or every value 0 (-32 after the offset) */
+            memset(q->ql, variant ? 0xFF : 0x00, sizeof q->ql);
+            memset(q->qh, variant ? 0xFF : 0x00, sizeof q->qh);
+            for (int g = 0; g < 16; g++)
+                q->scales[g] = (int8_t)(variant || g % 2 ? -128 : 127);
+        }
+    }
+}
+
+static void test_packed_extremes(void **state)
+{
+    (void)state;
+    const int64_t k = 512;
+    const enum rg_type types[] = {RG_TYPE_Q4_K, RG_TYPE_Q6_K};
+    const rg_gemm8_fn refs[] = {rg_gemm8_q4_K_generic, rg_gemm8_q6_K_generic};
+    uint8_t *rows = malloc(8 * 2 * k);
+    rg_block_q8_K *xq = malloc(RG_PACK_TOKENS * (k / 256) * sizeof *xq);
+    float *deq = malloc(k * sizeof *deq);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        enum rg_type wt = types[ti];
+        rg_gemm8_fn kern = rg_gemm8_kernel(wt);
+        if (!kern) continue;
+        const rg_gemm8_fn ref = refs[ti];
+        size_t row = rg_type_row_size(wt, k), need = rg_pack_size(wt, 8, k);
+        uint8_t *pw = malloc(need);
+        for (int variant = 0; variant < 2; variant++) {
+            for (int r = 0; r < 8; r++)
+                fill_extreme(wt, rows + r * row, k, variant);
+            assert_int_equal(rg_pack(wt, rows, 8, k, pw), RG_OK);
+            /* token 0 all -128, 1 all 127, 2 alternating, 3 -128 but one 127 per 16 */
+            for (int t = 0; t < RG_PACK_TOKENS; t++)
+                for (int64_t b = 0; b < k / 256; b++) {
+                    rg_block_q8_K *a = xq + t * (k / 256) + b;
+                    a->d = 1.0f;
+                    for (int e = 0; e < 256; e++)
+                        a->qs[e] = (int8_t)(t == 0   ? -128
+                                            : t == 1 ? 127
+                                            : t == 2 ? (e % 2 ? 127 : -128)
+                                                     : (e % 16 ? -128 : 127));
+                    for (int g = 0; g < 16; g++) {
+                        int sum = 0;
+                        for (int e = 0; e < 16; e++)
+                            sum += a->qs[16 * g + e];
+                        a->bsums[g] = (int16_t)sum;
+                    }
+                }
+            const size_t bx = (k / 256) * sizeof *xq;
+            for (int n = 1; n <= RG_PACK_TOKENS; n++) {
+                float yk[8 * RG_PACK_TOKENS], yr[8 * RG_PACK_TOKENS];
+                kern((int)(k / 256), pw, xq, bx, n, yk, 8);
+                ref((int)(k / 256), pw, xq, bx, n, yr, 8);
+                assert_memory_equal(yk, yr, 8 * (size_t)n * sizeof *yk);
+                for (int r = 0; r < 8; r++) {
+                    rg_type_traits_generic(wt)->to_float(rows + r * row, deq, k);
+                    for (int t = 0; t < n; t++) {
+                        double s = 0;
+                        for (int64_t e = 0; e < k; e++)
+                            s += (double)deq[e] * xq[t * (k / 256) + e / 256].qs[e % 256];
+                        if (fabs(s - yk[t * 8 + r]) > 1e-6 * fabs(s))
+                            fail_msg("%s variant %d n=%d row %d token %d: %.9g, exact %.9g",
+                                     rg_type_traits(wt)->name, variant, n, r, t, yk[t * 8 + r], s);
+                    }
+                }
+            }
+        }
+        free(pw);
+    }
+    free(rows);
     free(xq);
+    free(deq);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_error),
-        cmocka_unit_test(test_dots_match_reference),
-        cmocka_unit_test(test_matmul_threads),
-        cmocka_unit_test(test_packed_matmul),
+        cmocka_unit_test(test_round_trip_error), cmocka_unit_test(test_dots_match_reference),
+        cmocka_unit_test(test_matmul_threads),   cmocka_unit_test(test_packed_matmul),
+        cmocka_unit_test(test_packed_extremes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
