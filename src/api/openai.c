@@ -44,6 +44,7 @@ struct job;
 struct slot {
     int32_t *cached; /* tokens this sequence of the model's context holds */
     int32_t n_cached;
+    uint64_t last_used; /* scheduler step when its last job arrived; 0 = never */
     bool busy;
     struct job *job;
 };
@@ -66,6 +67,7 @@ struct served {
     pthread_mutex_t lock; /* slots, queue, stop */
     pthread_cond_t work;  /* a job was queued, or stop */
     struct job *queue, *queue_tail;
+    uint64_t admitted; /* jobs given a slot so far (the slots' last_used clock) */
     bool sched_started, stop;
     pthread_t sched;
     char *pieces;             /* every token's bytes, for response_format (scheduler thread) */
@@ -750,8 +752,9 @@ struct job {
     int32_t *pn;
     int n_prompts;
     long n_prompt_total;
-    long n_gen_total; /* tokens of the answers before this one */
-    json_t *choices;  /* non-streamed: the finished answers */
+    long n_cached_total; /* of those, found in the slot's cache (first answer of each prompt) */
+    long n_gen_total;    /* tokens of the answers before this one */
+    json_t *choices;     /* non-streamed: the finished answers */
 };
 
 static void free_prompts(struct job *j)
@@ -806,10 +809,13 @@ static json_t *chunk(const struct job *j, const char *text, size_t len, const ch
                      "rustygpt-" RG_VERSION, "choices", choice);
 }
 
-static json_t *usage(long p, long c)
+/* OpenAI's usage object; cached_tokens is how much of the prompt came from
+ * the cache (clients such as Copilot show it). */
+static json_t *usage(long p, long c, long cached)
 {
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)p, "completion_tokens",
-                     (json_int_t)c, "total_tokens", (json_int_t)(p + c));
+    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)p,
+                     "completion_tokens", (json_int_t)c, "total_tokens", (json_int_t)(p + c),
+                     "prompt_tokens_details", "cached_tokens", (json_int_t)cached);
 }
 
 /* Sends text as a delta (stream) or keeps it (non-stream). RG_ECLOSED when the client left. */
@@ -1128,6 +1134,7 @@ static void job_prefill(struct job *j)
     while (keep < j->n_toks && keep < sl->n_cached && sl->cached[keep] == j->toks[keep])
         keep++;
     if (keep == j->n_toks) keep--; /* decode the last one again for its logits */
+    if (j->choice % j->g.n_choices == 0) j->n_cached_total += keep;
     rg_ctx_seq_truncate(s->ctx, j->slot, keep);
     sl->n_cached = keep;
     j->fed = keep;
@@ -1221,7 +1228,7 @@ static void request_end(struct job *j, int rc)
 {
     struct served *s = j->s;
     const char *err = j->err;
-    long n_prompt = j->n_prompt_total, n_gen = j->n_gen_total;
+    long n_prompt = j->n_prompt_total, n_gen = j->n_gen_total, n_cached = j->n_cached_total;
     const char *finish = j->finish ? j->finish : "length";
     struct rg_buf *all = &j->all;
     rg_metrics_add_tokens(n_prompt, n_gen);
@@ -1229,8 +1236,8 @@ static void request_end(struct job *j, int rc)
     double ttft = j->t_first > 0 ? j->t_first - j->t_queued : 0,
            gen_s = j->t_first > 0 && n_gen > 1 ? (double)(n_gen - 1) / (j->t_done - j->t_first) : 0;
     rg_log(RG_LOG_INFO, "completion", "id", 's', j->id, "model", 's', s->id, "stream", 'b',
-           (int)j->g.stream, "prompt_tokens", 'i', (long long)n_prompt, "completion_tokens", 'i',
-           (long long)n_gen, "finish", 's',
+           (int)j->g.stream, "prompt_tokens", 'i', (long long)n_prompt, "cached_tokens", 'i',
+           (long long)n_cached, "completion_tokens", 'i', (long long)n_gen, "finish", 's',
            rc == RG_OK        ? finish
            : rc == RG_ECLOSED ? "client_gone"
                               : "error",
@@ -1270,7 +1277,7 @@ static void request_end(struct job *j, int rc)
                 json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", j->id, "object",
                                       j->g.chat ? "chat.completion.chunk" : "text_completion",
                                       "created", (json_int_t)j->created, "model", s->id, "choices",
-                                      "usage", usage(n_prompt, n_gen));
+                                      "usage", usage(n_prompt, n_gen, n_cached));
                 rg_sse_send_json(j->out, NULL, u);
                 json_decref(u);
             }
@@ -1287,7 +1294,7 @@ static void request_end(struct job *j, int rc)
                              j->g.chat ? "chat.completion" : "text_completion", "created",
                              (json_int_t)j->created, "model", s->id, "system_fingerprint",
                              "rustygpt-" RG_VERSION, "choices", j->choices, "usage",
-                             usage(n_prompt, n_gen));
+                             usage(n_prompt, n_gen, n_cached));
         char *txt = body
                         ? json_dumps(body, JSON_COMPACT)
                         : rg_http_error_body(500, NULL, NULL, NULL, err[0] ? err : rg_strerror(rc));
@@ -1342,6 +1349,31 @@ static void publish_slots(struct rg_openai *oa)
     rg_metrics_set_queue_depth(atomic_load(&oa->waiting));
 }
 
+/*
+ * The free slot for j: the one whose cached tokens share the longest prefix
+ * with j's first prompt, so a conversation's next turn finds its own slot
+ * rather than whichever is free first; where none shares more than a first
+ * token (BOS), the one used least recently (an empty one first), so the
+ * cache overwritten is the one least likely to be wanted. -1 if all are busy.
+ */
+static int pick_slot(const struct served *s, const struct job *j)
+{
+    int best = -1;
+    int32_t best_keep = -1;
+    uint64_t best_used = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        const struct slot *sl = &s->slots[i];
+        if (sl->busy) continue;
+        int32_t keep = 0;
+        while (keep < j->n_toks && keep < sl->n_cached && sl->cached[keep] == j->toks[keep])
+            keep++;
+        if (keep <= 1) keep = 0;
+        if (keep > best_keep || (keep == best_keep && sl->last_used < best_used))
+            best = i, best_keep = keep, best_used = sl->last_used;
+    }
+    return best;
+}
+
 static void *scheduler(void *arg)
 {
     struct served *s = arg;
@@ -1355,14 +1387,15 @@ static void *scheduler(void *arg)
     struct job **prompting = rg_calloc((size_t)s->n_slots, sizeof *prompting);
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        /* admit queued requests into free slots */
-        for (int i = 0; i < s->n_slots && s->queue; i++) {
-            if (s->slots[i].busy) continue;
+        /* admit queued requests into free slots, each into the one whose
+         * cache shares the longest prefix with its prompt */
+        for (int i; s->queue && (i = pick_slot(s, s->queue)) >= 0;) {
             struct job *j = s->queue;
             s->queue = j->qnext;
             if (!s->queue) s->queue_tail = NULL;
             j->slot = i;
             j->phase = PHASE_PREFILL;
+            s->slots[i].last_used = ++s->admitted;
             s->slots[i].busy = true;
             s->slots[i].job = j;
             atomic_fetch_sub(&oa->waiting, 1);

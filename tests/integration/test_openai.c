@@ -924,6 +924,57 @@ static void test_long_prompt_in_chunks(void **state)
     close(fd);
 }
 
+static long cached_tokens(json_t *j)
+{
+    json_t *d = json_object_get(json_object_get(j, "usage"), "prompt_tokens_details");
+    assert_non_null(d);
+    return (long)json_integer_value(json_object_get(d, "cached_tokens"));
+}
+
+/* A conversation's next turn finds its own slot even after another
+ * conversation took a slot in between (the server has two), and usage says
+ * how much of the prompt came from the cache: all of the first turn. */
+static void test_prefix_reuse_across_conversations(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    char a[2048] = "", b[2048] = "";
+    size_t al = 0, bl = 0;
+    for (int i = 0; i < 8; i++) {
+        al += (size_t)snprintf(a + al, sizeof a - al, "Sam had a blue kite number %d. ", i);
+        bl += (size_t)snprintf(b + bl, sizeof b - bl, "Anna baked %d small cakes. ", i);
+    }
+    char body[8192];
+    snprintf(body, sizeof body,
+             "{\"model\":\"stories260K\",\"prompt\":\"%s\",\"max_tokens\":4,\"temperature\":0}", a);
+    json_t *first = post("/v1/completions", body, 200);
+    long n_first =
+        (long)json_integer_value(json_object_get(json_object_get(first, "usage"), "prompt_tokens"));
+    assert_true(n_first > 40);
+    const char *answer = json_string_value(
+        json_object_get(json_array_get(json_object_get(first, "choices"), 0), "text"));
+    char next[4096];
+    snprintf(next, sizeof next, "%s%s Then the wind came.", a, answer);
+    json_decref(first);
+    snprintf(body, sizeof body,
+             "{\"model\":\"stories260K\",\"prompt\":\"%s\",\"max_tokens\":4,\"temperature\":0}", b);
+    json_decref(post("/v1/completions", body, 200)); /* the other conversation */
+    json_t *p = json_string(next);
+    char *pj = json_dumps(p, JSON_ENCODE_ANY);
+    snprintf(body, sizeof body,
+             "{\"model\":\"stories260K\",\"prompt\":%s,\"max_tokens\":4,\"temperature\":0}", pj);
+    free(pj);
+    json_decref(p);
+    json_t *second = post("/v1/completions", body, 200);
+    long cached = cached_tokens(second);
+    long n_second = (long)json_integer_value(
+        json_object_get(json_object_get(second, "usage"), "prompt_tokens"));
+    if (cached < n_first || cached >= n_second)
+        fail_msg("second turn: %ld of %ld prompt tokens cached, want at least the first turn's %ld",
+                 cached, n_second, n_first);
+    json_decref(second);
+}
+
 /* A bare call ({"name", "arguments"} as the whole answer, as Llama 3 and
  * Mistral write them) becomes tool_calls, streamed or not, and nothing of it
  * leaks into the content. The answer is steered into that shape with
@@ -1062,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_status_tokens),
         cmocka_unit_test(test_prompt_forms),
         cmocka_unit_test(test_long_prompt_in_chunks),
+        cmocka_unit_test(test_prefix_reuse_across_conversations),
         cmocka_unit_test(test_bare_tool_call),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

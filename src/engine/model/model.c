@@ -19,6 +19,8 @@
 #include "engine/gguf/gguf.h"
 #include "engine/kernels/kernels.h"
 
+#define RG_MAX_GROUP 64 /* query heads one attention work item takes at most */
+
 struct layer {
     const struct rg_gguf_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
     const struct rg_gguf_tensor *wqkv; /* phi3: q, k and v in one matrix */
@@ -555,7 +557,10 @@ struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, cha
     /* fused q/k/v and gate/up results before they are split */
     c->fused = falloc(B, RG_MAX(q_dim + 2 * c->kv_dim, 2 * (size_t)I->n_ff), &ok);
     c->tmp = falloc(B, (size_t)I->n_embd, &ok);
-    c->scores = falloc((size_t)rg_pool_size(c->pool), (size_t)c->n_ctx, &ok);
+    /* attention: each thread scores up to a whole KV group of heads at once */
+    c->scores = falloc((size_t)rg_pool_size(c->pool) *
+                           (size_t)RG_MIN(I->n_head / I->n_head_kv, RG_MAX_GROUP),
+                       (size_t)c->n_ctx, &ok);
     c->rope_cos = falloc(B, (size_t)I->n_rot / 2, &ok);
     c->rope_sin = falloc(B, (size_t)I->n_rot / 2, &ok);
     c->last_logits = falloc(1, (size_t)I->n_vocab, &ok);
@@ -648,51 +653,87 @@ struct att_job {
     struct rg_ctx *c;
     int layer;
     int32_t n_tok;
+    int per; /* query heads per work item: they share one KV head (a divisor of the group) */
 };
 
+/*
+ * Causal attention of every token of the batch over its own sequence. A work
+ * item is one token and `per` query heads of the same KV head, so each K and
+ * V row is read once for all of them (GQA models have 4-8 query heads per KV
+ * head); each head's sums are the same as if it were done alone.
+ */
 static void attention_part(void *ctx, int ith, int nth)
 {
     struct att_job *j = ctx;
     struct rg_ctx *c = j->c;
     const struct rg_model_info *I = &c->m->info;
-    int hd = I->head_dim, group = I->n_head / I->n_head_kv;
+    int hd = I->head_dim, group = I->n_head / I->n_head_kv, per = j->per;
+    int items_per_tok = I->n_head / per;
     size_t q_dim = (size_t)I->n_head * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->scores + (size_t)ith * c->n_ctx;
+    /* [per][n_ctx] of this thread */
+    float *scores = c->scores + (size_t)ith * (size_t)RG_MIN(group, RG_MAX_GROUP) * c->n_ctx;
     const struct rg_model *m = c->m;
     float cap = m->attn_softcap;
     if (cap > 0) scale = 1.0f; /* gemma2 scales q before the product */
     bool sliding = m->sliding_window > 0 && j->layer % 2 == 0;
-    for (int64_t idx = ith; idx < (int64_t)j->n_tok * I->n_head; idx += nth) {
-        int32_t t = (int32_t)(idx / I->n_head);
-        int h = (int)(idx % I->n_head), kvh = h / group;
+    for (int64_t idx = ith; idx < (int64_t)j->n_tok * items_per_tok; idx += nth) {
+        int32_t t = (int32_t)(idx / items_per_tok);
+        int h0 = (int)(idx % items_per_tok) * per, kvh = h0 / group;
         size_t plane =
             ((size_t)c->tok_seq[t] * I->n_layer + (size_t)j->layer) * c->n_ctx * c->kv_dim;
-        const float *kc = c->k_cache + plane, *vc = c->v_cache + plane;
+        const float *kc = c->k_cache + plane + (size_t)kvh * hd,
+                    *vc = c->v_cache + plane + (size_t)kvh * hd;
         int32_t n_pos = c->tok_pos[t] + 1; /* causal: positions 0..pos of its own sequence */
         int32_t p0 = sliding && n_pos > m->sliding_window ? n_pos - m->sliding_window : 0;
-        const float *qv = c->q + (size_t)t * q_dim + (size_t)h * hd;
-        float max = -INFINITY;
+        const float *qv = c->q + (size_t)t * q_dim + (size_t)h0 * hd;
+        float max[RG_MAX_GROUP];
+        for (int g = 0; g < per; g++)
+            max[g] = -INFINITY;
         for (int32_t p = p0; p < n_pos; p++) {
-            const float *kv = kc + (size_t)p * c->kv_dim + (size_t)kvh * hd;
-            float s = rg_dotf_f32(hd, qv, kv) * scale;
-            if (cap > 0) s = tanhf(s * (1.0f / cap)) * cap;
-            scores[p] = s;
-            if (s > max) max = s;
+            const float *kv = kc + (size_t)p * c->kv_dim;
+            for (int g = 0; g < per; g++) {
+                float s = rg_dotf_f32(hd, qv + (size_t)g * hd, kv) * scale;
+                if (cap > 0) s = tanhf(s * (1.0f / cap)) * cap;
+                scores[(size_t)g * c->n_ctx + p] = s;
+                if (s > max[g]) max[g] = s;
+            }
         }
-        for (int32_t p = 0; p < p0; p++)
-            scores[p] = -INFINITY;
-        double sum = 0;
-        for (int32_t p = 0; p < n_pos; p++) {
-            scores[p] = expf(scores[p] - max);
-            sum += scores[p];
+        float inv[RG_MAX_GROUP];
+        for (int g = 0; g < per; g++) {
+            float *sc = scores + (size_t)g * c->n_ctx;
+            for (int32_t p = 0; p < p0; p++)
+                sc[p] = -INFINITY;
+            double sum = 0;
+            for (int32_t p = 0; p < n_pos; p++) {
+                sc[p] = expf(sc[p] - max[g]);
+                sum += sc[p];
+            }
+            inv[g] = (float)(1.0 / sum);
         }
-        float inv = (float)(1.0 / sum);
-        float *out = c->att + (size_t)t * q_dim + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        for (int32_t p = p0; p < n_pos; p++) /* before p0 the weights are 0 */
-            rg_axpy_f32(hd, scores[p] * inv, vc + (size_t)p * c->kv_dim + (size_t)kvh * hd, out);
+        float *out = c->att + (size_t)t * q_dim + (size_t)h0 * hd;
+        memset(out, 0, (size_t)per * (size_t)hd * sizeof *out);
+        for (int32_t p = p0; p < n_pos; p++) { /* before p0 the weights are 0 */
+            const float *vv = vc + (size_t)p * c->kv_dim;
+            for (int g = 0; g < per; g++)
+                rg_axpy_f32(hd, scores[(size_t)g * c->n_ctx + p] * inv[g], vv,
+                            out + (size_t)g * hd);
+        }
     }
+}
+
+/* Query heads per attention work item: as many of a KV head's group as still
+ * leave the threads an even share (or plenty of items). */
+static int attention_per(const struct rg_ctx *c, int32_t n_tok)
+{
+    const struct rg_model_info *I = &c->m->info;
+    int group = I->n_head / I->n_head_kv, nth = rg_pool_size(c->pool);
+    for (int d = RG_MIN(group, RG_MAX_GROUP); d > 1; d--) {
+        if (group % d) continue;
+        int64_t items = (int64_t)n_tok * (I->n_head / d);
+        if (items % nth == 0 || items >= 4 * nth) return d;
+    }
+    return 1;
 }
 
 static int mm(struct rg_ctx *c, const struct rg_gguf_tensor *w, const float *x, int32_t n_tok,
@@ -794,7 +835,7 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, const int32_t *seq, 
             memcpy(c->k_cache + at, kt, kv * sizeof(float));
             memcpy(c->v_cache + at, c->v + (size_t)t * kv, kv * sizeof(float));
         }
-        struct att_job job = {c, l, n};
+        struct att_job job = {c, l, n, attention_per(c, n)};
         rg_pool_run(c->pool, attention_part, &job);
         if ((rc = mm(c, L->wo, c->att, n, c->tmp))) return rc;
         if (L->attn_post_norm)

@@ -111,10 +111,12 @@ static void test_stories(void **state)
 }
 
 /*
- * top1: the random tiny256 models with quantized weights amplify last-bit
- * differences in summation order (llama.cpp's own two variants differ there
- * by 1.2e-2 in logits, with top-1 margins down to 2e-4), so their top-1 bar
- * is 97% until our kernels sum in llama.cpp's order; KL stays under 1e-3.
+ * exact: logits within 1e-3 of the row's largest (the F32/F16 bar), also
+ * held where quantized matrices sum in llama.cpp's order (Q4_0, Q8_0 on the
+ * tiny shapes). The tiny256 models with Q8_0 and K-quant weights amplify
+ * last-bit differences (an activation rounded to the other int8 value; see
+ * the reference README: llama.cpp's own two variants differ there by 1.2e-2)
+ * so they are held to KL < 1e-3 and top-1 >= 99% only.
  */
 #define TINY(fn, name, exact, top1)                                                                \
     static void fn(void **state)                                                                   \
@@ -126,12 +128,12 @@ static void test_stories(void **state)
     }
 TINY(test_tiny_f32, "tiny-f32", true, 0.99)
 TINY(test_tiny_f16, "tiny-f16", true, 0.99)
-TINY(test_tiny_q8_0, "tiny-q8_0", false, 0.99)
-TINY(test_tiny_q4_0, "tiny-q4_0", false, 0.99)
+TINY(test_tiny_q8_0, "tiny-q8_0", true, 0.99)
+TINY(test_tiny_q4_0, "tiny-q4_0", true, 0.99)
 TINY(test_tiny256_f16, "tiny256-f16", true, 0.99)
-TINY(test_tiny256_q8_0, "tiny256-q8_0", false, 0.97)
-TINY(test_tiny256_q4_0, "tiny256-q4_0", false, 0.97)
-TINY(test_tiny256_q4_k_m, "tiny256-q4_k_m", false, 0.97)
+TINY(test_tiny256_q8_0, "tiny256-q8_0", false, 0.99)
+TINY(test_tiny256_q4_0, "tiny256-q4_0", true, 0.99)
+TINY(test_tiny256_q4_k_m, "tiny256-q4_k_m", false, 0.99)
 
 static void test_context_overflow_and_bad_tokens(void **state)
 {
