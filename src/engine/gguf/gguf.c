@@ -479,11 +479,12 @@ int64_t rg_gguf_tensor_index(const struct rg_gguf *g, const struct rg_gguf_tenso
     return t - g->tensors;
 }
 
-void rg_gguf_release(const struct rg_gguf *g, const struct rg_gguf_tensor *t)
+void rg_gguf_release(const struct rg_gguf *g, const struct rg_gguf_tensor *t, size_t end)
 {
     if (!g->map || !t->size) return;
+    if (end > t->size) end = t->size;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data;
-    uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + t->size) & ~(page - 1);
+    uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + end) & ~(page - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 

@@ -121,11 +121,12 @@ const struct rg_gguf_tensor *rg_gguf_tensor(const struct rg_gguf *g, int64_t i);
 const struct rg_gguf_tensor *rg_gguf_find_tensor(const struct rg_gguf *g, const char *name);
 /* The index i for which rg_gguf_tensor(g, i) == t (t one of g's tensors). */
 int64_t rg_gguf_tensor_index(const struct rg_gguf *g, const struct rg_gguf_tensor *t);
-/* The caller has copied t's data elsewhere and reads it no more: the pages
- * of the mapping that hold only t are dropped from memory (the mapping is
- * read-only and file-backed, so a later read would fetch them again). Does
- * nothing for a file opened from memory. */
-void rg_gguf_release(const struct rg_gguf *g, const struct rg_gguf_tensor *t);
+/* The caller has copied the first `end` bytes of t's data elsewhere and
+ * reads them no more: the pages of the mapping that lie wholly within them
+ * are dropped from memory (the mapping is read-only and file-backed, so a
+ * later read would fetch them again). Calls with a growing end may repeat.
+ * Does nothing for a file opened from memory. */
+void rg_gguf_release(const struct rg_gguf *g, const struct rg_gguf_tensor *t, size_t end);
 
 /* ---- writer (tests, tools/gguf-gen, rustygpt quantize) ---- */
 struct rg_gguf_writer;

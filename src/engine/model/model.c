@@ -382,10 +382,10 @@ static int bind_tensors(struct rg_model *m, char *err)
 }
 
 /*
- * Re-lays every matrix the kernels have a packed form for (kernels.h), one at
- * a time, and drops the file's pages of each once copied, so the resident
- * size stays about the file's. Tensors read row by row (embeddings) keep the
- * file's layout.
+ * Re-lays every matrix the kernels have a packed form for (kernels.h), a band
+ * of rows at a time, dropping the file's pages of each band once copied, so
+ * the resident size stays about the file's even for the largest tensor.
+ * Tensors read row by row (embeddings) keep the file's layout.
  */
 static int pack_matrices(struct rg_model *m, char *err)
 {
@@ -401,9 +401,16 @@ static int pack_matrices(struct rg_model *m, char *err)
             return rg_err_set(err, RG_ENOMEM, "out of memory");
         if (!(m->packed[i] = rg_aligned_alloc(64, size)))
             return rg_err_set(err, RG_ENOMEM, "out of memory re-laying tensor '%s'", t->name);
-        int rc = rg_pack(t->type, t->data, t->ne[1], t->ne[0], m->packed[i]);
-        if (rc) return rg_err_set(err, rc, "tensor '%s' could not be re-laid", t->name);
-        rg_gguf_release(m->g, t);
+        size_t row = rg_type_row_size(t->type, t->ne[0]);
+        enum { BAND = 512 }; /* rows, a multiple of the packed group */
+        for (int64_t r = 0; r < t->ne[1]; r += BAND) {
+            int64_t rows = RG_MIN(BAND, t->ne[1] - r);
+            size_t at = r ? rg_pack_size(t->type, r, t->ne[0]) : 0;
+            int rc = rg_pack(t->type, (const uint8_t *)t->data + (size_t)r * row, rows, t->ne[0],
+                             (uint8_t *)m->packed[i] + at);
+            if (rc) return rg_err_set(err, rc, "tensor '%s' could not be re-laid", t->name);
+            rg_gguf_release(m->g, t, (size_t)(r + rows) * row);
+        }
     }
     return RG_OK;
 }
