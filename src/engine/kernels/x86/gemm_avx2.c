@@ -12,6 +12,22 @@
 #include "engine/kernels/packed.h"
 #include "engine/quant/blocks.h"
 
+/*
+ * The entry point for a kernel body: one copy per token count (1..4), the
+ * count a constant in each, so that the accumulators stay in registers.
+ */
+#define GEMM8_ENTRY(name, body)                                                                    \
+    void name(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y, size_t ys);    \
+    void name(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y, size_t ys)     \
+    {                                                                                              \
+        switch (n_tok) {                                                                           \
+        case 1: body(nb, w, x, bx, 1, y, ys); break;                                               \
+        case 2: body(nb, w, x, bx, 2, y, ys); break;                                               \
+        case 3: body(nb, w, x, bx, 3, y, ys); break;                                               \
+        default: body(nb, w, x, bx, 4, y, ys); break;                                              \
+        }                                                                                          \
+    }
+
 static inline __m256i bcast4(const int8_t *p)
 {
     int32_t v;
@@ -56,19 +72,7 @@ static inline __attribute__((always_inline)) void q4_0x8(int nb, const rg_block_
         _mm256_storeu_ps(y + (size_t)t * ys, acc[t]);
 }
 
-void rg_gemm8_q4_0_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                        size_t ys);
-void rg_gemm8_q4_0_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                        size_t ys)
-{
-    /* a constant token count per copy keeps the accumulators in registers */
-    switch (n_tok) {
-    case 1: q4_0x8(nb, w, x, bx, 1, y, ys); break;
-    case 2: q4_0x8(nb, w, x, bx, 2, y, ys); break;
-    case 3: q4_0x8(nb, w, x, bx, 3, y, ys); break;
-    default: q4_0x8(nb, w, x, bx, 4, y, ys); break;
-    }
-}
+GEMM8_ENTRY(rg_gemm8_q4_0_avx2, q4_0x8)
 
 /*
  * Q8_0: signed times signed, so each group of four goes through |w| times
@@ -109,18 +113,7 @@ static inline __attribute__((always_inline)) void q8_0x8(int nb, const rg_block_
         _mm256_storeu_ps(y + (size_t)t * ys, acc[t]);
 }
 
-void rg_gemm8_q8_0_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                        size_t ys);
-void rg_gemm8_q8_0_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                        size_t ys)
-{
-    switch (n_tok) {
-    case 1: q8_0x8(nb, w, x, bx, 1, y, ys); break;
-    case 2: q8_0x8(nb, w, x, bx, 2, y, ys); break;
-    case 3: q8_0x8(nb, w, x, bx, 3, y, ys); break;
-    default: q8_0x8(nb, w, x, bx, 4, y, ys); break;
-    }
-}
+GEMM8_ENTRY(rg_gemm8_q8_0_avx2, q8_0x8)
 
 /*
  * Q4_K: per sub-block of 32, eight maddubs of nibbles (0..15) by int8
@@ -209,18 +202,7 @@ static inline __attribute__((always_inline)) void q4_Kx8(int nb, const rg_block_
         _mm256_storeu_ps(y + (size_t)t * ys, _mm256_sub_ps(acc[t], mins[t]));
 }
 
-void rg_gemm8_q4_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                        size_t ys);
-void rg_gemm8_q4_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                        size_t ys)
-{
-    switch (n_tok) {
-    case 1: q4_Kx8(nb, w, x, bx, 1, y, ys); break;
-    case 2: q4_Kx8(nb, w, x, bx, 2, y, ys); break;
-    case 3: q4_Kx8(nb, w, x, bx, 3, y, ys); break;
-    default: q4_Kx8(nb, w, x, bx, 4, y, ys); break;
-    }
-}
+GEMM8_ENTRY(rg_gemm8_q4_K_avx2, q4_Kx8)
 
 /*
  * Q6_K: six-bit values 0..63 by int8 activations: a pair of products is at
@@ -312,15 +294,4 @@ static inline __attribute__((always_inline)) void q6_Kx8(int nb, const rg_block_
         _mm256_storeu_ps(y + (size_t)t * ys, acc[t]);
 }
 
-void rg_gemm8_q6_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                        size_t ys);
-void rg_gemm8_q6_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                        size_t ys)
-{
-    switch (n_tok) {
-    case 1: q6_Kx8(nb, w, x, bx, 1, y, ys); break;
-    case 2: q6_Kx8(nb, w, x, bx, 2, y, ys); break;
-    case 3: q6_Kx8(nb, w, x, bx, 3, y, ys); break;
-    default: q6_Kx8(nb, w, x, bx, 4, y, ys); break;
-    }
-}
+GEMM8_ENTRY(rg_gemm8_q6_K_avx2, q6_Kx8)
