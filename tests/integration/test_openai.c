@@ -60,6 +60,18 @@ static json_t *post(const char *path, const char *body, long want_status)
     return j;
 }
 
+/* A greedy /v1/completions of prompt (any text: it is JSON-encoded here). */
+static json_t *complete(const char *prompt, int max_tokens)
+{
+    json_t *b = json_pack("{s:s, s:s, s:i, s:i}", "model", "stories260K", "prompt", prompt,
+                          "max_tokens", max_tokens, "temperature", 0);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    json_t *j = post("/v1/completions", body, 200);
+    free(body);
+    return j;
+}
+
 #define NEED_DATA()                                                                                \
     if (!have_data) skip()
 
@@ -902,14 +914,7 @@ static void test_long_prompt_in_chunks(void **state)
              "application/json\r\nContent-Length: %zu\r\n\r\n%s",
              strlen(other), other);
     assert_int_equal(rg_tcp_send(fd, req, strlen(req)), 0);
-    char body[8192];
-    json_t *p = json_string(prompt);
-    char *pj = json_dumps(p, JSON_ENCODE_ANY);
-    snprintf(body, sizeof body,
-             "{\"model\":\"stories260K\",\"prompt\":%s,\"max_tokens\":16,\"temperature\":0}", pj);
-    free(pj);
-    json_decref(p);
-    json_t *j = post("/v1/completions", body, 200);
+    json_t *j = complete(prompt, 16);
     json_t *u = json_object_get(j, "usage");
     assert_true(json_integer_value(json_object_get(u, "prompt_tokens")) > 300);
     assert_string_equal(json_string_value(json_object_get(
@@ -944,10 +949,7 @@ static void test_prefix_reuse_across_conversations(void **state)
         al += (size_t)snprintf(a + al, sizeof a - al, "Sam had a blue kite number %d. ", i);
         bl += (size_t)snprintf(b + bl, sizeof b - bl, "Anna baked %d small cakes. ", i);
     }
-    char body[8192];
-    snprintf(body, sizeof body,
-             "{\"model\":\"stories260K\",\"prompt\":\"%s\",\"max_tokens\":4,\"temperature\":0}", a);
-    json_t *first = post("/v1/completions", body, 200);
+    json_t *first = complete(a, 4);
     long n_first =
         (long)json_integer_value(json_object_get(json_object_get(first, "usage"), "prompt_tokens"));
     assert_true(n_first > 40);
@@ -956,16 +958,8 @@ static void test_prefix_reuse_across_conversations(void **state)
     char next[4096];
     snprintf(next, sizeof next, "%s%s Then the wind came.", a, answer);
     json_decref(first);
-    snprintf(body, sizeof body,
-             "{\"model\":\"stories260K\",\"prompt\":\"%s\",\"max_tokens\":4,\"temperature\":0}", b);
-    json_decref(post("/v1/completions", body, 200)); /* the other conversation */
-    json_t *p = json_string(next);
-    char *pj = json_dumps(p, JSON_ENCODE_ANY);
-    snprintf(body, sizeof body,
-             "{\"model\":\"stories260K\",\"prompt\":%s,\"max_tokens\":4,\"temperature\":0}", pj);
-    free(pj);
-    json_decref(p);
-    json_t *second = post("/v1/completions", body, 200);
+    json_decref(complete(b, 4)); /* the other conversation */
+    json_t *second = complete(next, 4);
     long cached = cached_tokens(second);
     long n_second = (long)json_integer_value(
         json_object_get(json_object_get(second, "usage"), "prompt_tokens"));
