@@ -147,7 +147,7 @@ bench_engine() {
       echo "| $preset $type | (gguf_gen failed) | | | | | | | |" >>"$engine_md"
       continue
     fi
-    size=$(du -h "$f" | cut -f1)
+    size=$(du -hL "$f" | cut -f1)
     local pp="-" tg="-" rss="-" lpp="-" ltg="-" rpp="-" rtg="-"
     if ((have_bench)); then
       local j

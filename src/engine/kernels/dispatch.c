@@ -34,6 +34,9 @@ void rg_dot4_q4_0_avx2(int n, float *s, const void *x, const void *y, size_t by)
 void rg_dot4_q4_K_avx2(int n, float *s, const void *x, const void *y, size_t by);
 void rg_dot4_q6_K_avx2(int n, float *s, const void *x, const void *y, size_t by);
 
+/* quant_avx2.c */
+void rg_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n);
+void rg_quantize_row_q8_K_avx2(const float *x, void *y, int64_t n);
 /* gemm_avx2.c */
 void rg_gemm8_q4_0_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
                         size_t ys);
@@ -82,6 +85,8 @@ const char *rg_kernels_install(struct rg_type_traits *t)
     t[RG_TYPE_Q2_K].vec_dot = rg_dot_q2_K_avx2;
     t[RG_TYPE_Q3_K].vec_dot = rg_dot_q3_K_avx2;
     t[RG_TYPE_Q5_K].vec_dot = rg_dot_q5_K_avx2;
+    t[RG_TYPE_Q8_0].from_float = rg_quantize_row_q8_0_avx2;
+    t[RG_TYPE_Q8_K].from_float = rg_quantize_row_q8_K_avx2;
     t[RG_TYPE_Q8_0].vec_dot4 = rg_dot4_q8_0_avx2;
     t[RG_TYPE_Q4_0].vec_dot4 = rg_dot4_q4_0_avx2;
     t[RG_TYPE_Q4_K].vec_dot4 = rg_dot4_q4_K_avx2;

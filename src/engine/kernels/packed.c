@@ -20,15 +20,19 @@ void rg_quantize_row_q8_0s(const float *x, void *dst, int64_t n)
 {
     const struct rg_type_traits *q8 = rg_type_traits(RG_TYPE_Q8_0);
     rg_block_q8_0s *out = dst;
-    for (int64_t i = 0; i < n / 32; i++) {
-        rg_block_q8_0 b;
-        q8->from_float(x + 32 * i, &b, 32);
-        int32_t sum = 0;
-        for (int j = 0; j < 32; j++)
-            sum += b.qs[j];
-        out[i].d = rg_fp16_to_fp32(b.d);
-        out[i].sum = sum;
-        memcpy(out[i].qs, b.qs, 32);
+    enum { CHUNK = 64 }; /* blocks quantized per call */
+    rg_block_q8_0 b[CHUNK];
+    for (int64_t i0 = 0; i0 < n / 32; i0 += CHUNK) {
+        int64_t nb = RG_MIN(CHUNK, n / 32 - i0);
+        q8->from_float(x + 32 * i0, b, 32 * nb);
+        for (int64_t i = 0; i < nb; i++) {
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++)
+                sum += b[i].qs[j];
+            out[i0 + i].d = rg_fp16_to_fp32(b[i].d);
+            out[i0 + i].sum = sum;
+            memcpy(out[i0 + i].qs, b[i].qs, 32);
+        }
     }
 }
 

@@ -342,12 +342,50 @@ static void test_packed_extremes(void **state)
     free(deq);
 }
 
+/*
+ * The activation quantizers this CPU uses give the reference's bytes
+ * exactly (the kernels' results depend on every one of them): random rows,
+ * values on rounding ties (x * 127 / amax = k + 0.5), an all-zero block, and
+ * a block whose largest magnitude appears twice with both signs.
+ */
+static void test_activation_quantizers_exact(void **state)
+{
+    (void)state;
+    const enum rg_type act[] = {RG_TYPE_Q8_0, RG_TYPE_Q8_K};
+    const int64_t n = 1024;
+    float x[1024];
+    uint64_t seed = 5;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = frand(&seed) * (i % 5 == 0 ? 30 : 1);
+    for (int64_t i = 256; i < 288; i++) /* amax 127 => scale 1: exact ties */
+        x[i] = (float)(i - 272) + 0.5f;
+    x[256] = 127;
+    for (int64_t i = 512; i < 768; i++) /* a zero block (of either size) */
+        x[i] = 0;
+    x[800] = -9, x[801] = 9; /* first of equal magnitudes picks the sign */
+    for (size_t t = 0; t < 2; t++) {
+        const struct rg_type_traits *b = rg_type_traits(act[t]),
+                                    *g = rg_type_traits_generic(act[t]);
+        size_t row = rg_type_row_size(act[t], n);
+        uint8_t *qb = malloc(row), *qg = malloc(row);
+        memset(qb, 0xAA, row);
+        memset(qg, 0x55, row);
+        b->from_float(x, qb, n);
+        g->from_float(x, qg, n);
+        for (size_t i = 0; i < row; i++)
+            if (qb[i] != qg[i])
+                fail_msg("%s: byte %zu: %d vs reference %d", b->name, i, qb[i], qg[i]);
+        free(qb);
+        free(qg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_error), cmocka_unit_test(test_dots_match_reference),
         cmocka_unit_test(test_matmul_threads),   cmocka_unit_test(test_packed_matmul),
-        cmocka_unit_test(test_packed_extremes),
+        cmocka_unit_test(test_packed_extremes),  cmocka_unit_test(test_activation_quantizers_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
