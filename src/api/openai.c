@@ -1087,6 +1087,15 @@ static void job_advance(struct job *j)
 }
 
 /* Decodes the prompt into the job's sequence, reusing what the slot holds. */
+/* How many of j's prompt tokens the slot's cache starts with. */
+static int32_t shared_prefix(const struct slot *sl, const struct job *j)
+{
+    int32_t n = 0;
+    while (n < j->n_toks && n < sl->n_cached && sl->cached[n] == j->toks[n])
+        n++;
+    return n;
+}
+
 static void job_prefill(struct job *j)
 {
     struct served *s = j->s;
@@ -1130,9 +1139,21 @@ static void job_prefill(struct job *j)
         j->phase = PHASE_DONE;
         return;
     }
-    int32_t keep = 0;
-    while (keep < j->n_toks && keep < sl->n_cached && sl->cached[keep] == j->toks[keep])
-        keep++;
+    int32_t keep = shared_prefix(sl, j);
+    /* another slot may hold more of this prompt (the same long system prompt,
+     * tool definitions, a conversation that moved): its K/V rows are copied,
+     * far cheaper than computing them */
+    int src = -1;
+    int32_t more = keep;
+    for (int i = 0; i < s->n_slots; i++) {
+        int32_t k = i == j->slot ? 0 : shared_prefix(&s->slots[i], j);
+        if (k > more) src = i, more = k;
+    }
+    if (src >= 0 && rg_ctx_seq_copy(s->ctx, src, j->slot, keep, more) == RG_OK) {
+        memcpy(sl->cached + keep, s->slots[src].cached + keep,
+               (size_t)(more - keep) * sizeof *sl->cached);
+        sl->n_cached = keep = more;
+    }
     if (keep == j->n_toks) keep--; /* decode the last one again for its logits */
     if (j->choice % j->g.n_choices == 0) j->n_cached_total += keep;
     rg_ctx_seq_truncate(s->ctx, j->slot, keep);
@@ -1364,9 +1385,7 @@ static int pick_slot(const struct served *s, const struct job *j)
     for (int i = 0; i < s->n_slots; i++) {
         const struct slot *sl = &s->slots[i];
         if (sl->busy) continue;
-        int32_t keep = 0;
-        while (keep < j->n_toks && keep < sl->n_cached && sl->cached[keep] == j->toks[keep])
-            keep++;
+        int32_t keep = shared_prefix(sl, j);
         if (keep <= 1) keep = 0;
         if (keep > best_keep || (keep == best_keep && sl->last_used < best_used))
             best = i, best_keep = keep, best_used = sl->last_used;

@@ -105,6 +105,13 @@ int rg_decode_batch(struct rg_ctx *c, const struct rg_batch_item *items, int32_t
 int32_t rg_ctx_n_seq(const struct rg_ctx *c);
 int32_t rg_ctx_seq_past(const struct rg_ctx *c, int32_t seq);           /* -1 for a bad seq */
 int rg_ctx_seq_truncate(struct rg_ctx *c, int32_t seq, int32_t n_keep); /* RG_EINVAL if bad */
+/* Positions from..n-1 of sequence src are copied into sequence dst (their K
+ * and V rows), which keeps its first `from` positions (the caller knows they
+ * hold the same tokens) and then holds n. For a prompt that starts like
+ * another sequence's: copying rows is far cheaper than computing them.
+ * RG_EINVAL for a bad sequence, dst == src, from > what dst holds, or
+ * from > n > what src holds; nothing changes then. */
+int rg_ctx_seq_copy(struct rg_ctx *c, int32_t src, int32_t dst, int32_t from, int32_t n);
 
 /* Peak resident memory of the process so far, bytes (from the kernel). */
 size_t rg_peak_rss(void);

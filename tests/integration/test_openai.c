@@ -969,6 +969,56 @@ static void test_prefix_reuse_across_conversations(void **state)
     json_decref(second);
 }
 
+/* A prompt that starts like the one another slot is generating from takes
+ * that slot's K/V rows for the shared part instead of computing them (a
+ * long system prompt sent with every request), and answers exactly as if it
+ * had computed them. */
+static void test_prefix_copied_from_busy_slot(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    char shared[2048] = "";
+    size_t sl = 0;
+    for (int i = 0; i < 8; i++)
+        sl += (size_t)snprintf(shared + sl, sizeof shared - sl,
+                               "The owl read book %d by the moon. ", i);
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%sThen Tom", shared);
+    snprintf(b, sizeof b, "%sThen Mia", shared);
+    char model[512];
+    assert_non_null(rg_test_data_path(model, sizeof model, "models/stories260K.gguf"));
+    struct rg_run rr;
+    const char *args[] = {"run", model, b, "-n", "12", "--temp", "0", "--raw", NULL};
+    assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &rr), 0);
+    assert_int_equal(rr.status, 0);
+    /* a holds one slot, generating, while b arrives */
+    json_t *ja = json_pack("{s:s, s:s, s:i, s:b, s:b}", "model", "stories260K", "prompt", a,
+                           "max_tokens", 400, "stream", 1, "ignore_eos", 1);
+    char *body = json_dumps(ja, JSON_COMPACT);
+    json_decref(ja);
+    int fd = rg_tcp_connect(srv.port);
+    assert_true(fd >= 0);
+    char req[8192];
+    snprintf(req, sizeof req,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+             "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    free(body);
+    assert_int_equal(rg_tcp_send(fd, req, strlen(req)), 0);
+    size_t n;
+    free(rg_tcp_read_until(fd, "data: {", 1, 30000, &n)); /* a is generating */
+    json_t *jb = complete(b, 12);
+    long cached = cached_tokens(jb);
+    if (cached < 40) fail_msg("b found only %ld of its prompt's tokens cached", cached);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(jb, "choices"), 0), "text")),
+                        rr.out);
+    json_decref(jb);
+    rg_run_free(&rr);
+    free(rg_tcp_read_until(fd, "[DONE]", 1, 60000, &n));
+    close(fd);
+}
+
 /* A bare call ({"name", "arguments"} as the whole answer, as Llama 3 and
  * Mistral write them) becomes tool_calls, streamed or not, and nothing of it
  * leaks into the content. The answer is steered into that shape with
@@ -1108,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_prompt_forms),
         cmocka_unit_test(test_long_prompt_in_chunks),
         cmocka_unit_test(test_prefix_reuse_across_conversations),
+        cmocka_unit_test(test_prefix_copied_from_busy_slot),
         cmocka_unit_test(test_bare_tool_call),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

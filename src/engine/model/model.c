@@ -611,6 +611,25 @@ int rg_ctx_seq_truncate(struct rg_ctx *c, int32_t seq, int32_t n_keep)
     return RG_OK;
 }
 
+int rg_ctx_seq_copy(struct rg_ctx *c, int32_t src, int32_t dst, int32_t from, int32_t n)
+{
+    if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq || src == dst || from < 0 ||
+        from > c->past[dst] || from > n || n > c->past[src])
+        return RG_EINVAL;
+    int32_t n_layer = c->m->info.n_layer;
+    size_t plane = (size_t)c->n_ctx * c->kv_dim, skip = (size_t)from * c->kv_dim,
+           rows = (size_t)(n - from) * c->kv_dim * sizeof(float);
+    for (int32_t l = 0; l < n_layer; l++) {
+        size_t a = ((size_t)src * (size_t)n_layer + (size_t)l) * plane + skip,
+               b = ((size_t)dst * (size_t)n_layer + (size_t)l) * plane + skip;
+        memcpy(c->k_cache + b, c->k_cache + a, rows);
+        memcpy(c->v_cache + b, c->v_cache + a, rows);
+    }
+    c->past[dst] = n;
+    if (dst == 0) c->n_past = n;
+    return RG_OK;
+}
+
 /* ---- forward ---- */
 
 static void rms_norm(const float *x, const float *w, float *y, int n, float eps)

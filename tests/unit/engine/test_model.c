@@ -230,6 +230,20 @@ static void test_batched_sequences_match_single(void **state)
     assert_int_equal(rg_ctx_seq_past(c, 1), 2);
     assert_int_equal(rg_ctx_seq_truncate(c, 1, 3), RG_EINVAL);
     assert_int_equal(rg_ctx_seq_past(c, 7), -1);
+    /* a sequence that takes another's history continues it exactly */
+    int32_t hist = np[0] + STEPS - 1;
+    assert_int_equal(rg_ctx_seq_copy(c, 0, 2, 0, hist + 2), RG_EINVAL); /* more than seq 0 has */
+    assert_int_equal(rg_ctx_seq_copy(c, 0, 0, 0, hist), RG_EINVAL);
+    assert_int_equal(rg_ctx_seq_copy(c, 0, NS, 0, hist), RG_EINVAL);
+    assert_int_equal(rg_ctx_seq_copy(c, 0, 2, np[2] + STEPS + 1, hist), RG_EINVAL);
+    assert_int_equal(rg_ctx_seq_past(c, 2), np[2] + STEPS); /* refusals changed nothing */
+    /* seq 2 keeps its first position (BOS, the same in both) and copies the rest */
+    assert_int_equal(prompt[2][0], prompt[0][0]);
+    assert_int_equal(rg_ctx_seq_copy(c, 0, 2, 1, hist), RG_OK);
+    assert_int_equal(rg_ctx_seq_past(c, 2), hist);
+    items[0] = (struct rg_batch_item){gen[0][STEPS - 1], 2, true};
+    assert_int_equal(rg_decode_batch(c, items, 1, out, err), RG_OK);
+    assert_memory_equal(out, single[0] + (size_t)STEPS * nv, (size_t)nv * sizeof(float));
     rg_ctx_free(c);
     free(out);
     for (int k = 0; k < NS; k++) {
