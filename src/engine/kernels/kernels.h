@@ -67,6 +67,21 @@ void rg_axpy_f32(int n, float a, const float *x, float *y);
 /* sum of x[i] * y[i] for i < n (summation order depends on the ISA). */
 float rg_dotf_f32(int n, const float *x, const float *y);
 
+/*
+ * Attention of one query over positions p0..n-1 of one KV head, for `per`
+ * query heads at once (each K/V row is read while it is in cache for all):
+ *   q: per rows of hd floats; k, v: row p at k + p * stride (floats);
+ *   scores[g * ld + p] = (q_g . k_p) * scale           (rg_attn_scores)
+ *   out[g * hd + d] += sum over p of w[g * ld + p] * v_p[d], p in order
+ *                                                      (rg_attn_values)
+ * Each dot product and each sum is what rg_dotf_f32 and rg_axpy_f32 give,
+ * operation for operation, so results do not depend on `per`.
+ */
+void rg_attn_scores(int hd, int per, const float *q, const float *k, size_t stride, int32_t p0,
+                    int32_t n, float scale, float *scores, size_t ld);
+void rg_attn_values(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
+                    int32_t p0, int32_t n, float *out);
+
 /* Row r of a weight matrix as floats (embedding lookup): dst gets k floats. */
 int rg_get_row(enum rg_type wt, const void *w, int64_t k, int64_t r, float *dst);
 

@@ -1,5 +1,6 @@
 /* Float vector helpers (kernels.h), the AVX2 version where the CPU has it. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/kernels/kernels.h"
@@ -8,6 +9,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 void rg_axpy_f32_avx2(int n, float a, const float *x, float *y);
 float rg_dotf_f32_avx2(int n, const float *x, const float *y);
+void rg_attn_scores_avx2(int hd, int per, const float *q, const float *k, size_t stride, int32_t p0,
+                         int32_t n, float scale, float *scores, size_t ld);
+void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
+                         int32_t p0, int32_t n, float *out);
 #endif
 
 static void axpy_ref(int n, float a, const float *x, float *y)
@@ -26,6 +31,26 @@ static float dot_ref(int n, const float *x, const float *y)
 
 static void (*g_axpy)(int, float, const float *, float *) = axpy_ref;
 static float (*g_dot)(int, const float *, const float *) = dot_ref;
+
+/* The attention helpers in terms of the two above (any ISA, any head size). */
+static void scores_ref(int hd, int per, const float *q, const float *k, size_t stride, int32_t p0,
+                       int32_t n, float scale, float *scores, size_t ld)
+{
+    for (int g = 0; g < per; g++)
+        for (int32_t p = p0; p < n; p++)
+            scores[(size_t)g * ld + p] =
+                g_dot(hd, q + (size_t)g * hd, k + (size_t)p * stride) * scale;
+}
+
+static void values_ref(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
+                       int32_t p0, int32_t n, float *out)
+{
+    for (int32_t p = p0; p < n; p++)
+        for (int g = 0; g < per; g++)
+            g_axpy(hd, w[(size_t)g * ld + p], v + (size_t)p * stride, out + (size_t)g * hd);
+}
+
+static bool g_attn_avx2; /* the AVX2 attention helpers (head sizes that are multiples of 16) */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void pick(void)
@@ -35,6 +60,7 @@ static void pick(void)
     if (strcmp(rg_quant_isa(), "generic") != 0) {
         g_axpy = rg_axpy_f32_avx2;
         g_dot = rg_dotf_f32_avx2;
+        g_attn_avx2 = true;
     }
 #endif
 }
@@ -52,4 +78,28 @@ void rg_axpy_f32(int n, float a, const float *x, float *y)
 float rg_dotf_f32(int n, const float *x, const float *y)
 {
     return g_dot(n, x, y);
+}
+
+void rg_attn_scores(int hd, int per, const float *q, const float *k, size_t stride, int32_t p0,
+                    int32_t n, float scale, float *scores, size_t ld)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (g_attn_avx2 && hd % 16 == 0) {
+        rg_attn_scores_avx2(hd, per, q, k, stride, p0, n, scale, scores, ld);
+        return;
+    }
+#endif
+    scores_ref(hd, per, q, k, stride, p0, n, scale, scores, ld);
+}
+
+void rg_attn_values(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
+                    int32_t p0, int32_t n, float *out)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (g_attn_avx2 && hd % 16 == 0) {
+        rg_attn_values_avx2(hd, per, w, ld, v, stride, p0, n, out);
+        return;
+    }
+#endif
+    values_ref(hd, per, w, ld, v, stride, p0, n, out);
 }

@@ -713,38 +713,30 @@ static void attention_part(void *ctx, int ith, int nth)
         int32_t n_pos = c->tok_pos[t] + 1; /* causal: positions 0..pos of its own sequence */
         int32_t p0 = sliding && n_pos > m->sliding_window ? n_pos - m->sliding_window : 0;
         const float *qv = c->q + (size_t)t * q_dim + (size_t)h0 * hd;
+        rg_attn_scores(hd, per, qv, kc, c->kv_dim, p0, n_pos, scale, scores, (size_t)c->n_ctx);
         float max[RG_MAX_GROUP];
-        for (int g = 0; g < per; g++)
-            max[g] = -INFINITY;
-        for (int32_t p = p0; p < n_pos; p++) {
-            const float *kv = kc + (size_t)p * c->kv_dim;
-            for (int g = 0; g < per; g++) {
-                float s = rg_dotf_f32(hd, qv + (size_t)g * hd, kv) * scale;
-                if (cap > 0) s = tanhf(s * (1.0f / cap)) * cap;
-                scores[(size_t)g * c->n_ctx + p] = s;
-                if (s > max[g]) max[g] = s;
+        for (int g = 0; g < per; g++) {
+            float *sc = scores + (size_t)g * c->n_ctx, mx = -INFINITY;
+            for (int32_t p = p0; p < n_pos; p++) {
+                if (cap > 0) sc[p] = tanhf(sc[p] * (1.0f / cap)) * cap;
+                if (sc[p] > mx) mx = sc[p];
             }
+            max[g] = mx;
         }
-        float inv[RG_MAX_GROUP];
         for (int g = 0; g < per; g++) {
             float *sc = scores + (size_t)g * c->n_ctx;
-            for (int32_t p = 0; p < p0; p++)
-                sc[p] = -INFINITY;
             double sum = 0;
-            for (int32_t p = 0; p < n_pos; p++) {
+            for (int32_t p = p0; p < n_pos; p++) { /* before p0 the weights are 0 */
                 sc[p] = expf(sc[p] - max[g]);
                 sum += sc[p];
             }
-            inv[g] = (float)(1.0 / sum);
+            float inv = (float)(1.0 / sum);
+            for (int32_t p = p0; p < n_pos; p++)
+                sc[p] *= inv;
         }
         float *out = c->att + (size_t)t * q_dim + (size_t)h0 * hd;
         memset(out, 0, (size_t)per * (size_t)hd * sizeof *out);
-        for (int32_t p = p0; p < n_pos; p++) { /* before p0 the weights are 0 */
-            const float *vv = vc + (size_t)p * c->kv_dim;
-            for (int g = 0; g < per; g++)
-                rg_axpy_f32(hd, scores[(size_t)g * c->n_ctx + p] * inv[g], vv,
-                            out + (size_t)g * hd);
-        }
+        rg_attn_values(hd, per, scores, (size_t)c->n_ctx, vc, c->kv_dim, p0, n_pos, out);
     }
 }
 

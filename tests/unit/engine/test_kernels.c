@@ -380,12 +380,62 @@ static void test_activation_quantizers_exact(void **state)
     }
 }
 
+/*
+ * The attention helpers give, bit for bit, what the one-head loops of
+ * rg_dotf_f32 and rg_axpy_f32 give, for the head sizes of real models (and
+ * odd ones that take the portable path), several heads at once, a window
+ * that starts past 0, and more positions than one block.
+ */
+static void test_attention_helpers_exact(void **state)
+{
+    (void)state;
+    rg_vec_init();
+    const int sizes[] = {8, 16, 48, 64, 80, 128, 256};
+    enum { PER = 3, N = 150, P0 = 7 };
+    const size_t stride = 300, ld = N + 5;
+    float *kv = malloc((size_t)N * stride * sizeof *kv), *q = malloc(PER * 256 * sizeof *q);
+    float *s1 = malloc(PER * ld * sizeof *s1), *s2 = malloc(PER * ld * sizeof *s2);
+    float *o1 = malloc(PER * 256 * sizeof *o1), *o2 = malloc(PER * 256 * sizeof *o2);
+    uint64_t seed = 9;
+    for (size_t i = 0; i < (size_t)N * stride; i++)
+        kv[i] = frand(&seed);
+    for (int i = 0; i < PER * 256; i++)
+        q[i] = frand(&seed);
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        int hd = sizes[z];
+        memset(s1, 0, PER * ld * sizeof *s1);
+        memset(s2, 0, PER * ld * sizeof *s2);
+        rg_attn_scores(hd, PER, q, kv, stride, P0, N, 0.125f, s1, ld);
+        for (int g = 0; g < PER; g++)
+            for (int p = P0; p < N; p++)
+                s2[g * ld + p] = rg_dotf_f32(hd, q + g * hd, kv + p * stride) * 0.125f;
+        assert_memory_equal(s1, s2, PER * ld * sizeof *s1);
+        for (int i = 0; i < PER * hd; i++)
+            o1[i] = o2[i] = frand(&seed);
+        rg_attn_values(hd, PER, s1, ld, kv, stride, P0, N, o1);
+        for (int p = P0; p < N; p++)
+            for (int g = 0; g < PER; g++)
+                rg_axpy_f32(hd, s1[g * ld + p], kv + p * stride, o2 + g * hd);
+        if (memcmp(o1, o2, PER * hd * sizeof *o1) != 0) fail_msg("values differ for hd %d", hd);
+    }
+    free(kv);
+    free(q);
+    free(s1);
+    free(s2);
+    free(o1);
+    free(o2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_error), cmocka_unit_test(test_dots_match_reference),
-        cmocka_unit_test(test_matmul_threads),   cmocka_unit_test(test_packed_matmul),
-        cmocka_unit_test(test_packed_extremes),  cmocka_unit_test(test_activation_quantizers_exact),
+        cmocka_unit_test(test_round_trip_error),
+        cmocka_unit_test(test_dots_match_reference),
+        cmocka_unit_test(test_matmul_threads),
+        cmocka_unit_test(test_packed_matmul),
+        cmocka_unit_test(test_packed_extremes),
+        cmocka_unit_test(test_activation_quantizers_exact),
+        cmocka_unit_test(test_attention_helpers_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,3 +37,88 @@ float rg_dotf_f32_avx2(int n, const float *x, const float *y)
         s += x[i] * y[i];
     return s;
 }
+
+/*
+ * Attention helpers (kernels.h). Every score is rg_dotf_f32_avx2's sum for a
+ * head size that is a multiple of 16 (two accumulators over steps of 16,
+ * then hsum), every output element rg_axpy_f32_avx2's chain of FMAs in
+ * position order, so the results are those of the one-head loops; what
+ * changes is that positions go in blocks that stay in L1 while every head of
+ * the group passes over them, and the outputs stay in registers meanwhile.
+ */
+enum { ATT_BLOCK = 64 }; /* positions per block: 64 rows of 128 floats = 32 KB */
+
+static inline __attribute__((always_inline)) void scores_hd(const int hd, int per, const float *q,
+                                                            const float *k, size_t stride,
+                                                            int32_t p0, int32_t n, float scale,
+                                                            float *scores, size_t ld)
+{
+    for (int32_t pb = p0; pb < n; pb += ATT_BLOCK) {
+        int32_t pe = n - pb < ATT_BLOCK ? n : pb + ATT_BLOCK;
+        for (int g = 0; g < per; g++) {
+            const float *qg = q + (size_t)g * hd;
+            float *sg = scores + (size_t)g * ld;
+            for (int32_t p = pb; p < pe; p++) {
+                const float *kp = k + (size_t)p * stride;
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+                for (int i = 0; i < hd; i += 16) {
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), _mm256_loadu_ps(kp + i), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i + 8), _mm256_loadu_ps(kp + i + 8),
+                                         a1);
+                }
+                sg[p] = hsum(_mm256_add_ps(a0, a1)) * scale;
+            }
+        }
+    }
+}
+
+void rg_attn_scores_avx2(int hd, int per, const float *q, const float *k, size_t stride, int32_t p0,
+                         int32_t n, float scale, float *scores, size_t ld);
+void rg_attn_scores_avx2(int hd, int per, const float *q, const float *k, size_t stride, int32_t p0,
+                         int32_t n, float scale, float *scores, size_t ld)
+{
+    /* the common head sizes get copies where q stays in registers */
+    if (hd == 64)
+        scores_hd(64, per, q, k, stride, p0, n, scale, scores, ld);
+    else if (hd == 128)
+        scores_hd(128, per, q, k, stride, p0, n, scale, scores, ld);
+    else
+        scores_hd(hd, per, q, k, stride, p0, n, scale, scores, ld);
+}
+
+/* out[0 .. 8 * nv) += w[p] * v_p over a block of positions, in registers. */
+static inline __attribute__((always_inline)) void values_chunk(const int nv, const float *w,
+                                                               const float *v, size_t stride,
+                                                               int32_t pb, int32_t pe, float *out)
+{
+    __m256 acc[8];
+    for (int i = 0; i < nv; i++)
+        acc[i] = _mm256_loadu_ps(out + 8 * i);
+    for (int32_t p = pb; p < pe; p++) {
+        const __m256 wv = _mm256_set1_ps(w[p]);
+        const float *vp = v + (size_t)p * stride;
+        for (int i = 0; i < nv; i++)
+            acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(vp + 8 * i), acc[i]);
+    }
+    for (int i = 0; i < nv; i++)
+        _mm256_storeu_ps(out + 8 * i, acc[i]);
+}
+
+void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
+                         int32_t p0, int32_t n, float *out);
+void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
+                         int32_t p0, int32_t n, float *out)
+{
+    for (int32_t pb = p0; pb < n; pb += ATT_BLOCK) {
+        int32_t pe = n - pb < ATT_BLOCK ? n : pb + ATT_BLOCK;
+        for (int g = 0; g < per; g++) {
+            const float *wg = w + (size_t)g * ld;
+            float *og = out + (size_t)g * hd;
+            int d = 0;
+            for (; d + 64 <= hd; d += 64)
+                values_chunk(8, wg, v + d, stride, pb, pe, og + d);
+            if (d + 32 <= hd) values_chunk(4, wg, v + d, stride, pb, pe, og + d), d += 32;
+            if (d + 16 <= hd) values_chunk(2, wg, v + d, stride, pb, pe, og + d);
+        }
+    }
+}
