@@ -203,6 +203,17 @@ static void *reaper(void *arg)
 
 /* The loaded model id, loading it if needed; the caller holds it until
  * put_model(). NULL with an HTTP status and a message. */
+/* The context a model is served with (per slot): --ctx-size, else the
+ * model's own up to 4096. Clients are told this one, not the training
+ * length, since it is what a prompt must fit (Copilot sizes its prompts by
+ * what /api/show says). */
+static int32_t served_ctx(const struct rg_config *cfg, int64_t n_ctx_train)
+{
+    if (cfg->ctx_size > 0) return cfg->ctx_size;
+    if (n_ctx_train <= 0) n_ctx_train = 2048; /* the engine's default when the file has none */
+    return (int32_t)RG_MIN(n_ctx_train, 4096);
+}
+
 static struct served *get_model(struct rg_openai *oa, const char *id, int *status, char *err)
 {
     pthread_mutex_lock(&oa->lock);
@@ -244,7 +255,7 @@ static struct served *get_model(struct rg_openai *oa, const char *id, int *statu
     const char *jinja = NULL;
     rg_gguf_get_str(rg_model_gguf(s->m), "tokenizer.chat_template", &jinja);
     s->fmt = rg_chat_detect(jinja);
-    s->n_ctx = oa->cfg->ctx_size > 0 ? oa->cfg->ctx_size : RG_MIN(I->n_ctx_train, 4096);
+    s->n_ctx = served_ctx(oa->cfg, I->n_ctx_train);
     s->n_slots = oa->cfg->parallel > 0 ? oa->cfg->parallel : 1;
     s->mem = model_mem(I, s->n_ctx, s->n_slots);
     if (oa->cfg->max_memory > 0) { /* make room: idle models go, least recently used first */
@@ -2206,7 +2217,7 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
                              e.name, "general.parameter_count", (json_int_t)e.n_params);
     char key[128];
     snprintf(key, sizeof key, "%s.context_length", e.arch);
-    json_object_set_new(info, key, json_integer((json_int_t)e.ctx));
+    json_object_set_new(info, key, json_integer((json_int_t)served_ctx(oa->cfg, (int64_t)e.ctx)));
     /* tools: offered for models whose chat template speaks a tool protocol
      * our parser reads: <tool_call> (ChatML family), Llama 3's
      * <|python_tag|>, Mistral's [TOOL_CALLS] */
@@ -2256,13 +2267,16 @@ static void ollama_ps(struct rg_http_req *r, void *ctx)
 /* ---- /v1/models ---- */
 
 /* OpenAI's model object, plus what clients that size their prompts read:
- * the context length (also under llama.cpp's "meta") and the kind. */
-static json_t *model_obj_of(const char *id, const struct rg_model_entry *e)
+ * the context length served (the training one under llama.cpp's "meta") and
+ * the kind. */
+static json_t *model_obj_of(const struct rg_config *cfg, const char *id,
+                            const struct rg_model_entry *e)
 {
     json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
                           (json_int_t)0, "owned_by", "rustygpt");
     if (o && e && !e->error) {
-        json_object_set_new(o, "context_length", json_integer((json_int_t)e->ctx));
+        json_object_set_new(o, "context_length",
+                            json_integer((json_int_t)served_ctx(cfg, (int64_t)e->ctx)));
         json_object_set_new(o, "meta",
                             json_pack("{s:I, s:I, s:I}", "n_ctx_train", (json_int_t)e->ctx,
                                       "n_params", (json_int_t)e->n_params, "size",
@@ -2274,11 +2288,11 @@ static json_t *model_obj_of(const char *id, const struct rg_model_entry *e)
     return o;
 }
 
-static json_t *model_obj(const char *id, const char *path)
+static json_t *model_obj(const struct rg_config *cfg, const char *id, const char *path)
 {
     struct rg_model_entry e;
-    if (rg_catalog_inspect(path, &e) != RG_OK) return model_obj_of(id, NULL);
-    json_t *o = model_obj_of(id, &e);
+    if (rg_catalog_inspect(path, &e) != RG_OK) return model_obj_of(cfg, id, NULL);
+    json_t *o = model_obj_of(cfg, id, &e);
     rg_catalog_entry_free(&e);
     return o;
 }
@@ -2290,7 +2304,7 @@ static void list_models(struct rg_http_req *r, void *ctx)
     char id[128];
     for (size_t i = 0; i < oa->cfg->models.n; i++) {
         model_id_of(oa->cfg->models.v[i], id, sizeof id);
-        json_array_append_new(data, model_obj(id, oa->cfg->models.v[i]));
+        json_array_append_new(data, model_obj(oa->cfg, id, oa->cfg->models.v[i]));
     }
     struct rg_model_list l;
     char err[RG_ERR_SIZE];
@@ -2302,7 +2316,7 @@ static void list_models(struct rg_http_req *r, void *ctx)
             json_t *m;
             json_array_foreach(data, k, m) dup |=
                 !strcmp(json_string_value(json_object_get(m, "id")), l.v[i].name);
-            if (!dup) json_array_append_new(data, model_obj_of(l.v[i].name, &l.v[i]));
+            if (!dup) json_array_append_new(data, model_obj_of(oa->cfg, l.v[i].name, &l.v[i]));
         }
         rg_catalog_free(&l);
     }
@@ -2319,7 +2333,7 @@ static void get_model_route(struct rg_http_req *r, void *ctx)
                             "The model '%.100s' does not exist", id ? id : "");
         return;
     }
-    rg_http_reply_json(r, 200, model_obj(id, path));
+    rg_http_reply_json(r, 200, model_obj(oa->cfg, id, path));
 }
 
 json_t *rg_openai_status(struct rg_openai *oa)

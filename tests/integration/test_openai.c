@@ -32,7 +32,8 @@ static int setup(void **state)
     char *g = rg_test_read_file(gen, &n);
     snprintf(want, sizeof want, "%s", g);
     free(g);
-    const char *args[] = {"--parallel", "2", "--threads", "2", NULL};
+    /* a context shorter than the model's 2048: what clients are told */
+    const char *args[] = {"--parallel", "2", "--threads", "2", "--ctx-size", "1024", NULL};
     if (rg_server_start(&srv, args, NULL) != 0) return -1;
     char link[600];
     snprintf(link, sizeof link, "%s/models/stories260K.gguf", srv.dir);
@@ -88,7 +89,10 @@ static void test_models(void **state)
     assert_int_equal(rg_http(&srv, "GET", "/v1/models/stories260K", NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
     json_t *m = json_loadb(r.body, r.len, 0, NULL);
-    assert_true(json_integer_value(json_object_get(m, "context_length")) >= 128);
+    /* the context a prompt must fit (--ctx-size), the model's own under meta */
+    assert_int_equal(json_integer_value(json_object_get(m, "context_length")), 1024);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "meta"), "n_ctx_train")),
+                     2048);
     assert_string_equal(json_string_value(json_array_get(json_object_get(m, "capabilities"), 0)),
                         "completion");
     json_decref(m);
@@ -369,7 +373,8 @@ static void test_ollama_api(void **state)
     j = post("/api/show", "{\"model\":\"stories260K\"}", 200);
     json_t *info = json_object_get(j, "model_info");
     assert_string_equal(json_string_value(json_object_get(info, "general.architecture")), "llama");
-    assert_int_equal(json_integer_value(json_object_get(info, "llama.context_length")), 2048);
+    /* Copilot sizes its prompts by this: the served context, not the training one */
+    assert_int_equal(json_integer_value(json_object_get(info, "llama.context_length")), 1024);
     assert_true(json_is_array(json_object_get(j, "capabilities")));
     json_decref(j);
 
