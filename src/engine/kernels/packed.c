@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "engine/kernels/kernels.h"
 #include "engine/quant/blocks.h"
+#include "engine/quant/quant_internal.h"
 
 /* ---- the activation format ---- */
 
@@ -180,20 +181,6 @@ static void pack_q8_0(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *
     }
 }
 
-/* Sub-block j's 6-bit scale and min from Q4_K's 12 scale bytes: the first
- * four whole in the low six bits of bytes 0..7, the last four split between
- * bytes 8..11 (low four bits) and the top two bits of bytes 0..7. */
-static void k4_scale_min(int j, const uint8_t q[12], uint8_t *sc, uint8_t *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
 static void pack_q4_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
 {
     rg_block_q4_Kx8 *out = dst;
@@ -201,9 +188,12 @@ static void pack_q4_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *
         const rg_block_q4_K *in = (const rg_block_q4_K *)rows[r] + b;
         out->d[r] = in->d;
         out->dmin[r] = in->dmin;
-        for (int s = 0; s < 8; s++)
-            k4_scale_min(s, in->scales, &out->scales[8 * s + r],
-                         &out->mins[16 * (s / 2) + 2 * r + s % 2]);
+        uint8_t sc[8], mn[8];
+        rg_q4_K_scales(in->scales, sc, mn);
+        for (int s = 0; s < 8; s++) {
+            out->scales[8 * s + r] = sc[s];
+            out->mins[16 * (s / 2) + 2 * r + s % 2] = mn[s];
+        }
         for (int j = 0; j < 4; j++)
             for (int L = 0; L < 8; L++)
                 memcpy(out->qs + 256 * j + 32 * L + 4 * r, in->qs + 32 * j + 4 * L, 4);

@@ -270,29 +270,17 @@ static void q3_K_to_float(const void *src, float *y, int64_t n)
     }
 }
 
-static void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
-{
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
 static void q4_K_to_float(const void *src, float *y, int64_t n)
 {
     const rg_block_q4_K *b = src;
     for (int64_t i = 0; i < n / RG_QK_K; i++) {
         float d = H2F(b[i].d), min = H2F(b[i].dmin);
         const uint8_t *q = b[i].qs;
+        uint8_t sc[8], m[8];
+        rg_q4_K_scales(b[i].scales, sc, m);
         for (int j = 0, is = 0; j < RG_QK_K; j += 64, is += 2, q += 32) {
-            uint8_t sc, m;
-            scale_min_k4(is, b[i].scales, &sc, &m);
-            float d1 = d * sc, m1 = min * m;
-            scale_min_k4(is + 1, b[i].scales, &sc, &m);
-            float d2 = d * sc, m2 = min * m;
+            float d1 = d * sc[is], m1 = min * m[is];
+            float d2 = d * sc[is + 1], m2 = min * m[is + 1];
             for (int l = 0; l < 32; l++)
                 *y++ = d1 * (q[l] & 0xF) - m1;
             for (int l = 0; l < 32; l++)
@@ -308,12 +296,11 @@ static void q5_K_to_float(const void *src, float *y, int64_t n)
         float d = H2F(b[i].d), min = H2F(b[i].dmin);
         const uint8_t *ql = b[i].qs, *qh = b[i].qh;
         uint8_t u1 = 1, u2 = 2;
+        uint8_t sc[8], m[8];
+        rg_q4_K_scales(b[i].scales, sc, m);
         for (int j = 0, is = 0; j < RG_QK_K; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-            uint8_t sc, m;
-            scale_min_k4(is, b[i].scales, &sc, &m);
-            float d1 = d * sc, m1 = min * m;
-            scale_min_k4(is + 1, b[i].scales, &sc, &m);
-            float d2 = d * sc, m2 = min * m;
+            float d1 = d * sc[is], m1 = min * m[is];
+            float d2 = d * sc[is + 1], m2 = min * m[is + 1];
             for (int l = 0; l < 32; l++)
                 *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
             for (int l = 0; l < 32; l++)
@@ -433,10 +420,10 @@ static void fit_k_block(const float *x, int nmax, uint8_t scales[RG_K_SCALE_SIZE
     *d_out = F2H(max_scale / 63);
     *dmin_out = F2H(max_min / 63);
     float d = H2F(*d_out), dmin = H2F(*dmin_out);
+    uint8_t sc[8], m[8];
+    rg_q4_K_scales(scales, sc, m);
     for (int j = 0; j < 8; j++) {
-        uint8_t sc, m;
-        scale_min_k4(j, scales, &sc, &m);
-        float dd = d * sc, dm = dmin * m;
+        float dd = d * sc[j], dm = dmin * m[j];
         for (int l = 0; l < 32; l++) {
             int v = dd ? nearest_int((x[32 * j + l] + dm) / dd) : 0;
             L[32 * j + l] = (uint8_t)(v < 0 ? 0 : v > nmax ? nmax : v);

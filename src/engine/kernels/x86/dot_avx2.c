@@ -16,6 +16,7 @@
 #include "engine/quant/blocks.h"
 #include "engine/kernels/x86/avx2_util.h"
 #include "engine/quant/quant.h"
+#include "engine/quant/quant_internal.h"
 
 void rg_dot_f32_avx2(int n, float *s, const void *vx, const void *vy);
 void rg_dot_f32_avx2(int n, float *s, const void *vx, const void *vy)
@@ -103,19 +104,6 @@ void rg_dot_q4_0_avx2(int n, float *s, const void *vx, const void *vy)
     *s = hsum(_mm256_add_ps(acc0, acc1));
 }
 
-static inline void scales_mins_k4(const uint8_t *q, uint8_t *sc, uint8_t *mn)
-{
-    for (int j = 0; j < 8; j++) {
-        if (j < 4) {
-            sc[j] = q[j] & 63;
-            mn[j] = q[j + 4] & 63;
-        } else {
-            sc[j] = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-            mn[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-        }
-    }
-}
-
 void rg_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy);
 void rg_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy)
 {
@@ -127,7 +115,7 @@ void rg_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy)
     for (int i = 0; i < n / RG_QK_K; i++) {
         const float d = y[i].d * h2f(x[i].d), dmin = y[i].d * h2f(x[i].dmin);
         uint8_t sc[8], mn[8];
-        scales_mins_k4(x[i].scales, sc, mn);
+        rg_q4_K_scales(x[i].scales, sc, mn);
         int summ = 0;
         for (int j = 0; j < 8; j++)
             summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
@@ -260,7 +248,7 @@ void rg_dot4_q4_K_avx2(int n, float *s, const void *vx, const void *vy, size_t b
     float mins[4] = {0, 0, 0, 0};
     for (int i = 0; i < n / RG_QK_K; i++) {
         uint8_t sc[8], mn[8];
-        scales_mins_k4(x[i].scales, sc, mn);
+        rg_q4_K_scales(x[i].scales, sc, mn);
         const float xd = h2f(x[i].d), xmin = h2f(x[i].dmin);
         __m256i lo[4], hi[4];
         for (int k = 0; k < 4; k++) {

@@ -228,21 +228,6 @@ void rg_dot_q3_K_avx2(int n, float *s, const void *vx, const void *vy)
     *s = hsum(acc);
 }
 
-/* The 8 six-bit scales and mins of a Q4_K / Q5_K block, from its 12 bytes:
- * bytes 0..3 hold scales 0..3, bytes 4..7 mins 0..3 (low 6 bits each); bytes
- * 8..11 the low nibbles of scales 4..7 and, high, of mins 4..7, whose top
- * two bits are the top bits of bytes 0..3 and 4..7. */
-static inline void k4_scales_mins(const uint8_t packed[12], uint8_t sc[8], uint8_t mn[8])
-{
-    uint32_t a[3];
-    memcpy(a, packed, 12);
-    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, lo2 = 0x03030303u;
-    const uint32_t s[2] = {a[0] & lo6, (a[2] & lo4) | (((a[0] >> 6) & lo2) << 4)};
-    const uint32_t m[2] = {a[1] & lo6, ((a[2] >> 4) & lo4) | (((a[1] >> 6) & lo2) << 4)};
-    memcpy(sc, s, 8);
-    memcpy(mn, m, 8);
-}
-
 /*
  * Q5_K: x = d * sc * q - dmin * m per 32-value sub-block, q = nibble |
  * fifth bit << 4 in 0..31. Each 64 values share 32 bytes of qs (low nibbles
@@ -259,7 +244,7 @@ void rg_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy)
     float mins_sum = 0;
     for (int i = 0; i < n / RG_QK_K; i++) {
         uint8_t sc[8], mn[8];
-        k4_scales_mins(x[i].scales, sc, mn);
+        rg_q4_K_scales(x[i].scales, sc, mn);
         int summ = 0;
         for (int j = 0; j < 8; j++)
             summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
