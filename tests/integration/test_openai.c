@@ -73,6 +73,15 @@ static json_t *complete(const char *prompt, int max_tokens)
     return j;
 }
 
+/* "<before>i<after>" for i = 0..n-1, one after another, into out. */
+static void numbered(char *out, size_t cap, const char *before, const char *after, int n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%d%s", before, i, after);
+}
+
 #define NEED_DATA()                                                                                \
     if (!have_data) skip()
 
@@ -897,11 +906,8 @@ static void test_long_prompt_in_chunks(void **state)
 {
     (void)state;
     NEED_DATA();
-    char prompt[4096] = "";
-    size_t pl = 0;
-    for (int i = 0; i < 40; i++)
-        pl += (size_t)snprintf(prompt + pl, sizeof prompt - pl,
-                               "Tim saw a red ball %d times and he was happy. ", i);
+    char prompt[4096];
+    numbered(prompt, sizeof prompt, "Tim saw a red ball ", " times and he was happy. ", 40);
     char model[512];
     assert_non_null(rg_test_data_path(model, sizeof model, "models/stories260K.gguf"));
     struct rg_run rr;
@@ -948,12 +954,9 @@ static void test_prefix_reuse_across_conversations(void **state)
 {
     (void)state;
     NEED_DATA();
-    char a[2048] = "", b[2048] = "";
-    size_t al = 0, bl = 0;
-    for (int i = 0; i < 8; i++) {
-        al += (size_t)snprintf(a + al, sizeof a - al, "Sam had a blue kite number %d. ", i);
-        bl += (size_t)snprintf(b + bl, sizeof b - bl, "Anna baked %d small cakes. ", i);
-    }
+    char a[2048], b[2048];
+    numbered(a, sizeof a, "Sam had a blue kite number ", ". ", 8);
+    numbered(b, sizeof b, "Anna baked ", " small cakes. ", 8);
     json_t *first = complete(a, 4);
     long n_first =
         (long)json_integer_value(json_object_get(json_object_get(first, "usage"), "prompt_tokens"));
@@ -982,11 +985,8 @@ static void test_prefix_copied_from_busy_slot(void **state)
 {
     (void)state;
     NEED_DATA();
-    char shared[2048] = "";
-    size_t sl = 0;
-    for (int i = 0; i < 8; i++)
-        sl += (size_t)snprintf(shared + sl, sizeof shared - sl,
-                               "The owl read book %d by the moon. ", i);
+    char shared[2048];
+    numbered(shared, sizeof shared, "The owl read book ", " by the moon. ", 8);
     char a[4096], b[4096];
     snprintf(a, sizeof a, "%sThen Tom", shared);
     snprintf(b, sizeof b, "%sThen Mia", shared);

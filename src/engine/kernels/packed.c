@@ -159,14 +159,21 @@ void rg_gemm8_q6_K_generic(int nb, const void *w, const void *x, size_t bx, int 
  * layout) into one packed block at dst. */
 typedef void (*pack_block_fn)(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst);
 
+/* Row r's bytes, four at a time, into the interleaved order of packed.h:
+ * its group g of four goes to 32 * g + 4 * r. */
+static void interleave4(uint8_t *out, const uint8_t *in, int groups, int r)
+{
+    for (int g = 0; g < groups; g++)
+        memcpy(out + 32 * g + 4 * r, in + 4 * g, 4);
+}
+
 static void pack_q4_0(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
 {
     rg_block_q4_0x8 *out = dst;
     for (int r = 0; r < RG_PACK_ROWS; r++) {
         const rg_block_q4_0 *in = (const rg_block_q4_0 *)rows[r] + b;
         out->d[r] = in->d;
-        for (int L = 0; L < 4; L++)
-            memcpy(out->qs + 32 * L + 4 * r, in->qs + 4 * L, 4);
+        interleave4(out->qs, in->qs, 4, r);
     }
 }
 
@@ -176,8 +183,7 @@ static void pack_q8_0(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *
     for (int r = 0; r < RG_PACK_ROWS; r++) {
         const rg_block_q8_0 *in = (const rg_block_q8_0 *)rows[r] + b;
         out->d[r] = in->d;
-        for (int g = 0; g < 8; g++)
-            memcpy(out->qs + 32 * g + 4 * r, in->qs + 4 * g, 4);
+        interleave4((uint8_t *)out->qs, (const uint8_t *)in->qs, 8, r);
     }
 }
 
@@ -194,9 +200,7 @@ static void pack_q4_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *
             out->scales[8 * s + r] = sc[s];
             out->mins[16 * (s / 2) + 2 * r + s % 2] = mn[s];
         }
-        for (int j = 0; j < 4; j++)
-            for (int L = 0; L < 8; L++)
-                memcpy(out->qs + 256 * j + 32 * L + 4 * r, in->qs + 32 * j + 4 * L, 4);
+        interleave4(out->qs, in->qs, 32, r); /* byte 256 j + 32 L + 4 r + i, as packed.h says */
     }
 }
 
