@@ -44,7 +44,7 @@ struct job;
 struct slot {
     int32_t *cached; /* tokens this sequence of the model's context holds */
     int32_t n_cached;
-    uint64_t last_used; /* scheduler step when its last job arrived; 0 = never */
+    uint64_t last_used; /* admission count when its last job arrived; 0 = never */
     bool busy;
     struct job *job;
 };
