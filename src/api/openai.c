@@ -131,10 +131,10 @@ static double mono(void);
 static void served_free(struct served *s);
 
 /* Weights (their file, mapped) plus the KV cache of every slot. */
-static size_t model_mem(const struct rg_model_info *I, int32_t n_ctx, int n_slots)
+static size_t model_mem(const struct rg_model_info *I, int32_t n_ctx, int n_slots, bool f16)
 {
     size_t kv = (size_t)n_slots * (size_t)I->n_layer * (size_t)n_ctx * (size_t)I->n_head_kv *
-                (size_t)I->head_dim * 2 * sizeof(float);
+                (size_t)I->head_dim * 2 * (f16 ? sizeof(uint16_t) : sizeof(float));
     return (size_t)I->file_size + kv;
 }
 
@@ -257,7 +257,7 @@ static struct served *get_model(struct rg_openai *oa, const char *id, int *statu
     s->fmt = rg_chat_detect(jinja);
     s->n_ctx = served_ctx(oa->cfg, I->n_ctx_train);
     s->n_slots = oa->cfg->parallel > 0 ? oa->cfg->parallel : 1;
-    s->mem = model_mem(I, s->n_ctx, s->n_slots);
+    s->mem = model_mem(I, s->n_ctx, s->n_slots, oa->cfg->cache_f16);
     if (oa->cfg->max_memory > 0) { /* make room: idle models go, least recently used first */
         size_t used = 0;
         for (int i = 0; i < oa->n_models; i++)
@@ -1558,6 +1558,7 @@ static int submit(struct served *s, struct job *j, char *err)
         cp.n_ctx = s->n_ctx;
         cp.n_threads = oa->cfg->threads;
         cp.n_seq = s->n_slots;
+        cp.kv_type = oa->cfg->cache_f16 ? RG_TYPE_F16 : RG_TYPE_F32;
         s->ctx = rg_ctx_new(s->m, &cp, err);
         for (int i = 0; s->ctx && i < s->n_slots; i++) {
             s->slots[i].cached = rg_malloc_array((size_t)s->n_ctx + 1, sizeof *s->slots[i].cached);

@@ -16,7 +16,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 
-enum opt_type { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL, OPT_LOGFMT, OPT_LIST };
+enum opt_type { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL, OPT_LOGFMT, OPT_CACHE, OPT_LIST };
 
 struct opt {
     const char *name; /* long name, without "--" */
@@ -86,6 +86,8 @@ static const struct opt OPTS[] = {
      "requests that may wait for a generation slot; more get 429 with Retry-After"},
     {"ctx-size", 'c', "N", OPT_INT, OFF(ctx_size), "0", 0, 16777216,
      "context length per sequence; 0 = the model's own"},
+    {"cache-type", 0, "f32|f16", OPT_CACHE, OFF(cache_f16), "f32", 0, 0,
+     "KV cache elements: f32 (llama.cpp's F32 numbers) or f16 (half the memory)"},
     {"keep-alive", 0, "SECONDS", OPT_INT, OFF(keep_alive), "300", -1, 31536000,
      "unload a model idle this long; -1 keeps models loaded"},
     {"max-memory", 0, "BYTES", OPT_SIZE, OFF(max_memory), "0", 0, INT64_C(1) << 50,
@@ -228,6 +230,12 @@ static int set_text(struct rg_config *c, const struct opt *o, const char *val, c
         else
             return rg_err_set(err, RG_EINVAL, "%s%s: expected json or text, got '%s'", where,
                               o->name, val);
+        return RG_OK;
+    case OPT_CACHE:
+        if (strcmp(val, "f32") != 0 && strcmp(val, "f16") != 0)
+            return rg_err_set(err, RG_EINVAL, "%s%s: expected f32 or f16, got '%s'", where,
+                              o->name, val);
+        *(bool *)field = strcmp(val, "f16") == 0;
         return RG_OK;
     case OPT_LIST: {
         struct rg_strlist *l = field;

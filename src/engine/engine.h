@@ -55,10 +55,13 @@ const struct rg_vocab *rg_model_vocab(const struct rg_model *m);
 const struct rg_gguf *rg_model_gguf(const struct rg_model *m);
 
 struct rg_ctx_params {
-    int32_t n_ctx;     /* positions in the KV cache; 0 = the model's own context length */
-    int32_t n_threads; /* compute threads; 0 = one per core */
-    int32_t n_batch;   /* most tokens per forward pass; 0 = 512 */
-    int32_t n_seq;     /* sequences with their own KV cache, decoded together; 0 = 1 */
+    int32_t n_ctx;        /* positions in the KV cache; 0 = the model's own context length */
+    int32_t n_threads;    /* compute threads; 0 = one per core */
+    int32_t n_batch;      /* most tokens per forward pass; 0 = 512 */
+    int32_t n_seq;        /* sequences with their own KV cache, decoded together; 0 = 1 */
+    enum rg_type kv_type; /* the KV cache's elements: RG_TYPE_F32 (0, the default: llama.cpp's
+                           * F32 numbers) or RG_TYPE_F16 (half the memory, what llama.cpp and
+                           * Ollama keep by default) */
 };
 struct rg_ctx_params rg_ctx_default_params(void);
 

@@ -115,6 +115,19 @@ static void test_memory_budget(void **state)
     free(log);
     assert_int_equal(rg_server_stop(&srv), 0);
 
+    /* a KV cache of half floats takes half the room: 1.2 + 5.2 MB each, both fit */
+    const char *half[] = {
+        "--max-memory", "16m", "--keep-alive", "-1",  "--parallel", "4", "--ctx-size", "2048",
+        "--threads",    "1",   "--cache-type", "f16", NULL};
+    assert_int_equal(rg_server_start(&srv, half, NULL), 0);
+    add_model(&srv, "a");
+    add_model(&srv, "b");
+    assert_int_equal(complete(&srv, "a", NULL, 0), 200);
+    assert_int_equal(complete(&srv, "b", NULL, 0), 200);
+    loaded(&srv, ps, sizeof ps);
+    if (strcmp(ps, "a,b") != 0 && strcmp(ps, "b,a") != 0) fail_msg("loaded: %s", ps);
+    assert_int_equal(rg_server_stop(&srv), 0);
+
     /* a budget no model fits: a clear 503, and the server lives on */
     const char *tiny[] = {"--max-memory", "1m", NULL};
     assert_int_equal(rg_server_start(&srv, tiny, NULL), 0);

@@ -81,6 +81,12 @@ void rg_attn_scores(int hd, int per, const float *q, const float *k, size_t stri
                     int32_t n, float scale, float *scores, size_t ld);
 void rg_attn_values(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
                     int32_t p0, int32_t n, float *out);
+/* The same over a cache of half floats (k, v as IEEE half bit patterns):
+ * exactly what the two above give on the rows converted to float. */
+void rg_attn_scores_f16(int hd, int per, const float *q, const uint16_t *k, size_t stride,
+                        int32_t p0, int32_t n, float scale, float *scores, size_t ld);
+void rg_attn_values_f16(int hd, int per, const float *w, size_t ld, const uint16_t *v,
+                        size_t stride, int32_t p0, int32_t n, float *out);
 
 /* Row r of a weight matrix as floats (embedding lookup): dst gets k floats. */
 int rg_get_row(enum rg_type wt, const void *w, int64_t k, int64_t r, float *dst);

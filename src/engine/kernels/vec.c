@@ -13,6 +13,10 @@ void rg_attn_scores_avx2(int hd, int per, const float *q, const float *k, size_t
                          int32_t n, float scale, float *scores, size_t ld);
 void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
                          int32_t p0, int32_t n, float *out);
+void rg_attn_scores_f16_avx2(int hd, int per, const float *q, const uint16_t *k, size_t stride,
+                             int32_t p0, int32_t n, float scale, float *scores, size_t ld);
+void rg_attn_values_f16_avx2(int hd, int per, const float *w, size_t ld, const uint16_t *v,
+                             size_t stride, int32_t p0, int32_t n, float *out);
 #endif
 
 static void axpy_ref(int n, float a, const float *x, float *y)
@@ -102,4 +106,46 @@ void rg_attn_values(int hd, int per, const float *w, size_t ld, const float *v, 
     }
 #endif
     values_ref(hd, per, w, ld, v, stride, p0, n, out);
+}
+
+/* Row p of a half-float cache as floats (head sizes are at most 1024). */
+static const float *row_f32(const uint16_t *src, int hd, float *buf)
+{
+    for (int i = 0; i < hd; i++)
+        buf[i] = rg_fp16_to_fp32(src[i]);
+    return buf;
+}
+
+void rg_attn_scores_f16(int hd, int per, const float *q, const uint16_t *k, size_t stride,
+                        int32_t p0, int32_t n, float scale, float *scores, size_t ld)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (g_attn_avx2 && hd % 16 == 0) {
+        rg_attn_scores_f16_avx2(hd, per, q, k, stride, p0, n, scale, scores, ld);
+        return;
+    }
+#endif
+    float row[1024];
+    for (int32_t p = p0; p < n; p++) {
+        const float *kp = row_f32(k + (size_t)p * stride, hd, row);
+        for (int g = 0; g < per; g++)
+            scores[(size_t)g * ld + p] = g_dot(hd, q + (size_t)g * hd, kp) * scale;
+    }
+}
+
+void rg_attn_values_f16(int hd, int per, const float *w, size_t ld, const uint16_t *v,
+                        size_t stride, int32_t p0, int32_t n, float *out)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (g_attn_avx2 && hd % 16 == 0) {
+        rg_attn_values_f16_avx2(hd, per, w, ld, v, stride, p0, n, out);
+        return;
+    }
+#endif
+    float row[1024];
+    for (int32_t p = p0; p < n; p++) {
+        const float *vp = row_f32(v + (size_t)p * stride, hd, row);
+        for (int g = 0; g < per; g++)
+            g_axpy(hd, w[(size_t)g * ld + p], vp, out + (size_t)g * hd);
+    }
 }

@@ -61,7 +61,7 @@ struct rg_model_params rg_model_default_params(void)
 }
 struct rg_ctx_params rg_ctx_default_params(void)
 {
-    return (struct rg_ctx_params){0, 0, 512, 1};
+    return (struct rg_ctx_params){0, 0, 512, 1, RG_TYPE_F32};
 }
 
 const struct rg_model_info *rg_model_info(const struct rg_model *m)
@@ -475,7 +475,8 @@ struct rg_ctx {
     int32_t *tok_seq, *tok_pos; /* [n_batch] sequence and position of each token of a batch */
     int32_t *out_rows;          /* [n_batch] tokens whose logits are wanted */
     size_t kv_dim;
-    float *k_cache, *v_cache; /* [seq][layer][n_ctx][kv_dim] */
+    float *k_cache, *v_cache;        /* [seq][layer][n_ctx][kv_dim], F32 cache; else NULL */
+    uint16_t *k_cache16, *v_cache16; /* the same as half floats (kv_type F16); else NULL */
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *scores, *last_logits, *fused;
     float *rope_cos, *rope_sin; /* [n_batch][n_rot/2] for the current batch */
 };
@@ -489,6 +490,8 @@ void rg_ctx_free(struct rg_ctx *c)
     rg_free(c->tok_pos);
     rg_free(c->out_rows);
     rg_free(c->fused);
+    rg_free(c->k_cache16);
+    rg_free(c->v_cache16);
     float *bufs[] = {c->k_cache, c->v_cache, c->x,        c->xn,       c->q,
                      c->k,       c->v,       c->att,      c->gate,     c->up,
                      c->tmp,     c->scores,  c->rope_cos, c->rope_sin, c->last_logits};
@@ -526,6 +529,12 @@ struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, cha
     c->n_ctx = params.n_ctx > 0 ? params.n_ctx : I->n_ctx_train;
     c->n_batch = params.n_batch > 0 ? RG_MIN(params.n_batch, c->n_ctx) : RG_MIN(512, c->n_ctx);
     c->n_seq = params.n_seq > 0 ? params.n_seq : 1;
+    if (params.kv_type != RG_TYPE_F32 && params.kv_type != RG_TYPE_F16) {
+        rg_free(c);
+        rg_err_set(err, RG_EINVAL, "the KV cache can hold F32 or F16, not type %d",
+                   (int)params.kv_type);
+        return NULL;
+    }
     if (c->n_seq > 256) {
         rg_free(c);
         rg_err_set(err, RG_EINVAL, "at most 256 sequences per context");
@@ -551,8 +560,19 @@ struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, cha
     c->tok_pos = rg_calloc(B, sizeof *c->tok_pos);
     c->out_rows = rg_calloc(B, sizeof *c->out_rows);
     if (!c->past || !c->tok_seq || !c->tok_pos || !c->out_rows) ok = false;
-    c->k_cache = falloc(cache, c->kv_dim, &ok);
-    c->v_cache = falloc(cache, c->kv_dim, &ok);
+    if (params.kv_type == RG_TYPE_F16) {
+        size_t n16;
+        if (!rg_mul_size(cache, c->kv_dim, &n16) || !rg_mul_size(n16, sizeof(uint16_t), &n16)) {
+            ok = false;
+        } else {
+            c->k_cache16 = rg_aligned_alloc(64, n16 ? n16 : 64);
+            c->v_cache16 = rg_aligned_alloc(64, n16 ? n16 : 64);
+            ok = ok && c->k_cache16 && c->v_cache16;
+        }
+    } else {
+        c->k_cache = falloc(cache, c->kv_dim, &ok);
+        c->v_cache = falloc(cache, c->kv_dim, &ok);
+    }
     c->x = falloc(B, (size_t)I->n_embd, &ok);
     c->xn = falloc(B, RG_MAX((size_t)I->n_embd, q_dim), &ok);
     c->q = falloc(B, q_dim, &ok);
@@ -618,12 +638,17 @@ int rg_ctx_seq_copy(struct rg_ctx *c, int32_t src, int32_t dst, int32_t from, in
         return RG_EINVAL;
     int32_t n_layer = c->m->info.n_layer;
     size_t plane = (size_t)c->n_ctx * c->kv_dim, skip = (size_t)from * c->kv_dim,
-           rows = (size_t)(n - from) * c->kv_dim * sizeof(float);
+           elems = (size_t)(n - from) * c->kv_dim;
     for (int32_t l = 0; l < n_layer; l++) {
         size_t a = ((size_t)src * (size_t)n_layer + (size_t)l) * plane + skip,
                b = ((size_t)dst * (size_t)n_layer + (size_t)l) * plane + skip;
-        memcpy(c->k_cache + b, c->k_cache + a, rows);
-        memcpy(c->v_cache + b, c->v_cache + a, rows);
+        if (c->k_cache16) {
+            memcpy(c->k_cache16 + b, c->k_cache16 + a, elems * sizeof(uint16_t));
+            memcpy(c->v_cache16 + b, c->v_cache16 + a, elems * sizeof(uint16_t));
+        } else {
+            memcpy(c->k_cache + b, c->k_cache + a, elems * sizeof(float));
+            memcpy(c->v_cache + b, c->v_cache + a, elems * sizeof(float));
+        }
     }
     c->past[dst] = n;
     if (dst == 0) c->n_past = n;
@@ -708,12 +733,16 @@ static void attention_part(void *ctx, int ith, int nth)
         int h0 = (int)(idx % items_per_tok) * per, kvh = h0 / group;
         size_t plane =
             ((size_t)c->tok_seq[t] * I->n_layer + (size_t)j->layer) * c->n_ctx * c->kv_dim;
-        const float *kc = c->k_cache + plane + (size_t)kvh * hd,
-                    *vc = c->v_cache + plane + (size_t)kvh * hd;
+        size_t head = plane + (size_t)kvh * hd;
         int32_t n_pos = c->tok_pos[t] + 1; /* causal: positions 0..pos of its own sequence */
         int32_t p0 = sliding && n_pos > m->sliding_window ? n_pos - m->sliding_window : 0;
         const float *qv = c->q + (size_t)t * q_dim + (size_t)h0 * hd;
-        rg_attn_scores(hd, per, qv, kc, c->kv_dim, p0, n_pos, scale, scores, (size_t)c->n_ctx);
+        if (c->k_cache16)
+            rg_attn_scores_f16(hd, per, qv, c->k_cache16 + head, c->kv_dim, p0, n_pos, scale,
+                               scores, (size_t)c->n_ctx);
+        else
+            rg_attn_scores(hd, per, qv, c->k_cache + head, c->kv_dim, p0, n_pos, scale, scores,
+                           (size_t)c->n_ctx);
         float max[RG_MAX_GROUP];
         for (int g = 0; g < per; g++) {
             float *sc = scores + (size_t)g * c->n_ctx, mx = -INFINITY;
@@ -736,7 +765,12 @@ static void attention_part(void *ctx, int ith, int nth)
         }
         float *out = c->att + (size_t)t * q_dim + (size_t)h0 * hd;
         memset(out, 0, (size_t)per * (size_t)hd * sizeof *out);
-        rg_attn_values(hd, per, scores, (size_t)c->n_ctx, vc, c->kv_dim, p0, n_pos, out);
+        if (c->v_cache16)
+            rg_attn_values_f16(hd, per, scores, (size_t)c->n_ctx, c->v_cache16 + head, c->kv_dim,
+                               p0, n_pos, out);
+        else
+            rg_attn_values(hd, per, scores, (size_t)c->n_ctx, c->v_cache + head, c->kv_dim, p0,
+                           n_pos, out);
     }
 }
 
@@ -850,8 +884,16 @@ static int forward(struct rg_ctx *c, const int32_t *tokens, const int32_t *seq, 
             size_t at = (((size_t)c->tok_seq[t] * I->n_layer + (size_t)l) * c->n_ctx +
                          (size_t)c->tok_pos[t]) *
                         kv;
-            memcpy(c->k_cache + at, kt, kv * sizeof(float));
-            memcpy(c->v_cache + at, c->v + (size_t)t * kv, kv * sizeof(float));
+            if (c->k_cache16) {
+                const float *vt = c->v + (size_t)t * kv;
+                for (size_t i = 0; i < kv; i++) {
+                    c->k_cache16[at + i] = rg_fp32_to_fp16(kt[i]);
+                    c->v_cache16[at + i] = rg_fp32_to_fp16(vt[i]);
+                }
+            } else {
+                memcpy(c->k_cache + at, kt, kv * sizeof(float));
+                memcpy(c->v_cache + at, c->v + (size_t)t * kv, kv * sizeof(float));
+            }
         }
         struct att_job job = {c, l, n, attention_per(c, n)};
         rg_pool_run(c->pool, attention_part, &job);

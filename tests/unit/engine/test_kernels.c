@@ -394,6 +394,8 @@ static void test_attention_helpers_exact(void **state)
     enum { PER = 3, N = 150, P0 = 7 };
     const size_t stride = 300, ld = N + 5;
     float *kv = malloc((size_t)N * stride * sizeof *kv), *q = malloc(PER * 256 * sizeof *q);
+    float *kh = malloc((size_t)N * stride * sizeof *kh);
+    uint16_t *h = malloc((size_t)N * stride * sizeof *h);
     float *s1 = malloc(PER * ld * sizeof *s1), *s2 = malloc(PER * ld * sizeof *s2);
     float *o1 = malloc(PER * 256 * sizeof *o1), *o2 = malloc(PER * 256 * sizeof *o2);
     uint64_t seed = 9;
@@ -417,7 +419,22 @@ static void test_attention_helpers_exact(void **state)
             for (int g = 0; g < PER; g++)
                 rg_axpy_f32(hd, s1[g * ld + p], kv + p * stride, o2 + g * hd);
         if (memcmp(o1, o2, PER * hd * sizeof *o1) != 0) fail_msg("values differ for hd %d", hd);
+        /* a cache of half floats: what the float cache gives on the same values */
+        for (size_t i = 0; i < (size_t)N * stride; i++) {
+            h[i] = rg_fp32_to_fp16(kv[i]);
+            kh[i] = rg_fp16_to_fp32(h[i]);
+        }
+        rg_attn_scores_f16(hd, PER, q, h, stride, P0, N, 0.125f, s2, ld);
+        rg_attn_scores(hd, PER, q, kh, stride, P0, N, 0.125f, s1, ld);
+        if (memcmp(s1, s2, PER * ld * sizeof *s1) != 0) fail_msg("f16 scores differ, hd %d", hd);
+        for (int i = 0; i < PER * hd; i++)
+            o1[i] = o2[i];
+        rg_attn_values_f16(hd, PER, s1, ld, h, stride, P0, N, o1);
+        rg_attn_values(hd, PER, s1, ld, kh, stride, P0, N, o2);
+        if (memcmp(o1, o2, PER * hd * sizeof *o1) != 0) fail_msg("f16 values differ, hd %d", hd);
     }
+    free(h);
+    free(kh);
     free(kv);
     free(q);
     free(s1);

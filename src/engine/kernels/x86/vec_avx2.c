@@ -45,13 +45,29 @@ float rg_dotf_f32_avx2(int n, const float *x, const float *y)
  * position order, so the results are those of the one-head loops; what
  * changes is that positions go in blocks that stay in L1 while every head of
  * the group passes over them, and the outputs stay in registers meanwhile.
+ * A cache of half floats is read through an exact conversion, so it gives
+ * what the float cache would hold the same values.
  */
 enum { ATT_BLOCK = 64 }; /* positions per block: 64 rows of 128 floats = 32 KB */
 
-static inline __attribute__((always_inline)) void scores_hd(const int hd, int per, const float *q,
-                                                            const float *k, size_t stride,
-                                                            int32_t p0, int32_t n, float scale,
-                                                            float *scores, size_t ld)
+/* Row p of the cache (float, or half when `half`), and eight of its elements
+ * from i as floats; `half` is a constant in every inlined copy. */
+static inline __attribute__((always_inline)) const void *cache_row(const void *base, int32_t p,
+                                                                   size_t stride, const int half)
+{
+    return half ? (const void *)((const uint16_t *)base + (size_t)p * stride)
+                : (const void *)((const float *)base + (size_t)p * stride);
+}
+static inline __attribute__((always_inline)) __m256 load8(const void *row, int i, const int half)
+{
+    return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)))
+                : _mm256_loadu_ps((const float *)row + i);
+}
+
+static inline __attribute__((always_inline)) void scores_hd(const int hd, const int half, int per,
+                                                            const float *q, const void *k,
+                                                            size_t stride, int32_t p0, int32_t n,
+                                                            float scale, float *scores, size_t ld)
 {
     for (int32_t pb = p0; pb < n; pb += ATT_BLOCK) {
         int32_t pe = n - pb < ATT_BLOCK ? n : pb + ATT_BLOCK;
@@ -59,12 +75,11 @@ static inline __attribute__((always_inline)) void scores_hd(const int hd, int pe
             const float *qg = q + (size_t)g * hd;
             float *sg = scores + (size_t)g * ld;
             for (int32_t p = pb; p < pe; p++) {
-                const float *kp = k + (size_t)p * stride;
+                const void *kp = cache_row(k, p, stride, half);
                 __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
                 for (int i = 0; i < hd; i += 16) {
-                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), _mm256_loadu_ps(kp + i), a0);
-                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i + 8), _mm256_loadu_ps(kp + i + 8),
-                                         a1);
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), load8(kp, i, half), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i + 8), load8(kp, i + 8, half), a1);
                 }
                 sg[p] = hsum(_mm256_add_ps(a0, a1)) * scale;
             }
@@ -72,42 +87,59 @@ static inline __attribute__((always_inline)) void scores_hd(const int hd, int pe
     }
 }
 
+/* The common head sizes get copies where q stays in registers. */
+static inline __attribute__((always_inline)) void scores(int hd, const int half, int per,
+                                                         const float *q, const void *k,
+                                                         size_t stride, int32_t p0, int32_t n,
+                                                         float scale, float *out, size_t ld)
+{
+    if (hd == 64)
+        scores_hd(64, half, per, q, k, stride, p0, n, scale, out, ld);
+    else if (hd == 128)
+        scores_hd(128, half, per, q, k, stride, p0, n, scale, out, ld);
+    else
+        scores_hd(hd, half, per, q, k, stride, p0, n, scale, out, ld);
+}
+
 void rg_attn_scores_avx2(int hd, int per, const float *q, const float *k, size_t stride, int32_t p0,
                          int32_t n, float scale, float *scores, size_t ld);
 void rg_attn_scores_avx2(int hd, int per, const float *q, const float *k, size_t stride, int32_t p0,
-                         int32_t n, float scale, float *scores, size_t ld)
+                         int32_t n, float scale, float *out, size_t ld)
 {
-    /* the common head sizes get copies where q stays in registers */
-    if (hd == 64)
-        scores_hd(64, per, q, k, stride, p0, n, scale, scores, ld);
-    else if (hd == 128)
-        scores_hd(128, per, q, k, stride, p0, n, scale, scores, ld);
-    else
-        scores_hd(hd, per, q, k, stride, p0, n, scale, scores, ld);
+    scores(hd, 0, per, q, k, stride, p0, n, scale, out, ld);
 }
 
-/* out[0 .. 8 * nv) += w[p] * v_p over a block of positions, in registers. */
-static inline __attribute__((always_inline)) void values_chunk(const int nv, const float *w,
-                                                               const float *v, size_t stride,
-                                                               int32_t pb, int32_t pe, float *out)
+void rg_attn_scores_f16_avx2(int hd, int per, const float *q, const uint16_t *k, size_t stride,
+                             int32_t p0, int32_t n, float scale, float *scores, size_t ld);
+void rg_attn_scores_f16_avx2(int hd, int per, const float *q, const uint16_t *k, size_t stride,
+                             int32_t p0, int32_t n, float scale, float *out, size_t ld)
+{
+    scores(hd, 1, per, q, k, stride, p0, n, scale, out, ld);
+}
+
+/* out[0 .. 8 * nv) += w[p] * v_p[d0 ..] over a block of positions, in registers. */
+static inline __attribute__((always_inline)) void values_chunk(const int nv, const int half,
+                                                               const float *w, const void *v,
+                                                               int d0, size_t stride, int32_t pb,
+                                                               int32_t pe, float *out)
 {
     __m256 acc[8];
     for (int i = 0; i < nv; i++)
         acc[i] = _mm256_loadu_ps(out + 8 * i);
     for (int32_t p = pb; p < pe; p++) {
         const __m256 wv = _mm256_set1_ps(w[p]);
-        const float *vp = v + (size_t)p * stride;
+        const void *vp = cache_row(v, p, stride, half);
         for (int i = 0; i < nv; i++)
-            acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(vp + 8 * i), acc[i]);
+            acc[i] = _mm256_fmadd_ps(wv, load8(vp, d0 + 8 * i, half), acc[i]);
     }
     for (int i = 0; i < nv; i++)
         _mm256_storeu_ps(out + 8 * i, acc[i]);
 }
 
-void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
-                         int32_t p0, int32_t n, float *out);
-void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
-                         int32_t p0, int32_t n, float *out)
+static inline __attribute__((always_inline)) void values(int hd, const int half, int per,
+                                                         const float *w, size_t ld, const void *v,
+                                                         size_t stride, int32_t p0, int32_t n,
+                                                         float *out)
 {
     for (int32_t pb = p0; pb < n; pb += ATT_BLOCK) {
         int32_t pe = n - pb < ATT_BLOCK ? n : pb + ATT_BLOCK;
@@ -116,9 +148,25 @@ void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float
             float *og = out + (size_t)g * hd;
             int d = 0;
             for (; d + 64 <= hd; d += 64)
-                values_chunk(8, wg, v + d, stride, pb, pe, og + d);
-            if (d + 32 <= hd) values_chunk(4, wg, v + d, stride, pb, pe, og + d), d += 32;
-            if (d + 16 <= hd) values_chunk(2, wg, v + d, stride, pb, pe, og + d);
+                values_chunk(8, half, wg, v, d, stride, pb, pe, og + d);
+            if (d + 32 <= hd) values_chunk(4, half, wg, v, d, stride, pb, pe, og + d), d += 32;
+            if (d + 16 <= hd) values_chunk(2, half, wg, v, d, stride, pb, pe, og + d);
         }
     }
+}
+
+void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
+                         int32_t p0, int32_t n, float *out);
+void rg_attn_values_avx2(int hd, int per, const float *w, size_t ld, const float *v, size_t stride,
+                         int32_t p0, int32_t n, float *out)
+{
+    values(hd, 0, per, w, ld, v, stride, p0, n, out);
+}
+
+void rg_attn_values_f16_avx2(int hd, int per, const float *w, size_t ld, const uint16_t *v,
+                             size_t stride, int32_t p0, int32_t n, float *out);
+void rg_attn_values_f16_avx2(int hd, int per, const float *w, size_t ld, const uint16_t *v,
+                             size_t stride, int32_t p0, int32_t n, float *out)
+{
+    values(hd, 1, per, w, ld, v, stride, p0, n, out);
 }
