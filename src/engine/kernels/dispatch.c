@@ -44,6 +44,8 @@ void rg_gemm8_q8_0_avx2(int nb, const void *w, const void *x, size_t bx, int n_t
                         size_t ys);
 void rg_gemm8_q4_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
                         size_t ys);
+void rg_gemm8_q5_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                        size_t ys);
 void rg_gemm8_q6_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
                         size_t ys);
 
@@ -106,6 +108,7 @@ rg_gemm8_fn rg_gemm8_kernel(int wt)
     if (wt == RG_TYPE_Q4_0) return rg_gemm8_q4_0_avx2;
     if (wt == RG_TYPE_Q8_0) return rg_gemm8_q8_0_avx2;
     if (wt == RG_TYPE_Q4_K) return rg_gemm8_q4_K_avx2;
+    if (wt == RG_TYPE_Q5_K) return rg_gemm8_q5_K_avx2;
     if (wt == RG_TYPE_Q6_K) return rg_gemm8_q6_K_avx2;
 #endif
     return NULL;

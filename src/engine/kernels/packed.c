@@ -115,6 +115,40 @@ void rg_gemm8_q4_K_generic(int nb, const void *w, const void *x, size_t bx, int 
     }
 }
 
+/* Q5_K: Q4_K's sums with the fifth bit on each nibble (see packed.h); the
+ * same float operations in the same order. */
+void rg_gemm8_q5_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys)
+{
+    const rg_block_q5_Kx8 *wb = w;
+    for (int t = 0; t < n_tok; t++) {
+        const rg_block_q8_K *a = (const rg_block_q8_K *)((const uint8_t *)x + (size_t)t * bx);
+        float acc[RG_PACK_ROWS] = {0}, mins[RG_PACK_ROWS] = {0};
+        for (int b = 0; b < nb; b++) {
+            for (int r = 0; r < RG_PACK_ROWS; r++) {
+                int32_t s = 0, m = 0;
+                for (int sb = 0; sb < 8; sb++) {
+                    int32_t ss = 0;
+                    for (int L = 0; L < 8; L++)
+                        for (int i = 0; i < 4; i++) {
+                            uint8_t q = wb[b].qs[256 * (sb / 2) + 32 * L + 4 * r + i];
+                            uint8_t h = wb[b].qh[32 * L + 4 * r + i] >> sb & 1;
+                            ss += ((sb % 2 ? q >> 4 : q & 15) | h << 4) *
+                                  a[b].qs[32 * sb + 4 * L + i];
+                        }
+                    s += wb[b].scales[8 * sb + r] * ss;
+                    m += wb[b].mins[16 * (sb / 2) + 2 * r + sb % 2] *
+                         (a[b].bsums[2 * sb] + a[b].bsums[2 * sb + 1]);
+                }
+                acc[r] = fmaf(rg_fp16_to_fp32(wb[b].d[r]) * a[b].d, (float)s, acc[r]);
+                mins[r] = fmaf(rg_fp16_to_fp32(wb[b].dmin[r]) * a[b].d, (float)m, mins[r]);
+            }
+        }
+        for (int r = 0; r < RG_PACK_ROWS; r++)
+            y[(size_t)t * ys + r] = acc[r] - mins[r];
+    }
+}
+
 /* Q6_K: the six-bit value at byte offset at (32 * L + 4 * r + i) of unit u
  * (see packed.h). */
 static int q6_K_value(const rg_block_q6_Kx8 *w, int u, int at)
@@ -204,6 +238,24 @@ static void pack_q4_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *
     }
 }
 
+static void pack_q5_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
+{
+    rg_block_q5_Kx8 *out = dst;
+    for (int r = 0; r < RG_PACK_ROWS; r++) {
+        const rg_block_q5_K *in = (const rg_block_q5_K *)rows[r] + b;
+        out->d[r] = in->d;
+        out->dmin[r] = in->dmin;
+        uint8_t sc[8], mn[8];
+        rg_q4_K_scales(in->scales, sc, mn);
+        for (int s = 0; s < 8; s++) {
+            out->scales[8 * s + r] = sc[s];
+            out->mins[16 * (s / 2) + 2 * r + s % 2] = mn[s];
+        }
+        interleave4(out->qs, in->qs, 32, r); /* as Q4_K's */
+        interleave4(out->qh, in->qh, 8, r);  /* byte 32 L + 4 r + i, as packed.h says */
+    }
+}
+
 static void pack_q6_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
 {
     rg_block_q6_Kx8 *out = dst;
@@ -260,6 +312,8 @@ static const struct pack_format FORMATS[] = {
      pack_q8_0},
     {RG_TYPE_Q4_K, RG_QK_K, sizeof(rg_block_q4_Kx8), sizeof(rg_block_q8_K), quantize_q8_K,
      pack_q4_K},
+    {RG_TYPE_Q5_K, RG_QK_K, sizeof(rg_block_q5_Kx8), sizeof(rg_block_q8_K), quantize_q8_K,
+     pack_q5_K},
     {RG_TYPE_Q6_K, RG_QK_K, sizeof(rg_block_q6_Kx8), sizeof(rg_block_q8_K), quantize_q8_K,
      pack_q6_K},
 };

@@ -10,7 +10,7 @@
  * Numerics: each block's integer sum is exact, then acc = fma(dw * da, sum,
  * acc) block after block, the order llama.cpp's repacked kernels use. For
  * the K-quants a block is a 256-element super-block, its sum the sub-block
- * sums times their scales; Q4_K keeps the mins' products in a second
+ * sums times their scales; Q4_K and Q5_K keep the mins' products in a second
  * accumulator, fma(dmin * da, sum, mins), and returns acc - mins.
  *
  * Internal to src/engine/kernels (the public entry points are in kernels.h).
@@ -66,6 +66,27 @@ typedef struct {
 static_assert(sizeof(rg_block_q4_Kx8) == 1184, "q4_Kx8 layout");
 
 /*
+ * Eight Q5_K rows, one super-block of each: Q4_K's layout (d, dmin, scales,
+ * mins and the nibbles in qs exactly as in rg_block_q4_Kx8) and the fifth
+ * bits interleaved the same way. Byte 32 * L + 4 * r + i of qh is byte
+ * 4 * L + i of row r's qh, as in Q5_K itself: its bit s is the fifth bit of
+ * element 4L + i of sub-block s. So the qh register at 32 L holds, one bit
+ * per sub-block, the fifth bits of the qs registers at 256 j + 32 L (bit 2j
+ * for their low nibbles, bit 2j + 1 for their high ones): a value 0..31 is
+ * a shift, an AND and an OR more than Q4_K's nibble, and the weights
+ * keep the file's size (5.6 bits a weight; a byte per value would be 8).
+ */
+typedef struct {
+    uint16_t d[RG_PACK_ROWS];    /* row scales (half) */
+    uint16_t dmin[RG_PACK_ROWS]; /* row scales of the mins (half) */
+    uint8_t scales[8 * RG_PACK_ROWS];
+    uint8_t mins[8 * RG_PACK_ROWS];
+    uint8_t qs[RG_PACK_ROWS * 128];
+    uint8_t qh[RG_PACK_ROWS * 32];
+} rg_block_q5_Kx8;
+static_assert(sizeof(rg_block_q5_Kx8) == 1440, "q5_Kx8 layout");
+
+/*
  * Eight Q6_K rows, one super-block of each, as six-bit values 0..63 (the
  * offset of 32 is taken off with the activation sums, so the values stay
  * unsigned for maddubs). Unit u is elements 32 u .. 32 u + 31; units go in
@@ -111,6 +132,8 @@ void rg_gemm8_q8_0_generic(int nb, const void *w, const void *x, size_t bx, int 
 /* The K-quant kernels read Q8_K activations (engine/quant/blocks.h); nb
  * counts 256-element super-blocks. */
 void rg_gemm8_q4_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys);
+void rg_gemm8_q5_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
                            size_t ys);
 void rg_gemm8_q6_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
                            size_t ys);

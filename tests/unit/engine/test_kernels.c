@@ -164,6 +164,7 @@ static const struct packable {
     {RG_TYPE_Q4_0, 32, sizeof(rg_block_q8_0s), rg_quantize_row_q8_0s, rg_gemm8_q4_0_generic},
     {RG_TYPE_Q8_0, 32, sizeof(rg_block_q8_0s), rg_quantize_row_q8_0s, rg_gemm8_q8_0_generic},
     {RG_TYPE_Q4_K, 256, sizeof(rg_block_q8_K), quantize_q8_K, rg_gemm8_q4_K_generic},
+    {RG_TYPE_Q5_K, 256, sizeof(rg_block_q8_K), quantize_q8_K, rg_gemm8_q5_K_generic},
     {RG_TYPE_Q6_K, 256, sizeof(rg_block_q8_K), quantize_q8_K, rg_gemm8_q6_K_generic},
 };
 
@@ -240,7 +241,7 @@ static void test_packed_matmul(void **state)
         free(xq);
         free(pw);
     }
-    assert_int_equal(rg_pack_size(RG_TYPE_Q5_K, rows, k), 0); /* no packed form */
+    assert_int_equal(rg_pack_size(RG_TYPE_Q3_K, rows, k), 0); /* no packed form */
     rg_pool_free(p);
     free(w);
     free(x);
@@ -267,6 +268,18 @@ static void fill_extreme(enum rg_type wt, uint8_t *row, int64_t k, int variant)
             memset(q->scales, 0xFF, sizeof q->scales); /* every scale and min 63 */
             memset(q->qs, 0xFF, sizeof q->qs);         /* every nibble 15 */
             if (!variant) memset(q->qs, 0x0F, 16);
+        } else if (wt == RG_TYPE_Q5_K) {
+            rg_block_q5_K *q = (rg_block_q5_K *)row + b;
+            q->d = q->dmin = rg_fp32_to_fp16(1.0f);
+            memset(q->scales, 0xFF, sizeof q->scales); /* every scale and min 63 */
+            memset(q->qs, 0xFF, sizeof q->qs);         /* with every fifth bit, every value 31 */
+            memset(q->qh, 0xFF, sizeof q->qh);
+            /* variant 0: elements 0..15 of sub-block 0 at 31, of sub-block 1 at 0
+             * (of sub-blocks 3, 5, 7 at 15: their fifth bits cleared) */
+            if (!variant) {
+                memset(q->qs, 0x0F, 16);
+                memset(q->qh, 0x55, 16);
+            }
         } else {
             rg_block_q6_K *q = (rg_block_q6_K *)row + b;
             q->d = rg_fp32_to_fp16(1.0f);
@@ -283,8 +296,9 @@ static void test_packed_extremes(void **state)
 {
     (void)state;
     const int64_t k = 512;
-    const enum rg_type types[] = {RG_TYPE_Q4_K, RG_TYPE_Q6_K};
-    const rg_gemm8_fn refs[] = {rg_gemm8_q4_K_generic, rg_gemm8_q6_K_generic};
+    const enum rg_type types[] = {RG_TYPE_Q4_K, RG_TYPE_Q5_K, RG_TYPE_Q6_K};
+    const rg_gemm8_fn refs[] = {rg_gemm8_q4_K_generic, rg_gemm8_q5_K_generic,
+                                rg_gemm8_q6_K_generic};
     uint8_t *rows = malloc(8 * 2 * k);
     rg_block_q8_K *xq = malloc(RG_PACK_TOKENS * (k / 256) * sizeof *xq);
     float *deq = malloc(k * sizeof *deq);

@@ -205,6 +205,113 @@ static inline __attribute__((always_inline)) void q4_Kx8(int nb, const rg_block_
 GEMM8_ENTRY(rg_gemm8_q4_K_avx2, q4_Kx8)
 
 /*
+ * Q5_K: Q4_K with a fifth bit, values 0..31 by int8 activations
+ * (-128..127): a pair of products is at most 2 * 31 * 128 = 7936 in
+ * magnitude, so four maddubs add up in int16 (31744 < 32767) and eight
+ * would not (63488). Each half of a sub-block (four maddubs) goes through
+ * its own madd by the row's 6-bit scale (0..63): 2 * 63 * 31744 = 4.0e6 per
+ * madd, sixteen of them per super-block 6.4e7, far inside int32. The mins
+ * are Q4_K's, to the instruction: the 32-element sums are at most 4096 in
+ * magnitude (int16), two products of 63 * 4096 sum to 516096 per lane pair.
+ */
+
+/* One sub-block (s of super-block b) of every token into isum. */
+static inline __attribute__((always_inline)) void q5_K_sub(const __m256i q[8], __m256i sc,
+                                                           const uint8_t *x, size_t bx, int b,
+                                                           int s, const int nt, __m256i *isum)
+{
+    for (int t = 0; t < nt; t++) {
+        const int8_t *a = ((const rg_block_q8_K *)(x + (size_t)t * bx) + b)->qs + 32 * s;
+        __m256i p0 = _mm256_maddubs_epi16(q[0], bcast4(a));
+        __m256i p1 = _mm256_maddubs_epi16(q[4], bcast4(a + 16));
+        for (int L = 1; L < 4; L++) {
+            p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(q[L], bcast4(a + 4 * L)));
+            p1 = _mm256_add_epi16(p1, _mm256_maddubs_epi16(q[L + 4], bcast4(a + 16 + 4 * L)));
+        }
+        isum[t] = _mm256_add_epi32(
+            isum[t], _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+    }
+}
+
+/* Bit k (0..7) of every byte of h at bit 4, the other bits unspecified: the
+ * 16-bit shifts move bit k by at most four places, so it stays in its byte. */
+static inline __attribute__((always_inline)) __m256i q5_K_bit4(__m256i h, const int k)
+{
+    if (k < 4) return _mm256_slli_epi16(h, 4 - k);
+    if (k > 4) return _mm256_srli_epi16(h, k - 4);
+    return h;
+}
+
+/* Sub-blocks 2j and 2j + 1 of super-block b (w) of every token into isum; j
+ * a constant at each call, so that the shifts take immediates. */
+static inline __attribute__((always_inline)) void q5_K_pair(const rg_block_q5_Kx8 *w,
+                                                            const uint8_t *x, size_t bx, int b,
+                                                            const int j, const int nt,
+                                                            __m256i *isum)
+{
+    const __m256i low = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+    const uint8_t *qs = w->qs + 256 * j;
+    __m256i q[8];
+    /* as in Q4_K, the nibbles (and the fifth bits) are loaded again from L1
+     * for the second sub-block rather than held */
+    for (int L = 0; L < 8; L++) {
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * L));
+        q[L] = _mm256_or_si256(
+            _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(qs + 32 * L)), low),
+            _mm256_and_si256(q5_K_bit4(h, 2 * j), bit4));
+    }
+    q5_K_sub(q, q4_K_scales(w->scales + 16 * j), x, bx, b, 2 * j, nt, isum);
+    for (int L = 0; L < 8; L++) {
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * L));
+        q[L] = _mm256_or_si256(
+            _mm256_and_si256(
+                _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(qs + 32 * L)), 4), low),
+            _mm256_and_si256(q5_K_bit4(h, 2 * j + 1), bit4));
+    }
+    q5_K_sub(q, q4_K_scales(w->scales + 16 * j + 8), x, bx, b, 2 * j + 1, nt, isum);
+}
+
+static inline __attribute__((always_inline)) void q5_Kx8(int nb, const rg_block_q5_Kx8 *w,
+                                                         const uint8_t *x, size_t bx, const int nt,
+                                                         float *y, size_t ys)
+{
+    __m256 acc[RG_PACK_TOKENS], mins[RG_PACK_TOKENS];
+    for (int t = 0; t < nt; t++)
+        acc[t] = mins[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i isum[RG_PACK_TOKENS];
+        for (int t = 0; t < nt; t++)
+            isum[t] = _mm256_setzero_si256();
+        q5_K_pair(&w[b], x, bx, b, 0, nt, isum);
+        q5_K_pair(&w[b], x, bx, b, 1, nt, isum);
+        q5_K_pair(&w[b], x, bx, b, 2, nt, isum);
+        q5_K_pair(&w[b], x, bx, b, 3, nt, isum);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].d));
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].dmin));
+        __m256i mn[4];
+        for (int p = 0; p < 4; p++)
+            mn[p] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w[b].mins + 16 * p)));
+        for (int t = 0; t < nt; t++) {
+            const rg_block_q8_K *a = (const rg_block_q8_K *)(x + (size_t)t * bx) + b;
+            const __m128i s8 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a->bsums),
+                                              _mm_loadu_si128((const __m128i *)(a->bsums + 8)));
+            const __m256i sp = _mm256_broadcastsi128_si256(s8);
+            __m256i m = _mm256_madd_epi16(mn[0], _mm256_shuffle_epi32(sp, 0x00));
+            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[1], _mm256_shuffle_epi32(sp, 0x55)));
+            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[2], _mm256_shuffle_epi32(sp, 0xAA)));
+            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[3], _mm256_shuffle_epi32(sp, 0xFF)));
+            const __m256 da = _mm256_set1_ps(a->d);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, da), acc[t]);
+            mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(mw, da), mins[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        _mm256_storeu_ps(y + (size_t)t * ys, _mm256_sub_ps(acc[t], mins[t]));
+}
+
+GEMM8_ENTRY(rg_gemm8_q5_K_avx2, q5_Kx8)
+
+/*
  * Q6_K: six-bit values 0..63 by int8 activations: a pair of products is at
  * most 2 * 63 * 128 = 16128 in magnitude, so two maddubs (32256) add up in
  * int16 and a third would not fit; each such pair of maddubs covers eight
