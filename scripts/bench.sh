@@ -26,7 +26,7 @@ DURATION=${BENCH_DURATION:-10}
 # that server and client each have a core, as they would on separate machines.
 HTTP_THREADS=${BENCH_HTTP_THREADS:-1}
 LLAMA_CPP_DIR=${LLAMA_CPP_DIR:-/tmp/llama.cpp/build/bin}
-BENCH_MODELS=${BENCH_MODELS:-"tinyllama-1.1b:Q4_0 tinyllama-1.1b:Q8_0 tinyllama-1.1b:Q4_K_M smollm2-135m:Q8_0"}
+BENCH_MODELS=${BENCH_MODELS:-"tinyllama-1.1b:Q4_0 tinyllama-1.1b:Q8_0 tinyllama-1.1b:Q4_K_M tinyllama-1.1b:Q5_K_M smollm2-135m:Q8_0"}
 
 mkdir -p "$OUT" "$MODELS"
 http_md=$OUT/http.md
