@@ -7,6 +7,7 @@
 #include "engine/kernels/packed.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -82,32 +83,38 @@ void rg_gemm8_q8_0_generic(int nb, const void *w, const void *x, size_t bx, int 
     }
 }
 
-/* Q4_K: per sub-block an exact integer sum times the row's 6-bit scale, per
+/*
+ * Q4_K and Q5_K (Q5_K's packed block is Q4_K's plus qh, see packed.h): per
+ * sub-block an exact integer sum times the row's 6-bit scale, per
  * super-block one FMA into acc and one into a separate sum of the mins'
- * products, subtracted at the end. */
-void rg_gemm8_q4_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
-                           size_t ys)
+ * products, subtracted at the end. qh: the block's fifth bits, NULL for Q4_K.
+ */
+static void gemm8_k45(const rg_block_q4_Kx8 *wb, const uint8_t *qh, size_t stride, int nb,
+                      const void *x, size_t bx, int n_tok, float *y, size_t ys)
 {
-    const rg_block_q4_Kx8 *wb = w;
     for (int t = 0; t < n_tok; t++) {
         const rg_block_q8_K *a = (const rg_block_q8_K *)((const uint8_t *)x + (size_t)t * bx);
         float acc[RG_PACK_ROWS] = {0}, mins[RG_PACK_ROWS] = {0};
         for (int b = 0; b < nb; b++) {
+            const rg_block_q4_Kx8 *w = (const rg_block_q4_Kx8 *)((const uint8_t *)wb + b * stride);
+            const uint8_t *h = qh ? qh + b * stride : NULL;
             for (int r = 0; r < RG_PACK_ROWS; r++) {
                 int32_t s = 0, m = 0;
                 for (int sb = 0; sb < 8; sb++) {
                     int32_t ss = 0;
                     for (int L = 0; L < 8; L++)
                         for (int i = 0; i < 4; i++) {
-                            uint8_t q = wb[b].qs[256 * (sb / 2) + 32 * L + 4 * r + i];
-                            ss += (sb % 2 ? q >> 4 : q & 15) * a[b].qs[32 * sb + 4 * L + i];
+                            uint8_t q = w->qs[256 * (sb / 2) + 32 * L + 4 * r + i];
+                            int v = sb % 2 ? q >> 4 : q & 15;
+                            if (h) v |= (h[32 * L + 4 * r + i] >> sb & 1) << 4;
+                            ss += v * a[b].qs[32 * sb + 4 * L + i];
                         }
-                    s += wb[b].scales[8 * sb + r] * ss;
-                    m += wb[b].mins[16 * (sb / 2) + 2 * r + sb % 2] *
+                    s += w->scales[8 * sb + r] * ss;
+                    m += w->mins[16 * (sb / 2) + 2 * r + sb % 2] *
                          (a[b].bsums[2 * sb] + a[b].bsums[2 * sb + 1]);
                 }
-                acc[r] = fmaf(rg_fp16_to_fp32(wb[b].d[r]) * a[b].d, (float)s, acc[r]);
-                mins[r] = fmaf(rg_fp16_to_fp32(wb[b].dmin[r]) * a[b].d, (float)m, mins[r]);
+                acc[r] = fmaf(rg_fp16_to_fp32(w->d[r]) * a[b].d, (float)s, acc[r]);
+                mins[r] = fmaf(rg_fp16_to_fp32(w->dmin[r]) * a[b].d, (float)m, mins[r]);
             }
         }
         for (int r = 0; r < RG_PACK_ROWS; r++)
@@ -115,38 +122,20 @@ void rg_gemm8_q4_K_generic(int nb, const void *w, const void *x, size_t bx, int 
     }
 }
 
-/* Q5_K: Q4_K's sums with the fifth bit on each nibble (see packed.h); the
- * same float operations in the same order. */
+void rg_gemm8_q4_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
+                           size_t ys)
+{
+    gemm8_k45(w, NULL, sizeof(rg_block_q4_Kx8), nb, x, bx, n_tok, y, ys);
+}
+
 void rg_gemm8_q5_K_generic(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
                            size_t ys)
 {
     const rg_block_q5_Kx8 *wb = w;
-    for (int t = 0; t < n_tok; t++) {
-        const rg_block_q8_K *a = (const rg_block_q8_K *)((const uint8_t *)x + (size_t)t * bx);
-        float acc[RG_PACK_ROWS] = {0}, mins[RG_PACK_ROWS] = {0};
-        for (int b = 0; b < nb; b++) {
-            for (int r = 0; r < RG_PACK_ROWS; r++) {
-                int32_t s = 0, m = 0;
-                for (int sb = 0; sb < 8; sb++) {
-                    int32_t ss = 0;
-                    for (int L = 0; L < 8; L++)
-                        for (int i = 0; i < 4; i++) {
-                            uint8_t q = wb[b].qs[256 * (sb / 2) + 32 * L + 4 * r + i];
-                            uint8_t h = wb[b].qh[32 * L + 4 * r + i] >> sb & 1;
-                            ss += ((sb % 2 ? q >> 4 : q & 15) | h << 4) *
-                                  a[b].qs[32 * sb + 4 * L + i];
-                        }
-                    s += wb[b].scales[8 * sb + r] * ss;
-                    m += wb[b].mins[16 * (sb / 2) + 2 * r + sb % 2] *
-                         (a[b].bsums[2 * sb] + a[b].bsums[2 * sb + 1]);
-                }
-                acc[r] = fmaf(rg_fp16_to_fp32(wb[b].d[r]) * a[b].d, (float)s, acc[r]);
-                mins[r] = fmaf(rg_fp16_to_fp32(wb[b].dmin[r]) * a[b].d, (float)m, mins[r]);
-            }
-        }
-        for (int r = 0; r < RG_PACK_ROWS; r++)
-            y[(size_t)t * ys + r] = acc[r] - mins[r];
-    }
+    /* the Q4_K part of a Q5_K block has Q4_K's layout: its fields come first */
+    static_assert(offsetof(rg_block_q5_Kx8, qs) == offsetof(rg_block_q4_Kx8, qs), "q5_Kx8 prefix");
+    gemm8_k45((const rg_block_q4_Kx8 *)(const void *)wb, wb->qh, sizeof(rg_block_q5_Kx8), nb, x, bx,
+              n_tok, y, ys);
 }
 
 /* Q6_K: the six-bit value at byte offset at (32 * L + 4 * r + i) of unit u

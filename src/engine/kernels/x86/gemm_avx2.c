@@ -152,6 +152,38 @@ static inline __attribute__((always_inline)) void q4_K_sub(const __m256i q[8], _
     }
 }
 
+/*
+ * The end of a Q4_K / Q5_K super-block (b) for every token: acc += isum *
+ * (dw * da) and, apart, mins += (the rows' mins times the activations'
+ * sub-block sums) * (dmin * da); the result is acc - mins at the end.
+ */
+static inline __attribute__((always_inline)) void
+k_super_end(const uint16_t d[RG_PACK_ROWS], const uint16_t dmin[RG_PACK_ROWS],
+            const uint8_t mins8[8 * RG_PACK_ROWS], const uint8_t *x, size_t bx, int b, const int nt,
+            const __m256i *isum, __m256 *acc, __m256 *mins)
+{
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+    const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dmin));
+    __m256i mn[4];
+    for (int p = 0; p < 4; p++)
+        mn[p] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(mins8 + 16 * p)));
+    for (int t = 0; t < nt; t++) {
+        const rg_block_q8_K *a = (const rg_block_q8_K *)(x + (size_t)t * bx) + b;
+        /* the eight sub-blocks' sums (two bsums each), int32 lane p holding
+         * those of sub-blocks 2p and 2p + 1 */
+        const __m128i s8 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a->bsums),
+                                          _mm_loadu_si128((const __m128i *)(a->bsums + 8)));
+        const __m256i sp = _mm256_broadcastsi128_si256(s8);
+        __m256i m = _mm256_madd_epi16(mn[0], _mm256_shuffle_epi32(sp, 0x00));
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[1], _mm256_shuffle_epi32(sp, 0x55)));
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[2], _mm256_shuffle_epi32(sp, 0xAA)));
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[3], _mm256_shuffle_epi32(sp, 0xFF)));
+        const __m256 da = _mm256_set1_ps(a->d);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, da), acc[t]);
+        mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(mw, da), mins[t]);
+    }
+}
+
 static inline __attribute__((always_inline)) void q4_Kx8(int nb, const rg_block_q4_Kx8 *w,
                                                          const uint8_t *x, size_t bx, const int nt,
                                                          float *y, size_t ys)
@@ -177,26 +209,7 @@ static inline __attribute__((always_inline)) void q4_Kx8(int nb, const rg_block_
                     _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(qs + 32 * L)), 4), low);
             q4_K_sub(q, q4_K_scales(w[b].scales + 16 * j + 8), x, bx, b, 2 * j + 1, nt, isum);
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].d));
-        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].dmin));
-        __m256i mn[4];
-        for (int p = 0; p < 4; p++)
-            mn[p] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w[b].mins + 16 * p)));
-        for (int t = 0; t < nt; t++) {
-            const rg_block_q8_K *a = (const rg_block_q8_K *)(x + (size_t)t * bx) + b;
-            /* the eight sub-blocks' sums (two bsums each), int32 lane p holding
-             * those of sub-blocks 2p and 2p + 1 */
-            const __m128i s8 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a->bsums),
-                                              _mm_loadu_si128((const __m128i *)(a->bsums + 8)));
-            const __m256i sp = _mm256_broadcastsi128_si256(s8);
-            __m256i m = _mm256_madd_epi16(mn[0], _mm256_shuffle_epi32(sp, 0x00));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[1], _mm256_shuffle_epi32(sp, 0x55)));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[2], _mm256_shuffle_epi32(sp, 0xAA)));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[3], _mm256_shuffle_epi32(sp, 0xFF)));
-            const __m256 da = _mm256_set1_ps(a->d);
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, da), acc[t]);
-            mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(mw, da), mins[t]);
-        }
+        k_super_end(w[b].d, w[b].dmin, w[b].mins, x, bx, b, nt, isum, acc, mins);
     }
     for (int t = 0; t < nt; t++)
         _mm256_storeu_ps(y + (size_t)t * ys, _mm256_sub_ps(acc[t], mins[t]));
@@ -286,24 +299,7 @@ static inline __attribute__((always_inline)) void q5_Kx8(int nb, const rg_block_
         q5_K_pair(&w[b], x, bx, b, 1, nt, isum);
         q5_K_pair(&w[b], x, bx, b, 2, nt, isum);
         q5_K_pair(&w[b], x, bx, b, 3, nt, isum);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].d));
-        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].dmin));
-        __m256i mn[4];
-        for (int p = 0; p < 4; p++)
-            mn[p] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w[b].mins + 16 * p)));
-        for (int t = 0; t < nt; t++) {
-            const rg_block_q8_K *a = (const rg_block_q8_K *)(x + (size_t)t * bx) + b;
-            const __m128i s8 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a->bsums),
-                                              _mm_loadu_si128((const __m128i *)(a->bsums + 8)));
-            const __m256i sp = _mm256_broadcastsi128_si256(s8);
-            __m256i m = _mm256_madd_epi16(mn[0], _mm256_shuffle_epi32(sp, 0x00));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[1], _mm256_shuffle_epi32(sp, 0x55)));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[2], _mm256_shuffle_epi32(sp, 0xAA)));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(mn[3], _mm256_shuffle_epi32(sp, 0xFF)));
-            const __m256 da = _mm256_set1_ps(a->d);
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, da), acc[t]);
-            mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(mw, da), mins[t]);
-        }
+        k_super_end(w[b].d, w[b].dmin, w[b].mins, x, bx, b, nt, isum, acc, mins);
     }
     for (int t = 0; t < nt; t++)
         _mm256_storeu_ps(y + (size_t)t * ys, _mm256_sub_ps(acc[t], mins[t]));
