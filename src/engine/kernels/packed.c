@@ -7,7 +7,6 @@
 #include "engine/kernels/packed.h"
 
 #include <math.h>
-#include <stddef.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -132,10 +131,7 @@ void rg_gemm8_q5_K_generic(int nb, const void *w, const void *x, size_t bx, int 
                            size_t ys)
 {
     const rg_block_q5_Kx8 *wb = w;
-    /* the Q4_K part of a Q5_K block has Q4_K's layout: its fields come first */
-    static_assert(offsetof(rg_block_q5_Kx8, qs) == offsetof(rg_block_q4_Kx8, qs), "q5_Kx8 prefix");
-    gemm8_k45((const rg_block_q4_Kx8 *)(const void *)wb, wb->qh, sizeof(rg_block_q5_Kx8), nb, x, bx,
-              n_tok, y, ys);
+    gemm8_k45(&wb->k4, wb->qh, sizeof(rg_block_q5_Kx8), nb, x, bx, n_tok, y, ys);
 }
 
 /* Q6_K: the six-bit value at byte offset at (32 * L + 4 * r + i) of unit u
@@ -210,20 +206,26 @@ static void pack_q8_0(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *
     }
 }
 
+/* Row r of a Q4_K or Q5_K block into the Q4_K part of a packed one. */
+static void pack_k4_row(rg_block_q4_Kx8 *out, int r, uint16_t d, uint16_t dmin,
+                        const uint8_t scales[12], const uint8_t qs[128])
+{
+    out->d[r] = d;
+    out->dmin[r] = dmin;
+    uint8_t sc[8], mn[8];
+    rg_q4_K_scales(scales, sc, mn);
+    for (int s = 0; s < 8; s++) {
+        out->scales[8 * s + r] = sc[s];
+        out->mins[16 * (s / 2) + 2 * r + s % 2] = mn[s];
+    }
+    interleave4(out->qs, qs, 32, r); /* byte 256 j + 32 L + 4 r + i, as packed.h says */
+}
+
 static void pack_q4_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *dst)
 {
-    rg_block_q4_Kx8 *out = dst;
     for (int r = 0; r < RG_PACK_ROWS; r++) {
         const rg_block_q4_K *in = (const rg_block_q4_K *)rows[r] + b;
-        out->d[r] = in->d;
-        out->dmin[r] = in->dmin;
-        uint8_t sc[8], mn[8];
-        rg_q4_K_scales(in->scales, sc, mn);
-        for (int s = 0; s < 8; s++) {
-            out->scales[8 * s + r] = sc[s];
-            out->mins[16 * (s / 2) + 2 * r + s % 2] = mn[s];
-        }
-        interleave4(out->qs, in->qs, 32, r); /* byte 256 j + 32 L + 4 r + i, as packed.h says */
+        pack_k4_row(dst, r, in->d, in->dmin, in->scales, in->qs);
     }
 }
 
@@ -232,16 +234,8 @@ static void pack_q5_K(const uint8_t *const rows[RG_PACK_ROWS], int64_t b, void *
     rg_block_q5_Kx8 *out = dst;
     for (int r = 0; r < RG_PACK_ROWS; r++) {
         const rg_block_q5_K *in = (const rg_block_q5_K *)rows[r] + b;
-        out->d[r] = in->d;
-        out->dmin[r] = in->dmin;
-        uint8_t sc[8], mn[8];
-        rg_q4_K_scales(in->scales, sc, mn);
-        for (int s = 0; s < 8; s++) {
-            out->scales[8 * s + r] = sc[s];
-            out->mins[16 * (s / 2) + 2 * r + s % 2] = mn[s];
-        }
-        interleave4(out->qs, in->qs, 32, r); /* as Q4_K's */
-        interleave4(out->qh, in->qh, 8, r);  /* byte 32 L + 4 r + i, as packed.h says */
+        pack_k4_row(&out->k4, r, in->d, in->dmin, in->scales, in->qs);
+        interleave4(out->qh, in->qh, 8, r); /* byte 32 L + 4 r + i, as packed.h says */
     }
 }
 

@@ -66,8 +66,8 @@ typedef struct {
 static_assert(sizeof(rg_block_q4_Kx8) == 1184, "q4_Kx8 layout");
 
 /*
- * Eight Q5_K rows, one super-block of each: Q4_K's layout (d, dmin, scales,
- * mins and the nibbles in qs exactly as in rg_block_q4_Kx8) and the fifth
+ * Eight Q5_K rows, one super-block of each: Q4_K's packed block (d, dmin,
+ * scales, mins and the nibbles exactly as in rg_block_q4_Kx8) and the fifth
  * bits interleaved the same way. Byte 32 * L + 4 * r + i of qh is byte
  * 4 * L + i of row r's qh, as in Q5_K itself: its bit s is the fifth bit of
  * element 4L + i of sub-block s. So the qh register at 32 L holds, one bit
@@ -77,12 +77,8 @@ static_assert(sizeof(rg_block_q4_Kx8) == 1184, "q4_Kx8 layout");
  * keep the file's size (5.6 bits a weight; a byte per value would be 8).
  */
 typedef struct {
-    uint16_t d[RG_PACK_ROWS];    /* row scales (half) */
-    uint16_t dmin[RG_PACK_ROWS]; /* row scales of the mins (half) */
-    uint8_t scales[8 * RG_PACK_ROWS];
-    uint8_t mins[8 * RG_PACK_ROWS];
-    uint8_t qs[RG_PACK_ROWS * 128];
-    uint8_t qh[RG_PACK_ROWS * 32];
+    rg_block_q4_Kx8 k4;            /* d, dmin, scales, mins and nibbles, as Q4_K's */
+    uint8_t qh[RG_PACK_ROWS * 32]; /* the fifth bits */
 } rg_block_q5_Kx8;
 static_assert(sizeof(rg_block_q5_Kx8) == 1440, "q5_Kx8 layout");
 

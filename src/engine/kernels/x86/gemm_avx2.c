@@ -263,7 +263,7 @@ static inline __attribute__((always_inline)) void q5_K_pair(const rg_block_q5_Kx
                                                             __m256i *isum)
 {
     const __m256i low = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
-    const uint8_t *qs = w->qs + 256 * j;
+    const uint8_t *qs = w->k4.qs + 256 * j;
     __m256i q[8];
     /* as in Q4_K, the nibbles (and the fifth bits) are loaded again from L1
      * for the second sub-block rather than held */
@@ -273,7 +273,7 @@ static inline __attribute__((always_inline)) void q5_K_pair(const rg_block_q5_Kx
             _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(qs + 32 * L)), low),
             _mm256_and_si256(q5_K_bit4(h, 2 * j), bit4));
     }
-    q5_K_sub(q, q4_K_scales(w->scales + 16 * j), x, bx, b, 2 * j, nt, isum);
+    q5_K_sub(q, q4_K_scales(w->k4.scales + 16 * j), x, bx, b, 2 * j, nt, isum);
     for (int L = 0; L < 8; L++) {
         const __m256i h = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * L));
         q[L] = _mm256_or_si256(
@@ -281,7 +281,7 @@ static inline __attribute__((always_inline)) void q5_K_pair(const rg_block_q5_Kx
                 _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(qs + 32 * L)), 4), low),
             _mm256_and_si256(q5_K_bit4(h, 2 * j + 1), bit4));
     }
-    q5_K_sub(q, q4_K_scales(w->scales + 16 * j + 8), x, bx, b, 2 * j + 1, nt, isum);
+    q5_K_sub(q, q4_K_scales(w->k4.scales + 16 * j + 8), x, bx, b, 2 * j + 1, nt, isum);
 }
 
 static inline __attribute__((always_inline)) void q5_Kx8(int nb, const rg_block_q5_Kx8 *w,
@@ -299,7 +299,7 @@ static inline __attribute__((always_inline)) void q5_Kx8(int nb, const rg_block_
         q5_K_pair(&w[b], x, bx, b, 1, nt, isum);
         q5_K_pair(&w[b], x, bx, b, 2, nt, isum);
         q5_K_pair(&w[b], x, bx, b, 3, nt, isum);
-        k_super_end(w[b].d, w[b].dmin, w[b].mins, x, bx, b, nt, isum, acc, mins);
+        k_super_end(w[b].k4.d, w[b].k4.dmin, w[b].k4.mins, x, bx, b, nt, isum, acc, mins);
     }
     for (int t = 0; t < nt; t++)
         _mm256_storeu_ps(y + (size_t)t * ys, _mm256_sub_ps(acc[t], mins[t]));
