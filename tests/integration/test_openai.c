@@ -82,6 +82,23 @@ static void numbered(char *out, size_t cap, const char *before, const char *afte
         len += (size_t)snprintf(out + len, cap - len, "%s%d%s", before, i, after);
 }
 
+/* POST /v1/completions with body on a raw connection, left open for the
+ * caller to read the stream from (and close). */
+static int post_open(const char *body)
+{
+    int fd = rg_tcp_connect(srv.port);
+    assert_true(fd >= 0);
+    size_t len = strlen(body), cap = len + 256;
+    char *req = malloc(cap);
+    int n = snprintf(req, cap,
+                     "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                     "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     len, body);
+    assert_int_equal(rg_tcp_send(fd, req, (size_t)n), 0);
+    free(req);
+    return fd;
+}
+
 #define NEED_DATA()                                                                                \
     if (!have_data) skip()
 
@@ -248,16 +265,8 @@ static void test_disconnect_frees_slot(void **state)
     /* two clients leave in the middle of long streams; with 2 slots, a third request must still run
      */
     for (int k = 0; k < 2; k++) {
-        int fd = rg_tcp_connect(srv.port);
-        char req[512];
-        const char body[] =
-            "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":100000,\"stream\":true}";
-        int n = snprintf(
-            req, sizeof req,
-            "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-            "Content-Length: %zu\r\n\r\n%s",
-            sizeof body - 1, body);
-        assert_int_equal(rg_tcp_send(fd, req, (size_t)n), 0);
+        int fd = post_open("{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":100000,"
+                           "\"stream\":true}");
         free(rg_tcp_read_until(fd, "data: ", 3, 5000, NULL));
         close(fd);
     }
@@ -915,16 +924,8 @@ static void test_long_prompt_in_chunks(void **state)
     assert_int_equal(rg_run_cli(args, NULL, NULL, 60, &rr), 0);
     assert_int_equal(rr.status, 0);
     /* another request generates meanwhile */
-    int fd = rg_tcp_connect(srv.port);
-    assert_true(fd >= 0);
-    const char *other = "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":200,"
-                        "\"stream\":true,\"ignore_eos\":true}";
-    char req[1024];
-    snprintf(req, sizeof req,
-             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-             "application/json\r\nContent-Length: %zu\r\n\r\n%s",
-             strlen(other), other);
-    assert_int_equal(rg_tcp_send(fd, req, strlen(req)), 0);
+    int fd = post_open("{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":200,"
+                       "\"stream\":true,\"ignore_eos\":true}");
     json_t *j = complete(prompt, 16);
     json_t *u = json_object_get(j, "usage");
     assert_true(json_integer_value(json_object_get(u, "prompt_tokens")) > 300);
@@ -1001,15 +1002,8 @@ static void test_prefix_copied_from_busy_slot(void **state)
                            "max_tokens", 400, "stream", 1, "ignore_eos", 1);
     char *body = json_dumps(ja, JSON_COMPACT);
     json_decref(ja);
-    int fd = rg_tcp_connect(srv.port);
-    assert_true(fd >= 0);
-    char req[8192];
-    snprintf(req, sizeof req,
-             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-             "application/json\r\nContent-Length: %zu\r\n\r\n%s",
-             strlen(body), body);
+    int fd = post_open(body);
     free(body);
-    assert_int_equal(rg_tcp_send(fd, req, strlen(req)), 0);
     size_t n;
     free(rg_tcp_read_until(fd, "data: {", 1, 30000, &n)); /* a is generating */
     json_t *jb = complete(b, 12);
