@@ -23,7 +23,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/str.h"
-#include "api/grammar.h"
+#include "engine/constrain/grammar.h"
 #include "api/tools.h"
 #include "engine/catalog/catalog.h"
 #include "engine/engine.h"

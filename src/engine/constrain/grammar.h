@@ -22,8 +22,8 @@
  * rather than silently ignored. Properties come out in the schema's order,
  * each optional one may be left out (as OpenAI's structured outputs do).
  */
-#ifndef RG_API_GRAMMAR_H
-#define RG_API_GRAMMAR_H
+#ifndef RG_ENGINE_CONSTRAIN_GRAMMAR_H
+#define RG_ENGINE_CONSTRAIN_GRAMMAR_H
 
 #include <stdbool.h>
 #include <stddef.h>

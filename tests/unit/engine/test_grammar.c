@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "api/grammar.h"
+#include "engine/constrain/grammar.h"
 #include "common/err.h"
 
 static struct rg_jg *compile(const char *schema_text)

@@ -9,7 +9,7 @@
  * whitespace runs) makes the automaton finite per byte, so a hostile schema
  * or text costs bounded time.
  */
-#include "api/grammar.h"
+#include "engine/constrain/grammar.h"
 
 #include <stdio.h>
 #include <stdlib.h>
