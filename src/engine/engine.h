@@ -154,11 +154,12 @@ struct rg_engine_params {
     int max_queue;           /* requests waiting per model beyond its slots; more: RG_EBUSY */
     size_t max_event_bytes;  /* unread event bytes per request before it is ended; 0 = 4 MiB */
     int load_delay_ms;       /* tests: a pause before each load, as a slow disk would make */
+    bool preload;            /* load the -m models in the background at start (default) */
 };
 struct rg_engine_params rg_engine_default_params(void);
 
 /* Copies the params (strings too). Starts loading the -m models in the
- * background. NULL on ENOMEM. */
+ * background (unless !preload). NULL on ENOMEM. */
 struct rg_engine *rg_engine_new(const struct rg_engine_params *p, char *err);
 /* Cancels every request, stops the schedulers, frees every model. Requests
  * whose events were not read to the end are freed too: call it after the

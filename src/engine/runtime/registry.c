@@ -36,7 +36,8 @@ struct rg_engine_params rg_engine_default_params(void)
                                      .n_slots = 1,
                                      .keep_alive = 300,
                                      .max_queue = 64,
-                                     .max_event_bytes = 4u << 20};
+                                     .max_event_bytes = 4u << 20,
+                                     .preload = true};
 }
 
 long rg_engine_pools_started(void)
@@ -397,7 +398,7 @@ struct rg_engine *rg_engine_new(const struct rg_engine_params *p, char *err)
     pthread_cond_init(&e->changed, NULL);
     pthread_mutex_init(&e->req_lock, NULL);
     e->reaper_started = pthread_create(&e->reaper, NULL, reaper, e) == 0;
-    if (e->p.n_models > 0) e->preload_started = pthread_create(&e->preload, NULL, preload, e) == 0;
+    if (e->p.n_models > 0 && e->p.preload) e->preload_started = pthread_create(&e->preload, NULL, preload, e) == 0;
     return e;
 nomem:
     if (e) {
