@@ -19,6 +19,7 @@
 #include "common/str.h"
 #include "engine/engine.h"
 #include "chat/chat.h"
+#include "common/log.h"
 
 static void usage(FILE *f)
 {
@@ -197,6 +198,7 @@ int rg_cmd_run(int argc, char **argv)
         return RG_EXIT_OK;
     }
     if (pr < 0) return RG_EXIT_USAGE;
+    rg_log_set_level(RG_LOG_WARN); /* the engine's info lines are for servers */
     char pbuf[4096], err[RG_ERR_SIZE], id[128];
     const char *path = rg_cli_model_path(o.model, o.models_dir, pbuf, sizeof pbuf);
     struct rg_engine_params ep = rg_engine_default_params();
