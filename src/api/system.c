@@ -72,6 +72,8 @@ static void status(struct rg_http_req *r, void *ctx)
                   "rss_bytes", (json_int_t)rss_bytes(), "requests_total", (json_int_t)m.requests,
                   "tokens", "prompt_total", (json_int_t)m.prompt_tokens, "generated_total",
                   (json_int_t)m.completion_tokens, "generated_per_s", m.generated_per_s);
+    /* compute thread pools started so far: embeddings share a model's */
+    json_object_set_new(body, "compute_pools", json_integer(rg_engine_pools_started()));
     rg_http_reply_json(r, 200, body);
 }
 
