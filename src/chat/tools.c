@@ -1,4 +1,4 @@
-/* Tool calling (see tools.h). */
+/* Tool calling (see chat.h). */
 #include "chat/chat.h"
 
 #include <stdbool.h>
