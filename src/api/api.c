@@ -51,10 +51,16 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
     ap.data_dir = cfg->data_dir;
     ap.access_ttl = cfg->access_ttl;
     ap.refresh_ttl = cfg->refresh_ttl;
-    if (rg_auth_signup_parse(cfg->signup, &ap.signup) != RG_OK)
+    /* --api-key guards the server: sign-up then stays closed unless asked
+     * for, and nobody without the key can make the first admin */
+    if (!cfg->signup)
+        ap.signup = cfg->api_keys.n ? RG_SIGNUP_CLOSED : RG_SIGNUP_OPEN;
+    else if (rg_auth_signup_parse(cfg->signup, &ap.signup) != RG_OK)
         return rg_err_set(err, RG_EINVAL,
                           "--signup: expected open, approval or closed, got '%.20s'",
-                          cfg->signup ? cfg->signup : "");
+                          cfg->signup);
+    ap.first_signup_open = cfg->api_keys.n == 0 || ap.signup == RG_SIGNUP_OPEN;
+    ap.signup_rate = cfg->signup_rate;
     ap.public_url = cfg->public_url; /* NULL: set from the bound port in rg_api_start */
     ap.github = (struct rg_auth_provider_conf){
         .client_id = cfg->github_client_id,

@@ -51,7 +51,9 @@ struct rg_config {
     char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
     int db_pool;    /* --db-pool, 4 */
     /* accounts */
-    char *signup;     /* --signup open|approval|closed, "open" */
+    char *signup;     /* --signup open|approval|closed; NULL: open, or closed with --api-key */
+    int signup_rate;  /* --signup-rate N sign-up attempts per address per hour, 20 */
+    bool public_info; /* --public-info: /status, /metrics, /openapi.json open despite --api-key */
     int access_ttl;   /* --access-ttl SECONDS, 900 */
     int refresh_ttl;  /* --refresh-ttl SECONDS, 30 days */
     char *public_url; /* --public-url, NULL = http://HOST:PORT */
