@@ -50,7 +50,7 @@
 #include "db/db.h"
 
 #define RG_AUTH_FREE_FAILS 5     /* failures of one (address, account) before the back-off */
-#define RG_AUTH_BACKOFF_BASE 2   /* seconds of the first wait */
+#define RG_AUTH_BACKOFF_BASE 5   /* seconds of the first wait */
 #define RG_AUTH_BACKOFF_MAX 900  /* the longest wait */
 #define RG_AUTH_MAX_FAIL_ADDR 30 /* failures from one address on any accounts */
 #define RG_AUTH_FAIL_WINDOW 3600 /* seconds failures are remembered */
