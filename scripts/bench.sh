@@ -301,9 +301,12 @@ bench_auth() {
   data=$(mktemp -d)
   errlog=$OUT/serve-auth.log
   if start_rg "$data" "$errlog"; then
+    curl -s -o /dev/null -H 'Content-Type: application/json' \
+      -d '{"email":"bench@example.com","password":"bench password 1"}' \
+      "http://127.0.0.1:$port/auth/register"
     tok=$(curl -s -H 'Content-Type: application/json' \
       -d '{"email":"bench@example.com","password":"bench password 1"}' \
-      "http://127.0.0.1:$port/auth/register" | sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p')
+      "http://127.0.0.1:$port/auth/login" | sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p')
     {
       echo
       echo "Over HTTP (wrk, 64 connections, ${DURATION}s, --http-threads $HTTP_THREADS, SQLite):"

@@ -57,8 +57,7 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
         ap.signup = cfg->api_keys.n ? RG_SIGNUP_CLOSED : RG_SIGNUP_OPEN;
     else if (rg_auth_signup_parse(cfg->signup, &ap.signup) != RG_OK)
         return rg_err_set(err, RG_EINVAL,
-                          "--signup: expected open, approval or closed, got '%.20s'",
-                          cfg->signup);
+                          "--signup: expected open, approval or closed, got '%.20s'", cfg->signup);
     ap.first_signup_open = cfg->api_keys.n == 0 || ap.signup == RG_SIGNUP_OPEN;
     ap.signup_rate = cfg->signup_rate;
     ap.public_url = cfg->public_url; /* NULL: set from the bound port in rg_api_start */

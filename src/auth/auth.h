@@ -78,7 +78,7 @@ struct rg_auth_params {
      * the first admin then comes from `rustygpt user add`. true (default):
      * the first account of an empty database may always sign up, as admin. */
     bool first_signup_open;
-    int signup_rate; /* sign-up attempts per address per hour; 0 = no limit; default 20 */
+    int signup_rate;        /* sign-up attempts per address per hour; 0 = no limit; default 20 */
     const char *public_url; /* base for OAuth redirect URIs ("http://127.0.0.1:8080"; copied) */
     struct rg_auth_provider_conf github, apple;
 };

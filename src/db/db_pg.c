@@ -250,8 +250,8 @@ static const char M2_CREATE_USER[] =
     " INSERT INTO users(email, name, role, password_hash, pending, created_at, updated_at)\n"
     "  VALUES (p_email, p_name, v_role, p_hash, p_pending, p_now, p_now) RETURNING * INTO u;\n"
     " " FILL_USER("u") "\n"
-    " RETURN NEXT;\n"
-    "END $f$;";
+                       " RETURN NEXT;\n"
+                       "END $f$;";
 
 static const char M2_LOGIN[] =
     "DROP FUNCTION login(text, text, bigint, bigint);"
@@ -272,8 +272,8 @@ static const char M2_LOGIN[] =
     " SELECT * INTO u FROM users x WHERE x.email = p_email;\n"
     " o_found := FOUND;\n"
     " IF o_found THEN " FILL_USER("u") " END IF;\n"
-    " RETURN NEXT;\n"
-    "END $f$;";
+                                       " RETURN NEXT;\n"
+                                       "END $f$;";
 
 static const char M2_LOGIN_SUCCEEDED[] =
     "CREATE OR REPLACE FUNCTION login_succeeded(p_attempt bigint) RETURNS boolean"
@@ -522,9 +522,9 @@ static int p_user_create(void *conn, const struct rg_db_new_user *u, struct rg_d
                          char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT * FROM create_user($1, $2, $3, $4, $5, $6, $7)",
-                    "ssssbbi", u->email, u->name, u->pw_hash, u->role, (int)u->pending,
-                    (int)u->first_only, u->now);
+    PGresult *r =
+        q(conn, &rc, err, "SELECT * FROM create_user($1, $2, $3, $4, $5, $6, $7)", "ssssbbi",
+          u->email, u->name, u->pw_hash, u->role, (int)u->pending, (int)u->first_only, u->now);
     if (rc == RG_EEXISTS) return rg_err_set(err, RG_EEXISTS, "an account with this email exists");
     if (r && PQntuples(r) == 0) { /* first_only, and there is an account */
         PQclear(r);
@@ -598,7 +598,9 @@ static int p_user_update(void *conn, int64_t id, const struct rg_db_user_change 
               "SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled AND NOT pending",
               "");
         if (r && ival(r, 0, 0) == 0)
-            rc = rg_err_set(err, RG_ESTATE, "cannot demote or disable the last enabled admin: make another account admin first");
+            rc = rg_err_set(err, RG_ESTATE,
+                            "cannot demote or disable the last enabled admin: make another account "
+                            "admin first");
         PQclear(r);
     }
     if (rc) {

@@ -478,7 +478,9 @@ static int s_user_update(void *conn, int64_t id, const struct rg_db_user_change 
                           ""),
                      &admins, err);
     if (!rc && admins == 0)
-        rc = rg_err_set(err, RG_ESTATE, "cannot demote or disable the last enabled admin: make another account admin first");
+        rc = rg_err_set(
+            err, RG_ESTATE,
+            "cannot demote or disable the last enabled admin: make another account admin first");
     if (!rc) rc = user_by_id(c, id, out, err);
     return finish(c, rc, false, err);
 }

@@ -127,9 +127,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
  * optional bearer and, for cookie routes, the session cookies and CSRF
  * header of a previous sign-in. Thread-safe (one curl handle per call).
  */
-static long call(const struct rg_server *s, const char *from, const char *method,
-                 const char *path, const char *bearer, const struct resp *session,
-                 const char *body, struct resp *out)
+static long call(const struct rg_server *s, const char *from, const char *method, const char *path,
+                 const char *bearer, const struct resp *session, const char *body, struct resp *out)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -201,8 +200,8 @@ static long login(const struct rg_server *s, const char *from, const char *email
 }
 
 /* Sign-up then sign-in; returns the user id. */
-static long long account(const struct rg_server *s, const char *email, const char *pw,
-                         char *access, size_t size, struct resp *session)
+static long long account(const struct rg_server *s, const char *email, const char *pw, char *access,
+                         size_t size, struct resp *session)
 {
     struct resp r;
     /* 202 accepted; the 201 of older servers (which signed in at once) is let
@@ -219,8 +218,8 @@ static long long account(const struct rg_server *s, const char *email, const cha
     return id;
 }
 
-static void patch_user(const struct rg_server *s, const char *admin, long long id,
-                       const char *body, long want, const char *want_text)
+static void patch_user(const struct rg_server *s, const char *admin, long long id, const char *body,
+                       long want, const char *want_text)
 {
     char path[64];
     snprintf(path, sizeof path, "/admin/users/%lld", id);
@@ -348,8 +347,8 @@ static void test_api_key_closes_signup(void **state)
     stop(&srv);
 
     /* --public-info keeps the info routes open; --signup open opens sign-up */
-    const char *open_info[] = {"--api-key", "operator-key", "--public-info", "--signup", "open",
-                               NULL};
+    const char *open_info[] = {"--api-key", "operator-key", "--public-info",
+                               "--signup",  "open",         NULL};
     start(&srv, open_info);
     assert_int_equal(status(&srv, "GET", "/status", NULL, NULL), 200);
     assert_int_equal(status(&srv, "GET", "/openapi.json", NULL, NULL), 200);
@@ -509,7 +508,8 @@ static void test_signup_race(void **state)
 }
 
 #define TESTS                                                                                      \
-    cmocka_unit_test(test_demoted_admin_token), cmocka_unit_test(test_logout_revokes_access_token), \
+    cmocka_unit_test(test_demoted_admin_token),                                                    \
+        cmocka_unit_test(test_logout_revokes_access_token),                                        \
         cmocka_unit_test(test_last_admin_stays), cmocka_unit_test(test_api_key_closes_signup),     \
         cmocka_unit_test(test_signup_rate_limit),                                                  \
         cmocka_unit_test(test_signup_does_not_reveal_accounts),                                    \

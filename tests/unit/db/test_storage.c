@@ -330,11 +330,8 @@ static void *race_policy(void *arg)
     struct policy_race *r = arg;
     char email[64], err[RG_ERR_SIZE];
     snprintf(email, sizeof email, "r%d-%d@example.com", r->round, r->i);
-    struct rg_db_new_user nu = {.email = email,
-                                .pw_hash = "h",
-                                .pending = !r->closed,
-                                .first_only = r->closed,
-                                .now = 5};
+    struct rg_db_new_user nu = {
+        .email = email, .pw_hash = "h", .pending = !r->closed, .first_only = r->closed, .now = 5};
     pthread_barrier_wait(r->go);
     r->rc = rg_db_user_create(r->db, &nu, &r->u, err);
     return NULL;
