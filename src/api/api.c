@@ -84,7 +84,14 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
         ap.apple.client_id = NULL;
     }
     a->st.auth = rg_auth_new(&ap, err);
-    return a->st.auth ? RG_OK : RG_EIO;
+    if (!a->st.auth) return RG_EIO;
+    int64_t users = 0;
+    if (!ap.first_signup_open && rg_db_user_count(a->st.db, &users, merr) == RG_OK && users == 0)
+        rg_log(RG_LOG_WARN,
+               "no accounts yet and sign-up is closed: make the first admin with "
+               "`rustygpt user add EMAIL`, or POST /auth/register with an --api-key",
+               RG_LOG_END);
+    return RG_OK;
 }
 
 static void close_accounts(struct rg_api *a)
