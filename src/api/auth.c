@@ -647,6 +647,13 @@ int rg_api_auth_hook(struct rg_http_req *r, void *ctx, struct rg_principal *who)
     struct rg_auth_who w;
     char err[RG_ERR_SIZE];
     int rc = rg_auth_check_bearer(st->auth, b, &w, err);
+    if (rc && rc != RG_EAUTH) { /* the database could not say: not the client's fault */
+        rg_log(RG_LOG_ERROR, "credential check failed", "error", 's', err, RG_LOG_END);
+        rg_http_set_header(r, "Retry-After", "1");
+        rg_http_reply_error(r, 503, NULL, "unavailable", NULL,
+                            "the accounts database is unavailable: try again");
+        return RG_EAUTH;
+    }
     if (rc) {
         rg_http_set_header(r, "WWW-Authenticate", "Bearer");
         rg_http_reply_error(r, 401, NULL, "invalid_credentials", NULL, "%s", err);

@@ -369,7 +369,6 @@ int rg_auth_user_update(struct rg_auth *a, int64_t id, const struct rg_db_user_c
 {
     int rc = rg_db_user_update(a->db, id, c, out, err);
     invalidate(a);
-    if (!rc) scrub(out);
     return rc;
 }
 

@@ -141,7 +141,8 @@ int rg_auth_refresh(struct rg_auth *a, const char *refresh, const char *user_age
  * issued to it. RG_ENOTFOUND if unknown. */
 int rg_auth_logout(struct rg_auth *a, const char *refresh, char *err);
 /* rg_db_user_update, and the account's live access tokens follow it at once
- * (a new role, disabled). RG_ESTATE when it would leave no enabled admin. */
+ * (a new role, disabled). RG_ESTATE when it would leave no enabled admin.
+ * *out keeps its password hash (callers show only whether there is one). */
 int rg_auth_user_update(struct rg_auth *a, int64_t id, const struct rg_db_user_change *c,
                         struct rg_db_user *out, char *err);
 
