@@ -220,6 +220,9 @@ struct rg_db_identity_in {
     int64_t signed_in_user;
     bool pending;      /* for a new account (the first account never is) */
     bool allow_create; /* false: an unknown identity gives RG_ENOTFOUND (closed sign-up) */
+    /* with allow_create: only while the database has no account (closed
+     * sign-up's first admin), decided in the transaction; RG_ENOTFOUND else */
+    bool first_only;
     int64_t now;
 };
 int rg_db_identity_link(struct rg_db *db, const struct rg_db_identity_in *in,

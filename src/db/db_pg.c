@@ -288,7 +288,22 @@ static const char M2_LOGIN_SUCCEEDED[] =
     " RETURN true;\n"
     "END $f$;";
 
-static const char *const M2[] = {M2_CREATE_USER, M2_LOGIN, M2_LOGIN_SUCCEEDED, NULL};
+/* link_oauth_identity with p_first_only: closed sign-up decided under the
+ * users lock, which the inner call takes again (advisory locks nest) */
+static const char M2_LINK_OAUTH_IDENTITY[] =
+    "CREATE FUNCTION link_oauth_identity(p_provider text, p_subject text, p_email text,"
+    " p_name text, p_signed_in bigint, p_pending boolean, p_allow_create boolean,"
+    " p_first_only boolean, p_now bigint)"
+    " RETURNS TABLE(o_status text, o_new boolean, " OUT_USER ") LANGUAGE plpgsql AS $f$\n"
+    "BEGIN\n"
+    " PERFORM pg_advisory_xact_lock(" LOCK_USERS ");\n"
+    " IF p_first_only AND EXISTS (SELECT 1 FROM users) THEN p_allow_create := false; END IF;\n"
+    " RETURN QUERY SELECT * FROM link_oauth_identity(p_provider, p_subject, p_email, p_name,\n"
+    "  p_signed_in, p_pending, p_allow_create, p_now);\n"
+    "END $f$;";
+
+static const char *const M2[] = {M2_CREATE_USER, M2_LOGIN, M2_LOGIN_SUCCEEDED,
+                                 M2_LINK_OAUTH_IDENTITY, NULL};
 
 static const struct migration MIGRATIONS[] = {
     {1, "accounts", M1},
@@ -767,9 +782,9 @@ static int p_identity_link(void *conn, const struct rg_db_identity_in *in, struc
 {
     int rc;
     PGresult *r =
-        q(conn, &rc, err, "SELECT * FROM link_oauth_identity($1, $2, $3, $4, $5, $6, $7, $8)",
-          "ssssibbi", in->provider, in->subject, in->email, in->name, in->signed_in_user,
-          (int)in->pending, (int)in->allow_create, in->now);
+        q(conn, &rc, err, "SELECT * FROM link_oauth_identity($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+          "ssssibbbi", in->provider, in->subject, in->email, in->name, in->signed_in_user,
+          (int)in->pending, (int)in->allow_create, (int)in->first_only, in->now);
     if (rc == RG_EEXISTS)
         return rg_err_set(err, RG_EEXISTS, "this %s identity or account is already linked",
                           in->provider);

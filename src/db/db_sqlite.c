@@ -784,7 +784,9 @@ static int s_identity_link(void *conn, const struct rg_db_identity_in *in, struc
             rg_db_copy(email, sizeof email, in->email);
         else
             snprintf(email, sizeof email, "%s:%s", in->provider, in->subject);
-        rc = insert_user(c, email, in->name, "", NULL, in->pending, false, in->now, out, err);
+        rc = insert_user(c, email, in->name, "", NULL, in->pending, in->first_only, in->now, out,
+                         err);
+        if (rc == RG_EPERM) rc = rg_err_set(err, RG_ENOTFOUND, "no account for this identity");
         if (rc) return finish(c, rc, false, err);
         user_id = out->id;
         *created = true;

@@ -381,6 +381,35 @@ static void test_signup_policy_race(void **state)
     policy_race_rounds(f, false); /* --signup approval */
 }
 
+/* Closed sign-up through a provider: only the first account, decided inside. */
+static void test_identity_first_only(void **state)
+{
+    struct fx *f = *state;
+    char err[RG_ERR_SIZE];
+    struct rg_db_user u;
+    bool created = false;
+    struct rg_db_identity_in in = {.provider = "github",
+                                   .subject = "1",
+                                   .email = "first@example.com",
+                                   .allow_create = true,
+                                   .first_only = true,
+                                   .now = 10};
+    assert_int_equal(rg_db_identity_link(f->db, &in, &u, &created, err), RG_OK);
+    assert_true(created);
+    assert_string_equal(u.role, "admin");
+    in.subject = "2";
+    in.email = "second@example.com";
+    assert_int_equal(rg_db_identity_link(f->db, &in, &u, &created, err), RG_ENOTFOUND);
+    assert_false(created);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), 1);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM identities"), 1);
+    /* the known identity still signs in */
+    in.subject = "1";
+    in.email = "first@example.com";
+    assert_int_equal(rg_db_identity_link(f->db, &in, &u, &created, err), RG_OK);
+    assert_false(created);
+}
+
 /* What an access token may do: the current role and state, the session. */
 static void test_token_state(void **state)
 {
@@ -812,6 +841,7 @@ static void test_open_errors(void **state)
         cmocka_unit_test_setup_teardown(test_first_admin_race, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_signup_policy_race, setup, teardown),                 \
         cmocka_unit_test_setup_teardown(test_token_state, setup, teardown),                        \
+        cmocka_unit_test_setup_teardown(test_identity_first_only, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_login_attempts, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(test_rotation_race, setup, teardown),                      \
