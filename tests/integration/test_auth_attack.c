@@ -467,7 +467,7 @@ static void race_round(const char *policy, int *ok, int *waiting)
 {
     enum { N = 12 };
     struct rg_server srv;
-    const char *args[] = {"--signup", policy, "--http-threads", "12", NULL};
+    const char *args[] = {"--signup", policy, NULL};
     start(&srv, args);
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, N);
