@@ -295,6 +295,8 @@ bench_auth() {
     echo "| access token (JWT) | $(json_field "$j" jwt_verify_per_s) | |"
     echo "| argon2id password | $(json_field "$j" argon2_verify_per_s) | $(json_field "$j" argon2_ms) ms |"
     echo "| API-key hash | $(json_field "$j" apikey_hash_per_s) | |"
+    echo "| access token, whole check (JWT + current role and session, cached 2 s) | $(json_field "$j" bearer_check_per_s) | |"
+    echo "| token state read (a cache miss, SQLite) | $(json_field "$j" token_state_read_per_s) | |"
   } >"$auth_md"
   log "auth: $j"
   command -v wrk >/dev/null || return 0
