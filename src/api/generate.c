@@ -284,7 +284,8 @@ int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work,
         if (most < n_ctx) g->er.max_tokens = most;
         return RG_OK;
     }
-    if (g->er.max_tokens > most)
+    /* an answer never outgrows the context, whatever max_tokens says */
+    if (RG_MIN(g->er.max_tokens, n_ctx) > most)
         return rg_req_err_set(e, 400, "max_tokens", NULL,
                               "%d answers x %ld tokens%s exceed this server's limit of %ld per "
                               "request (--max-request-work); ask for fewer",
