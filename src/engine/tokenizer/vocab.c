@@ -240,8 +240,10 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
         int32_t id = rg_vocab_find(v, eog_texts[i]);
         if (id >= 0 && (v->type[id] == TT_CONTROL || v->type[id] == TT_USER)) v->eog[id] = true;
     }
+    /* specials to match in text: never an empty one (the empty string would
+     * match everywhere without advancing), so count exactly what is stored */
     for (int32_t i = 0; i < v->n; i++)
-        if (v->type[i] == TT_CONTROL || v->type[i] == TT_USER) v->n_specials++;
+        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER) && v->len[i] > 0) v->n_specials++;
     v->specials = rg_calloc((size_t)v->n_specials + 1, sizeof *v->specials);
     if (!v->specials) {
         rg_vocab_free(v);
