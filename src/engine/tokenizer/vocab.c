@@ -554,11 +554,25 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
     return RG_OK;
 }
 
-int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
-                bool parse_special, int32_t *out, size_t cap, size_t *n_out)
+/* Whether the control token id may be recognised at text[i]: everywhere when
+ * there is no mask, else only where each of its bytes is the template's. */
+static bool special_allowed(const struct rg_vocab *v, int32_t id, const uint8_t *mask, size_t i)
+{
+    if (!mask) return true;
+    for (size_t k = 0; k < v->len[id]; k++)
+        if (!mask[i + k]) return false;
+    return true;
+}
+
+/* rg_tokenize with BOS and EOS chosen separately and, for control tokens, an
+ * optional per-byte mask of where they may be recognised (NULL: wherever
+ * parse_special allows). */
+static int tokenize(const struct rg_vocab *v, const char *text, size_t len, bool bos, bool eos,
+                    bool parse_special, const uint8_t *mask, int32_t *out, size_t cap,
+                    size_t *n_out)
 {
     struct out o = {out, cap, 0, false};
-    if (add_special && rg_vocab_add_bos(v)) emit(&o, v->bos);
+    if (bos && rg_vocab_add_bos(v)) emit(&o, v->bos);
     int rc = RG_OK;
     size_t pos = 0;
     bool first = true;
@@ -570,8 +584,10 @@ int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add
         for (size_t i = pos; i < len && sid < 0; i++)
             for (int32_t k = 0; k < v->n_specials; k++) {
                 int32_t id = v->specials[k];
-                if (!parse_special && v->type[id] != TT_USER) continue;
-                if (v->len[id] <= len - i && !memcmp(text + i, v->text[id], v->len[id])) {
+                bool user = v->type[id] == TT_USER;
+                if (!parse_special && !user) continue;
+                if (v->len[id] <= len - i && !memcmp(text + i, v->text[id], v->len[id]) &&
+                    (user || special_allowed(v, id, mask, i))) {
                     sid = id;
                     next = i;
                     break;
@@ -593,14 +609,15 @@ int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add
             pos = next;
         }
     }
-    if (rc == RG_OK && add_special && rg_vocab_add_eos(v)) emit(&o, v->eos);
+    if (rc == RG_OK && eos && rg_vocab_add_eos(v)) emit(&o, v->eos);
     *n_out = o.n;
     if (rc) return rc;
     return o.overflow ? RG_ETOOBIG : RG_OK;
 }
 
-int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
-                      bool parse_special, int32_t **out, size_t *n_out)
+static int tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bool bos,
+                          bool eos, bool parse_special, const uint8_t *mask, int32_t **out,
+                          size_t *n_out)
 {
     *out = NULL;
     *n_out = 0;
@@ -609,7 +626,7 @@ int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bo
         int32_t *t = rg_malloc_array(cap, sizeof *t);
         if (!t) return RG_ENOMEM;
         size_t n = 0;
-        int rc = rg_tokenize(v, text, len, add_special, parse_special, t, cap, &n);
+        int rc = tokenize(v, text, len, bos, eos, parse_special, mask, t, cap, &n);
         if (rc == RG_OK) {
             *out = t;
             *n_out = n;
@@ -620,6 +637,24 @@ int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bo
         cap = n; /* the count it needed */
     }
     return RG_ETOOBIG;
+}
+
+int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
+                bool parse_special, int32_t *out, size_t cap, size_t *n_out)
+{
+    return tokenize(v, text, len, add_special, add_special, parse_special, NULL, out, cap, n_out);
+}
+
+int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
+                      bool parse_special, int32_t **out, size_t *n_out)
+{
+    return tokenize_alloc(v, text, len, add_special, add_special, parse_special, NULL, out, n_out);
+}
+
+int rg_tokenize_alloc_masked(const struct rg_vocab *v, const char *text, size_t len,
+                             const uint8_t *special_ok, bool add_bos, int32_t **out, size_t *n_out)
+{
+    return tokenize_alloc(v, text, len, add_bos, false, true, special_ok, out, n_out);
 }
 
 int rg_token_to_piece(const struct rg_vocab *v, int32_t id, bool special, char *buf, size_t cap)
