@@ -379,6 +379,14 @@ static void emit(struct out *o, int32_t id)
     o->n++;
 }
 
+/* <unk>, when the vocabulary has one (a file may name none: then what no
+ * token covers is dropped, as byte-level BPE drops a byte it has no token for,
+ * rather than emitting an id out of range) */
+static void emit_unk(const struct rg_vocab *v, struct out *o)
+{
+    if (v->unk >= 0) emit(o, v->unk);
+}
+
 static int try_pair(const struct rg_vocab *v, const char *text, struct sym *s, int32_t l,
                     struct heap *h)
 {
@@ -434,7 +442,10 @@ static int spm_fragment(const struct rg_vocab *v, const char *text, size_t len, 
         }
         for (size_t k = 0; k < s[i].n; k++) {
             int32_t bt = v->byte_tok[(unsigned char)text[s[i].start + k]];
-            emit(o, bt >= 0 ? bt : v->unk);
+            if (bt >= 0)
+                emit(o, bt);
+            else
+                emit_unk(v, o);
         }
     }
     rg_free(h.v);
@@ -487,12 +498,12 @@ static bool chinese_char(uint32_t c)
 
 /* One word: "\xe2\x96\x81" + word, greedy longest match from the left; a word
  * that cannot be covered becomes one <unk>. */
-static void wpm_word(const struct rg_vocab *v, const char *w, size_t wl, struct out *o)
+static int wpm_word(const struct rg_vocab *v, const char *w, size_t wl, struct out *o)
 {
-    if (!wl) return;
+    if (!wl) return RG_OK;
     size_t n = wl + 3, start = o->n;
     char *buf = rg_malloc(n);
-    if (!buf) return;
+    if (!buf) return RG_ENOMEM;
     memcpy(buf, "\xe2\x96\x81", 3);
     memcpy(buf + 3, w, wl);
     for (size_t i = 0; i < n;) {
@@ -511,8 +522,9 @@ static void wpm_word(const struct rg_vocab *v, const char *w, size_t wl, struct 
             break;
         }
     }
-    if (o->n == start) emit(o, v->unk);
+    if (o->n == start) emit_unk(v, o);
     rg_free(buf);
+    return RG_OK;
 }
 
 static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, struct out *o)
@@ -520,7 +532,8 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
     char *word = rg_malloc(len * 12 + 16);
     if (!word) return RG_ENOMEM;
     size_t wl = 0;
-    for (size_t i = 0; i < len;) {
+    int rc = RG_OK;
+    for (size_t i = 0; rc == RG_OK && i < len;) {
         size_t cl;
         uint32_t cp = rg_utf8_decode(text + i, len - i, &cl);
         i += cl;
@@ -530,7 +543,7 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
             uint32_t c = nfd[k];
             unsigned f = rg_unicode_flags(c);
             if (rg_unicode_is_space(c)) {
-                wpm_word(v, word, wl, o);
+                rc = rc ? rc : wpm_word(v, word, wl, o);
                 wl = 0;
                 continue;
             }
@@ -540,8 +553,8 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
             char u[4];
             size_t ul = rg_utf8_encode(rg_unicode_tolower(c), u);
             if ((f & RG_UC_PUNCT) || (c < 0x7F && (f & RG_UC_SYMBOL)) || chinese_char(c)) {
-                wpm_word(v, word, wl, o);
-                wpm_word(v, u, ul, o);
+                rc = rc ? rc : wpm_word(v, word, wl, o);
+                rc = rc ? rc : wpm_word(v, u, ul, o);
                 wl = 0;
             } else {
                 memcpy(word + wl, u, ul);
@@ -549,9 +562,9 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
             }
         }
     }
-    wpm_word(v, word, wl, o);
+    if (rc == RG_OK) rc = wpm_word(v, word, wl, o);
     rg_free(word);
-    return RG_OK;
+    return rc;
 }
 
 /* Whether the control token id may be recognised at text[i]: everywhere when

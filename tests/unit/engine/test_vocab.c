@@ -18,9 +18,10 @@ enum { NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER = 4 };
 #define SP "\xe2\x96\x81" /* U+2581, SentencePiece's space */
 
 /* Writes a vocab-only GGUF with these tokens/types (scores: longer is better)
- * and loads its vocabulary. */
-static struct rg_vocab *build_vocab(const char *model, const char *const *toks, const int32_t *types,
-                                    size_t n, struct rg_gguf **gout)
+ * and unknown_token_id unk (-1: no such key) and loads its vocabulary. */
+static struct rg_vocab *build_vocab_unk(const char *model, const char *const *toks,
+                                        const int32_t *types, size_t n, int unk,
+                                        struct rg_gguf **gout)
 {
     struct rg_gguf_writer *w = rg_gguf_writer_new();
     assert_non_null(w);
@@ -35,7 +36,9 @@ static struct rg_vocab *build_vocab(const char *model, const char *const *toks, 
     assert_int_equal(rg_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, n), RG_OK);
     assert_int_equal(rg_gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", scores, n), RG_OK);
     assert_int_equal(rg_gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, n), RG_OK);
-    assert_int_equal(rg_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0), RG_OK);
+    if (unk >= 0)
+        assert_int_equal(rg_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk),
+                         RG_OK);
     char path[] = "/tmp/rg-vocab-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -52,6 +55,12 @@ static struct rg_vocab *build_vocab(const char *model, const char *const *toks, 
     if (rg_vocab_load(g, &v, err) != RG_OK) fail_msg("%s", err);
     *gout = g;
     return v;
+}
+
+static struct rg_vocab *build_vocab(const char *model, const char *const *toks,
+                                    const int32_t *types, size_t n, struct rg_gguf **gout)
+{
+    return build_vocab_unk(model, toks, types, n, 0, gout);
 }
 
 static int32_t id_of(const struct rg_vocab *v, const char *text)
@@ -151,6 +160,21 @@ static void test_bpe_wpm_empty_specials(void **state)
     rg_gguf_close(g);
 }
 
+/* A WordPiece vocabulary that names no <unk>: a word no token covers gives
+ * no token, never the id -1 (found by fuzz_tokenizer). */
+static void test_wpm_without_unk(void **state)
+{
+    (void)state;
+    const char *toks[] = {"[UNK]", "[CLS]", SP "he"};
+    int32_t types[] = {CONTROL, CONTROL, NORMAL};
+    struct rg_gguf *g;
+    struct rg_vocab *v = build_vocab_unk("bert", toks, types, RG_ARRAY_LEN(toks), -1, &g);
+    int32_t want[] = {id_of(v, SP "he"), id_of(v, SP "he")};
+    expect_tokens(v, "he zz he", false, want, RG_ARRAY_LEN(want));
+    rg_vocab_free(v);
+    rg_gguf_close(g);
+}
+
 int main(void)
 {
     alarm(60); /* the bug under test is an endless loop: fail rather than hang */
@@ -158,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_spm_empty_unk_and_control),
         cmocka_unit_test(test_empty_user_tokens),
         cmocka_unit_test(test_bpe_wpm_empty_specials),
+        cmocka_unit_test(test_wpm_without_unk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
