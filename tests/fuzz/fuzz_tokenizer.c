@@ -10,7 +10,8 @@
  * Input layout (everything optional; missing bytes read as 0):
  *   byte 0   kind: %3 -> llama (SPM), gpt2 (BPE), bert (WPM)
  *   byte 1   BPE pre-tokenizer family, an index into PRES
- *   byte 2   flags: 1 add_space_prefix, 2 add_bos_token, 4 unk id 0 given
+ *   byte 2   flags: 1 add_space_prefix, 2 add_bos_token, 4 unk id 0 given,
+ *            bits 3..7 the chat format (%7) for rg_chat_tokenize
  *   then up to MAX_TOKENS tokens: type byte (%7; 0xFF ends the list), length
  *   byte (%32), that many bytes (NUL becomes 0x01: GGUF strings hold no NUL)
  *   the rest: the text
@@ -21,6 +22,7 @@
 
 #include "common/alloc.h"
 #include "engine/gguf/gguf.h"
+#include "engine/template/template.h"
 #include "engine/tokenizer/tokenizer.h"
 
 enum { MAX_TOKENS = 256, MAX_TOKEN_LEN = 32 };
@@ -169,6 +171,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             rg_free(ids);
         }
+        /* the text as a user's message (it may spell any special token) */
+        char *content = malloc(text_len + 1);
+        if (!content) abort();
+        memcpy(content, text, text_len);
+        content[text_len] = '\0';
+        struct rg_chat_msg m[] = {{"system", "s"}, {"user", content}, {"assistant", content}};
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        int rc = rg_chat_tokenize(v, (enum rg_chat_format)((flags >> 3) % 7), m, 3, true,
+                                  flags & 2, &ids, &n_ids, err);
+        if (rc == RG_OK) {
+            for (size_t i = 0; i < n_ids; i++)
+                if (ids[i] < 0 || ids[i] >= nt) abort();
+        } else if (rc != RG_ENOMEM && rc != RG_EUNSUPPORTED) {
+            abort();
+        }
+        rg_free(ids);
+        free(content);
         rg_vocab_free(v);
     }
     rg_gguf_close(g);
