@@ -64,6 +64,8 @@ struct rg_config {
     /* HTTP limits */
     size_t max_body;     /* --max-body BYTES, 8 MiB */
     int max_connections; /* --max-connections, 256 */
+    int max_connections_per_ip; /* --max-connections-per-ip, 64; 0 = no limit */
+    int header_timeout;  /* --header-timeout SECONDS to send a request's headers, 15 */
     int http_threads;    /* --http-threads, 0 = one per core */
     int timeout;         /* --timeout SECONDS idle/slow client, 60 */
     int shutdown_grace;  /* --shutdown-grace SECONDS for running streams, 10 */
