@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "engine/engine.h"
 #include "engine/gguf/gguf.h"
+#include "engine/kernels/kernels.h"
 
 /* Rewrites src into path with alignment 1, padding the header so that the
  * first tensor's data lies at an odd offset. Returns that offset. */
@@ -137,11 +138,66 @@ static void test_stories(void **state)
     check_model("models/stories260K.gguf");
 }
 
+/* The kernel helpers themselves: a matrix at an odd address gives exactly
+ * the products, rows and packed form of the same matrix aligned. */
+static void test_kernels_misaligned(void **state)
+{
+    (void)state;
+    rg_quant_init();
+    rg_vec_init();
+    struct rg_pool *pool = NULL;
+    assert_int_equal(rg_pool_create(2, &pool), RG_OK);
+    enum { K = 512, ROWS = 16, TOK = 5 };
+    static const enum rg_type types[] = {RG_TYPE_F32,  RG_TYPE_F16,  RG_TYPE_Q8_0,
+                                         RG_TYPE_Q4_0, RG_TYPE_Q4_K, RG_TYPE_Q6_K};
+    float *src = rg_malloc_array((size_t)K * ROWS, sizeof *src);
+    float *x = rg_malloc_array((size_t)K * TOK, sizeof *x);
+    assert_true(src && x);
+    for (size_t i = 0; i < (size_t)K * ROWS; i++)
+        src[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    for (size_t i = 0; i < (size_t)K * TOK; i++)
+        x[i] = (float)((i * 104729) % 1000) / 700.0f - 0.7f;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        enum rg_type t = types[ti];
+        const struct rg_type_traits *tr = rg_type_traits(t);
+        size_t row = rg_type_row_size(t, K), bytes = row * ROWS;
+        uint8_t *al = rg_aligned_alloc(64, bytes), *raw = rg_aligned_alloc(64, bytes + 1);
+        assert_true(al && raw);
+        for (int r = 0; r < ROWS; r++)
+            tr->from_float(src + (size_t)r * K, al + (size_t)r * row, K);
+        uint8_t *mis = raw + 1; /* odd address */
+        memcpy(mis, al, bytes);
+        float ya[TOK * ROWS], ym[TOK * ROWS], ra[K], rm[K];
+        assert_int_equal(rg_matmul(pool, t, al, ROWS, K, x, TOK, ya), RG_OK);
+        assert_int_equal(rg_matmul(pool, t, mis, ROWS, K, x, TOK, ym), RG_OK);
+        assert_memory_equal(ya, ym, sizeof ya);
+        assert_int_equal(rg_get_row(t, al, K, 3, ra), RG_OK);
+        assert_int_equal(rg_get_row(t, mis, K, 3, rm), RG_OK);
+        assert_memory_equal(ra, rm, sizeof ra);
+        size_t ps = rg_pack_size(t, ROWS, K);
+        if (ps) {
+            uint8_t *pa = rg_aligned_alloc(64, ps), *pm = rg_aligned_alloc(64, ps);
+            assert_true(pa && pm);
+            assert_int_equal(rg_pack(t, al, ROWS, K, pa), RG_OK);
+            assert_int_equal(rg_pack(t, mis, ROWS, K, pm), RG_OK);
+            assert_memory_equal(pa, pm, ps);
+            rg_free(pa);
+            rg_free(pm);
+        }
+        rg_free(al);
+        rg_free(raw);
+    }
+    rg_free(src);
+    rg_free(x);
+    rg_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32),  cmocka_unit_test(test_f16),    cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_q4_0), cmocka_unit_test(test_q4_k_m), cmocka_unit_test(test_stories),
+        cmocka_unit_test(test_kernels_misaligned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
