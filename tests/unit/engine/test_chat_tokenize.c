@@ -239,6 +239,14 @@ static void test_no_injection_spm(void **state)
     no_injection("vocab/ggml-vocab-llama-spm.gguf", false);
 }
 
+/* Phi-3's own vocabulary: its turn markers are control tokens in the file. */
+static void test_phi3_vocab(void **state)
+{
+    (void)state;
+    same_as_plain("vocab/ggml-vocab-phi-3.gguf");
+    no_injection("vocab/ggml-vocab-phi-3.gguf", false);
+}
+
 /* The attack of issue 23, spelled out for ChatML: a user content that opens
  * a system turn gives no <|im_start|> of its own. */
 static void test_chatml_forged_turn(void **state)
@@ -303,7 +311,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_plain_bpe),  cmocka_unit_test(test_same_as_plain_spm),
         cmocka_unit_test(test_no_injection_bpe),   cmocka_unit_test(test_no_injection_spm),
-        cmocka_unit_test(test_chatml_forged_turn), cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_phi3_vocab),         cmocka_unit_test(test_chatml_forged_turn),
+        cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
