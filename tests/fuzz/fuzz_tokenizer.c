@@ -27,7 +27,7 @@
 
 enum { MAX_TOKENS = 256, MAX_TOKEN_LEN = 32 };
 
-static const char *const PRES[] = {"default", "llama-bpe", "qwen2",    "starcoder",
+static const char *const PRES[] = {"default", "llama-bpe", "qwen2",        "starcoder",
                                    "falcon",  "gpt-2",     "deepseek-llm", "bogus"};
 
 struct w {
@@ -179,8 +179,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct rg_chat_msg m[] = {{"system", "s"}, {"user", content}, {"assistant", content}};
         int32_t *ids = NULL;
         size_t n_ids = 0;
-        int rc = rg_chat_tokenize(v, (enum rg_chat_format)((flags >> 3) % 7), m, 3, true,
-                                  flags & 2, &ids, &n_ids, err);
+        int rc = rg_chat_tokenize(v, (enum rg_chat_format)((flags >> 3) % 7), m, 3, true, flags & 2,
+                                  &ids, &n_ids, err);
         if (rc == RG_OK) {
             for (size_t i = 0; i < n_ids; i++)
                 if (ids[i] < 0 || ids[i] >= nt) abort();

@@ -88,7 +88,8 @@ static bool healthz(int port, int timeout_ms)
 {
     int fd = connect_from(1, port);
     if (fd < 0) return false;
-    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    static const char req[] =
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     bool ok = false;
     if (rg_tcp_send(fd, req, sizeof req - 1) == 0) {
         size_t len = 0;
@@ -185,8 +186,7 @@ static void test_per_ip_limit(void **state)
 {
     (void)state;
     struct rg_server s;
-    const char *args[] = {"--max-connections-per-ip", "8", "--header-timeout", "60",
-                          NULL};
+    const char *args[] = {"--max-connections-per-ip", "8", "--header-timeout", "60", NULL};
     assert_int_equal(rg_server_start(&s, args, NULL), 0);
     enum { N = 8 };
     int fds[N];
@@ -212,8 +212,8 @@ static void test_global_limit_recovers(void **state)
 {
     (void)state;
     struct rg_server s;
-    const char *args[] = { "--max-connections",  "32", "--max-connections-per-ip",
-                          "0",        "--header-timeout",   "2",  NULL};
+    const char *args[] = {
+        "--max-connections", "32", "--max-connections-per-ip", "0", "--header-timeout", "2", NULL};
     assert_int_equal(rg_server_start(&s, args, NULL), 0);
     enum { N = 64 };
     int fds[N];

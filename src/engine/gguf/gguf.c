@@ -291,8 +291,7 @@ static int align_vectors(struct rg_gguf *g, char *err)
         if (!g->copies && !(g->copies = rg_calloc((size_t)g->n_tensors, sizeof *g->copies)))
             return rg_err_set(err, RG_ENOMEM, "out of memory");
         void *copy = rg_aligned_alloc(64, t->size);
-        if (!copy)
-            return rg_err_set(err, RG_ENOMEM, "out of memory aligning tensor '%s'", t->name);
+        if (!copy) return rg_err_set(err, RG_ENOMEM, "out of memory aligning tensor '%s'", t->name);
         memcpy(copy, t->data, t->size);
         g->copies[i] = copy;
         t->data = copy;

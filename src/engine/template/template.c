@@ -159,9 +159,9 @@ int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *m, size_t n,
  * bound leaves room for the longest role and system-prompt placement. */
 enum { PER_MSG_OVERHEAD = 128, PER_CHAT_OVERHEAD = 128 };
 
-int rg_chat_tokenize(const struct rg_vocab *v, enum rg_chat_format f, const struct rg_chat_msg *msgs,
-                     size_t n, bool add_generation_prompt, bool add_bos, int32_t **out,
-                     size_t *n_out, char *err)
+int rg_chat_tokenize(const struct rg_vocab *v, enum rg_chat_format f,
+                     const struct rg_chat_msg *msgs, size_t n, bool add_generation_prompt,
+                     bool add_bos, int32_t **out, size_t *n_out, char *err)
 {
     if (out) *out = NULL;
     if (n_out) *n_out = 0;
@@ -188,6 +188,7 @@ int rg_chat_tokenize(const struct rg_vocab *v, enum rg_chat_format f, const stru
     rg_buf_free(&mask);
     if (rc == RG_OK) return RG_OK;
     if (rc == RG_ENOMEM) return rg_err_set(err, rc, "out of memory");
-    if (rc == RG_EUNSUPPORTED) return rg_err_set(err, rc, "this vocabulary's tokenizer is not implemented");
+    if (rc == RG_EUNSUPPORTED)
+        return rg_err_set(err, rc, "this vocabulary's tokenizer is not implemented");
     return rg_err_set(err, rc, "cannot render the chat: %s", rg_strerror(rc));
 }

@@ -58,8 +58,8 @@ int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *msgs, size_t
  * role, a NULL content); RG_ETOOBIG when the rendered text would not fit in memory.
  * err (RG_ERR_SIZE bytes, may be NULL) gets the detail. On failure *out is NULL.
  */
-int rg_chat_tokenize(const struct rg_vocab *v, enum rg_chat_format f, const struct rg_chat_msg *msgs,
-                     size_t n, bool add_generation_prompt, bool add_bos, int32_t **out,
-                     size_t *n_out, char *err);
+int rg_chat_tokenize(const struct rg_vocab *v, enum rg_chat_format f,
+                     const struct rg_chat_msg *msgs, size_t n, bool add_generation_prompt,
+                     bool add_bos, int32_t **out, size_t *n_out, char *err);
 
 #endif

@@ -100,8 +100,8 @@ static void check_model(const char *rel)
     assert_int_equal(nv_a, nv_u);
     for (size_t i = 0; i < (size_t)(2 * N) * (size_t)nv_a; i++)
         if (a[i] != u[i])
-            fail_msg("%s (data at offset %zu mod 8): logit %zu is %g, aligned file %g", rel, off,
-                     i, (double)u[i], (double)a[i]);
+            fail_msg("%s (data at offset %zu mod 8): logit %zu is %g, aligned file %g", rel, off, i,
+                     (double)u[i], (double)a[i]);
     fprintf(stderr, "%s: alignment 1, data at offset %zu mod 8: same logits\n", rel, off);
     rg_free(a);
     rg_free(u);
@@ -195,8 +195,12 @@ static void test_kernels_misaligned(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32),  cmocka_unit_test(test_f16),    cmocka_unit_test(test_q8_0),
-        cmocka_unit_test(test_q4_0), cmocka_unit_test(test_q4_k_m), cmocka_unit_test(test_stories),
+        cmocka_unit_test(test_f32),
+        cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_q8_0),
+        cmocka_unit_test(test_q4_0),
+        cmocka_unit_test(test_q4_k_m),
+        cmocka_unit_test(test_stories),
         cmocka_unit_test(test_kernels_misaligned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

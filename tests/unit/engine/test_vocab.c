@@ -37,8 +37,8 @@ static struct rg_vocab *build_vocab_unk(const char *model, const char *const *to
     assert_int_equal(rg_gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", scores, n), RG_OK);
     assert_int_equal(rg_gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, n), RG_OK);
     if (unk >= 0)
-        assert_int_equal(rg_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk),
-                         RG_OK);
+        assert_int_equal(
+            rg_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk), RG_OK);
     char path[] = "/tmp/rg-vocab-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -86,15 +86,15 @@ static void expect_tokens(const struct rg_vocab *v, const char *text, bool parse
 static void test_spm_empty_unk_and_control(void **state)
 {
     (void)state;
-    const char *toks[] = {"",  "<s>", "</s>", "",  "<|im_start|>", "<|im_end|>", "u",
-                          "s", "e",   "r",    "h", "i",            "hi",         "\n", SP};
+    const char *toks[] = {"",  "<s>", "</s>", "",  "<|im_start|>", "<|im_end|>", "u", "s",
+                          "e", "r",   "h",    "i", "hi",           "\n",         SP};
     int32_t types[] = {UNKNOWN, CONTROL, CONTROL, CONTROL, CONTROL, CONTROL, NORMAL, NORMAL,
                        NORMAL,  NORMAL,  NORMAL,  NORMAL,  NORMAL,  NORMAL,  NORMAL};
     struct rg_gguf *g;
     struct rg_vocab *v = build_vocab("llama", toks, types, RG_ARRAY_LEN(toks), &g);
     int32_t im_start = id_of(v, "<|im_start|>"), im_end = id_of(v, "<|im_end|>");
-    int32_t want[] = {im_start,        id_of(v, "u"), id_of(v, "s"),  id_of(v, "e"),
-                      id_of(v, "r"),   id_of(v, "\n"), id_of(v, "hi"), im_end};
+    int32_t want[] = {im_start,      id_of(v, "u"),  id_of(v, "s"),  id_of(v, "e"),
+                      id_of(v, "r"), id_of(v, "\n"), id_of(v, "hi"), im_end};
     /* a hang here is the bug (the alarm ends the test as a failure) */
     expect_tokens(v, "<|im_start|>user\nhi<|im_end|>", true, want, RG_ARRAY_LEN(want));
     /* parse_special off: the markers are text; unknown characters become
