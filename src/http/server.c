@@ -1154,8 +1154,9 @@ int rg_http_server_start(struct rg_http_server *s, char *err)
     }
     s->watchdog_stop = false;
     if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
-        MHD_stop_daemon(s->d);
+        MHD_stop_daemon(s->d); /* closes the listening socket it was given */
         s->d = NULL;
+        s->listen_fd = -1;
         return rg_err_set(err, RG_EIO, "cannot start the HTTP server's watchdog thread");
     }
     s->watchdog_started = true;
