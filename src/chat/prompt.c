@@ -14,21 +14,13 @@ int rg_chat_tokenize_msgs(const struct rg_vocab *v, enum rg_chat_format fmt,
                           const struct rg_chat_msg *msgs, size_t n, int32_t **out, size_t *n_out,
                           char *err)
 {
-    struct rg_buf text;
-    rg_buf_init(&text, 64u << 20);
-    int rc = rg_chat_render(fmt, msgs, n, true, &text);
-    if (rc != RG_OK) {
-        rg_buf_free(&text);
-        return rg_err_set(err, rc, "the conversation could not be rendered: %s",
-                          rg_strerror(rc));
-    }
-    rc = rg_tokenize_alloc(v, text.data ? text.data : "", text.len, true, true, out, n_out);
-    rg_buf_free(&text);
-    if (rc != RG_OK)
-        return rg_err_set(err, rc, "cannot tokenize the prompt: %s",
-                          rc == RG_EUNSUPPORTED ? "this model's tokenizer is not implemented yet"
-                                                : rg_strerror(rc));
-    return RG_OK;
+    char terr[RG_ERR_SIZE] = "";
+    int rc = rg_chat_tokenize(v, fmt, msgs, n, true, true, out, n_out, terr);
+    if (rc == RG_OK) return RG_OK;
+    return rg_err_set(err, rc, "cannot tokenize the conversation: %s",
+                      rc == RG_EUNSUPPORTED ? "this model's tokenizer is not implemented yet"
+                      : terr[0]             ? terr
+                                            : rg_strerror(rc));
 }
 
 /* Message content: a string, or an array of parts of which the text ones count. */

@@ -117,6 +117,11 @@ static const struct opt OPTS[] = {
      "largest request body accepted (suffixes k, m, g)"},
     {"max-connections", 0, "N", OPT_INT, OFF(max_connections), "256", 1, 100000,
      "concurrent connections; more are refused"},
+    {"max-connections-per-ip", 0, "N", OPT_INT, OFF(max_connections_per_ip), "64", 0, 100000,
+     "concurrent connections from one address; more are refused (0 = no limit)"},
+    {"header-timeout", 0, "SECONDS", OPT_INT, OFF(header_timeout), "15", 1, 3600,
+     "close a connection that has not sent a whole request's headers this long after starting "
+     "it, however slowly it trickles them"},
     {"http-threads", 0, "N", OPT_INT, OFF(http_threads), "0", 0, 256,
      "threads answering HTTP requests; 0 = one per core"},
     {"timeout", 0, "SECONDS", OPT_INT, OFF(timeout), "60", 1, 86400,

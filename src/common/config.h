@@ -70,7 +70,10 @@ struct rg_config {
     int http_threads;    /* --http-threads, 0 = one per core */
     int timeout;         /* --timeout SECONDS idle/slow client, 60 */
     int shutdown_grace;  /* --shutdown-grace SECONDS for running streams, 10 */
-    bool cache_f16;      /* --cache-type f32|f16: the KV cache's elements, f32 */
+    /* --max-connections-per-ip, 64 (0 = no limit); --header-timeout SECONDS for a
+     * request's headers to arrive, 15 */
+    int max_connections_per_ip, header_timeout;
+    bool cache_f16; /* --cache-type f32|f16: the KV cache's elements, f32 */
     /* logging */
     enum rg_log_format log_format; /* --log-format json|text, text */
     char *log_level;               /* --log-level debug|info|warn|error, "info" */
