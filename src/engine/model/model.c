@@ -14,46 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "common/alloc.h"
-#include "engine/engine.h"
-#include "engine/gguf/gguf.h"
-#include "engine/kernels/kernels.h"
-
-#define RG_MAX_GROUP 64 /* query heads one attention work item takes at most */
-
-struct layer {
-    const struct rg_gguf_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
-    const struct rg_gguf_tensor *wqkv; /* phi3: q, k and v in one matrix */
-    const struct rg_gguf_tensor *ffn_norm, *w_gate, *w_up, *w_down;
-    const struct rg_gguf_tensor *attn_post_norm, *ffn_post_norm; /* gemma2 */
-    /* bert: biases and LayerNorms (weight, bias) */
-    const struct rg_gguf_tensor *bo, *b_up, *b_down, *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-    bool fused_up; /* phi3: ffn_up holds gate then up */
-};
-
-enum arch { ARCH_LLAMA, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3, ARCH_GEMMA2, ARCH_BERT };
-
-struct rg_model {
-    struct rg_gguf *g;
-    struct rg_vocab *vocab;
-    struct rg_model_info info;
-    enum arch arch;
-    char name[128];
-    const struct rg_gguf_tensor *tok_embd, *output_norm, *output;
-    struct layer *layers;
-    /* [n_tensors]: the packed form of each matrix (kernels.h), NULL where the
-     * file's layout is used; owned */
-    void **packed;
-    /* gemma2 */
-    float embd_scale;                  /* token embeddings times this (1 = none) */
-    float attn_softcap, final_softcap; /* 0 = none */
-    int32_t sliding_window;            /* even layers see this many positions; 0 = all */
-    bool gelu;                         /* GELU gate instead of SiLU */
-    /* bert */
-    const struct rg_gguf_tensor *tok_types, *pos_embd, *embd_ln_w, *embd_ln_b;
-    float ln_eps;
-    int pooling; /* 1 mean, 2 first token (CLS) */
-};
+#include "engine/model/model_internal.h"
 
 struct rg_model_params rg_model_default_params(void)
 {
@@ -466,22 +427,6 @@ fail:
 
 /* ---- context ---- */
 
-struct rg_ctx {
-    struct rg_model *m;
-    struct rg_pool *pool;
-    bool pool_shared; /* another context's (rg_ctx_params.share_pool): not ours to free */
-    int32_t n_ctx, n_batch, n_seq;
-    int32_t n_past;             /* sequence 0 (the single-sequence API) */
-    int32_t *past;              /* [n_seq] positions held per sequence; past[0] mirrors n_past */
-    int32_t *tok_seq, *tok_pos; /* [n_batch] sequence and position of each token of a batch */
-    int32_t *out_rows;          /* [n_batch] tokens whose logits are wanted */
-    size_t kv_dim;
-    float *k_cache, *v_cache;        /* [seq][layer][n_ctx][kv_dim], F32 cache; else NULL */
-    uint16_t *k_cache16, *v_cache16; /* the same as half floats (kv_type F16); else NULL */
-    float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *scores, *last_logits, *fused;
-    float *rope_cos, *rope_sin; /* [n_batch][n_rot/2] for the current batch */
-};
-
 void rg_ctx_free(struct rg_ctx *c)
 {
     if (!c) return;
@@ -664,17 +609,6 @@ int rg_ctx_seq_copy(struct rg_ctx *c, int32_t src, int32_t dst, int32_t from, in
 
 /* ---- forward ---- */
 
-static void rms_norm(const float *x, const float *w, float *y, int n, float eps)
-{
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += (double)(x[i] * x[i]); /* float products, as llama.cpp */
-    float scale = 1.0f / sqrtf((float)(sum / n) + eps);
-    for (int i = 0; i < n; i++)
-        y[i] = x[i] * scale * w[i];
-}
-
-/* Angles for each token's position, built as llama.cpp does: theta *= theta_scale. */
 static void rope_tables(struct rg_ctx *c, int32_t n)
 {
     const struct rg_model_info *I = &c->m->info;
@@ -795,42 +729,13 @@ static int attention_per(const struct rg_ctx *c, int32_t n_tok)
     return 1;
 }
 
-static int mm(struct rg_ctx *c, const struct rg_gguf_tensor *w, const float *x, int32_t n_tok,
-              float *y)
-{
-    const void *packed = c->m->packed ? c->m->packed[rg_gguf_tensor_index(c->m->g, w)] : NULL;
-    if (packed) return rg_matmul_packed(c->pool, w->type, packed, w->ne[1], w->ne[0], x, n_tok, y);
-    return rg_matmul(c->pool, w->type, w->data, w->ne[1], w->ne[0], x, n_tok, y);
-}
-
-static void add_bias(float *y, const struct rg_gguf_tensor *b, int32_t n_tok, int64_t dim)
-{
-    if (!b) return;
-    const float *bv = b->data;
-    for (int32_t t = 0; t < n_tok; t++)
-        for (int64_t i = 0; i < dim; i++)
-            y[(size_t)t * dim + i] += bv[i];
-}
-
-/* GELU, tanh form, as llama.cpp computes it on the CPU: the input rounded to
- * half precision, the result too (it reads a table of half-precision
- * values), and the identity beyond +-10. */
-static float gelu(float x)
-{
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    float h = rg_fp16_to_fp32(rg_fp32_to_fp16(x));
-    float y = 0.5f * h * (1.0f + tanhf(0.79788456080286535588f * h * (1.0f + 0.044715f * h * h)));
-    return rg_fp16_to_fp32(rg_fp32_to_fp16(y));
-}
-
 /*
  * One batch of n tokens. Token t belongs to sequence seq[t] (seq NULL: all
  * sequence 0) and goes at that sequence's next position. Logits are computed
  * for the tokens listed in out_rows (n_out of them), one row each, in order.
  */
-static int forward(struct rg_ctx *c, const int32_t *tokens, const int32_t *seq, int32_t n,
-                   float *logits, const int32_t *out_rows, int32_t n_out)
+int rg_model_forward(struct rg_ctx *c, const int32_t *tokens, const int32_t *seq, int32_t n,
+                     float *logits, const int32_t *out_rows, int32_t n_out)
 {
     const struct rg_model *m = c->m;
     const struct rg_model_info *I = &m->info;
@@ -987,7 +892,7 @@ int rg_decode(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *logits,
                 c->out_rows[n_out++] = i;
         else if (out)
             c->out_rows[n_out++] = b - 1;
-        int rc = forward(c, tokens + done, NULL, b, out, c->out_rows, n_out);
+        int rc = rg_model_forward(c, tokens + done, NULL, b, out, c->out_rows, n_out);
         if (rc) return rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
         done += b;
     }
@@ -1033,7 +938,7 @@ int rg_decode_batch(struct rg_ctx *c, const struct rg_batch_item *items, int32_t
         seqs[i] = items[i].seq;
         if (items[i].logits) c->out_rows[n_out++] = i;
     }
-    int rc = forward(c, toks, seqs, n, logits, c->out_rows, logits ? n_out : 0);
+    int rc = rg_model_forward(c, toks, seqs, n, logits, c->out_rows, logits ? n_out : 0);
     rg_free(toks);
     rg_free(seqs);
     if (rc) return rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
@@ -1045,184 +950,4 @@ size_t rg_peak_rss(void)
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (size_t)ru.ru_maxrss * 1024;
-}
-
-static void layer_norm(float *x, const float *w, const float *b, int n, float eps)
-{
-    double mean = 0, var = 0;
-    for (int i = 0; i < n; i++)
-        mean += x[i];
-    mean /= n;
-    for (int i = 0; i < n; i++)
-        var += ((double)x[i] - mean) * ((double)x[i] - mean);
-    float scale = 1.0f / sqrtf((float)(var / n) + eps);
-    for (int i = 0; i < n; i++)
-        x[i] = ((float)(x[i] - mean) * scale) * w[i] + b[i];
-}
-
-struct bert_att_job {
-    struct rg_ctx *c;
-    int32_t n;
-};
-
-/* Bidirectional attention over the n tokens of one sequence. */
-static void bert_attention_part(void *ctx, int ith, int nth)
-{
-    struct bert_att_job *j = ctx;
-    struct rg_ctx *c = j->c;
-    const struct rg_model_info *I = &c->m->info;
-    int hd = I->head_dim, H = I->n_head, E = I->n_embd;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->scores + (size_t)ith * c->n_ctx;
-    for (int64_t idx = ith; idx < (int64_t)j->n * H; idx += nth) {
-        int32_t t = (int32_t)(idx / H);
-        int h = (int)(idx % H);
-        const float *qv = c->q + (size_t)t * E + (size_t)h * hd;
-        float max = -INFINITY;
-        for (int32_t p = 0; p < j->n; p++) {
-            const float *kv = c->k + (size_t)p * E + (size_t)h * hd;
-            float s = 0;
-            for (int d = 0; d < hd; d++)
-                s += qv[d] * kv[d];
-            s *= scale;
-            scores[p] = s;
-            if (s > max) max = s;
-        }
-        double sum = 0;
-        for (int32_t p = 0; p < j->n; p++) {
-            scores[p] = expf(scores[p] - max);
-            sum += scores[p];
-        }
-        float inv = (float)(1.0 / sum), *o = c->att + (size_t)t * E + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int32_t p = 0; p < j->n; p++) {
-            const float *vv = c->v + (size_t)p * E + (size_t)h * hd;
-            float w = scores[p] * inv;
-            for (int d = 0; d < hd; d++)
-                o[d] += w * vv[d];
-        }
-    }
-}
-
-static int embed_bert(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, char *err)
-{
-    const struct rg_model *m = c->m;
-    const struct rg_model_info *I = &m->info;
-    int E = I->n_embd, F = I->n_ff, rc;
-    if (n > c->n_batch || n > I->n_ctx_train)
-        return rg_err_set(err, RG_EOVERFLOW, "%d tokens; this encoder takes at most %d", n,
-                          RG_MIN(c->n_batch, I->n_ctx_train));
-    float *row = c->tmp;
-    for (int32_t t = 0; t < n; t++) {
-        float *x = c->x + (size_t)t * E;
-        if ((rc = rg_get_row(m->tok_embd->type, m->tok_embd->data, E, tokens[t], x)) ||
-            (rc = rg_get_row(m->pos_embd->type, m->pos_embd->data, E, t, row)))
-            return rg_err_set(err, rc, "embedding lookup failed");
-        for (int i = 0; i < E; i++)
-            x[i] += row[i];
-        if (m->tok_types) {
-            if ((rc = rg_get_row(m->tok_types->type, m->tok_types->data, E, 0, row)))
-                return rg_err_set(err, rc, "embedding lookup failed");
-            for (int i = 0; i < E; i++)
-                x[i] += row[i];
-        }
-        layer_norm(x, m->embd_ln_w->data, m->embd_ln_b->data, E, m->ln_eps);
-    }
-    for (int l = 0; l < I->n_layer; l++) {
-        const struct layer *L = &m->layers[l];
-        if ((rc = mm(c, L->wq, c->x, n, c->q)) || (rc = mm(c, L->wk, c->x, n, c->k)) ||
-            (rc = mm(c, L->wv, c->x, n, c->v)))
-            return rg_err_set(err, rc, "matmul failed");
-        add_bias(c->q, L->bq, n, E);
-        add_bias(c->k, L->bk, n, E);
-        add_bias(c->v, L->bv, n, E);
-        struct bert_att_job job = {c, n};
-        rg_pool_run(c->pool, bert_attention_part, &job);
-        if ((rc = mm(c, L->wo, c->att, n, c->tmp))) return rg_err_set(err, rc, "matmul failed");
-        add_bias(c->tmp, L->bo, n, E);
-        for (int32_t t = 0; t < n; t++) {
-            float *x = c->x + (size_t)t * E, *o = c->tmp + (size_t)t * E;
-            for (int i = 0; i < E; i++)
-                x[i] += o[i];
-            layer_norm(x, L->ln1_w->data, L->ln1_b->data, E, m->ln_eps);
-        }
-        if ((rc = mm(c, L->w_up, c->x, n, c->up))) return rg_err_set(err, rc, "matmul failed");
-        add_bias(c->up, L->b_up, n, F);
-        for (size_t i = 0; i < (size_t)n * F; i++)
-            c->up[i] = gelu(c->up[i]);
-        if ((rc = mm(c, L->w_down, c->up, n, c->tmp))) return rg_err_set(err, rc, "matmul failed");
-        add_bias(c->tmp, L->b_down, n, E);
-        for (int32_t t = 0; t < n; t++) {
-            float *x = c->x + (size_t)t * E, *o = c->tmp + (size_t)t * E;
-            for (int i = 0; i < E; i++)
-                x[i] += o[i];
-            layer_norm(x, L->ln2_w->data, L->ln2_b->data, E, m->ln_eps);
-        }
-    }
-    double norm = 0;
-    for (int i = 0; i < E; i++) {
-        double v = 0;
-        if (m->pooling == 2) {
-            v = c->x[i];
-        } else {
-            for (int32_t t = 0; t < n; t++)
-                v += c->x[(size_t)t * E + i];
-            v /= n;
-        }
-        out[i] = (float)v;
-        norm += v * v;
-    }
-    norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
-    for (int i = 0; i < E; i++)
-        out[i] = (float)(out[i] * norm);
-    c->n_past = c->past[0] = 0;
-    return RG_OK;
-}
-
-int rg_embed(struct rg_ctx *c, const int32_t *tokens, int32_t n, float *out, char *err)
-{
-    const struct rg_model_info *I = &c->m->info;
-    if (n <= 0) return rg_err_set(err, RG_EINVAL, "no tokens to embed");
-    if (n > c->n_ctx)
-        return rg_err_set(err, RG_EOVERFLOW, "%d tokens do not fit a context of %d", n, c->n_ctx);
-    for (int32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= I->n_vocab)
-            return rg_err_set(err, RG_EINVAL, "token id %d is out of range", tokens[i]);
-    if (c->m->arch == ARCH_BERT) return embed_bert(c, tokens, n, out, err);
-    int E = I->n_embd;
-    double *sum = rg_calloc((size_t)E, sizeof *sum);
-    float *tmp = rg_malloc_array((size_t)E, sizeof *tmp);
-    if (!sum || !tmp) {
-        rg_free(sum);
-        rg_free(tmp);
-        return rg_err_set(err, RG_ENOMEM, "out of memory");
-    }
-    c->n_past = c->past[0] = 0;
-    int rc = RG_OK;
-    for (int32_t done = 0; done < n && rc == RG_OK;) {
-        int32_t b = RG_MIN(c->n_batch, n - done);
-        rc = forward(c, tokens + done, NULL, b, NULL, NULL, 0);
-        for (int32_t t = 0; rc == RG_OK && t < b; t++) {
-            rms_norm(c->x + (size_t)t * E, c->m->output_norm->data, tmp, E, I->rms_eps);
-            for (int i = 0; i < E; i++)
-                sum[i] += tmp[i];
-        }
-        done += b;
-    }
-    c->n_past = c->past[0] = 0; /* the cache now holds this text, not a conversation */
-    if (rc == RG_OK) {
-        double norm = 0;
-        for (int i = 0; i < E; i++) {
-            sum[i] /= n;
-            norm += sum[i] * sum[i];
-        }
-        norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
-        for (int i = 0; i < E; i++)
-            out[i] = (float)(sum[i] * norm);
-    } else {
-        rg_err_set(err, rc, "forward pass failed: %s", rg_strerror(rc));
-    }
-    rg_free(sum);
-    rg_free(tmp);
-    return rc;
 }
