@@ -31,99 +31,7 @@
 #include "common/str.h"
 #include "http/http.h"
 #include "http/metrics.h"
-
-#define MAX_PARAMS 8
-#define MAX_EXTRA_HEADERS 16
-#define SSE_MAX_PENDING (16u << 20) /* a client this far behind is dropped */
-
-struct header {
-    char *name, *value;
-};
-
-/* One TCP connection (MHD's socket context), for the header deadline. */
-struct conn_rec {
-    int fd;
-    double deadline; /* its request's headers are due by then; 0 = none */
-    struct conn_rec *next, *prev;
-};
-
-struct rg_http_server {
-    struct MHD_Daemon *d;
-    int listen_fd;
-    int port;
-    bool loopback;
-    struct rg_http_opts o;
-    struct rg_route *routes;
-    size_t n_routes;
-    rg_http_auth_fn auth;
-    void *auth_ctx;
-    pthread_mutex_t lock; /* guards streams */
-    struct rg_sse *streams;
-    atomic_int n_streams;
-    atomic_bool stopping;
-    pthread_mutex_t conns_lock; /* guards conns, every conn_rec and watchdog_stop */
-    pthread_cond_t watchdog_cv;
-    struct conn_rec *conns;
-    bool watchdog_started, watchdog_stop;
-    pthread_t watchdog;
-};
-
-struct rg_http_req {
-    struct rg_http_server *srv;
-    struct MHD_Connection *conn;
-    double t0;
-    int phase; /* 0: headers seen next; 1: receiving body; 2: replied */
-    enum rg_http_method method;
-    char method_str[8];
-    const char *path; /* MHD's, valid for the request */
-    const struct rg_route *route;
-    size_t n_params;
-    char *params[MAX_PARAMS * 2]; /* name, value pairs (owned) */
-    struct rg_buf body;
-    bool too_big;
-    size_t discarded;
-    json_t *json;
-    char id[72];
-    const char *origin;
-    struct rg_principal who;
-    struct header extra[MAX_EXTRA_HEADERS];
-    size_t n_extra;
-    int status;
-    size_t bytes;
-    bool no_log;
-    bool plain_errors; /* errors as {"error": "message"} (Ollama's shape) */
-    /* model-call log fields */
-    char model[96];
-    bool stream;
-    long prompt_tokens, completion_tokens;
-    struct rg_sse *sse;
-};
-
-struct rg_sse {
-    pthread_mutex_t lock;
-    struct rg_http_server *srv;
-    struct MHD_Connection *conn; /* NULL once the request completed */
-    struct rg_buf pending;
-    size_t sent_off; /* bytes of pending already handed to MHD */
-    bool suspended, ended, closed;
-    int refs; /* connection side + producer side */
-    struct rg_sse *next, *prev;
-    /* for the access log line, written when the last side lets go */
-    char method[8], path[160], id[72], model[96];
-    double t0;
-    int status;
-    size_t bytes;
-    long prompt_tokens, completion_tokens;
-    bool no_log;
-    bool incremental; /* SSE or NDJSON: the reply streams (for the access log) */
-};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "http/server_internal.h"
 
 /* ---- request ids ---- */
 
@@ -219,7 +127,7 @@ static void add_common_headers(struct rg_http_req *r, struct MHD_Response *resp)
         MHD_add_response_header(resp, r->extra[i].name, r->extra[i].value);
 }
 
-static void queue(struct rg_http_req *r, int status, struct MHD_Response *resp, size_t bytes)
+void rg_http_queue(struct rg_http_req *r, int status, struct MHD_Response *resp, size_t bytes)
 {
     if (!resp) {
         r->status = 500;
@@ -269,7 +177,7 @@ void rg_http_reply(struct rg_http_req *r, int status, const char *content_type, 
         if (len >= gzip_min && compressible(content_type))
             MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     }
-    queue(r, status, resp, len);
+    rg_http_queue(r, status, resp, len);
 }
 
 void rg_http_reply_json(struct rg_http_req *r, int status, json_t *body)
@@ -416,9 +324,9 @@ void rg_http_req_log_model(struct rg_http_req *r, const char *model, bool stream
 
 /* ---- access log ---- */
 
-static void access_log(bool quiet, bool no_log, const char *id, const char *method,
-                       const char *path, int status, double secs, size_t bytes, const char *model,
-                       bool stream, long pt, long ct)
+void rg_http_access_log(bool quiet, bool no_log, const char *id, const char *method,
+                        const char *path, int status, double secs, size_t bytes, const char *model,
+                        bool stream, long pt, long ct)
 {
     if (quiet || no_log || !rg_log_enabled(RG_LOG_INFO)) return;
     if (model && model[0])
@@ -431,214 +339,6 @@ static void access_log(bool quiet, bool no_log, const char *id, const char *meth
         rg_log(RG_LOG_INFO, "request", "id", 's', id, "method", 's', method, "path", 's', path,
                "status", 'i', (long long)status, "ms", 'f', secs * 1000.0, "bytes", 'u',
                (unsigned long long)bytes, RG_LOG_END);
-}
-
-/* ---- SSE ---- */
-
-static void sse_release(struct rg_sse *s)
-{
-    pthread_mutex_lock(&s->lock);
-    bool last = --s->refs == 0;
-    pthread_mutex_unlock(&s->lock);
-    if (!last) return;
-    struct rg_http_server *srv = s->srv;
-    pthread_mutex_lock(&srv->lock);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        srv->streams = s->next;
-    if (s->next) s->next->prev = s->prev;
-    pthread_mutex_unlock(&srv->lock);
-    rg_metrics_stream_ended();
-    double secs = now_s() - s->t0;
-    rg_metrics_observe_request(s->method, s->path, s->status, secs);
-    access_log(srv->o.quiet_access_log, s->no_log, s->id, s->method, s->path, s->status, secs,
-               s->bytes, s->model, s->incremental, s->prompt_tokens, s->completion_tokens);
-    rg_buf_free(&s->pending);
-    pthread_mutex_destroy(&s->lock);
-    rg_free(s);
-    /* last: once the count drops, rg_http_server_stop may free srv */
-    atomic_fetch_sub(&srv->n_streams, 1);
-}
-
-static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    struct rg_sse *s = cls;
-    pthread_mutex_lock(&s->lock);
-    size_t avail = s->pending.len - s->sent_off;
-    if (avail > 0) {
-        size_t n = RG_MIN(avail, max);
-        memcpy(buf, s->pending.data + s->sent_off, n);
-        s->sent_off += n;
-        s->bytes += n;
-        if (s->sent_off == s->pending.len) {
-            rg_buf_reset(&s->pending);
-            s->sent_off = 0;
-        }
-        pthread_mutex_unlock(&s->lock);
-        return (ssize_t)n;
-    }
-    if (s->ended) {
-        pthread_mutex_unlock(&s->lock);
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    if (s->closed) { /* server stopping */
-        pthread_mutex_unlock(&s->lock);
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-    /* Nothing to send: park the connection until the producer has more. */
-    s->suspended = true;
-    MHD_suspend_connection(s->conn);
-    pthread_mutex_unlock(&s->lock);
-    return 0;
-}
-
-static void sse_reader_free(void *cls)
-{
-    sse_release(cls);
-}
-
-/* Called with s->lock held. */
-static void sse_wake(struct rg_sse *s)
-{
-    if (s->suspended && s->conn) {
-        s->suspended = false;
-        MHD_resume_connection(s->conn);
-    }
-}
-
-struct rg_sse *rg_http_sse_start(struct rg_http_req *r)
-{
-    return rg_http_stream_start(r, 200, "text/event-stream");
-}
-
-struct rg_sse *rg_http_stream_start(struct rg_http_req *r, int status, const char *content_type)
-{
-    if (r->phase == 2) return NULL;
-    struct rg_sse *s = rg_calloc(1, sizeof *s);
-    if (!s) {
-        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
-        return NULL;
-    }
-    pthread_mutex_init(&s->lock, NULL);
-    rg_buf_init(&s->pending, SSE_MAX_PENDING);
-    s->srv = r->srv;
-    s->conn = r->conn;
-    s->refs = 2;
-    s->t0 = r->t0;
-    s->status = status;
-    s->no_log = r->no_log;
-    s->incremental =
-        !strcmp(content_type, "text/event-stream") || !strcmp(content_type, "application/x-ndjson");
-    snprintf(s->method, sizeof s->method, "%s", r->method_str);
-    snprintf(s->path, sizeof s->path, "%s", r->route ? r->route->pattern : r->path);
-    snprintf(s->id, sizeof s->id, "%s", r->id);
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-                                                                  sse_reader, s, sse_reader_free);
-    if (!resp) {
-        pthread_mutex_destroy(&s->lock);
-        rg_free(s);
-        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
-        return NULL;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    struct rg_http_server *srv = r->srv;
-    pthread_mutex_lock(&srv->lock);
-    s->next = srv->streams;
-    if (s->next) s->next->prev = s;
-    srv->streams = s;
-    pthread_mutex_unlock(&srv->lock);
-    atomic_fetch_add(&srv->n_streams, 1);
-    rg_metrics_stream_started();
-    r->sse = s;
-    queue(r, status, resp, 0);
-    return s;
-}
-
-static int sse_push(struct rg_sse *s, const char *bytes, size_t n)
-{
-    pthread_mutex_lock(&s->lock);
-    if (s->closed || s->ended) {
-        pthread_mutex_unlock(&s->lock);
-        return RG_ECLOSED;
-    }
-    int rc = rg_buf_append(&s->pending, bytes, n);
-    if (rc == RG_ETOOBIG) { /* the client reads far slower than we write */
-        s->closed = true;
-        rc = RG_ECLOSED;
-    }
-    sse_wake(s);
-    pthread_mutex_unlock(&s->lock);
-    return rc;
-}
-
-int rg_sse_write(struct rg_sse *s, const void *data, size_t len)
-{
-    return sse_push(s, data, len);
-}
-
-int rg_sse_send(struct rg_sse *s, const char *event, const char *data, size_t len)
-{
-    size_t n;
-    char *ev = rg_sse_format(event, data, len, &n);
-    if (!ev) return RG_ENOMEM;
-    int rc = sse_push(s, ev, n);
-    rg_free(ev);
-    return rc;
-}
-
-int rg_sse_send_json(struct rg_sse *s, const char *event, const json_t *obj)
-{
-    char *txt = json_dumps(obj, JSON_COMPACT);
-    if (!txt) return RG_ENOMEM;
-    int rc = rg_sse_send(s, event, txt, strlen(txt));
-    free(txt);
-    return rc;
-}
-
-int rg_sse_comment(struct rg_sse *s, const char *text)
-{
-    char line[256];
-    int n = snprintf(line, sizeof line, ": %s\n\n", text ? text : "");
-    if (n < 0) return RG_EINVAL;
-    return sse_push(s, line, RG_MIN((size_t)n, sizeof line - 1));
-}
-
-bool rg_sse_closed(const struct rg_sse *s)
-{
-    struct rg_sse *m = (struct rg_sse *)s;
-    pthread_mutex_lock(&m->lock);
-    bool c = m->closed;
-    pthread_mutex_unlock(&m->lock);
-    return c || atomic_load(&m->srv->stopping);
-}
-
-void rg_sse_log_model(struct rg_sse *s, const char *model, long prompt_tokens,
-                      long completion_tokens)
-{
-    pthread_mutex_lock(&s->lock);
-    snprintf(s->model, sizeof s->model, "%s", model ? model : "");
-    s->prompt_tokens = prompt_tokens;
-    s->completion_tokens = completion_tokens;
-    pthread_mutex_unlock(&s->lock);
-}
-
-void rg_sse_end(struct rg_sse *s)
-{
-    if (!s) return;
-    pthread_mutex_lock(&s->lock);
-    s->ended = true;
-    sse_wake(s);
-    pthread_mutex_unlock(&s->lock);
-    sse_release(s);
-}
-
-int rg_http_server_active_streams(const struct rg_http_server *s)
-{
-    return atomic_load(&((struct rg_http_server *)s)->n_streams);
 }
 
 /* ---- the chain ---- */
@@ -1014,9 +714,9 @@ static void on_complete(void *cls, struct MHD_Connection *conn, void **con_cls,
         double secs = now_s() - r->t0;
         const char *route = r->route ? r->route->pattern : "unmatched";
         rg_metrics_observe_request(r->method_str, route, r->status, secs);
-        access_log(r->srv->o.quiet_access_log, r->no_log, r->id, r->method_str,
-                   r->path ? r->path : "?", r->status, secs, r->bytes, r->model, r->stream,
-                   r->prompt_tokens, r->completion_tokens);
+        rg_http_access_log(r->srv->o.quiet_access_log, r->no_log, r->id, r->method_str,
+                           r->path ? r->path : "?", r->status, secs, r->bytes, r->model, r->stream,
+                           r->prompt_tokens, r->completion_tokens);
     }
     req_free(r);
 }
@@ -1184,7 +884,7 @@ void rg_http_server_stop(struct rg_http_server *s, int grace_s)
         for (struct rg_sse *x = s->streams; x; x = x->next) {
             pthread_mutex_lock(&x->lock);
             x->closed = true;
-            sse_wake(x);
+            rg_http_sse_wake(x);
             pthread_mutex_unlock(&x->lock);
         }
         pthread_mutex_unlock(&s->lock);
