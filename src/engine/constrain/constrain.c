@@ -209,46 +209,106 @@ bool rg_jg_allows(const struct rg_jg *g, const struct rg_jg_state *st, const str
     return true;
 }
 
+/* Allowed tokens, as runs of order[] (the walk finds them in increasing order). */
+struct runs {
+    int32_t (*r)[2];
+    int32_t n, cap;
+};
+
+static bool add_run(struct runs *rs, int32_t a, int32_t b)
+{
+    if (rs->n && rs->r[rs->n - 1][1] == a) {
+        rs->r[rs->n - 1][1] = b;
+        return true;
+    }
+    if (rs->n == rs->cap) {
+        int32_t cap = rs->cap ? rs->cap * 2 : 256;
+        void *r = rg_realloc(rs->r, (size_t)cap * sizeof *rs->r);
+        if (!r) return false;
+        rs->r = r;
+        rs->cap = cap;
+    }
+    rs->r[rs->n][0] = a;
+    rs->r[rs->n++][1] = b;
+    return true;
+}
+
+/* Masks every token but the runs (and the end-of-generation tokens when
+ * end): few allowed tokens are saved, the row filled, and they are put
+ * back (sequential writes); many, and only the gaps are written. */
+static int32_t apply(const struct rg_jg_vocab *tv, const struct runs *rs, bool end, float *logits)
+{
+    int32_t allowed = 0;
+    for (int32_t k = 0; k < rs->n; k++)
+        allowed += rs->r[k][1] - rs->r[k][0];
+    int32_t n_eog = 0;
+    for (int32_t k = 0; k < tv->n_other; k++)
+        n_eog += end && tv->eog[tv->other[k]];
+    float *keep = allowed < tv->n_tokens / 4
+                      ? rg_malloc_array((size_t)(allowed + n_eog) + 1, sizeof *keep)
+                      : NULL;
+    if (keep) {
+        int32_t j = 0;
+        for (int32_t k = 0; k < rs->n; k++)
+            for (int32_t i = rs->r[k][0]; i < rs->r[k][1]; i++)
+                keep[j++] = logits[tv->order[i]];
+        for (int32_t k = 0; k < tv->n_other; k++)
+            if (end && tv->eog[tv->other[k]]) keep[j++] = logits[tv->other[k]];
+        for (int32_t i = 0; i < tv->n_tokens; i++)
+            logits[i] = -INFINITY;
+        j = 0;
+        for (int32_t k = 0; k < rs->n; k++)
+            for (int32_t i = rs->r[k][0]; i < rs->r[k][1]; i++)
+                logits[tv->order[i]] = keep[j++];
+        for (int32_t k = 0; k < tv->n_other; k++)
+            if (end && tv->eog[tv->other[k]]) logits[tv->other[k]] = keep[j++];
+        rg_free(keep);
+        return allowed + n_eog;
+    }
+    int32_t at = 0;
+    for (int32_t k = 0; k <= rs->n; k++) {
+        int32_t stop = k < rs->n ? rs->r[k][0] : tv->n_order;
+        for (int32_t i = at; i < stop; i++)
+            logits[tv->order[i]] = -INFINITY;
+        if (k < rs->n) at = rs->r[k][1];
+    }
+    for (int32_t k = 0; k < tv->n_other; k++)
+        if (!(end && tv->eog[tv->other[k]])) logits[tv->other[k]] = -INFINITY;
+    return allowed + n_eog;
+}
+
 int32_t rg_jg_mask(const struct rg_jg *g, const struct rg_jg_state *st, const struct rg_jg_vocab *tv,
                    float *logits, const atomic_bool *cancel)
 {
-    int32_t left = 0;
     bool end = st->n > 0 && rg_jg_can_end(g, st);
-    for (int32_t k = 0; k < tv->n_other; k++) {
-        int32_t t = tv->other[k];
-        if (tv->eog[t] && end)
-            left++;
-        else
-            logits[t] = -INFINITY;
-    }
-    if (st->n == 0) {
-        for (int32_t k = 0; k < tv->n_order; k++)
-            logits[tv->order[k]] = -INFINITY;
-        return 0;
-    }
+    struct runs rs = {0};
+    if (st->n == 0) return apply(tv, &rs, false, logits);
     /* states[d]: after the first d bytes of the current path (states[0] is st) */
     struct rg_jg_state *states = rg_malloc_array((size_t)tv->max_depth + 1, sizeof *states);
     if (!states) return RG_ENOMEM;
     uint32_t ticks = 0;
-    int32_t i = 0;
+    int32_t i = 0, rc = 0;
     while (i < tv->n_nodes) {
         if (cancel && ++ticks % RG_JG_CANCEL_EVERY == 0 &&
             atomic_load_explicit(cancel, memory_order_relaxed)) {
-            rg_free(states);
-            return RG_ECANCELED;
+            rc = RG_ECANCELED;
+            break;
         }
         int d = tv->depth[i];
         const struct rg_jg_state *parent = d == 1 ? st : &states[d - 1];
         char ch = (char)tv->byte[i];
         if (!rg_jg_feed_from(g, parent, &ch, 1, &states[d])) {
-            for (int32_t k = tv->first[i]; k < tv->first[tv->end[i]]; k++)
-                logits[tv->order[k]] = -INFINITY;
             i = tv->end[i];
             continue;
         }
-        left += tv->here[i];
+        if (tv->here[i] && !add_run(&rs, tv->first[i], tv->first[i] + tv->here[i])) {
+            rc = RG_ENOMEM;
+            break;
+        }
         i++;
     }
     rg_free(states);
-    return left;
+    if (rc == 0) rc = apply(tv, &rs, end, logits);
+    rg_free(rs.r);
+    return rc;
 }

@@ -50,7 +50,7 @@ bool rg_jg_allows(const struct rg_jg *g, const struct rg_jg_state *st, const str
  * (logits holds rg_jg_vocab_size entries). Returns the number of tokens left
  * (0: none can continue), RG_ENOMEM, or RG_ECANCELED when *cancel became
  * true during the walk (read every RG_JG_CANCEL_EVERY nodes; cancel may be
- * NULL): then logits are partly masked and must not be sampled. */
+ * NULL): then logits are left as they were. */
 int32_t rg_jg_mask(const struct rg_jg *g, const struct rg_jg_state *st, const struct rg_jg_vocab *tv,
                    float *logits, const atomic_bool *cancel);
 

@@ -261,6 +261,8 @@ static void test_cancel(void **state)
     float *logits = calloc((size_t)rg_jg_vocab_size(tv), sizeof *logits);
     atomic_bool cancel = true;
     assert_int_equal(rg_jg_mask(g, &st, tv, logits, &cancel), RG_ECANCELED);
+    for (int32_t i = 0; i < rg_jg_vocab_size(tv); i++) /* canceled: nothing was masked */
+        assert_true(logits[i] == 0.0f);
     atomic_store(&cancel, false);
     int32_t left = rg_jg_mask(g, &st, tv, logits, &cancel);
     assert_true(left > rg_jg_vocab_size(tv) / 2);
