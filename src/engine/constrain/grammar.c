@@ -4,10 +4,15 @@
  * A schema compiles to a table of nodes (node 0 accepts any JSON value). The
  * parser state is a set of stacks; each frame is one open value: an object
  * being read key by key, an array, a string, a number, a literal or an enum
- * member. anyOf forks a stack into one per alternative when its value starts;
- * readings that die are dropped. Every bound (depth, alternatives, digits,
- * whitespace runs) makes the automaton finite per byte, so a hostile schema
- * or text costs bounded time.
+ * member. anyOf/oneOf/$ref are expanded at compile time, once, to the
+ * schemas without alternatives they can start (each node's "leaves"; cycles
+ * of references are walked once), and a stack forks into one per leaf when
+ * its value starts; readings that die are dropped. Text is fed a byte at a
+ * time to every reading together (breadth first, equal readings merged),
+ * under a budget of RG_JG_STEPS steps per byte. At compile time each node
+ * also gets the nesting of its shallowest document: a schema with none
+ * within RG_JG_DEPTH is refused, and a reading never enters a value it
+ * could not finish. So a hostile schema or text costs bounded time.
  */
 #include "engine/constrain/grammar.h"
 

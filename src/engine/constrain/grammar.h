@@ -8,8 +8,9 @@
  * Why an automaton of our own and not a general grammar engine: the schemas
  * clients send (OpenAI structured outputs, Ollama's "format") use a small
  * set of keywords, and a direct automaton over them is small, fast enough to
- * test every token of the vocabulary when the sampled one is rejected, and
- * easy to bound (nesting depth, alternatives, whitespace runs, digits).
+ * walk a trie of the whole vocabulary when the sampled token is rejected
+ * (constrain.h), and easy to bound (nesting depth, alternatives expanded at
+ * compile time, steps per byte, whitespace runs, digits).
  *
  * Supported keywords: type (string or list), properties, required,
  * additionalProperties (for objects without properties), items,

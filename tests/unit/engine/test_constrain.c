@@ -310,12 +310,55 @@ static void test_byte_tokens(void **state)
     rg_model_free(m);
 }
 
+/* Out of memory at every allocation: NULL with a message (and no leak, under
+ * ASan), or RG_ENOMEM from the walk with the logits untouched. */
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    RG_SKIP_WITHOUT_TESTDATA(path, "vocab/ggml-vocab-llama-spm.gguf");
+    char err[RG_ERR_SIZE];
+    struct rg_model_params mp = {.vocab_only = true};
+    struct rg_model *m = rg_model_load(path, &mp, err);
+    assert_non_null(m);
+    struct rg_jg_vocab *tv = NULL;
+    int failures = 0;
+    for (long n = 0; !tv && n < 1000; n++) {
+        err[0] = '\0';
+        rg_alloc_fail_after(n);
+        tv = rg_jg_vocab_new(rg_model_vocab(m), err);
+        rg_alloc_fail_after(-1);
+        if (!tv) {
+            assert_non_null(strstr(err, "out of memory"));
+            failures++;
+        }
+    }
+    assert_non_null(tv);
+    assert_true(failures > 5);
+    struct rg_jg *g = compile(NULL);
+    struct rg_jg_state st;
+    rg_jg_start(g, &st);
+    assert_true(rg_jg_feed(g, &st, "{\"a\":\"", 6));
+    float *logits = calloc((size_t)rg_jg_vocab_size(tv), sizeof *logits);
+    rg_alloc_fail_after(0);
+    int32_t rc = rg_jg_mask(g, &st, tv, logits, NULL);
+    rg_alloc_fail_after(-1);
+    assert_int_equal(rc, RG_ENOMEM);
+    for (int32_t i = 0; i < rg_jg_vocab_size(tv); i++)
+        assert_true(logits[i] == 0.0f);
+    assert_true(rg_jg_mask(g, &st, tv, logits, NULL) > 0);
+    free(logits);
+    rg_jg_free(g);
+    rg_jg_vocab_free(tv);
+    rg_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mask_llama_spm),    cmocka_unit_test(test_mask_gpt2),
         cmocka_unit_test(test_mask_deepseek_llm), cmocka_unit_test(test_mask_bert),
         cmocka_unit_test(test_cancel),            cmocka_unit_test(test_byte_tokens),
+        cmocka_unit_test(test_out_of_memory),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fprintf(stderr, "states checked: %llu, tokens allowed in all: %llu\n",
