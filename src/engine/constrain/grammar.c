@@ -912,7 +912,9 @@ static void copy_stack(struct rg_jg_stack *d, const struct rg_jg_stack *s)
     d->depth = s->depth;
     d->ws = s->ws;
     d->done = s->done;
-    memcpy(d->f, s->f, s->depth * sizeof s->f[0]);
+    /* a few frames: a plain loop beats a block copy's start-up cost */
+    for (int i = 0; i < s->depth; i++)
+        d->f[i] = s->f[i];
 }
 
 static bool same_stack(const struct rg_jg_stack *a, const struct rg_jg_stack *b)
@@ -1005,6 +1007,28 @@ static void feed_byte(const struct rg_jg *g, const struct rg_jg_state *in, unsig
 {
     struct walk w = {.g = g, .out = out, .budget = RG_JG_STEPS};
     out->n = 0;
+    if (in->n == 1) { /* the common case: one reading, stepped where it is kept */
+        struct rg_jg_stack *st = &out->s[0];
+        copy_stack(st, &in->s[0]);
+        while (w.budget) {
+            const struct rg_jg_frame *f = st->depth ? &st->f[st->depth - 1] : NULL;
+            if (f && !st->done && f->kind == K_VAL && g->nodes[f->node].n_alts && !is_ws(ch)) {
+                struct rg_jg_stack tmp; /* it forks: the general way from here */
+                copy_stack(&tmp, st);
+                advance(&w, &tmp, ch);
+                return;
+            }
+            w.budget--;
+            steps_done++;
+            enum step r = step(g, st, ch);
+            if (r == DEAD) return;
+            if (r == OK) {
+                out->n = 1;
+                return;
+            }
+        }
+        return;
+    }
     for (int i = 0; i < in->n && w.budget; i++) {
         struct rg_jg_stack tmp;
         copy_stack(&tmp, &in->s[i]);
