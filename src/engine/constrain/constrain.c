@@ -235,7 +235,8 @@ static bool add_run(struct runs *rs, int32_t a, int32_t b)
 
 /* Masks every token but the runs (and the end-of-generation tokens when
  * end): few allowed tokens are saved, the row filled, and they are put
- * back (sequential writes); many, and only the gaps are written. */
+ * back (sequential writes); many, and only the gaps are written. Returns
+ * the allowed tokens whose logit was not -INFINITY already. */
 static int32_t apply(const struct rg_jg_vocab *tv, const struct runs *rs, bool end, float *logits)
 {
     int32_t allowed = 0;
@@ -262,8 +263,11 @@ static int32_t apply(const struct rg_jg_vocab *tv, const struct runs *rs, bool e
                 logits[tv->order[i]] = keep[j++];
         for (int32_t k = 0; k < tv->n_other; k++)
             if (end && tv->eog[tv->other[k]]) logits[tv->other[k]] = keep[j++];
+        int32_t left = 0;
+        for (int32_t k = 0; k < j; k++)
+            left += keep[k] != -INFINITY;
         rg_free(keep);
-        return allowed + n_eog;
+        return left;
     }
     int32_t at = 0;
     for (int32_t k = 0; k <= rs->n; k++) {
@@ -272,9 +276,18 @@ static int32_t apply(const struct rg_jg_vocab *tv, const struct runs *rs, bool e
             logits[tv->order[i]] = -INFINITY;
         if (k < rs->n) at = rs->r[k][1];
     }
-    for (int32_t k = 0; k < tv->n_other; k++)
-        if (!(end && tv->eog[tv->other[k]])) logits[tv->other[k]] = -INFINITY;
-    return allowed + n_eog;
+    int32_t left = 0;
+    for (int32_t k = 0; k < rs->n; k++)
+        for (int32_t i = rs->r[k][0]; i < rs->r[k][1]; i++)
+            left += logits[tv->order[i]] != -INFINITY;
+    for (int32_t k = 0; k < tv->n_other; k++) {
+        int32_t t = tv->other[k];
+        if (!(end && tv->eog[t]))
+            logits[t] = -INFINITY;
+        else
+            left += logits[t] != -INFINITY;
+    }
+    return left;
 }
 
 int32_t rg_jg_mask(const struct rg_jg *g, const struct rg_jg_state *st, const struct rg_jg_vocab *tv,

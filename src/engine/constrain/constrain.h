@@ -48,7 +48,9 @@ bool rg_jg_allows(const struct rg_jg *g, const struct rg_jg_state *st, const str
 
 /* Sets logits[i] = -INFINITY for every token that may not come next from st
  * (logits holds rg_jg_vocab_size entries). Returns the number of tokens left
- * (0: none can continue), RG_ENOMEM, or RG_ECANCELED when *cancel became
+ * with a logit above -INFINITY (0: none can continue; a token the caller
+ * masked already, e.g. for ignore_eos, is not counted), RG_ENOMEM (logits
+ * untouched), or RG_ECANCELED when *cancel became
  * true during the walk (read every RG_JG_CANCEL_EVERY nodes; cancel may be
  * NULL): then logits are left as they were. */
 int32_t rg_jg_mask(const struct rg_jg *g, const struct rg_jg_state *st, const struct rg_jg_vocab *tv,

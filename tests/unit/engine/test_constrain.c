@@ -80,19 +80,20 @@ static void check_state(const struct rg_jg *g, const struct rg_jg_state *st,
                         const struct rg_jg_vocab *tv, const struct pieces *ps, float *logits,
                         const char *what)
 {
+    /* every 11th token masked by the caller already (as ignore_eos does) */
     for (int32_t i = 0; i < ps->n; i++)
-        logits[i] = (float)(i % 97) * 0.25f;
+        logits[i] = i % 11 == 5 ? -INFINITY : (float)(i % 97) * 0.25f;
     int32_t left = rg_jg_mask(g, st, tv, logits, NULL);
     assert_true(left >= 0);
     int32_t want = 0;
     for (int32_t i = 0; i < ps->n; i++) {
         bool b = brute(g, st, ps, i), a = rg_jg_allows(g, st, tv, i, NULL);
-        bool m = logits[i] != -INFINITY;
-        if (a != b || m != b)
+        bool pre = i % 11 == 5, m = logits[i] != -INFINITY;
+        if (a != b || (!pre && m != b) || (pre && m))
             fail_msg("%s: token %d '%.*s': brute force %d, rg_jg_allows %d, mask %d", what, i,
                      ps->len[i], ps->p[i], b, a, m);
         if (m && logits[i] != (float)(i % 97) * 0.25f) fail_msg("%s: token %d's logit changed", what, i);
-        want += b;
+        want += b && !pre;
     }
     assert_int_equal(left, want);
     n_states_checked++;
