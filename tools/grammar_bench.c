@@ -57,7 +57,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--vocab") && i + 1 < argc)
             path = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-            reps = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
+            reps = (int)RG_MAX(1L, RG_MIN(10000L, strtol(argv[++i], NULL, 10)));
         else {
             fprintf(stderr, "usage: grammar_bench [--vocab FILE.gguf] [--reps N]\n");
             return 2;
@@ -90,10 +90,11 @@ int main(int argc, char **argv)
         first_piece[i] = has_piece[i] ? buf[0] : 0;
     }
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    printf("Vocabulary %s: %d tokens, %d trie nodes, indexed in %.1f ms (once per model).\n\n", name,
-           n, rg_jg_vocab_nodes(tv), t_index * 1e3);
-    printf("| State | Tokens allowed | rg_jg_mask (trie) | Every token scanned | First-byte filter + "
-           "scan | Speed-up over the filtered scan |\n");
+    printf("Vocabulary %s: %d tokens, %d trie nodes, indexed in %.1f ms (once per model).\n\n",
+           name, n, rg_jg_vocab_nodes(tv), t_index * 1e3);
+    printf(
+        "| State | Tokens allowed | rg_jg_mask (trie) | Every token scanned | First-byte filter + "
+        "scan | Speed-up over the filtered scan |\n");
     printf("| --- | --- | --- | --- | --- | --- |\n");
     for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
         json_t *s = CASES[c].schema ? json_loads(CASES[c].schema, 0, NULL) : NULL;

@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bool alive_from = rg_jg_feed_from(g, &from, text + i, n, &out);
             uint64_t before = rg_jg_steps();
             bool alive = rg_jg_feed(g, &st, text + i, n);
-            if (rg_jg_steps() - before > (uint64_t)RG_JG_STEPS * n) abort(); /* the per-byte bound */
+            if (rg_jg_steps() - before > (uint64_t)RG_JG_STEPS * n)
+                abort(); /* the per-byte bound */
             bool alive_bytes = true;
             for (size_t k = 0; k < n && alive_bytes; k++)
                 alive_bytes = rg_jg_feed(g, &bytes, text + i + k, 1);

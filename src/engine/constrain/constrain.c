@@ -131,7 +131,7 @@ static bool build_trie(struct rg_jg_vocab *tv)
     tv->end = rg_malloc_array(max_nodes, sizeof *tv->end);
     tv->first = rg_malloc_array(max_nodes + 1, sizeof *tv->first);
     tv->here = rg_calloc(max_nodes, sizeof *tv->here);
-    int32_t path[RG_JG_MAX_PIECE + 1]; /* the node at each depth of the previous piece */
+    int32_t path[RG_JG_MAX_PIECE + 1] = {0}; /* the node at each depth of the previous piece */
     bool ok = tv->byte && tv->depth && tv->end && tv->first && tv->here;
     int32_t nodes = 0;
     uint32_t prev_len = 0;
@@ -290,8 +290,8 @@ static int32_t apply(const struct rg_jg_vocab *tv, const struct runs *rs, bool e
     return left;
 }
 
-int32_t rg_jg_mask(const struct rg_jg *g, const struct rg_jg_state *st, const struct rg_jg_vocab *tv,
-                   float *logits, const atomic_bool *cancel)
+int32_t rg_jg_mask(const struct rg_jg *g, const struct rg_jg_state *st,
+                   const struct rg_jg_vocab *tv, float *logits, const atomic_bool *cancel)
 {
     bool end = st->n > 0 && rg_jg_can_end(g, st);
     struct runs rs = {0};

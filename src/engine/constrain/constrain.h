@@ -53,7 +53,7 @@ bool rg_jg_allows(const struct rg_jg *g, const struct rg_jg_state *st, const str
  * untouched), or RG_ECANCELED when *cancel became
  * true during the walk (read every RG_JG_CANCEL_EVERY nodes; cancel may be
  * NULL): then logits are left as they were. */
-int32_t rg_jg_mask(const struct rg_jg *g, const struct rg_jg_state *st, const struct rg_jg_vocab *tv,
-                   float *logits, const atomic_bool *cancel);
+int32_t rg_jg_mask(const struct rg_jg *g, const struct rg_jg_state *st,
+                   const struct rg_jg_vocab *tv, float *logits, const atomic_bool *cancel);
 
 #endif

@@ -400,8 +400,8 @@ void rg_jg_free(struct rg_jg *g)
     rg_free(g);
 }
 
-static int compile_all(const json_t *schema, bool lenient, int base, struct rg_jg **out,
-                       char *err, size_t errsize);
+static int compile_all(const json_t *schema, bool lenient, int base, struct rg_jg **out, char *err,
+                       size_t errsize);
 
 int rg_jg_compile_wrapped(const json_t *schema, const char *prefix, const char *suffix,
                           bool lenient, struct rg_jg **out, char *err, size_t errsize)
@@ -524,8 +524,8 @@ static void depths(struct rg_jg *g)
     }
 }
 
-static int compile_all(const json_t *schema, bool lenient, int base, struct rg_jg **out,
-                       char *err, size_t errsize)
+static int compile_all(const json_t *schema, bool lenient, int base, struct rg_jg **out, char *err,
+                       size_t errsize)
 {
     *out = NULL;
     struct rg_jg *g = rg_calloc(1, sizeof *g);
@@ -1044,6 +1044,7 @@ bool rg_jg_feed_from(const struct rg_jg *g, const struct rg_jg_state *src, const
         return dst->n > 0;
     }
     struct rg_jg_state tmp;
+    tmp.n = 0;
     const struct rg_jg_state *cur = src;
     for (size_t i = 0; i < n; i++) {
         /* alternate between the two so that the last byte lands in dst */

@@ -22,7 +22,8 @@ static struct rg_jg *compile(const char *schema_text)
     json_t *s = schema_text ? json_loads(schema_text, 0, NULL) : NULL;
     if (schema_text && !s) fail_msg("test schema does not parse: %s", schema_text);
     struct rg_jg *g = NULL;
-    if (rg_jg_compile(s, &g, err, sizeof err) != RG_OK) fail_msg("compile %s: %s", schema_text, err);
+    if (rg_jg_compile(s, &g, err, sizeof err) != RG_OK)
+        fail_msg("compile %s: %s", schema_text, err);
     json_decref(s);
     return g;
 }
@@ -92,7 +93,8 @@ static void check_state(const struct rg_jg *g, const struct rg_jg_state *st,
         if (a != b || (!pre && m != b) || (pre && m))
             fail_msg("%s: token %d '%.*s': brute force %d, rg_jg_allows %d, mask %d", what, i,
                      ps->len[i], ps->p[i], b, a, m);
-        if (m && logits[i] != (float)(i % 97) * 0.25f) fail_msg("%s: token %d's logit changed", what, i);
+        if (m && logits[i] != (float)(i % 97) * 0.25f)
+            fail_msg("%s: token %d's logit changed", what, i);
         want += b && !pre;
     }
     assert_int_equal(left, want);
@@ -103,7 +105,8 @@ static void check_state(const struct rg_jg *g, const struct rg_jg_state *st,
 static const struct {
     const char *schema, *doc;
 } DOCS[] = {
-    {NULL, "{\"name\": \"Ann\", \"tags\": [1, 2.5e3, true, null], \"k\": {\"v\": \"x\\n\\u00e9\"}}"},
+    {NULL,
+     "{\"name\": \"Ann\", \"tags\": [1, 2.5e3, true, null], \"k\": {\"v\": \"x\\n\\u00e9\"}}"},
     {"{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":8},"
      "\"color\":{\"enum\":[\"red\",\"green\",\"blue\"]},\"n\":{\"type\":\"integer\"}},"
      "\"required\":[\"name\",\"color\"]}",
@@ -356,9 +359,12 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mask_llama_spm),    cmocka_unit_test(test_mask_gpt2),
-        cmocka_unit_test(test_mask_deepseek_llm), cmocka_unit_test(test_mask_bert),
-        cmocka_unit_test(test_cancel),            cmocka_unit_test(test_byte_tokens),
+        cmocka_unit_test(test_mask_llama_spm),
+        cmocka_unit_test(test_mask_gpt2),
+        cmocka_unit_test(test_mask_deepseek_llm),
+        cmocka_unit_test(test_mask_bert),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_byte_tokens),
         cmocka_unit_test(test_out_of_memory),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

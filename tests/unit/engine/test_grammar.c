@@ -317,8 +317,9 @@ static void test_recursive_anyof_bounded(void **state)
         {"1", 0}, {"\"abc\"", 1}, {"[1]", 0}, {"\"a", 2}, {"  \"x\"", 0}};
     static const struct tcase arrays[] = {
         {"[[[[[[[[[[]]]]]]]]]]", 1}, {"[[[[[[1", 0}, {"[[], [[]], []]", 1}, {"[[[[", 2}};
-    static const struct tcase objects[] = {
-        {"{\"a\":{\"a\":{\"a\":{}}}}", 1}, {"{\"a\":{\"a\":{\"b\":{}}}}", 0}, {"{\"a\":{\"a\":", 2}};
+    static const struct tcase objects[] = {{"{\"a\":{\"a\":{\"a\":{}}}}", 1},
+                                           {"{\"a\":{\"a\":{\"b\":{}}}}", 0},
+                                           {"{\"a\":{\"a\":", 2}};
     struct {
         const char *pre, *item, *post;
         const struct tcase *cases;
@@ -328,8 +329,7 @@ static void test_recursive_anyof_bounded(void **state)
         {"{\"anyOf\":[", "{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}", ",{\"$ref\":\"#\"}]}",
          arrays, 4},
         {"{\"$ref\":\"#/$defs/u\",\"$defs\":{\"u\":{\"anyOf\":[", "{\"$ref\":\"#/$defs/u\"}",
-         ",{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/u\"}}}]}}}", objects,
-         3},
+         ",{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/u\"}}}]}}}", objects, 3},
     };
     for (size_t a = 0; a < sizeof attacks / sizeof attacks[0]; a++) {
         repeat(alts, sizeof alts, attacks[a].item, 15); /* 16 alternatives with the last */
@@ -356,7 +356,8 @@ static void test_recursive_anyof_bounded(void **state)
         for (int j = 0; j < 16; j++)
             k += (size_t)snprintf(inner + k, sizeof inner - k, "%s{\"const\":%d}", j ? "," : "",
                                   i * 16 + j);
-        o += (size_t)snprintf(outer + o, sizeof outer - o, "%s{\"anyOf\":[%s]}", i ? "," : "", inner);
+        o += (size_t)snprintf(outer + o, sizeof outer - o, "%s{\"anyOf\":[%s]}", i ? "," : "",
+                              inner);
     }
     snprintf(schema, sizeof schema, "{\"anyOf\":[%s]}", outer);
     json_t *s = json_loads(schema, 0, NULL);
@@ -373,11 +374,12 @@ static void test_recursive_anyof_bounded(void **state)
      * the whole, so every reading survives '[' */
     o = 0;
     for (int i = 0; i < 16; i++)
-        o += (size_t)snprintf(outer + o, sizeof outer - o,
-                              "%s{\"anyOf\":[{\"$ref\":\"#\"},{\"type\":\"array\",\"items\":{\"$ref\":"
-                              "\"#\"},\"maxItems\":%d},{\"type\":\"array\",\"items\":{\"$ref\":\"#\"},"
-                              "\"maxItems\":%d}]}",
-                              i ? "," : "", 10 + i, 30 + i);
+        o += (size_t)snprintf(
+            outer + o, sizeof outer - o,
+            "%s{\"anyOf\":[{\"$ref\":\"#\"},{\"type\":\"array\",\"items\":{\"$ref\":"
+            "\"#\"},\"maxItems\":%d},{\"type\":\"array\",\"items\":{\"$ref\":\"#\"},"
+            "\"maxItems\":%d}]}",
+            i ? "," : "", 10 + i, 30 + i);
     snprintf(schema, sizeof schema, "{\"anyOf\":[%s]}", outer);
     g = compile(schema);
     uint64_t max_steps;
@@ -417,8 +419,9 @@ static void test_no_finite_document(void **state)
         char schema[4096];
         size_t o = 0;
         for (int i = 0; i < levels; i++)
-            o += (size_t)snprintf(schema + o, sizeof schema - o,
-                                  "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":");
+            o += (size_t)snprintf(
+                schema + o, sizeof schema - o,
+                "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":");
         o += (size_t)snprintf(schema + o, sizeof schema - o, "{\"type\":\"integer\"}");
         for (int i = 0; i < levels; i++)
             o += (size_t)snprintf(schema + o, sizeof schema - o, "}}");
@@ -488,11 +491,16 @@ static void test_never_stuck(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_object_mode),         cmocka_unit_test(test_object_properties),
-        cmocka_unit_test(test_arrays_enums_unions),      cmocka_unit_test(test_refs_and_top_level),
-        cmocka_unit_test(test_every_prefix_lives),       cmocka_unit_test(test_bad_schemas),
-        cmocka_unit_test(test_random_bytes_never_crash), cmocka_unit_test(test_wrapped),
-        cmocka_unit_test(test_recursive_anyof_bounded),  cmocka_unit_test(test_no_finite_document),
+        cmocka_unit_test(test_json_object_mode),
+        cmocka_unit_test(test_object_properties),
+        cmocka_unit_test(test_arrays_enums_unions),
+        cmocka_unit_test(test_refs_and_top_level),
+        cmocka_unit_test(test_every_prefix_lives),
+        cmocka_unit_test(test_bad_schemas),
+        cmocka_unit_test(test_random_bytes_never_crash),
+        cmocka_unit_test(test_wrapped),
+        cmocka_unit_test(test_recursive_anyof_bounded),
+        cmocka_unit_test(test_no_finite_document),
         cmocka_unit_test(test_never_stuck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
