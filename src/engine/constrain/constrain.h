@@ -9,6 +9,15 @@
  * The walk costs one automaton step per trie node it visits (at most
  * RG_JG_STEPS each), and checks a cancel flag every few hundred nodes, so a
  * client that leaves or a server that shuts down stops it.
+ *
+ * A scheduler uses it so (one rg_jg_vocab per model, shared by its slots):
+ *     t = sample(logits copy);
+ *     if (!rg_jg_allows(g, st, tv, t, NULL)) {       the common case skips this
+ *         rc = rg_jg_mask(g, st, tv, logits, &cancel);
+ *         RG_ECANCELED: stop the request; 0: no token can continue; else
+ *         t = sample(logits);
+ *     }
+ *     if (!eog(t)) rg_jg_allows(g, st, tv, t, st);    advance the state
  */
 #ifndef RG_ENGINE_CONSTRAIN_CONSTRAIN_H
 #define RG_ENGINE_CONSTRAIN_CONSTRAIN_H
