@@ -1,5 +1,6 @@
 /* The application's server: route table assembly and lifecycle (see api.h). */
 #include "api/api.h"
+#include "api/api_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "auth/auth.h"
 #include "common/alloc.h"
+#include "common/str.h"
 #include "db/db.h"
 
 #define MAX_ROUTES 128
@@ -51,10 +53,15 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
     ap.data_dir = cfg->data_dir;
     ap.access_ttl = cfg->access_ttl;
     ap.refresh_ttl = cfg->refresh_ttl;
-    if (rg_auth_signup_parse(cfg->signup, &ap.signup) != RG_OK)
+    /* --api-key guards the server: sign-up then stays closed unless asked
+     * for, and nobody without the key can make the first admin */
+    if (!cfg->signup)
+        ap.signup = cfg->api_keys.n ? RG_SIGNUP_CLOSED : RG_SIGNUP_OPEN;
+    else if (rg_auth_signup_parse(cfg->signup, &ap.signup) != RG_OK)
         return rg_err_set(err, RG_EINVAL,
-                          "--signup: expected open, approval or closed, got '%.20s'",
-                          cfg->signup ? cfg->signup : "");
+                          "--signup: expected open, approval or closed, got '%.20s'", cfg->signup);
+    ap.first_signup_open = cfg->api_keys.n == 0 || ap.signup == RG_SIGNUP_OPEN;
+    ap.signup_rate = cfg->signup_rate;
     ap.public_url = cfg->public_url; /* NULL: set from the bound port in rg_api_start */
     ap.github = (struct rg_auth_provider_conf){
         .client_id = cfg->github_client_id,
@@ -79,7 +86,14 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
         ap.apple.client_id = NULL;
     }
     a->st.auth = rg_auth_new(&ap, err);
-    return a->st.auth ? RG_OK : RG_EIO;
+    if (!a->st.auth) return RG_EIO;
+    int64_t users = 0;
+    if (!ap.first_signup_open && rg_db_user_count(a->st.db, &users, merr) == RG_OK && users == 0)
+        rg_log(RG_LOG_WARN,
+               "no accounts yet and sign-up is closed: make the first admin with "
+               "`rustygpt user add EMAIL`, or POST /auth/register with an --api-key",
+               RG_LOG_END);
+    return RG_OK;
 }
 
 static void close_accounts(struct rg_api *a)
@@ -88,6 +102,38 @@ static void close_accounts(struct rg_api *a)
     a->st.auth = NULL;
     rg_db_close(a->st.db);
     a->st.db = NULL;
+}
+
+/* The engine (models, schedulers) with the server's settings, and the
+ * stage that turns its events into replies. */
+static int open_engine(struct rg_api *a, const struct rg_config *cfg, char *err)
+{
+    struct rg_engine_params p = rg_engine_default_params();
+    p.models = (const char *const *)cfg->models.v;
+    p.n_models = cfg->models.n;
+    p.models_dir = cfg->models_dir;
+    p.n_ctx = cfg->ctx_size;
+    p.n_slots = cfg->parallel > 0 ? cfg->parallel : 1;
+    p.n_threads = cfg->threads;
+    p.kv_f16 = cfg->cache_f16;
+    p.keep_alive = cfg->keep_alive;
+    p.max_memory = cfg->max_memory;
+    p.max_queue = cfg->max_queue;
+    const char *delay = getenv("RUSTYGPT_TEST_LOAD_DELAY_MS"); /* tests: a slow disk */
+    int64_t ms;
+    if (delay && rg_parse_i64(delay, 0, 600000, &ms) == RG_OK) p.load_delay_ms = (int)ms;
+    a->st.engine = rg_engine_new(&p, err);
+    if (!a->st.engine) return RG_ENOMEM;
+    a->st.streams = rg_api_streams_new(err);
+    return a->st.streams ? RG_OK : RG_ENOMEM;
+}
+
+static void close_engine(struct rg_api *a)
+{
+    rg_api_streams_free(a->st.streams);
+    rg_engine_free(a->st.engine);
+    a->st.streams = NULL;
+    a->st.engine = NULL;
 }
 
 struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
@@ -104,16 +150,21 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
         rg_free(a);
         return NULL;
     }
-    a->st.openai = rg_openai_new(cfg);
-    if (!a->st.openai) {
+    if (open_engine(a, cfg, err) != RG_OK) {
+        close_engine(a);
         close_accounts(a);
         rg_free(a);
-        rg_err_set(err, RG_ENOMEM, "out of memory");
         return NULL;
     }
     a->n_routes += rg_api_system_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_docs_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
-    a->n_routes += rg_api_openai_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_models_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_chat_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes +=
+        rg_api_completions_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes +=
+        rg_api_embeddings_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_ollama_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_auth_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_web_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     const char *dbg = getenv("RUSTYGPT_TEST_ROUTES");
@@ -126,7 +177,9 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
         .port = cfg->port,
         .max_body = cfg->max_body,
         .max_connections = cfg->max_connections,
+        .max_connections_per_ip = cfg->max_connections_per_ip,
         .timeout = cfg->timeout,
+        .header_timeout = cfg->header_timeout,
         .threads = cfg->http_threads,
         .cors_origins = (const char *const *)cfg->cors_origins.v,
         .n_cors = cfg->cors_origins.n,
@@ -135,7 +188,7 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     };
     a->srv = rg_http_server_new(&o, a->routes, a->n_routes, err);
     if (!a->srv) {
-        rg_openai_free(a->st.openai);
+        close_engine(a);
         close_accounts(a);
         rg_free(a);
         return NULL;
@@ -168,7 +221,7 @@ void rg_api_stop(struct rg_api *a, int grace_s)
 {
     if (!a) return;
     rg_http_server_stop(a->srv, grace_s);
-    rg_openai_free(a->st.openai);
+    close_engine(a); /* every connection is closed: the streams end, then the engine */
     close_accounts(a);
     rg_free(a);
 }

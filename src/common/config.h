@@ -40,6 +40,7 @@ struct rg_config {
     int threads;              /* --threads, 0 = number of cores */
     int parallel;             /* --parallel, 4: sequences decoded together */
     int max_queue;            /* --max-queue, 64: requests waiting for a slot; more get 429 */
+    int max_request_work;     /* --max-request-work: n x max_tokens x (1 + top_logprobs) */
     int ctx_size;             /* --ctx-size, 0 = the model's own */
     int keep_alive;        /* --keep-alive SECONDS an idle model stays loaded, 300; -1 = forever */
     size_t max_memory;     /* --max-memory BYTES for loaded models (weights + KV), 0 = no limit */
@@ -51,7 +52,9 @@ struct rg_config {
     char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
     int db_pool;    /* --db-pool, 4 */
     /* accounts */
-    char *signup;     /* --signup open|approval|closed, "open" */
+    char *signup;     /* --signup open|approval|closed; NULL: open, or closed with --api-key */
+    int signup_rate;  /* --signup-rate N sign-up attempts per address per hour, 20 */
+    bool public_info; /* --public-info: /status, /metrics, /openapi.json open despite --api-key */
     int access_ttl;   /* --access-ttl SECONDS, 900 */
     int refresh_ttl;  /* --refresh-ttl SECONDS, 30 days */
     char *public_url; /* --public-url, NULL = http://HOST:PORT */
@@ -67,6 +70,9 @@ struct rg_config {
     int http_threads;    /* --http-threads, 0 = one per core */
     int timeout;         /* --timeout SECONDS idle/slow client, 60 */
     int shutdown_grace;  /* --shutdown-grace SECONDS for running streams, 10 */
+    /* --max-connections-per-ip, 64 (0 = no limit); --header-timeout SECONDS for a
+     * request's headers to arrive, 15 */
+    int max_connections_per_ip, header_timeout;
     bool cache_f16; /* --cache-type f32|f16: the KV cache's elements, f32 */
     /* logging */
     enum rg_log_format log_format; /* --log-format json|text, text */

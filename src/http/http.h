@@ -82,11 +82,15 @@ struct rg_principal {
 typedef int (*rg_http_auth_fn)(struct rg_http_req *req, void *ctx, struct rg_principal *who);
 
 struct rg_http_opts {
-    const char *host; /* "127.0.0.1", "::1", "0.0.0.0", "localhost" */
-    int port;         /* 0 = any free port */
-    size_t max_body;  /* bytes */
-    int max_connections;
-    int timeout;                     /* seconds of inactivity */
+    const char *host;                /* "127.0.0.1", "::1", "0.0.0.0", "localhost" */
+    int port;                        /* 0 = any free port */
+    size_t max_body;                 /* bytes */
+    int max_connections;             /* open at once; more are refused (0 = 256) */
+    int max_connections_per_ip;      /* open at once from one address; 0 = no limit */
+    int timeout;                     /* seconds of inactivity (0 = 60); suspended streams
+                                      * are exempt (MHD does not time them out) */
+    int header_timeout;              /* seconds from a request's start to the end of its
+                                      * headers, however slowly they trickle in (0 = 15) */
     int threads;                     /* pool threads; 0 = one per core */
     const char *const *cors_origins; /* allowed origins; n_cors == 0 = loopback only */
     size_t n_cors;

@@ -1,4 +1,13 @@
-/* HTTP server on libmicrohttpd (see http.h for the request chain). */
+/*
+ * HTTP server on libmicrohttpd (see http.h for the request chain).
+ *
+ * Slow clients (slowloris): MHD's own timeout is an idle timeout, which a
+ * client defeats by sending a header line every few seconds. So each TCP
+ * connection also carries a deadline for the headers of the request it is
+ * sending (set when it connects or starts a request, cleared when the headers
+ * are complete), and a watchdog thread shuts down the socket of any connection
+ * past its deadline. MHD limits connections per address and in all.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -31,6 +40,13 @@ struct header {
     char *name, *value;
 };
 
+/* One TCP connection (MHD's socket context), for the header deadline. */
+struct conn_rec {
+    int fd;
+    double deadline; /* its request's headers are due by then; 0 = none */
+    struct conn_rec *next, *prev;
+};
+
 struct rg_http_server {
     struct MHD_Daemon *d;
     int listen_fd;
@@ -45,6 +61,11 @@ struct rg_http_server {
     struct rg_sse *streams;
     atomic_int n_streams;
     atomic_bool stopping;
+    pthread_mutex_t conns_lock; /* guards conns, every conn_rec and watchdog_stop */
+    pthread_cond_t watchdog_cv;
+    struct conn_rec *conns;
+    bool watchdog_started, watchdog_stop;
+    pthread_t watchdog;
 };
 
 struct rg_http_req {
@@ -797,6 +818,110 @@ static void dispatch(struct rg_http_req *r)
     if (r->phase != 2) rg_http_reply_error(r, 500, NULL, NULL, NULL, "the handler gave no reply");
 }
 
+/* ---- header deadlines ---- */
+
+enum deadline_event {
+    DEADLINE_REQUEST_LINE,  /* a request has started: its headers are due */
+    DEADLINE_HEADERS_DONE,  /* they are complete: body and reply have the idle timeout */
+    DEADLINE_REQUEST_ENDED, /* keep-alive: the next request may come within the idle timeout */
+};
+
+static void conn_deadline(struct rg_http_server *srv, struct MHD_Connection *conn,
+                          enum deadline_event ev)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_rec *c = ci ? ci->socket_context : NULL;
+    if (!c) return;
+    double now = now_s(), hdr = now + srv->o.header_timeout;
+    pthread_mutex_lock(&srv->conns_lock);
+    if (ev == DEADLINE_REQUEST_LINE)
+        c->deadline = c->deadline > 0 && c->deadline < hdr ? c->deadline : hdr;
+    else if (ev == DEADLINE_HEADERS_DONE)
+        c->deadline = 0;
+    else
+        c->deadline = hdr + srv->o.timeout;
+    pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection's record lives from accept to
+ * close. The fd stays open until after CLOSED returns, so the watchdog (which
+ * only touches records under the lock) never shuts down a reused fd. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct rg_http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_rec *c = ci ? rg_calloc(1, sizeof *c) : NULL;
+        *socket_context = c;
+        if (!c) return; /* out of memory: this connection has the idle timeout only */
+        c->fd = ci->connect_fd;
+        c->deadline = now_s() + srv->o.header_timeout;
+        pthread_mutex_lock(&srv->conns_lock);
+        c->next = srv->conns;
+        if (srv->conns) srv->conns->prev = c;
+        srv->conns = c;
+        pthread_mutex_unlock(&srv->conns_lock);
+        return;
+    }
+    struct conn_rec *c = *socket_context;
+    *socket_context = NULL;
+    if (!c) return;
+    pthread_mutex_lock(&srv->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    pthread_mutex_unlock(&srv->conns_lock);
+    rg_free(c);
+}
+
+/* Shuts down the socket of each connection past its header deadline; MHD
+ * then sees the end of the stream and closes the connection itself. */
+static void *watchdog_main(void *arg)
+{
+    struct rg_http_server *srv = arg;
+    pthread_mutex_lock(&srv->conns_lock);
+    while (!srv->watchdog_stop) {
+        double now = now_s();
+        int n = 0;
+        for (struct conn_rec *c = srv->conns; c; c = c->next)
+            if (c->deadline > 0 && now > c->deadline) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->deadline = 0;
+                n++;
+            }
+        if (n > 0)
+            rg_log(RG_LOG_INFO, "slow clients closed: request headers not complete in time",
+                   "count", 'i', (long long)n, "header_timeout_s", 'i',
+                   (long long)srv->o.header_timeout, RG_LOG_END);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->watchdog_cv, &srv->conns_lock, &ts);
+    }
+    pthread_mutex_unlock(&srv->conns_lock);
+    return NULL;
+}
+
+static void watchdog_stop(struct rg_http_server *s)
+{
+    if (!s->watchdog_started) return;
+    pthread_mutex_lock(&s->conns_lock);
+    s->watchdog_stop = true;
+    pthread_cond_signal(&s->watchdog_cv);
+    pthread_mutex_unlock(&s->conns_lock);
+    pthread_join(s->watchdog, NULL);
+    s->watchdog_started = false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -807,6 +932,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->srv = cls;
     r->conn = conn;
     if (r->phase == 0) {
+        conn_deadline(r->srv, conn, DEADLINE_HEADERS_DONE);
         first_call(r, url, method);
         return MHD_YES;
     }
@@ -845,7 +971,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void *on_start(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    (void)uri, (void)conn;
+    (void)uri;
+    conn_deadline(cls, conn, DEADLINE_REQUEST_LINE);
     struct rg_http_req *r = rg_calloc(1, sizeof *r);
     if (r) {
         r->t0 = now_s();
@@ -870,7 +997,7 @@ static void req_free(struct rg_http_req *r)
 static void on_complete(void *cls, struct MHD_Connection *conn, void **con_cls,
                         enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn;
+    conn_deadline(cls, conn, DEADLINE_REQUEST_ENDED);
     struct rg_http_req *r = *con_cls;
     *con_cls = NULL;
     if (!r) return;
@@ -921,6 +1048,8 @@ struct rg_http_server *rg_http_server_new(const struct rg_http_opts *opts,
     if (!s->o.max_body) s->o.max_body = 8u << 20;
     if (s->o.max_connections <= 0) s->o.max_connections = 256;
     if (s->o.timeout <= 0) s->o.timeout = 60;
+    if (s->o.header_timeout <= 0) s->o.header_timeout = 15;
+    if (s->o.max_connections_per_ip < 0) s->o.max_connections_per_ip = 0;
     s->listen_fd = -1;
     s->routes = rg_malloc_array(n_routes ? n_routes : 1, sizeof *routes);
     if (!s->routes) {
@@ -940,6 +1069,8 @@ struct rg_http_server *rg_http_server_new(const struct rg_http_opts *opts,
     s->n_routes = n_routes;
     s->loopback = rg_http_bind_is_loopback(s->o.host);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->conns_lock, NULL);
+    pthread_cond_init(&s->watchdog_cv, NULL);
     return s;
 }
 
@@ -1010,7 +1141,9 @@ int rg_http_server_start(struct rg_http_server *s, char *err)
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
                             s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)s->o.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)s->o.timeout, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_URI_LOG_CALLBACK, on_start, s, MHD_OPTION_NOTIFY_COMPLETED,
                             on_complete, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
@@ -1019,6 +1152,14 @@ int rg_http_server_start(struct rg_http_server *s, char *err)
         s->listen_fd = -1;
         return rg_err_set(err, RG_EIO, "cannot start the HTTP server on %s:%d", s->o.host, s->port);
     }
+    s->watchdog_stop = false;
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+        MHD_stop_daemon(s->d); /* closes the listening socket it was given */
+        s->d = NULL;
+        s->listen_fd = -1;
+        return rg_err_set(err, RG_EIO, "cannot start the HTTP server's watchdog thread");
+    }
+    s->watchdog_started = true;
     return RG_OK;
 }
 
@@ -1065,6 +1206,7 @@ void rg_http_server_stop(struct rg_http_server *s, int grace_s)
         }
         MHD_stop_daemon(s->d);
         s->d = NULL;
+        watchdog_stop(s);
         /* 4. producers notice rg_sse_closed() at their next event and end
          * their streams; give them a moment so the server can be freed */
         double ended = now_s() + 2.0;
@@ -1080,6 +1222,8 @@ void rg_http_server_stop(struct rg_http_server *s, int grace_s)
      * so the server struct stays alive while any remain. */
     if (atomic_load(&s->n_streams) > 0) return; /* leaked deliberately: producers still hold it */
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->conns_lock);
+    pthread_cond_destroy(&s->watchdog_cv);
     rg_free(s->routes);
     rg_free(s);
 }

@@ -235,7 +235,8 @@ check("leaving a stream early frees the server's slot", async () => {
   assert.equal(n, 3);
   let busy = -1;
   for (let i = 0; i < 100 && busy !== 0; i++) {
-    const st = await (await fetch(`${base}/status`)).json();
+    // /status follows /v1's rule: with --api-key it needs the key too
+    const st = await (await fetch(`${base}/status`, { headers: { Authorization: `Bearer ${process.env.RG_KEY}` } })).json();
     busy = st.slots.busy;
     if (busy !== 0) await new Promise((r) => setTimeout(r, 50));
   }

@@ -257,6 +257,9 @@ static void gguf_free(struct rg_gguf *g)
     rg_free(g->kv_map.slots);
     rg_free(g->tensor_map.slots);
     rg_free(g->kvs);
+    for (int64_t i = 0; g->copies && i < g->n_tensors; i++)
+        rg_free(g->copies[i]);
+    rg_free(g->copies);
     rg_free(g->tensors);
     rg_arena_free(&g->arena);
     rg_free(g);
@@ -265,6 +268,35 @@ static void gguf_free(struct rg_gguf *g)
 void rg_gguf_close(struct rg_gguf *g)
 {
     gguf_free(g);
+}
+
+/*
+ * The spec allows general.alignment = 1, so tensor data may start at any
+ * byte. Matrices are read through unaligned-safe loads or re-laid (packed)
+ * by the kernels, and stay in the mapping; a vector (norm weights, biases) is
+ * read as floats in place by the forward pass, so one not aligned for its
+ * elements is copied here, once, into aligned memory the handle owns.
+ * Vectors are a small part of any model; a file of ordinary alignment has
+ * none to copy.
+ */
+enum { VECTOR_ALIGN = 4 }; /* F32, the vectors' type; F16 needs 2 */
+
+static int align_vectors(struct rg_gguf *g, char *err)
+{
+    if (g->params.vocab_only) return RG_OK;
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        struct rg_gguf_tensor *t = &g->tensors[i];
+        bool vector = t->ne[1] == 1 && t->ne[2] == 1 && t->ne[3] == 1;
+        if (!vector || !t->size || (uintptr_t)t->data % VECTOR_ALIGN == 0) continue;
+        if (!g->copies && !(g->copies = rg_calloc((size_t)g->n_tensors, sizeof *g->copies)))
+            return rg_err_set(err, RG_ENOMEM, "out of memory");
+        void *copy = rg_aligned_alloc(64, t->size);
+        if (!copy) return rg_err_set(err, RG_ENOMEM, "out of memory aligning tensor '%s'", t->name);
+        memcpy(copy, t->data, t->size);
+        g->copies[i] = copy;
+        t->data = copy;
+    }
+    return RG_OK;
 }
 
 static int parse(struct rg_gguf *g, char *err)
@@ -352,7 +384,7 @@ static int parse(struct rg_gguf *g, char *err)
                               (unsigned long long)t->offset + t->size, g->size);
         t->data = g->data + start;
     }
-    return RG_OK;
+    return align_vectors(g, err);
 }
 
 static struct rg_gguf *gguf_new(const struct rg_gguf_params *params)
@@ -482,6 +514,8 @@ int64_t rg_gguf_tensor_index(const struct rg_gguf *g, const struct rg_gguf_tenso
 void rg_gguf_release(const struct rg_gguf *g, const struct rg_gguf_tensor *t, size_t end)
 {
     if (!g->map || !t->size) return;
+    uintptr_t base = (uintptr_t)g->data, at = (uintptr_t)t->data;
+    if (at < base || at - base >= g->size) return; /* an aligned copy (align_vectors) */
     if (end > t->size) end = t->size;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data;
     uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + end) & ~(page - 1);

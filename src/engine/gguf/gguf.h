@@ -48,7 +48,9 @@ struct rg_gguf_tensor {
     enum rg_type type;
     uint64_t offset;  /* from the start of the data section */
     size_t size;      /* bytes, checked to lie inside the file */
-    const void *data; /* into the mapping (aligned as the file says) */
+    const void *data; /* into the mapping (aligned as the file says); a vector (ne[1..3] = 1)
+                       * is aligned to 4 bytes at least: when the file's alignment does not
+                       * give that, the handle holds an aligned copy */
 };
 
 struct rg_gguf;

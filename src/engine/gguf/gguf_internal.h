@@ -69,6 +69,7 @@ struct rg_gguf {
     struct rg_gguf_tensor *tensors;
     struct rg_gguf_map kv_map, tensor_map;
     struct rg_arena arena; /* keys, strings, names */
+    void **copies;         /* aligned copies of misaligned vectors (see parse), n_tensors slots */
 };
 
 #endif

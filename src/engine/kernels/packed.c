@@ -331,12 +331,29 @@ int rg_pack(enum rg_type wt, const void *w, int64_t n_rows, int64_t k, void *dst
     int64_t nb = k / f->block;
     size_t row = rg_type_row_size(wt, k);
     uint8_t *out = dst;
+    /* The packers read block fields (half-float scales) as typed loads. A
+     * file with general.alignment = 1 may put the matrix at any byte: then
+     * each block of the 8 rows goes through an aligned copy first (load time
+     * only; every row size is even, so an aligned start is enough). */
+    bool aligned = (uintptr_t)w % 4 == 0;
+    size_t bsize = row / (size_t)nb;
+    _Alignas(16) uint8_t tmp[RG_PACK_ROWS][256];
+    if (!aligned && bsize > sizeof tmp[0]) return RG_EINVAL;
     for (int64_t g = 0; g < n_rows / RG_PACK_ROWS; g++) {
-        const uint8_t *rows[RG_PACK_ROWS];
-        for (int r = 0; r < RG_PACK_ROWS; r++)
+        const uint8_t *rows[RG_PACK_ROWS], *copies[RG_PACK_ROWS];
+        for (int r = 0; r < RG_PACK_ROWS; r++) {
             rows[r] = (const uint8_t *)w + (size_t)(g * RG_PACK_ROWS + r) * row;
-        for (int64_t b = 0; b < nb; b++, out += f->group_block)
-            f->pack(rows, b, out);
+            copies[r] = tmp[r];
+        }
+        for (int64_t b = 0; b < nb; b++, out += f->group_block) {
+            if (aligned) {
+                f->pack(rows, b, out);
+                continue;
+            }
+            for (int r = 0; r < RG_PACK_ROWS; r++)
+                memcpy(tmp[r], rows[r] + (size_t)b * bsize, bsize);
+            f->pack(copies, 0, out);
+        }
     }
     return RG_OK;
 }

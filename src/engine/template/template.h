@@ -12,8 +12,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
+
+struct rg_vocab;
 
 enum rg_chat_format {
     RG_CHAT_CHATML,  /* <|im_start|>role\n...<|im_end|> (Qwen, SmolLM, many fine-tunes) */
@@ -41,5 +44,22 @@ const char *rg_chat_format_name(enum rg_chat_format f);
  */
 int rg_chat_render(enum rg_chat_format f, const struct rg_chat_msg *msgs, size_t n,
                    bool add_assistant, struct rg_buf *out);
+
+/*
+ * Renders msgs with format f (as rg_chat_render) and tokenizes the result so that special
+ * (control) tokens are recognised only in the template's own text; message contents are
+ * tokenized with parse_special = false, so "<|im_start|>" typed by a user or returned by a tool
+ * is ordinary text and cannot forge a turn (user-defined added tokens are still matched in
+ * contents, as llama.cpp does). add_bos as rg_tokenize's add_special does for BOS (EOS is never
+ * added). For a conversation with no special-token text in its contents the result equals
+ * rg_tokenize_alloc(rendered text, add_special = add_bos, parse_special = true).
+ * RG_OK with *out (rg_free) and *n_out; RG_ENOMEM; RG_EUNSUPPORTED when the vocab's
+ * tokenizer is not implemented; RG_EINVAL for bad arguments (NULL vocab or outputs, an unknown
+ * role, a NULL content); RG_ETOOBIG when the rendered text would not fit in memory.
+ * err (RG_ERR_SIZE bytes, may be NULL) gets the detail. On failure *out is NULL.
+ */
+int rg_chat_tokenize(const struct rg_vocab *v, enum rg_chat_format f,
+                     const struct rg_chat_msg *msgs, size_t n, bool add_generation_prompt,
+                     bool add_bos, int32_t **out, size_t *n_out, char *err);
 
 #endif

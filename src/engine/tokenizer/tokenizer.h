@@ -58,6 +58,18 @@ int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bo
                       bool parse_special, int32_t **out, size_t *n_out);
 
 /*
+ * For prompts assembled from trusted and untrusted text (rg_chat_tokenize):
+ * as rg_tokenize_alloc with parse_special, except that a control token is
+ * recognised only where special_ok[i] is nonzero for each of its bytes
+ * (special_ok has len entries); elsewhere its text is ordinary text.
+ * User-defined tokens are recognised everywhere, as with parse_special off.
+ * add_bos adds BOS as add_special would; EOS is never added.
+ * RG_OK with *out (rg_free) and *n_out, or RG_ENOMEM.
+ */
+int rg_tokenize_alloc_masked(const struct rg_vocab *v, const char *text, size_t len,
+                             const uint8_t *special_ok, bool add_bos, int32_t **out, size_t *n_out);
+
+/*
  * The bytes that token id stands for (SPM: '▁' → ' ', <0xNN> byte tokens;
  * BPE: byte-level decoding; WPM: "##" continuation). Control tokens give ""
  * unless special is true. Returns the length written (may exceed cap: then

@@ -240,8 +240,10 @@ int rg_vocab_load(const struct rg_gguf *g, struct rg_vocab **out, char err[RG_ER
         int32_t id = rg_vocab_find(v, eog_texts[i]);
         if (id >= 0 && (v->type[id] == TT_CONTROL || v->type[id] == TT_USER)) v->eog[id] = true;
     }
+    /* specials to match in text: never an empty one (the empty string would
+     * match everywhere without advancing), so count exactly what is stored */
     for (int32_t i = 0; i < v->n; i++)
-        if (v->type[i] == TT_CONTROL || v->type[i] == TT_USER) v->n_specials++;
+        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER) && v->len[i] > 0) v->n_specials++;
     v->specials = rg_calloc((size_t)v->n_specials + 1, sizeof *v->specials);
     if (!v->specials) {
         rg_vocab_free(v);
@@ -377,6 +379,14 @@ static void emit(struct out *o, int32_t id)
     o->n++;
 }
 
+/* <unk>, when the vocabulary has one (a file may name none: then what no
+ * token covers is dropped, as byte-level BPE drops a byte it has no token for,
+ * rather than emitting an id out of range) */
+static void emit_unk(const struct rg_vocab *v, struct out *o)
+{
+    if (v->unk >= 0) emit(o, v->unk);
+}
+
 static int try_pair(const struct rg_vocab *v, const char *text, struct sym *s, int32_t l,
                     struct heap *h)
 {
@@ -432,7 +442,10 @@ static int spm_fragment(const struct rg_vocab *v, const char *text, size_t len, 
         }
         for (size_t k = 0; k < s[i].n; k++) {
             int32_t bt = v->byte_tok[(unsigned char)text[s[i].start + k]];
-            emit(o, bt >= 0 ? bt : v->unk);
+            if (bt >= 0)
+                emit(o, bt);
+            else
+                emit_unk(v, o);
         }
     }
     rg_free(h.v);
@@ -485,12 +498,12 @@ static bool chinese_char(uint32_t c)
 
 /* One word: "\xe2\x96\x81" + word, greedy longest match from the left; a word
  * that cannot be covered becomes one <unk>. */
-static void wpm_word(const struct rg_vocab *v, const char *w, size_t wl, struct out *o)
+static int wpm_word(const struct rg_vocab *v, const char *w, size_t wl, struct out *o)
 {
-    if (!wl) return;
+    if (!wl) return RG_OK;
     size_t n = wl + 3, start = o->n;
     char *buf = rg_malloc(n);
-    if (!buf) return;
+    if (!buf) return RG_ENOMEM;
     memcpy(buf, "\xe2\x96\x81", 3);
     memcpy(buf + 3, w, wl);
     for (size_t i = 0; i < n;) {
@@ -509,8 +522,9 @@ static void wpm_word(const struct rg_vocab *v, const char *w, size_t wl, struct 
             break;
         }
     }
-    if (o->n == start) emit(o, v->unk);
+    if (o->n == start) emit_unk(v, o);
     rg_free(buf);
+    return RG_OK;
 }
 
 static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, struct out *o)
@@ -518,7 +532,8 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
     char *word = rg_malloc(len * 12 + 16);
     if (!word) return RG_ENOMEM;
     size_t wl = 0;
-    for (size_t i = 0; i < len;) {
+    int rc = RG_OK;
+    for (size_t i = 0; rc == RG_OK && i < len;) {
         size_t cl;
         uint32_t cp = rg_utf8_decode(text + i, len - i, &cl);
         i += cl;
@@ -528,7 +543,7 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
             uint32_t c = nfd[k];
             unsigned f = rg_unicode_flags(c);
             if (rg_unicode_is_space(c)) {
-                wpm_word(v, word, wl, o);
+                rc = rc ? rc : wpm_word(v, word, wl, o);
                 wl = 0;
                 continue;
             }
@@ -538,8 +553,8 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
             char u[4];
             size_t ul = rg_utf8_encode(rg_unicode_tolower(c), u);
             if ((f & RG_UC_PUNCT) || (c < 0x7F && (f & RG_UC_SYMBOL)) || chinese_char(c)) {
-                wpm_word(v, word, wl, o);
-                wpm_word(v, u, ul, o);
+                rc = rc ? rc : wpm_word(v, word, wl, o);
+                rc = rc ? rc : wpm_word(v, u, ul, o);
                 wl = 0;
             } else {
                 memcpy(word + wl, u, ul);
@@ -547,16 +562,30 @@ static int wpm_text(const struct rg_vocab *v, const char *text, size_t len, stru
             }
         }
     }
-    wpm_word(v, word, wl, o);
+    if (rc == RG_OK) rc = wpm_word(v, word, wl, o);
     rg_free(word);
-    return RG_OK;
+    return rc;
 }
 
-int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
-                bool parse_special, int32_t *out, size_t cap, size_t *n_out)
+/* Whether the control token id may be recognised at text[i]: everywhere when
+ * there is no mask, else only where each of its bytes is the template's. */
+static bool special_allowed(const struct rg_vocab *v, int32_t id, const uint8_t *mask, size_t i)
+{
+    if (!mask) return true;
+    for (size_t k = 0; k < v->len[id]; k++)
+        if (!mask[i + k]) return false;
+    return true;
+}
+
+/* rg_tokenize with BOS and EOS chosen separately and, for control tokens, an
+ * optional per-byte mask of where they may be recognised (NULL: wherever
+ * parse_special allows). */
+static int tokenize(const struct rg_vocab *v, const char *text, size_t len, bool bos, bool eos,
+                    bool parse_special, const uint8_t *mask, int32_t *out, size_t cap,
+                    size_t *n_out)
 {
     struct out o = {out, cap, 0, false};
-    if (add_special && rg_vocab_add_bos(v)) emit(&o, v->bos);
+    if (bos && rg_vocab_add_bos(v)) emit(&o, v->bos);
     int rc = RG_OK;
     size_t pos = 0;
     bool first = true;
@@ -568,8 +597,10 @@ int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add
         for (size_t i = pos; i < len && sid < 0; i++)
             for (int32_t k = 0; k < v->n_specials; k++) {
                 int32_t id = v->specials[k];
-                if (!parse_special && v->type[id] != TT_USER) continue;
-                if (v->len[id] <= len - i && !memcmp(text + i, v->text[id], v->len[id])) {
+                bool user = v->type[id] == TT_USER;
+                if (!parse_special && !user) continue;
+                if (v->len[id] <= len - i && !memcmp(text + i, v->text[id], v->len[id]) &&
+                    (user || special_allowed(v, id, mask, i))) {
                     sid = id;
                     next = i;
                     break;
@@ -591,14 +622,15 @@ int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add
             pos = next;
         }
     }
-    if (rc == RG_OK && add_special && rg_vocab_add_eos(v)) emit(&o, v->eos);
+    if (rc == RG_OK && eos && rg_vocab_add_eos(v)) emit(&o, v->eos);
     *n_out = o.n;
     if (rc) return rc;
     return o.overflow ? RG_ETOOBIG : RG_OK;
 }
 
-int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
-                      bool parse_special, int32_t **out, size_t *n_out)
+static int tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bool bos,
+                          bool eos, bool parse_special, const uint8_t *mask, int32_t **out,
+                          size_t *n_out)
 {
     *out = NULL;
     *n_out = 0;
@@ -607,7 +639,7 @@ int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bo
         int32_t *t = rg_malloc_array(cap, sizeof *t);
         if (!t) return RG_ENOMEM;
         size_t n = 0;
-        int rc = rg_tokenize(v, text, len, add_special, parse_special, t, cap, &n);
+        int rc = tokenize(v, text, len, bos, eos, parse_special, mask, t, cap, &n);
         if (rc == RG_OK) {
             *out = t;
             *n_out = n;
@@ -618,6 +650,24 @@ int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bo
         cap = n; /* the count it needed */
     }
     return RG_ETOOBIG;
+}
+
+int rg_tokenize(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
+                bool parse_special, int32_t *out, size_t cap, size_t *n_out)
+{
+    return tokenize(v, text, len, add_special, add_special, parse_special, NULL, out, cap, n_out);
+}
+
+int rg_tokenize_alloc(const struct rg_vocab *v, const char *text, size_t len, bool add_special,
+                      bool parse_special, int32_t **out, size_t *n_out)
+{
+    return tokenize_alloc(v, text, len, add_special, add_special, parse_special, NULL, out, n_out);
+}
+
+int rg_tokenize_alloc_masked(const struct rg_vocab *v, const char *text, size_t len,
+                             const uint8_t *special_ok, bool add_bos, int32_t **out, size_t *n_out)
+{
+    return tokenize_alloc(v, text, len, add_bos, false, true, special_ok, out, n_out);
 }
 
 int rg_token_to_piece(const struct rg_vocab *v, int32_t id, bool special, char *buf, size_t cap)
