@@ -4,10 +4,15 @@
  * A schema compiles to a table of nodes (node 0 accepts any JSON value). The
  * parser state is a set of stacks; each frame is one open value: an object
  * being read key by key, an array, a string, a number, a literal or an enum
- * member. anyOf forks a stack into one per alternative when its value starts;
- * readings that die are dropped. Every bound (depth, alternatives, digits,
- * whitespace runs) makes the automaton finite per byte, so a hostile schema
- * or text costs bounded time.
+ * member. anyOf/oneOf/$ref are expanded at compile time, once, to the
+ * schemas without alternatives they can start (each node's "leaves"; cycles
+ * of references are walked once), and a stack forks into one per leaf when
+ * its value starts; readings that die are dropped. Text is fed a byte at a
+ * time to every reading together (breadth first, equal readings merged),
+ * under a budget of RG_JG_STEPS steps per byte. At compile time each node
+ * also gets the nesting of its shallowest document: a schema with none
+ * within RG_JG_DEPTH is refused, and a reading never enters a value it
+ * could not finish. So a hostile schema or text costs bounded time.
  */
 #include "engine/constrain/grammar.h"
 
@@ -36,6 +41,7 @@ enum {
 #define MAX_INDENT 20 /* spaces or tabs after a newline */
 #define MAX_DIGITS 20 /* per number */
 #define NO_LIMIT UINT32_MAX
+#define DEEP (RG_JG_DEPTH + 1) /* min_depth of a schema with no finite document in the limit */
 
 struct node {
     unsigned types;
@@ -52,6 +58,14 @@ struct node {
     int extra; /* node of values under free keys (objects without properties); -1: none */
     int items;
     uint32_t min_items, max_items, min_len, max_len;
+    /* anyOf/oneOf/$ref nodes: every node without alternatives they reach
+     * through alternatives, each once (computed at compile time, at most
+     * RG_JG_EXPAND), so a value forks at most that many ways */
+    uint16_t *leaves;
+    int n_leaves;
+    /* nesting of the shallowest finite document of this schema (1: a
+     * scalar); DEEP: none within RG_JG_DEPTH, or none at all */
+    uint8_t min_depth;
 };
 
 struct rg_jg {
@@ -378,6 +392,7 @@ void rg_jg_free(struct rg_jg *g)
         rg_free(n->keys);
         rg_free(n->key_len);
         rg_free(n->knode);
+        rg_free(n->leaves);
     }
     rg_free(g->nodes);
     rg_free(g->text[0]);
@@ -385,13 +400,14 @@ void rg_jg_free(struct rg_jg *g)
     rg_free(g);
 }
 
-static int compile_all(const json_t *schema, bool lenient, struct rg_jg **out, char *err,
+static int compile_all(const json_t *schema, bool lenient, int base, struct rg_jg **out, char *err,
                        size_t errsize);
 
 int rg_jg_compile_wrapped(const json_t *schema, const char *prefix, const char *suffix,
                           bool lenient, struct rg_jg **out, char *err, size_t errsize)
 {
-    int rc = compile_all(schema, lenient, out, err, errsize);
+    /* the suffix waits in a frame under the document */
+    int rc = compile_all(schema, lenient, suffix && *suffix ? 1 : 0, out, err, errsize);
     if (rc != RG_OK) return rc;
     const char *t[2] = {prefix, suffix};
     for (int i = 0; i < 2; i++) {
@@ -408,10 +424,107 @@ int rg_jg_compile_wrapped(const json_t *schema, const char *prefix, const char *
 
 int rg_jg_compile(const json_t *schema, struct rg_jg **out, char *err, size_t errsize)
 {
-    return compile_all(schema, false, out, err, errsize);
+    return compile_all(schema, false, 0, out, err, errsize);
 }
 
-static int compile_all(const json_t *schema, bool lenient, struct rg_jg **out, char *err,
+/* The leaves of every alternative node: a walk over alternative edges that
+ * visits each node once, so cycles ({"$ref":"#"} inside its own anyOf) end. */
+static int expand_alts(struct rg_jg *g, char *err, size_t errsize)
+{
+    int rc = RG_OK;
+    uint8_t *seen = rg_calloc((size_t)g->n_nodes, 1);
+    uint16_t *todo = rg_malloc_array((size_t)g->n_nodes, sizeof *todo);
+    uint16_t leaf[RG_JG_EXPAND];
+    for (int i = 0; rc == RG_OK && i < g->n_nodes; i++) {
+        if (!seen || !todo) {
+            rc = RG_ENOMEM;
+            break;
+        }
+        if (!g->nodes[i].n_alts) continue;
+        memset(seen, 0, (size_t)g->n_nodes);
+        int n_todo = 0, n_leaf = 0, visited = 0;
+        todo[n_todo++] = (uint16_t)i;
+        seen[i] = 1;
+        while (n_todo && rc == RG_OK) {
+            const struct node *a = &g->nodes[todo[--n_todo]];
+            if (++visited > RG_JG_CHAIN) {
+                snprintf(err, errsize,
+                         "schema too complex: anyOf/oneOf/$ref chains through more than %d "
+                         "schemas (the limit)",
+                         RG_JG_CHAIN);
+                rc = RG_EINVAL;
+            }
+            for (int k = 0; rc == RG_OK && k < a->n_alts; k++) {
+                uint16_t t = a->alts[k];
+                if (seen[t]) continue;
+                seen[t] = 1;
+                if (g->nodes[t].n_alts) {
+                    todo[n_todo++] = t;
+                } else if (n_leaf == RG_JG_EXPAND) {
+                    snprintf(err, errsize,
+                             "schema too complex: anyOf/oneOf/$ref expand to more than %d "
+                             "alternatives for one value (the limit)",
+                             RG_JG_EXPAND);
+                    rc = RG_EINVAL;
+                } else {
+                    leaf[n_leaf++] = t;
+                }
+            }
+        }
+        if (rc != RG_OK) break;
+        struct node *n = &g->nodes[i];
+        n->leaves = rg_malloc_array(n_leaf ? (size_t)n_leaf : 1, sizeof *n->leaves);
+        if (!n->leaves) {
+            rc = RG_ENOMEM;
+            break;
+        }
+        memcpy(n->leaves, leaf, (size_t)n_leaf * sizeof *leaf);
+        n->n_leaves = n_leaf;
+    }
+    rg_free(seen);
+    rg_free(todo);
+    return rc;
+}
+
+static uint8_t leaf_depth(const struct rg_jg *g, const struct node *n)
+{
+    if (n->n_lits || (n->types & (T_NULL | T_BOOL | T_INT | T_NUM | T_STR))) return 1;
+    unsigned best = DEEP;
+    if (n->types & T_ARR) {
+        unsigned d = n->min_items == 0 ? 1 : 1u + g->nodes[n->items].min_depth;
+        best = RG_MIN(best, d);
+    }
+    if (n->types & T_OBJ) {
+        unsigned d = 1;
+        for (int p = 0; n->keys && p < n->n_props; p++)
+            if (n->required >> p & 1) d = RG_MAX(d, 1u + g->nodes[n->knode[p]].min_depth);
+        best = RG_MIN(best, d);
+    }
+    return (uint8_t)RG_MIN(best, (unsigned)DEEP);
+}
+
+/* min_depth of every node: the least fixpoint, from "none" down. After round
+ * r every node whose shallowest document nests r deep has its value, so
+ * DEEP + 1 rounds settle every node (alternatives add no nesting). */
+static void depths(struct rg_jg *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        g->nodes[i].min_depth = DEEP;
+    for (int r = 0; r <= DEEP; r++) {
+        for (int i = 0; i < g->n_nodes; i++)
+            if (!g->nodes[i].n_alts) g->nodes[i].min_depth = leaf_depth(g, &g->nodes[i]);
+        for (int i = 0; i < g->n_nodes; i++) {
+            struct node *n = &g->nodes[i];
+            if (!n->n_alts) continue;
+            uint8_t d = DEEP;
+            for (int k = 0; k < n->n_leaves; k++)
+                d = RG_MIN(d, g->nodes[n->leaves[k]].min_depth);
+            n->min_depth = d;
+        }
+    }
+}
+
+static int compile_all(const json_t *schema, bool lenient, int base, struct rg_jg **out, char *err,
                        size_t errsize)
 {
     *out = NULL;
@@ -434,6 +547,23 @@ static int compile_all(const json_t *schema, bool lenient, struct rg_jg **out, c
     }
     for (int i = 0; i < c.n_refs; i++)
         rg_free(c.refs[i].ref);
+    if (rc == RG_OK) rc = expand_alts(g, err, errsize);
+    if (rc == RG_OK) {
+        depths(g);
+        unsigned d = g->nodes[g->root].min_depth;
+        if (d >= DEEP && schema && json_is_object(schema) && json_object_get(schema, "$ref") &&
+            g->nodes[g->root].n_leaves == 0) {
+            snprintf(err, errsize,
+                     "schema: '$ref' leads only to itself: it can never produce a finite document");
+            rc = RG_EINVAL;
+        } else if (d >= DEEP || (int)d + base > RG_JG_DEPTH) {
+            snprintf(err, errsize,
+                     "schema: can never produce a finite document nested at most %d levels deep "
+                     "(the limit): a required property, item or $ref recursion never ends",
+                     RG_JG_DEPTH - base);
+            rc = RG_EINVAL;
+        }
+    }
     if (rc != RG_OK) {
         if (rc == RG_ENOMEM) snprintf(err, errsize, "out of memory");
         rg_jg_free(g);
@@ -467,9 +597,18 @@ static enum step step_ws(struct rg_jg_stack *st, unsigned char ch)
     return DEAD;
 }
 
-static bool push(struct rg_jg_stack *st, uint8_t kind, uint8_t phase, int node)
+/* Whether a value of node can still be finished on top of depth frames: the
+ * reading never walks into a schema whose shallowest document is too deep
+ * for the nesting limit (or has no finite document at all). */
+static bool fits(const struct rg_jg *g, unsigned depth, int node)
 {
-    if (st->depth >= RG_JG_DEPTH) return false;
+    return depth + g->nodes[node].min_depth <= RG_JG_DEPTH;
+}
+
+static bool push(const struct rg_jg *g, struct rg_jg_stack *st, uint8_t kind, uint8_t phase,
+                 int node)
+{
+    if (st->depth >= RG_JG_DEPTH || (kind == K_VAL && !fits(g, st->depth, node))) return false;
     st->f[st->depth++] = (struct rg_jg_frame){.kind = kind, .phase = phase, .node = (uint16_t)node};
     return true;
 }
@@ -490,11 +629,12 @@ static void complete(struct rg_jg_stack *st)
 
 /* The property keys that may come next: from the next unused one up to and
  * including the first required one. */
-static uint64_t key_candidates(const struct node *n, uint32_t next)
+static uint64_t key_candidates(const struct rg_jg *g, const struct node *n, uint32_t next,
+                               unsigned depth)
 {
     uint64_t m = 0;
     for (uint32_t p = next; p < (uint32_t)n->n_props; p++) {
-        m |= 1ull << p;
+        if (fits(g, depth, n->knode[p])) m |= 1ull << p;
         if (n->required >> p & 1) break;
     }
     return m;
@@ -625,15 +765,15 @@ static enum step step_obj(const struct rg_jg *g, struct rg_jg_frame *f, struct r
         }
         if (ch != '"') return DEAD;
         if (schema_keys) {
-            f->mask = key_candidates(n, f->a);
+            f->mask = key_candidates(g, n, f->a, st->depth);
             if (!f->mask) return DEAD;
             f->b = 0;
             f->phase = O_KEY;
             return OK;
         }
-        if (n->extra < 0) return DEAD; /* no keys at all */
+        if (n->extra < 0 || !fits(g, st->depth, n->extra)) return DEAD; /* no keys at all */
         f->phase = O_KEY;
-        return push(st, K_STR, STR_KEY, 0) ? OK : DEAD;
+        return push(g, st, K_STR, STR_KEY, 0) ? OK : DEAD;
     case O_KEY: { /* matching a schema key; free keys are a K_STR frame above */
         uint64_t keep = 0;
         if (ch == '"') {
@@ -655,7 +795,7 @@ static enum step step_obj(const struct rg_jg *g, struct rg_jg_frame *f, struct r
     case O_COLON:
         if (ch != ':') return DEAD;
         f->phase = O_AFTER; /* where it returns once the value is read */
-        return push(st, K_VAL, 0, schema_keys ? n->knode[f->a - 1] : n->extra) ? OK : DEAD;
+        return push(g, st, K_VAL, 0, schema_keys ? n->knode[f->a - 1] : n->extra) ? OK : DEAD;
     case O_AFTER:
         if (ch == '}') {
             if (schema_keys && required_left(n, f->a)) return DEAD;
@@ -684,7 +824,7 @@ static enum step step_arr(const struct rg_jg *g, struct rg_jg_frame *f, struct r
         /* fall through */
     case A_NEXT:
         if (f->a >= n->max_items) return DEAD;
-        return push(st, K_VAL, 0, n->items) ? AGAIN : DEAD;
+        return push(g, st, K_VAL, 0, n->items) ? AGAIN : DEAD;
     case A_AFTER:
         if (ch == ']') {
             if (f->a < n->min_items) return DEAD;
@@ -760,43 +900,86 @@ static enum step step(const struct rg_jg *g, struct rg_jg_stack *st, unsigned ch
     return DEAD;
 }
 
+static _Thread_local uint64_t steps_done;
+
+uint64_t rg_jg_steps(void)
+{
+    return steps_done;
+}
+
+static void copy_stack(struct rg_jg_stack *d, const struct rg_jg_stack *s)
+{
+    d->depth = s->depth;
+    d->ws = s->ws;
+    d->done = s->done;
+    /* a few frames: a plain loop beats a block copy's start-up cost */
+    for (int i = 0; i < s->depth; i++)
+        d->f[i] = s->f[i];
+}
+
+static bool same_stack(const struct rg_jg_stack *a, const struct rg_jg_stack *b)
+{
+    if (a->depth != b->depth || a->ws != b->ws || a->done != b->done) return false;
+    for (int i = 0; i < a->depth; i++) {
+        const struct rg_jg_frame *x = &a->f[i], *y = &b->f[i];
+        if (x->kind != y->kind || x->phase != y->phase || x->node != y->node || x->a != y->a ||
+            x->b != y->b || x->mask != y->mask)
+            return false;
+    }
+    return true;
+}
+
+/* Keeps a reading that survived the byte, unless an equal one is kept
+ * already or RG_JG_ALTS are. */
 static void add_stack(struct rg_jg_state *out, const struct rg_jg_stack *st)
 {
     if (out->n >= RG_JG_ALTS) return;
-    struct rg_jg_stack *d = &out->s[out->n++];
-    d->depth = st->depth;
-    d->ws = st->ws;
-    d->done = st->done;
-    memcpy(d->f, st->f, st->depth * sizeof st->f[0]);
+    for (int i = 0; i < out->n; i++)
+        if (same_stack(&out->s[i], st)) return;
+    copy_stack(&out->s[out->n++], st);
 }
 
-static void run(const struct rg_jg *g, struct rg_jg_stack *st, const unsigned char *p, size_t n,
-                struct rg_jg_state *out, int forks)
+/* One byte, shared by every reading: what is left of RG_JG_STEPS. */
+struct walk {
+    const struct rg_jg *g;
+    struct rg_jg_state *out;
+    uint32_t budget;
+};
+
+/* Steps one reading by one byte; its survivors go to w->out. A value with
+ * alternatives forks once per precomputed leaf that fits (leaves have no
+ * alternatives of their own, so a fork never forks again for this value;
+ * only a value nested inside it, one frame deeper, can). Every step spends
+ * the byte's budget: past it, readings are dropped, so a byte costs at most
+ * RG_JG_STEPS steps whatever the schema and the text. */
+static void advance(struct walk *w, struct rg_jg_stack *st, unsigned char ch)
 {
-    size_t i = 0;
-    while (i < n) {
+    const struct rg_jg *g = w->g;
+    for (;;) {
+        if (w->budget == 0) return;
+        w->budget--;
+        steps_done++;
         if (!st->done && st->depth) {
             struct rg_jg_frame *f = &st->f[st->depth - 1];
             const struct node *nd = &g->nodes[f->node];
-            if (f->kind == K_VAL && nd->n_alts && !is_ws(p[i])) {
-                if (forks > 16) return; /* a chain of references that never reaches a value */
-                for (int k = 0; k < nd->n_alts && out->n < RG_JG_ALTS; k++) {
+            if (f->kind == K_VAL && nd->n_alts && !is_ws(ch)) {
+                for (int k = 0; k < nd->n_leaves && w->budget; k++) {
+                    if (!fits(g, st->depth - 1u, nd->leaves[k])) continue;
                     struct rg_jg_stack copy;
-                    copy.depth = st->depth;
-                    copy.ws = st->ws;
-                    copy.done = false;
-                    memcpy(copy.f, st->f, st->depth * sizeof st->f[0]);
-                    copy.f[copy.depth - 1].node = nd->alts[k];
-                    run(g, &copy, p + i, n - i, out, forks + 1);
+                    copy_stack(&copy, st);
+                    copy.f[copy.depth - 1].node = nd->leaves[k];
+                    advance(w, &copy, ch);
                 }
                 return;
             }
         }
-        enum step r = step(g, st, p[i]);
+        enum step r = step(g, st, ch);
         if (r == DEAD) return;
-        if (r == OK) i++;
+        if (r == OK) {
+            add_stack(w->out, st);
+            return;
+        }
     }
-    add_stack(out, st);
 }
 
 void rg_jg_start(const struct rg_jg *g, struct rg_jg_state *st)
@@ -814,25 +997,79 @@ void rg_jg_start(const struct rg_jg *g, struct rg_jg_state *st)
 
 void rg_jg_copy(struct rg_jg_state *dst, const struct rg_jg_state *src)
 {
-    dst->n = 0;
+    dst->n = src->n;
     for (int i = 0; i < src->n; i++)
-        add_stack(dst, &src->s[i]);
+        copy_stack(&dst->s[i], &src->s[i]);
+}
+
+static void feed_byte(const struct rg_jg *g, const struct rg_jg_state *in, unsigned char ch,
+                      struct rg_jg_state *out)
+{
+    struct walk w = {.g = g, .out = out, .budget = RG_JG_STEPS};
+    out->n = 0;
+    if (in->n == 1) { /* the common case: one reading, stepped where it is kept */
+        struct rg_jg_stack *st = &out->s[0];
+        copy_stack(st, &in->s[0]);
+        while (w.budget) {
+            const struct rg_jg_frame *f = st->depth ? &st->f[st->depth - 1] : NULL;
+            if (f && !st->done && f->kind == K_VAL && g->nodes[f->node].n_alts && !is_ws(ch)) {
+                struct rg_jg_stack tmp; /* it forks: the general way from here */
+                copy_stack(&tmp, st);
+                advance(&w, &tmp, ch);
+                return;
+            }
+            w.budget--;
+            steps_done++;
+            enum step r = step(g, st, ch);
+            if (r == DEAD) return;
+            if (r == OK) {
+                out->n = 1;
+                return;
+            }
+        }
+        return;
+    }
+    for (int i = 0; i < in->n && w.budget; i++) {
+        struct rg_jg_stack tmp;
+        copy_stack(&tmp, &in->s[i]);
+        advance(&w, &tmp, ch);
+    }
+}
+
+bool rg_jg_feed_from(const struct rg_jg *g, const struct rg_jg_state *src, const char *p, size_t n,
+                     struct rg_jg_state *dst)
+{
+    if (n == 0) {
+        rg_jg_copy(dst, src);
+        return dst->n > 0;
+    }
+    struct rg_jg_state tmp;
+    tmp.n = 0;
+    const struct rg_jg_state *cur = src;
+    for (size_t i = 0; i < n; i++) {
+        /* alternate between the two so that the last byte lands in dst */
+        struct rg_jg_state *out = (n - 1 - i) % 2 == 0 ? dst : &tmp;
+        feed_byte(g, cur, (unsigned char)p[i], out);
+        if (out->n == 0) {
+            dst->n = 0;
+            return false;
+        }
+        cur = out;
+    }
+    return true;
 }
 
 bool rg_jg_feed(const struct rg_jg *g, struct rg_jg_state *st, const char *p, size_t n)
 {
-    struct rg_jg_state out;
-    out.n = 0;
-    for (int i = 0; i < st->n; i++) {
-        struct rg_jg_stack tmp;
-        tmp.depth = st->s[i].depth;
-        tmp.ws = st->s[i].ws;
-        tmp.done = st->s[i].done;
-        memcpy(tmp.f, st->s[i].f, tmp.depth * sizeof tmp.f[0]);
-        run(g, &tmp, (const unsigned char *)p, n, &out, 0);
+    if (n == 1) { /* the common case costs one copy, not two */
+        struct rg_jg_state out;
+        feed_byte(g, st, (unsigned char)p[0], &out);
+        rg_jg_copy(st, &out);
+        return st->n > 0;
     }
-    rg_jg_copy(st, &out);
-    return st->n > 0;
+    struct rg_jg_state in;
+    rg_jg_copy(&in, st);
+    return rg_jg_feed_from(g, &in, p, n, st);
 }
 
 bool rg_jg_complete(const struct rg_jg_state *st)

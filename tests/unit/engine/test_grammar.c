@@ -280,13 +280,228 @@ static void test_wrapped(void **state)
     rg_jg_free(g);
 }
 
+/* "a":"{\"$ref\":\"#\"}" repeated n times, comma-separated, into buf */
+static size_t repeat(char *buf, size_t cap, const char *item, int n)
+{
+    size_t o = 0;
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? "," : "", item);
+    return o;
+}
+
+/* Feeds text byte by byte; the most automaton steps one byte cost. */
+static int feed_counted(const struct rg_jg *g, const char *text, uint64_t *max_steps)
+{
+    struct rg_jg_state st;
+    rg_jg_start(g, &st);
+    *max_steps = 0;
+    for (size_t i = 0; text[i]; i++) {
+        uint64_t before = rg_jg_steps();
+        bool alive = rg_jg_feed(g, &st, text + i, 1);
+        uint64_t d = rg_jg_steps() - before;
+        if (d > *max_steps) *max_steps = d;
+        if (!alive) return 0;
+    }
+    return rg_jg_can_end(g, &st) ? 1 : 2;
+}
+
+/* Issue 23: a $ref back into a 16-way anyOf of itself made one token cost
+ * minutes (each byte explored 16^8 chains of references). Now every such
+ * schema either compiles to leaves fixed at compile time, with a bounded
+ * cost per byte, or is refused naming the limit. */
+static void test_recursive_anyof_bounded(void **state)
+{
+    (void)state;
+    char alts[2048], schema[16384];
+    static const struct tcase self_or_string[] = {
+        {"1", 0}, {"\"abc\"", 1}, {"[1]", 0}, {"\"a", 2}, {"  \"x\"", 0}};
+    static const struct tcase arrays[] = {
+        {"[[[[[[[[[[]]]]]]]]]]", 1}, {"[[[[[[1", 0}, {"[[], [[]], []]", 1}, {"[[[[", 2}};
+    static const struct tcase objects[] = {{"{\"a\":{\"a\":{\"a\":{}}}}", 1},
+                                           {"{\"a\":{\"a\":{\"b\":{}}}}", 0},
+                                           {"{\"a\":{\"a\":", 2}};
+    struct {
+        const char *pre, *item, *post;
+        const struct tcase *cases;
+        size_t n;
+    } attacks[] = {
+        {"{\"anyOf\":[", "{\"$ref\":\"#\"}", ",{\"type\":\"string\"}]}", self_or_string, 5},
+        {"{\"anyOf\":[", "{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}", ",{\"$ref\":\"#\"}]}",
+         arrays, 4},
+        {"{\"$ref\":\"#/$defs/u\",\"$defs\":{\"u\":{\"anyOf\":[", "{\"$ref\":\"#/$defs/u\"}",
+         ",{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/u\"}}}]}}}", objects, 3},
+    };
+    for (size_t a = 0; a < sizeof attacks / sizeof attacks[0]; a++) {
+        repeat(alts, sizeof alts, attacks[a].item, 15); /* 16 alternatives with the last */
+        snprintf(schema, sizeof schema, "%s%s%s", attacks[a].pre, alts, attacks[a].post);
+        struct rg_jg *g = compile(schema);
+        for (size_t i = 0; i < attacks[a].n; i++) {
+            uint64_t max_steps;
+            int v = feed_counted(g, attacks[a].cases[i].text, &max_steps);
+            if (v != attacks[a].cases[i].want)
+                fail_msg("attack %zu, text %s: got %d, want %d", a, attacks[a].cases[i].text, v,
+                         attacks[a].cases[i].want);
+            /* the bound, and far below it: the leaves are few */
+            if (max_steps > RG_JG_STEPS || max_steps > 4 * RG_JG_ALTS * 17)
+                fail_msg("attack %zu, text %s: %llu steps for one byte", a,
+                         attacks[a].cases[i].text, (unsigned long long)max_steps);
+        }
+        rg_jg_free(g);
+    }
+    /* too many ways for one value: refused at compile time, naming the limit */
+    char inner[1024], outer[8192];
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        size_t k = 0;
+        for (int j = 0; j < 16; j++)
+            k += (size_t)snprintf(inner + k, sizeof inner - k, "%s{\"const\":%d}", j ? "," : "",
+                                  i * 16 + j);
+        o += (size_t)snprintf(outer + o, sizeof outer - o, "%s{\"anyOf\":[%s]}", i ? "," : "",
+                              inner);
+    }
+    snprintf(schema, sizeof schema, "{\"anyOf\":[%s]}", outer);
+    json_t *s = json_loads(schema, 0, NULL);
+    assert_non_null(s);
+    char err[256] = "";
+    struct rg_jg *g = NULL;
+    assert_int_equal(rg_jg_compile(s, &g, err, sizeof err), RG_EINVAL);
+    assert_null(g);
+    json_decref(s);
+    if (!strstr(err, "too complex") || !strstr(err, "64 alternatives"))
+        fail_msg("error '%s' does not name the limit", err);
+    /* however the references are arranged, a byte costs at most RG_JG_STEPS:
+     * 64 leaves (32 here, 32 more through the "#" inside), each an array of
+     * the whole, so every reading survives '[' */
+    o = 0;
+    for (int i = 0; i < 16; i++)
+        o += (size_t)snprintf(
+            outer + o, sizeof outer - o,
+            "%s{\"anyOf\":[{\"$ref\":\"#\"},{\"type\":\"array\",\"items\":{\"$ref\":"
+            "\"#\"},\"maxItems\":%d},{\"type\":\"array\",\"items\":{\"$ref\":\"#\"},"
+            "\"maxItems\":%d}]}",
+            i ? "," : "", 10 + i, 30 + i);
+    snprintf(schema, sizeof schema, "{\"anyOf\":[%s]}", outer);
+    g = compile(schema);
+    uint64_t max_steps;
+    assert_int_equal(feed_counted(g, "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]", &max_steps), 1);
+    assert_true(max_steps <= RG_JG_STEPS);
+    assert_int_equal(feed_counted(g, "[[[[[[[[[[[[[[[[[[[[1", &max_steps), 0);
+    assert_true(max_steps <= RG_JG_STEPS);
+    rg_jg_free(g);
+}
+
+/* Issue 23, break 10: schemas that can never produce a finite document were
+ * accepted and failed mid-stream; they are refused at compile time. */
+static void test_no_finite_document(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{\"$ref\":\"#\"}",
+        "{\"$ref\":\"#/$defs/a\",\"$defs\":{\"a\":{\"$ref\":\"#/$defs/a\"}}}",
+        "{\"$ref\":\"#/$defs/a\",\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":"
+        "\"#/$defs/a\"}}}",
+        "{\"anyOf\":[{\"$ref\":\"#\"},{\"$ref\":\"#\"}]}",
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"}},\"required\":[\"a\"]}",
+        "{\"type\":\"array\",\"items\":{\"$ref\":\"#\"},\"minItems\":1}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        json_t *s = json_loads(bad[i], 0, NULL);
+        assert_non_null(s);
+        struct rg_jg *g = (struct rg_jg *)1;
+        int rc = rg_jg_compile(s, &g, err, sizeof err);
+        json_decref(s);
+        if (rc != RG_EINVAL || g != NULL || !strstr(err, "finite document"))
+            fail_msg("%s: rc %d, error '%s'", bad[i], rc, err);
+    }
+    /* nesting that only a document deeper than the limit satisfies */
+    for (int levels = RG_JG_DEPTH - 1; levels <= RG_JG_DEPTH; levels++) {
+        char schema[4096];
+        size_t o = 0;
+        for (int i = 0; i < levels; i++)
+            o += (size_t)snprintf(
+                schema + o, sizeof schema - o,
+                "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":");
+        o += (size_t)snprintf(schema + o, sizeof schema - o, "{\"type\":\"integer\"}");
+        for (int i = 0; i < levels; i++)
+            o += (size_t)snprintf(schema + o, sizeof schema - o, "}}");
+        json_t *s = json_loads(schema, 0, NULL);
+        assert_non_null(s);
+        char err[256] = "";
+        struct rg_jg *g = NULL;
+        int rc = rg_jg_compile(s, &g, err, sizeof err);
+        json_decref(s);
+        if (levels < RG_JG_DEPTH) { /* 23 objects and the integer: just fits */
+            assert_int_equal(rc, RG_OK);
+            rg_jg_free(g);
+        } else {
+            assert_int_equal(rc, RG_EINVAL);
+            if (!strstr(err, "24 levels")) fail_msg("error '%s' does not name the limit", err);
+        }
+    }
+}
+
+/* A reading never enters a schema it could not finish: an optional property
+ * with no finite document is not offered, and at the nesting limit a
+ * recursive object stops offering its recursive key. */
+static void test_never_stuck(void **state)
+{
+    (void)state;
+    static const struct tcase c[] = {
+        {"{}", 1}, {"{\"b\":1}", 1}, {"{\"a\"", 0}, {"{\"a\":", 0}, {"{\"", 2}};
+    check("{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/x\"},\"b\":{\"type\":"
+          "\"integer\"}},\"$defs\":{\"x\":{\"type\":\"object\",\"properties\":{\"y\":{\"$ref\":"
+          "\"#/$defs/x\"}},\"required\":[\"y\"]}}}",
+          c, sizeof c / sizeof c[0]);
+    struct rg_jg *g = compile("{\"type\":\"object\",\"properties\":{\"k\":{\"$ref\":\"#\"},\"n\":"
+                              "{\"type\":\"object\",\"properties\":{\"m\":{\"type\":\"array\","
+                              "\"items\":{\"type\":\"integer\"},\"minItems\":1}},\"required\":"
+                              "[\"m\"]}}}");
+    char text[1024];
+    int deepest = 0;
+    for (int n = 1; n < 2 * RG_JG_DEPTH; n++) {
+        size_t o = 0;
+        for (int i = 0; i < n; i++)
+            o += (size_t)snprintf(text + o, sizeof text - o, "{\"k\":");
+        text[o] = '\0';
+        if (verdict(g, text) == 0) break;
+        deepest = n;
+        /* wherever the text is alive, it can still be finished */
+        snprintf(text + o, sizeof text - o, "{}");
+        o += 2;
+        for (int i = 0; i < n; i++)
+            text[o++] = '}';
+        text[o] = '\0';
+        assert_int_equal(verdict(g, text), 1);
+    }
+    assert_int_equal(deepest, RG_JG_DEPTH - 1);
+    /* "n" needs three levels (object, array, integer): offered only where they fit */
+    for (int k = RG_JG_DEPTH - 4; k <= RG_JG_DEPTH - 3; k++) {
+        size_t o = 0;
+        for (int i = 0; i < k; i++)
+            o += (size_t)snprintf(text + o, sizeof text - o, "{\"k\":");
+        snprintf(text + o, sizeof text - o, "{\"n\"");
+        assert_int_equal(verdict(g, text), k == RG_JG_DEPTH - 4 ? 2 : 0);
+        snprintf(text + o, sizeof text - o, "{\"n\":{\"m\":[1]}}");
+        assert_int_equal(verdict(g, text), k == RG_JG_DEPTH - 4 ? 2 : 0);
+    }
+    rg_jg_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_object_mode),         cmocka_unit_test(test_object_properties),
-        cmocka_unit_test(test_arrays_enums_unions),      cmocka_unit_test(test_refs_and_top_level),
-        cmocka_unit_test(test_every_prefix_lives),       cmocka_unit_test(test_bad_schemas),
-        cmocka_unit_test(test_random_bytes_never_crash), cmocka_unit_test(test_wrapped),
+        cmocka_unit_test(test_json_object_mode),
+        cmocka_unit_test(test_object_properties),
+        cmocka_unit_test(test_arrays_enums_unions),
+        cmocka_unit_test(test_refs_and_top_level),
+        cmocka_unit_test(test_every_prefix_lives),
+        cmocka_unit_test(test_bad_schemas),
+        cmocka_unit_test(test_random_bytes_never_crash),
+        cmocka_unit_test(test_wrapped),
+        cmocka_unit_test(test_recursive_anyof_bounded),
+        cmocka_unit_test(test_no_finite_document),
+        cmocka_unit_test(test_never_stuck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
