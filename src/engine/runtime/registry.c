@@ -113,8 +113,7 @@ static void served_free(struct rg_rt_served *s)
     rg_free(s->slots);
     rg_ctx_free(s->embed_ctx); /* before the context whose threads it borrows */
     rg_ctx_free(s->ctx);
-    rg_free(s->pieces);
-    rg_free(s->piece_off);
+    rg_jg_vocab_free(s->tv);
     rg_model_free(s->m);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->work);

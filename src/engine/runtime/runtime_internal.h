@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 #include "common/buf.h"
+#include "engine/constrain/constrain.h"
 #include "engine/constrain/grammar.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -69,8 +70,7 @@ struct rg_rt_served {
     struct rg_ctx *ctx;       /* generation: n_seq = n_slots */
     struct rg_ctx *embed_ctx; /* embeddings: one sequence, the generation context's threads */
     struct rg_rt_slot *slots;
-    char *pieces;        /* every token's bytes, for the grammar */
-    uint32_t *piece_off; /* n_vocab + 1 offsets into pieces */
+    struct rg_jg_vocab *tv; /* every token's bytes as a trie, for the grammar */
 };
 
 /* A caller's hold on a served model. */

@@ -262,82 +262,31 @@ uint64_t rg_engine_submit(struct rg_engine_model *m, const struct rg_engine_requ
 
 /* ---- generation ---- */
 
-/* Every token's bytes, once per model, for checking tokens against a grammar. */
-static bool build_pieces(struct rg_rt_served *s)
+/* Every token's bytes as a trie, once per model, for the grammar. */
+static bool build_trie(struct rg_rt_served *s)
 {
-    if (s->pieces) return true;
-    const struct rg_vocab *v = rg_model_vocab(s->m);
-    int32_t n = rg_model_info(s->m)->n_vocab;
-    uint32_t *off = rg_malloc_array((size_t)n + 1, sizeof *off);
-    struct rg_buf b;
-    rg_buf_init(&b, 64u << 20);
-    bool ok = off != NULL;
-    for (int32_t i = 0; ok && i < n; i++) {
-        char piece[256];
-        int pl = rg_token_to_piece(v, i, false, piece, sizeof piece);
-        off[i] = (uint32_t)b.len;
-        if (pl > 0 && pl <= (int)sizeof piece) ok = rg_buf_append(&b, piece, (size_t)pl) == RG_OK;
-    }
-    if (!ok) {
-        rg_free(off);
-        rg_buf_free(&b);
-        return false;
-    }
-    off[n] = (uint32_t)b.len;
-    s->piece_off = off;
-    s->pieces = b.data ? b.data : rg_calloc(1, 1);
-    return s->pieces != NULL;
-}
-
-/* Whether token t may come next under the grammar (the state after it into
- * *next when given; next may be the request's own state). End-of-generation
- * tokens only where the document may end; tokens with no bytes (control
- * tokens) never, so the output always advances. */
-static bool grammar_allows(struct rg_rt_req *j, int32_t t, struct rg_jg_state *next)
-{
-    struct rg_rt_served *s = j->s;
-    if (rg_vocab_is_eog(rg_model_vocab(s->m), t)) return rg_jg_can_end(j->r.grammar, j->jst);
-    uint32_t a = s->piece_off[t], b = s->piece_off[t + 1];
-    if (a == b) return false;
-    if (next) {
-        if (next != j->jst) rg_jg_copy(next, j->jst);
-        return rg_jg_feed(j->r.grammar, next, s->pieces + a, b - a);
-    }
-    struct rg_jg_state tmp;
-    rg_jg_copy(&tmp, j->jst);
-    return rg_jg_feed(j->r.grammar, &tmp, s->pieces + a, b - a);
+    if (s->tv) return true;
+    char err[RG_ERR_SIZE];
+    s->tv = rg_jg_vocab_new(rg_model_vocab(s->m), err);
+    return s->tv != NULL;
 }
 
 /* Samples under the grammar: the sampled token when it fits (the common
- * case), else every token that does not fit is masked and the sampler runs
- * again on what is left. -1 when no token can continue the document, -2
- * when the request was cancelled meanwhile. */
+ * case), else every token that does not fit is masked (a walk of the trie
+ * from the current state, pruned at the first byte refused) and the sampler
+ * runs again on what is left. -1 when no token can continue the document,
+ * -2 when the request was cancelled meanwhile. */
 static int32_t sample_constrained(struct rg_rt_req *j)
 {
     struct rg_rt_served *s = j->s;
     int32_t n = rg_model_info(s->m)->n_vocab;
     memcpy(j->scratch, j->logits, (size_t)n * sizeof *j->scratch);
     int32_t t = rg_sampler_sample(j->smp, j->scratch);
-    if (grammar_allows(j, t, NULL)) return t;
-    bool first[256];
-    for (int c = 0; c < 256; c++) {
-        struct rg_jg_state tmp;
-        char ch = (char)c;
-        rg_jg_copy(&tmp, j->jst);
-        first[c] = rg_jg_feed(j->r.grammar, &tmp, &ch, 1);
-    }
-    const struct rg_vocab *v = rg_model_vocab(s->m);
-    int32_t left = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if ((i & 1023) == 0 && req_cancelled(j)) return -2;
-        uint32_t a = s->piece_off[i];
-        bool ok = rg_vocab_is_eog(v, i) ||
-                  (a < s->piece_off[i + 1] && first[(unsigned char)s->pieces[a]]);
-        if (ok) ok = grammar_allows(j, i, NULL);
-        if (!ok) j->logits[i] = -INFINITY;
-        left += ok;
-    }
-    if (!left) return -1;
+    if (rg_jg_allows(j->r.grammar, j->jst, s->tv, t, NULL)) return t;
+    if (req_cancelled(j)) return -2;
+    int32_t left = rg_jg_mask(j->r.grammar, j->jst, s->tv, j->logits, &j->cancel);
+    if (left == RG_ECANCELED) return -2;
+    if (left <= 0) return -1;
     t = rg_sampler_sample(j->smp, j->logits);
     return j->logits[t] == -INFINITY ? -1 : t;
 }
@@ -416,7 +365,7 @@ static void job_advance(struct rg_rt_req *j)
     }
     if (j->raw) record_logprobs(j, t);
     rg_sampler_accept(j->smp, t);
-    if (j->jst) grammar_allows(j, t, j->jst);
+    if (j->jst) rg_jg_allows(j->r.grammar, j->jst, s->tv, t, j->jst);
     if (j->n_gen++ == 0 && j->t_first == 0) j->t_first = rg_rt_now();
     char piece[512];
     int pl = rg_detok_push(&j->d, t, piece, sizeof piece);
@@ -489,7 +438,7 @@ static void job_prefill(struct rg_rt_req *j)
     j->finish = "length";
     j->n_gen = 0;
     if (j->jst) rg_jg_start(j->r.grammar, j->jst);
-    if (!j->smp || !j->logits || (j->r.grammar && (!j->jst || !j->scratch || !build_pieces(s))) ||
+    if (!j->smp || !j->logits || (j->r.grammar && (!j->jst || !j->scratch || !build_trie(s))) ||
         (j->r.logprobs && (!j->raw || !j->lp))) {
         fail(j, RG_ENOMEM, "out of memory");
         return;
