@@ -77,6 +77,7 @@ static const struct migration MIGRATIONS[] = {
      " last_used_at INTEGER,"
      " revoked_at INTEGER);"
      "CREATE INDEX api_keys_user ON api_keys(user_id);"},
+    {2, "jobs", rg_db_sqlite_jobs_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -881,4 +882,15 @@ const struct rg_db_ops rg_db_sqlite_ops = {
     .apikey_list = s_apikey_list,
     .apikey_revoke = s_apikey_revoke,
     .apikey_lookup = s_apikey_lookup,
+    .job_enqueue = rg_db_sqlite_job_enqueue,
+    .job_get = rg_db_sqlite_job_get,
+    .job_list = rg_db_sqlite_job_list,
+    .job_claim = rg_db_sqlite_job_claim,
+    .job_heartbeat = rg_db_sqlite_job_heartbeat,
+    .job_progress = rg_db_sqlite_job_progress,
+    .job_finish = rg_db_sqlite_job_finish,
+    .job_fail = rg_db_sqlite_job_fail,
+    .job_cancel = rg_db_sqlite_job_cancel,
+    .job_requeue_stale = rg_db_sqlite_job_requeue_stale,
+    .job_counts = rg_db_sqlite_job_counts,
 };
