@@ -31,6 +31,7 @@ struct rg_api_state {
     struct rg_openai *openai; /* models, slots, generations (openai.c) */
     struct rg_db *db;         /* accounts and, later, chats */
     struct rg_auth *auth;     /* sign-in, tokens, API keys (auth.c) */
+    struct rg_jobs *jobs;     /* the background job queue (jobs.c) */
 };
 
 struct rg_openai *rg_openai_new(const struct rg_config *cfg);

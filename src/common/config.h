@@ -50,6 +50,7 @@ struct rg_config {
     char *db;       /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
     char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
     int db_pool;    /* --db-pool, 4 */
+    int job_workers; /* --job-workers, 2: background job threads */
     /* accounts */
     char *signup;     /* --signup open|approval|closed, "open" */
     int access_ttl;   /* --access-ttl SECONDS, 900 */

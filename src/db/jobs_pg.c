@@ -29,7 +29,8 @@
 #include "common/str.h"
 #include "db/db_internal.h"
 
-#define FENCE "x.id = p_id AND x.state = 'running' AND x.worker = p_worker AND x.attempts = p_attempt"
+#define FENCE                                                                                      \
+    "x.id = p_id AND x.state = 'running' AND x.worker = p_worker AND x.attempts = p_attempt"
 
 static const char M2_TABLE[] =
     "CREATE TABLE jobs ("
@@ -77,7 +78,8 @@ static const char M2_CLAIM[] =
     " UPDATE jobs x SET state = CASE WHEN x.cancel_requested THEN 'cancelled' ELSE 'failed' END,\n"
     "  error = CASE WHEN x.cancel_requested THEN 'cancelled'\n"
     "  ELSE 'lease expired: worker ' || coalesce(x.worker, '') || ' stopped' END,\n"
-    "  finished_at = p_now, updated_at = p_now, seq = x.seq + 1, worker = NULL, lease_until = NULL\n"
+    "  finished_at = p_now, updated_at = p_now, seq = x.seq + 1, worker = NULL, lease_until = "
+    "NULL\n"
     "  WHERE x.id IN (SELECT y.id FROM jobs y WHERE y.state = 'running' AND y.lease_until < p_now\n"
     "  AND (y.cancel_requested OR y.attempts >= y.max_attempts) FOR UPDATE SKIP LOCKED);\n"
     " SELECT * INTO j FROM jobs x WHERE x.kind = ANY (string_to_array(p_kinds, ','))\n"
@@ -123,7 +125,8 @@ static const char M2_FINISH[] =
     "  result = CASE WHEN p_state = 'done' THEN p_result END,\n"
     "  progress = CASE WHEN p_state = 'done' THEN 1 ELSE x.progress END,\n"
     "  error = CASE WHEN p_state = 'done' THEN '' ELSE 'cancelled' END,\n"
-    "  finished_at = p_now, updated_at = p_now, seq = x.seq + 1, worker = NULL, lease_until = NULL\n"
+    "  finished_at = p_now, updated_at = p_now, seq = x.seq + 1, worker = NULL, lease_until = "
+    "NULL\n"
     "  WHERE " FENCE ";\n"
     " RETURN FOUND;\n"
     "END $f$;";
@@ -195,9 +198,9 @@ static const char M2_REQUEUE_STALE[] =
     " RETURN n;\n"
     "END $f$;";
 
-const char *const rg_db_pg_jobs_migration[] = {
-    M2_TABLE,  M2_ENQUEUE, M2_CLAIM,  M2_HEARTBEAT,     M2_PROGRESS,
-    M2_FINISH, M2_FAIL,    M2_CANCEL, M2_REQUEUE_STALE, NULL};
+const char *const rg_db_pg_jobs_migration[] = {M2_TABLE,         M2_ENQUEUE, M2_CLAIM, M2_HEARTBEAT,
+                                               M2_PROGRESS,      M2_FINISH,  M2_FAIL,  M2_CANCEL,
+                                               M2_REQUEUE_STALE, NULL};
 
 /* ---- statements ------------------------------------------------------------ */
 
@@ -209,8 +212,7 @@ static int fail(PGconn *c, PGresult *r, char *err)
     rg_strlcpy(line, msg && *msg ? msg : "unknown error", sizeof line);
     line[strcspn(line, "\n")] = '\0';
     int code = RG_EIO;
-    if (state && !strcmp(state, "23503"))
-        return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    if (state && !strcmp(state, "23503")) return rg_err_set(err, RG_ENOTFOUND, "no such user");
     if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03")))
         code = RG_EBUSY;
     return rg_err_set(err, code, "postgres: %s", line);
@@ -379,8 +381,8 @@ int rg_db_pg_job_list(void *conn, int64_t owner, int limit, struct rg_db_job **o
     return RG_OK;
 }
 
-int rg_db_pg_job_claim(void *conn, const char *worker, const char *kinds, int64_t now,
-                       int lease_ms, struct rg_db_job *out, char *err)
+int rg_db_pg_job_claim(void *conn, const char *worker, const char *kinds, int64_t now, int lease_ms,
+                       struct rg_db_job *out, char *err)
 {
     int rc;
     PGresult *r = q(conn, &rc, err, "SELECT " JOB_COLS " FROM job_claim($1, $2, $3, $4)", "ssii",
@@ -398,8 +400,7 @@ int rg_db_pg_job_heartbeat(void *conn, int64_t id, const char *worker, int attem
 }
 
 int rg_db_pg_job_progress(void *conn, int64_t id, const char *worker, int attempt, double progress,
-                          const char *message, int64_t now, int lease_ms, bool *cancel,
-                          char *err)
+                          const char *message, int64_t now, int lease_ms, bool *cancel, char *err)
 {
     int rc;
     PGresult *r = q(conn, &rc, err, "SELECT job_progress($1, $2, $3, $4, $5, $6, $7)", "isidsii",
@@ -459,8 +460,8 @@ int rg_db_pg_job_requeue_stale(void *conn, const char *worker, int64_t now, bool
                                char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT job_requeue_stale($1, $2, $3)", "sib", worker, now,
-                    (int)refund);
+    PGresult *r =
+        q(conn, &rc, err, "SELECT job_requeue_stale($1, $2, $3)", "sib", worker, now, (int)refund);
     if (!r) return rc;
     *n = ival(r, 0, 0);
     PQclear(r);

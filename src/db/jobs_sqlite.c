@@ -185,13 +185,14 @@ static int job_by_id(sqlite3 *c, int64_t id, struct rg_db_job *out, char *err)
 int rg_db_sqlite_job_enqueue(void *conn, const struct rg_db_job_new *n, int64_t *id, char *err)
 {
     sqlite3 *c = conn;
-    int rc = done(c,
-                  stmt(c, err,
-                       "INSERT INTO jobs(kind, owner_id, priority, max_attempts, payload,"
-                       " created_at, updated_at, run_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-                       "soiisii", n->kind, n->owner_id, (int64_t)n->priority,
-                       (int64_t)n->max_attempts, n->payload, n->now, n->run_after),
-                  NULL, err);
+    int rc =
+        done(c,
+             stmt(c, err,
+                  "INSERT INTO jobs(kind, owner_id, priority, max_attempts, payload,"
+                  " created_at, updated_at, run_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+                  "soiisii", n->kind, n->owner_id, (int64_t)n->priority, (int64_t)n->max_attempts,
+                  n->payload, n->now, n->run_after),
+             NULL, err);
     if (rc == RG_OK) *id = sqlite3_last_insert_rowid(c);
     return rc;
 }
@@ -309,12 +310,11 @@ int rg_db_sqlite_job_heartbeat(void *conn, int64_t id, const char *worker, int a
                                int lease_ms, bool *cancel, char *err)
 {
     sqlite3 *c = conn;
-    return fenced_cancel_flag(c,
-                              stmt(c, err,
-                                   "UPDATE jobs SET lease_until = ?4 WHERE " FENCE
-                                   " RETURNING cancel_requested",
-                                   "isii", id, worker, (int64_t)attempt, now + lease_ms),
-                              cancel, err);
+    return fenced_cancel_flag(
+        c,
+        stmt(c, err, "UPDATE jobs SET lease_until = ?4 WHERE " FENCE " RETURNING cancel_requested",
+             "isii", id, worker, (int64_t)attempt, now + lease_ms),
+        cancel, err);
 }
 
 int rg_db_sqlite_job_progress(void *conn, int64_t id, const char *worker, int attempt,
@@ -322,19 +322,17 @@ int rg_db_sqlite_job_progress(void *conn, int64_t id, const char *worker, int at
                               bool *cancel, char *err)
 {
     sqlite3 *c = conn;
-    return fenced_cancel_flag(c,
-                              stmt(c, err,
-                                   "UPDATE jobs SET progress = ?4, message = ?5, updated_at = ?6,"
-                                   " lease_until = ?7, seq = seq + 1 WHERE " FENCE
-                                   " RETURNING cancel_requested",
-                                   "isidsii", id, worker, (int64_t)attempt, progress, message,
-                                   now, now + lease_ms),
-                              cancel, err);
+    return fenced_cancel_flag(
+        c,
+        stmt(c, err,
+             "UPDATE jobs SET progress = ?4, message = ?5, updated_at = ?6,"
+             " lease_until = ?7, seq = seq + 1 WHERE " FENCE " RETURNING cancel_requested",
+             "isidsii", id, worker, (int64_t)attempt, progress, message, now, now + lease_ms),
+        cancel, err);
 }
 
 int rg_db_sqlite_job_finish(void *conn, int64_t id, const char *worker, int attempt,
-                            enum rg_db_job_state state, const char *result, int64_t now,
-                            char *err)
+                            enum rg_db_job_state state, const char *result, int64_t now, char *err)
 {
     sqlite3 *c = conn;
     bool ok = state == RG_DB_JOB_DONE;
@@ -352,16 +350,16 @@ int rg_db_sqlite_job_finish(void *conn, int64_t id, const char *worker, int atte
     return rc;
 }
 
-int rg_db_sqlite_job_fail(void *conn, int64_t id, const char *worker, int attempt, const char *error,
-                          int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
-                          enum rg_db_job_state *state, char *err)
+int rg_db_sqlite_job_fail(void *conn, int64_t id, const char *worker, int attempt,
+                          const char *error, int64_t now, int64_t backoff_ms,
+                          int64_t backoff_max_ms, enum rg_db_job_state *state, char *err)
 {
     sqlite3 *c = conn;
     int rc = tx(c, "BEGIN IMMEDIATE", err);
     if (rc) return rc;
-    sqlite3_stmt *st = stmt(c, err,
-                            "SELECT attempts, max_attempts, cancel_requested FROM jobs WHERE " FENCE,
-                            "isi", id, worker, (int64_t)attempt);
+    sqlite3_stmt *st =
+        stmt(c, err, "SELECT attempts, max_attempts, cancel_requested FROM jobs WHERE " FENCE,
+             "isi", id, worker, (int64_t)attempt);
     if (!st) return tx_end(c, RG_EIO, err);
     int step = sqlite3_step(st);
     int attempts = 0, max_attempts = 0;

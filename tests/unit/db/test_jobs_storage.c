@@ -34,7 +34,6 @@ static enum backend g_backend;
 static char g_pg_base[384]; /* "postgresql://..." without the database */
 static int g_seq;
 
-
 /* ---- fixture ------------------------------------------------------------- */
 
 static PGconn *pg_admin(void)
@@ -312,7 +311,8 @@ static void test_claim_order(void **state)
     rg_db_job_clear(&j);
     assert_int_equal(claim(f->db, "w1", "k", 200, 1000, NULL), low1);
     assert_int_equal(claim(f->db, "w1", "k", 200, 1000, NULL), low2);
-    assert_int_equal(claim(f->db, "w1", "k", 200, 1000, NULL), 0); /* `later` waits, `other` is not ours */
+    assert_int_equal(claim(f->db, "w1", "k", 200, 1000, NULL),
+                     0); /* `later` waits, `other` is not ours */
     assert_int_equal(claim(f->db, "w1", "k,other", 300, 1000, NULL), other);
     assert_int_equal(claim(f->db, "w1", "k", 5000, 100000, NULL), later);
     assert_int_equal(state_of(f->db, later), RG_DB_JOB_RUNNING);
@@ -373,8 +373,8 @@ static void test_concurrent_claimers(void **state)
         }
     }
     assert_int_equal(total, JOBS);
-    assert_int_equal(raw_int(f, "SELECT count(*) FROM jobs WHERE state = 'running' AND attempts = 1"),
-                     JOBS);
+    assert_int_equal(
+        raw_int(f, "SELECT count(*) FROM jobs WHERE state = 'running' AND attempts = 1"), JOBS);
 }
 
 static void test_retry_backoff(void **state)
@@ -385,7 +385,8 @@ static void test_retry_backoff(void **state)
     int64_t id = enqueue(f->db, "k", a, 0, 3, 0, 1000);
     enum rg_db_job_state st;
     assert_int_equal(claim(f->db, "w", "k", 1000, 500, NULL), id);
-    assert_int_equal(rg_db_job_fail(f->db, id, "w", 1, "boom 1", 1000, 100, 10000, &st, err), RG_OK);
+    assert_int_equal(rg_db_job_fail(f->db, id, "w", 1, "boom 1", 1000, 100, 10000, &st, err),
+                     RG_OK);
     assert_int_equal(st, RG_DB_JOB_QUEUED);
     struct rg_db_job j = get(f->db, id);
     assert_int_equal(j.run_after, 1100); /* 100 * 2^0 */
@@ -393,10 +394,12 @@ static void test_retry_backoff(void **state)
     assert_string_equal(j.worker, "");
     rg_db_job_clear(&j);
     /* the stale worker's writes no longer count */
-    assert_int_equal(rg_db_job_finish(f->db, id, "w", 1, RG_DB_JOB_DONE, "{}", 1001, err), RG_ESTATE);
+    assert_int_equal(rg_db_job_finish(f->db, id, "w", 1, RG_DB_JOB_DONE, "{}", 1001, err),
+                     RG_ESTATE);
     assert_int_equal(claim(f->db, "w", "k", 1099, 500, NULL), 0); /* backing off */
     assert_int_equal(claim(f->db, "w", "k", 1100, 500, NULL), id);
-    assert_int_equal(rg_db_job_fail(f->db, id, "w", 2, "boom 2", 1100, 100, 10000, &st, err), RG_OK);
+    assert_int_equal(rg_db_job_fail(f->db, id, "w", 2, "boom 2", 1100, 100, 10000, &st, err),
+                     RG_OK);
     assert_int_equal(st, RG_DB_JOB_QUEUED);
     j = get(f->db, id);
     assert_int_equal(j.run_after, 1300); /* 100 * 2^1 */
@@ -405,7 +408,8 @@ static void test_retry_backoff(void **state)
     assert_int_equal(claim(f->db, "w", "k", 1300, 500, &j), id);
     assert_int_equal(j.attempts, 3);
     rg_db_job_clear(&j);
-    assert_int_equal(rg_db_job_fail(f->db, id, "w", 3, "boom\n3", 1400, 100, 10000, &st, err), RG_OK);
+    assert_int_equal(rg_db_job_fail(f->db, id, "w", 3, "boom\n3", 1400, 100, 10000, &st, err),
+                     RG_OK);
     assert_int_equal(st, RG_DB_JOB_FAILED);
     j = get(f->db, id);
     assert_int_equal(j.state, RG_DB_JOB_FAILED);
@@ -446,15 +450,17 @@ static void test_lease_expiry(void **state)
     assert_int_equal(claim(f->db, "node1", "k", 1000, 1000, NULL), id);
     assert_int_equal(rg_db_job_heartbeat(f->db, id, "node1", 1, 1500, 1000, &cancel, err), RG_OK);
     assert_false(cancel);
-    assert_int_equal(claim(f->db, "node2", "k", 2400, 1000, NULL), 0); /* lease held to 2500 */
+    assert_int_equal(claim(f->db, "node2", "k", 2400, 1000, NULL), 0);  /* lease held to 2500 */
     assert_int_equal(claim(f->db, "node2", "k", 2501, 1000, NULL), id); /* node1 died */
     assert_int_equal(peek(f->db, id).attempts, 2);
-    assert_int_equal(rg_db_job_heartbeat(f->db, id, "node1", 1, 2600, 1000, &cancel, err), RG_ESTATE);
+    assert_int_equal(rg_db_job_heartbeat(f->db, id, "node1", 1, 2600, 1000, &cancel, err),
+                     RG_ESTATE);
     assert_int_equal(rg_db_job_progress(f->db, id, "node1", 1, 0.5, "x", 2600, 1000, &cancel, err),
                      RG_ESTATE);
     assert_int_equal(rg_db_job_finish(f->db, id, "node1", 1, RG_DB_JOB_DONE, "{}", 2600, err),
                      RG_ESTATE);
-    assert_int_equal(rg_db_job_finish(f->db, id, "node2", 2, RG_DB_JOB_DONE, "{}", 2700, err), RG_OK);
+    assert_int_equal(rg_db_job_finish(f->db, id, "node2", 2, RG_DB_JOB_DONE, "{}", 2700, err),
+                     RG_OK);
     assert_int_equal(state_of(f->db, id), RG_DB_JOB_DONE);
 
     /* an expired lease on a job with no attempts left ends it failed */
@@ -580,14 +586,14 @@ static void test_progress_seq(void **state)
 }
 
 #define SUITE(x)                                                                                   \
-    cmocka_unit_test_setup_teardown(test_enqueue_get_list, setup, teardown),                      \
-        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),                         \
-        cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),                       \
-        cmocka_unit_test_setup_teardown(test_concurrent_claimers, setup, teardown),               \
-        cmocka_unit_test_setup_teardown(test_retry_backoff, setup, teardown),                     \
-        cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),                      \
-        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),                            \
-        cmocka_unit_test_setup_teardown(test_requeue_stale, setup, teardown),                     \
+    cmocka_unit_test_setup_teardown(test_enqueue_get_list, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),                          \
+        cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),                        \
+        cmocka_unit_test_setup_teardown(test_concurrent_claimers, setup, teardown),                \
+        cmocka_unit_test_setup_teardown(test_retry_backoff, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(test_requeue_stale, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_progress_seq, setup, teardown)
 
 int main(void)
