@@ -600,7 +600,8 @@ int rg_db_job_fail(struct rg_db *db, int64_t id, const char *worker, int attempt
     if (rc) return rc;
     char e[sizeof((struct rg_db_job *)0)->error];
     rg_db_copy(e, sizeof e, error ? error : "failed");
-    for (char *p = e; *p; p++) /* a run function's message may hold anything */
+    e[rg_utf8_valid_prefix(e, strlen(e))] = '\0'; /* a run function's message may hold anything */
+    for (char *p = e; *p; p++)
         if ((unsigned char)*p < 0x20) *p = ' ';
     if (backoff_ms < 0 || backoff_max_ms < backoff_ms)
         return rg_err_set(err, RG_EINVAL, "bad back-off");

@@ -9,8 +9,8 @@
  *                      server nodes sharing one database apply the same rules
  *                      in one round trip each.
  *
- * The interface speaks in account terms (users, login attempts, refresh
- * sessions, identities, API keys), never in SQL: the SQLite backend gives the
+ * The interface speaks in domain terms (users, login attempts, refresh
+ * sessions, identities, API keys, background jobs), never in SQL: the SQLite backend gives the
  * same behaviour in C, inside transactions, and one test suite
  * (tests/unit/db/test_storage.c) runs against both.
  *

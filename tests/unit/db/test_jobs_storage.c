@@ -426,7 +426,10 @@ static void test_retry_backoff(void **state)
     /* and a success after a retry keeps its result */
     int64_t id2 = enqueue(f->db, "k", a, 0, 2, 0, 2000);
     assert_int_equal(claim(f->db, "w", "k", 2000, 500, NULL), id2);
-    assert_int_equal(rg_db_job_fail(f->db, id2, "w", 1, "x", 2000, 0, 0, &st, err), RG_OK);
+    assert_int_equal(rg_db_job_fail(f->db, id2, "w", 1, "x\xffy", 2000, 0, 0, &st, err), RG_OK);
+    j = get(f->db, id2);
+    assert_string_equal(j.error, "x"); /* cut before invalid UTF-8: the API's JSON stays valid */
+    rg_db_job_clear(&j);
     assert_int_equal(claim(f->db, "w", "k", 2000, 500, NULL), id2);
     assert_int_equal(rg_db_job_finish(f->db, id2, "w", 2, RG_DB_JOB_DONE, "{\"n\":2}", 2100, err),
                      RG_OK);
