@@ -128,8 +128,7 @@ int rg_api_jobs_open(struct rg_api_state *st, char *err)
         unsigned long long h = 1469598103934665603ULL;
         for (const char *c = dir; *c; c++)
             h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-        host[100] = '\0';
-        snprintf(node, sizeof node, "%s:#%016llx", host, h);
+        snprintf(node, sizeof node, "%.100s:#%016llx", host, h);
     }
     struct rg_jobs_params p;
     rg_jobs_default_params(&p);
