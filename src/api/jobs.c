@@ -133,6 +133,7 @@ int rg_api_jobs_open(struct rg_api_state *st, char *err)
     struct rg_jobs_params p;
     rg_jobs_default_params(&p);
     p.workers = st->cfg->job_workers;
+    p.lease_ms = st->cfg->job_lease * 1000;
     p.node = node;
     st->jobs = rg_jobs_init(&p, st->db, err);
     if (!st->jobs) return RG_EINVAL;

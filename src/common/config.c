@@ -47,6 +47,9 @@ static const struct opt OPTS[] = {
      "database connections kept open (PostgreSQL; SQLite uses them for concurrent readers)"},
     {"job-workers", 0, "N", OPT_INT, OFF(job_workers), "2", 0, 256,
      "threads running background jobs (indexing, summaries...); 0 runs none on this node"},
+    {"job-lease", 0, "SECONDS", OPT_INT, OFF(job_lease), "30", 1, 3600,
+     "a running job's lease: renewed while its node lives; once it lapses another node runs the "
+     "job again"},
     {"signup", 0, "open|approval|closed", OPT_STR, OFF(signup), "open", 0, 0,
      "who may create an account: anyone, anyone but an admin approves, or only admins"},
     {"access-ttl", 0, "SECONDS", OPT_INT, OFF(access_ttl), "900", 60, 86400,

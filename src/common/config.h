@@ -51,6 +51,7 @@ struct rg_config {
     char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
     int db_pool;    /* --db-pool, 4 */
     int job_workers; /* --job-workers, 2: background job threads */
+    int job_lease;   /* --job-lease SECONDS, 30: how long a dead node holds its jobs */
     /* accounts */
     char *signup;     /* --signup open|approval|closed, "open" */
     int access_ttl;   /* --access-ttl SECONDS, 900 */

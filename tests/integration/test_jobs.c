@@ -417,6 +417,44 @@ static void test_kill_and_restart(void **state)
     rg_server_stop(&a); /* removes its directory (the process is gone already) */
 }
 
+/* Two nodes on one database: the node running a job dies (SIGKILL) and does
+ * not come back; once its lease lapses the other node runs the job. */
+static void test_other_node_takes_over(void **state)
+{
+    (void)state;
+    struct rg_server a, b;
+    const char *lease[] = {"--job-lease", "2", NULL};
+    start(&a, lease);
+    const char *tok = signup(&a, "a@example.com", 0);
+    long long id = submit(&a, tok, "{\"steps\":60,\"step_ms\":50}", 3); /* 3 s */
+    json_decref(wait_job(&a, tok, id, "running", 0.05, 30)); /* node A has it: B is not up */
+    rg_server_signal(&a, SIGKILL);
+    rg_server_wait(&a, 10);
+    char sqlite_url[400];
+    snprintf(sqlite_url, sizeof sqlite_url, "sqlite:%s/data/rustygpt.db", a.dir);
+    const char *args[] = {"--job-lease", "2", g_pg ? NULL : "--db", sqlite_url, NULL};
+    start_on(&b, args); /* its own data dir: another node */
+    /* B's tokens are signed with B's secret: sign in again there */
+    json_t *o = call(&b, "POST", "/auth/login", NULL,
+                     "{\"email\":\"a@example.com\",\"password\":\"correct horse battery\"}", 200);
+    char tok_b[1024];
+    snprintf(tok_b, sizeof tok_b, "%s", json_string_value(json_object_get(o, "access_token")));
+    json_decref(o);
+    json_t *j = wait_job(&b, tok_b, id, "done", 0, 60);
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
+    json_decref(j);
+    char dir_a[400], dir_b[400];
+    snprintf(dir_a, sizeof dir_a, "%s/data", a.dir);
+    snprintf(dir_b, sizeof dir_b, "%s/data", b.dir);
+    assert_int_equal(done_lines(dir_a, id), 0);
+    assert_int_equal(done_lines(dir_b, id), 1); /* B ran it, once */
+    char *log = rg_server_log(&b);
+    assert_null(strstr(log, "requeued")); /* not B's own job: the lease lapsed */
+    free(log);
+    stop(&b);
+    rg_server_stop(&a);
+}
+
 static void test_access(void **state)
 {
     (void)state;
@@ -500,8 +538,8 @@ static void test_bad_input(void **state)
 #define TESTS                                                                                      \
     cmocka_unit_test(test_submit_and_poll), cmocka_unit_test(test_events),                         \
         cmocka_unit_test(test_cancel), cmocka_unit_test(test_retries),                             \
-        cmocka_unit_test(test_kill_and_restart), cmocka_unit_test(test_access),                    \
-        cmocka_unit_test(test_bad_input)
+        cmocka_unit_test(test_kill_and_restart), cmocka_unit_test(test_other_node_takes_over),     \
+        cmocka_unit_test(test_access), cmocka_unit_test(test_bad_input)
 
 int main(void)
 {

@@ -48,6 +48,7 @@ static void test_defaults(void **state)
     assert_false(c.offline);
     assert_int_equal(c.models.n, 0);
     assert_int_equal(c.job_workers, 2);
+    assert_int_equal(c.job_lease, 30);
     char url[128];
     assert_string_equal(rg_config_db_url(&c, url, sizeof url), "sqlite:./data/rustygpt.db");
     assert_null(rg_config_db_url(&c, url, 8));
