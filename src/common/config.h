@@ -50,7 +50,8 @@ struct rg_config {
     char *db;       /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
     char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
     int db_pool;    /* --db-pool, 4 */
-    int job_workers; /* --job-workers, 2: background job threads */
+    /* background jobs */
+    int job_workers; /* --job-workers, 2: worker threads */
     int job_lease;   /* --job-lease SECONDS, 30: how long a dead node holds its jobs */
     /* accounts */
     char *signup;     /* --signup open|approval|closed, "open" */

@@ -469,8 +469,7 @@ bool rg_db_job_kind_valid(const char *kind)
     if (n == 0 || n >= RG_DB_JOB_KIND_MAX) return false;
     for (size_t i = 0; i < n; i++) {
         char c = kind[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
             return false;
     }
     return true;
@@ -550,8 +549,8 @@ int rg_db_job_claim(struct rg_db *db, const char *worker, const char *kinds, int
     WITH_CONN(db, err, db->ops->job_claim(c, worker, kinds, now, lease_ms, out, err));
 }
 
-int rg_db_job_heartbeat(struct rg_db *db, int64_t id, const char *worker, int attempt,
-                        int64_t now, int lease_ms, bool *cancel, char *err)
+int rg_db_job_heartbeat(struct rg_db *db, int64_t id, const char *worker, int attempt, int64_t now,
+                        int lease_ms, bool *cancel, char *err)
 {
     *cancel = false;
     int rc = check_lease(id, worker, attempt, err);
@@ -566,7 +565,8 @@ int rg_db_job_progress(struct rg_db *db, int64_t id, const char *worker, int att
 {
     *cancel = false;
     int rc = check_lease(id, worker, attempt, err);
-    if (!rc) rc = check_text("message", message, sizeof((struct rg_db_job *)0)->message, false, err);
+    if (!rc)
+        rc = check_text("message", message, sizeof((struct rg_db_job *)0)->message, false, err);
     if (rc) return rc;
     if (lease_ms <= 0) return rg_err_set(err, RG_EINVAL, "lease must be positive");
     if (!(progress >= 0)) progress = 0; /* also NaN */
@@ -589,8 +589,8 @@ int rg_db_job_finish(struct rg_db *db, int64_t id, const char *worker, int attem
     WITH_CONN(db, err, db->ops->job_finish(c, id, worker, attempt, state, result, now, err));
 }
 
-int rg_db_job_fail(struct rg_db *db, int64_t id, const char *worker, int attempt,
-                   const char *error, int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
+int rg_db_job_fail(struct rg_db *db, int64_t id, const char *worker, int attempt, const char *error,
+                   int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
                    enum rg_db_job_state *state, char *err)
 {
     enum rg_db_job_state dummy;
@@ -605,9 +605,9 @@ int rg_db_job_fail(struct rg_db *db, int64_t id, const char *worker, int attempt
         if ((unsigned char)*p < 0x20) *p = ' ';
     if (backoff_ms < 0 || backoff_max_ms < backoff_ms)
         return rg_err_set(err, RG_EINVAL, "bad back-off");
-    WITH_CONN(db, err,
-              db->ops->job_fail(c, id, worker, attempt, e, now, backoff_ms, backoff_max_ms, state,
-                                err));
+    WITH_CONN(
+        db, err,
+        db->ops->job_fail(c, id, worker, attempt, e, now, backoff_ms, backoff_max_ms, state, err));
 }
 
 int rg_db_job_cancel(struct rg_db *db, int64_t id, int64_t owner, int64_t now,

@@ -264,7 +264,7 @@ struct rg_db_job {
     char kind[RG_DB_JOB_KIND_MAX];
     int64_t owner_id; /* 0: the system's */
     enum rg_db_job_state state;
-    int priority; /* higher runs first; equal priorities run oldest first */
+    int priority;    /* higher runs first; equal priorities run oldest first */
     double progress; /* 0..1 */
     char message[256];
     int attempts, max_attempts;
@@ -315,8 +315,8 @@ int rg_db_job_claim(struct rg_db *db, const char *worker, const char *kinds, int
                     int lease_ms, struct rg_db_job *out, char *err);
 /* Extends the lease of (id, worker, attempt) to now + lease_ms; *cancel
  * tells whether a cancel was asked. RG_ESTATE if the lease is lost. */
-int rg_db_job_heartbeat(struct rg_db *db, int64_t id, const char *worker, int attempt,
-                        int64_t now, int lease_ms, bool *cancel, char *err);
+int rg_db_job_heartbeat(struct rg_db *db, int64_t id, const char *worker, int attempt, int64_t now,
+                        int lease_ms, bool *cancel, char *err);
 /* Progress (clamped to 0..1) and message; also a heartbeat. RG_ESTATE. */
 int rg_db_job_progress(struct rg_db *db, int64_t id, const char *worker, int attempt,
                        double progress, const char *message, int64_t now, int lease_ms,
@@ -331,8 +331,8 @@ int rg_db_job_finish(struct rg_db *db, int64_t id, const char *worker, int attem
  * after now + min(backoff_ms * 2^(attempts-1), backoff_max_ms); else it
  * ends failed. *state (may be NULL) gets the state it is left in.
  */
-int rg_db_job_fail(struct rg_db *db, int64_t id, const char *worker, int attempt,
-                   const char *error, int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
+int rg_db_job_fail(struct rg_db *db, int64_t id, const char *worker, int attempt, const char *error,
+                   int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
                    enum rg_db_job_state *state, char *err);
 /*
  * job_cancel(): a queued job ends cancelled at once; a running one gets

@@ -70,8 +70,8 @@ struct rg_db_ops {
     int (*job_fail)(void *c, int64_t id, const char *worker, int attempt, const char *error,
                     int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
                     enum rg_db_job_state *state, char *err);
-    int (*job_cancel)(void *c, int64_t id, int64_t owner, int64_t now,
-                      enum rg_db_job_state *state, char *err);
+    int (*job_cancel)(void *c, int64_t id, int64_t owner, int64_t now, enum rg_db_job_state *state,
+                      char *err);
     int (*job_requeue_stale)(void *c, const char *worker, int64_t now, bool refund, int64_t *n,
                              char *err);
     int (*job_counts)(void *c, int64_t counts[RG_DB_JOB_N_STATES], char *err);
@@ -93,12 +93,11 @@ int rg_db_sqlite_job_claim(void *c, const char *worker, const char *kinds, int64
                            int lease_ms, struct rg_db_job *out, char *err);
 int rg_db_sqlite_job_heartbeat(void *c, int64_t id, const char *worker, int attempt, int64_t now,
                                int lease_ms, bool *cancel, char *err);
-int rg_db_sqlite_job_progress(void *c, int64_t id, const char *worker, int attempt,
-                              double progress, const char *message, int64_t now, int lease_ms,
-                              bool *cancel, char *err);
+int rg_db_sqlite_job_progress(void *c, int64_t id, const char *worker, int attempt, double progress,
+                              const char *message, int64_t now, int lease_ms, bool *cancel,
+                              char *err);
 int rg_db_sqlite_job_finish(void *c, int64_t id, const char *worker, int attempt,
-                            enum rg_db_job_state state, const char *result, int64_t now,
-                            char *err);
+                            enum rg_db_job_state state, const char *result, int64_t now, char *err);
 int rg_db_sqlite_job_fail(void *c, int64_t id, const char *worker, int attempt, const char *error,
                           int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
                           enum rg_db_job_state *state, char *err);
@@ -117,8 +116,7 @@ int rg_db_pg_job_claim(void *c, const char *worker, const char *kinds, int64_t n
 int rg_db_pg_job_heartbeat(void *c, int64_t id, const char *worker, int attempt, int64_t now,
                            int lease_ms, bool *cancel, char *err);
 int rg_db_pg_job_progress(void *c, int64_t id, const char *worker, int attempt, double progress,
-                          const char *message, int64_t now, int lease_ms, bool *cancel,
-                          char *err);
+                          const char *message, int64_t now, int lease_ms, bool *cancel, char *err);
 int rg_db_pg_job_finish(void *c, int64_t id, const char *worker, int attempt,
                         enum rg_db_job_state state, const char *result, int64_t now, char *err);
 int rg_db_pg_job_fail(void *c, int64_t id, const char *worker, int attempt, const char *error,

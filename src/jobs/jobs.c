@@ -305,7 +305,7 @@ static void run_one(struct rg_jobs *q, struct rg_db_job *j)
                                  q->p.backoff_max_ms, &st, derr);
             outcome = st == RG_DB_JOB_QUEUED ? "retry" : rg_db_job_state_name(st);
         }
-        free(txt);
+        rg_free(txt);
     } else if (atomic_load(&ctx.cancel)) {
         drc = rg_db_job_finish(q->db, j->id, q->node, j->attempts, RG_DB_JOB_CANCELLED, NULL, now,
                                derr);
@@ -559,7 +559,7 @@ int rg_jobs_submit(struct rg_jobs *q, const char *kind, int64_t owner_id, const 
                               .run_after = now,
                               .now = now};
     int rc = rg_db_job_enqueue(q->db, &n, id, err);
-    free(txt);
+    rg_free(txt);
     if (rc) return rc;
     pthread_mutex_lock(&q->mu);
     q->work_gen++;
