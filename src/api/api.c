@@ -1,5 +1,6 @@
 /* The application's server: route table assembly and lifecycle (see api.h). */
 #include "api/api.h"
+#include "api/api_internal.h"
 #include "api/api_jobs.h"
 
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "auth/auth.h"
 #include "common/alloc.h"
+#include "common/str.h"
 #include "db/db.h"
 
 #define MAX_ROUTES 128
@@ -93,6 +95,38 @@ static void close_accounts(struct rg_api *a)
     a->st.db = NULL;
 }
 
+/* The engine (models, schedulers) with the server's settings, and the
+ * stage that turns its events into replies. */
+static int open_engine(struct rg_api *a, const struct rg_config *cfg, char *err)
+{
+    struct rg_engine_params p = rg_engine_default_params();
+    p.models = (const char *const *)cfg->models.v;
+    p.n_models = cfg->models.n;
+    p.models_dir = cfg->models_dir;
+    p.n_ctx = cfg->ctx_size;
+    p.n_slots = cfg->parallel > 0 ? cfg->parallel : 1;
+    p.n_threads = cfg->threads;
+    p.kv_f16 = cfg->cache_f16;
+    p.keep_alive = cfg->keep_alive;
+    p.max_memory = cfg->max_memory;
+    p.max_queue = cfg->max_queue;
+    const char *delay = getenv("RUSTYGPT_TEST_LOAD_DELAY_MS"); /* tests: a slow disk */
+    int64_t ms;
+    if (delay && rg_parse_i64(delay, 0, 600000, &ms) == RG_OK) p.load_delay_ms = (int)ms;
+    a->st.engine = rg_engine_new(&p, err);
+    if (!a->st.engine) return RG_ENOMEM;
+    a->st.streams = rg_api_streams_new(err);
+    return a->st.streams ? RG_OK : RG_ENOMEM;
+}
+
+static void close_engine(struct rg_api *a)
+{
+    rg_api_streams_free(a->st.streams);
+    rg_engine_free(a->st.engine);
+    a->st.streams = NULL;
+    a->st.engine = NULL;
+}
+
 struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
 {
     struct rg_api *a = rg_calloc(1, sizeof *a);
@@ -107,16 +141,21 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
         rg_free(a);
         return NULL;
     }
-    a->st.openai = rg_openai_new(cfg);
-    if (!a->st.openai) {
+    if (open_engine(a, cfg, err) != RG_OK) {
+        close_engine(a);
         close_accounts(a);
         rg_free(a);
-        rg_err_set(err, RG_ENOMEM, "out of memory");
         return NULL;
     }
     a->n_routes += rg_api_system_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_docs_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
-    a->n_routes += rg_api_openai_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_models_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_chat_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes +=
+        rg_api_completions_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes +=
+        rg_api_embeddings_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_ollama_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_auth_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_jobs_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_web_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
@@ -139,7 +178,7 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     };
     a->srv = rg_http_server_new(&o, a->routes, a->n_routes, err);
     if (!a->srv) {
-        rg_openai_free(a->st.openai);
+        close_engine(a);
         close_accounts(a);
         rg_free(a);
         return NULL;
@@ -173,7 +212,7 @@ void rg_api_stop(struct rg_api *a, int grace_s)
 {
     if (!a) return;
     rg_http_server_stop(a->srv, grace_s);
-    rg_openai_free(a->st.openai);
+    close_engine(a); /* every connection is closed: the streams end, then the engine */
     close_accounts(a);
     rg_free(a);
 }

@@ -22,27 +22,23 @@ int rg_api_port(const struct rg_api *a);
 void rg_api_stop(struct rg_api *a, int grace_s);
 
 /* ---- per-area route tables (each area's file) ---- */
-struct rg_openai;
+struct rg_engine;
+struct rg_api_streams;
 struct rg_auth;
 struct rg_db;
 struct rg_api_state {
     double started; /* CLOCK_MONOTONIC seconds at start */
     const struct rg_config *cfg;
-    struct rg_openai *openai; /* models, slots, generations (openai.c) */
+    struct rg_engine *engine;          /* models and their schedulers (src/engine) */
+    struct rg_api_streams *streams;    /* engine events -> replies (stream.c) */
     struct rg_db *db;         /* accounts and, later, chats */
     struct rg_auth *auth;     /* sign-in, tokens, API keys (auth.c) */
     struct rg_jobs *jobs;     /* the background job queue (jobs.c) */
 };
 
-struct rg_openai *rg_openai_new(const struct rg_config *cfg);
-void rg_openai_free(struct rg_openai *oa); /* after the server stopped */
-/* Loaded models with their slots, for /status. */
-json_t *rg_openai_status(struct rg_openai *oa);
-
 /* Appends an area's routes; each returns how many it wrote (at most max). */
 size_t rg_api_system_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_docs_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
-size_t rg_api_openai_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_auth_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_web_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_debug_routes(struct rg_route *out, size_t max, struct rg_api_state *st);

@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "api/api_jobs.h"
+#include "engine/engine.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "http/metrics.h"
@@ -46,9 +47,19 @@ static long long rss_bytes(void)
     return n == 2 ? rss * sysconf(_SC_PAGESIZE) : 0;
 }
 
+/* The engine's slots and queues into the gauges /status and /metrics read. */
+static void publish_engine(struct rg_api_state *st)
+{
+    struct rg_engine_totals t;
+    rg_engine_totals(st->engine, &t);
+    rg_metrics_set_slots(t.busy, t.slots);
+    rg_metrics_set_queue_depth(t.queued);
+}
+
 static void status(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
+    publish_engine(st);
     struct rg_metrics_snapshot m;
     rg_metrics_snapshot(&m);
     json_t *body =
@@ -56,12 +67,14 @@ static void status(struct rg_http_req *r, void *ctx)
                   "s:{s:I, s:I, s:f}}",
                   "status", "ok", "version", RG_VERSION, "uptime_s", mono_now() - st->started,
                   "build", "type", RG_BUILD_TYPE, "compiler", RG_COMPILER, "date", __DATE__,
-                  "models", rg_openai_status(st->openai), "slots", "busy", (json_int_t)m.slots_busy,
+                  "models", rg_engine_status(st->engine), "slots", "busy", (json_int_t)m.slots_busy,
                   "free", (json_int_t)(m.slots_total - m.slots_busy), "queue_depth",
                   (json_int_t)m.queue_depth, "streams_open", (json_int_t)m.streams_open, "memory",
                   "rss_bytes", (json_int_t)rss_bytes(), "requests_total", (json_int_t)m.requests,
                   "tokens", "prompt_total", (json_int_t)m.prompt_tokens, "generated_total",
                   (json_int_t)m.completion_tokens, "generated_per_s", m.generated_per_s);
+    /* compute thread pools started so far: embeddings share a model's */
+    json_object_set_new(body, "compute_pools", json_integer(rg_engine_pools_started()));
     json_t *jobs = rg_api_jobs_status(st);
     if (body)
         json_object_set_new(body, "jobs", jobs ? jobs : json_null());
@@ -70,11 +83,48 @@ static void status(struct rg_http_req *r, void *ctx)
     rg_http_reply_json(r, 200, body);
 }
 
+/* Per model: loading or ready, slots busy, requests queued by priority. */
+static int render_models(struct rg_api_state *st, struct rg_buf *b)
+{
+    json_t *models = rg_engine_status(st->engine);
+    if (!models) return RG_ENOMEM;
+    int rc = rg_buf_append_str(b, "# HELP rustygpt_model_loading 1 while a model is loading\n"
+                                  "# TYPE rustygpt_model_loading gauge\n"
+                                  "# HELP rustygpt_model_slots_busy slots generating per model\n"
+                                  "# TYPE rustygpt_model_slots_busy gauge\n"
+                                  "# HELP rustygpt_model_queued requests waiting per model\n"
+                                  "# TYPE rustygpt_model_queued gauge\n");
+    size_t i;
+    json_t *m;
+    json_array_foreach(models, i, m)
+    {
+        char line[512];
+        const char *id = json_string_value(json_object_get(m, "id"));
+        bool loading = !strcmp(json_string_value(json_object_get(m, "state")), "loading");
+        json_t *q = json_object_get(m, "queued");
+        int n = snprintf(line, sizeof line,
+                         "rustygpt_model_loading{model=\"%s\"} %d\n"
+                         "rustygpt_model_slots_busy{model=\"%s\"} %lld\n"
+                         "rustygpt_model_queued{model=\"%s\",priority=\"interactive\"} %lld\n"
+                         "rustygpt_model_queued{model=\"%s\",priority=\"background\"} %lld\n",
+                         id, loading, id,
+                         (long long)json_integer_value(json_object_get(m, "slots_busy")), id,
+                         (long long)json_integer_value(json_object_get(q, "interactive")), id,
+                         (long long)json_integer_value(json_object_get(q, "background")));
+        if (rc == RG_OK && n > 0 && (size_t)n < sizeof line) rc = rg_buf_append(b, line, (size_t)n);
+    }
+    json_decref(models);
+    return rc;
+}
+
 static void metrics(struct rg_http_req *r, void *ctx)
 {
+    struct rg_api_state *st = ctx;
+    publish_engine(st);
     struct rg_buf b;
     rg_buf_init(&b, 64u << 20);
-    if (rg_metrics_render(&b) != RG_OK || rg_api_jobs_metrics(ctx, &b) != RG_OK) {
+    if (rg_metrics_render(&b) != RG_OK || render_models(st, &b) != RG_OK ||
+        rg_api_jobs_metrics(st, &b) != RG_OK) {
         rg_buf_free(&b);
         rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
         return;

@@ -4,6 +4,7 @@
  * characters; diagnostics go to stderr. Without PROMPT: an interactive chat on
  * the terminal, reusing the cached prefix of the conversation every turn.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,8 +18,8 @@
 #include "common/buf.h"
 #include "common/str.h"
 #include "engine/engine.h"
-#include "engine/sample/sample.h"
-#include "engine/template/template.h"
+#include "chat/chat.h"
+#include "common/log.h"
 
 static void usage(FILE *f)
 {
@@ -133,77 +134,59 @@ static int parse(int argc, char **argv, struct opts *o)
     return 0;
 }
 
+/*
+ * The model served by the engine's runtime (one slot), as the server serves
+ * it: each turn of a chat goes to the same slot, whose cache still holds the
+ * conversation so far, so only the new turn is decoded.
+ */
 struct session {
-    struct rg_model *m;
-    struct rg_ctx *c;
-    struct rg_sampler *s;
-    int32_t *cached; /* tokens in the KV cache */
-    int32_t n_cached;
-    float *logits;
+    struct rg_engine *e;
+    struct rg_engine_model *m;
+    struct rg_sample_params sp;
+    long n_predict;
 };
 
-/* Decodes toks, reusing the longest cached prefix; leaves the last logits. */
-static int feed(struct session *S, const int32_t *toks, int32_t n, char *err)
+/* Generates from toks, streaming the text to out and appending it to reply
+ * (may be NULL). */
+static int generate(struct session *S, const int32_t *toks, int32_t n, FILE *out,
+                    struct rg_buf *reply, char *err)
 {
-    int32_t keep = 0;
-    while (keep < n && keep < S->n_cached && S->cached[keep] == toks[keep])
-        keep++;
-    if (keep == n && n > 0) keep--; /* recompute the last token to get its logits */
-    rg_ctx_truncate(S->c, keep);
-    S->n_cached = keep;
-    int rc = rg_decode(S->c, toks + keep, n - keep, S->logits, false, err);
-    if (rc) return rc;
-    memcpy(S->cached + keep, toks + keep, (size_t)(n - keep) * sizeof *toks);
-    S->n_cached = n;
-    return RG_OK;
-}
-
-/* Generates until EOG, n_predict or the context end; streams to out and
- * appends the text to reply (may be NULL). */
-static int generate(struct session *S, long n_predict, FILE *out, struct rg_buf *reply, char *err)
-{
-    const struct rg_vocab *v = rg_model_vocab(S->m);
-    struct rg_detok d;
-    rg_detok_init(&d, v, false);
-    char text[512];
-    int32_t n_ctx = rg_ctx_n_ctx(S->c);
-    for (long i = 0; n_predict < 0 || i < n_predict; i++) {
-        int32_t t = rg_sampler_sample(S->s, S->logits);
-        if (rg_vocab_is_eog(v, t)) break;
-        rg_sampler_accept(S->s, t);
-        int n = rg_detok_push(&d, t, text, sizeof text);
-        if (n > 0) {
-            fwrite(text, 1, (size_t)n, out);
+    struct rg_engine_request req = {.kind = RG_ENGINE_GENERATE,
+                                    .log_id = "run",
+                                    .tokens = &toks,
+                                    .n_tokens = &n,
+                                    .n_inputs = 1,
+                                    .n = 1,
+                                    .sp = S->sp,
+                                    .max_tokens = S->n_predict};
+    int rc;
+    uint64_t id = rg_engine_submit(S->m, &req, NULL, NULL, &rc, err);
+    if (!id) return rc;
+    struct rg_engine_event ev;
+    long made = 0;
+    bool full = false;
+    while (rg_engine_next(S->e, id, &ev, -1) == 1) {
+        if (ev.type == RG_ENGINE_EV_TEXT && ev.len) {
+            fwrite(ev.text, 1, ev.len, out);
             fflush(out);
-            if (reply) rg_buf_append(reply, text, (size_t)n);
+            if (reply) rg_buf_append(reply, ev.text, ev.len);
         }
-        if (S->n_cached >= n_ctx) {
-            fprintf(stderr, "\nrustygpt run: the context of %d tokens is full\n", n_ctx);
-            break;
+        if (ev.type == RG_ENGINE_EV_TEXT) made += ev.n_tok;
+        if (ev.type == RG_ENGINE_EV_CHOICE_END)
+            full = !strcmp(ev.finish, "length") && (S->n_predict < 0 || made < S->n_predict);
+        bool end = ev.type == RG_ENGINE_EV_END;
+        if (end) {
+            rc = ev.rc;
+            if (rc != RG_OK) snprintf(err, RG_ERR_SIZE, "%s", ev.err);
         }
-        int rc = rg_decode(S->c, &t, 1, S->logits, false, err);
-        if (rc) return rc;
-        S->cached[S->n_cached++] = t;
-    }
-    int n = rg_detok_flush(&d, text, sizeof text);
-    if (n > 0) {
-        fwrite(text, 1, (size_t)n, out);
-        if (reply) rg_buf_append(reply, text, (size_t)n);
+        rg_engine_event_clear(&ev);
+        if (end) break;
     }
     fflush(out);
-    return RG_OK;
-}
-
-static int tokenize_all(const struct rg_vocab *v, const char *text, bool special, int32_t **out,
-                        int32_t *n)
-{
-    size_t got = 0;
-    int32_t *t = NULL;
-    int rc = rg_tokenize_alloc(v, text, strlen(text), true, special, &t, &got);
-    if (rc) return rc;
-    *out = t;
-    *n = (int32_t)got;
-    return RG_OK;
+    if (rc == RG_OK && full)
+        fprintf(stderr, "\nrustygpt run: the context of %d tokens is full\n",
+                rg_engine_model_n_ctx(S->m));
+    return rc;
 }
 
 int rg_cmd_run(int argc, char **argv)
@@ -215,62 +198,62 @@ int rg_cmd_run(int argc, char **argv)
         return RG_EXIT_OK;
     }
     if (pr < 0) return RG_EXIT_USAGE;
-    char pbuf[4096], err[RG_ERR_SIZE];
-    struct session S = {0};
+    rg_log_set_level(RG_LOG_WARN); /* the engine's info lines are for servers */
+    char pbuf[4096], err[RG_ERR_SIZE], id[128];
+    const char *path = rg_cli_model_path(o.model, o.models_dir, pbuf, sizeof pbuf);
+    struct rg_engine_params ep = rg_engine_default_params();
+    ep.models = &path; /* named by its path: the registry finds it as a -m model */
+    ep.n_models = 1;
+    ep.preload = false; /* loaded below, on this thread, so a bad file is reported once */
+    ep.n_ctx = o.ctx;
+    ep.n_slots = 1;
+    ep.n_threads = o.threads;
+    ep.keep_alive = -1;
+    struct session S = {.sp = o.sp, .n_predict = o.n_predict};
     int exit_code = RG_EXIT_FAIL;
-    S.m = rg_model_load(rg_cli_model_path(o.model, o.models_dir, pbuf, sizeof pbuf), NULL, err);
-    if (!S.m) {
+    S.e = rg_engine_new(&ep, err);
+    if (!S.e) {
         fprintf(stderr, "rustygpt run: %s\n", err);
         return RG_EXIT_FAIL;
     }
-    const struct rg_model_info *I = rg_model_info(S.m);
-    struct rg_ctx_params cp = rg_ctx_default_params();
-    cp.n_ctx = o.ctx > 0 ? o.ctx : RG_MIN(I->n_ctx_train, 4096);
-    cp.n_threads = o.threads;
-    S.c = rg_ctx_new(S.m, &cp, err);
-    S.s = rg_sampler_new(&o.sp, I->n_vocab);
-    S.cached = rg_malloc_array((size_t)cp.n_ctx + 1, sizeof *S.cached);
-    S.logits = rg_malloc_array((size_t)I->n_vocab, sizeof *S.logits);
-    if (!S.c || !S.s || !S.cached || !S.logits) {
-        fprintf(stderr, "rustygpt run: %s\n", S.c ? "out of memory" : err);
-        goto out;
+    rg_engine_model_id_of(path, id, sizeof id);
+    if (rg_engine_acquire(S.e, id, &S.m, err) != RG_OK) {
+        fprintf(stderr, "rustygpt run: %s\n", err);
+        rg_engine_free(S.e);
+        return RG_EXIT_FAIL;
     }
-    const struct rg_vocab *v = rg_model_vocab(S.m);
-    const char *jinja = NULL;
-    rg_gguf_get_str(rg_model_gguf(S.m), "tokenizer.chat_template", &jinja);
-    enum rg_chat_format fmt = rg_chat_detect(jinja);
+    const struct rg_model *model = rg_engine_model_get(S.m);
+    const struct rg_model_info *I = rg_model_info(model);
+    const struct rg_vocab *v = rg_model_vocab(model);
+    enum rg_chat_format fmt = rg_engine_model_chat_format(S.m);
+    int32_t n_ctx = rg_engine_model_n_ctx(S.m);
     struct rg_chat_msg msgs[512];
     size_t n_msgs = 0;
     char *owned[512] = {0};
     if (o.system) msgs[n_msgs++] = (struct rg_chat_msg){"system", o.system};
 
     if (o.prompt) {
-        struct rg_buf text;
-        rg_buf_init(&text, 64u << 20);
+        int32_t *toks = NULL;
+        size_t n = 0;
+        int rc;
         if (o.raw) {
-            rg_buf_append_str(&text, o.prompt);
+            rc = rg_tokenize_alloc(v, o.prompt, strlen(o.prompt), true, false, &toks, &n);
         } else {
             msgs[n_msgs++] = (struct rg_chat_msg){"user", o.prompt};
-            rg_chat_render(fmt, msgs, n_msgs, true, &text);
+            rc = rg_chat_tokenize_msgs(v, fmt, msgs, n_msgs, &toks, &n, err);
         }
-        int32_t *toks = NULL, n = 0;
-        int rc = tokenize_all(v, text.data ? text.data : "", !o.raw, &toks, &n);
-        rg_buf_free(&text);
         if (rc) {
             fprintf(stderr, "rustygpt run: cannot tokenize the prompt: %s\n", rg_strerror(rc));
             goto out;
         }
-        if (n >= cp.n_ctx) {
-            fprintf(stderr, "rustygpt run: the prompt (%d tokens) does not fit the context of %d\n",
-                    n, cp.n_ctx);
+        if ((int64_t)n >= n_ctx) {
+            fprintf(stderr, "rustygpt run: the prompt (%zu tokens) does not fit the context of %d\n",
+                    n, n_ctx);
             rg_free(toks);
             goto out;
         }
-        for (int32_t i = 0; i < n; i++)
-            rg_sampler_accept(S.s, toks[i]);
-        rc = feed(&S, toks, n, err);
+        rc = generate(&S, toks, (int32_t)n, stdout, NULL, err);
         rg_free(toks);
-        if (rc == RG_OK) rc = generate(&S, o.n_predict, stdout, NULL, err);
         if (rc) {
             fprintf(stderr, "rustygpt run: %s\n", err);
             goto out;
@@ -295,16 +278,13 @@ int rg_cmd_run(int argc, char **argv)
         owned[n_msgs] = rg_strdup(line);
         msgs[n_msgs] = (struct rg_chat_msg){"user", owned[n_msgs]};
         n_msgs++;
-        struct rg_buf text, reply;
-        rg_buf_init(&text, 64u << 20);
+        struct rg_buf reply;
         rg_buf_init(&reply, 64u << 20);
-        int32_t *toks = NULL, n = 0;
-        int rc = rg_chat_render(fmt, msgs, n_msgs, true, &text);
-        if (rc == RG_OK) rc = tokenize_all(v, text.data, true, &toks, &n);
-        rg_buf_free(&text);
-        if (rc == RG_OK && n >= cp.n_ctx) rc = RG_EOVERFLOW;
-        if (rc == RG_OK) rc = feed(&S, toks, n, err);
-        if (rc == RG_OK) rc = generate(&S, o.n_predict, stdout, &reply, err);
+        int32_t *toks = NULL;
+        size_t n = 0;
+        int rc = rg_chat_tokenize_msgs(v, fmt, msgs, n_msgs, &toks, &n, err);
+        if (rc == RG_OK && (int64_t)n >= n_ctx) rc = RG_EOVERFLOW;
+        if (rc == RG_OK) rc = generate(&S, toks, (int32_t)n, stdout, &reply, err);
         rg_free(toks);
         if (rc) {
             fprintf(stderr, "rustygpt run: %s\n",
@@ -321,10 +301,7 @@ int rg_cmd_run(int argc, char **argv)
     for (size_t i = 0; i < RG_ARRAY_LEN(owned); i++)
         rg_free(owned[i]);
 out:
-    rg_free(S.cached);
-    rg_free(S.logits);
-    rg_sampler_free(S.s);
-    rg_ctx_free(S.c);
-    rg_model_free(S.m);
+    rg_engine_release(S.m, NAN);
+    rg_engine_free(S.e);
     return exit_code;
 }

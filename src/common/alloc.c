@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 static atomic_long fail_after = -1;
 static atomic_ulong n_allocs;
 
@@ -79,4 +81,12 @@ char *rg_strndup(const char *s, size_t n)
 char *rg_strdup(const char *s)
 {
     return rg_strndup(s, strlen(s));
+}
+
+/* jansson allocates through rg_malloc/rg_free as well, in every program that
+ * links common/: the allocation-failure tests then reach the JSON paths, and
+ * a json_dumps result may be freed with rg_free or free alike. */
+__attribute__((constructor)) static void route_jansson(void)
+{
+    json_set_alloc_funcs(rg_malloc, rg_free);
 }

@@ -93,6 +93,9 @@ static const struct opt OPTS[] = {
      "context length per sequence; 0 = the model's own"},
     {"cache-type", 0, "f32|f16", OPT_CACHE, OFF(cache_f16), "f32", 0, 0,
      "KV cache elements: f32 (llama.cpp's F32 numbers) or f16 (half the memory)"},
+    {"max-request-work", 0, "N", OPT_INT, OFF(max_request_work), "262144", 1, 1073741824,
+     "most tokens one request may generate, counting every answer of n and each logprob "
+     "alternative (n x max_tokens x (1 + top_logprobs)); an unset max_tokens is fitted to it"},
     {"keep-alive", 0, "SECONDS", OPT_INT, OFF(keep_alive), "300", -1, 31536000,
      "unload a model idle this long; -1 keeps models loaded"},
     {"max-memory", 0, "BYTES", OPT_SIZE, OFF(max_memory), "0", 0, INT64_C(1) << 50,

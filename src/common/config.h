@@ -40,6 +40,7 @@ struct rg_config {
     int threads;              /* --threads, 0 = number of cores */
     int parallel;             /* --parallel, 4: sequences decoded together */
     int max_queue;            /* --max-queue, 64: requests waiting for a slot; more get 429 */
+    int max_request_work;     /* --max-request-work: n x max_tokens x (1 + top_logprobs) */
     int ctx_size;             /* --ctx-size, 0 = the model's own */
     int keep_alive;        /* --keep-alive SECONDS an idle model stays loaded, 300; -1 = forever */
     size_t max_memory;     /* --max-memory BYTES for loaded models (weights + KV), 0 = no limit */

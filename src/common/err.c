@@ -27,6 +27,21 @@ int rg_err_set(char *err, int code, const char *fmt, ...)
     return code;
 }
 
+int rg_req_err_set(struct rg_req_err *e, int status, const char *param, const char *code,
+                   const char *fmt, ...)
+{
+    if (e) {
+        e->status = status;
+        snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+        snprintf(e->code, sizeof e->code, "%s", code ? code : "");
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return status == 429 || status == 503 ? RG_EBUSY : status < 500 ? RG_EINVAL : RG_EINTERNAL;
+}
+
 void rg_assert_fail(const char *expr, const char *file, int line)
 {
     fprintf(stderr, "assertion failed: %s (%s:%d)\n", expr, file, line);

@@ -50,6 +50,24 @@ const char *rg_strerror(int code);
  */
 int rg_err_set(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * A request that cannot be served, as every layer above the engine reports
+ * it: the HTTP status it deserves, the request field at fault ("" if none),
+ * a machine-readable code ("" if none: "context_length_exceeded",
+ * "model_not_found", ...) and the message for the client. One reply helper
+ * in api/ turns it into the wire format (OpenAI's or Ollama's).
+ */
+struct rg_req_err {
+    int status;
+    char param[64];
+    char code[40];
+    char msg[RG_ERR_SIZE];
+};
+/* Fills e (which may be NULL) and returns RG_EINVAL for a 4xx status, RG_EBUSY
+ * for 429/503, RG_EINTERNAL otherwise, so a failing path is one line. */
+int rg_req_err_set(struct rg_req_err *e, int status, const char *param, const char *code,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Invariant check: aborts with file and line. Never for bad input. */
 #define RG_ASSERT(cond)                                                                            \
     do {                                                                                           \

@@ -19,8 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/err.h"
 #include "engine/quant/quant.h"
+#include "engine/sample/sample.h"
+#include "engine/template/template.h"
 #include "engine/tokenizer/tokenizer.h"
 
 struct rg_model;
@@ -55,6 +59,8 @@ const struct rg_vocab *rg_model_vocab(const struct rg_model *m);
 const struct rg_gguf *rg_model_gguf(const struct rg_model *m);
 
 struct rg_ctx_params {
+    const struct rg_ctx *share_pool; /* use this context's compute threads instead of starting
+                                      * a pool (both contexts then run from one thread only) */
     int32_t n_ctx;        /* positions in the KV cache; 0 = the model's own context length */
     int32_t n_threads;    /* compute threads; 0 = one per core */
     int32_t n_batch;      /* most tokens per forward pass; 0 = 512 */
@@ -115,6 +121,178 @@ int rg_ctx_seq_truncate(struct rg_ctx *c, int32_t seq, int32_t n_keep); /* RG_EI
  * RG_EINVAL for a bad sequence, dst == src, from > what dst holds, or
  * from > n > what src holds; nothing changes then. */
 int rg_ctx_seq_copy(struct rg_ctx *c, int32_t src, int32_t dst, int32_t from, int32_t n);
+
+/* ==== The runtime: models served to many callers ====
+ *
+ * struct rg_engine keeps a registry of models (loaded on demand, kept
+ * --keep-alive seconds after their last use, unloaded least recently used
+ * first when a memory budget is short) and runs one scheduler thread per
+ * loaded model. Callers hold a model with rg_engine_acquire() (for its
+ * vocabulary, chat format and context), submit requests to it, and read each
+ * request's events: the scheduler decodes every active request in one batched
+ * step (continuous batching), reuses cached prompt prefixes, samples, applies
+ * stop strings and the response grammar, and pushes small events into a
+ * bounded queue per request. It never formats a reply and never holds a lock
+ * across a model load or a KV allocation.
+ *
+ * Threads: every function here may be called from any thread.
+ */
+struct rg_engine;
+struct rg_engine_model;
+struct rg_jg;
+
+struct rg_engine_params {
+    const char *const *models; /* -m files: loaded at start, never unloaded */
+    size_t n_models;
+    const char *models_dir;  /* <dir>/<id>.gguf */
+    int32_t n_ctx;           /* per slot; 0 = the model's own, at most 4096 */
+    int n_slots;             /* sequences decoded together per model; 0 = 1 */
+    int n_threads;           /* compute threads per model; 0 = one per core */
+    bool kv_f16;             /* KV cache of half floats */
+    long keep_alive;         /* seconds an idle model stays loaded; < 0 forever */
+    size_t max_memory;       /* weights + KV of loaded models; 0 = no limit */
+    int max_queue;           /* requests waiting per model beyond its slots; more: RG_EBUSY */
+    size_t max_event_bytes;  /* unread event bytes per request before it is ended; 0 = 4 MiB */
+    int load_delay_ms;       /* tests: a pause before each load, as a slow disk would make */
+    bool preload;            /* load the -m models in the background at start (default) */
+};
+struct rg_engine_params rg_engine_default_params(void);
+
+/* Copies the params (strings too). Starts loading the -m models in the
+ * background (unless !preload). NULL on ENOMEM. */
+struct rg_engine *rg_engine_new(const struct rg_engine_params *p, char *err);
+/* Cancels every request, stops the schedulers, frees every model. Requests
+ * whose events were not read to the end are freed too: call it after the
+ * callers are gone. Accepts NULL. */
+void rg_engine_free(struct rg_engine *e);
+
+/* The model id of a path: its file name without ".gguf". */
+void rg_engine_model_id_of(const char *path, char *id, size_t n);
+/* The file of a model id (a -m file, else <models_dir>/<id>.gguf that
+ * exists); false for an unknown id or one that would leave the dir. */
+bool rg_engine_model_path(const struct rg_engine *e, const char *id, char *out, size_t n);
+/* The context served per slot for a model trained on n_ctx_train. */
+int32_t rg_engine_served_ctx(const struct rg_engine *e, int64_t n_ctx_train);
+
+/*
+ * Holds model `id`, loading it if needed (other callers and other models
+ * are not held up by a load: a second caller of the same id waits for it).
+ * Returns RG_OK with *out, or:
+ *   RG_ENOTFOUND  no such model;
+ *   RG_EBUSY      the memory budget is held by models in use (err says how much);
+ *   RG_EFORMAT    the file could not be loaded (err says why);
+ *   RG_ENOMEM, RG_ECANCELED (the engine is stopping).
+ */
+int rg_engine_acquire(struct rg_engine *e, const char *id, struct rg_engine_model **out,
+                      char *err);
+/* Done with a model. keep_alive: seconds it stays loaded once idle from now
+ * on (Ollama's keep_alive; 0 = unload when idle); NAN = unchanged. */
+void rg_engine_release(struct rg_engine_model *m, double keep_alive);
+const char *rg_engine_model_name(const struct rg_engine_model *m);
+const struct rg_model *rg_engine_model_get(const struct rg_engine_model *m);
+int32_t rg_engine_model_n_ctx(const struct rg_engine_model *m); /* per request */
+/* The model's chat format, detected once from its template at load. */
+enum rg_chat_format rg_engine_model_chat_format(const struct rg_engine_model *m);
+/* Sets how long an idle model stays (Ollama's keep_alive), loaded or not
+ * (no effect when it is not loaded). */
+void rg_engine_set_keep_alive(struct rg_engine *e, const char *id, double seconds);
+
+enum rg_engine_kind { RG_ENGINE_GENERATE = 1, RG_ENGINE_EMBED };
+enum rg_engine_priority { RG_ENGINE_INTERACTIVE = 0, RG_ENGINE_BACKGROUND = 1 };
+
+struct rg_engine_request {
+    enum rg_engine_kind kind;
+    enum rg_engine_priority priority;
+    const char *log_id; /* shown in the log line ("chatcmpl-..."); may be NULL */
+    /* The prompts (GENERATE) or inputs (EMBED), token ids; copied. */
+    const int32_t *const *tokens;
+    const int32_t *n_tokens;
+    int n_inputs;
+    /* GENERATE: each prompt is answered n times, one after the other, each
+     * answer with seed sp.seed + its index. */
+    int n;
+    struct rg_sample_params sp; /* bias copied */
+    long max_tokens;            /* per answer; < 0: until the context is full */
+    const char *const *stops;   /* never sent; the answer ends at them (copied) */
+    int n_stops;
+    struct rg_jg *grammar; /* the answer must be a document of it; the request owns it from
+                            * submit on, even when submit fails */
+    bool ignore_eos;
+    int top_logprobs; /* 0-20 alternatives per token (with logprobs) */
+    bool logprobs;    /* each token's log probability in its TEXT event */
+    /* Polled every step (may be NULL): true when the caller is gone. */
+    bool (*cancelled)(void *user);
+};
+
+struct rg_engine_logprob {
+    int32_t token;
+    float logprob;
+};
+
+enum rg_engine_event_type {
+    RG_ENGINE_EV_TEXT = 1, /* text of an answer (may be empty: held back for a stop string) */
+    RG_ENGINE_EV_CHOICE_END, /* an answer ended: finish "stop" or "length" */
+    RG_ENGINE_EV_EMBEDDING,  /* one input's vector */
+    RG_ENGINE_EV_END,        /* the request ended: usage, rc; nothing follows */
+};
+
+struct rg_engine_event {
+    enum rg_engine_event_type type;
+    int choice; /* which answer (prompt p's k-th answer is p * n + k), or which input */
+    /* TEXT */
+    char *text; /* len bytes (NUL after them) */
+    size_t len;
+    int n_tok;                    /* tokens generated for this text */
+    struct rg_engine_logprob *lp; /* with logprobs: n_tok * (1 + top_logprobs) entries, each
+                                   * token's own first, then its alternatives best first */
+    int lp_stride;                /* 1 + top_logprobs */
+    /* CHOICE_END */
+    const char *finish;
+    /* EMBEDDING */
+    float *vec;
+    int n_vec;
+    /* END */
+    int rc; /* RG_OK; RG_ECANCELED (cancelled or the caller left), RG_EINVAL (no token could
+             * continue the grammar), RG_ENOMEM (events not read), other engine errors */
+    char err[RG_ERR_SIZE];
+    long prompt_tokens, cached_tokens, completion_tokens;
+    double queue_ms, ttft_ms, total_ms;
+};
+/* Frees what an event holds (its text, logprobs, vector). */
+void rg_engine_event_clear(struct rg_engine_event *ev);
+
+/* Told on the scheduler's thread that a request has new events: must be
+ * quick and must not call back into the engine (queue a wake-up). For the
+ * END event it is called before the caller can take END, and never after. */
+typedef void (*rg_engine_notify_fn)(void *user);
+
+/*
+ * Queues a request on a held model (the request holds it too, until its
+ * END). Returns its id (> 0), or 0 with err and *rc: RG_EINVAL (bad
+ * request: empty or over-long prompt, bad kind), RG_EBUSY (every slot busy
+ * and max_queue requests waiting), RG_ENOMEM. A request that was given an id
+ * always ends with an END event, which the caller must read.
+ */
+uint64_t rg_engine_submit(struct rg_engine_model *m, const struct rg_engine_request *req,
+                          rg_engine_notify_fn notify, void *user, int *rc, char *err);
+/* Takes the request's next event into *ev (rg_engine_event_clear it): 1; 0
+ * when none came within timeout_ms (0: do not wait; < 0: wait for one);
+ * RG_ENOTFOUND for an unknown id or one whose END was read. */
+int rg_engine_next(struct rg_engine *e, uint64_t id, struct rg_engine_event *ev, int timeout_ms);
+/* Asks a request to stop at its next step (queued: at once). It still ends
+ * with an END event (rc RG_ECANCELED). Unknown ids are ignored. */
+void rg_engine_cancel(struct rg_engine *e, uint64_t id);
+
+/* Loaded models for /status and /api/ps (a JSON array, caller decrefs):
+ * id, state (loading, ready), arch, n_ctx, memory, chat format, slots busy,
+ * queued by priority, holders, idle seconds and keep_alive. */
+json_t *rg_engine_status(struct rg_engine *e);
+struct rg_engine_totals {
+    long slots, busy, queued, loading, models;
+};
+void rg_engine_totals(struct rg_engine *e, struct rg_engine_totals *out);
+/* Compute thread pools started so far (tests: embeddings share a model's). */
+long rg_engine_pools_started(void);
 
 /* Peak resident memory of the process so far, bytes (from the kernel). */
 size_t rg_peak_rss(void);

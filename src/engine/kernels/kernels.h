@@ -21,6 +21,8 @@ struct rg_pool;
 int rg_pool_create(int n_threads, struct rg_pool **out);
 void rg_pool_free(struct rg_pool *p); /* accepts NULL; joins the workers */
 int rg_pool_size(const struct rg_pool *p);
+/* Pools created since the process started. */
+long rg_pool_created(void);
 
 /* Runs fn(ctx, ith, nth) on every thread of the pool (ith = 0..nth-1, the
  * caller is ith 0) and returns when all are done. Not reentrant: one run at a

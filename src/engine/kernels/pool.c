@@ -85,6 +85,13 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static atomic_long pools_created; /* for tests: who starts compute threads */
+
+long rg_pool_created(void)
+{
+    return atomic_load(&pools_created);
+}
+
 int rg_pool_create(int n_threads, struct rg_pool **out)
 {
     if (n_threads <= 0) {
@@ -95,6 +102,7 @@ int rg_pool_create(int n_threads, struct rg_pool **out)
     struct rg_pool *p = rg_calloc(1, sizeof *p);
     if (!p) return RG_ENOMEM;
     p->n = n_threads;
+    atomic_fetch_add(&pools_created, 1);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->start, NULL);
     pthread_cond_init(&p->done, NULL);

@@ -61,7 +61,7 @@ struct rg_model_params rg_model_default_params(void)
 }
 struct rg_ctx_params rg_ctx_default_params(void)
 {
-    return (struct rg_ctx_params){0, 0, 512, 1, RG_TYPE_F32};
+    return (struct rg_ctx_params){.n_batch = 512, .n_seq = 1, .kv_type = RG_TYPE_F32};
 }
 
 const struct rg_model_info *rg_model_info(const struct rg_model *m)
@@ -469,6 +469,7 @@ fail:
 struct rg_ctx {
     struct rg_model *m;
     struct rg_pool *pool;
+    bool pool_shared; /* another context's (rg_ctx_params.share_pool): not ours to free */
     int32_t n_ctx, n_batch, n_seq;
     int32_t n_past;             /* sequence 0 (the single-sequence API) */
     int32_t *past;              /* [n_seq] positions held per sequence; past[0] mirrors n_past */
@@ -484,7 +485,7 @@ struct rg_ctx {
 void rg_ctx_free(struct rg_ctx *c)
 {
     if (!c) return;
-    rg_pool_free(c->pool);
+    if (!c->pool_shared) rg_pool_free(c->pool);
     rg_free(c->past);
     rg_free(c->tok_seq);
     rg_free(c->tok_pos);
@@ -547,7 +548,13 @@ struct rg_ctx *rg_ctx_new(struct rg_model *m, const struct rg_ctx_params *p, cha
     }
     c->kv_dim = (size_t)I->n_head_kv * (size_t)I->head_dim;
     size_t q_dim = (size_t)I->n_head * (size_t)I->head_dim, B = (size_t)c->n_batch;
-    int rc = rg_pool_create(params.n_threads, &c->pool);
+    int rc = RG_OK;
+    if (params.share_pool) {
+        c->pool = params.share_pool->pool;
+        c->pool_shared = true;
+    } else {
+        rc = rg_pool_create(params.n_threads, &c->pool);
+    }
     if (rc) {
         rg_free(c);
         rg_err_set(err, rc, "cannot start compute threads");

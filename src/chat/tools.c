@@ -1,5 +1,5 @@
-/* Tool calling (see tools.h). */
-#include "api/tools.h"
+/* Tool calling (see chat.h). */
+#include "chat/chat.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Tool calls: definitions checked and rendered, calls found in model output. */
 #include "test.h"
 
-#include "api/tools.h"
+#include "chat/chat.h"
 
 static void test_parse(void **state)
 {

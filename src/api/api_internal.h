@@ -1,0 +1,94 @@
+/*
+ * What the model handlers share: one parser of generation settings for the
+ * OpenAI and Ollama bodies, one reply for a request error, the model hold,
+ * and the stream stage (stream.c) that turns engine events into OpenAI
+ * chunks or Ollama NDJSON on its own thread.
+ */
+#ifndef RG_API_INTERNAL_H
+#define RG_API_INTERNAL_H
+
+#include <math.h>
+
+#include "api/api.h"
+#include "chat/chat.h"
+#include "engine/engine.h"
+
+/* The wire format of a generation's reply. */
+enum rg_api_mode {
+    RG_API_OPENAI_CHAT,     /* chat.completion(.chunk) */
+    RG_API_OPENAI_TEXT,     /* text_completion */
+    RG_API_OLLAMA_CHAT,     /* {"message": ...} NDJSON */
+    RG_API_OLLAMA_GENERATE, /* {"response": ...} NDJSON */
+};
+
+#define RG_API_MAX_CHOICES 16
+
+/* A generation as a body asks for it: the engine request's settings and
+ * what the reply needs. */
+struct rg_api_gen {
+    struct rg_engine_request er;
+    char *stops[4];
+    struct rg_logit_bias *bias;
+    bool stream, include_usage;
+    double keep_alive; /* Ollama's, seconds; NAN: none */
+};
+void rg_api_gen_free(struct rg_api_gen *g);
+
+/*
+ * Reads sampling and output settings. opts: the object holding the sampling
+ * fields (the body for OpenAI, "options" for Ollama, may be NULL); body: the
+ * top level (stream, response_format / format, logprobs). RG_OK, or an
+ * error in e (400 naming the field).
+ */
+int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mode,
+                     int32_t n_vocab, long n_ctx, struct rg_api_gen *g, struct rg_req_err *e);
+
+/* Fits max_tokens to the work one request may cost (answers x tokens x
+ * (1 + top_logprobs) <= work); RG_EINVAL with e when a given max_tokens
+ * exceeds it. */
+int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work,
+                   struct rg_req_err *e);
+
+/* A prompt of n tokens fits the context (with room for an answer); else
+ * 400 context_length_exceeded naming param. */
+int rg_api_prompt_fits(size_t n, long n_ctx, const char *param, struct rg_req_err *e);
+
+/* Replies with e in the request's error shape (OpenAI's, or Ollama's plain one). */
+void rg_api_reply_err(struct rg_http_req *r, const struct rg_req_err *e);
+/* Holds model id, replying 404/503/500 when it cannot (then NULL). */
+struct rg_engine_model *rg_api_model_hold(struct rg_http_req *r, struct rg_api_state *st,
+                                          const char *id);
+
+/* ---- the stream stage (stream.c) ---- */
+struct rg_api_streams;
+struct rg_api_streams *rg_api_streams_new(char *err);
+/* After the HTTP server stopped (every connection is closed). */
+void rg_api_streams_free(struct rg_api_streams *ss);
+
+/*
+ * Submits a generation of prompts (n_prompts token arrays) on held model m
+ * and answers the request from its events. Takes m (released when the
+ * reply ends), g's grammar, and chat's tools; replies with an error itself
+ * when the engine refuses the request (429 when the queue is full).
+ */
+void rg_api_generate(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
+                     enum rg_api_mode mode, struct rg_api_gen *g, const int32_t *const *prompts,
+                     const int32_t *n_prompt, int n_prompts, struct rg_chat_prompt *chat);
+
+/* Embeddings of inputs (token arrays) on m; takes m. */
+void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
+                  const int32_t *const *inputs, const int32_t *n_input, int n_inputs, bool base64);
+
+/* A JSON string of generated text; bytes that are not UTF-8 become U+FFFD. */
+json_t *rg_api_json_text(const char *p, size_t n);
+/* The context a model is served with, for clients that size their prompts. */
+int32_t rg_api_served_ctx(const struct rg_api_state *st, int64_t n_ctx_train);
+
+/* ---- route tables of the model areas ---- */
+size_t rg_api_chat_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_completions_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_embeddings_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_models_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_ollama_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * From a chat request to the prompt's tokens: the messages (and the tools,
+ * into the system message) rendered with the model's template, tokenized;
+ * tool_choice turned into a grammar that makes the answer one call.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "chat/chat.h"
+#include "common/alloc.h"
+#include "engine/constrain/grammar.h"
+
+int rg_chat_tokenize_msgs(const struct rg_vocab *v, enum rg_chat_format fmt,
+                          const struct rg_chat_msg *msgs, size_t n, int32_t **out, size_t *n_out,
+                          char *err)
+{
+    struct rg_buf text;
+    rg_buf_init(&text, 64u << 20);
+    int rc = rg_chat_render(fmt, msgs, n, true, &text);
+    if (rc != RG_OK) {
+        rg_buf_free(&text);
+        return rg_err_set(err, rc, "the conversation could not be rendered: %s",
+                          rg_strerror(rc));
+    }
+    rc = rg_tokenize_alloc(v, text.data ? text.data : "", text.len, true, true, out, n_out);
+    rg_buf_free(&text);
+    if (rc != RG_OK)
+        return rg_err_set(err, rc, "cannot tokenize the prompt: %s",
+                          rc == RG_EUNSUPPORTED ? "this model's tokenizer is not implemented yet"
+                                                : rg_strerror(rc));
+    return RG_OK;
+}
+
+/* Message content: a string, or an array of parts of which the text ones count. */
+static int content_text(const json_t *c, size_t idx, struct rg_buf *out, struct rg_req_err *e)
+{
+    char param[48];
+    snprintf(param, sizeof param, "messages[%zu].content", idx);
+    if (json_is_string(c)) {
+        if (rg_buf_append(out, json_string_value(c), json_string_length(c)) != RG_OK)
+            return rg_req_err_set(e, 400, param, NULL, "the conversation is too long");
+        return RG_OK;
+    }
+    if (!c || json_is_null(c)) return RG_OK;
+    if (!json_is_array(c))
+        return rg_req_err_set(e, 400, param, NULL, "'content' must be a string or an array of parts");
+    size_t i;
+    json_t *p;
+    json_array_foreach(c, i, p)
+    {
+        const char *type = json_string_value(json_object_get(p, "type"));
+        if (!type || strcmp(type, "text") != 0)
+            return rg_req_err_set(e, 400, param, NULL,
+                                  "content part type '%.20s' is not supported (text only)",
+                                  type ? type : "?");
+        json_t *t = json_object_get(p, "text");
+        if (!json_is_string(t)) return rg_req_err_set(e, 400, param, NULL, "a text part needs 'text'");
+        if (rg_buf_append(out, json_string_value(t), json_string_length(t)) != RG_OK)
+            return rg_req_err_set(e, 400, param, NULL, "the conversation is too long");
+    }
+    return RG_OK;
+}
+
+/*
+ * tool_choice "required" or {"type":"function","function":{"name":...}}: the
+ * answer is constrained to one <tool_call> of the allowed tools, its
+ * arguments to the tool's parameter schema (keywords the automaton cannot
+ * enforce, such as pattern, are left out; a schema that does not compile at
+ * all becomes "any object"). "auto" and absent leave the choice to the model.
+ */
+static int force_tool_call(const json_t *body, const json_t *tools, struct rg_jg **out,
+                           struct rg_req_err *e)
+{
+    json_t *tc = json_object_get(body, "tool_choice");
+    const char *want = NULL;
+    if (!tc || json_is_null(tc) || (json_is_string(tc) && !strcmp(json_string_value(tc), "auto")))
+        return RG_OK;
+    if (json_is_object(tc)) {
+        want = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+        if (!want)
+            return rg_req_err_set(e, 400, "tool_choice", NULL,
+                                  "'tool_choice' must name a function: {\"type\":\"function\","
+                                  "\"function\":{\"name\":...}}");
+    } else if (!json_is_string(tc) || strcmp(json_string_value(tc), "required") != 0) {
+        return rg_req_err_set(e, 400, "tool_choice", NULL,
+                              "'tool_choice' must be 'none', 'auto', 'required' or a function");
+    }
+    json_t *alts = json_array(), *names = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        json_t *fn = json_object_get(t, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (!name || (want && strcmp(name, want) != 0)) continue;
+        json_t *params = json_object_get(fn, "parameters");
+        struct rg_jg *probe = NULL;
+        char perr[RG_ERR_SIZE];
+        bool usable = params && rg_jg_compile_wrapped(params, NULL, NULL, true, &probe, perr,
+                                                      sizeof perr) == RG_OK;
+        rg_jg_free(probe);
+        json_t *args = usable ? json_incref(params) : json_pack("{s:s}", "type", "object");
+        json_array_append_new(names, json_string(name));
+        json_array_append_new(alts, json_pack("{s:s, s:{s:{s:s}, s:o}, s:[s, s]}", "type", "object",
+                                              "properties", "name", "const", name, "arguments",
+                                              args, "required", "name", "arguments"));
+    }
+    if (json_array_size(names) == 0) {
+        json_decref(alts);
+        json_decref(names);
+        return rg_req_err_set(e, 400, "tool_choice", NULL,
+                              "'tool_choice' names '%.60s', which is not in 'tools'",
+                              want ? want : "");
+    }
+    json_t *schema = json_array_size(alts) <= 16
+                         ? json_pack("{s:o}", "anyOf", alts)
+                         : json_pack("{s:s, s:{s:{s:o}, s:{s:s}}, s:[s, s]}", "type", "object",
+                                     "properties", "name", "enum", names, "arguments", "type",
+                                     "object", "required", "name", "arguments");
+    if (json_array_size(alts) > 16)
+        json_decref(alts);
+    else
+        json_decref(names);
+    char err[RG_ERR_SIZE];
+    int rc = rg_jg_compile_wrapped(schema, RG_TOOL_OPEN, RG_TOOL_CLOSE, true, out, err, sizeof err);
+    json_decref(schema);
+    if (rc != RG_OK)
+        return rg_req_err_set(e, 400, "tool_choice", NULL,
+                              "cannot constrain the answer to a tool call: %s", err);
+    return RG_OK;
+}
+
+void rg_chat_prompt_free(struct rg_chat_prompt *p)
+{
+    if (!p) return;
+    rg_free(p->tokens);
+    json_decref(p->tools);
+    rg_jg_free(p->force);
+    memset(p, 0, sizeof *p);
+}
+
+int rg_chat_prompt_build(const json_t *body, const struct rg_vocab *v, enum rg_chat_format fmt,
+                         struct rg_chat_prompt *out, struct rg_req_err *e)
+{
+    memset(out, 0, sizeof *out);
+    json_t *msgs = json_object_get(body, "messages");
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return rg_req_err_set(e, 400, "messages", NULL, "'messages' must be a non-empty array");
+    size_t n = json_array_size(msgs);
+    if (n > 4096) return rg_req_err_set(e, 400, "messages", NULL, "too many messages");
+    /* tools: definitions into the system message, unless tool_choice is "none" */
+    json_t *tools = json_object_get(body, "tools");
+    const char *choice = json_string_value(json_object_get(body, "tool_choice"));
+    if (tools && json_is_null(tools)) tools = NULL;
+    if (tools) {
+        char err[RG_ERR_SIZE];
+        if (rg_tools_validate(tools, err) != RG_OK)
+            return rg_req_err_set(e, 400, "tools", NULL, "%s", err);
+        if (json_array_size(tools) == 0 || (choice && !strcmp(choice, "none"))) tools = NULL;
+    }
+    out->tools = tools ? json_incref(tools) : NULL;
+    out->one_call = json_is_false(json_object_get(body, "parallel_tool_calls"));
+    int rc = tools ? force_tool_call(body, tools, &out->force, e) : RG_OK;
+    /* one more message: a system message may be added for the tools */
+    struct rg_chat_msg *cm = rc == RG_OK ? rg_calloc(n + 1, sizeof *cm) : NULL;
+    struct rg_buf *texts = cm ? rg_calloc(n + 1, sizeof *texts) : NULL;
+    if (rc == RG_OK && (!cm || !texts)) rc = rg_req_err_set(e, 500, NULL, NULL, "out of memory");
+    size_t k = 0;
+    if (rc == RG_OK && tools) {
+        json_t *first = json_array_get(msgs, 0);
+        const char *r0 = json_string_value(json_object_get(first, "role"));
+        if (!r0 || (strcmp(r0, "system") && strcmp(r0, "developer"))) {
+            rg_buf_init(&texts[0], 16u << 20);
+            rg_buf_append_str(&texts[0], "You are a helpful assistant.");
+            rg_tools_system_text(tools, &texts[0]);
+            cm[k++] = (struct rg_chat_msg){"system", texts[0].data};
+        }
+    }
+    for (size_t i = 0; rc == RG_OK && i < n; i++, k++) {
+        json_t *m = json_array_get(msgs, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        char param[48];
+        snprintf(param, sizeof param, "messages[%zu].role", i);
+        if (!role) {
+            rc = rg_req_err_set(e, 400, param, NULL, "each message needs a 'role'");
+            break;
+        }
+        if (!strcmp(role, "developer")) role = "system";
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") &&
+            strcmp(role, "tool")) {
+            rc = rg_req_err_set(e, 400, param, NULL, "unknown role '%.20s'", role);
+            break;
+        }
+        struct rg_buf *t = &texts[k];
+        rg_buf_init(t, 16u << 20);
+        bool is_tool = !strcmp(role, "tool");
+        if (is_tool) rg_buf_append_str(t, "<tool_response>\n");
+        if ((rc = content_text(json_object_get(m, "content"), i, t, e)) != RG_OK) break;
+        if (is_tool) {
+            rg_buf_append_str(t, "\n</tool_response>");
+            role = "user"; /* the protocol carries results in the user's turn */
+        }
+        json_t *calls = json_object_get(m, "tool_calls");
+        size_t ci;
+        json_t *call;
+        json_array_foreach(calls, ci, call)
+        {
+            json_t *fn = json_object_get(call, "function");
+            rg_tools_call_text(json_string_value(json_object_get(fn, "name")),
+                               json_string_value(json_object_get(fn, "arguments")), t);
+        }
+        if (tools && k == 0 && !strcmp(role, "system")) rg_tools_system_text(tools, t);
+        cm[k] = (struct rg_chat_msg){role, t->data ? t->data : ""};
+    }
+    if (rc == RG_OK) {
+        char err[RG_ERR_SIZE];
+        int trc = rg_chat_tokenize_msgs(v, fmt, cm, k, &out->tokens, &out->n_tokens, err);
+        if (trc != RG_OK)
+            rc = rg_req_err_set(e,
+                                trc == RG_EUNSUPPORTED ? 501
+                                : trc == RG_EINVAL     ? 400
+                                                       : 500,
+                                trc == RG_EINVAL ? "messages" : NULL, NULL, "%s", err);
+    }
+    for (size_t i = 0; texts && i <= n; i++)
+        rg_buf_free(&texts[i]);
+    rg_free(texts);
+    rg_free(cm);
+    if (rc != RG_OK) rg_chat_prompt_free(out);
+    return rc;
+}
