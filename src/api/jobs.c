@@ -295,8 +295,8 @@ static void submit(struct rg_http_req *r, void *ctx)
         return;
     }
     const struct rg_job_kind *k = rg_jobs_kind(st->jobs, json_string_value(kind));
-    if (!k || !(k->flags & RG_JOB_USER)) /* the same words for both: kinds are not probed */
-    {
+    /* unknown and not user-submittable get the same words: kinds cannot be probed */
+    if (!k || !(k->flags & RG_JOB_USER)) {
         rg_http_reply_error(r, 400, NULL, "unknown_kind", "kind", "unknown job kind '%.63s'",
                             json_string_value(kind));
         return;
