@@ -295,15 +295,20 @@ bench_auth() {
     echo "| access token (JWT) | $(json_field "$j" jwt_verify_per_s) | |"
     echo "| argon2id password | $(json_field "$j" argon2_verify_per_s) | $(json_field "$j" argon2_ms) ms |"
     echo "| API-key hash | $(json_field "$j" apikey_hash_per_s) | |"
+    echo "| access token, whole check (JWT + current role and session, cached 2 s) | $(json_field "$j" bearer_check_per_s) | |"
+    echo "| token state read (a cache miss, SQLite) | $(json_field "$j" token_state_read_per_s) | |"
   } >"$auth_md"
   log "auth: $j"
   command -v wrk >/dev/null || return 0
   data=$(mktemp -d)
   errlog=$OUT/serve-auth.log
   if start_rg "$data" "$errlog"; then
+    curl -s -o /dev/null -H 'Content-Type: application/json' \
+      -d '{"email":"bench@example.com","password":"bench password 1"}' \
+      "http://127.0.0.1:$port/auth/register"
     tok=$(curl -s -H 'Content-Type: application/json' \
       -d '{"email":"bench@example.com","password":"bench password 1"}' \
-      "http://127.0.0.1:$port/auth/register" | sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p')
+      "http://127.0.0.1:$port/auth/login" | sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p')
     {
       echo
       echo "Over HTTP (wrk, 64 connections, ${DURATION}s, --http-threads $HTTP_THREADS, SQLite):"

@@ -54,10 +54,15 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
     ap.data_dir = cfg->data_dir;
     ap.access_ttl = cfg->access_ttl;
     ap.refresh_ttl = cfg->refresh_ttl;
-    if (rg_auth_signup_parse(cfg->signup, &ap.signup) != RG_OK)
+    /* --api-key guards the server: sign-up then stays closed unless asked
+     * for, and nobody without the key can make the first admin */
+    if (!cfg->signup)
+        ap.signup = cfg->api_keys.n ? RG_SIGNUP_CLOSED : RG_SIGNUP_OPEN;
+    else if (rg_auth_signup_parse(cfg->signup, &ap.signup) != RG_OK)
         return rg_err_set(err, RG_EINVAL,
-                          "--signup: expected open, approval or closed, got '%.20s'",
-                          cfg->signup ? cfg->signup : "");
+                          "--signup: expected open, approval or closed, got '%.20s'", cfg->signup);
+    ap.first_signup_open = cfg->api_keys.n == 0 || ap.signup == RG_SIGNUP_OPEN;
+    ap.signup_rate = cfg->signup_rate;
     ap.public_url = cfg->public_url; /* NULL: set from the bound port in rg_api_start */
     ap.github = (struct rg_auth_provider_conf){
         .client_id = cfg->github_client_id,
@@ -83,6 +88,12 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
     }
     a->st.auth = rg_auth_new(&ap, err);
     if (!a->st.auth) return RG_EIO;
+    int64_t users = 0;
+    if (!ap.first_signup_open && rg_db_user_count(a->st.db, &users, merr) == RG_OK && users == 0)
+        rg_log(RG_LOG_WARN,
+               "no accounts yet and sign-up is closed: make the first admin with "
+               "`rustygpt user add EMAIL`, or POST /auth/register with an --api-key",
+               RG_LOG_END);
     return rg_api_jobs_open(&a->st, err);
 }
 

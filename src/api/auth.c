@@ -161,6 +161,8 @@ static bool csrf_ok(struct rg_http_req *r)
 
 /* ---- sign-up, sign-in, sessions ------------------------------------------------ */
 
+/* Sign-up answers the same for a new and a taken email (202, nothing
+ * signed in): the client signs in next. See docs/auth.md for the flow. */
 static void do_register(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
@@ -171,24 +173,28 @@ static void do_register(struct rg_http_req *r, void *ctx)
     const char *password = bad ? NULL : body_str(r, body, "password", true, &bad);
     const char *name = bad ? NULL : body_str(r, body, "name", false, &bad);
     if (bad) return;
-    struct rg_auth_tokens t;
-    bool pending = false;
-    char err[RG_ERR_SIZE];
-    int rc = rg_auth_register(st->auth, email, password, name, rg_http_req_header(r, "User-Agent"),
-                              &t, &pending, err);
+    char addr[64], err[RG_ERR_SIZE];
+    rg_http_req_client_addr(r, addr, sizeof addr);
+    /* a caller holding a server --api-key (not an account) may make the first admin */
+    bool trusted = !strcmp(rg_http_req_principal(r)->id, "api-key");
+    int retry = 0;
+    int rc = rg_auth_register(st->auth, email, password, name, addr, trusted, &retry, err);
+    if (rc == RG_EBUSY && retry > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry);
+        rg_http_set_header(r, "Retry-After", v);
+    }
     if (rc) {
         reply_rc(r, rc, err);
         return;
     }
-    if (pending) {
-        json_t *o = json_pack("{s:s, s:s, s:o}", "status", "pending", "message",
-                              "account created: an admin must approve it before you can sign in",
-                              "user", user_json(&t.user, false));
-        rg_auth_tokens_clear(&t);
-        rg_http_reply_json(r, 202, o);
-        return;
-    }
-    reply_tokens(r, 201, &t);
+    rg_http_set_header(r, "Cache-Control", "no-store");
+    rg_http_reply_json(
+        r, 202,
+        json_pack("{s:s, s:s}", "status", "accepted", "message",
+                  "sign-up accepted: sign in with this email and password (if the email already "
+                  "had an account, its password is unchanged; under approval, sign-in works "
+                  "once an admin approves)"));
 }
 
 static void do_login(struct rg_http_req *r, void *ctx)
@@ -419,7 +425,7 @@ static void admin_user_patch(struct rg_http_req *r, void *ctx)
     }
     struct rg_db_user u;
     char err[RG_ERR_SIZE];
-    int rc = rg_db_user_update(rg_auth_db(st->auth), id, &ch, &u, err);
+    int rc = rg_auth_user_update(st->auth, id, &ch, &u, err);
     if (rc) {
         reply_rc(r, rc, err);
         return;
@@ -571,11 +577,13 @@ size_t rg_api_auth_routes(struct rg_route *out, size_t max, struct rg_api_state 
 {
     const struct rg_route routes[] = {
         {RG_HTTP_POST, "/auth/register", do_register, st, RG_ROLE_PUBLIC, 0, "auth",
-         "Create an account (201 signed in, or 202 waiting for approval)",
+         "Create an account: 202 accepted whether or not the email was taken (then sign in); "
+         "429 with Retry-After past --signup-rate",
          "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"properties\":{\"email\":{"
          "\"type\":\"string\"},\"password\":{\"type\":\"string\",\"minLength\":8},\"name\":{"
          "\"type\":\"string\"}}}",
-         TOKENS_SCHEMA},
+         "{\"type\":\"object\",\"properties\":{\"status\":{\"const\":\"accepted\"},"
+         "\"message\":{\"type\":\"string\"}}}"},
         {RG_HTTP_POST, "/auth/login", do_login, st, RG_ROLE_PUBLIC, 0, "auth",
          "Sign in: an access token, and the refresh cookie",
          "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"properties\":{\"email\":{"
@@ -639,6 +647,13 @@ int rg_api_auth_hook(struct rg_http_req *r, void *ctx, struct rg_principal *who)
     struct rg_auth_who w;
     char err[RG_ERR_SIZE];
     int rc = rg_auth_check_bearer(st->auth, b, &w, err);
+    if (rc && rc != RG_EAUTH) { /* the database could not say: not the client's fault */
+        rg_log(RG_LOG_ERROR, "credential check failed", "error", 's', err, RG_LOG_END);
+        rg_http_set_header(r, "Retry-After", "1");
+        rg_http_reply_error(r, 503, NULL, "unavailable", NULL,
+                            "the accounts database is unavailable: try again");
+        return RG_EAUTH;
+    }
     if (rc) {
         rg_http_set_header(r, "WWW-Authenticate", "Bearer");
         rg_http_reply_error(r, 401, NULL, "invalid_credentials", NULL, "%s", err);

@@ -171,16 +171,18 @@ static const char OPENAPI_SCHEMA[] =
 
 size_t rg_api_system_routes(struct rg_route *out, size_t max, struct rg_api_state *st)
 {
+    /* with --api-key, what the server runs and how is for key holders too */
+    unsigned info = st->cfg && st->cfg->public_info ? 0 : RG_ROUTE_API_KEY;
     const struct rg_route routes[] = {
         {RG_HTTP_GET, "/healthz", healthz, st, RG_ROLE_PUBLIC, RG_ROUTE_NO_LOG, "system",
          "Liveness: 200 while the server is serving", NULL, HEALTH_SCHEMA},
-        {RG_HTTP_GET, "/status", status, st, RG_ROLE_PUBLIC, 0, "system",
+        {RG_HTTP_GET, "/status", status, st, RG_ROLE_PUBLIC, info, "system",
          "Version, uptime, build, loaded models, slots, queue depth and memory", NULL,
          STATUS_SCHEMA},
-        {RG_HTTP_GET, "/metrics", metrics, st, RG_ROLE_PUBLIC, 0, "system",
+        {RG_HTTP_GET, "/metrics", metrics, st, RG_ROLE_PUBLIC, info, "system",
          "Prometheus metrics: requests and latency by route and status, tokens, queue depth", NULL,
          METRICS_SCHEMA},
-        {RG_HTTP_GET, "/openapi.json", openapi, st, RG_ROLE_PUBLIC, 0, "system",
+        {RG_HTTP_GET, "/openapi.json", openapi, st, RG_ROLE_PUBLIC, info, "system",
          "This API's OpenAPI 3.1 description, generated from the route table", NULL,
          OPENAPI_SCHEMA},
     };

@@ -20,6 +20,8 @@ void rg_auth_default_params(struct rg_auth_params *p)
     p->access_ttl = 900;
     p->refresh_ttl = 30 * 86400;
     p->signup = RG_SIGNUP_OPEN;
+    p->first_signup_open = true;
+    p->signup_rate = 20;
     p->public_url = "http://127.0.0.1:8080";
 }
 
@@ -50,6 +52,7 @@ struct rg_auth *rg_auth_new(const struct rg_auth_params *p, char *err)
     a->p = *p;
     a->db = p->db;
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->state_mu, NULL);
     if (p->public_url && rg_auth_set_public_url(a, p->public_url) != RG_OK) {
         rg_err_set(err, RG_ENOMEM, "out of memory");
         rg_auth_free(a);
@@ -79,6 +82,7 @@ void rg_auth_free(struct rg_auth *a)
     OPENSSL_cleanse(a->key, sizeof a->key);
     rg_free(a->public_url);
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->state_mu);
     rg_free(a);
 }
 
@@ -117,14 +121,24 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-/* A signed access token for u. */
-static int make_access(struct rg_auth *a, const struct rg_db_user *u, int64_t now, char **out,
-                       char *err)
+/* Every cached token state is stale from now on (an account or a session
+ * changed). Cheap: the next check of each token reads the database once. */
+static void invalidate(struct rg_auth *a)
+{
+    pthread_mutex_lock(&a->state_mu);
+    a->gen++;
+    pthread_mutex_unlock(&a->state_mu);
+}
+
+/* A signed access token for u, bound to the session family. */
+static int make_access(struct rg_auth *a, const struct rg_db_user *u, const char *family,
+                       int64_t now, char **out, char *err)
 {
     struct rg_jwt_claims c;
     memset(&c, 0, sizeof c);
     snprintf(c.sub, sizeof c.sub, "%lld", (long long)u->id);
     rg_strlcpy(c.role, u->role, sizeof c.role);
+    rg_strlcpy(c.sid, family, sizeof c.sid);
     c.iat = now;
     c.exp = now + a->p.access_ttl;
     return rg_jwt_sign(a->key, sizeof a->key, &c, out, err);
@@ -142,7 +156,7 @@ int rg_auth_issue(struct rg_auth *a, const struct rg_db_user *u, const char *use
     struct rg_db_session s;
     out->refresh_expires = now + a->p.refresh_ttl;
     rc = rg_db_session_create(a->db, u->id, hash, out->refresh_expires, user_agent, now, &s, err);
-    if (!rc) rc = make_access(a, u, now, &out->access, err);
+    if (!rc) rc = make_access(a, u, s.family, now, &out->access, err);
     if (rc) {
         rg_auth_tokens_clear(out);
         return rc;
@@ -158,11 +172,52 @@ static void scrub(struct rg_db_user *u)
     OPENSSL_cleanse(u->pw_hash, sizeof u->pw_hash);
 }
 
-int rg_auth_register(struct rg_auth *a, const char *email, const char *password, const char *name,
-                     const char *user_agent, struct rg_auth_tokens *out, bool *pending, char *err)
+/* Counts a sign-up attempt from addr; false (*retry_after set) when the
+ * address used up its --signup-rate for the current hour. A full table
+ * forgets the address whose hour began longest ago. */
+static bool signup_allowed(struct rg_auth *a, const char *addr, int *retry_after)
 {
-    memset(out, 0, sizeof *out);
-    *pending = false;
+    if (a->p.signup_rate <= 0) return true;
+    const char *key = addr && *addr ? addr : "unknown";
+    int64_t now = now_s();
+    bool ok = true;
+    pthread_mutex_lock(&a->mu);
+    struct rg_auth_signup_slot *hit = NULL, *victim = &a->signups[0];
+    for (size_t i = 0; i < RG_AUTH_SIGNUP_SLOTS; i++) {
+        struct rg_auth_signup_slot *s = &a->signups[i];
+        if (s->addr[0] && !strcmp(s->addr, key)) {
+            hit = s;
+            break;
+        }
+        if (!s->addr[0] || s->start + RG_AUTH_SIGNUP_WINDOW <= now)
+            victim = s; /* free or expired: reuse it */
+        else if (victim->addr[0] && victim->start + RG_AUTH_SIGNUP_WINDOW > now &&
+                 s->start < victim->start)
+            victim = s;
+    }
+    if (!hit || hit->start + RG_AUTH_SIGNUP_WINDOW <= now) {
+        if (!hit) hit = victim;
+        rg_strlcpy(hit->addr, key, sizeof hit->addr);
+        hit->start = now;
+        hit->count = 0;
+    }
+    if (hit->count >= a->p.signup_rate) {
+        ok = false;
+        *retry_after = (int)(hit->start + RG_AUTH_SIGNUP_WINDOW - now);
+        if (*retry_after < 1) *retry_after = 1;
+    } else {
+        hit->count++;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+int rg_auth_register(struct rg_auth *a, const char *email, const char *password, const char *name,
+                     const char *addr, bool trusted, int *retry_after, char *err)
+{
+    *retry_after = 0;
+    if (!signup_allowed(a, addr, retry_after))
+        return rg_err_set(err, RG_EBUSY, "too many sign-ups from this address: try again later");
     if (!email || !*email) return rg_err_set(err, RG_EINVAL, "email is required");
     if (!password) return rg_err_set(err, RG_EINVAL, "password is required");
     const char *at = strchr(email, '@');
@@ -173,33 +228,33 @@ int rg_auth_register(struct rg_auth *a, const char *email, const char *password,
         return rg_err_set(err, RG_EINVAL, "name is too long (100 bytes at most)");
     int rc = rg_password_check_rules(password, email, err);
     if (rc) return rc;
-    int64_t n = 0;
-    rc = rg_db_user_count(a->db, &n, err);
-    if (rc) return rc;
-    /* the first account is the admin and is always allowed: it is how a new
-     * server gets its administrator */
-    if (n > 0 && a->p.signup == RG_SIGNUP_CLOSED)
-        return rg_err_set(err, RG_EPERM, "sign-up is closed: ask an admin for an account");
+    /* Without first_signup_open, a closed or approval server takes no
+     * self-made accounts at all from untrusted callers, not even the first
+     * (its first admin comes from `rustygpt user add` or a key holder). */
+    if (a->p.signup != RG_SIGNUP_OPEN && !a->p.first_signup_open && !trusted)
+        return rg_err_set(err, RG_EPERM,
+                          "sign-up is closed: ask an admin for an account (the first admin is "
+                          "made with `rustygpt user add`)");
     char hash[192];
     rc = rg_password_hash(password, hash, sizeof hash, err);
     if (rc) return rc;
+    /* The policy is applied by the database, in the same transaction as the
+     * first-admin rule: the first account of a database is the admin (never
+     * pending) under every policy; under closed sign-up it is the only one. */
     struct rg_db_new_user nu = {.email = email,
                                 .name = name ? name : "",
                                 .pw_hash = hash,
-                                .pending = n > 0 && a->p.signup == RG_SIGNUP_APPROVAL,
+                                .pending = a->p.signup == RG_SIGNUP_APPROVAL,
+                                .first_only = a->p.signup == RG_SIGNUP_CLOSED,
                                 .now = now_s()};
     struct rg_db_user u;
     rc = rg_db_user_create(a->db, &nu, &u, err);
     OPENSSL_cleanse(hash, sizeof hash);
-    if (rc == RG_EEXISTS) return rg_err_set(err, RG_EEXISTS, "an account with this email exists");
-    if (rc) return rc;
     scrub(&u);
-    if (u.pending) {
-        *pending = true;
-        out->user = u;
-        return RG_OK;
-    }
-    return rg_auth_issue(a, &u, user_agent, out, err);
+    if (rc == RG_EEXISTS) return RG_OK; /* taken: the same answer as a new account */
+    if (rc == RG_EPERM)
+        return rg_err_set(err, RG_EPERM, "sign-up is closed: ask an admin for an account");
+    return rc;
 }
 
 int rg_auth_login(struct rg_auth *a, const char *email, const char *password, const char *addr,
@@ -220,9 +275,10 @@ int rg_auth_login(struct rg_auth *a, const char *email, const char *password, co
         return rg_err_set(err, RG_EAUTH, "invalid email or password");
     }
     if (rc) return rc;
-    if (l.failures_account >= RG_AUTH_MAX_FAIL_ACCOUNT ||
-        l.failures_addr >= RG_AUTH_MAX_FAIL_ADDR) {
-        *retry_after = RG_AUTH_FAIL_WINDOW;
+    int wait = rg_auth_backoff(l.failures_pair, l.last_failure_at, now_s());
+    if (wait == 0 && l.failures_addr >= RG_AUTH_MAX_FAIL_ADDR) wait = RG_AUTH_BACKOFF_MAX;
+    if (wait > 0) {
+        *retry_after = wait;
         scrub(&l.user);
         return rg_err_set(err, RG_EBUSY, "too many failed sign-in attempts: try again later");
     }
@@ -241,6 +297,19 @@ int rg_auth_login(struct rg_auth *a, const char *email, const char *password, co
     if (l.user.pending)
         return rg_err_set(err, RG_EPERM, "this account is waiting for an admin's approval");
     return rg_auth_issue(a, &l.user, user_agent, out, err);
+}
+
+int rg_auth_backoff(int failures, int64_t last_failure, int64_t now)
+{
+    if (failures < RG_AUTH_FREE_FAILS || last_failure <= 0) return 0;
+    int64_t delay = RG_AUTH_BACKOFF_MAX;
+    int shift = failures - RG_AUTH_FREE_FAILS;
+    if (shift < 20) {
+        delay = (int64_t)RG_AUTH_BACKOFF_BASE << shift;
+        if (delay > RG_AUTH_BACKOFF_MAX) delay = RG_AUTH_BACKOFF_MAX;
+    }
+    int64_t left = last_failure + delay - now;
+    return left > 0 ? (int)left : 0;
 }
 
 static bool refresh_shape_ok(const char *t)
@@ -273,7 +342,8 @@ int rg_auth_refresh(struct rg_auth *a, const char *refresh, const char *user_age
     bool reuse = false;
     rc = rg_db_session_rotate(a->db, old_hash, new_hash, out->refresh_expires, user_agent, now, &s,
                               &u, &reuse, err);
-    if (!rc) rc = make_access(a, &u, now, &out->access, err);
+    if (!rc) rc = make_access(a, &u, s.family, now, &out->access, err);
+    if (reuse) invalidate(a); /* the family was revoked */
     if (rc) {
         rg_auth_tokens_clear(out);
         return rc;
@@ -289,12 +359,61 @@ int rg_auth_logout(struct rg_auth *a, const char *refresh, char *err)
     if (!refresh_shape_ok(refresh)) return rg_err_set(err, RG_ENOTFOUND, "no such session");
     char hash[65];
     rg_token_sha256_hex(refresh, hash);
-    return rg_db_session_revoke(a->db, hash, now_s(), err);
+    int rc = rg_db_session_revoke(a->db, hash, now_s(), err);
+    invalidate(a);
+    return rc;
+}
+
+int rg_auth_user_update(struct rg_auth *a, int64_t id, const struct rg_db_user_change *c,
+                        struct rg_db_user *out, char *err)
+{
+    int rc = rg_db_user_update(a->db, id, c, out, err);
+    invalidate(a);
+    return rc;
 }
 
 /* ---- bearer credentials ------------------------------------------------------ */
 
 #define KEY_PREFIX_LEN 11 /* "rg_" + 8 hex */
+
+static int64_t mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (int64_t)t.tv_sec;
+}
+
+/* What (user, family) may do now: from the cache while it is younger than
+ * RG_AUTH_STATE_TTL and nothing changed here since, else from the database.
+ * One direct-mapped slot per hash; a collision only costs a read. */
+static int token_state(struct rg_auth *a, int64_t user_id, const char *family,
+                       struct rg_db_token_state *out, char *err)
+{
+    uint64_t h = (uint64_t)user_id * 0x9e3779b97f4a7c15ull;
+    for (const char *p = family; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    struct rg_auth_state_entry *e = &a->states[h % RG_AUTH_STATE_SLOTS];
+    int64_t now = mono_s();
+    pthread_mutex_lock(&a->state_mu);
+    uint64_t gen = a->gen;
+    bool hit = e->user_id == user_id && e->gen == gen && now - e->at < RG_AUTH_STATE_TTL &&
+               !strcmp(e->family, family);
+    if (hit) *out = e->st;
+    pthread_mutex_unlock(&a->state_mu);
+    if (hit) return RG_OK;
+    int rc = rg_db_token_state(a->db, user_id, family, out, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&a->state_mu);
+    if (a->gen == gen) { /* nothing changed while we read: keep it */
+        e->user_id = user_id;
+        rg_strlcpy(e->family, family, sizeof e->family);
+        e->st = *out;
+        e->at = now;
+        e->gen = gen;
+    }
+    pthread_mutex_unlock(&a->state_mu);
+    return RG_OK;
+}
 
 int rg_auth_check_bearer(struct rg_auth *a, const char *bearer, struct rg_auth_who *who, char *err)
 {
@@ -326,8 +445,14 @@ int rg_auth_check_bearer(struct rg_auth *a, const char *bearer, struct rg_auth_w
     char *end = NULL;
     long long id = strtoll(c.sub, &end, 10);
     if (!end || *end || id <= 0) return rg_err_set(err, RG_EAUTH, "malformed token subject");
+    if (!c.sid[0]) return rg_err_set(err, RG_EAUTH, "token has no session: sign in again");
+    struct rg_db_token_state ts;
+    rc = token_state(a, id, c.sid, &ts, err);
+    if (rc) return rc;
+    if (!ts.active) return rg_err_set(err, RG_EAUTH, "the account is disabled or not approved");
+    if (!ts.session_live) return rg_err_set(err, RG_EAUTH, "signed out: sign in again");
     who->user_id = id;
-    rg_strlcpy(who->role, c.role, sizeof who->role);
+    rg_strlcpy(who->role, ts.role, sizeof who->role); /* the current role, not the token's */
     return RG_OK;
 }
 

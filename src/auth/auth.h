@@ -6,8 +6,14 @@
  *
  * Tokens:
  *   access   a JWT (HS256, --access-ttl, default 15 min) sent as
- *            "Authorization: Bearer"; stateless, so a disabled account's
- *            access token lives on until it expires (at most the TTL);
+ *            "Authorization: Bearer", naming its user and its session
+ *            family ("sid"). Every check reads the user's current role and
+ *            state and whether the session is still signed in
+ *            (rg_db_token_state), cached for RG_AUTH_STATE_TTL seconds and
+ *            dropped at once when this process changes an account or ends
+ *            a session: a demoted, disabled or signed-out token stops
+ *            working on its next request (on other nodes sharing the
+ *            database, within RG_AUTH_STATE_TTL);
  *   refresh  32 random bytes, base64url; kept by the browser in an HttpOnly
  *            cookie, stored as its SHA-256; rotated on every use, and reuse
  *            of a rotated one revokes the whole family (src/db);
@@ -15,12 +21,21 @@
  *            bytes base64url; shown once, stored as its SHA-256.
  *
  * Sign-in failures are counted in the database (so several nodes share the
- * count): after RG_AUTH_MAX_FAIL_ACCOUNT failures on one email, or
- * RG_AUTH_MAX_FAIL_ADDR from one address, within RG_AUTH_FAIL_WINDOW seconds,
- * sign-in answers "too many attempts" (RG_EBUSY) without checking the
- * password. Unknown emails are counted like known ones and cost the same
- * argon2 verification, so neither the replies nor their timing say whether an
- * account exists.
+ * count) per (address, account) pair: after RG_AUTH_FREE_FAILS failures of
+ * one pair within RG_AUTH_FAIL_WINDOW seconds, that pair must wait
+ * RG_AUTH_BACKOFF_BASE seconds after its last failure, doubling with each
+ * further failure up to RG_AUTH_BACKOFF_MAX (attempts made while waiting
+ * count too). Failures from one address never slow the same account down
+ * from another address, so a guesser cannot lock its victim out. An address
+ * with RG_AUTH_MAX_FAIL_ADDR failures on any accounts within the window is
+ * refused too. Refusals are RG_EBUSY with *retry_after, before the password
+ * is checked. Unknown emails are counted like known ones and cost the same
+ * argon2 verification, so neither the replies nor their timing say whether
+ * an account exists.
+ *
+ * Sign-up never says whether an email is taken: a valid request is
+ * "accepted" whether it created an account or not (the caller then signs
+ * in), and each client address may try --signup-rate times per hour.
  *
  * Thread-safe: every function may be called from any HTTP thread.
  */
@@ -34,9 +49,13 @@
 #include "common/err.h"
 #include "db/db.h"
 
-#define RG_AUTH_MAX_FAIL_ACCOUNT 5
-#define RG_AUTH_MAX_FAIL_ADDR 20
-#define RG_AUTH_FAIL_WINDOW 900
+#define RG_AUTH_FREE_FAILS 5     /* failures of one (address, account) before the back-off */
+#define RG_AUTH_BACKOFF_BASE 5   /* seconds of the first wait */
+#define RG_AUTH_BACKOFF_MAX 900  /* the longest wait */
+#define RG_AUTH_MAX_FAIL_ADDR 30 /* failures from one address on any accounts */
+#define RG_AUTH_FAIL_WINDOW 3600 /* seconds failures are remembered */
+#define RG_AUTH_STATE_TTL 2      /* seconds an access token's checked state is reused */
+#define RG_AUTH_SIGNUP_WINDOW 3600
 
 enum rg_auth_signup { RG_SIGNUP_OPEN, RG_SIGNUP_APPROVAL, RG_SIGNUP_CLOSED };
 
@@ -54,6 +73,12 @@ struct rg_auth_params {
     int access_ttl;       /* seconds, default 900 */
     int refresh_ttl;      /* seconds, default 30 days */
     enum rg_auth_signup signup;
+    /* false: under closed or approval sign-up even the first account cannot
+     * sign itself up unless the caller is trusted (holds a server --api-key);
+     * the first admin then comes from `rustygpt user add`. true (default):
+     * the first account of an empty database may always sign up, as admin. */
+    bool first_signup_open;
+    int signup_rate;        /* sign-up attempts per address per hour; 0 = no limit; default 20 */
     const char *public_url; /* base for OAuth redirect URIs ("http://127.0.0.1:8080"; copied) */
     struct rg_auth_provider_conf github, apple;
 };
@@ -84,14 +109,20 @@ struct rg_auth_who {
 };
 
 /*
- * Sign-up. RG_OK with tokens (signed in), or RG_OK with *pending true and no
- * tokens (--signup approval: an admin must approve; the first account of a
- * database is always the admin, never pending). RG_EPERM when sign-up is
- * closed, RG_EINVAL for a password or email that breaks the rules (err says
- * which), RG_EEXISTS for a taken email.
+ * Sign-up. RG_OK means "accepted": the account was created, or the email was
+ * taken already and nothing changed; the two are indistinguishable by
+ * design (same result, same argon2 work), and the caller signs in next
+ * (under --signup approval, sign-in works once an admin approved; the first
+ * account of a database is the admin and never pending). The policy and the
+ * first-admin rule are decided in one database transaction. addr is the
+ * client address for the rate limit; trusted says the caller holds a server
+ * --api-key (see first_signup_open). RG_EPERM when sign-up is closed,
+ * RG_EINVAL for a password or email that breaks the rules (err says which),
+ * RG_EBUSY with *retry_after seconds when addr made --signup-rate attempts
+ * within the hour.
  */
 int rg_auth_register(struct rg_auth *a, const char *email, const char *password, const char *name,
-                     const char *user_agent, struct rg_auth_tokens *out, bool *pending, char *err);
+                     const char *addr, bool trusted, int *retry_after, char *err);
 /*
  * Sign-in with email and password. RG_EAUTH "invalid email or password" for
  * both an unknown email and a wrong password; RG_EBUSY when rate limited
@@ -100,13 +131,24 @@ int rg_auth_register(struct rg_auth *a, const char *email, const char *password,
  */
 int rg_auth_login(struct rg_auth *a, const char *email, const char *password, const char *addr,
                   const char *user_agent, struct rg_auth_tokens *out, int *retry_after, char *err);
+/* Seconds a pair with `failures` counted failures, the last at
+ * last_failure, must still wait at now (0: it may try). Exposed for tests. */
+int rg_auth_backoff(int failures, int64_t last_failure, int64_t now);
 /* Rotates a refresh token: new access and refresh tokens. RG_EAUTH. */
 int rg_auth_refresh(struct rg_auth *a, const char *refresh, const char *user_agent,
                     struct rg_auth_tokens *out, char *err);
-/* Revokes the sign-in that refresh belongs to. RG_ENOTFOUND if unknown. */
+/* Revokes the sign-in that refresh belongs to, and with it the access tokens
+ * issued to it. RG_ENOTFOUND if unknown. */
 int rg_auth_logout(struct rg_auth *a, const char *refresh, char *err);
+/* rg_db_user_update, and the account's live access tokens follow it at once
+ * (a new role, disabled). RG_ESTATE when it would leave no enabled admin.
+ * *out keeps its password hash (callers show only whether there is one). */
+int rg_auth_user_update(struct rg_auth *a, int64_t id, const struct rg_db_user_change *c,
+                        struct rg_db_user *out, char *err);
 
-/* An access token or an API key ("rg_..."). RG_EAUTH with the reason. */
+/* An access token or an API key ("rg_..."): who with the account's current
+ * role. RG_EAUTH with the reason (also for a disabled or pending account and
+ * a signed-out session). */
 int rg_auth_check_bearer(struct rg_auth *a, const char *bearer, struct rg_auth_who *who, char *err);
 
 /* A new API key for user_id; *key (rg_free) is the only copy of the secret. */

@@ -253,7 +253,15 @@ int rg_auth_oauth_finish(struct rg_auth *a, const char *provider, const char *co
         .name = id.name,
         .signed_in_user = link_user,
         .pending = a->p.signup == RG_SIGNUP_APPROVAL,
-        .allow_create = users == 0 || a->p.signup != RG_SIGNUP_CLOSED,
+        /* as rg_auth_register: without first_signup_open, a closed or
+         * approval server's first admin never comes from outside; under
+         * closed sign-up only the first account may (decided in the
+         * database's transaction, users is only a hint) */
+        .allow_create =
+            a->p.signup == RG_SIGNUP_OPEN ||
+            (a->p.first_signup_open && (users == 0 || a->p.signup != RG_SIGNUP_CLOSED)) ||
+            (!a->p.first_signup_open && users > 0 && a->p.signup != RG_SIGNUP_CLOSED),
+        .first_only = a->p.signup == RG_SIGNUP_CLOSED,
         .now = now,
     };
     struct rg_db_user u;

@@ -33,6 +33,10 @@ int rg_jwt_sign(const uint8_t *key, size_t key_len, struct rg_jwt_claims *c, cha
     json_t *p =
         json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "sub", c->sub, "role", c->role, "iat",
                   (json_int_t)c->iat, "exp", (json_int_t)c->exp, "jti", c->jti, "iss", "rustygpt");
+    if (p && c->sid[0] && json_object_set_new(p, "sid", json_string(c->sid)) != 0) {
+        json_decref(p);
+        p = NULL;
+    }
     char *payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
     if (!payload) return rg_err_set(err, RG_ENOMEM, "out of memory");
@@ -139,6 +143,8 @@ int rg_jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t
         rc = rg_err_set(err, RG_EAUTH, "missing or bad claim 'iat'");
     else if (!claim_int(p, "exp", &out->exp))
         rc = rg_err_set(err, RG_EAUTH, "missing or bad claim 'exp'");
+    else if (json_object_get(p, "sid") && !claim_str(p, "sid", out->sid, sizeof out->sid))
+        rc = rg_err_set(err, RG_EAUTH, "missing or bad claim 'sid'");
     else if (out->exp <= now)
         rc = rg_err_set(err, RG_EAUTH, "token expired");
     else if (out->iat > now + 60)

@@ -23,6 +23,7 @@ struct rg_jwt_claims {
     char sub[64];  /* the user id, as text */
     char role[16]; /* admin, user, readonly */
     char jti[40];  /* unique id; filled in by rg_jwt_sign */
+    char sid[40];  /* the session family it was issued to; "" = none (not written) */
     int64_t iat, exp;
 };
 

@@ -50,8 +50,11 @@ static const struct opt OPTS[] = {
     {"job-lease", 0, "SECONDS", OPT_INT, OFF(job_lease), "30", 1, 3600,
      "a running job's lease: renewed while its node lives; once it lapses another node runs the "
      "job again"},
-    {"signup", 0, "open|approval|closed", OPT_STR, OFF(signup), "open", 0, 0,
-     "who may create an account: anyone, anyone but an admin approves, or only admins"},
+    {"signup", 0, "open|approval|closed", OPT_STR, OFF(signup), NULL, 0, 0,
+     "who may create an account: anyone, anyone but an admin approves, or only admins "
+     "(default open; closed when --api-key is set)"},
+    {"signup-rate", 0, "N", OPT_INT, OFF(signup_rate), "20", 0, 1000000,
+     "sign-up attempts one client address may make per hour (429 past it); 0 = no limit"},
     {"access-ttl", 0, "SECONDS", OPT_INT, OFF(access_ttl), "900", 60, 86400,
      "lifetime of an access token (JWT)"},
     {"refresh-ttl", 0, "SECONDS", OPT_INT, OFF(refresh_ttl), "2592000", 300, 31536000,
@@ -93,7 +96,7 @@ static const struct opt OPTS[] = {
      "context length per sequence; 0 = the model's own"},
     {"cache-type", 0, "f32|f16", OPT_CACHE, OFF(cache_f16), "f32", 0, 0,
      "KV cache elements: f32 (llama.cpp's F32 numbers) or f16 (half the memory)"},
-    {"max-request-work", 0, "N", OPT_INT, OFF(max_request_work), "262144", 1, 1073741824,
+    {"max-request-work", 0, "N", OPT_INT, OFF(max_request_work), "65536", 1, 1073741824,
      "most tokens one request may generate, counting every answer of n and each logprob "
      "alternative (n x max_tokens x (1 + top_logprobs)); an unset max_tokens is fitted to it"},
     {"keep-alive", 0, "SECONDS", OPT_INT, OFF(keep_alive), "300", -1, 31536000,
@@ -102,7 +105,10 @@ static const struct opt OPTS[] = {
      "memory for loaded models (weights + KV cache); idle models are unloaded to make room; "
      "0 = no limit (suffixes k, m, g)"},
     {"api-key", 0, "KEY", OPT_LIST, OFF(api_keys), NULL, 0, 0,
-     "require 'Authorization: Bearer KEY' on /v1/* (repeatable)"},
+     "require 'Authorization: Bearer KEY' on /v1/* and /status, /metrics, /openapi.json "
+     "(repeatable); also closes sign-up unless --signup is given"},
+    {"public-info", 0, NULL, OPT_BOOL, OFF(public_info), "false", 0, 0,
+     "with --api-key, keep /status, /metrics and /openapi.json open to anyone"},
     {"cors-origin", 0, "ORIGIN", OPT_LIST, OFF(cors_origins), NULL, 0, 0,
      "allow browser requests from ORIGIN (repeatable; default loopback origins only)"},
     {"web-dir", 0, "DIR", OPT_STR, OFF(web_dir), NULL, 0, 0,

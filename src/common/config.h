@@ -55,7 +55,9 @@ struct rg_config {
     int job_workers; /* --job-workers, 2: worker threads */
     int job_lease;   /* --job-lease SECONDS, 30: how long a dead node holds its jobs */
     /* accounts */
-    char *signup;     /* --signup open|approval|closed, "open" */
+    char *signup;     /* --signup open|approval|closed; NULL: open, or closed with --api-key */
+    int signup_rate;  /* --signup-rate N sign-up attempts per address per hour, 20 */
+    bool public_info; /* --public-info: /status, /metrics, /openapi.json open despite --api-key */
     int access_ttl;   /* --access-ttl SECONDS, 900 */
     int refresh_ttl;  /* --refresh-ttl SECONDS, 30 days */
     char *public_url; /* --public-url, NULL = http://HOST:PORT */
@@ -71,7 +73,7 @@ struct rg_config {
     int http_threads;    /* --http-threads, 0 = one per core */
     int timeout;         /* --timeout SECONDS idle/slow client, 60 */
     int shutdown_grace;  /* --shutdown-grace SECONDS for running streams, 10 */
-    bool cache_f16; /* --cache-type f32|f16: the KV cache's elements, f32 */
+    bool cache_f16;      /* --cache-type f32|f16: the KV cache's elements, f32 */
     /* logging */
     enum rg_log_format log_format; /* --log-format json|text, text */
     char *log_level;               /* --log-level debug|info|warn|error, "info" */

@@ -362,6 +362,16 @@ int rg_db_session_revoke_user(struct rg_db *db, int64_t user_id, int64_t now, ch
     WITH_CONN(db, err, db->ops->session_revoke_user(c, user_id, now, err));
 }
 
+int rg_db_token_state(struct rg_db *db, int64_t user_id, const char *family,
+                      struct rg_db_token_state *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_text("session family", family, 40, true, err);
+    if (rc) return rc;
+    if (user_id <= 0) return RG_OK; /* nobody: inactive */
+    WITH_CONN(db, err, db->ops->token_state(c, user_id, family, out, err));
+}
+
 /* ---- identities ---------------------------------------------------------------- */
 
 int rg_db_identity_link(struct rg_db *db, const struct rg_db_identity_in *in,

@@ -91,10 +91,15 @@ struct rg_db_new_user {
      * sign-ups cannot both become admin. */
     const char *role;
     bool pending; /* ignored for the first account, which becomes the admin */
+    /* Closed sign-up: refuse (RG_EPERM) unless this is the database's first
+     * account. Decided in the same transaction as the first-admin rule, so
+     * concurrent sign-ups on an empty database create at most one account. */
+    bool first_only;
     int64_t now;
 };
 
-/* RG_EEXISTS if the email is taken (case-insensitively). */
+/* RG_EEXISTS if the email is taken (case-insensitively); RG_EPERM when
+ * first_only is set and the database has an account already. */
 int rg_db_user_create(struct rg_db *db, const struct rg_db_new_user *u, struct rg_db_user *out,
                       char *err);
 int rg_db_user_get(struct rg_db *db, int64_t id, struct rg_db_user *out, char *err);
@@ -123,18 +128,21 @@ int rg_db_user_update(struct rg_db *db, int64_t id, const struct rg_db_user_chan
  * decide: the account if there is one (found false otherwise: the caller
  * still burns an argon2 verification, so the reply and its timing do not
  * tell), and how many attempts failed within window_s before this one, for
- * the account and for the address. The caller verifies the password and, on
- * success, calls rg_db_login_succeeded() with the attempt id, which marks
- * it succeeded and forgets the account's earlier failures. Recording first
- * means a crash between the two halves counts as a failure, never as a free
- * try.
+ * this address on this account (the pair: failures from other addresses do
+ * not count, so nobody can lock a victim out from elsewhere) and for the
+ * address on any account, with the time of the pair's last failure (for an
+ * exponential back-off). The caller verifies the password and, on success,
+ * calls rg_db_login_succeeded() with the attempt id, which marks it
+ * succeeded and forgets the pair's earlier failures. Recording first means
+ * a crash between the two halves counts as a failure, never as a free try.
  */
 struct rg_db_login {
     int64_t attempt_id;
     bool found;
     struct rg_db_user user;
-    int failures_account; /* failed attempts on this email within the window */
-    int failures_addr;    /* failed attempts from this address within the window */
+    int failures_pair;       /* failed attempts on this email from this address within the window */
+    int failures_addr;       /* failed attempts from this address within the window */
+    int64_t last_failure_at; /* the pair's latest counted failure; 0 if none */
 };
 int rg_db_login(struct rg_db *db, const char *email, const char *addr, int window_s, int64_t now,
                 struct rg_db_login *out, char *err);
@@ -175,6 +183,21 @@ int rg_db_session_revoke(struct rg_db *db, const char *token_hash, int64_t now, 
 /* Revokes every session of a user. */
 int rg_db_session_revoke_user(struct rg_db *db, int64_t user_id, int64_t now, char *err);
 
+/*
+ * What an access token of (user_id, session family) may do now: the user's
+ * current role and whether the account is active (exists, not disabled, not
+ * pending), and whether the family is still signed in (not revoked by
+ * sign-out, reuse detection or disabling). One indexed read; the auth layer
+ * caches it briefly.
+ */
+struct rg_db_token_state {
+    char role[16];
+    bool active;
+    bool session_live;
+};
+int rg_db_token_state(struct rg_db *db, int64_t user_id, const char *family,
+                      struct rg_db_token_state *out, char *err);
+
 /* ---- external identities (GitHub, Apple) ---------------------------------- */
 
 /*
@@ -197,6 +220,9 @@ struct rg_db_identity_in {
     int64_t signed_in_user;
     bool pending;      /* for a new account (the first account never is) */
     bool allow_create; /* false: an unknown identity gives RG_ENOTFOUND (closed sign-up) */
+    /* with allow_create: only while the database has no account (closed
+     * sign-up's first admin), decided in the transaction; RG_ENOTFOUND else */
+    bool first_only;
     int64_t now;
 };
 int rg_db_identity_link(struct rg_db *db, const struct rg_db_identity_in *in,

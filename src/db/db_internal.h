@@ -11,7 +11,7 @@
 
 /* The number of migrations this binary knows; both backends have exactly
  * these versions, with the same meaning. */
-#define RG_DB_LATEST 2
+#define RG_DB_LATEST 3
 
 struct rg_db_ops {
     const char *name;
@@ -42,6 +42,8 @@ struct rg_db_ops {
                           struct rg_db_user *u, bool *reuse, char *err);
     int (*session_revoke)(void *c, const char *token_hash, int64_t now, char *err);
     int (*session_revoke_user)(void *c, int64_t user_id, int64_t now, char *err);
+    int (*token_state)(void *c, int64_t user_id, const char *family, struct rg_db_token_state *out,
+                       char *err);
 
     int (*identity_link)(void *c, const struct rg_db_identity_in *in, struct rg_db_user *out,
                          bool *created, char *err);

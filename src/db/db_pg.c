@@ -226,9 +226,89 @@ static const char *const M1[] = {
     M1_TABLES,         M1_CREATE_USER,         M1_LOGIN, M1_LOGIN_SUCCEEDED, M1_VALIDATE_SESSION,
     M1_ROTATE_SESSION, M1_LINK_OAUTH_IDENTITY, NULL};
 
+/*
+ * Migration 2. create_user gains p_first_only (closed sign-up: refuse unless
+ * this is the first account), decided under the same lock as the
+ * first-admin rule; a refusal returns no row. login counts failures per
+ * (account, address) and gives the pair's last failure, for the back-off;
+ * login_succeeded forgives only that pair's failures.
+ */
+static const char M2_CREATE_USER[] =
+    "DROP FUNCTION create_user(text, text, text, text, boolean, bigint);"
+    "CREATE FUNCTION create_user(p_email text, p_name text, p_hash text, p_role text,"
+    " p_pending boolean, p_first_only boolean, p_now bigint) RETURNS TABLE(" OUT_USER ")"
+    " LANGUAGE plpgsql AS $f$\n"
+    "DECLARE u users%ROWTYPE; v_role text := p_role; v_any boolean;\n"
+    "BEGIN\n"
+    " PERFORM pg_advisory_xact_lock(" LOCK_USERS ");\n"
+    " v_any := EXISTS (SELECT 1 FROM users);\n"
+    " IF p_first_only AND v_any THEN RETURN; END IF;\n"
+    " IF v_role IS NULL THEN\n"
+    "  v_role := CASE WHEN v_any THEN 'user' ELSE 'admin' END;\n"
+    "  IF v_role = 'admin' THEN p_pending := false; END IF;\n"
+    " END IF;\n"
+    " INSERT INTO users(email, name, role, password_hash, pending, created_at, updated_at)\n"
+    "  VALUES (p_email, p_name, v_role, p_hash, p_pending, p_now, p_now) RETURNING * INTO u;\n"
+    " " FILL_USER("u") "\n"
+                       " RETURN NEXT;\n"
+                       "END $f$;";
+
+static const char M2_LOGIN[] =
+    "DROP FUNCTION login(text, text, bigint, bigint);"
+    "CREATE INDEX login_attempts_pair ON login_attempts(email, addr, at);"
+    "CREATE FUNCTION login(p_email text, p_addr text, p_window bigint, p_now bigint)"
+    " RETURNS TABLE(o_attempt bigint, o_fail_pair int, o_fail_addr int, o_last_fail bigint,"
+    " o_found boolean, " OUT_USER ") LANGUAGE plpgsql AS $f$\n"
+    "DECLARE u users%ROWTYPE;\n"
+    "BEGIN\n"
+    " DELETE FROM login_attempts a WHERE a.at < p_now - 86400;\n"
+    " INSERT INTO login_attempts(email, addr, at) VALUES (p_email, p_addr, p_now)\n"
+    "  RETURNING id INTO o_attempt;\n"
+    " SELECT count(*), coalesce(max(a.at), 0) INTO o_fail_pair, o_last_fail FROM login_attempts a\n"
+    "  WHERE a.email = p_email AND a.addr = p_addr AND NOT a.ok AND NOT a.cleared\n"
+    "  AND a.at > p_now - p_window AND a.id <> o_attempt;\n"
+    " SELECT count(*) INTO o_fail_addr FROM login_attempts a WHERE a.addr = p_addr\n"
+    "  AND NOT a.ok AND a.at > p_now - p_window AND a.id <> o_attempt;\n"
+    " SELECT * INTO u FROM users x WHERE x.email = p_email;\n"
+    " o_found := FOUND;\n"
+    " IF o_found THEN " FILL_USER("u") " END IF;\n"
+                                       " RETURN NEXT;\n"
+                                       "END $f$;";
+
+static const char M2_LOGIN_SUCCEEDED[] =
+    "CREATE OR REPLACE FUNCTION login_succeeded(p_attempt bigint) RETURNS boolean"
+    " LANGUAGE plpgsql AS $f$\n"
+    "DECLARE v_email text; v_addr text;\n"
+    "BEGIN\n"
+    " UPDATE login_attempts a SET ok = true WHERE a.id = p_attempt\n"
+    "  RETURNING a.email, a.addr INTO v_email, v_addr;\n"
+    " IF NOT FOUND THEN RETURN false; END IF;\n"
+    " UPDATE login_attempts a SET cleared = true\n"
+    "  WHERE a.email = v_email AND a.addr = v_addr AND NOT a.ok;\n"
+    " RETURN true;\n"
+    "END $f$;";
+
+/* link_oauth_identity with p_first_only: closed sign-up decided under the
+ * users lock, which the inner call takes again (advisory locks nest) */
+static const char M2_LINK_OAUTH_IDENTITY[] =
+    "CREATE FUNCTION link_oauth_identity(p_provider text, p_subject text, p_email text,"
+    " p_name text, p_signed_in bigint, p_pending boolean, p_allow_create boolean,"
+    " p_first_only boolean, p_now bigint)"
+    " RETURNS TABLE(o_status text, o_new boolean, " OUT_USER ") LANGUAGE plpgsql AS $f$\n"
+    "BEGIN\n"
+    " PERFORM pg_advisory_xact_lock(" LOCK_USERS ");\n"
+    " IF p_first_only AND EXISTS (SELECT 1 FROM users) THEN p_allow_create := false; END IF;\n"
+    " RETURN QUERY SELECT * FROM link_oauth_identity(p_provider, p_subject, p_email, p_name,\n"
+    "  p_signed_in, p_pending, p_allow_create, p_now);\n"
+    "END $f$;";
+
+static const char *const M2[] = {M2_CREATE_USER, M2_LOGIN, M2_LOGIN_SUCCEEDED,
+                                 M2_LINK_OAUTH_IDENTITY, NULL};
+
 static const struct migration MIGRATIONS[] = {
     {1, "accounts", M1},
-    {2, "jobs", rg_db_pg_jobs_migration},
+    {2, "lockout by address and account", M2},
+    {3, "jobs", rg_db_pg_jobs_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -458,9 +538,14 @@ static int p_user_create(void *conn, const struct rg_db_new_user *u, struct rg_d
                          char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT * FROM create_user($1, $2, $3, $4, $5, $6)", "ssssbi",
-                    u->email, u->name, u->pw_hash, u->role, (int)u->pending, u->now);
+    PGresult *r =
+        q(conn, &rc, err, "SELECT * FROM create_user($1, $2, $3, $4, $5, $6, $7)", "ssssbbi",
+          u->email, u->name, u->pw_hash, u->role, (int)u->pending, (int)u->first_only, u->now);
     if (rc == RG_EEXISTS) return rg_err_set(err, RG_EEXISTS, "an account with this email exists");
+    if (r && PQntuples(r) == 0) { /* first_only, and there is an account */
+        PQclear(r);
+        return rg_err_set(err, RG_EPERM, "sign-up is closed: ask an admin for an account");
+    }
     return one_user(r, rc, 0, out, err);
 }
 
@@ -529,7 +614,9 @@ static int p_user_update(void *conn, int64_t id, const struct rg_db_user_change 
               "SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled AND NOT pending",
               "");
         if (r && ival(r, 0, 0) == 0)
-            rc = rg_err_set(err, RG_ESTATE, "there must be at least one enabled admin");
+            rc = rg_err_set(err, RG_ESTATE,
+                            "cannot demote or disable the last enabled admin: make another account "
+                            "admin first");
         PQclear(r);
     }
     if (rc) {
@@ -554,10 +641,11 @@ static int p_login(void *conn, const char *email, const char *addr, int window_s
         return rg_err_set(err, RG_EIO, "postgres: login() gave no row");
     }
     out->attempt_id = ival(r, 0, 0);
-    out->failures_account = (int)ival(r, 0, 1);
+    out->failures_pair = (int)ival(r, 0, 1);
     out->failures_addr = (int)ival(r, 0, 2);
-    out->found = bval(r, 0, 3);
-    if (out->found) read_user(r, 0, 4, &out->user);
+    out->last_failure_at = ival(r, 0, 3);
+    out->found = bval(r, 0, 4);
+    if (out->found) read_user(r, 0, 5, &out->user);
     PQclear(r);
     return RG_OK;
 }
@@ -669,6 +757,25 @@ static int p_session_revoke_user(void *conn, int64_t user_id, int64_t now, char 
     return rc;
 }
 
+static int p_token_state(void *conn, int64_t user_id, const char *family,
+                         struct rg_db_token_state *out, char *err)
+{
+    int rc;
+    PGresult *r = q(conn, &rc, err,
+                    "SELECT u.role, NOT u.disabled AND NOT u.pending, EXISTS (SELECT 1"
+                    " FROM sessions s WHERE s.family = $1 AND s.user_id = u.id AND"
+                    " s.revoked_at IS NULL) FROM users u WHERE u.id = $2",
+                    "si", family, user_id);
+    if (!r) return rc;
+    if (PQntuples(r) == 1) {
+        rg_db_copy(out->role, sizeof out->role, val(r, 0, 0));
+        out->active = bval(r, 0, 1);
+        out->session_live = bval(r, 0, 2);
+    }
+    PQclear(r);
+    return RG_OK;
+}
+
 /* ---- identities -------------------------------------------------------------------------- */
 
 static int p_identity_link(void *conn, const struct rg_db_identity_in *in, struct rg_db_user *out,
@@ -676,9 +783,9 @@ static int p_identity_link(void *conn, const struct rg_db_identity_in *in, struc
 {
     int rc;
     PGresult *r =
-        q(conn, &rc, err, "SELECT * FROM link_oauth_identity($1, $2, $3, $4, $5, $6, $7, $8)",
-          "ssssibbi", in->provider, in->subject, in->email, in->name, in->signed_in_user,
-          (int)in->pending, (int)in->allow_create, in->now);
+        q(conn, &rc, err, "SELECT * FROM link_oauth_identity($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+          "ssssibbbi", in->provider, in->subject, in->email, in->name, in->signed_in_user,
+          (int)in->pending, (int)in->allow_create, (int)in->first_only, in->now);
     if (rc == RG_EEXISTS)
         return rg_err_set(err, RG_EEXISTS, "this %s identity or account is already linked",
                           in->provider);
@@ -807,6 +914,7 @@ const struct rg_db_ops rg_db_pg_ops = {
     .session_rotate = p_session_rotate,
     .session_revoke = p_session_revoke,
     .session_revoke_user = p_session_revoke_user,
+    .token_state = p_token_state,
     .identity_link = p_identity_link,
     .apikey_create = p_apikey_create,
     .apikey_list = p_apikey_list,

@@ -77,7 +77,10 @@ static const struct migration MIGRATIONS[] = {
      " last_used_at INTEGER,"
      " revoked_at INTEGER);"
      "CREATE INDEX api_keys_user ON api_keys(user_id);"},
-    {2, "jobs", rg_db_sqlite_jobs_migration},
+    /* sign-in failures are counted per (account, address) */
+    {2, "lockout by address and account",
+     "CREATE INDEX login_attempts_pair ON login_attempts(email, addr, at);"},
+    {3, "jobs", rg_db_sqlite_jobs_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -370,12 +373,20 @@ static int user_by_id(sqlite3 *c, int64_t id, struct rg_db_user *u, char *err)
                     err);
 }
 
-/* Inserts a user (inside the caller's transaction), applying the first-user
- * rule when role is NULL. */
+/* Inserts a user (inside the caller's BEGIN IMMEDIATE transaction, so the
+ * count below cannot change before the insert), applying the first-user
+ * rule when role is NULL and refusing all but the first when first_only. */
 static int insert_user(sqlite3 *c, const char *email, const char *name, const char *pw_hash,
-                       const char *role, bool pending, int64_t now, struct rg_db_user *out,
-                       char *err)
+                       const char *role, bool pending, bool first_only, int64_t now,
+                       struct rg_db_user *out, char *err)
 {
+    if (!role || first_only) {
+        int64_t n = 0;
+        int rc = one_int(c, prep(c, err, "SELECT count(*) FROM users", ""), &n, err);
+        if (rc) return rc;
+        if (first_only && n > 0)
+            return rg_err_set(err, RG_EPERM, "sign-up is closed: ask an admin for an account");
+    }
     if (!role) {
         int64_t n = 0;
         int rc = one_int(c, prep(c, err, "SELECT count(*) FROM users", ""), &n, err);
@@ -400,7 +411,8 @@ static int s_user_create(void *conn, const struct rg_db_new_user *u, struct rg_d
     sqlite3 *c = conn;
     int rc = begin(c, err);
     if (rc) return rc;
-    rc = insert_user(c, u->email, u->name, u->pw_hash, u->role, u->pending, u->now, out, err);
+    rc = insert_user(c, u->email, u->name, u->pw_hash, u->role, u->pending, u->first_only, u->now,
+                     out, err);
     return finish(c, rc, false, err);
 }
 
@@ -467,7 +479,9 @@ static int s_user_update(void *conn, int64_t id, const struct rg_db_user_change 
                           ""),
                      &admins, err);
     if (!rc && admins == 0)
-        rc = rg_err_set(err, RG_ESTATE, "there must be at least one enabled admin");
+        rc = rg_err_set(
+            err, RG_ESTATE,
+            "cannot demote or disable the last enabled admin: make another account admin first");
     if (!rc) rc = user_by_id(c, id, out, err);
     return finish(c, rc, false, err);
 }
@@ -488,14 +502,24 @@ static int s_login(void *conn, const char *email, const char *addr, int window_s
                  err);
     if (!rc) out->attempt_id = sqlite3_last_insert_rowid(c);
     int64_t v = 0;
-    if (!rc)
-        rc = one_int(c,
-                     prep(c, err,
-                          "SELECT count(*) FROM login_attempts WHERE email = ? AND ok = 0 AND "
-                          "cleared = 0 AND at > ? AND id <> ?",
-                          "sii", email, now - window_s, out->attempt_id),
-                     &v, err);
-    out->failures_account = (int)v;
+    if (!rc) {
+        sqlite3_stmt *st = prep(c, err,
+                                "SELECT count(*), coalesce(max(at), 0) FROM login_attempts"
+                                " WHERE email = ? AND addr = ? AND ok = 0 AND cleared = 0 AND"
+                                " at > ? AND id <> ?",
+                                "ssii", email, addr, now - window_s, out->attempt_id);
+        if (!st) {
+            rc = RG_EIO;
+        } else {
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                out->failures_pair = sqlite3_column_int(st, 0);
+                out->last_failure_at = sqlite3_column_int64(st, 1);
+            } else {
+                rc = db_fail(c, err);
+            }
+            sqlite3_finalize(st);
+        }
+    }
     if (!rc)
         rc = one_int(c,
                      prep(c, err,
@@ -526,8 +550,8 @@ static int s_login_succeeded(void *conn, int64_t attempt_id, char *err)
     if (!rc)
         rc = run(c,
                  prep(c, err,
-                      "UPDATE login_attempts SET cleared = 1 WHERE ok = 0 AND email ="
-                      " (SELECT email FROM login_attempts WHERE id = ?)",
+                      "UPDATE login_attempts SET cleared = 1 WHERE ok = 0 AND"
+                      " (email, addr) = (SELECT email, addr FROM login_attempts WHERE id = ?)",
                       "i", attempt_id),
                  err);
     return finish(c, rc, false, err);
@@ -700,6 +724,28 @@ static int s_session_revoke_user(void *conn, int64_t user_id, int64_t now, char 
                err);
 }
 
+static int s_token_state(void *conn, int64_t user_id, const char *family,
+                         struct rg_db_token_state *out, char *err)
+{
+    sqlite3 *c = conn;
+    sqlite3_stmt *st = prep(c, err,
+                            "SELECT u.role, u.disabled = 0 AND u.pending = 0, EXISTS (SELECT 1"
+                            " FROM sessions s WHERE s.family = ? AND s.user_id = u.id AND"
+                            " s.revoked_at IS NULL) FROM users u WHERE u.id = ?",
+                            "si", family, user_id);
+    if (!st) return RG_EIO;
+    int step = sqlite3_step(st), rc = RG_OK;
+    if (step == SQLITE_ROW) {
+        rg_db_copy(out->role, sizeof out->role, col_text(st, 0));
+        out->active = sqlite3_column_int(st, 1) != 0;
+        out->session_live = sqlite3_column_int(st, 2) != 0;
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(c, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- identities --------------------------------------------------------------- */
 
 static int s_identity_link(void *conn, const struct rg_db_identity_in *in, struct rg_db_user *out,
@@ -739,7 +785,9 @@ static int s_identity_link(void *conn, const struct rg_db_identity_in *in, struc
             rg_db_copy(email, sizeof email, in->email);
         else
             snprintf(email, sizeof email, "%s:%s", in->provider, in->subject);
-        rc = insert_user(c, email, in->name, "", NULL, in->pending, in->now, out, err);
+        rc = insert_user(c, email, in->name, "", NULL, in->pending, in->first_only, in->now, out,
+                         err);
+        if (rc == RG_EPERM) rc = rg_err_set(err, RG_ENOTFOUND, "no account for this identity");
         if (rc) return finish(c, rc, false, err);
         user_id = out->id;
         *created = true;
@@ -877,6 +925,7 @@ const struct rg_db_ops rg_db_sqlite_ops = {
     .session_rotate = s_session_rotate,
     .session_revoke = s_session_revoke,
     .session_revoke_user = s_session_revoke_user,
+    .token_state = s_token_state,
     .identity_link = s_identity_link,
     .apikey_create = s_apikey_create,
     .apikey_list = s_apikey_list,

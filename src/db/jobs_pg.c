@@ -1,5 +1,5 @@
 /*
- * The job queue's storage on PostgreSQL (migration 2 and the job operations
+ * The job queue's storage on PostgreSQL (migration 3 and the job operations
  * of db_internal.h). The rules are PL/pgSQL functions in the database, so
  * every node sharing it applies the same ones in one round trip each:
  *

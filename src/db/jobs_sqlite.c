@@ -1,5 +1,5 @@
 /*
- * The job queue's storage on SQLite (migration 2 and the job operations of
+ * The job queue's storage on SQLite (migration 3 and the job operations of
  * db_internal.h). The rules the PostgreSQL backend keeps in PL/pgSQL
  * (jobs_pg.c) are here in C: single statements where one statement decides,
  * BEGIN IMMEDIATE where a read decides a write (claim, fail, cancel), so

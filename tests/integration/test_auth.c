@@ -148,13 +148,19 @@ static void take_session(const struct rg_resp *r, struct session *s)
     json_decref(o);
 }
 
+/* Sign-up (202 accepted, whether or not the email was taken), then sign-in. */
 static void signup(struct rg_server *srv, const char *email, const char *pw, struct session *s)
 {
     char body[512];
     snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\",\"name\":\"T\"}", email, pw);
     struct rg_resp r;
     long st = req(srv, "POST", "/auth/register", NULL, NULL, NULL, body, &r);
-    if (st != 201) fail_msg("register %s: %ld %.*s", email, st, (int)r.len, r.body);
+    if (st != 202) fail_msg("register %s: %ld %.*s", email, st, (int)r.len, r.body);
+    assert_null(strstr(r.body, "access_token"));
+    rg_resp_free(&r);
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, pw);
+    st = req(srv, "POST", "/auth/login", NULL, NULL, NULL, body, &r);
+    if (st != 200) fail_msg("login %s: %ld %.*s", email, st, (int)r.len, r.body);
     take_session(&r, s);
     rg_resp_free(&r);
 }
@@ -224,6 +230,31 @@ static void forge(struct rg_server *srv, const char *header, const char *payload
     sprintf(out, "%s.%s", input, sig);
 }
 
+/* The "sid" claim (session family) of one of the server's own tokens. */
+static void token_sid(const char *jwt, char *sid, size_t size)
+{
+    const char *d1 = strchr(jwt, '.');
+    assert_non_null(d1);
+    const char *d2 = strchr(d1 + 1, '.');
+    assert_non_null(d2);
+    char b64[1200];
+    size_t n = 0;
+    for (const char *p = d1 + 1; p < d2 && n < sizeof b64 - 4; p++)
+        b64[n++] = *p == '-' ? '+' : *p == '_' ? '/' : *p;
+    while (n % 4)
+        b64[n++] = '=';
+    b64[n] = '\0';
+    unsigned char raw[1000];
+    int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+    assert_true(len > 0);
+    json_t *o = json_loadb((const char *)raw, strnlen((const char *)raw, (size_t)len), 0, NULL);
+    assert_non_null(o);
+    const char *v = json_string_value(json_object_get(o, "sid"));
+    assert_non_null(v);
+    snprintf(sid, size, "%s", v);
+    json_decref(o);
+}
+
 /* ---- tests ------------------------------------------------------------------ */
 
 static void test_signup_signin_refresh(void **state)
@@ -259,10 +290,11 @@ static void test_signup_signin_refresh(void **state)
 
     signup(&srv, "bob@example.com", "another good one", &b);
     assert_string_equal(b.role, "user");
-    /* the same email twice */
+    /* the same email twice: accepted like a new one (no enumeration), nothing changes */
     assert_int_equal(status_of(&srv, "POST", "/auth/register", NULL,
                                "{\"email\":\"BOB@example.com\",\"password\":\"whatever it is\"}"),
-                     409);
+                     202);
+    assert_int_equal(login(&srv, "bob@example.com", "whatever it is", NULL, NULL), 401);
     /* rules: short password, bad email, wrong types, missing fields */
     assert_int_equal(req(&srv, "POST", "/auth/register", NULL, NULL, NULL,
                          "{\"email\":\"c@example.com\",\"password\":\"short\"}", &r),
@@ -321,14 +353,28 @@ static void test_tokens_refused(void **state)
     signup(&srv, "alice@example.com", "correct horse battery", &a);
     char tok[2048];
     long long now = (long long)time(NULL);
-    char payload[400];
+    char payload[400], sid[64];
+    token_sid(a.access, sid, sizeof sid);
 
     /* a well-formed token made with the right key works: the forging is right */
+    snprintf(payload, sizeof payload,
+             "{\"sub\":\"%lld\",\"role\":\"admin\",\"iat\":%lld,\"exp\":%lld,\"jti\":\"abc\","
+             "\"sid\":\"%s\"}",
+             a.id, now, now + 600, sid);
+    forge(&srv, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, tok);
+    assert_int_equal(status_of(&srv, "GET", "/auth/me", tok, NULL), 200);
+    /* the same without a session, or with a session that is not this user's */
     snprintf(payload, sizeof payload,
              "{\"sub\":\"%lld\",\"role\":\"admin\",\"iat\":%lld,\"exp\":%lld,\"jti\":\"abc\"}",
              a.id, now, now + 600);
     forge(&srv, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, tok);
-    assert_int_equal(status_of(&srv, "GET", "/auth/me", tok, NULL), 200);
+    assert_int_equal(status_of(&srv, "GET", "/auth/me", tok, NULL), 401);
+    snprintf(payload, sizeof payload,
+             "{\"sub\":\"%lld\",\"role\":\"admin\",\"iat\":%lld,\"exp\":%lld,\"jti\":\"abc\","
+             "\"sid\":\"%s\"}",
+             a.id + 1, now, now + 600, sid);
+    forge(&srv, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, tok);
+    assert_int_equal(status_of(&srv, "GET", "/auth/me", tok, NULL), 401);
     /* expired */
     snprintf(payload, sizeof payload,
              "{\"sub\":\"%lld\",\"role\":\"admin\",\"iat\":%lld,\"exp\":%lld,\"jti\":\"abc\"}",
@@ -379,7 +425,8 @@ static void test_enumeration_and_rate_limit(void **state)
     assert_memory_equal(r1.body, r2.body, r1.len); /* the same words */
     rg_resp_free(&r1);
     rg_resp_free(&r2);
-    /* after 5 failures on the account: 429 with Retry-After, even with the right password */
+    /* after 5 failures from here on the account: 429 with Retry-After (the
+     * back-off), even with the right password */
     for (int i = 0; i < 4; i++)
         assert_int_equal(login(&srv, "alice@example.com", "wrong password!", NULL, NULL), 401);
     assert_int_equal(login(&srv, "alice@example.com", "correct horse battery", NULL, &r1), 429);
@@ -391,12 +438,12 @@ static void test_enumeration_and_rate_limit(void **state)
     struct session b;
     signup(&srv, "bob@example.com", "another good one", &b);
     assert_int_equal(login(&srv, "bob@example.com", "another good one", NULL, NULL), 200);
-    /* per address: 20 failures from here (7 so far, the 429 included), spread
+    /* per address: 30 failures from here (7 so far, the 429 included), spread
      * over emails none of which reaches its own limit, lock every account out
      * from this address */
-    for (int i = 0; i < 13; i++) {
+    for (int i = 0; i < 23; i++) {
         char email[64];
-        snprintf(email, sizeof email, "guess%d@example.com", i % 4);
+        snprintf(email, sizeof email, "guess%d@example.com", i % 8);
         assert_int_equal(login(&srv, email, "wrong password!", NULL, NULL), 401);
     }
     assert_int_equal(login(&srv, "bob@example.com", "another good one", NULL, &r1), 429);
@@ -455,7 +502,8 @@ static void test_api_keys(void **state)
 {
     (void)state;
     struct rg_server srv;
-    const char *extra[] = {"--api-key", "server-wide-key", NULL};
+    /* --api-key closes sign-up unless asked for: ask for it here */
+    const char *extra[] = {"--api-key", "server-wide-key", "--signup", "open", NULL};
     start(&srv, extra);
     struct session a, b;
     signup(&srv, "alice@example.com", "correct horse battery", &a);
@@ -546,11 +594,25 @@ static void test_signup_policies(void **state)
                          "{\"email\":\"b@example.com\",\"password\":\"another good one\"}", &r),
                      202);
     json_t *o = json_loadb(r.body, r.len, 0, NULL);
-    long long bid = json_integer_value(json_object_get(json_object_get(o, "user"), "id"));
-    assert_string_equal(json_string_value(json_object_get(o, "status")), "pending");
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "accepted");
     assert_null(json_object_get(o, "access_token"));
     json_decref(o);
     rg_resp_free(&r);
+    /* the admin sees the pending account */
+    long long bid = 0;
+    assert_int_equal(req(&srv, "GET", "/admin/users", a.access, NULL, NULL, NULL, &r), 200);
+    o = json_loadb(r.body, r.len, 0, NULL);
+    json_t *data = json_object_get(o, "data");
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        json_t *u = json_array_get(data, i);
+        if (!strcmp(json_string_value(json_object_get(u, "email")), "b@example.com")) {
+            bid = json_integer_value(json_object_get(u, "id"));
+            assert_true(json_is_true(json_object_get(u, "pending")));
+        }
+    }
+    json_decref(o);
+    rg_resp_free(&r);
+    assert_true(bid > 0);
     assert_int_equal(login(&srv, "b@example.com", "another good one", NULL, NULL), 403);
     char path[64];
     snprintf(path, sizeof path, "/admin/users/%lld", bid);
@@ -581,7 +643,7 @@ static void test_injection(void **state)
                  "{\"email\":\"%s\",\"password\":\"x' OR 1=1; --xx\",\"name\":\"%s\"}", evil[i],
                  evil[i]);
         st = status_of(&srv, "POST", "/auth/register", NULL, body);
-        assert_true(st == 400 || st == 201);
+        assert_true(st == 400 || st == 202);
     }
     snprintf(body, sizeof body, "{\"name\":\"k'); DELETE FROM api_keys; --\"}");
     assert_int_equal(status_of(&srv, "POST", "/auth/api-keys", a.access, body), 201);

@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <sys/stat.h>
 
+#include "auth/auth.h"
 #include "auth/jwt.h"
 #include "auth/password.h"
 #include "auth/token.h"
@@ -177,6 +178,52 @@ static void test_jwt(void **state)
 
 /* ---- tokens ---- */
 
+/* Access tokens name their session family; a token without one is still
+ * parsed (auth.c refuses it), a bad one is not. */
+static void test_jwt_session(void **state)
+{
+    (void)state;
+    char err[RG_ERR_SIZE], *tok = NULL, t[4096];
+    struct rg_jwt_claims c = {.sub = "7",
+                              .role = "admin",
+                              .sid = "0123abcd",
+                              .iat = 1000,
+                              .exp = 1900},
+                         v;
+    assert_int_equal(rg_jwt_sign(KEY, sizeof KEY, &c, &tok, err), RG_OK);
+    assert_int_equal(rg_jwt_verify(KEY, sizeof KEY, tok, 1500, &v, err), RG_OK);
+    assert_string_equal(v.sid, "0123abcd");
+    rg_free(tok);
+    make("{\"alg\":\"HS256\"}",
+         "{\"sub\":\"1\",\"role\":\"user\",\"iat\":1000,\"exp\":2000,\"jti\":\"x\"}", true, t);
+    assert_int_equal(rg_jwt_verify(KEY, sizeof KEY, t, 1500, &v, err), RG_OK);
+    assert_string_equal(v.sid, "");
+    make("{\"alg\":\"HS256\"}",
+         "{\"sub\":\"1\",\"role\":\"user\",\"iat\":1000,\"exp\":2000,\"jti\":\"x\",\"sid\":7}",
+         true, t);
+    assert_int_equal(rg_jwt_verify(KEY, sizeof KEY, t, 1500, &v, err), RG_EAUTH);
+    assert_non_null(strstr(err, "sid"));
+}
+
+/* The sign-in back-off: free tries, then a wait that doubles up to a cap. */
+static void test_backoff(void **state)
+{
+    (void)state;
+    for (int f = 0; f < RG_AUTH_FREE_FAILS; f++)
+        assert_int_equal(rg_auth_backoff(f, 1000, 1000), 0);
+    assert_int_equal(rg_auth_backoff(RG_AUTH_FREE_FAILS, 1000, 1000), RG_AUTH_BACKOFF_BASE);
+    assert_int_equal(rg_auth_backoff(RG_AUTH_FREE_FAILS + 1, 1000, 1000), 2 * RG_AUTH_BACKOFF_BASE);
+    assert_int_equal(rg_auth_backoff(RG_AUTH_FREE_FAILS + 3, 1000, 1000), 8 * RG_AUTH_BACKOFF_BASE);
+    /* time passing shortens the wait, and past it the pair may try */
+    assert_int_equal(rg_auth_backoff(RG_AUTH_FREE_FAILS + 1, 1000, 1003),
+                     2 * RG_AUTH_BACKOFF_BASE - 3);
+    assert_int_equal(rg_auth_backoff(RG_AUTH_FREE_FAILS, 1000, 1000 + RG_AUTH_BACKOFF_BASE), 0);
+    /* capped, also for absurd counts (no overflow) */
+    assert_int_equal(rg_auth_backoff(RG_AUTH_FREE_FAILS + 30, 1000, 1000), RG_AUTH_BACKOFF_MAX);
+    assert_int_equal(rg_auth_backoff(1 << 30, 1000, 1000), RG_AUTH_BACKOFF_MAX);
+    assert_int_equal(rg_auth_backoff(RG_AUTH_FREE_FAILS + 2, 0, 1000), 0); /* no time known */
+}
+
 static void test_b64url(void **state)
 {
     (void)state;
@@ -253,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_password_roundtrip),
         cmocka_unit_test(test_password_rules),
         cmocka_unit_test(test_jwt),
+        cmocka_unit_test(test_jwt_session),
+        cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_b64url),
         cmocka_unit_test(test_tokens_and_csrf),
         cmocka_unit_test(test_secret_file),

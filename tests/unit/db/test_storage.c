@@ -98,7 +98,7 @@ static int setup(void **state)
     if (rg_db_migrate(f->db, &applied, err) != RG_OK) fail_msg("migrate: %s", err);
     int latest = 0;
     assert_int_equal(rg_db_version(f->db, NULL, &latest, err), RG_OK);
-    assert_int_equal(applied, latest); /* every migration ran on the fresh database */
+    assert_int_equal(applied, latest);
     *state = f;
     return 0;
 }
@@ -313,6 +313,156 @@ static void test_first_admin_race(void **state)
     assert_int_equal(admins, 1);
 }
 
+/* Closed sign-up on an empty database: 12 at once, several rounds; the
+ * policy and the first-admin rule are one transaction, so exactly one
+ * account (the admin) is made each round. */
+struct policy_race {
+    struct rg_db *db;
+    int i, round;
+    bool closed;
+    int rc;
+    struct rg_db_user u;
+    pthread_barrier_t *go;
+};
+
+static void *race_policy(void *arg)
+{
+    struct policy_race *r = arg;
+    char email[64], err[RG_ERR_SIZE];
+    snprintf(email, sizeof email, "r%d-%d@example.com", r->round, r->i);
+    struct rg_db_new_user nu = {
+        .email = email, .pw_hash = "h", .pending = !r->closed, .first_only = r->closed, .now = 5};
+    pthread_barrier_wait(r->go);
+    r->rc = rg_db_user_create(r->db, &nu, &r->u, err);
+    return NULL;
+}
+
+static void policy_race_rounds(struct fx *f, bool closed)
+{
+    enum { N = 12, ROUNDS = 4 };
+    char err[RG_ERR_SIZE];
+    for (int round = 0; round < ROUNDS; round++) {
+        raw(f, "DELETE FROM users");
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, N);
+        pthread_t t[N];
+        struct policy_race r[N];
+        for (int i = 0; i < N; i++) {
+            r[i] = (struct policy_race){
+                .db = f->db, .i = i, .round = round, .closed = closed, .go = &go};
+            pthread_create(&t[i], NULL, race_policy, &r[i]);
+        }
+        int made = 0, admins = 0, unapproved = 0;
+        for (int i = 0; i < N; i++) {
+            pthread_join(t[i], NULL);
+            if (r[i].rc == RG_OK) {
+                made++;
+                admins += !strcmp(r[i].u.role, "admin");
+                unapproved += !r[i].u.pending;
+            } else {
+                assert_int_equal(r[i].rc, RG_EPERM);
+                assert_true(closed);
+            }
+        }
+        pthread_barrier_destroy(&go);
+        assert_int_equal(admins, 1);
+        assert_int_equal(unapproved, 1); /* only the first admin skips approval */
+        assert_int_equal(made, closed ? 1 : N);
+        int64_t n = 0;
+        assert_int_equal(rg_db_user_count(f->db, &n, err), RG_OK);
+        assert_int_equal(n, made);
+    }
+}
+
+static void test_signup_policy_race(void **state)
+{
+    struct fx *f = *state;
+    policy_race_rounds(f, true);  /* --signup closed */
+    policy_race_rounds(f, false); /* --signup approval */
+}
+
+/* Closed sign-up through a provider: only the first account, decided inside. */
+static void test_identity_first_only(void **state)
+{
+    struct fx *f = *state;
+    char err[RG_ERR_SIZE];
+    struct rg_db_user u;
+    bool created = false;
+    struct rg_db_identity_in in = {.provider = "github",
+                                   .subject = "1",
+                                   .email = "first@example.com",
+                                   .allow_create = true,
+                                   .first_only = true,
+                                   .now = 10};
+    assert_int_equal(rg_db_identity_link(f->db, &in, &u, &created, err), RG_OK);
+    assert_true(created);
+    assert_string_equal(u.role, "admin");
+    in.subject = "2";
+    in.email = "second@example.com";
+    assert_int_equal(rg_db_identity_link(f->db, &in, &u, &created, err), RG_ENOTFOUND);
+    assert_false(created);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), 1);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM identities"), 1);
+    /* the known identity still signs in */
+    in.subject = "1";
+    in.email = "first@example.com";
+    assert_int_equal(rg_db_identity_link(f->db, &in, &u, &created, err), RG_OK);
+    assert_false(created);
+}
+
+/* What an access token may do: the current role and state, the session. */
+static void test_token_state(void **state)
+{
+    struct fx *f = *state;
+    char err[RG_ERR_SIZE];
+    struct rg_db_user a, b, u;
+    mkuser(f->db, "admin@example.com", "admin", &a);
+    mkuser(f->db, "bob@example.com", "admin", &b);
+    struct rg_db_session s;
+    assert_int_equal(rg_db_session_create(f->db, b.id, HASH_A, 9999999999, "ua", 1000, &s, err),
+                     RG_OK);
+    struct rg_db_token_state ts;
+    assert_int_equal(rg_db_token_state(f->db, b.id, s.family, &ts, err), RG_OK);
+    assert_string_equal(ts.role, "admin");
+    assert_true(ts.active);
+    assert_true(ts.session_live);
+    /* another user's family is not b's session */
+    assert_int_equal(rg_db_token_state(f->db, a.id, s.family, &ts, err), RG_OK);
+    assert_false(ts.session_live);
+    /* demoted: the new role at once */
+    struct rg_db_user_change ch = {.role = "user", .disabled = -1, .pending = -1};
+    assert_int_equal(rg_db_user_update(f->db, b.id, &ch, &u, err), RG_OK);
+    assert_int_equal(rg_db_token_state(f->db, b.id, s.family, &ts, err), RG_OK);
+    assert_string_equal(ts.role, "user");
+    assert_true(ts.session_live);
+    /* disabled: inactive and its sessions revoked */
+    ch = (struct rg_db_user_change){.disabled = 1, .pending = -1};
+    assert_int_equal(rg_db_user_update(f->db, b.id, &ch, &u, err), RG_OK);
+    assert_int_equal(rg_db_token_state(f->db, b.id, s.family, &ts, err), RG_OK);
+    assert_false(ts.active);
+    assert_false(ts.session_live);
+    /* signed out: the family is dead */
+    assert_int_equal(rg_db_session_create(f->db, a.id, HASH_B, 9999999999, "ua", 1000, &s, err),
+                     RG_OK);
+    assert_int_equal(rg_db_session_revoke(f->db, HASH_B, 1001, err), RG_OK);
+    assert_int_equal(rg_db_token_state(f->db, a.id, s.family, &ts, err), RG_OK);
+    assert_true(ts.active);
+    assert_false(ts.session_live);
+    /* an unknown user is inactive; a bad family is refused */
+    assert_int_equal(rg_db_token_state(f->db, 999999, s.family, &ts, err), RG_OK);
+    assert_false(ts.active);
+    assert_int_equal(rg_db_token_state(f->db, a.id, NULL, &ts, err), RG_EINVAL);
+    /* the last enabled admin stays */
+    ch = (struct rg_db_user_change){.role = "user", .disabled = -1, .pending = -1};
+    assert_int_equal(rg_db_user_update(f->db, a.id, &ch, &u, err), RG_ESTATE);
+    assert_non_null(strstr(err, "last enabled admin"));
+    ch = (struct rg_db_user_change){.disabled = 1, .pending = -1};
+    assert_int_equal(rg_db_user_update(f->db, a.id, &ch, &u, err), RG_ESTATE);
+    assert_int_equal(rg_db_user_get(f->db, a.id, &u, err), RG_OK);
+    assert_string_equal(u.role, "admin");
+    assert_false(u.disabled);
+}
+
 /* ---- sign-in ---------------------------------------------------------------- */
 
 static void test_login_attempts(void **state)
@@ -334,24 +484,33 @@ static void test_login_attempts(void **state)
         assert_true(l.found);
         assert_int_equal(l.user.id, a.id);
         assert_string_equal(l.user.pw_hash, "$argon2id$x");
-        assert_int_equal(l.failures_account, i);
+        assert_int_equal(l.failures_pair, i);
+        assert_int_equal(l.last_failure_at, i ? 2001 + i - 1 : 0);
         assert_int_equal(l.failures_addr, i + 1); /* the unknown email counted too */
     }
-    /* from another address: the account's count, not the address's */
+    /* from another address: that pair has no failures (10.0.0.1 cannot lock
+     * alice out of 10.0.0.2) */
     assert_int_equal(rg_db_login(f->db, "alice@example.com", "10.0.0.2", 900, 2010, &l, err),
                      RG_OK);
-    assert_int_equal(l.failures_account, 3);
+    assert_int_equal(l.failures_pair, 0);
+    assert_int_equal(l.last_failure_at, 0);
     assert_int_equal(l.failures_addr, 0);
-    /* success clears the account's failures, not the address's */
+    /* success there clears only that pair's failures */
     assert_int_equal(rg_db_login_succeeded(f->db, l.attempt_id, err), RG_OK);
     assert_int_equal(rg_db_login(f->db, "alice@example.com", "10.0.0.1", 900, 2011, &l, err),
                      RG_OK);
-    assert_int_equal(l.failures_account, 0);
+    assert_int_equal(l.failures_pair, 3);
+    assert_int_equal(l.last_failure_at, 2003);
     assert_int_equal(l.failures_addr, 4);
-    /* outside the window nothing counts */
-    assert_int_equal(rg_db_login(f->db, "alice@example.com", "10.0.0.1", 900, 2011 + 901, &l, err),
+    /* success from 10.0.0.1 clears its pair */
+    assert_int_equal(rg_db_login_succeeded(f->db, l.attempt_id, err), RG_OK);
+    assert_int_equal(rg_db_login(f->db, "alice@example.com", "10.0.0.1", 900, 2012, &l, err),
                      RG_OK);
-    assert_int_equal(l.failures_account, 0);
+    assert_int_equal(l.failures_pair, 0);
+    /* outside the window nothing counts */
+    assert_int_equal(rg_db_login(f->db, "alice@example.com", "10.0.0.1", 900, 2012 + 901, &l, err),
+                     RG_OK);
+    assert_int_equal(l.failures_pair, 0);
     assert_int_equal(l.failures_addr, 0);
     assert_int_equal(rg_db_login_succeeded(f->db, 987654, err), RG_ENOTFOUND);
     /* attempts older than a day are pruned */
@@ -680,6 +839,9 @@ static void test_open_errors(void **state)
     cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),                              \
         cmocka_unit_test_setup_teardown(test_first_admin_race, setup, teardown),                   \
+        cmocka_unit_test_setup_teardown(test_signup_policy_race, setup, teardown),                 \
+        cmocka_unit_test_setup_teardown(test_token_state, setup, teardown),                        \
+        cmocka_unit_test_setup_teardown(test_identity_first_only, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_login_attempts, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(test_rotation_race, setup, teardown),                      \

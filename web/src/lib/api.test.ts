@@ -95,10 +95,35 @@ describe('Session', () => {
   });
 
   it('reports a pending sign-up', async () => {
-    const f = fake({ '/auth/register': () => json({ status: 'pending' }, 202) });
+    const f = fake({
+      '/auth/register': () => json({ status: 'accepted' }, 202),
+      '/auth/login': () =>
+        json({ error: { message: 'this account is waiting for an admin\'s approval' } }, 403),
+    });
     const s = new Session(f.deps);
     expect(await s.register('b@example.com', 'long password', 'B')).toBe(false);
     expect(s.user).toBeNull();
+  });
+
+  it('signs in after an accepted sign-up', async () => {
+    const f = fake({
+      '/auth/register': () => json({ status: 'accepted' }, 202),
+      '/auth/login': () => json(tokens(1, 60)),
+    });
+    const s = new Session(f.deps);
+    expect(await s.register('c@example.com', 'long password', 'C')).toBe(true);
+    expect(s.access).toBe('tok1');
+  });
+
+  it('says a taken email only through sign-in', async () => {
+    const f = fake({
+      '/auth/register': () => json({ status: 'accepted' }, 202),
+      '/auth/login': () => json({ error: { message: 'invalid email or password' } }, 401),
+    });
+    const s = new Session(f.deps);
+    await expect(s.register('a@example.com', 'long password', 'A')).rejects.toThrow(
+      'invalid email or password',
+    );
   });
 });
 

@@ -161,12 +161,20 @@ export class Session {
     this.take((await r.json()) as TokenReply);
   }
 
-  /** Signs up; returns false when the account waits for an admin's approval. */
+  /**
+   * Signs up, then signs in: sign-up answers 202 "accepted" whether or not
+   * the email was taken (so it reveals no accounts), and only sign-in tells.
+   * Returns false when the account waits for an admin's approval.
+   */
   async register(email: string, password: string, name: string): Promise<boolean> {
     const r = await this.post('/auth/register', { email, password, name });
-    if (r.status === 202) return false;
     if (!r.ok) throw await errorOf(r);
-    this.take((await r.json()) as TokenReply);
+    try {
+      await this.login(email, password);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 403 && /approv/.test(err.message)) return false;
+      throw err;
+    }
     return true;
   }
 
