@@ -1,6 +1,7 @@
 /* The application's server: route table assembly and lifecycle (see api.h). */
 #include "api/api.h"
 #include "api/api_internal.h"
+#include "api/api_jobs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,11 +94,12 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
                "no accounts yet and sign-up is closed: make the first admin with "
                "`rustygpt user add EMAIL`, or POST /auth/register with an --api-key",
                RG_LOG_END);
-    return RG_OK;
+    return rg_api_jobs_open(&a->st, err);
 }
 
 static void close_accounts(struct rg_api *a)
 {
+    rg_api_jobs_close(&a->st); /* its workers use the database */
     rg_auth_free(a->st.auth);
     a->st.auth = NULL;
     rg_db_close(a->st.db);
@@ -166,6 +168,7 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
         rg_api_embeddings_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_ollama_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_auth_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_jobs_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_web_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     const char *dbg = getenv("RUSTYGPT_TEST_ROUTES");
     if (dbg && !strcmp(dbg, "1"))
@@ -209,6 +212,7 @@ int rg_api_start(struct rg_api *a, char *err)
         rc = rg_auth_set_public_url(a->st.auth, pub);
         if (rc) rg_err_set(err, rc, "out of memory");
     }
+    if (rc == RG_OK) rc = rg_api_jobs_start(&a->st, err);
     return rc;
 }
 

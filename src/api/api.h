@@ -33,6 +33,7 @@ struct rg_api_state {
     struct rg_api_streams *streams;    /* engine events -> replies (stream.c) */
     struct rg_db *db;         /* accounts and, later, chats */
     struct rg_auth *auth;     /* sign-in, tokens, API keys (auth.c) */
+    struct rg_jobs *jobs;     /* the background job queue (jobs.c) */
 };
 
 /* Appends an area's routes; each returns how many it wrote (at most max). */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/api_jobs.h"
 #include "engine/engine.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -74,6 +75,11 @@ static void status(struct rg_http_req *r, void *ctx)
                   (json_int_t)m.completion_tokens, "generated_per_s", m.generated_per_s);
     /* compute thread pools started so far: embeddings share a model's */
     json_object_set_new(body, "compute_pools", json_integer(rg_engine_pools_started()));
+    json_t *jobs = rg_api_jobs_status(st);
+    if (body)
+        json_object_set_new(body, "jobs", jobs ? jobs : json_null());
+    else
+        json_decref(jobs);
     rg_http_reply_json(r, 200, body);
 }
 
@@ -117,7 +123,8 @@ static void metrics(struct rg_http_req *r, void *ctx)
     publish_engine(st);
     struct rg_buf b;
     rg_buf_init(&b, 64u << 20);
-    if (rg_metrics_render(&b) != RG_OK || render_models(st, &b) != RG_OK) {
+    if (rg_metrics_render(&b) != RG_OK || render_models(st, &b) != RG_OK ||
+        rg_api_jobs_metrics(st, &b) != RG_OK) {
         rg_buf_free(&b);
         rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
         return;
@@ -154,7 +161,9 @@ static const char STATUS_SCHEMA[] =
     "\"free\":{\"type\":\"integer\"}}},"
     "\"queue_depth\":{\"type\":\"integer\"},\"streams_open\":{\"type\":\"integer\"},"
     "\"memory\":{\"type\":\"object\",\"properties\":{\"rss_bytes\":{\"type\":\"integer\"}}},"
-    "\"requests_total\":{\"type\":\"integer\"}}}";
+    "\"requests_total\":{\"type\":\"integer\"},"
+    "\"jobs\":{\"type\":[\"object\",\"null\"],\"description\":\"background jobs by state\","
+    "\"additionalProperties\":{\"type\":\"integer\"}}}}";
 static const char METRICS_SCHEMA[] =
     "{\"type\":\"string\",\"description\":\"Prometheus text format 0.0.4\"}";
 static const char OPENAPI_SCHEMA[] =

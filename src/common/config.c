@@ -45,6 +45,11 @@ static const struct opt OPTS[] = {
      "sqlite:PATH or postgresql://... (default sqlite:<data-dir>/rustygpt.db)"},
     {"db-pool", 0, "N", OPT_INT, OFF(db_pool), "4", 1, 256,
      "database connections kept open (PostgreSQL; SQLite uses them for concurrent readers)"},
+    {"job-workers", 0, "N", OPT_INT, OFF(job_workers), "2", 0, 256,
+     "threads running background jobs (indexing, summaries...); 0 runs none on this node"},
+    {"job-lease", 0, "SECONDS", OPT_INT, OFF(job_lease), "30", 1, 3600,
+     "a running job's lease: renewed while its node lives; once it lapses another node runs the "
+     "job again"},
     {"signup", 0, "open|approval|closed", OPT_STR, OFF(signup), NULL, 0, 0,
      "who may create an account: anyone, anyone but an admin approves, or only admins "
      "(default open; closed when --api-key is set)"},

@@ -51,6 +51,9 @@ struct rg_config {
     char *db;       /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
     char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
     int db_pool;    /* --db-pool, 4 */
+    /* background jobs */
+    int job_workers; /* --job-workers, 2: worker threads */
+    int job_lease;   /* --job-lease SECONDS, 30: how long a dead node holds its jobs */
     /* accounts */
     char *signup;     /* --signup open|approval|closed; NULL: open, or closed with --api-key */
     int signup_rate;  /* --signup-rate N sign-up attempts per address per hour, 20 */

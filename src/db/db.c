@@ -440,3 +440,210 @@ int rg_db_apikey_lookup(struct rg_db *db, const char *prefix, int64_t now, struc
         return rg_err_set(err, RG_ENOTFOUND, "no such API key");
     WITH_CONN(db, err, db->ops->apikey_lookup(c, prefix, now, k, hash_out, owner, err));
 }
+
+/* ---- background jobs ------------------------------------------------------------ */
+
+static const char *const JOB_STATES[RG_DB_JOB_N_STATES] = {"queued", "running", "done", "failed",
+                                                           "cancelled"};
+
+const char *rg_db_job_state_name(enum rg_db_job_state s)
+{
+    return (unsigned)s < RG_DB_JOB_N_STATES ? JOB_STATES[s] : "unknown";
+}
+
+int rg_db_job_state_parse(const char *s)
+{
+    for (int i = 0; s && i < RG_DB_JOB_N_STATES; i++)
+        if (!strcmp(s, JOB_STATES[i])) return i;
+    return -1;
+}
+
+void rg_db_job_clear(struct rg_db_job *j)
+{
+    if (!j) return;
+    rg_free(j->payload);
+    rg_free(j->result);
+    j->payload = j->result = NULL;
+}
+
+void rg_db_job_list_free(struct rg_db_job *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        rg_db_job_clear(&v[i]);
+    rg_free(v);
+}
+
+bool rg_db_job_kind_valid(const char *kind)
+{
+    size_t n = kind ? strlen(kind) : 0;
+    if (n == 0 || n >= RG_DB_JOB_KIND_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = kind[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int64_t rg_db_job_backoff(int attempts, int64_t base, int64_t max)
+{
+    if (base <= 0) return 0;
+    int64_t d = base;
+    for (int i = 1; i < attempts && d < max; i++)
+        d = d > INT64_MAX / 2 ? INT64_MAX : d * 2;
+    return d < max ? d : max;
+}
+
+/* Checks the (id, worker, attempt) triple of a leased job. */
+static int check_lease(int64_t id, const char *worker, int attempt, char *err)
+{
+    if (id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such job");
+    if (attempt <= 0) return rg_err_set(err, RG_EINVAL, "attempt must be positive");
+    return check_text("worker", worker, sizeof((struct rg_db_job *)0)->worker, true, err);
+}
+
+int rg_db_job_enqueue(struct rg_db *db, const struct rg_db_job_new *n, int64_t *id, char *err)
+{
+    *id = 0;
+    if (!rg_db_job_kind_valid(n->kind))
+        return rg_err_set(err, RG_EINVAL, "job kind must be 1..63 of [a-z0-9._-]");
+    if (!n->payload) return rg_err_set(err, RG_EINVAL, "job payload is required");
+    if (strlen(n->payload) > RG_DB_JOB_PAYLOAD_MAX)
+        return rg_err_set(err, RG_EINVAL, "job payload is too large (at most %u bytes)",
+                          RG_DB_JOB_PAYLOAD_MAX);
+    if (n->priority < -1000 || n->priority > 1000)
+        return rg_err_set(err, RG_EINVAL, "priority must be within -1000..1000");
+    if (n->max_attempts < 1 || n->max_attempts > 100)
+        return rg_err_set(err, RG_EINVAL, "max_attempts must be within 1..100");
+    if (n->owner_id < 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    struct rg_db_job_new v = *n;
+    if (v.run_after < v.now) v.run_after = v.now;
+    WITH_CONN(db, err, db->ops->job_enqueue(c, &v, id, err));
+}
+
+int rg_db_job_get(struct rg_db *db, int64_t id, struct rg_db_job *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such job");
+    WITH_CONN(db, err, db->ops->job_get(c, id, out, err));
+}
+
+int rg_db_job_list(struct rg_db *db, int64_t owner, int limit, struct rg_db_job **out, size_t *n,
+                   char *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (limit < 1 || limit > 1000) return rg_err_set(err, RG_EINVAL, "limit must be 1..1000");
+    WITH_CONN(db, err, db->ops->job_list(c, owner, limit, out, n, err));
+}
+
+int rg_db_job_claim(struct rg_db *db, const char *worker, const char *kinds, int64_t now,
+                    int lease_ms, struct rg_db_job *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_text("worker", worker, sizeof out->worker, true, err);
+    if (rc) return rc;
+    if (!kinds || !*kinds) return rg_err_set(err, RG_ENOTFOUND, "no kinds to run");
+    if (strlen(kinds) > 4096) return rg_err_set(err, RG_EINVAL, "too many kinds");
+    for (const char *k = kinds; *k;) { /* "a,b,c": each a valid kind name */
+        size_t len = strcspn(k, ",");
+        char one[RG_DB_JOB_KIND_MAX];
+        if (len == 0 || len >= sizeof one) return rg_err_set(err, RG_EINVAL, "bad kind list");
+        memcpy(one, k, len);
+        one[len] = '\0';
+        if (!rg_db_job_kind_valid(one)) return rg_err_set(err, RG_EINVAL, "bad kind list");
+        k += len;
+        if (*k == ',') k++;
+    }
+    if (lease_ms <= 0) return rg_err_set(err, RG_EINVAL, "lease must be positive");
+    WITH_CONN(db, err, db->ops->job_claim(c, worker, kinds, now, lease_ms, out, err));
+}
+
+int rg_db_job_heartbeat(struct rg_db *db, int64_t id, const char *worker, int attempt, int64_t now,
+                        int lease_ms, bool *cancel, char *err)
+{
+    *cancel = false;
+    int rc = check_lease(id, worker, attempt, err);
+    if (rc) return rc;
+    if (lease_ms <= 0) return rg_err_set(err, RG_EINVAL, "lease must be positive");
+    WITH_CONN(db, err, db->ops->job_heartbeat(c, id, worker, attempt, now, lease_ms, cancel, err));
+}
+
+int rg_db_job_progress(struct rg_db *db, int64_t id, const char *worker, int attempt,
+                       double progress, const char *message, int64_t now, int lease_ms,
+                       bool *cancel, char *err)
+{
+    *cancel = false;
+    int rc = check_lease(id, worker, attempt, err);
+    if (!rc)
+        rc = check_text("message", message, sizeof((struct rg_db_job *)0)->message, false, err);
+    if (rc) return rc;
+    if (lease_ms <= 0) return rg_err_set(err, RG_EINVAL, "lease must be positive");
+    if (!(progress >= 0)) progress = 0; /* also NaN */
+    if (progress > 1) progress = 1;
+    WITH_CONN(db, err,
+              db->ops->job_progress(c, id, worker, attempt, progress, message ? message : "", now,
+                                    lease_ms, cancel, err));
+}
+
+int rg_db_job_finish(struct rg_db *db, int64_t id, const char *worker, int attempt,
+                     enum rg_db_job_state state, const char *result, int64_t now, char *err)
+{
+    int rc = check_lease(id, worker, attempt, err);
+    if (rc) return rc;
+    if (state != RG_DB_JOB_DONE && state != RG_DB_JOB_CANCELLED)
+        return rg_err_set(err, RG_EINVAL, "a job finishes done or cancelled");
+    if (result && strlen(result) > RG_DB_JOB_RESULT_MAX)
+        return rg_err_set(err, RG_EINVAL, "job result is too large (at most %u bytes)",
+                          RG_DB_JOB_RESULT_MAX);
+    WITH_CONN(db, err, db->ops->job_finish(c, id, worker, attempt, state, result, now, err));
+}
+
+int rg_db_job_fail(struct rg_db *db, int64_t id, const char *worker, int attempt, const char *error,
+                   int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
+                   enum rg_db_job_state *state, char *err)
+{
+    enum rg_db_job_state dummy;
+    if (!state) state = &dummy;
+    *state = RG_DB_JOB_RUNNING;
+    int rc = check_lease(id, worker, attempt, err);
+    if (rc) return rc;
+    char e[sizeof((struct rg_db_job *)0)->error];
+    rg_db_copy(e, sizeof e, error ? error : "failed");
+    e[rg_utf8_valid_prefix(e, strlen(e))] = '\0'; /* a run function's message may hold anything */
+    for (char *p = e; *p; p++)
+        if ((unsigned char)*p < 0x20) *p = ' ';
+    if (backoff_ms < 0 || backoff_max_ms < backoff_ms)
+        return rg_err_set(err, RG_EINVAL, "bad back-off");
+    WITH_CONN(
+        db, err,
+        db->ops->job_fail(c, id, worker, attempt, e, now, backoff_ms, backoff_max_ms, state, err));
+}
+
+int rg_db_job_cancel(struct rg_db *db, int64_t id, int64_t owner, int64_t now,
+                     enum rg_db_job_state *state, char *err)
+{
+    enum rg_db_job_state dummy;
+    if (!state) state = &dummy;
+    *state = RG_DB_JOB_QUEUED;
+    if (id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such job");
+    WITH_CONN(db, err, db->ops->job_cancel(c, id, owner, now, state, err));
+}
+
+int rg_db_job_requeue_stale(struct rg_db *db, const char *worker, int64_t now, bool refund,
+                            int64_t *n, char *err)
+{
+    int64_t dummy;
+    if (!n) n = &dummy;
+    *n = 0;
+    int rc = check_text("worker", worker, sizeof((struct rg_db_job *)0)->worker, false, err);
+    if (rc) return rc;
+    WITH_CONN(db, err, db->ops->job_requeue_stale(c, worker, now, refund, n, err));
+}
+
+int rg_db_job_counts(struct rg_db *db, int64_t counts[RG_DB_JOB_N_STATES], char *err)
+{
+    for (int i = 0; i < RG_DB_JOB_N_STATES; i++)
+        counts[i] = 0;
+    WITH_CONN(db, err, db->ops->job_counts(c, counts, err));
+}

@@ -9,8 +9,8 @@
  *                      server nodes sharing one database apply the same rules
  *                      in one round trip each.
  *
- * The interface speaks in account terms (users, login attempts, refresh
- * sessions, identities, API keys), never in SQL: the SQLite backend gives the
+ * The interface speaks in domain terms (users, login attempts, refresh
+ * sessions, identities, API keys, background jobs), never in SQL: the SQLite backend gives the
  * same behaviour in C, inside transactions, and one test suite
  * (tests/unit/db/test_storage.c) runs against both.
  *
@@ -255,5 +255,130 @@ int rg_db_apikey_revoke(struct rg_db *db, int64_t id, int64_t owner, int64_t now
  * RG_ENOTFOUND for unknown/revoked keys and disabled owners. */
 int rg_db_apikey_lookup(struct rg_db *db, const char *prefix, int64_t now, struct rg_db_apikey *k,
                         char hash_out[72], struct rg_db_user *owner, char *err);
+
+/* ---- background jobs ---------------------------------------------------------
+ * The storage of the durable job queue (src/jobs, docs/internals/jobs.md).
+ * PostgreSQL: PL/pgSQL functions (job_enqueue, job_claim, job_heartbeat,
+ * job_progress, job_finish, job_fail, job_cancel, job_requeue_stale), so
+ * several nodes on one database apply the same rules; SQLite: the same rules
+ * in C inside BEGIN IMMEDIATE. Times in this part are Unix milliseconds.
+ *
+ * A running job is held by a lease: (worker, attempt) fences every write of
+ * the worker that claimed it, so a worker whose lease expired and whose job
+ * was claimed again cannot finish it a second time (RG_ESTATE: lease lost).
+ */
+
+enum rg_db_job_state {
+    RG_DB_JOB_QUEUED,
+    RG_DB_JOB_RUNNING,
+    RG_DB_JOB_DONE,
+    RG_DB_JOB_FAILED,
+    RG_DB_JOB_CANCELLED,
+    RG_DB_JOB_N_STATES
+};
+/* "queued", "running", "done", "failed", "cancelled" (as stored and in the API). */
+const char *rg_db_job_state_name(enum rg_db_job_state s);
+/* The state named s, or -1. */
+int rg_db_job_state_parse(const char *s);
+
+#define RG_DB_JOB_KIND_MAX 64            /* kind names: [a-z0-9._-], 1..63 bytes */
+#define RG_DB_JOB_PAYLOAD_MAX (1u << 20) /* bytes of payload JSON */
+#define RG_DB_JOB_RESULT_MAX (4u << 20)  /* bytes of result JSON */
+
+struct rg_db_job {
+    int64_t id;
+    char kind[RG_DB_JOB_KIND_MAX];
+    int64_t owner_id; /* 0: the system's */
+    enum rg_db_job_state state;
+    int priority;    /* higher runs first; equal priorities run oldest first */
+    double progress; /* 0..1 */
+    char message[256];
+    int attempts, max_attempts;
+    char *payload; /* JSON text, rg_malloc'd (rg_db_job_clear frees) */
+    char *result;  /* JSON text or NULL */
+    char error[512];
+    bool cancel_requested;
+    char worker[128];    /* the lease holder while running, else "" */
+    int64_t lease_until; /* 0 when not running */
+    int64_t seq;         /* bumped by every visible change (state, progress) */
+    int64_t created_at, updated_at, started_at, finished_at, run_after; /* 0 = not yet */
+};
+/* Frees payload and result (accepts a zeroed job). */
+void rg_db_job_clear(struct rg_db_job *j);
+/* Clears and frees an array from rg_db_job_list (accepts NULL). */
+void rg_db_job_list_free(struct rg_db_job *v, size_t n);
+/* Is kind a valid kind name ([a-z0-9._-], 1..63 bytes)? */
+bool rg_db_job_kind_valid(const char *kind);
+
+struct rg_db_job_new {
+    const char *kind;    /* rg_db_job_kind_valid */
+    int64_t owner_id;    /* a user, or 0 */
+    const char *payload; /* JSON text, at most RG_DB_JOB_PAYLOAD_MAX bytes */
+    int priority;        /* -1000..1000 */
+    int max_attempts;    /* 1..100 */
+    int64_t run_after;   /* not before (0: now) */
+    int64_t now;
+};
+/* A new queued job; *id gets its id. RG_EINVAL (bad field), RG_ENOTFOUND
+ * (owner is no user). */
+int rg_db_job_enqueue(struct rg_db *db, const struct rg_db_job_new *n, int64_t *id, char *err);
+/* The job (out cleared by the caller with rg_db_job_clear). RG_ENOTFOUND. */
+int rg_db_job_get(struct rg_db *db, int64_t id, struct rg_db_job *out, char *err);
+/* Jobs of owner (0: everyone's), newest first, at most limit (1..1000).
+ * *out: rg_db_job_list_free. */
+int rg_db_job_list(struct rg_db *db, int64_t owner, int limit, struct rg_db_job **out, size_t *n,
+                   char *err);
+/*
+ * job_claim(): the next job for worker among kinds (comma-separated kind
+ * names): queued ones whose run_after has come, and running ones whose lease
+ * expired (their worker died), highest priority first, then oldest. It
+ * becomes running with attempts + 1 and a lease until now + lease_ms.
+ * Expired jobs that may not run again (attempts used up, or cancel asked)
+ * end failed or cancelled on the way. Two claimers never get the same job.
+ * RG_ENOTFOUND when there is nothing to do.
+ */
+int rg_db_job_claim(struct rg_db *db, const char *worker, const char *kinds, int64_t now,
+                    int lease_ms, struct rg_db_job *out, char *err);
+/* Extends the lease of (id, worker, attempt) to now + lease_ms; *cancel
+ * tells whether a cancel was asked. RG_ESTATE if the lease is lost. */
+int rg_db_job_heartbeat(struct rg_db *db, int64_t id, const char *worker, int attempt, int64_t now,
+                        int lease_ms, bool *cancel, char *err);
+/* Progress (clamped to 0..1) and message; also a heartbeat. RG_ESTATE. */
+int rg_db_job_progress(struct rg_db *db, int64_t id, const char *worker, int attempt,
+                       double progress, const char *message, int64_t now, int lease_ms,
+                       bool *cancel, char *err);
+/* The leased job ends: state RG_DB_JOB_DONE (result: JSON text or NULL) or
+ * RG_DB_JOB_CANCELLED. RG_ESTATE if the lease is lost, RG_EINVAL. */
+int rg_db_job_finish(struct rg_db *db, int64_t id, const char *worker, int attempt,
+                     enum rg_db_job_state state, const char *result, int64_t now, char *err);
+/*
+ * job_fail(): the attempt failed with error. A cancel asked meanwhile ends
+ * it cancelled; while attempts < max_attempts it is queued again to run
+ * after now + min(backoff_ms * 2^(attempts-1), backoff_max_ms); else it
+ * ends failed. *state (may be NULL) gets the state it is left in.
+ */
+int rg_db_job_fail(struct rg_db *db, int64_t id, const char *worker, int attempt, const char *error,
+                   int64_t now, int64_t backoff_ms, int64_t backoff_max_ms,
+                   enum rg_db_job_state *state, char *err);
+/*
+ * job_cancel(): a queued job ends cancelled at once; a running one gets
+ * cancel_requested (its worker stops it and ends it cancelled). owner > 0
+ * limits it to that owner's jobs (RG_ENOTFOUND otherwise, as for a missing
+ * job). RG_ESTATE for a job that already ended. *state (may be NULL) gets
+ * the state after the call.
+ */
+int rg_db_job_cancel(struct rg_db *db, int64_t id, int64_t owner, int64_t now,
+                     enum rg_db_job_state *state, char *err);
+/*
+ * job_requeue_stale(): running jobs of worker (NULL: of any worker whose
+ * lease expired) go back to queued. refund: the attempt is given back (a
+ * clean shutdown interrupted it); otherwise it counts, and a job whose
+ * attempts are used up ends failed (a cancelled one, cancelled). *n (may be
+ * NULL) gets how many jobs were touched.
+ */
+int rg_db_job_requeue_stale(struct rg_db *db, const char *worker, int64_t now, bool refund,
+                            int64_t *n, char *err);
+/* How many jobs are in each state. */
+int rg_db_job_counts(struct rg_db *db, int64_t counts[RG_DB_JOB_N_STATES], char *err);
 
 #endif

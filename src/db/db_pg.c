@@ -308,6 +308,7 @@ static const char *const M2[] = {M2_CREATE_USER, M2_LOGIN, M2_LOGIN_SUCCEEDED,
 static const struct migration MIGRATIONS[] = {
     {1, "accounts", M1},
     {2, "lockout by address and account", M2},
+    {3, "jobs", rg_db_pg_jobs_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -919,4 +920,15 @@ const struct rg_db_ops rg_db_pg_ops = {
     .apikey_list = p_apikey_list,
     .apikey_revoke = p_apikey_revoke,
     .apikey_lookup = p_apikey_lookup,
+    .job_enqueue = rg_db_pg_job_enqueue,
+    .job_get = rg_db_pg_job_get,
+    .job_list = rg_db_pg_job_list,
+    .job_claim = rg_db_pg_job_claim,
+    .job_heartbeat = rg_db_pg_job_heartbeat,
+    .job_progress = rg_db_pg_job_progress,
+    .job_finish = rg_db_pg_job_finish,
+    .job_fail = rg_db_pg_job_fail,
+    .job_cancel = rg_db_pg_job_cancel,
+    .job_requeue_stale = rg_db_pg_job_requeue_stale,
+    .job_counts = rg_db_pg_job_counts,
 };

@@ -80,6 +80,7 @@ static const struct migration MIGRATIONS[] = {
     /* sign-in failures are counted per (account, address) */
     {2, "lockout by address and account",
      "CREATE INDEX login_attempts_pair ON login_attempts(email, addr, at);"},
+    {3, "jobs", rg_db_sqlite_jobs_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -930,4 +931,15 @@ const struct rg_db_ops rg_db_sqlite_ops = {
     .apikey_list = s_apikey_list,
     .apikey_revoke = s_apikey_revoke,
     .apikey_lookup = s_apikey_lookup,
+    .job_enqueue = rg_db_sqlite_job_enqueue,
+    .job_get = rg_db_sqlite_job_get,
+    .job_list = rg_db_sqlite_job_list,
+    .job_claim = rg_db_sqlite_job_claim,
+    .job_heartbeat = rg_db_sqlite_job_heartbeat,
+    .job_progress = rg_db_sqlite_job_progress,
+    .job_finish = rg_db_sqlite_job_finish,
+    .job_fail = rg_db_sqlite_job_fail,
+    .job_cancel = rg_db_sqlite_job_cancel,
+    .job_requeue_stale = rg_db_sqlite_job_requeue_stale,
+    .job_counts = rg_db_sqlite_job_counts,
 };

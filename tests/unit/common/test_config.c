@@ -47,6 +47,8 @@ static void test_defaults(void **state)
     assert_null(c.web_dir);
     assert_false(c.offline);
     assert_int_equal(c.models.n, 0);
+    assert_int_equal(c.job_workers, 2);
+    assert_int_equal(c.job_lease, 30);
     char url[128];
     assert_string_equal(rg_config_db_url(&c, url, sizeof url), "sqlite:./data/rustygpt.db");
     assert_null(rg_config_db_url(&c, url, 8));
@@ -126,6 +128,23 @@ static void expect_err(int want, const char *needle, char **env, int argc, char 
     assert_int_equal(rc, want);
     if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
     assert_null(strchr(err, '\n'));
+}
+
+/* --job-workers: the environment sets it, a flag wins, bad values are refused. */
+static void test_job_workers(void **state)
+{
+    (void)state;
+    struct rg_config c;
+    char err[RG_ERR_SIZE];
+    char *env[] = {"RUSTYGPT_JOB_WORKERS=5", NULL};
+    assert_int_equal(load(&c, err, env, 0), RG_OK);
+    assert_int_equal(c.job_workers, 5);
+    rg_config_free(&c);
+    assert_int_equal(load(&c, err, env, 2, "--job-workers", "0"), RG_OK);
+    assert_int_equal(c.job_workers, 0);
+    rg_config_free(&c);
+    assert_int_equal(load(&c, err, NULL, 2, "--job-workers", "-1"), RG_EINVAL);
+    assert_non_null(strstr(err, "job-workers")); /* c is left freed */
 }
 
 static void test_flag_errors(void **state)
@@ -215,9 +234,13 @@ static void test_help_lists_every_option(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_precedence),  cmocka_unit_test(test_flag_errors),
-        cmocka_unit_test(test_file_errors), cmocka_unit_test(test_help_lists_every_option),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_job_workers),
+        cmocka_unit_test(test_flag_errors),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_help_lists_every_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,26 @@
+/*
+ * The job queue's place in the api layer (src/api/jobs.c): api.c creates it
+ * with the database, starts it with the server and frees it before the
+ * database closes; the routes are /jobs/... .
+ */
+#ifndef RG_API_JOBS_H
+#define RG_API_JOBS_H
+
+#include "api/api.h"
+#include "common/buf.h"
+
+/* Creates st->jobs on st->db with --job-workers threads and registers the
+ * kinds (the test kinds only with RUSTYGPT_TEST_ROUTES=1). RG_OK or err. */
+int rg_api_jobs_open(struct rg_api_state *st, char *err);
+/* Starts the workers (requeuing this node's jobs a crash left running). */
+int rg_api_jobs_start(struct rg_api_state *st, char *err);
+/* Stops the workers and frees st->jobs (accepts none). */
+void rg_api_jobs_close(struct rg_api_state *st);
+/* Jobs by state as Prometheus gauges, appended to out (RG_OK, RG_ENOMEM);
+ * and as a JSON object for /status (NULL when the database fails). */
+int rg_api_jobs_metrics(struct rg_api_state *st, struct rg_buf *out);
+json_t *rg_api_jobs_status(struct rg_api_state *st);
+
+size_t rg_api_jobs_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+
+#endif
