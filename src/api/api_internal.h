@@ -53,6 +53,10 @@ int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work,
  * 400 context_length_exceeded naming param. */
 int rg_api_prompt_fits(size_t n, long n_ctx, const char *param, struct rg_req_err *e);
 
+/* The request body and its "model"; NULL when either is missing (replied:
+ * 400). */
+const char *rg_api_body_model(struct rg_http_req *r, json_t **body);
+
 /* Replies with e in the request's error shape (OpenAI's, or Ollama's plain one). */
 void rg_api_reply_err(struct rg_http_req *r, const struct rg_req_err *e);
 /* Holds model id, replying 404/503/500 when it cannot (then NULL). */
@@ -74,6 +78,15 @@ void rg_api_streams_free(struct rg_api_streams *ss);
 void rg_api_generate(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
                      enum rg_api_mode mode, struct rg_api_gen *g, const int32_t *const *prompts,
                      const int32_t *n_prompt, int n_prompts, struct rg_chat_prompt *chat);
+
+/*
+ * The end of every one-prompt handler: with rc RG_OK, checks that cp's
+ * prompt fits the context and g the work limit, then generates; otherwise
+ * (or when a check fails) replies with e. Takes m; frees g and cp.
+ */
+void rg_api_generate_one(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
+                         enum rg_api_mode mode, struct rg_api_gen *g, struct rg_chat_prompt *cp,
+                         int rc, struct rg_req_err *e);
 
 /* Embeddings of inputs (token arrays) on m; takes m. */
 void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,

@@ -304,3 +304,32 @@ int rg_api_prompt_fits(size_t n, long n_ctx, const char *param, struct rg_req_er
                               n_ctx, n);
     return RG_OK;
 }
+
+const char *rg_api_body_model(struct rg_http_req *r, json_t **body)
+{
+    *body = rg_http_req_json(r);
+    if (!*body) return NULL;
+    const char *id = json_string_value(json_object_get(*body, "model"));
+    if (!id) rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required (see GET /v1/models)");
+    return id;
+}
+
+void rg_api_generate_one(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
+                         enum rg_api_mode mode, struct rg_api_gen *g, struct rg_chat_prompt *cp,
+                         int rc, struct rg_req_err *e)
+{
+    long n_ctx = rg_engine_model_n_ctx(m);
+    const char *param = mode == RG_API_OLLAMA_GENERATE ? "prompt" : "messages";
+    if (rc == RG_OK) rc = rg_api_prompt_fits(cp->n_tokens, n_ctx, param, e);
+    if (rc == RG_OK) rc = rg_api_gen_fit(g, g->er.n, n_ctx, st->cfg->max_request_work, e);
+    if (rc != RG_OK) {
+        rg_api_reply_err(r, e);
+        rg_engine_release(m, NAN);
+    } else {
+        const int32_t *p = cp->tokens;
+        int32_t n = (int32_t)cp->n_tokens;
+        rg_api_generate(r, st, m, mode, g, &p, &n, 1, cp);
+    }
+    rg_api_gen_free(g);
+    rg_chat_prompt_free(cp);
+}

@@ -148,18 +148,7 @@ static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bo
                   : rg_req_err_set(&e, 500, NULL, NULL, "out of memory");
         json_decref(made);
     }
-    if (rc == RG_OK) rc = rg_api_prompt_fits(cp.n_tokens, n_ctx, chat ? "messages" : "prompt", &e);
-    if (rc == RG_OK) rc = rg_api_gen_fit(&g, 1, n_ctx, st->cfg->max_request_work, &e);
-    if (rc != RG_OK) {
-        rg_http_reply_json(r, e.status ? e.status : 500, json_pack("{s:s}", "error", e.msg));
-        rg_engine_release(m, NAN);
-    } else {
-        const int32_t *p = cp.tokens;
-        int32_t n = (int32_t)cp.n_tokens;
-        rg_api_generate(r, st, m, mode, &g, &p, &n, 1, &cp);
-    }
-    rg_api_gen_free(&g);
-    rg_chat_prompt_free(&cp);
+    rg_api_generate_one(r, st, m, mode, &g, &cp, rc, &e);
 }
 
 static void ollama_chat(struct rg_http_req *r, void *ctx)

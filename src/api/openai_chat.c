@@ -10,22 +10,17 @@
 static void chat_completions(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    json_t *body = rg_http_req_json(r);
-    if (!body) return;
-    const char *id = json_string_value(json_object_get(body, "model"));
-    if (!id) {
-        rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required (see GET /v1/models)");
-        return;
-    }
+    json_t *body;
+    const char *id = rg_api_body_model(r, &body);
+    if (!id) return;
     struct rg_engine_model *m = rg_api_model_hold(r, st, id);
     if (!m) return;
     const struct rg_model *model = rg_engine_model_get(m);
-    long n_ctx = rg_engine_model_n_ctx(m);
     struct rg_api_gen g;
     struct rg_chat_prompt cp = {0};
     struct rg_req_err e;
-    int rc = rg_api_gen_parse(body, NULL, RG_API_OPENAI_CHAT, rg_model_info(model)->n_vocab, n_ctx,
-                              &g, &e);
+    int rc = rg_api_gen_parse(body, NULL, RG_API_OPENAI_CHAT, rg_model_info(model)->n_vocab,
+                              rg_engine_model_n_ctx(m), &g, &e);
     if (rc == RG_OK)
         rc = rg_chat_prompt_build(body, rg_model_vocab(model), rg_engine_model_chat_format(m), &cp,
                                   &e);
@@ -34,18 +29,7 @@ static void chat_completions(struct rg_http_req *r, void *ctx)
         g.er.grammar = cp.force;
         cp.force = NULL;
     }
-    if (rc == RG_OK) rc = rg_api_prompt_fits(cp.n_tokens, n_ctx, "messages", &e);
-    if (rc == RG_OK) rc = rg_api_gen_fit(&g, g.er.n, n_ctx, st->cfg->max_request_work, &e);
-    if (rc != RG_OK) {
-        rg_api_reply_err(r, &e);
-        rg_engine_release(m, NAN);
-    } else {
-        const int32_t *p = cp.tokens;
-        int32_t n = (int32_t)cp.n_tokens;
-        rg_api_generate(r, st, m, RG_API_OPENAI_CHAT, &g, &p, &n, 1, &cp);
-    }
-    rg_api_gen_free(&g);
-    rg_chat_prompt_free(&cp);
+    rg_api_generate_one(r, st, m, RG_API_OPENAI_CHAT, &g, &cp, rc, &e);
 }
 
 static const char CHAT_REQ[] =

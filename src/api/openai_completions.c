@@ -54,13 +54,9 @@ static int prompt_tokens(const json_t *p, int k, const struct rg_model *model, l
 static void text_completions(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    json_t *body = rg_http_req_json(r);
-    if (!body) return;
-    const char *id = json_string_value(json_object_get(body, "model"));
-    if (!id) {
-        rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required (see GET /v1/models)");
-        return;
-    }
+    json_t *body;
+    const char *id = rg_api_body_model(r, &body);
+    if (!id) return;
     json_t *p = json_object_get(body, "prompt");
     bool ids = json_is_array(p) && json_array_size(p) > 0 && json_is_integer(json_array_get(p, 0));
     bool list = json_is_array(p) && json_array_size(p) > 0 && !ids;

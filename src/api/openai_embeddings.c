@@ -11,13 +11,9 @@
 static void embeddings(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    json_t *body = rg_http_req_json(r);
-    if (!body) return;
-    const char *id = json_string_value(json_object_get(body, "model"));
-    if (!id) {
-        rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required");
-        return;
-    }
+    json_t *body;
+    const char *id = rg_api_body_model(r, &body);
+    if (!id) return;
     json_t *in = json_object_get(body, "input");
     size_t n = json_is_string(in) ? 1 : json_is_array(in) ? json_array_size(in) : 0;
     if (n == 0 || n > 2048) {
