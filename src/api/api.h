@@ -29,11 +29,11 @@ struct rg_db;
 struct rg_api_state {
     double started; /* CLOCK_MONOTONIC seconds at start */
     const struct rg_config *cfg;
-    struct rg_engine *engine;          /* models and their schedulers (src/engine) */
-    struct rg_api_streams *streams;    /* engine events -> replies (stream.c) */
-    struct rg_db *db;         /* accounts and, later, chats */
-    struct rg_auth *auth;     /* sign-in, tokens, API keys (auth.c) */
-    struct rg_jobs *jobs;     /* the background job queue (jobs.c) */
+    struct rg_engine *engine;       /* models and their schedulers (src/engine) */
+    struct rg_api_streams *streams; /* engine events -> replies (stream.c) */
+    struct rg_db *db;               /* accounts and, later, chats */
+    struct rg_auth *auth;           /* sign-in, tokens, API keys (auth.c) */
+    struct rg_jobs *jobs;           /* the background job queue (jobs.c) */
 };
 
 /* Appends an area's routes; each returns how many it wrote (at most max). */

@@ -40,14 +40,13 @@ void rg_api_gen_free(struct rg_api_gen *g);
  * top level (stream, response_format / format, logprobs). RG_OK, or an
  * error in e (400 naming the field).
  */
-int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mode,
-                     int32_t n_vocab, long n_ctx, struct rg_api_gen *g, struct rg_req_err *e);
+int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mode, int32_t n_vocab,
+                     long n_ctx, struct rg_api_gen *g, struct rg_req_err *e);
 
 /* Fits max_tokens to the work one request may cost (answers x tokens x
  * (1 + top_logprobs) <= work); RG_EINVAL with e when a given max_tokens
  * exceeds it. */
-int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work,
-                   struct rg_req_err *e);
+int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work, struct rg_req_err *e);
 
 /* A prompt of n tokens fits the context (with room for an answer); else
  * 400 context_length_exceeded naming param. */

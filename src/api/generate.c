@@ -40,9 +40,7 @@ struct rg_engine_model *rg_api_model_hold(struct rg_http_req *r, struct rg_api_s
     char err[RG_ERR_SIZE];
     int rc = rg_engine_acquire(st->engine, id, &m, err);
     if (rc == RG_OK) return m;
-    int status = rc == RG_ENOTFOUND                       ? 404
-                 : rc == RG_EBUSY || rc == RG_ECANCELED ? 503
-                                                          : 500;
+    int status = rc == RG_ENOTFOUND ? 404 : rc == RG_EBUSY || rc == RG_ECANCELED ? 503 : 500;
     rg_http_reply_error(r, status, NULL, status == 404 ? "model_not_found" : NULL, "model", "%s",
                         err);
     return NULL;
@@ -74,7 +72,8 @@ static int number(const json_t *o, const char *key, const char *param, double lo
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return RG_OK;
-    if (!json_is_number(v)) return rg_req_err_set(e, 400, param, NULL, "'%s' must be a number", param);
+    if (!json_is_number(v))
+        return rg_req_err_set(e, 400, param, NULL, "'%s' must be a number", param);
     double d = json_number_value(v);
     if (!(d >= lo && d <= hi))
         return rg_req_err_set(e, 400, param, NULL, "'%s' must be between %g and %g, got %g", param,
@@ -87,7 +86,8 @@ static int boolean(const json_t *o, const char *key, bool *out, struct rg_req_er
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return RG_OK;
-    if (!json_is_boolean(v)) return rg_req_err_set(e, 400, key, NULL, "'%s' must be true or false", key);
+    if (!json_is_boolean(v))
+        return rg_req_err_set(e, 400, key, NULL, "'%s' must be true or false", key);
     *out = json_is_true(v);
     return RG_OK;
 }
@@ -109,7 +109,8 @@ static int parse_format(const json_t *body, enum rg_api_mode mode, struct rg_api
         else if (json_is_object(f))
             want = true, schema = f;
         else if (f && !json_is_null(f) && !(json_is_string(f) && !json_string_length(f)))
-            return rg_req_err_set(e, 400, param, NULL, "'format' must be \"json\" or a JSON schema");
+            return rg_req_err_set(e, 400, param, NULL,
+                                  "'format' must be \"json\" or a JSON schema");
     } else {
         json_t *rf = json_object_get(body, "response_format");
         schema = json_object_get(body, "json_schema");
@@ -153,7 +154,8 @@ static int parse_stops(const json_t *stop, struct rg_api_gen *g, struct rg_req_e
     const char *bad = "'stop' must be a string or an array of strings";
     if (!stop || json_is_null(stop)) return RG_OK;
     if (json_is_string(stop)) {
-        if (json_string_length(stop)) g->stops[g->er.n_stops++] = rg_strdup(json_string_value(stop));
+        if (json_string_length(stop))
+            g->stops[g->er.n_stops++] = rg_strdup(json_string_value(stop));
         return RG_OK;
     }
     if (!json_is_array(stop)) return rg_req_err_set(e, 400, "stop", NULL, "%s", bad);
@@ -171,12 +173,12 @@ static int parse_stops(const json_t *stop, struct rg_api_gen *g, struct rg_req_e
     return RG_OK;
 }
 
-static int parse_bias(const json_t *lb, int32_t n_vocab, struct rg_api_gen *g,
-                      struct rg_req_err *e)
+static int parse_bias(const json_t *lb, int32_t n_vocab, struct rg_api_gen *g, struct rg_req_err *e)
 {
     if (!lb || json_is_null(lb)) return RG_OK;
     if (!json_is_object(lb))
-        return rg_req_err_set(e, 400, "logit_bias", NULL, "'logit_bias' must map token ids to numbers");
+        return rg_req_err_set(e, 400, "logit_bias", NULL,
+                              "'logit_bias' must map token ids to numbers");
     g->bias = rg_calloc(json_object_size(lb) + 1, sizeof *g->bias);
     if (!g->bias) return rg_req_err_set(e, 500, NULL, NULL, "out of memory");
     size_t n = 0;
@@ -196,8 +198,8 @@ static int parse_bias(const json_t *lb, int32_t n_vocab, struct rg_api_gen *g,
     return RG_OK;
 }
 
-int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mode,
-                     int32_t n_vocab, long n_ctx, struct rg_api_gen *g, struct rg_req_err *e)
+int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mode, int32_t n_vocab,
+                     long n_ctx, struct rg_api_gen *g, struct rg_req_err *e)
 {
     memset(g, 0, sizeof *g);
     bool ollama = mode == RG_API_OLLAMA_CHAT || mode == RG_API_OLLAMA_GENERATE;
@@ -237,17 +239,19 @@ int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mo
     d = -1;
     if (rc == RG_OK) rc = number(opts, "seed", "seed", -9.2e18, 9.2e18, &d, e);
     if (d >= 0) er->sp.seed = (uint64_t)d;
-    const char *mt = ollama                                              ? "num_predict"
+    const char *mt = ollama                                           ? "num_predict"
                      : json_object_get(body, "max_completion_tokens") ? "max_completion_tokens"
-                                                                        : "max_tokens";
+                                                                      : "max_tokens";
     d = -1;
     json_t *mtv = json_object_get(opts, mt);
-    if (ollama && json_is_integer(mtv) && json_integer_value(mtv) < 0) mtv = NULL; /* -1: no limit */
+    if (ollama && json_is_integer(mtv) && json_integer_value(mtv) < 0)
+        mtv = NULL; /* -1: no limit */
     if (rc == RG_OK && mtv) rc = number(opts, mt, mt, 1, 1e9, &d, e);
     er->max_tokens = (long)d;
     d = 1;
     if (rc == RG_OK && !ollama) rc = number(body, "n", "n", 1, RG_API_MAX_CHOICES, &d, e);
-    if (rc == RG_OK && d != (int)d) rc = rg_req_err_set(e, 400, "n", NULL, "'n' must be a whole number");
+    if (rc == RG_OK && d != (int)d)
+        rc = rg_req_err_set(e, 400, "n", NULL, "'n' must be a whole number");
     er->n = (int)d;
     if (rc == RG_OK) rc = boolean(body, "ignore_eos", &er->ignore_eos, e);
     /* "cache_prompt" (llama.cpp) is accepted and always true: a slot keeps
@@ -275,8 +279,7 @@ int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mo
  * alternatives) within --max-request-work. An unset max_tokens is fitted to
  * it (never past the context); a set one over it is refused.
  */
-int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work,
-                   struct rg_req_err *e)
+int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work, struct rg_req_err *e)
 {
     long per = (long)answers * (g->er.logprobs ? 1 + g->er.top_logprobs : 1);
     long most = RG_MAX(work / RG_MAX(per, 1), 1);
@@ -310,7 +313,9 @@ const char *rg_api_body_model(struct rg_http_req *r, json_t **body)
     *body = rg_http_req_json(r);
     if (!*body) return NULL;
     const char *id = json_string_value(json_object_get(*body, "model"));
-    if (!id) rg_http_reply_error(r, 400, NULL, NULL, "model", "'model' is required (see GET /v1/models)");
+    if (!id)
+        rg_http_reply_error(r, 400, NULL, NULL, "model",
+                            "'model' is required (see GET /v1/models)");
     return id;
 }
 

@@ -47,7 +47,6 @@ static bool keep_alive_of(json_t *v, double *out)
     return true;
 }
 
-
 /* A request with keep_alive: how long the model stays loaded after it. An
  * /api/generate or /api/chat with no prompt only loads the model, or with
  * keep_alive 0 unloads it (what Ollama clients send to manage memory).
@@ -124,9 +123,9 @@ static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bo
     g.keep_alive = keep;
     if (rc == RG_OK && raw) {
         size_t n = 0;
-        int trc = rg_tokenize_alloc(rg_model_vocab(model), prompt ? json_string_value(prompt) : "",
-                                    prompt ? json_string_length(prompt) : 0, true, false,
-                                    &cp.tokens, &n);
+        int trc =
+            rg_tokenize_alloc(rg_model_vocab(model), prompt ? json_string_value(prompt) : "",
+                              prompt ? json_string_length(prompt) : 0, true, false, &cp.tokens, &n);
         cp.n_tokens = n;
         if (trc != RG_OK)
             rc = rg_req_err_set(&e, trc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL,
@@ -138,13 +137,14 @@ static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bo
             json_t *msgs = json_array();
             json_t *sys = json_object_get(body, "system");
             if (json_is_string(sys))
-                json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "system", "content", sys));
+                json_array_append_new(msgs,
+                                      json_pack("{s:s, s:O}", "role", "system", "content", sys));
             json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "user", "content",
                                                   prompt ? json_incref(prompt) : json_string("")));
             conv = made = json_pack("{s:o}", "messages", msgs);
         }
-        rc = conv ? rg_chat_prompt_build(conv, rg_model_vocab(model), rg_engine_model_chat_format(m),
-                                         &cp, &e)
+        rc = conv ? rg_chat_prompt_build(conv, rg_model_vocab(model),
+                                         rg_engine_model_chat_format(m), &cp, &e)
                   : rg_req_err_set(&e, 500, NULL, NULL, "out of memory");
         json_decref(made);
     }
@@ -279,7 +279,6 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
                                  caps, "modified_at", "1970-01-01T00:00:00Z"));
     rg_catalog_entry_free(&e);
 }
-
 
 /* Loaded models, and when --keep-alive (or a request's keep_alive) will
  * unload each if nobody uses it meanwhile. */

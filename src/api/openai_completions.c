@@ -16,13 +16,12 @@ static int prompt_tokens(const json_t *p, int k, const struct rg_model *model, l
     size_t n = 0;
     int32_t *t = NULL;
     if (json_is_string(p)) {
-        int rc = rg_tokenize_alloc(v, json_string_value(p), json_string_length(p), true, false, &t,
-                                   &n);
+        int rc =
+            rg_tokenize_alloc(v, json_string_value(p), json_string_length(p), true, false, &t, &n);
         if (rc)
-            return rg_req_err_set(e, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL,
-                                  "cannot tokenize the prompt: %s",
-                                  rc == RG_EUNSUPPORTED
-                                      ? "this model's tokenizer is not implemented yet"
+            return rg_req_err_set(
+                e, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL, "cannot tokenize the prompt: %s",
+                rc == RG_EUNSUPPORTED ? "this model's tokenizer is not implemented yet"
                                       : rg_strerror(rc));
     } else if (json_is_array(p)) {
         n = json_array_size(p);
@@ -75,8 +74,8 @@ static void text_completions(struct rg_http_req *r, void *ctx)
                               &g, &e);
     int n = list ? (int)json_array_size(p) : 1;
     if (rc == RG_OK && (n > RG_API_MAX_CHOICES || n * g.er.n > RG_API_MAX_CHOICES))
-        rc = rg_req_err_set(&e, 400, "prompt", NULL,
-                            "at most %d answers per request (prompts x n)", RG_API_MAX_CHOICES);
+        rc = rg_req_err_set(&e, 400, "prompt", NULL, "at most %d answers per request (prompts x n)",
+                            RG_API_MAX_CHOICES);
     int32_t *toks[RG_API_MAX_CHOICES] = {0};
     int32_t lens[RG_API_MAX_CHOICES] = {0};
     for (int k = 0; rc == RG_OK && k < n; k++)

@@ -121,8 +121,8 @@ static json_t *ollama_obj(const struct stream *st, const char *text, size_t len,
 {
     char ts[64];
     iso_time(ts, sizeof ts);
-    json_t *o = json_pack("{s:s, s:s, s:b}", "model", rg_engine_model_name(st->m), "created_at",
-                          ts, "done", done);
+    json_t *o = json_pack("{s:s, s:s, s:b}", "model", rg_engine_model_name(st->m), "created_at", ts,
+                          "done", done);
     json_t *t = rg_api_json_text(text ? text : "", len);
     if (st->mode == RG_API_OLLAMA_CHAT)
         json_object_set_new(o, "message",
@@ -262,7 +262,8 @@ static void on_choice_end(struct stream *st, const struct rg_engine_event *ev)
             json_object_set(msg, "tool_calls", calls);
             if (!st->all.len) json_object_set_new(msg, "content", json_null());
         }
-        if (c && st->lp_all) json_object_set_new(c, "logprobs", json_pack("{s:O}", "content", st->lp_all));
+        if (c && st->lp_all)
+            json_object_set_new(c, "logprobs", json_pack("{s:O}", "content", st->lp_all));
         if (c) json_array_append_new(st->choices, c);
         st->all.len = 0;
     }
@@ -314,12 +315,12 @@ static void on_end(struct stream *st, const struct rg_engine_event *ev)
     if (st->closed) {
         /* nothing more to write */
     } else if (st->embed) {
-        json_t *body = rc == RG_OK ? json_pack("{s:s, s:O, s:s, s:{s:I, s:I}}", "object", "list",
-                                               "data", st->choices, "model", model, "usage",
-                                               "prompt_tokens", (json_int_t)p, "total_tokens",
-                                               (json_int_t)p)
-                                   : json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message",
-                                               err, "type", "server_error", "param", "code");
+        json_t *body = rc == RG_OK
+                           ? json_pack("{s:s, s:O, s:s, s:{s:I, s:I}}", "object", "list", "data",
+                                       st->choices, "model", model, "usage", "prompt_tokens",
+                                       (json_int_t)p, "total_tokens", (json_int_t)p)
+                           : json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", err, "type",
+                                       "server_error", "param", "code");
         write_json(st, body, false, false);
     } else if (is_ollama(st)) {
         json_t *o;
@@ -328,9 +329,9 @@ static void on_end(struct stream *st, const struct rg_engine_event *ev)
                            : ollama_obj(st, st->all.data, st->all.len, true);
             if (st->ollama_calls && st->mode == RG_API_OLLAMA_CHAT)
                 json_object_set(json_object_get(o, "message"), "tool_calls", st->ollama_calls);
-            json_object_set_new(o, "done_reason",
-                                json_string(st->ollama_calls ? "stop" : "stop"));
-            json_object_set_new(o, "total_duration", json_integer((json_int_t)(ev->total_ms * 1e6)));
+            json_object_set_new(o, "done_reason", json_string(st->ollama_calls ? "stop" : "stop"));
+            json_object_set_new(o, "total_duration",
+                                json_integer((json_int_t)(ev->total_ms * 1e6)));
             json_object_set_new(o, "prompt_eval_count", json_integer(p));
             json_object_set_new(o, "eval_count", json_integer(c));
         } else {
@@ -587,8 +588,9 @@ void rg_api_generate(struct rg_http_req *r, struct rg_api_state *st, struct rg_e
     s->logprobs = g->er.logprobs;
     s->keep_alive = g->keep_alive;
     s->n_answers = g->er.n * n_prompts;
-    snprintf(s->rid, sizeof s->rid, "%s-%lx%04llx", mode == RG_API_OPENAI_TEXT ? "cmpl" : "chatcmpl",
-             s->created, (unsigned long long)atomic_fetch_add(&next, 1) & 0xffff);
+    snprintf(s->rid, sizeof s->rid, "%s-%lx%04llx",
+             mode == RG_API_OPENAI_TEXT ? "cmpl" : "chatcmpl", s->created,
+             (unsigned long long)atomic_fetch_add(&next, 1) & 0xffff);
     if (chat) {
         s->tools = chat->tools;
         chat->tools = NULL;
@@ -608,9 +610,9 @@ void rg_api_generate(struct rg_http_req *r, struct rg_api_state *st, struct rg_e
         prompt_total += n_prompt[i];
     rg_http_req_log_model(r, rg_engine_model_name(m), s->stream, prompt_total, 0);
     start(r, s, &er,
-          is_ollama(s)  ? (s->stream ? "application/x-ndjson" : "application/json")
-          : s->stream ? "text/event-stream"
-                      : "application/json");
+          is_ollama(s) ? (s->stream ? "application/x-ndjson" : "application/json")
+          : s->stream  ? "text/event-stream"
+                       : "application/json");
 }
 
 void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
@@ -626,10 +628,8 @@ void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engi
     s->base64 = base64;
     snprintf(s->rid, sizeof s->rid, "embd-%lx", s->created);
     rg_chat_answer_init(&s->ans, NULL, false);
-    struct rg_engine_request er = {.kind = RG_ENGINE_EMBED,
-                                   .tokens = inputs,
-                                   .n_tokens = n_input,
-                                   .n_inputs = n_inputs};
+    struct rg_engine_request er = {
+        .kind = RG_ENGINE_EMBED, .tokens = inputs, .n_tokens = n_input, .n_inputs = n_inputs};
     long total = 0;
     for (int i = 0; i < n_inputs; i++)
         total += n_input[i];

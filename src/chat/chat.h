@@ -96,11 +96,11 @@ int rg_chat_tokenize_msgs(const struct rg_vocab *v, enum rg_chat_format fmt,
  * was. Without tools everything is content.
  */
 struct rg_chat_answer {
-    bool tools;           /* the request offered tools */
-    bool one_call;        /* keep only the first call */
-    const json_t *defs;   /* the tools, for the names a bare call may use */
-    bool in_tool;         /* output from a call's start on goes to held */
-    bool started;         /* something other than whitespace went out as content */
+    bool tools;            /* the request offered tools */
+    bool one_call;         /* keep only the first call */
+    const json_t *defs;    /* the tools, for the names a bare call may use */
+    bool in_tool;          /* output from a call's start on goes to held */
+    bool started;          /* something other than whitespace went out as content */
     struct rg_buf pending; /* not yet sent: may start a call */
     struct rg_buf held;    /* a call, or what may be one */
 };

@@ -35,7 +35,8 @@ static int content_text(const json_t *c, size_t idx, struct rg_buf *out, struct 
     }
     if (!c || json_is_null(c)) return RG_OK;
     if (!json_is_array(c))
-        return rg_req_err_set(e, 400, param, NULL, "'content' must be a string or an array of parts");
+        return rg_req_err_set(e, 400, param, NULL,
+                              "'content' must be a string or an array of parts");
     size_t i;
     json_t *p;
     json_array_foreach(c, i, p)
@@ -46,7 +47,8 @@ static int content_text(const json_t *c, size_t idx, struct rg_buf *out, struct 
                                   "content part type '%.20s' is not supported (text only)",
                                   type ? type : "?");
         json_t *t = json_object_get(p, "text");
-        if (!json_is_string(t)) return rg_req_err_set(e, 400, param, NULL, "a text part needs 'text'");
+        if (!json_is_string(t))
+            return rg_req_err_set(e, 400, param, NULL, "a text part needs 'text'");
         if (rg_buf_append(out, json_string_value(t), json_string_length(t)) != RG_OK)
             return rg_req_err_set(e, 400, param, NULL, "the conversation is too long");
     }

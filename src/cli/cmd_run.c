@@ -247,8 +247,9 @@ int rg_cmd_run(int argc, char **argv)
             goto out;
         }
         if ((int64_t)n >= n_ctx) {
-            fprintf(stderr, "rustygpt run: the prompt (%zu tokens) does not fit the context of %d\n",
-                    n, n_ctx);
+            fprintf(stderr,
+                    "rustygpt run: the prompt (%zu tokens) does not fit the context of %d\n", n,
+                    n_ctx);
             rg_free(toks);
             goto out;
         }

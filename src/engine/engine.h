@@ -144,17 +144,17 @@ struct rg_jg;
 struct rg_engine_params {
     const char *const *models; /* -m files: loaded at start, never unloaded */
     size_t n_models;
-    const char *models_dir;  /* <dir>/<id>.gguf */
-    int32_t n_ctx;           /* per slot; 0 = the model's own, at most 4096 */
-    int n_slots;             /* sequences decoded together per model; 0 = 1 */
-    int n_threads;           /* compute threads per model; 0 = one per core */
-    bool kv_f16;             /* KV cache of half floats */
-    long keep_alive;         /* seconds an idle model stays loaded; < 0 forever */
-    size_t max_memory;       /* weights + KV of loaded models; 0 = no limit */
-    int max_queue;           /* requests waiting per model beyond its slots; more: RG_EBUSY */
-    size_t max_event_bytes;  /* unread event bytes per request before it is ended; 0 = 4 MiB */
-    int load_delay_ms;       /* tests: a pause before each load, as a slow disk would make */
-    bool preload;            /* load the -m models in the background at start (default) */
+    const char *models_dir; /* <dir>/<id>.gguf */
+    int32_t n_ctx;          /* per slot; 0 = the model's own, at most 4096 */
+    int n_slots;            /* sequences decoded together per model; 0 = 1 */
+    int n_threads;          /* compute threads per model; 0 = one per core */
+    bool kv_f16;            /* KV cache of half floats */
+    long keep_alive;        /* seconds an idle model stays loaded; < 0 forever */
+    size_t max_memory;      /* weights + KV of loaded models; 0 = no limit */
+    int max_queue;          /* requests waiting per model beyond its slots; more: RG_EBUSY */
+    size_t max_event_bytes; /* unread event bytes per request before it is ended; 0 = 4 MiB */
+    int load_delay_ms;      /* tests: a pause before each load, as a slow disk would make */
+    bool preload;           /* load the -m models in the background at start (default) */
 };
 struct rg_engine_params rg_engine_default_params(void);
 
@@ -183,8 +183,7 @@ int32_t rg_engine_served_ctx(const struct rg_engine *e, int64_t n_ctx_train);
  *   RG_EFORMAT    the file could not be loaded (err says why);
  *   RG_ENOMEM, RG_ECANCELED (the engine is stopping).
  */
-int rg_engine_acquire(struct rg_engine *e, const char *id, struct rg_engine_model **out,
-                      char *err);
+int rg_engine_acquire(struct rg_engine *e, const char *id, struct rg_engine_model **out, char *err);
 /* Done with a model. keep_alive: seconds it stays loaded once idle from now
  * on (Ollama's keep_alive; 0 = unload when idle); NAN = unchanged. */
 void rg_engine_release(struct rg_engine_model *m, double keep_alive);
@@ -230,7 +229,7 @@ struct rg_engine_logprob {
 };
 
 enum rg_engine_event_type {
-    RG_ENGINE_EV_TEXT = 1, /* text of an answer (may be empty: held back for a stop string) */
+    RG_ENGINE_EV_TEXT = 1,   /* text of an answer (may be empty: held back for a stop string) */
     RG_ENGINE_EV_CHOICE_END, /* an answer ended: finish "stop" or "length" */
     RG_ENGINE_EV_EMBEDDING,  /* one input's vector */
     RG_ENGINE_EV_END,        /* the request ended: usage, rc; nothing follows */

@@ -23,7 +23,7 @@ static int setup(void **state)
         return 0;
     }
     have_data = true;
-    const char *args[] = {"--parallel", "2", "--threads", "2", "--ctx-size", "1024",
+    const char *args[] = {"--parallel",         "2",    "--threads", "2", "--ctx-size", "1024",
                           "--max-request-work", "4096", NULL};
     if (rg_server_start(&srv, args, NULL) != 0) return -1;
     char link[600];
@@ -44,8 +44,9 @@ static long post(const char *path, const char *body, json_t **out)
     assert_int_equal(rg_http(&srv, "POST", path, h, body, strlen(body), &r), 0);
     long st = r.status;
     *out = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
-    if (!*out) fail_msg("%s: status %ld, body not JSON (%zu bytes): %.200s", path, st, r.len,
-                        r.body ? r.body : "");
+    if (!*out)
+        fail_msg("%s: status %ld, body not JSON (%zu bytes): %.200s", path, st, r.len,
+                 r.body ? r.body : "");
     rg_resp_free(&r);
     return st;
 }
@@ -68,15 +69,16 @@ static void test_n_times_logprobs_is_bounded(void **state)
     long before = rss();
     json_t *j;
     /* the attack: 16 answers with 20 alternatives each and no max_tokens */
-    long st = post("/v1/chat/completions",
-                   "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}],"
-                   "\"n\":16,\"logprobs\":true,\"top_logprobs\":20,\"ignore_eos\":true}",
-                   &j);
+    long st =
+        post("/v1/chat/completions",
+             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}],"
+             "\"n\":16,\"logprobs\":true,\"top_logprobs\":20,\"ignore_eos\":true}",
+             &j);
     assert_int_equal(st, 200);
     json_t *choices = json_object_get(j, "choices");
     assert_int_equal(json_array_size(choices), 16);
-    long gen = (long)json_integer_value(json_object_get(json_object_get(j, "usage"),
-                                                        "completion_tokens"));
+    long gen =
+        (long)json_integer_value(json_object_get(json_object_get(j, "usage"), "completion_tokens"));
     assert_true(gen > 0);
     assert_true(gen <= 4096 / 21); /* --max-request-work over (1 + top_logprobs) */
     json_decref(j);
@@ -90,8 +92,7 @@ static void test_n_times_logprobs_is_bounded(void **state)
                         "max_tokens");
     json_decref(j);
     long after = rss();
-    if (after - before > 256L << 20)
-        fail_msg("RSS grew from %ld to %ld bytes", before, after);
+    if (after - before > 256L << 20) fail_msg("RSS grew from %ld to %ld bytes", before, after);
 }
 
 static void test_errors_are_not_200(void **state)

@@ -234,9 +234,9 @@ static void test_embed_during_generation(void **state)
     int threads0 = threads_of(srv.pid);
     assert_true(pools0 >= 1);
     char *out = NULL;
-    assert_int_equal(post(&srv, "/v1/embeddings", "{\"model\":\"m\",\"input\":[\"a cat\",\"a dog\"]}",
-                          &out),
-                     200);
+    assert_int_equal(
+        post(&srv, "/v1/embeddings", "{\"model\":\"m\",\"input\":[\"a cat\",\"a dog\"]}", &out),
+        200);
     json_t *j = json_loads(out, 0, NULL);
     assert_non_null(j);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 2);

@@ -224,8 +224,7 @@ static int fit_budget(struct rg_engine *e, struct rg_rt_served *s, struct rg_rt_
                       s->id, s->mem >> 20, used >> 20, e->p.max_memory >> 20);
 }
 
-int rg_engine_acquire(struct rg_engine *e, const char *id, struct rg_engine_model **out,
-                      char *err)
+int rg_engine_acquire(struct rg_engine *e, const char *id, struct rg_engine_model **out, char *err)
 {
     *out = NULL;
     struct rg_engine_model *h = rg_calloc(1, sizeof *h);
@@ -397,7 +396,8 @@ struct rg_engine *rg_engine_new(const struct rg_engine_params *p, char *err)
     pthread_cond_init(&e->changed, NULL);
     pthread_mutex_init(&e->req_lock, NULL);
     e->reaper_started = pthread_create(&e->reaper, NULL, reaper, e) == 0;
-    if (e->p.n_models > 0 && e->p.preload) e->preload_started = pthread_create(&e->preload, NULL, preload, e) == 0;
+    if (e->p.n_models > 0 && e->p.preload)
+        e->preload_started = pthread_create(&e->preload, NULL, preload, e) == 0;
     return e;
 nomem:
     if (e) {
@@ -517,12 +517,11 @@ json_t *rg_engine_status(struct rg_engine *e)
             o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:i, s:i, s:{s:i, s:i}, s:i, "
                           "s:f, s:f, s:b}",
                           "id", s->id, "state", "ready", "arch", I->arch, "n_ctx", s->n_ctx,
-                          "file_size", (json_int_t)I->file_size, "memory_bytes",
-                          (json_int_t)s->mem, "chat_format", rg_chat_format_name(s->fmt),
-                          "slots", s->n_slots, "slots_busy", busy, "queued", "interactive", q0,
-                          "background", q1, "requests", s->users, "idle_s",
-                          s->users ? 0.0 : now - s->last_used, "keep_alive_s", keep, "pinned",
-                          (int)s->pinned);
+                          "file_size", (json_int_t)I->file_size, "memory_bytes", (json_int_t)s->mem,
+                          "chat_format", rg_chat_format_name(s->fmt), "slots", s->n_slots,
+                          "slots_busy", busy, "queued", "interactive", q0, "background", q1,
+                          "requests", s->users, "idle_s", s->users ? 0.0 : now - s->last_used,
+                          "keep_alive_s", keep, "pinned", (int)s->pinned);
         }
         if (o) json_array_append_new(arr, o);
     }

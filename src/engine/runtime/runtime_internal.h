@@ -29,7 +29,7 @@ struct rg_rt_req;
 enum rg_rt_state { RG_RT_LOADING, RG_RT_READY, RG_RT_FAILED };
 
 struct rg_rt_slot {
-    int32_t *cached;    /* (n_ctx + 1) tokens this sequence of the context holds */
+    int32_t *cached; /* (n_ctx + 1) tokens this sequence of the context holds */
     int32_t n_cached;
     uint64_t last_used; /* admission count when its last request arrived; 0 = never */
     bool busy;          /* under s->lock */
@@ -59,7 +59,7 @@ struct rg_rt_served {
     bool embed_only; /* an encoder (bert): no generation context */
     /* under lock */
     pthread_mutex_t lock;
-    pthread_cond_t work; /* a request was queued or cancelled, or stop */
+    pthread_cond_t work;     /* a request was queued or cancelled, or stop */
     struct rg_rt_req *queue; /* by priority, then arrival */
     int queued[2];           /* per priority */
     uint64_t admitted;
@@ -82,7 +82,7 @@ struct rg_engine {
     struct rg_engine_params p;
     char **model_paths; /* copies of p.models */
     char *models_dir;
-    pthread_mutex_t lock; /* models[], each served's e->lock fields */
+    pthread_mutex_t lock;   /* models[], each served's e->lock fields */
     pthread_cond_t changed; /* a load ended, a holder left, or stop */
     struct rg_rt_served *models[RG_RT_MAX_MODELS];
     int n_models;
@@ -134,7 +134,7 @@ struct rg_rt_req {
     uint64_t id;
     char log_id[64];
     struct rg_engine *e;
-    struct rg_rt_served *s; /* held from submit until END is queued */
+    struct rg_rt_served *s;     /* held from submit until END is queued */
     struct rg_engine_request r; /* with owned copies of tokens, stops, bias */
     int32_t **toks;             /* r.n_inputs prompts */
     int32_t *n_toks;

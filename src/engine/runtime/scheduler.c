@@ -118,18 +118,15 @@ void rg_rt_req_end(struct rg_rt_req *j, int rc, const char *why)
     double gen_s = j->t_first > 0 && j->n_gen_total > 1
                        ? (double)(j->n_gen_total - 1) / (j->t_done - j->t_first)
                        : 0;
-    const char *outcome = j->rc == RG_OK          ? "ok"
-                          : j->rc == RG_ECANCELED ? "cancelled"
-                                                  : "error";
+    const char *outcome = j->rc == RG_OK ? "ok" : j->rc == RG_ECANCELED ? "cancelled" : "error";
     rg_log(j->rc == RG_OK || j->rc == RG_ECANCELED ? RG_LOG_INFO : RG_LOG_WARN, "engine request",
-           "id", 's', j->log_id, "kind", 's',
-           j->r.kind == RG_ENGINE_EMBED ? "embed" : "generate", "priority", 's',
-           j->r.priority == RG_ENGINE_BACKGROUND ? "background" : "interactive", "model", 's',
-           s->id, "prompt_tokens", 'i', (long long)j->n_prompt_total, "cached_tokens", 'i',
-           (long long)j->n_cached_total, "completion_tokens", 'i', (long long)j->n_gen_total,
+           "id", 's', j->log_id, "kind", 's', j->r.kind == RG_ENGINE_EMBED ? "embed" : "generate",
+           "priority", 's', j->r.priority == RG_ENGINE_BACKGROUND ? "background" : "interactive",
+           "model", 's', s->id, "prompt_tokens", 'i', (long long)j->n_prompt_total, "cached_tokens",
+           'i', (long long)j->n_cached_total, "completion_tokens", 'i', (long long)j->n_gen_total,
            "outcome", 's', outcome, "error", 's', j->rc == RG_OK ? "" : j->err, "queue_ms", 'f',
-           ev.queue_ms, "ttft_ms", 'f',
-           ev.ttft_ms, "tokens_per_s", 'f', gen_s, "total_ms", 'f', ev.total_ms, RG_LOG_END);
+           ev.queue_ms, "ttft_ms", 'f', ev.ttft_ms, "tokens_per_s", 'f', gen_s, "total_ms", 'f',
+           ev.total_ms, RG_LOG_END);
     rg_rt_release_served(s, NAN);
     rg_rt_queue_push_end(&j->q, &ev, j->notify, j->user);
     rg_rt_req_unref(j);
@@ -164,8 +161,8 @@ uint64_t rg_engine_submit(struct rg_engine_model *m, const struct rg_engine_requ
     if (req->kind != RG_ENGINE_GENERATE && req->kind != RG_ENGINE_EMBED)
         *rc = rg_err_set(err, RG_EINVAL, "unknown request kind %d", (int)req->kind);
     else if (req->kind == RG_ENGINE_GENERATE && s->n_slots == 0)
-        *rc = rg_err_set(err, RG_EINVAL, "'%.100s' is an embedding model: it cannot generate",
-                         s->id);
+        *rc =
+            rg_err_set(err, RG_EINVAL, "'%.100s' is an embedding model: it cannot generate", s->id);
     else if (req->n_inputs < 1 || req->n_inputs > 4096)
         *rc = rg_err_set(err, RG_EINVAL, "a request has 1 to 4096 inputs, not %d", req->n_inputs);
     else if (req->n_stops < 0 || req->n_stops > RG_RT_MAX_STOPS)
@@ -191,8 +188,10 @@ uint64_t rg_engine_submit(struct rg_engine_model *m, const struct rg_engine_requ
         }
         for (int32_t k = 0; k < n; k++)
             if (req->tokens[i][k] < 0 || req->tokens[i][k] >= n_vocab) {
-                *rc = rg_err_set(err, RG_EINVAL, "input %d: token %d is not a token id of "
-                                 "this model", i, k);
+                *rc = rg_err_set(err, RG_EINVAL,
+                                 "input %d: token %d is not a token id of "
+                                 "this model",
+                                 i, k);
                 break;
             }
         if (*rc != RG_OK) break;
@@ -218,7 +217,9 @@ uint64_t rg_engine_submit(struct rg_engine_model *m, const struct rg_engine_requ
     }
     j->id = atomic_fetch_add(&e->next_id, 1);
     snprintf(j->log_id, sizeof j->log_id, "%s",
-             req->log_id ? req->log_id : req->kind == RG_ENGINE_EMBED ? "embed" : "generate");
+             req->log_id                    ? req->log_id
+             : req->kind == RG_ENGINE_EMBED ? "embed"
+                                            : "generate");
     if (*rc != RG_OK) {
         req_free(j);
         return 0;
@@ -383,7 +384,8 @@ static void job_advance(struct rg_rt_req *j)
             stopped = true;
         }
     }
-    size_t hold = stopped ? 0 : held_back(j, j->pending.data ? j->pending.data : "", j->pending.len);
+    size_t hold =
+        stopped ? 0 : held_back(j, j->pending.data ? j->pending.data : "", j->pending.len);
     size_t send = j->pending.len - hold;
     push_text(j, j->pending.data, send, 1, j->raw ? j->lp : NULL);
     if (j->pending.data) {
@@ -495,7 +497,8 @@ static bool job_finish(struct rg_rt_req *j)
     }
     j->n_gen_total += j->n_gen;
     if (j->rc == RG_OK) {
-        struct rg_engine_event ev = {.type = RG_ENGINE_EV_CHOICE_END, .choice = j->choice,
+        struct rg_engine_event ev = {.type = RG_ENGINE_EV_CHOICE_END,
+                                     .choice = j->choice,
                                      .finish = j->finish ? j->finish : "length"};
         if (rg_rt_queue_push(&j->q, &ev, j->s->e->p.max_event_bytes) != RG_OK)
             fail(j, RG_ENOMEM, "the caller is not reading this request's output");
@@ -698,7 +701,8 @@ void *rg_rt_scheduler(void *arg)
     int ns = RG_MAX(s->n_slots, 1);
     struct step st = {
         .logits = rg_malloc_array((size_t)ns * (size_t)n_vocab, sizeof(float)),
-        .items = rg_calloc((size_t)ns + STEP_TOKENS + STEP_TOKENS / 4, sizeof(struct rg_batch_item)),
+        .items =
+            rg_calloc((size_t)ns + STEP_TOKENS + STEP_TOKENS / 4, sizeof(struct rg_batch_item)),
         .rows = rg_calloc((size_t)ns, sizeof(struct rg_rt_req *)),
         .prompting = rg_calloc((size_t)ns, sizeof(struct rg_rt_req *)),
     };

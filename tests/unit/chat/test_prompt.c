@@ -50,10 +50,11 @@ static void test_tokens_are_the_template(void **state)
     if (!model) skip();
     struct rg_chat_prompt p;
     struct rg_req_err e;
-    assert_int_equal(build("{\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},"
-                           "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}]}",
-                           &p, &e),
-                     RG_OK);
+    assert_int_equal(
+        build("{\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},"
+              "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}]}",
+              &p, &e),
+        RG_OK);
     struct rg_chat_msg msgs[] = {{"system", "Be brief."}, {"user", "Hi"}};
     int32_t *want;
     size_t n;
@@ -173,7 +174,8 @@ static void split(const char *answer, size_t piece, const json_t *tools, struct 
 static void test_answer_split(void **state)
 {
     (void)state;
-    json_t *tools = json_loads("[{\"type\":\"function\",\"function\":{\"name\":\"get\"}}]", 0, NULL);
+    json_t *tools =
+        json_loads("[{\"type\":\"function\",\"function\":{\"name\":\"get\"}}]", 0, NULL);
     const char *with_call = "Let me look. <tool_call>{\"name\":\"get\",\"arguments\":{\"q\":1}}"
                             "</tool_call>";
     for (size_t piece = 1; piece < 20; piece++) {
