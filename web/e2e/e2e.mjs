@@ -135,7 +135,7 @@ try {
     if (open !== 0) await new Promise((r) => setTimeout(r, 100));
   }
   check(open === 0, `streams still open on the server: ${open}`);
-  const cut = [...log.matchAll(/completion .*completion_tokens=(\d+)/g)].map((m) => Number(m[1]));
+  const cut = [...log.matchAll(/engine request .*completion_tokens=(\d+)/g)].map((m) => Number(m[1]));
   check(cut.length >= 2 && cut[cut.length - 1] < 2000, `the stopped generation ran on: ${cut.join(',')}`);
 
   // ---- hostile model output is text ----
