@@ -6,8 +6,6 @@
  * one round trip. Plain reads and writes are parameterized statements here.
  * All input travels as bound parameters ($1...), never inside SQL text.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "db/db_internal.h"
+#include "db/pg_internal.h"
 
 /* Serializes migrations, and decisions that look at the whole users table
  * (the first account is the admin; at least one admin must stay). */
@@ -314,99 +313,26 @@ _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per vers
 
 /* ---- statements -------------------------------------------------------------- */
 
-/* First line of libpq's message, without "ERROR:  " noise. */
-static int pq_fail(PGconn *c, PGresult *r, char *err)
-{
-    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    char line[200];
-    rg_strlcpy(line, msg && *msg ? msg : "unknown error", sizeof line);
-    line[strcspn(line, "\n")] = '\0';
-    int code = RG_EIO;
-    if (state && !strcmp(state, "23505"))
-        code = RG_EEXISTS;
-    else if (state && !strcmp(state, "23503"))
-        code = RG_ENOTFOUND;
-    else if (state &&
-             (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03")))
-        code = RG_EBUSY;
-    return rg_err_set(err, code, "postgres: %s", line);
-}
-
-/*
- * Runs sql with parameters described by fmt, one letter each:
- *   s  const char * (NULL = SQL NULL)   i  int64_t   b  int (boolean)
- * Returns the result (caller PQclear's) when it has rows or is a command,
- * else NULL with err set (and *rc the code).
- */
-static PGresult *q(PGconn *c, int *rc, char *err, const char *sql, const char *fmt, ...)
-{
-    enum { MAXP = 12 };
-    const char *vals[MAXP];
-    char nums[MAXP][24];
-    int n = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    for (; fmt && *fmt; fmt++, n++) {
-        RG_ASSERT(n < MAXP);
-        switch (*fmt) {
-        case 's': vals[n] = va_arg(ap, const char *); break;
-        case 'i':
-            snprintf(nums[n], sizeof nums[n], "%lld", (long long)va_arg(ap, int64_t));
-            vals[n] = nums[n];
-            break;
-        case 'b': vals[n] = va_arg(ap, int) ? "true" : "false"; break;
-        default: RG_ASSERT(!"bad parameter letter");
-        }
-    }
-    va_end(ap);
-    PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-        *rc = RG_OK;
-        return r;
-    }
-    *rc = pq_fail(c, r, err);
-    PQclear(r);
-    if (PQstatus(c) != CONNECTION_OK) PQreset(c); /* the next call gets a fresh connection */
-    return NULL;
-}
-
 /* A statement whose result does not matter beyond success. */
 static int cmd(PGconn *c, char *err, const char *sql)
 {
     int rc;
-    PGresult *r = q(c, &rc, err, sql, "");
+    PGresult *r = rg_db_pg_query(c, &rc, err, sql, "");
     PQclear(r);
     return rc;
-}
-
-static const char *val(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col);
-}
-
-static int64_t ival(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
-static bool bval(PGresult *r, int row, int col)
-{
-    return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
 }
 
 /* Reads the 8 user columns starting at col. */
 static void read_user(PGresult *r, int row, int col, struct rg_db_user *u)
 {
-    u->id = ival(r, row, col);
-    rg_db_copy(u->email, sizeof u->email, val(r, row, col + 1));
-    rg_db_copy(u->name, sizeof u->name, val(r, row, col + 2));
-    rg_db_copy(u->role, sizeof u->role, val(r, row, col + 3));
-    rg_db_copy(u->pw_hash, sizeof u->pw_hash, val(r, row, col + 4));
-    u->disabled = bval(r, row, col + 5);
-    u->pending = bval(r, row, col + 6);
-    u->created_at = ival(r, row, col + 7);
+    u->id = rg_db_pg_ival(r, row, col);
+    rg_db_copy(u->email, sizeof u->email, rg_db_pg_val(r, row, col + 1));
+    rg_db_copy(u->name, sizeof u->name, rg_db_pg_val(r, row, col + 2));
+    rg_db_copy(u->role, sizeof u->role, rg_db_pg_val(r, row, col + 3));
+    rg_db_copy(u->pw_hash, sizeof u->pw_hash, rg_db_pg_val(r, row, col + 4));
+    u->disabled = rg_db_pg_bval(r, row, col + 5);
+    u->pending = rg_db_pg_bval(r, row, col + 6);
+    u->created_at = rg_db_pg_ival(r, row, col + 7);
 }
 
 #define USER_COLS "id, email, name, role, password_hash, disabled, pending, created_at"
@@ -464,12 +390,13 @@ static int p_version(void *conn, int *current, char *err)
 {
     PGconn *c = conn;
     int rc;
-    PGresult *r = q(c, &rc, err,
-                    "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0"
-                    " ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END",
-                    "");
+    PGresult *r =
+        rg_db_pg_query(c, &rc, err,
+                       "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0"
+                       " ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END",
+                       "");
     if (!r) return rc;
-    *current = (int)ival(r, 0, 0);
+    *current = (int)rg_db_pg_ival(r, 0, 0);
     PQclear(r);
     return RG_OK;
 }
@@ -493,14 +420,15 @@ static int p_migrate(void *conn, int *applied, char *err)
         if (!rc && cur < MIGRATIONS[i].version) {
             for (const char *const *st = MIGRATIONS[i].sql; !rc && *st; st++) {
                 PGresult *r = PQexec(c, *st); /* no parameters: may hold several statements */
-                if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = pq_fail(c, r, err);
+                if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = rg_db_pg_fail(c, r, err);
                 PQclear(r);
             }
             if (!rc) {
-                PGresult *ins = q(c, &rc, err,
-                                  "INSERT INTO schema_migrations(version, name, applied_at)"
-                                  " VALUES ($1, $2, extract(epoch FROM now())::bigint)",
-                                  "is", (int64_t)MIGRATIONS[i].version, MIGRATIONS[i].name);
+                PGresult *ins =
+                    rg_db_pg_query(c, &rc, err,
+                                   "INSERT INTO schema_migrations(version, name, applied_at)"
+                                   " VALUES ($1, $2, extract(epoch FROM now())::bigint)",
+                                   "is", (int64_t)MIGRATIONS[i].version, MIGRATIONS[i].name);
                 PQclear(ins);
             }
             if (!rc) (*applied)++;
@@ -538,9 +466,9 @@ static int p_user_create(void *conn, const struct rg_db_new_user *u, struct rg_d
                          char *err)
 {
     int rc;
-    PGresult *r =
-        q(conn, &rc, err, "SELECT * FROM create_user($1, $2, $3, $4, $5, $6, $7)", "ssssbbi",
-          u->email, u->name, u->pw_hash, u->role, (int)u->pending, (int)u->first_only, u->now);
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err, "SELECT * FROM create_user($1, $2, $3, $4, $5, $6, $7)", "ssssbbi",
+        u->email, u->name, u->pw_hash, u->role, (int)u->pending, (int)u->first_only, u->now);
     if (rc == RG_EEXISTS) return rg_err_set(err, RG_EEXISTS, "an account with this email exists");
     if (r && PQntuples(r) == 0) { /* first_only, and there is an account */
         PQclear(r);
@@ -552,14 +480,16 @@ static int p_user_create(void *conn, const struct rg_db_new_user *u, struct rg_d
 static int p_user_get(void *conn, int64_t id, struct rg_db_user *out, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT " USER_COLS " FROM users WHERE id = $1", "i", id);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT " USER_COLS " FROM users WHERE id = $1", "i", id);
     return one_user(r, rc, 0, out, err);
 }
 
 static int p_user_by_email(void *conn, const char *email, struct rg_db_user *out, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT " USER_COLS " FROM users WHERE email = $1", "s", email);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT " USER_COLS " FROM users WHERE email = $1",
+                                 "s", email);
     return one_user(r, rc, 0, out, err);
 }
 
@@ -571,16 +501,16 @@ static void user_row(PGresult *r, int row, void *item)
 static int p_user_list(void *conn, struct rg_db_user **out, size_t *n, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT " USER_COLS " FROM users ORDER BY id", "");
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT " USER_COLS " FROM users ORDER BY id", "");
     return r ? collect(r, (void **)out, n, sizeof **out, user_row, err) : rc;
 }
 
 static int p_user_count(void *conn, int64_t *n, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT count(*) FROM users", "");
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT count(*) FROM users", "");
     if (!r) return rc;
-    *n = ival(r, 0, 0);
+    *n = rg_db_pg_ival(r, 0, 0);
     PQclear(r);
     return RG_OK;
 }
@@ -593,27 +523,28 @@ static int p_user_update(void *conn, int64_t id, const struct rg_db_user_change 
     if (rc) return rc;
     PGresult *r = NULL;
     if (!(rc = cmd(c, err, "SELECT pg_advisory_xact_lock(" LOCK_USERS ")"))) {
-        r = q(c, &rc, err,
-              "UPDATE users SET role = coalesce($1, role),"
-              " disabled = CASE WHEN $2::int < 0 THEN disabled ELSE $2::int = 1 END,"
-              " pending = CASE WHEN $3::int < 0 THEN pending ELSE $3::int = 1 END,"
-              " password_hash = coalesce($4, password_hash), updated_at = $5 WHERE id = $6"
-              " RETURNING " USER_COLS,
-              "siisii", ch->role, (int64_t)ch->disabled, (int64_t)ch->pending, ch->pw_hash, now,
-              id);
+        r = rg_db_pg_query(
+            c, &rc, err,
+            "UPDATE users SET role = coalesce($1, role),"
+            " disabled = CASE WHEN $2::int < 0 THEN disabled ELSE $2::int = 1 END,"
+            " pending = CASE WHEN $3::int < 0 THEN pending ELSE $3::int = 1 END,"
+            " password_hash = coalesce($4, password_hash), updated_at = $5 WHERE id = $6"
+            " RETURNING " USER_COLS,
+            "siisii", ch->role, (int64_t)ch->disabled, (int64_t)ch->pending, ch->pw_hash, now, id);
         if (r) rc = one_user(r, rc, 0, out, err);
     }
     if (!rc && ch->disabled == 1) {
-        r = q(c, &rc, err,
-              "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL", "ii",
-              now, id);
+        r = rg_db_pg_query(
+            c, &rc, err,
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL", "ii",
+            now, id);
         PQclear(r);
     }
     if (!rc) {
-        r = q(c, &rc, err,
-              "SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled AND NOT pending",
-              "");
-        if (r && ival(r, 0, 0) == 0)
+        r = rg_db_pg_query(
+            c, &rc, err,
+            "SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled AND NOT pending", "");
+        if (r && rg_db_pg_ival(r, 0, 0) == 0)
             rc = rg_err_set(err, RG_ESTATE,
                             "cannot demote or disable the last enabled admin: make another account "
                             "admin first");
@@ -633,18 +564,18 @@ static int p_login(void *conn, const char *email, const char *addr, int window_s
                    struct rg_db_login *out, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT * FROM login($1, $2, $3, $4)", "ssii", email, addr,
-                    (int64_t)window_s, now);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT * FROM login($1, $2, $3, $4)", "ssii",
+                                 email, addr, (int64_t)window_s, now);
     if (!r) return rc;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return rg_err_set(err, RG_EIO, "postgres: login() gave no row");
     }
-    out->attempt_id = ival(r, 0, 0);
-    out->failures_pair = (int)ival(r, 0, 1);
-    out->failures_addr = (int)ival(r, 0, 2);
-    out->last_failure_at = ival(r, 0, 3);
-    out->found = bval(r, 0, 4);
+    out->attempt_id = rg_db_pg_ival(r, 0, 0);
+    out->failures_pair = (int)rg_db_pg_ival(r, 0, 1);
+    out->failures_addr = (int)rg_db_pg_ival(r, 0, 2);
+    out->last_failure_at = rg_db_pg_ival(r, 0, 3);
+    out->found = rg_db_pg_bval(r, 0, 4);
     if (out->found) read_user(r, 0, 5, &out->user);
     PQclear(r);
     return RG_OK;
@@ -653,9 +584,9 @@ static int p_login(void *conn, const char *email, const char *addr, int window_s
 static int p_login_succeeded(void *conn, int64_t attempt_id, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT login_succeeded($1)", "i", attempt_id);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT login_succeeded($1)", "i", attempt_id);
     if (!r) return rc;
-    bool ok = bval(r, 0, 0);
+    bool ok = rg_db_pg_bval(r, 0, 0);
     PQclear(r);
     return ok ? RG_OK : rg_err_set(err, RG_ENOTFOUND, "no such attempt");
 }
@@ -664,11 +595,11 @@ static int p_login_succeeded(void *conn, int64_t attempt_id, char *err)
 
 static void read_session(PGresult *r, int col, int64_t user_id, struct rg_db_session *s)
 {
-    s->id = ival(r, 0, col);
+    s->id = rg_db_pg_ival(r, 0, col);
     s->user_id = user_id;
-    rg_db_copy(s->family, sizeof s->family, val(r, 0, col + 1));
-    s->created_at = ival(r, 0, col + 2);
-    s->expires_at = ival(r, 0, col + 3);
+    rg_db_copy(s->family, sizeof s->family, rg_db_pg_val(r, 0, col + 1));
+    s->created_at = rg_db_pg_ival(r, 0, col + 2);
+    s->expires_at = rg_db_pg_ival(r, 0, col + 3);
 }
 
 static int p_session_create(void *conn, int64_t user_id, const char *token_hash, int64_t expires_at,
@@ -677,12 +608,12 @@ static int p_session_create(void *conn, int64_t user_id, const char *token_hash,
     char family[40];
     if (rg_db_family_new(family) != RG_OK) return rg_err_set(err, RG_EINTERNAL, "no random bytes");
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "INSERT INTO sessions(user_id, family, token_hash, created_at, expires_at,"
-                    " user_agent) VALUES ($1, $2, $3, $4, $5, $6)"
-                    " RETURNING id, family, created_at, expires_at",
-                    "issiis", user_id, family, token_hash, now, expires_at, ua);
-    if (rc == RG_ENOTFOUND) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err,
+                       "INSERT INTO sessions(user_id, family, token_hash, created_at, expires_at,"
+                       " user_agent) VALUES ($1, $2, $3, $4, $5, $6)"
+                       " RETURNING id, family, created_at, expires_at",
+                       "issiis", user_id, family, token_hash, now, expires_at, ua);
     if (!r) return rc;
     read_session(r, 0, user_id, out);
     PQclear(r);
@@ -693,8 +624,8 @@ static int p_session_validate(void *conn, const char *token_hash, int64_t now,
                               struct rg_db_session *s, struct rg_db_user *u, char *err)
 {
     int rc;
-    PGresult *r =
-        q(conn, &rc, err, "SELECT * FROM validate_session($1, $2)", "si", token_hash, now);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT * FROM validate_session($1, $2)", "si",
+                                 token_hash, now);
     if (!r) return rc;
     if (PQntuples(r) != 1) {
         PQclear(r);
@@ -711,10 +642,10 @@ static int p_session_rotate(void *conn, const char *old_hash, const char *new_ha
                             struct rg_db_session *s, struct rg_db_user *u, bool *reuse, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT * FROM rotate_session($1, $2, $3, $4, $5)", "ssisi",
-                    old_hash, new_hash, new_expires, ua, now);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT * FROM rotate_session($1, $2, $3, $4, $5)",
+                                 "ssisi", old_hash, new_hash, new_expires, ua, now);
     if (!r) return rc;
-    const char *status = PQntuples(r) == 1 ? val(r, 0, 0) : "invalid";
+    const char *status = PQntuples(r) == 1 ? rg_db_pg_val(r, 0, 0) : "invalid";
     if (!strcmp(status, "ok")) {
         read_user(r, 0, 5, u);
         read_session(r, 1, u->id, s);
@@ -732,15 +663,17 @@ static int p_session_rotate(void *conn, const char *old_hash, const char *new_ha
 static int p_session_revoke(void *conn, const char *token_hash, int64_t now, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "WITH f AS (SELECT family FROM sessions WHERE token_hash = $1)"
-                    " UPDATE sessions SET revoked_at = $2 WHERE family IN (SELECT family FROM f)"
-                    " AND revoked_at IS NULL RETURNING id",
-                    "si", token_hash, now);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err,
+                       "WITH f AS (SELECT family FROM sessions WHERE token_hash = $1)"
+                       " UPDATE sessions SET revoked_at = $2 WHERE family IN (SELECT family FROM f)"
+                       " AND revoked_at IS NULL RETURNING id",
+                       "si", token_hash, now);
     if (!r) return rc;
     PQclear(r);
     /* known at all? (an already revoked family updates nothing yet exists) */
-    r = q(conn, &rc, err, "SELECT 1 FROM sessions WHERE token_hash = $1", "s", token_hash);
+    r = rg_db_pg_query(conn, &rc, err, "SELECT 1 FROM sessions WHERE token_hash = $1", "s",
+                       token_hash);
     if (!r) return rc;
     int rows = PQntuples(r);
     PQclear(r);
@@ -750,9 +683,10 @@ static int p_session_revoke(void *conn, const char *token_hash, int64_t now, cha
 static int p_session_revoke_user(void *conn, int64_t user_id, int64_t now, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-                    "ii", now, user_id);
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err,
+        "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL", "ii", now,
+        user_id);
     PQclear(r);
     return rc;
 }
@@ -761,16 +695,16 @@ static int p_token_state(void *conn, int64_t user_id, const char *family,
                          struct rg_db_token_state *out, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "SELECT u.role, NOT u.disabled AND NOT u.pending, EXISTS (SELECT 1"
-                    " FROM sessions s WHERE s.family = $1 AND s.user_id = u.id AND"
-                    " s.revoked_at IS NULL) FROM users u WHERE u.id = $2",
-                    "si", family, user_id);
+    PGresult *r = rg_db_pg_query(conn, &rc, err,
+                                 "SELECT u.role, NOT u.disabled AND NOT u.pending, EXISTS (SELECT 1"
+                                 " FROM sessions s WHERE s.family = $1 AND s.user_id = u.id AND"
+                                 " s.revoked_at IS NULL) FROM users u WHERE u.id = $2",
+                                 "si", family, user_id);
     if (!r) return rc;
     if (PQntuples(r) == 1) {
-        rg_db_copy(out->role, sizeof out->role, val(r, 0, 0));
-        out->active = bval(r, 0, 1);
-        out->session_live = bval(r, 0, 2);
+        rg_db_copy(out->role, sizeof out->role, rg_db_pg_val(r, 0, 0));
+        out->active = rg_db_pg_bval(r, 0, 1);
+        out->session_live = rg_db_pg_bval(r, 0, 2);
     }
     PQclear(r);
     return RG_OK;
@@ -782,17 +716,17 @@ static int p_identity_link(void *conn, const struct rg_db_identity_in *in, struc
                            bool *created, char *err)
 {
     int rc;
-    PGresult *r =
-        q(conn, &rc, err, "SELECT * FROM link_oauth_identity($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-          "ssssibbbi", in->provider, in->subject, in->email, in->name, in->signed_in_user,
-          (int)in->pending, (int)in->allow_create, (int)in->first_only, in->now);
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err, "SELECT * FROM link_oauth_identity($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "ssssibbbi", in->provider, in->subject, in->email, in->name, in->signed_in_user,
+        (int)in->pending, (int)in->allow_create, (int)in->first_only, in->now);
     if (rc == RG_EEXISTS)
         return rg_err_set(err, RG_EEXISTS, "this %s identity or account is already linked",
                           in->provider);
     if (!r) return rc;
-    const char *status = PQntuples(r) == 1 ? val(r, 0, 0) : "";
+    const char *status = PQntuples(r) == 1 ? rg_db_pg_val(r, 0, 0) : "";
     if (!strcmp(status, "ok")) {
-        *created = bval(r, 0, 1);
+        *created = rg_db_pg_bval(r, 0, 1);
         read_user(r, 0, 2, out);
         rc = RG_OK;
     } else if (!strcmp(status, "email")) {
@@ -819,13 +753,13 @@ static int p_identity_link(void *conn, const struct rg_db_identity_in *in, struc
 
 static void read_key(PGresult *r, int row, struct rg_db_apikey *k)
 {
-    k->id = ival(r, row, 0);
-    k->user_id = ival(r, row, 1);
-    rg_db_copy(k->name, sizeof k->name, val(r, row, 2));
-    rg_db_copy(k->prefix, sizeof k->prefix, val(r, row, 3));
-    rg_db_copy(k->scopes, sizeof k->scopes, val(r, row, 4));
-    k->created_at = ival(r, row, 5);
-    k->last_used_at = ival(r, row, 6);
+    k->id = rg_db_pg_ival(r, row, 0);
+    k->user_id = rg_db_pg_ival(r, row, 1);
+    rg_db_copy(k->name, sizeof k->name, rg_db_pg_val(r, row, 2));
+    rg_db_copy(k->prefix, sizeof k->prefix, rg_db_pg_val(r, row, 3));
+    rg_db_copy(k->scopes, sizeof k->scopes, rg_db_pg_val(r, row, 4));
+    k->created_at = rg_db_pg_ival(r, row, 5);
+    k->last_used_at = rg_db_pg_ival(r, row, 6);
 }
 
 static int p_apikey_create(void *conn, int64_t user_id, const char *name, const char *prefix,
@@ -833,11 +767,11 @@ static int p_apikey_create(void *conn, int64_t user_id, const char *name, const 
                            struct rg_db_apikey *out, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "INSERT INTO api_keys AS k(user_id, name, prefix, key_hash, scopes, created_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " KEY_COLS,
-                    "issssi", user_id, name, prefix, key_hash, scopes, now);
-    if (rc == RG_ENOTFOUND) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err,
+        "INSERT INTO api_keys AS k(user_id, name, prefix, key_hash, scopes, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " KEY_COLS,
+        "issssi", user_id, name, prefix, key_hash, scopes, now);
     if (!r) return rc;
     read_key(r, 0, out);
     PQclear(r);
@@ -853,20 +787,22 @@ static int p_apikey_list(void *conn, int64_t user_id, struct rg_db_apikey **out,
                          char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "SELECT " KEY_COLS " FROM api_keys k WHERE k.revoked_at IS NULL AND"
-                    " ($1 = 0 OR k.user_id = $1) ORDER BY k.id DESC",
-                    "i", user_id);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err,
+                       "SELECT " KEY_COLS " FROM api_keys k WHERE k.revoked_at IS NULL AND"
+                       " ($1 = 0 OR k.user_id = $1) ORDER BY k.id DESC",
+                       "i", user_id);
     return r ? collect(r, (void **)out, n, sizeof **out, key_row, err) : rc;
 }
 
 static int p_apikey_revoke(void *conn, int64_t id, int64_t owner, int64_t now, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND ($3 = 0 OR user_id = $3)"
-                    " AND revoked_at IS NULL",
-                    "iii", now, id, owner);
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err,
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND ($3 = 0 OR user_id = $3)"
+        " AND revoked_at IS NULL",
+        "iii", now, id, owner);
     if (!r) return rc;
     bool hit = strcmp(PQcmdTuples(r), "0") != 0;
     PQclear(r);
@@ -877,19 +813,20 @@ static int p_apikey_lookup(void *conn, const char *prefix, int64_t now, struct r
                            char hash_out[72], struct rg_db_user *owner, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "UPDATE api_keys k SET last_used_at = $2 FROM users u"
-                    " WHERE u.id = k.user_id AND k.prefix = $1 AND k.revoked_at IS NULL AND"
-                    " NOT u.disabled AND NOT u.pending"
-                    " RETURNING " KEY_COLS ", k.key_hash, " USER_COLS_U,
-                    "si", prefix, now);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err,
+                       "UPDATE api_keys k SET last_used_at = $2 FROM users u"
+                       " WHERE u.id = k.user_id AND k.prefix = $1 AND k.revoked_at IS NULL AND"
+                       " NOT u.disabled AND NOT u.pending"
+                       " RETURNING " KEY_COLS ", k.key_hash, " USER_COLS_U,
+                       "si", prefix, now);
     if (!r) return rc;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return rg_err_set(err, RG_ENOTFOUND, "no such API key");
     }
     read_key(r, 0, k);
-    rg_db_copy(hash_out, 72, val(r, 0, 7));
+    rg_db_copy(hash_out, 72, rg_db_pg_val(r, 0, 7));
     read_user(r, 0, 8, owner);
     PQclear(r);
     return RG_OK;

@@ -5,7 +5,6 @@
  * connections never deadlock upgrading a read lock, and decisions such as
  * "the first account is the admin" see a stable database).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "db/db_internal.h"
+#include "db/sqlite_internal.h"
 
 /* ---- migrations ------------------------------------------------------------ */
 
@@ -86,109 +86,6 @@ _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per vers
 
 /* ---- statements ----------------------------------------------------------- */
 
-static int db_fail(sqlite3 *c, char *err)
-{
-    int code = sqlite3_extended_errcode(c);
-    if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return rg_err_set(err, RG_EEXISTS, "%s", sqlite3_errmsg(c));
-    if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
-        return rg_err_set(err, RG_EBUSY, "database is busy: %s", sqlite3_errmsg(c));
-    return rg_err_set(err, RG_EIO, "sqlite: %s", sqlite3_errmsg(c));
-}
-
-/*
- * Prepares sql and binds the arguments described by fmt, one letter each:
- *   s  const char * (NULL binds NULL)    i  int64_t    b  int (0/1)
- * Returns the statement or NULL (err set).
- */
-static sqlite3_stmt *prep(sqlite3 *c, char *err, const char *sql, const char *fmt, ...)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(c, err);
-        return NULL;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = SQLITE_OK;
-    for (int i = 1; fmt && *fmt && rc == SQLITE_OK; fmt++, i++) {
-        switch (*fmt) {
-        case 's': {
-            const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
-            break;
-        }
-        case 'i': rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t)); break;
-        case 'b': rc = sqlite3_bind_int(st, i, va_arg(ap, int) ? 1 : 0); break;
-        default: RG_ASSERT(!"bad bind letter");
-        }
-    }
-    va_end(ap);
-    if (rc != SQLITE_OK) {
-        db_fail(c, err);
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
-
-/* Steps a statement that returns no rows (or whose rows are ignored). */
-static int run(sqlite3 *c, sqlite3_stmt *st, char *err)
-{
-    if (!st) return RG_EIO;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    }
-    int out = rc == SQLITE_DONE ? RG_OK : db_fail(c, err);
-    sqlite3_finalize(st);
-    return out;
-}
-
-static int exec(sqlite3 *c, const char *sql, char *err)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(c, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = db_fail(c, err);
-        sqlite3_free(msg);
-        return rc;
-    }
-    return RG_OK;
-}
-
-static int begin(sqlite3 *c, char *err)
-{
-    return exec(c, "BEGIN IMMEDIATE", err);
-}
-
-static int commit(sqlite3 *c, char *err)
-{
-    return exec(c, "COMMIT", err);
-}
-
-/* Ends a transaction: commits when rc is RG_OK (or keep is true: work that
- * must stay although the call fails), rolls back otherwise. Returns rc, or
- * the commit's error. */
-static int finish(sqlite3 *c, int rc, bool keep, char *err)
-{
-    if (rc == RG_OK || keep) {
-        char cerr[RG_ERR_SIZE];
-        int crc = commit(c, cerr);
-        if (crc != RG_OK) {
-            exec(c, "ROLLBACK", NULL);
-            return rg_err_set(err, crc, "%s", cerr);
-        }
-        return rc;
-    }
-    exec(c, "ROLLBACK", NULL);
-    return rc;
-}
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
-}
-
 #define USER_COLS "id, email, name, role, password_hash, disabled, pending, created_at"
 #define USER_COLS_U                                                                                \
     "u.id, u.email, u.name, u.role, u.password_hash, u.disabled, u.pending, u.created_at"
@@ -196,10 +93,10 @@ static const char *col_text(sqlite3_stmt *st, int i)
 static void read_user(sqlite3_stmt *st, int at, struct rg_db_user *u)
 {
     u->id = sqlite3_column_int64(st, at);
-    rg_db_copy(u->email, sizeof u->email, col_text(st, at + 1));
-    rg_db_copy(u->name, sizeof u->name, col_text(st, at + 2));
-    rg_db_copy(u->role, sizeof u->role, col_text(st, at + 3));
-    rg_db_copy(u->pw_hash, sizeof u->pw_hash, col_text(st, at + 4));
+    rg_db_copy(u->email, sizeof u->email, rg_db_sq_text(st, at + 1));
+    rg_db_copy(u->name, sizeof u->name, rg_db_sq_text(st, at + 2));
+    rg_db_copy(u->role, sizeof u->role, rg_db_sq_text(st, at + 3));
+    rg_db_copy(u->pw_hash, sizeof u->pw_hash, rg_db_sq_text(st, at + 4));
     u->disabled = sqlite3_column_int(st, at + 5) != 0;
     u->pending = sqlite3_column_int(st, at + 6) != 0;
     u->created_at = sqlite3_column_int64(st, at + 7);
@@ -216,22 +113,8 @@ static int one_user(sqlite3 *c, sqlite3_stmt *st, struct rg_db_user *u, char *er
     } else if (rc == SQLITE_DONE) {
         out = rg_err_set(err, RG_ENOTFOUND, "no such user");
     } else {
-        out = db_fail(c, err);
+        out = rg_db_sq_fail(c, err);
     }
-    sqlite3_finalize(st);
-    return out;
-}
-
-/* One integer from a query (0 when there is no row). */
-static int one_int(sqlite3 *c, sqlite3_stmt *st, int64_t *v, char *err)
-{
-    if (!st) return RG_EIO;
-    int rc = sqlite3_step(st), out = RG_OK;
-    *v = 0;
-    if (rc == SQLITE_ROW)
-        *v = sqlite3_column_int64(st, 0);
-    else if (rc != SQLITE_DONE)
-        out = db_fail(c, err);
     sqlite3_finalize(st);
     return out;
 }
@@ -262,7 +145,7 @@ static int collect(sqlite3 *c, sqlite3_stmt *st, void **out, size_t *n, size_t e
         read_row(st, item);
         (*n)++;
     }
-    if (res == RG_OK && rc != SQLITE_DONE) res = db_fail(c, err);
+    if (res == RG_OK && rc != SQLITE_DONE) res = rg_db_sq_fail(c, err);
     sqlite3_finalize(st);
     if (res) {
         rg_free(*out);
@@ -289,8 +172,9 @@ static int s_connect(const char *url, int busy_ms, void **conn, char *err)
     sqlite3_busy_timeout(c, busy_ms);
     sqlite3_extended_result_codes(c, 1);
     char e[RG_ERR_SIZE];
-    if (exec(c, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;", e) !=
-        RG_OK) {
+    if (rg_db_sq_exec(c,
+                      "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
+                      e) != RG_OK) {
         rg_err_set(err, RG_EIO, "--db %s: %s", path, e);
         sqlite3_close(c);
         return RG_EIO;
@@ -308,18 +192,20 @@ static int s_version(void *conn, int *current, char *err)
 {
     sqlite3 *c = conn;
     int64_t n = 0;
-    int rc = one_int(c,
-                     prep(c, err,
-                          "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
-                          "name='schema_migrations'",
-                          ""),
-                     &n, err);
+    int rc =
+        rg_db_sq_one_int(c,
+                         rg_db_sq_prep(c, err,
+                                       "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
+                                       "name='schema_migrations'",
+                                       ""),
+                         &n, err);
     if (rc) return rc;
     *current = 0;
     if (!n) return RG_OK;
     int64_t v = 0;
-    rc = one_int(c, prep(c, err, "SELECT coalesce(max(version),0) FROM schema_migrations", ""), &v,
-                 err);
+    rc = rg_db_sq_one_int(
+        c, rg_db_sq_prep(c, err, "SELECT coalesce(max(version),0) FROM schema_migrations", ""), &v,
+        err);
     *current = (int)v;
     return rc;
 }
@@ -327,13 +213,14 @@ static int s_version(void *conn, int *current, char *err)
 static int s_migrate(void *conn, int *applied, char *err)
 {
     sqlite3 *c = conn;
-    int rc = exec(c,
-                  "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                  " name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-                  err);
+    int rc =
+        rg_db_sq_exec(c,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                      " name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+                      err);
     if (rc) return rc;
     for (size_t i = 0; i < RG_ARRAY_LEN(MIGRATIONS); i++) {
-        if ((rc = begin(c, err))) return rc;
+        if ((rc = rg_db_sq_begin(c, err))) return rc;
         int cur = 0;
         rc = s_version(c, &cur, err);
         if (!rc && cur > RG_DB_LATEST)
@@ -341,18 +228,19 @@ static int s_migrate(void *conn, int *applied, char *err)
                             "database schema version %d is newer than this rustygpt (knows %d)",
                             cur, RG_DB_LATEST);
         if (!rc && cur >= MIGRATIONS[i].version) { /* another process got there first */
-            finish(c, RG_OK, false, err);
+            rg_db_sq_finish(c, RG_OK, false, err);
             continue;
         }
-        if (!rc) rc = exec(c, MIGRATIONS[i].sql, err);
+        if (!rc) rc = rg_db_sq_exec(c, MIGRATIONS[i].sql, err);
         if (!rc)
-            rc = run(c,
-                     prep(c, err,
-                          "INSERT INTO schema_migrations(version, name, applied_at) "
-                          "VALUES (?, ?, strftime('%s','now'))",
-                          "is", (int64_t)MIGRATIONS[i].version, MIGRATIONS[i].name),
-                     err);
-        rc = finish(c, rc, false, err);
+            rc = rg_db_sq_run(
+                c,
+                rg_db_sq_prep(c, err,
+                              "INSERT INTO schema_migrations(version, name, applied_at) "
+                              "VALUES (?, ?, strftime('%s','now'))",
+                              "is", (int64_t)MIGRATIONS[i].version, MIGRATIONS[i].name),
+                NULL, err);
+        rc = rg_db_sq_finish(c, rc, false, err);
         if (rc) return rc;
         (*applied)++;
     }
@@ -369,8 +257,8 @@ static int s_migrate(void *conn, int *applied, char *err)
 
 static int user_by_id(sqlite3 *c, int64_t id, struct rg_db_user *u, char *err)
 {
-    return one_user(c, prep(c, err, "SELECT " USER_COLS " FROM users WHERE id = ?", "i", id), u,
-                    err);
+    return one_user(
+        c, rg_db_sq_prep(c, err, "SELECT " USER_COLS " FROM users WHERE id = ?", "i", id), u, err);
 }
 
 /* Inserts a user (inside the caller's BEGIN IMMEDIATE transaction, so the
@@ -382,24 +270,27 @@ static int insert_user(sqlite3 *c, const char *email, const char *name, const ch
 {
     if (!role || first_only) {
         int64_t n = 0;
-        int rc = one_int(c, prep(c, err, "SELECT count(*) FROM users", ""), &n, err);
+        int rc =
+            rg_db_sq_one_int(c, rg_db_sq_prep(c, err, "SELECT count(*) FROM users", ""), &n, err);
         if (rc) return rc;
         if (first_only && n > 0)
             return rg_err_set(err, RG_EPERM, "sign-up is closed: ask an admin for an account");
     }
     if (!role) {
         int64_t n = 0;
-        int rc = one_int(c, prep(c, err, "SELECT count(*) FROM users", ""), &n, err);
+        int rc =
+            rg_db_sq_one_int(c, rg_db_sq_prep(c, err, "SELECT count(*) FROM users", ""), &n, err);
         if (rc) return rc;
         role = n == 0 ? RG_DB_ROLE_ADMIN : RG_DB_ROLE_USER;
         if (n == 0) pending = false; /* nobody could approve the first account */
     }
-    int rc = run(c,
-                 prep(c, err,
+    int rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
                       "INSERT INTO users(email, name, role, password_hash, pending, created_at,"
                       " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                       "ssssbii", email, name, role, pw_hash, (int)pending, now, now),
-                 err);
+        NULL, err);
     if (rc == RG_EEXISTS) return rg_err_set(err, RG_EEXISTS, "an account with this email exists");
     if (rc) return rc;
     return user_by_id(c, sqlite3_last_insert_rowid(c), out, err);
@@ -409,11 +300,11 @@ static int s_user_create(void *conn, const struct rg_db_new_user *u, struct rg_d
                          char *err)
 {
     sqlite3 *c = conn;
-    int rc = begin(c, err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
     rc = insert_user(c, u->email, u->name, u->pw_hash, u->role, u->pending, u->first_only, u->now,
                      out, err);
-    return finish(c, rc, false, err);
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 static int s_user_get(void *conn, int64_t id, struct rg_db_user *out, char *err)
@@ -424,8 +315,9 @@ static int s_user_get(void *conn, int64_t id, struct rg_db_user *out, char *err)
 static int s_user_by_email(void *conn, const char *email, struct rg_db_user *out, char *err)
 {
     sqlite3 *c = conn;
-    return one_user(c, prep(c, err, "SELECT " USER_COLS " FROM users WHERE email = ?", "s", email),
-                    out, err);
+    return one_user(
+        c, rg_db_sq_prep(c, err, "SELECT " USER_COLS " FROM users WHERE email = ?", "s", email),
+        out, err);
 }
 
 static void user_row(sqlite3_stmt *st, void *item)
@@ -436,54 +328,59 @@ static void user_row(sqlite3_stmt *st, void *item)
 static int s_user_list(void *conn, struct rg_db_user **out, size_t *n, char *err)
 {
     sqlite3 *c = conn;
-    return collect(c, prep(c, err, "SELECT " USER_COLS " FROM users ORDER BY id", ""), (void **)out,
-                   n, sizeof **out, user_row, err);
+    return collect(c, rg_db_sq_prep(c, err, "SELECT " USER_COLS " FROM users ORDER BY id", ""),
+                   (void **)out, n, sizeof **out, user_row, err);
 }
 
 static int s_user_count(void *conn, int64_t *n, char *err)
 {
     sqlite3 *c = conn;
-    return one_int(c, prep(c, err, "SELECT count(*) FROM users", ""), n, err);
+    return rg_db_sq_one_int(c, rg_db_sq_prep(c, err, "SELECT count(*) FROM users", ""), n, err);
 }
 
 static int s_user_update(void *conn, int64_t id, const struct rg_db_user_change *ch, int64_t now,
                          struct rg_db_user *out, char *err)
 {
     sqlite3 *c = conn;
-    int rc = begin(c, err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
     struct rg_db_user before;
     rc = user_by_id(c, id, &before, err);
     if (!rc)
-        rc = run(c,
-                 prep(c, err,
-                      "UPDATE users SET role = coalesce(?, role),"
-                      " disabled = CASE WHEN ? < 0 THEN disabled ELSE ? END,"
-                      " pending = CASE WHEN ? < 0 THEN pending ELSE ? END,"
-                      " password_hash = coalesce(?, password_hash), updated_at = ? WHERE id = ?",
-                      "siiiisii", ch->role, (int64_t)ch->disabled, (int64_t)ch->disabled,
-                      (int64_t)ch->pending, (int64_t)ch->pending, ch->pw_hash, now, id),
-                 err);
+        rc = rg_db_sq_run(
+            c,
+            rg_db_sq_prep(
+                c, err,
+                "UPDATE users SET role = coalesce(?, role),"
+                " disabled = CASE WHEN ? < 0 THEN disabled ELSE ? END,"
+                " pending = CASE WHEN ? < 0 THEN pending ELSE ? END,"
+                " password_hash = coalesce(?, password_hash), updated_at = ? WHERE id = ?",
+                "siiiisii", ch->role, (int64_t)ch->disabled, (int64_t)ch->disabled,
+                (int64_t)ch->pending, (int64_t)ch->pending, ch->pw_hash, now, id),
+            NULL, err);
     if (!rc && ch->disabled == 1)
-        rc = run(c,
-                 prep(c, err,
-                      "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-                      "ii", now, id),
-                 err);
+        rc = rg_db_sq_run(
+            c,
+            rg_db_sq_prep(
+                c, err,
+                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", "ii",
+                now, id),
+            NULL, err);
     int64_t admins = 0;
     if (!rc)
-        rc = one_int(c,
-                     prep(c, err,
+        rc = rg_db_sq_one_int(
+            c,
+            rg_db_sq_prep(c, err,
                           "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND "
                           "pending = 0",
                           ""),
-                     &admins, err);
+            &admins, err);
     if (!rc && admins == 0)
         rc = rg_err_set(
             err, RG_ESTATE,
             "cannot demote or disable the last enabled admin: make another account admin first");
     if (!rc) rc = user_by_id(c, id, out, err);
-    return finish(c, rc, false, err);
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 /* ---- sign-in ---------------------------------------------------------------- */
@@ -492,22 +389,26 @@ static int s_login(void *conn, const char *email, const char *addr, int window_s
                    struct rg_db_login *out, char *err)
 {
     sqlite3 *c = conn;
-    int rc = begin(c, err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
-    rc = run(c, prep(c, err, "DELETE FROM login_attempts WHERE at < ?", "i", now - 86400), err);
+    rc = rg_db_sq_run(
+        c, rg_db_sq_prep(c, err, "DELETE FROM login_attempts WHERE at < ?", "i", now - 86400), NULL,
+        err);
     if (!rc)
-        rc = run(c,
-                 prep(c, err, "INSERT INTO login_attempts(email, addr, at) VALUES (?, ?, ?)", "ssi",
-                      email, addr, now),
-                 err);
+        rc = rg_db_sq_run(
+            c,
+            rg_db_sq_prep(c, err, "INSERT INTO login_attempts(email, addr, at) VALUES (?, ?, ?)",
+                          "ssi", email, addr, now),
+            NULL, err);
     if (!rc) out->attempt_id = sqlite3_last_insert_rowid(c);
     int64_t v = 0;
     if (!rc) {
-        sqlite3_stmt *st = prep(c, err,
-                                "SELECT count(*), coalesce(max(at), 0) FROM login_attempts"
-                                " WHERE email = ? AND addr = ? AND ok = 0 AND cleared = 0 AND"
-                                " at > ? AND id <> ?",
-                                "ssii", email, addr, now - window_s, out->attempt_id);
+        sqlite3_stmt *st =
+            rg_db_sq_prep(c, err,
+                          "SELECT count(*), coalesce(max(at), 0) FROM login_attempts"
+                          " WHERE email = ? AND addr = ? AND ok = 0 AND cleared = 0 AND"
+                          " at > ? AND id <> ?",
+                          "ssii", email, addr, now - window_s, out->attempt_id);
         if (!st) {
             rc = RG_EIO;
         } else {
@@ -515,18 +416,19 @@ static int s_login(void *conn, const char *email, const char *addr, int window_s
                 out->failures_pair = sqlite3_column_int(st, 0);
                 out->last_failure_at = sqlite3_column_int64(st, 1);
             } else {
-                rc = db_fail(c, err);
+                rc = rg_db_sq_fail(c, err);
             }
             sqlite3_finalize(st);
         }
     }
     if (!rc)
-        rc = one_int(c,
-                     prep(c, err,
+        rc = rg_db_sq_one_int(
+            c,
+            rg_db_sq_prep(c, err,
                           "SELECT count(*) FROM login_attempts WHERE addr = ? AND ok = 0 AND "
                           "at > ? AND id <> ?",
                           "sii", addr, now - window_s, out->attempt_id),
-                     &v, err);
+            &v, err);
     out->failures_addr = (int)v;
     if (!rc) {
         rc = s_user_by_email(c, email, &out->user, err);
@@ -536,25 +438,27 @@ static int s_login(void *conn, const char *email, const char *addr, int window_s
             rc = RG_OK;
         }
     }
-    return finish(c, rc, false, err);
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 static int s_login_succeeded(void *conn, int64_t attempt_id, char *err)
 {
     sqlite3 *c = conn;
-    int rc = begin(c, err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
-    rc =
-        run(c, prep(c, err, "UPDATE login_attempts SET ok = 1 WHERE id = ?", "i", attempt_id), err);
+    rc = rg_db_sq_run(
+        c, rg_db_sq_prep(c, err, "UPDATE login_attempts SET ok = 1 WHERE id = ?", "i", attempt_id),
+        NULL, err);
     if (!rc && sqlite3_changes(c) == 0) rc = rg_err_set(err, RG_ENOTFOUND, "no such attempt");
     if (!rc)
-        rc = run(c,
-                 prep(c, err,
-                      "UPDATE login_attempts SET cleared = 1 WHERE ok = 0 AND"
-                      " (email, addr) = (SELECT email, addr FROM login_attempts WHERE id = ?)",
-                      "i", attempt_id),
-                 err);
-    return finish(c, rc, false, err);
+        rc = rg_db_sq_run(
+            c,
+            rg_db_sq_prep(c, err,
+                          "UPDATE login_attempts SET cleared = 1 WHERE ok = 0 AND"
+                          " (email, addr) = (SELECT email, addr FROM login_attempts WHERE id = ?)",
+                          "i", attempt_id),
+            NULL, err);
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 /* ---- sessions -------------------------------------------------------------- */
@@ -565,7 +469,7 @@ static void read_session(sqlite3_stmt *st, struct rg_db_session *s)
 {
     s->id = sqlite3_column_int64(st, 0);
     s->user_id = sqlite3_column_int64(st, 1);
-    rg_db_copy(s->family, sizeof s->family, col_text(st, 2));
+    rg_db_copy(s->family, sizeof s->family, rg_db_sq_text(st, 2));
     s->created_at = sqlite3_column_int64(st, 3);
     s->expires_at = sqlite3_column_int64(st, 4);
 }
@@ -573,14 +477,14 @@ static void read_session(sqlite3_stmt *st, struct rg_db_session *s)
 static int session_by_id(sqlite3 *c, int64_t id, struct rg_db_session *s, char *err)
 {
     sqlite3_stmt *st =
-        prep(c, err, "SELECT " SESSION_COLS " FROM sessions s WHERE s.id = ?", "i", id);
+        rg_db_sq_prep(c, err, "SELECT " SESSION_COLS " FROM sessions s WHERE s.id = ?", "i", id);
     if (!st) return RG_EIO;
     int rc = sqlite3_step(st), out = RG_OK;
     if (rc == SQLITE_ROW)
         read_session(st, s);
     else
-        out =
-            rc == SQLITE_DONE ? rg_err_set(err, RG_ENOTFOUND, "no such session") : db_fail(c, err);
+        out = rc == SQLITE_DONE ? rg_err_set(err, RG_ENOTFOUND, "no such session")
+                                : rg_db_sq_fail(c, err);
     sqlite3_finalize(st);
     return out;
 }
@@ -589,12 +493,13 @@ static int insert_session(sqlite3 *c, int64_t user_id, const char *family, const
                           int64_t expires, const char *ua, int64_t now, struct rg_db_session *out,
                           char *err)
 {
-    int rc = run(c,
-                 prep(c, err,
+    int rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
                       "INSERT INTO sessions(user_id, family, token_hash, created_at, expires_at,"
                       " user_agent) VALUES (?, ?, ?, ?, ?, ?)",
                       "issiis", user_id, family, hash, now, expires, ua),
-                 err);
+        NULL, err);
     if (rc) return rc;
     return session_by_id(c, sqlite3_last_insert_rowid(c), out, err);
 }
@@ -605,32 +510,32 @@ static int s_session_create(void *conn, int64_t user_id, const char *token_hash,
     sqlite3 *c = conn;
     char family[40];
     if (rg_db_family_new(family) != RG_OK) return rg_err_set(err, RG_EINTERNAL, "no random bytes");
-    int rc = begin(c, err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
     rc = insert_session(c, user_id, family, token_hash, expires_at, ua, now, out, err);
-    if (rc == RG_EIO && sqlite3_extended_errcode(c) == SQLITE_CONSTRAINT_FOREIGNKEY)
-        rc = rg_err_set(err, RG_ENOTFOUND, "no such user");
-    return finish(c, rc, false, err);
+    /* an unknown user_id fails the foreign key: RG_ENOTFOUND from rg_db_sq_fail */
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 static int s_session_validate(void *conn, const char *token_hash, int64_t now,
                               struct rg_db_session *s, struct rg_db_user *u, char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = prep(c, err,
-                            "SELECT " SESSION_COLS ", " USER_COLS_U
-                            " FROM sessions s JOIN users u ON u.id = s.user_id"
-                            " WHERE s.token_hash = ? AND s.replaced_at IS NULL AND"
-                            " s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled = 0 AND"
-                            " u.pending = 0",
-                            "si", token_hash, now);
+    sqlite3_stmt *st = rg_db_sq_prep(
+        c, err,
+        "SELECT " SESSION_COLS ", " USER_COLS_U " FROM sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.token_hash = ? AND s.replaced_at IS NULL AND"
+        " s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled = 0 AND"
+        " u.pending = 0",
+        "si", token_hash, now);
     if (!st) return RG_EIO;
     int rc = sqlite3_step(st), out = RG_OK;
     if (rc == SQLITE_ROW) {
         read_session(st, s);
         read_user(st, 5, u);
     } else {
-        out = rc == SQLITE_DONE ? rg_err_set(err, RG_EAUTH, "invalid session") : db_fail(c, err);
+        out = rc == SQLITE_DONE ? rg_err_set(err, RG_EAUTH, "invalid session")
+                                : rg_db_sq_fail(c, err);
     }
     sqlite3_finalize(st);
     return out;
@@ -638,11 +543,12 @@ static int s_session_validate(void *conn, const char *token_hash, int64_t now,
 
 static int revoke_family(sqlite3 *c, const char *family, int64_t now, char *err)
 {
-    return run(c,
-               prep(c, err,
-                    "UPDATE sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
-                    "is", now, family),
-               err);
+    return rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
+                      "UPDATE sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
+                      "is", now, family),
+        NULL, err);
 }
 
 static int s_session_rotate(void *conn, const char *old_hash, const char *new_hash,
@@ -650,15 +556,15 @@ static int s_session_rotate(void *conn, const char *old_hash, const char *new_ha
                             struct rg_db_session *s, struct rg_db_user *u, bool *reuse, char *err)
 {
     sqlite3 *c = conn;
-    int rc = begin(c, err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
-    sqlite3_stmt *st = prep(c, err,
-                            "SELECT " SESSION_COLS ", s.replaced_at IS NOT NULL,"
-                            " s.revoked_at IS NOT NULL, " USER_COLS_U
-                            " FROM sessions s JOIN users u ON u.id = s.user_id"
-                            " WHERE s.token_hash = ?",
-                            "s", old_hash);
-    if (!st) return finish(c, RG_EIO, false, err);
+    sqlite3_stmt *st = rg_db_sq_prep(c, err,
+                                     "SELECT " SESSION_COLS ", s.replaced_at IS NOT NULL,"
+                                     " s.revoked_at IS NOT NULL, " USER_COLS_U
+                                     " FROM sessions s JOIN users u ON u.id = s.user_id"
+                                     " WHERE s.token_hash = ?",
+                                     "s", old_hash);
+    if (!st) return rg_db_sq_finish(c, RG_EIO, false, err);
     struct rg_db_session old = {0};
     bool replaced = false, revoked = false;
     int step = sqlite3_step(st);
@@ -670,77 +576,81 @@ static int s_session_rotate(void *conn, const char *old_hash, const char *new_ha
     }
     sqlite3_finalize(st);
     if (step == SQLITE_DONE)
-        return finish(c, rg_err_set(err, RG_EAUTH, "invalid session"), false, err);
-    if (step != SQLITE_ROW) return finish(c, db_fail(c, err), false, err);
+        return rg_db_sq_finish(c, rg_err_set(err, RG_EAUTH, "invalid session"), false, err);
+    if (step != SQLITE_ROW) return rg_db_sq_finish(c, rg_db_sq_fail(c, err), false, err);
     if (replaced) {
         *reuse = true;
         rc = revoke_family(c, old.family, now, err);
-        if (rc) return finish(c, rc, false, err);
+        if (rc) return rg_db_sq_finish(c, rc, false, err);
         memset(u, 0, sizeof *u);
         /* the revocation is kept although the call fails */
-        return finish(c, rg_err_set(err, RG_EAUTH, "refresh token reused: session revoked"), true,
-                      err);
+        return rg_db_sq_finish(
+            c, rg_err_set(err, RG_EAUTH, "refresh token reused: session revoked"), true, err);
     }
     if (revoked || old.expires_at <= now || u->disabled || u->pending) {
         memset(u, 0, sizeof *u);
-        return finish(c, rg_err_set(err, RG_EAUTH, "invalid session"), false, err);
+        return rg_db_sq_finish(c, rg_err_set(err, RG_EAUTH, "invalid session"), false, err);
     }
-    rc = run(c, prep(c, err, "UPDATE sessions SET replaced_at = ? WHERE id = ?", "ii", now, old.id),
-             err);
+    rc = rg_db_sq_run(c,
+                      rg_db_sq_prep(c, err, "UPDATE sessions SET replaced_at = ? WHERE id = ?",
+                                    "ii", now, old.id),
+                      NULL, err);
     if (!rc)
         rc = insert_session(c, old.user_id, old.family, new_hash, new_expires, ua, now, s, err);
     if (rc) memset(u, 0, sizeof *u);
-    return finish(c, rc, false, err);
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 static int s_session_revoke(void *conn, const char *token_hash, int64_t now, char *err)
 {
     sqlite3 *c = conn;
-    int rc = begin(c, err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
     sqlite3_stmt *st =
-        prep(c, err, "SELECT family FROM sessions WHERE token_hash = ?", "s", token_hash);
-    if (!st) return finish(c, RG_EIO, false, err);
+        rg_db_sq_prep(c, err, "SELECT family FROM sessions WHERE token_hash = ?", "s", token_hash);
+    if (!st) return rg_db_sq_finish(c, RG_EIO, false, err);
     char family[40] = "";
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) rg_db_copy(family, sizeof family, col_text(st, 0));
+    if (step == SQLITE_ROW) rg_db_copy(family, sizeof family, rg_db_sq_text(st, 0));
     sqlite3_finalize(st);
     if (step == SQLITE_DONE)
         rc = rg_err_set(err, RG_ENOTFOUND, "no such session");
     else if (step != SQLITE_ROW)
-        rc = db_fail(c, err);
+        rc = rg_db_sq_fail(c, err);
     else
         rc = revoke_family(c, family, now, err);
-    return finish(c, rc, false, err);
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 static int s_session_revoke_user(void *conn, int64_t user_id, int64_t now, char *err)
 {
     sqlite3 *c = conn;
-    return run(c,
-               prep(c, err,
-                    "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-                    "ii", now, user_id),
-               err);
+    return rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
+                      "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                      "ii", now, user_id),
+        NULL, err);
 }
 
 static int s_token_state(void *conn, int64_t user_id, const char *family,
                          struct rg_db_token_state *out, char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = prep(c, err,
-                            "SELECT u.role, u.disabled = 0 AND u.pending = 0, EXISTS (SELECT 1"
-                            " FROM sessions s WHERE s.family = ? AND s.user_id = u.id AND"
-                            " s.revoked_at IS NULL) FROM users u WHERE u.id = ?",
-                            "si", family, user_id);
+    sqlite3_stmt *st =
+        rg_db_sq_prep(c, err,
+                      "SELECT u.role, u.disabled = 0 AND u.pending = 0, EXISTS (SELECT 1"
+                      " FROM sessions s WHERE s.family = ? AND s.user_id = u.id AND"
+                      " s.revoked_at IS NULL) FROM users u WHERE u.id = ?",
+                      "si", family, user_id);
     if (!st) return RG_EIO;
     int step = sqlite3_step(st), rc = RG_OK;
     if (step == SQLITE_ROW) {
-        rg_db_copy(out->role, sizeof out->role, col_text(st, 0));
+        rg_db_copy(out->role, sizeof out->role, rg_db_sq_text(st, 0));
         out->active = sqlite3_column_int(st, 1) != 0;
         out->session_live = sqlite3_column_int(st, 2) != 0;
     } else if (step != SQLITE_DONE) {
-        rc = db_fail(c, err);
+        rc = rg_db_sq_fail(c, err);
     }
     sqlite3_finalize(st);
     return rc;
@@ -752,34 +662,37 @@ static int s_identity_link(void *conn, const struct rg_db_identity_in *in, struc
                            bool *created, char *err)
 {
     sqlite3 *c = conn;
-    int rc = begin(c, err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
     rc = one_user(c,
-                  prep(c, err,
-                       "SELECT " USER_COLS_U " FROM identities i JOIN users u ON u.id = i.user_id"
-                       " WHERE i.provider = ? AND i.subject = ?",
-                       "ss", in->provider, in->subject),
+                  rg_db_sq_prep(c, err,
+                                "SELECT " USER_COLS_U
+                                " FROM identities i JOIN users u ON u.id = i.user_id"
+                                " WHERE i.provider = ? AND i.subject = ?",
+                                "ss", in->provider, in->subject),
                   out, err);
-    if (rc != RG_ENOTFOUND) return finish(c, rc, false, err); /* known identity, or a failure */
+    if (rc != RG_ENOTFOUND)
+        return rg_db_sq_finish(c, rc, false, err); /* known identity, or a failure */
     int64_t user_id = in->signed_in_user;
     if (user_id > 0) {
         rc = user_by_id(c, user_id, out, err);
-        if (rc) return finish(c, rc, false, err);
+        if (rc) return rg_db_sq_finish(c, rc, false, err);
     } else {
         if (in->email) {
             struct rg_db_user other;
             rc = s_user_by_email(c, in->email, &other, err);
             if (rc == RG_OK)
-                return finish(c,
-                              rg_err_set(err, RG_EEXISTS,
-                                         "an account with this email exists: sign in to it and "
-                                         "link the provider from there"),
-                              false, err);
-            if (rc != RG_ENOTFOUND) return finish(c, rc, false, err);
+                return rg_db_sq_finish(
+                    c,
+                    rg_err_set(err, RG_EEXISTS,
+                               "an account with this email exists: sign in to it and "
+                               "link the provider from there"),
+                    false, err);
+            if (rc != RG_ENOTFOUND) return rg_db_sq_finish(c, rc, false, err);
         }
         if (!in->allow_create)
-            return finish(c, rg_err_set(err, RG_ENOTFOUND, "no account for this identity"), false,
-                          err);
+            return rg_db_sq_finish(c, rg_err_set(err, RG_ENOTFOUND, "no account for this identity"),
+                                   false, err);
         char email[256];
         if (in->email)
             rg_db_copy(email, sizeof email, in->email);
@@ -788,16 +701,18 @@ static int s_identity_link(void *conn, const struct rg_db_identity_in *in, struc
         rc = insert_user(c, email, in->name, "", NULL, in->pending, in->first_only, in->now, out,
                          err);
         if (rc == RG_EPERM) rc = rg_err_set(err, RG_ENOTFOUND, "no account for this identity");
-        if (rc) return finish(c, rc, false, err);
+        if (rc) return rg_db_sq_finish(c, rc, false, err);
         user_id = out->id;
         *created = true;
     }
-    rc = run(c,
-             prep(c, err,
-                  "INSERT INTO identities(provider, subject, user_id, email, created_at)"
-                  " VALUES (?, ?, ?, ?, ?)",
-                  "ssisi", in->provider, in->subject, user_id, in->email ? in->email : "", in->now),
-             err);
+    rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
+                      "INSERT INTO identities(provider, subject, user_id, email, created_at)"
+                      " VALUES (?, ?, ?, ?, ?)",
+                      "ssisi", in->provider, in->subject, user_id, in->email ? in->email : "",
+                      in->now),
+        NULL, err);
     if (rc == RG_EEXISTS)
         rc = rg_err_set(err, RG_EEXISTS, "this account is already linked to another %s identity",
                         in->provider);
@@ -805,7 +720,7 @@ static int s_identity_link(void *conn, const struct rg_db_identity_in *in, struc
         *created = false;
         memset(out, 0, sizeof *out);
     }
-    return finish(c, rc, false, err);
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 /* ---- API keys ------------------------------------------------------------------ */
@@ -816,9 +731,9 @@ static void read_key(sqlite3_stmt *st, struct rg_db_apikey *k)
 {
     k->id = sqlite3_column_int64(st, 0);
     k->user_id = sqlite3_column_int64(st, 1);
-    rg_db_copy(k->name, sizeof k->name, col_text(st, 2));
-    rg_db_copy(k->prefix, sizeof k->prefix, col_text(st, 3));
-    rg_db_copy(k->scopes, sizeof k->scopes, col_text(st, 4));
+    rg_db_copy(k->name, sizeof k->name, rg_db_sq_text(st, 2));
+    rg_db_copy(k->prefix, sizeof k->prefix, rg_db_sq_text(st, 3));
+    rg_db_copy(k->scopes, sizeof k->scopes, rg_db_sq_text(st, 4));
     k->created_at = sqlite3_column_int64(st, 5);
     k->last_used_at = sqlite3_column_int64(st, 6);
 }
@@ -828,19 +743,18 @@ static int s_apikey_create(void *conn, int64_t user_id, const char *name, const 
                            struct rg_db_apikey *out, char *err)
 {
     sqlite3 *c = conn;
-    int rc = run(c,
-                 prep(c, err,
+    int rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
                       "INSERT INTO api_keys(user_id, name, prefix, key_hash, scopes, created_at)"
                       " VALUES (?, ?, ?, ?, ?, ?)",
                       "issssi", user_id, name, prefix, key_hash, scopes, now),
-                 err);
-    if (rc == RG_EIO && sqlite3_extended_errcode(c) == SQLITE_CONSTRAINT_FOREIGNKEY)
-        return rg_err_set(err, RG_ENOTFOUND, "no such user");
+        NULL, err);
     if (rc) return rc;
-    sqlite3_stmt *st = prep(c, err, "SELECT " KEY_COLS " FROM api_keys k WHERE k.id = ?", "i",
-                            sqlite3_last_insert_rowid(c));
+    sqlite3_stmt *st = rg_db_sq_prep(c, err, "SELECT " KEY_COLS " FROM api_keys k WHERE k.id = ?",
+                                     "i", sqlite3_last_insert_rowid(c));
     if (!st) return RG_EIO;
-    rc = sqlite3_step(st) == SQLITE_ROW ? RG_OK : db_fail(c, err);
+    rc = sqlite3_step(st) == SQLITE_ROW ? RG_OK : rg_db_sq_fail(c, err);
     if (!rc) read_key(st, out);
     sqlite3_finalize(st);
     return rc;
@@ -856,22 +770,24 @@ static int s_apikey_list(void *conn, int64_t user_id, struct rg_db_apikey **out,
 {
     sqlite3 *c = conn;
     return collect(c,
-                   prep(c, err,
-                        "SELECT " KEY_COLS " FROM api_keys k WHERE k.revoked_at IS NULL AND"
-                        " (? = 0 OR k.user_id = ?) ORDER BY k.id DESC",
-                        "ii", user_id, user_id),
+                   rg_db_sq_prep(c, err,
+                                 "SELECT " KEY_COLS
+                                 " FROM api_keys k WHERE k.revoked_at IS NULL AND"
+                                 " (? = 0 OR k.user_id = ?) ORDER BY k.id DESC",
+                                 "ii", user_id, user_id),
                    (void **)out, n, sizeof **out, key_row, err);
 }
 
 static int s_apikey_revoke(void *conn, int64_t id, int64_t owner, int64_t now, char *err)
 {
     sqlite3 *c = conn;
-    int rc = run(c,
-                 prep(c, err,
+    int rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
                       "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND (? = 0 OR user_id = ?)"
                       " AND revoked_at IS NULL",
                       "iiii", now, id, owner, owner),
-                 err);
+        NULL, err);
     if (!rc && sqlite3_changes(c) == 0) rc = rg_err_set(err, RG_ENOTFOUND, "no such API key");
     return rc;
 }
@@ -880,28 +796,31 @@ static int s_apikey_lookup(void *conn, const char *prefix, int64_t now, struct r
                            char hash_out[72], struct rg_db_user *owner, char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = prep(c, err,
-                            "SELECT " KEY_COLS ", k.key_hash, " USER_COLS_U
-                            " FROM api_keys k JOIN users u ON u.id = k.user_id"
-                            " WHERE k.prefix = ? AND k.revoked_at IS NULL AND u.disabled = 0 AND"
-                            " u.pending = 0",
-                            "s", prefix);
+    sqlite3_stmt *st =
+        rg_db_sq_prep(c, err,
+                      "SELECT " KEY_COLS ", k.key_hash, " USER_COLS_U
+                      " FROM api_keys k JOIN users u ON u.id = k.user_id"
+                      " WHERE k.prefix = ? AND k.revoked_at IS NULL AND u.disabled = 0 AND"
+                      " u.pending = 0",
+                      "s", prefix);
     if (!st) return RG_EIO;
     int step = sqlite3_step(st), rc = RG_OK;
     if (step == SQLITE_ROW) {
         read_key(st, k);
-        rg_db_copy(hash_out, 72, col_text(st, 7));
+        rg_db_copy(hash_out, 72, rg_db_sq_text(st, 7));
         read_user(st, 8, owner);
     } else {
         rc = step == SQLITE_DONE ? rg_err_set(err, RG_ENOTFOUND, "no such API key")
-                                 : db_fail(c, err);
+                                 : rg_db_sq_fail(c, err);
     }
     sqlite3_finalize(st);
     if (rc) return rc;
     /* last use is bookkeeping: a busy database must not refuse the key */
     char uerr[RG_ERR_SIZE];
-    if (run(c, prep(c, uerr, "UPDATE api_keys SET last_used_at = ? WHERE id = ?", "ii", now, k->id),
-            uerr) == RG_OK)
+    if (rg_db_sq_run(c,
+                     rg_db_sq_prep(c, uerr, "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
+                                   "ii", now, k->id),
+                     NULL, uerr) == RG_OK)
         k->last_used_at = now;
     return RG_OK;
 }

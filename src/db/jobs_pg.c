@@ -18,8 +18,6 @@
  * Every write of a worker is fenced by (id, worker, attempts): a worker that
  * lost its lease changes nothing.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +26,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "db/db_internal.h"
+#include "db/pg_internal.h"
 
 #define FENCE                                                                                      \
     "x.id = p_id AND x.state = 'running' AND x.worker = p_worker AND x.attempts = p_attempt"
@@ -204,75 +203,6 @@ const char *const rg_db_pg_jobs_migration[] = {M2_TABLE,         M2_ENQUEUE, M2_
 
 /* ---- statements ------------------------------------------------------------ */
 
-static int fail(PGconn *c, PGresult *r, char *err)
-{
-    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    char line[200];
-    rg_strlcpy(line, msg && *msg ? msg : "unknown error", sizeof line);
-    line[strcspn(line, "\n")] = '\0';
-    int code = RG_EIO;
-    if (state && !strcmp(state, "23503")) return rg_err_set(err, RG_ENOTFOUND, "no such user");
-    if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03")))
-        code = RG_EBUSY;
-    return rg_err_set(err, code, "postgres: %s", line);
-}
-
-/*
- * Runs sql with parameters described by fmt, one letter each: s text (NULL
- * = NULL), i int64, o int64 with 0 = NULL, d double, b int as boolean.
- * The result (caller PQclear's), or NULL with *rc and err set.
- */
-static PGresult *q(PGconn *c, int *rc, char *err, const char *sql, const char *fmt, ...)
-{
-    enum { MAXP = 10 };
-    const char *vals[MAXP];
-    char nums[MAXP][32];
-    int n = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    for (; *fmt; fmt++, n++) {
-        RG_ASSERT(n < MAXP);
-        switch (*fmt) {
-        case 's': vals[n] = va_arg(ap, const char *); break;
-        case 'i':
-        case 'o': {
-            int64_t v = va_arg(ap, int64_t);
-            snprintf(nums[n], sizeof nums[n], "%lld", (long long)v);
-            vals[n] = *fmt == 'o' && v == 0 ? NULL : nums[n];
-            break;
-        }
-        case 'd':
-            snprintf(nums[n], sizeof nums[n], "%.17g", va_arg(ap, double));
-            vals[n] = nums[n];
-            break;
-        case 'b': vals[n] = va_arg(ap, int) ? "true" : "false"; break;
-        default: RG_ASSERT(!"bad parameter letter");
-        }
-    }
-    va_end(ap);
-    PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-        *rc = RG_OK;
-        return r;
-    }
-    *rc = fail(c, r, err);
-    PQclear(r);
-    if (PQstatus(c) != CONNECTION_OK) PQreset(c);
-    return NULL;
-}
-
-static const char *val(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col);
-}
-
-static int64_t ival(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
 #define JOB_COLS                                                                                   \
     "id, kind, coalesce(owner_id, 0), state, priority, progress, message, attempts,"               \
     " max_attempts, payload, result, error, cancel_requested, coalesce(worker, ''),"               \
@@ -281,29 +211,29 @@ static int64_t ival(PGresult *r, int row, int col)
 
 static int read_job(PGresult *r, int row, struct rg_db_job *j, char *err)
 {
-    j->id = ival(r, row, 0);
-    rg_db_copy(j->kind, sizeof j->kind, val(r, row, 1));
-    j->owner_id = ival(r, row, 2);
-    int s = rg_db_job_state_parse(val(r, row, 3));
+    j->id = rg_db_pg_ival(r, row, 0);
+    rg_db_copy(j->kind, sizeof j->kind, rg_db_pg_val(r, row, 1));
+    j->owner_id = rg_db_pg_ival(r, row, 2);
+    int s = rg_db_job_state_parse(rg_db_pg_val(r, row, 3));
     j->state = s < 0 ? RG_DB_JOB_FAILED : (enum rg_db_job_state)s;
-    j->priority = (int)ival(r, row, 4);
-    j->progress = strtod(val(r, row, 5), NULL);
-    rg_db_copy(j->message, sizeof j->message, val(r, row, 6));
-    j->attempts = (int)ival(r, row, 7);
-    j->max_attempts = (int)ival(r, row, 8);
-    j->payload = rg_strdup(val(r, row, 9));
+    j->priority = (int)rg_db_pg_ival(r, row, 4);
+    j->progress = strtod(rg_db_pg_val(r, row, 5), NULL);
+    rg_db_copy(j->message, sizeof j->message, rg_db_pg_val(r, row, 6));
+    j->attempts = (int)rg_db_pg_ival(r, row, 7);
+    j->max_attempts = (int)rg_db_pg_ival(r, row, 8);
+    j->payload = rg_strdup(rg_db_pg_val(r, row, 9));
     bool has_result = !PQgetisnull(r, row, 10);
-    j->result = has_result ? rg_strdup(val(r, row, 10)) : NULL;
-    rg_db_copy(j->error, sizeof j->error, val(r, row, 11));
-    j->cancel_requested = val(r, row, 12)[0] == 't';
-    rg_db_copy(j->worker, sizeof j->worker, val(r, row, 13));
-    j->lease_until = ival(r, row, 14);
-    j->seq = ival(r, row, 15);
-    j->created_at = ival(r, row, 16);
-    j->updated_at = ival(r, row, 17);
-    j->started_at = ival(r, row, 18);
-    j->finished_at = ival(r, row, 19);
-    j->run_after = ival(r, row, 20);
+    j->result = has_result ? rg_strdup(rg_db_pg_val(r, row, 10)) : NULL;
+    rg_db_copy(j->error, sizeof j->error, rg_db_pg_val(r, row, 11));
+    j->cancel_requested = rg_db_pg_bval(r, row, 12);
+    rg_db_copy(j->worker, sizeof j->worker, rg_db_pg_val(r, row, 13));
+    j->lease_until = rg_db_pg_ival(r, row, 14);
+    j->seq = rg_db_pg_ival(r, row, 15);
+    j->created_at = rg_db_pg_ival(r, row, 16);
+    j->updated_at = rg_db_pg_ival(r, row, 17);
+    j->started_at = rg_db_pg_ival(r, row, 18);
+    j->finished_at = rg_db_pg_ival(r, row, 19);
+    j->run_after = rg_db_pg_ival(r, row, 20);
     if (!j->payload || (has_result && !j->result)) {
         rg_db_job_clear(j);
         return rg_err_set(err, RG_ENOMEM, "out of memory");
@@ -327,7 +257,7 @@ static int fenced_flag(PGresult *r, int rc, bool *flag, char *err)
     if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
         rc = rg_err_set(err, RG_ESTATE, "job lease lost");
     else
-        *flag = val(r, 0, 0)[0] == 't';
+        *flag = rg_db_pg_bval(r, 0, 0);
     PQclear(r);
     return rc;
 }
@@ -337,11 +267,11 @@ static int fenced_flag(PGresult *r, int rc, bool *flag, char *err)
 int rg_db_pg_job_enqueue(void *conn, const struct rg_db_job_new *n, int64_t *id, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT job_enqueue($1, $2, $3, $4, $5, $6, $7)", "siiisii",
-                    n->kind, n->owner_id, (int64_t)n->priority, (int64_t)n->max_attempts,
-                    n->payload, n->now, n->run_after);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT job_enqueue($1, $2, $3, $4, $5, $6, $7)",
+                                 "siiisii", n->kind, n->owner_id, (int64_t)n->priority,
+                                 (int64_t)n->max_attempts, n->payload, n->now, n->run_after);
     if (!r) return rc;
-    *id = ival(r, 0, 0);
+    *id = rg_db_pg_ival(r, 0, 0);
     PQclear(r);
     return RG_OK;
 }
@@ -349,7 +279,8 @@ int rg_db_pg_job_enqueue(void *conn, const struct rg_db_job_new *n, int64_t *id,
 int rg_db_pg_job_get(void *conn, int64_t id, struct rg_db_job *out, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT " JOB_COLS " FROM jobs WHERE id = $1", "i", id);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT " JOB_COLS " FROM jobs WHERE id = $1", "i", id);
     return one_job(r, rc, out, "no such job", err);
 }
 
@@ -357,10 +288,10 @@ int rg_db_pg_job_list(void *conn, int64_t owner, int limit, struct rg_db_job **o
                       char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err,
-                    "SELECT " JOB_COLS " FROM jobs WHERE ($1 = 0 OR owner_id = $1)"
-                    " ORDER BY id DESC LIMIT $2",
-                    "ii", owner, (int64_t)limit);
+    PGresult *r = rg_db_pg_query(conn, &rc, err,
+                                 "SELECT " JOB_COLS " FROM jobs WHERE ($1 = 0 OR owner_id = $1)"
+                                 " ORDER BY id DESC LIMIT $2",
+                                 "ii", owner, (int64_t)limit);
     if (!r) return rc;
     int rows = PQntuples(r);
     struct rg_db_job *v = rows ? rg_calloc((size_t)rows, sizeof *v) : NULL;
@@ -385,8 +316,9 @@ int rg_db_pg_job_claim(void *conn, const char *worker, const char *kinds, int64_
                        struct rg_db_job *out, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT " JOB_COLS " FROM job_claim($1, $2, $3, $4)", "ssii",
-                    worker, kinds, now, (int64_t)lease_ms);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT " JOB_COLS " FROM job_claim($1, $2, $3, $4)", "ssii",
+                       worker, kinds, now, (int64_t)lease_ms);
     return one_job(r, rc, out, "no job to run", err);
 }
 
@@ -394,8 +326,8 @@ int rg_db_pg_job_heartbeat(void *conn, int64_t id, const char *worker, int attem
                            int lease_ms, bool *cancel, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT job_heartbeat($1, $2, $3, $4)", "isii", id, worker,
-                    (int64_t)attempt, now + lease_ms);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT job_heartbeat($1, $2, $3, $4)", "isii", id,
+                                 worker, (int64_t)attempt, now + lease_ms);
     return fenced_flag(r, rc, cancel, err);
 }
 
@@ -403,8 +335,9 @@ int rg_db_pg_job_progress(void *conn, int64_t id, const char *worker, int attemp
                           const char *message, int64_t now, int lease_ms, bool *cancel, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT job_progress($1, $2, $3, $4, $5, $6, $7)", "isidsii",
-                    id, worker, (int64_t)attempt, progress, message, now, now + lease_ms);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT job_progress($1, $2, $3, $4, $5, $6, $7)", "isidsii",
+                       id, worker, (int64_t)attempt, progress, message, now, now + lease_ms);
     return fenced_flag(r, rc, cancel, err);
 }
 
@@ -412,8 +345,9 @@ int rg_db_pg_job_finish(void *conn, int64_t id, const char *worker, int attempt,
                         enum rg_db_job_state state, const char *result, int64_t now, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT job_finish($1, $2, $3, $4, $5, $6)", "isissi", id,
-                    worker, (int64_t)attempt, rg_db_job_state_name(state), result, now);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT job_finish($1, $2, $3, $4, $5, $6)", "isissi", id,
+                       worker, (int64_t)attempt, rg_db_job_state_name(state), result, now);
     bool found = false;
     rc = fenced_flag(r, rc, &found, err);
     if (!rc && !found) rc = rg_err_set(err, RG_ESTATE, "job lease lost");
@@ -425,10 +359,13 @@ int rg_db_pg_job_fail(void *conn, int64_t id, const char *worker, int attempt, c
                       enum rg_db_job_state *state, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT job_fail($1, $2, $3, $4, $5, $6, $7)", "isisiii", id,
-                    worker, (int64_t)attempt, error, now, backoff_ms, backoff_max_ms);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT job_fail($1, $2, $3, $4, $5, $6, $7)", "isisiii", id,
+                       worker, (int64_t)attempt, error, now, backoff_ms, backoff_max_ms);
     if (!r) return rc;
-    int s = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? rg_db_job_state_parse(val(r, 0, 0)) : -1;
+    int s = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)
+                ? rg_db_job_state_parse(rg_db_pg_val(r, 0, 0))
+                : -1;
     PQclear(r);
     if (s < 0) return rg_err_set(err, RG_ESTATE, "job lease lost");
     *state = (enum rg_db_job_state)s;
@@ -439,10 +376,11 @@ int rg_db_pg_job_cancel(void *conn, int64_t id, int64_t owner, int64_t now,
                         enum rg_db_job_state *state, char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT * FROM job_cancel($1, $2, $3)", "iii", id, owner, now);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT * FROM job_cancel($1, $2, $3)", "iii", id,
+                                 owner, now);
     if (!r) return rc;
-    const char *status = PQntuples(r) == 1 ? val(r, 0, 0) : "";
-    int s = rg_db_job_state_parse(PQntuples(r) == 1 ? val(r, 0, 1) : "");
+    const char *status = PQntuples(r) == 1 ? rg_db_pg_val(r, 0, 0) : "";
+    int s = rg_db_job_state_parse(PQntuples(r) == 1 ? rg_db_pg_val(r, 0, 1) : "");
     if (s >= 0) *state = (enum rg_db_job_state)s;
     if (!strcmp(status, "ok") && s >= 0)
         rc = RG_OK;
@@ -460,10 +398,10 @@ int rg_db_pg_job_requeue_stale(void *conn, const char *worker, int64_t now, bool
                                char *err)
 {
     int rc;
-    PGresult *r =
-        q(conn, &rc, err, "SELECT job_requeue_stale($1, $2, $3)", "sib", worker, now, (int)refund);
+    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT job_requeue_stale($1, $2, $3)", "sib",
+                                 worker, now, (int)refund);
     if (!r) return rc;
-    *n = ival(r, 0, 0);
+    *n = rg_db_pg_ival(r, 0, 0);
     PQclear(r);
     return RG_OK;
 }
@@ -471,11 +409,12 @@ int rg_db_pg_job_requeue_stale(void *conn, const char *worker, int64_t now, bool
 int rg_db_pg_job_counts(void *conn, int64_t counts[RG_DB_JOB_N_STATES], char *err)
 {
     int rc;
-    PGresult *r = q(conn, &rc, err, "SELECT state, count(*) FROM jobs GROUP BY state", "");
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT state, count(*) FROM jobs GROUP BY state", "");
     if (!r) return rc;
     for (int i = 0; i < PQntuples(r); i++) {
-        int s = rg_db_job_state_parse(val(r, i, 0));
-        if (s >= 0) counts[s] = ival(r, i, 1);
+        int s = rg_db_job_state_parse(rg_db_pg_val(r, i, 0));
+        if (s >= 0) counts[s] = rg_db_pg_ival(r, i, 1);
     }
     PQclear(r);
     return RG_OK;

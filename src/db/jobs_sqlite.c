@@ -7,8 +7,6 @@
  * lock and never get the same job. One process owns an SQLite file, so
  * "leases" matter here only across a restart of that process.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -16,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "db/db_internal.h"
+#include "db/sqlite_internal.h"
 
 const char rg_db_sqlite_jobs_migration[] =
     "CREATE TABLE jobs ("
@@ -46,86 +45,6 @@ const char rg_db_sqlite_jobs_migration[] =
 
 /* ---- statements ------------------------------------------------------------ */
 
-static int fail(sqlite3 *c, char *err)
-{
-    int code = sqlite3_extended_errcode(c);
-    if (code == SQLITE_CONSTRAINT_FOREIGNKEY) return rg_err_set(err, RG_ENOTFOUND, "no such user");
-    if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
-        return rg_err_set(err, RG_EBUSY, "database is busy: %s", sqlite3_errmsg(c));
-    return rg_err_set(err, RG_EIO, "sqlite: %s", sqlite3_errmsg(c));
-}
-
-/*
- * A prepared statement with its parameters bound in order (?1, ?2, ...),
- * one letter each: s text (NULL = NULL), i int64, o int64 with 0 = NULL
- * (an absent owner), d double. NULL with err set.
- */
-static sqlite3_stmt *stmt(sqlite3 *c, char *err, const char *sql, const char *fmt, ...)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail(c, err);
-        return NULL;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = SQLITE_OK;
-    for (int i = 1; *fmt && rc == SQLITE_OK; fmt++, i++) {
-        if (*fmt == 's') {
-            const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
-        } else if (*fmt == 'i' || *fmt == 'o') {
-            int64_t v = va_arg(ap, int64_t);
-            rc = *fmt == 'o' && v == 0 ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
-        } else {
-            RG_ASSERT(*fmt == 'd');
-            rc = sqlite3_bind_double(st, i, va_arg(ap, double));
-        }
-    }
-    va_end(ap);
-    if (rc != SQLITE_OK) {
-        fail(c, err);
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
-
-/* Steps st to its end and finalizes it; *changes (may be NULL) gets the rows changed. */
-static int done(sqlite3 *c, sqlite3_stmt *st, int64_t *changes, char *err)
-{
-    if (!st) return RG_EIO;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    }
-    int out = rc == SQLITE_DONE ? RG_OK : fail(c, err);
-    if (changes) *changes = sqlite3_changes(c);
-    sqlite3_finalize(st);
-    return out;
-}
-
-static int tx(sqlite3 *c, const char *sql, char *err)
-{
-    return sqlite3_exec(c, sql, NULL, NULL, NULL) == SQLITE_OK ? RG_OK : fail(c, err);
-}
-
-/* Commits on RG_OK, else rolls back; returns rc or the commit's failure. */
-static int tx_end(sqlite3 *c, int rc, char *err)
-{
-    if (rc == RG_OK) {
-        rc = tx(c, "COMMIT", err);
-        if (rc == RG_OK) return RG_OK;
-    }
-    sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
-
-static const char *text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
-}
-
 #define JOB_COLS                                                                                   \
     "id, kind, coalesce(owner_id, 0), state, priority, progress, message, attempts,"               \
     " max_attempts, payload, result, error, cancel_requested, coalesce(worker, ''),"               \
@@ -136,20 +55,21 @@ static const char *text(sqlite3_stmt *st, int i)
 static int read_job(sqlite3_stmt *st, struct rg_db_job *j, char *err)
 {
     j->id = sqlite3_column_int64(st, 0);
-    rg_db_copy(j->kind, sizeof j->kind, text(st, 1));
+    rg_db_copy(j->kind, sizeof j->kind, rg_db_sq_text(st, 1));
     j->owner_id = sqlite3_column_int64(st, 2);
-    int s = rg_db_job_state_parse(text(st, 3));
+    int s = rg_db_job_state_parse(rg_db_sq_text(st, 3));
     j->state = s < 0 ? RG_DB_JOB_FAILED : (enum rg_db_job_state)s;
     j->priority = sqlite3_column_int(st, 4);
     j->progress = sqlite3_column_double(st, 5);
-    rg_db_copy(j->message, sizeof j->message, text(st, 6));
+    rg_db_copy(j->message, sizeof j->message, rg_db_sq_text(st, 6));
     j->attempts = sqlite3_column_int(st, 7);
     j->max_attempts = sqlite3_column_int(st, 8);
-    j->payload = rg_strdup(text(st, 9));
-    j->result = sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : rg_strdup(text(st, 10));
-    rg_db_copy(j->error, sizeof j->error, text(st, 11));
+    j->payload = rg_strdup(rg_db_sq_text(st, 9));
+    j->result =
+        sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : rg_strdup(rg_db_sq_text(st, 10));
+    rg_db_copy(j->error, sizeof j->error, rg_db_sq_text(st, 11));
     j->cancel_requested = sqlite3_column_int(st, 12) != 0;
-    rg_db_copy(j->worker, sizeof j->worker, text(st, 13));
+    rg_db_copy(j->worker, sizeof j->worker, rg_db_sq_text(st, 13));
     j->lease_until = sqlite3_column_int64(st, 14);
     j->seq = sqlite3_column_int64(st, 15);
     j->created_at = sqlite3_column_int64(st, 16);
@@ -166,13 +86,15 @@ static int read_job(sqlite3_stmt *st, struct rg_db_job *j, char *err)
 
 static int job_by_id(sqlite3 *c, int64_t id, struct rg_db_job *out, char *err)
 {
-    sqlite3_stmt *st = stmt(c, err, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", "i", id);
+    sqlite3_stmt *st =
+        rg_db_sq_prep(c, err, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", "i", id);
     if (!st) return RG_EIO;
     int step = sqlite3_step(st), rc;
     if (step == SQLITE_ROW)
         rc = read_job(st, out, err);
     else
-        rc = step == SQLITE_DONE ? rg_err_set(err, RG_ENOTFOUND, "no such job") : fail(c, err);
+        rc = step == SQLITE_DONE ? rg_err_set(err, RG_ENOTFOUND, "no such job")
+                                 : rg_db_sq_fail(c, err);
     sqlite3_finalize(st);
     return rc;
 }
@@ -185,14 +107,14 @@ static int job_by_id(sqlite3 *c, int64_t id, struct rg_db_job *out, char *err)
 int rg_db_sqlite_job_enqueue(void *conn, const struct rg_db_job_new *n, int64_t *id, char *err)
 {
     sqlite3 *c = conn;
-    int rc =
-        done(c,
-             stmt(c, err,
-                  "INSERT INTO jobs(kind, owner_id, priority, max_attempts, payload,"
-                  " created_at, updated_at, run_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-                  "soiisii", n->kind, n->owner_id, (int64_t)n->priority, (int64_t)n->max_attempts,
-                  n->payload, n->now, n->run_after),
-             NULL, err);
+    int rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
+                      "INSERT INTO jobs(kind, owner_id, priority, max_attempts, payload,"
+                      " created_at, updated_at, run_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+                      "soiisii", n->kind, n->owner_id, (int64_t)n->priority,
+                      (int64_t)n->max_attempts, n->payload, n->now, n->run_after),
+        NULL, err);
     if (rc == RG_OK) *id = sqlite3_last_insert_rowid(c);
     return rc;
 }
@@ -206,10 +128,10 @@ int rg_db_sqlite_job_list(void *conn, int64_t owner, int limit, struct rg_db_job
                           char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = stmt(c, err,
-                            "SELECT " JOB_COLS " FROM jobs WHERE (?1 = 0 OR owner_id = ?1)"
-                            " ORDER BY id DESC LIMIT ?2",
-                            "ii", owner, (int64_t)limit);
+    sqlite3_stmt *st = rg_db_sq_prep(c, err,
+                                     "SELECT " JOB_COLS " FROM jobs WHERE (?1 = 0 OR owner_id = ?1)"
+                                     " ORDER BY id DESC LIMIT ?2",
+                                     "ii", owner, (int64_t)limit);
     if (!st) return RG_EIO;
     struct rg_db_job *v = rg_calloc((size_t)limit, sizeof *v);
     if (!v) {
@@ -220,7 +142,7 @@ int rg_db_sqlite_job_list(void *conn, int64_t owner, int limit, struct rg_db_job
     int step, rc = RG_OK;
     while (rc == RG_OK && k < (size_t)limit && (step = sqlite3_step(st)) == SQLITE_ROW)
         if ((rc = read_job(st, &v[k], err)) == RG_OK) k++;
-    if (rc == RG_OK && k < (size_t)limit && step != SQLITE_DONE) rc = fail(c, err);
+    if (rc == RG_OK && k < (size_t)limit && step != SQLITE_DONE) rc = rg_db_sq_fail(c, err);
     sqlite3_finalize(st);
     if (rc) {
         rg_db_job_list_free(v, k);
@@ -235,56 +157,46 @@ int rg_db_sqlite_job_claim(void *conn, const char *worker, const char *kinds, in
                            int lease_ms, struct rg_db_job *out, char *err)
 {
     sqlite3 *c = conn;
-    int rc = tx(c, "BEGIN IMMEDIATE", err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
     /* expired leases on jobs that may not run again end here */
-    rc = done(c,
-              stmt(c, err,
-                   "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled'"
-                   " ELSE 'failed' END, error = CASE WHEN cancel_requested THEN 'cancelled'"
-                   " ELSE 'lease expired: worker ' || coalesce(worker, '') || ' stopped' END,"
-                   " finished_at = ?1, updated_at = ?1, seq = seq + 1, worker = NULL,"
-                   " lease_until = NULL WHERE state = 'running' AND lease_until < ?1 AND"
-                   " (cancel_requested OR attempts >= max_attempts)",
-                   "i", now),
-              NULL, err);
+    rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
+                      "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled'"
+                      " ELSE 'failed' END, error = CASE WHEN cancel_requested THEN 'cancelled'"
+                      " ELSE 'lease expired: worker ' || coalesce(worker, '') || ' stopped' END,"
+                      " finished_at = ?1, updated_at = ?1, seq = seq + 1, worker = NULL,"
+                      " lease_until = NULL WHERE state = 'running' AND lease_until < ?1 AND"
+                      " (cancel_requested OR attempts >= max_attempts)",
+                      "i", now),
+        NULL, err);
     int64_t id = 0;
     if (!rc) {
-        sqlite3_stmt *st = stmt(c, err,
-                                "SELECT id FROM jobs WHERE instr(',' || ?1 || ',', ',' || kind ||"
-                                " ',') > 0 AND ((state = 'queued' AND run_after <= ?2) OR"
-                                " (state = 'running' AND lease_until < ?2))"
-                                " ORDER BY priority DESC, id LIMIT 1",
-                                "si", kinds, now);
-        if (!st) {
-            rc = RG_EIO;
-        } else {
-            int step = sqlite3_step(st);
-            if (step == SQLITE_ROW)
-                id = sqlite3_column_int64(st, 0);
-            else if (step == SQLITE_DONE)
-                rc = rg_err_set(err, RG_ENOTFOUND, "no job to run");
-            else
-                rc = fail(c, err);
-            sqlite3_finalize(st);
-        }
+        /* ids start at 1, so 0 means no row */
+        rc = rg_db_sq_one_int(
+            c,
+            rg_db_sq_prep(c, err,
+                          "SELECT id FROM jobs WHERE instr(',' || ?1 || ',', ',' || kind ||"
+                          " ',') > 0 AND ((state = 'queued' AND run_after <= ?2) OR"
+                          " (state = 'running' AND lease_until < ?2))"
+                          " ORDER BY priority DESC, id LIMIT 1",
+                          "si", kinds, now),
+            &id, err);
+        if (!rc && id == 0) rc = rg_err_set(err, RG_ENOTFOUND, "no job to run");
     }
     if (!rc)
-        rc = done(c,
-                  stmt(c, err,
-                       "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?2,"
-                       " lease_until = ?3 + ?4, started_at = ?3, updated_at = ?3, progress = 0,"
-                       " message = '', seq = seq + 1 WHERE id = ?1",
-                       "isii", id, worker, now, (int64_t)lease_ms),
-                  NULL, err);
+        rc = rg_db_sq_run(
+            c,
+            rg_db_sq_prep(c, err,
+                          "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?2,"
+                          " lease_until = ?3 + ?4, started_at = ?3, updated_at = ?3, progress = 0,"
+                          " message = '', seq = seq + 1 WHERE id = ?1",
+                          "isii", id, worker, now, (int64_t)lease_ms),
+            NULL, err);
     if (!rc) rc = job_by_id(c, id, out, err);
     /* a failure after the first update still commits it when nothing was claimed */
-    if (rc == RG_ENOTFOUND) {
-        char cerr[RG_ERR_SIZE];
-        int crc = tx_end(c, RG_OK, cerr);
-        return crc ? rg_err_set(err, crc, "%s", cerr) : RG_ENOTFOUND;
-    }
-    return tx_end(c, rc, err);
+    return rg_db_sq_finish(c, rc, rc == RG_ENOTFOUND, err);
 }
 
 /* An UPDATE ... RETURNING cancel_requested on a fenced job: RG_ESTATE when
@@ -299,7 +211,7 @@ static int fenced_cancel_flag(sqlite3 *c, sqlite3_stmt *st, bool *cancel, char *
         }
     }
     if (step != SQLITE_DONE)
-        rc = fail(c, err);
+        rc = rg_db_sq_fail(c, err);
     else if (sqlite3_changes(c) == 0)
         rc = rg_err_set(err, RG_ESTATE, "job lease lost");
     sqlite3_finalize(st);
@@ -310,11 +222,12 @@ int rg_db_sqlite_job_heartbeat(void *conn, int64_t id, const char *worker, int a
                                int lease_ms, bool *cancel, char *err)
 {
     sqlite3 *c = conn;
-    return fenced_cancel_flag(
-        c,
-        stmt(c, err, "UPDATE jobs SET lease_until = ?4 WHERE " FENCE " RETURNING cancel_requested",
-             "isii", id, worker, (int64_t)attempt, now + lease_ms),
-        cancel, err);
+    return fenced_cancel_flag(c,
+                              rg_db_sq_prep(c, err,
+                                            "UPDATE jobs SET lease_until = ?4 WHERE " FENCE
+                                            " RETURNING cancel_requested",
+                                            "isii", id, worker, (int64_t)attempt, now + lease_ms),
+                              cancel, err);
 }
 
 int rg_db_sqlite_job_progress(void *conn, int64_t id, const char *worker, int attempt,
@@ -324,10 +237,11 @@ int rg_db_sqlite_job_progress(void *conn, int64_t id, const char *worker, int at
     sqlite3 *c = conn;
     return fenced_cancel_flag(
         c,
-        stmt(c, err,
-             "UPDATE jobs SET progress = ?4, message = ?5, updated_at = ?6,"
-             " lease_until = ?7, seq = seq + 1 WHERE " FENCE " RETURNING cancel_requested",
-             "isidsii", id, worker, (int64_t)attempt, progress, message, now, now + lease_ms),
+        rg_db_sq_prep(c, err,
+                      "UPDATE jobs SET progress = ?4, message = ?5, updated_at = ?6,"
+                      " lease_until = ?7, seq = seq + 1 WHERE " FENCE " RETURNING cancel_requested",
+                      "isidsii", id, worker, (int64_t)attempt, progress, message, now,
+                      now + lease_ms),
         cancel, err);
 }
 
@@ -337,15 +251,16 @@ int rg_db_sqlite_job_finish(void *conn, int64_t id, const char *worker, int atte
     sqlite3 *c = conn;
     bool ok = state == RG_DB_JOB_DONE;
     int64_t changed = 0;
-    int rc = done(c,
-                  stmt(c, err,
-                       "UPDATE jobs SET state = ?4, result = ?5, progress = CASE WHEN ?4 = 'done'"
-                       " THEN 1 ELSE progress END, error = CASE WHEN ?4 = 'done' THEN ''"
-                       " ELSE 'cancelled' END, finished_at = ?6, updated_at = ?6, seq = seq + 1,"
-                       " worker = NULL, lease_until = NULL WHERE " FENCE,
-                       "isissi", id, worker, (int64_t)attempt, rg_db_job_state_name(state),
-                       ok ? result : NULL, now),
-                  &changed, err);
+    int rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
+                      "UPDATE jobs SET state = ?4, result = ?5, progress = CASE WHEN ?4 = 'done'"
+                      " THEN 1 ELSE progress END, error = CASE WHEN ?4 = 'done' THEN ''"
+                      " ELSE 'cancelled' END, finished_at = ?6, updated_at = ?6, seq = seq + 1,"
+                      " worker = NULL, lease_until = NULL WHERE " FENCE,
+                      "isissi", id, worker, (int64_t)attempt, rg_db_job_state_name(state),
+                      ok ? result : NULL, now),
+        &changed, err);
     if (!rc && changed == 0) rc = rg_err_set(err, RG_ESTATE, "job lease lost");
     return rc;
 }
@@ -355,12 +270,12 @@ int rg_db_sqlite_job_fail(void *conn, int64_t id, const char *worker, int attemp
                           int64_t backoff_max_ms, enum rg_db_job_state *state, char *err)
 {
     sqlite3 *c = conn;
-    int rc = tx(c, "BEGIN IMMEDIATE", err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
-    sqlite3_stmt *st =
-        stmt(c, err, "SELECT attempts, max_attempts, cancel_requested FROM jobs WHERE " FENCE,
-             "isi", id, worker, (int64_t)attempt);
-    if (!st) return tx_end(c, RG_EIO, err);
+    sqlite3_stmt *st = rg_db_sq_prep(
+        c, err, "SELECT attempts, max_attempts, cancel_requested FROM jobs WHERE " FENCE, "isi", id,
+        worker, (int64_t)attempt);
+    if (!st) return rg_db_sq_finish(c, RG_EIO, false, err);
     int step = sqlite3_step(st);
     int attempts = 0, max_attempts = 0;
     bool cancel = false;
@@ -370,21 +285,23 @@ int rg_db_sqlite_job_fail(void *conn, int64_t id, const char *worker, int attemp
         cancel = sqlite3_column_int(st, 2) != 0;
     }
     sqlite3_finalize(st);
-    if (step == SQLITE_DONE) return tx_end(c, rg_err_set(err, RG_ESTATE, "job lease lost"), err);
-    if (step != SQLITE_ROW) return tx_end(c, fail(c, err), err);
+    if (step == SQLITE_DONE)
+        return rg_db_sq_finish(c, rg_err_set(err, RG_ESTATE, "job lease lost"), false, err);
+    if (step != SQLITE_ROW) return rg_db_sq_finish(c, rg_db_sq_fail(c, err), false, err);
     enum rg_db_job_state next = cancel                    ? RG_DB_JOB_CANCELLED
                                 : attempts < max_attempts ? RG_DB_JOB_QUEUED
                                                           : RG_DB_JOB_FAILED;
     int64_t after = now + rg_db_job_backoff(attempts, backoff_ms, backoff_max_ms);
-    rc = done(c,
-              stmt(c, err,
-                   "UPDATE jobs SET state = ?2, error = ?3, updated_at = ?4, seq = seq + 1,"
-                   " worker = NULL, lease_until = NULL, run_after = CASE WHEN ?2 = 'queued'"
-                   " THEN ?5 ELSE run_after END, finished_at = CASE WHEN ?2 = 'queued' THEN NULL"
-                   " ELSE ?4 END WHERE id = ?1",
-                   "issii", id, rg_db_job_state_name(next), error, now, after),
-              NULL, err);
-    rc = tx_end(c, rc, err);
+    rc = rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
+                      "UPDATE jobs SET state = ?2, error = ?3, updated_at = ?4, seq = seq + 1,"
+                      " worker = NULL, lease_until = NULL, run_after = CASE WHEN ?2 = 'queued'"
+                      " THEN ?5 ELSE run_after END, finished_at = CASE WHEN ?2 = 'queued' THEN NULL"
+                      " ELSE ?4 END WHERE id = ?1",
+                      "issii", id, rg_db_job_state_name(next), error, now, after),
+        NULL, err);
+    rc = rg_db_sq_finish(c, rc, false, err);
     if (!rc) *state = next;
     return rc;
 }
@@ -393,82 +310,86 @@ int rg_db_sqlite_job_cancel(void *conn, int64_t id, int64_t owner, int64_t now,
                             enum rg_db_job_state *state, char *err)
 {
     sqlite3 *c = conn;
-    int rc = tx(c, "BEGIN IMMEDIATE", err);
+    int rc = rg_db_sq_begin(c, err);
     if (rc) return rc;
-    sqlite3_stmt *st = stmt(c, err,
-                            "SELECT state, cancel_requested FROM jobs WHERE id = ?1 AND"
-                            " (?2 = 0 OR owner_id = ?2)",
-                            "ii", id, owner);
-    if (!st) return tx_end(c, RG_EIO, err);
+    sqlite3_stmt *st = rg_db_sq_prep(c, err,
+                                     "SELECT state, cancel_requested FROM jobs WHERE id = ?1 AND"
+                                     " (?2 = 0 OR owner_id = ?2)",
+                                     "ii", id, owner);
+    if (!st) return rg_db_sq_finish(c, RG_EIO, false, err);
     int step = sqlite3_step(st), cur = -1;
     bool asked = false;
     if (step == SQLITE_ROW) {
-        cur = rg_db_job_state_parse(text(st, 0));
+        cur = rg_db_job_state_parse(rg_db_sq_text(st, 0));
         asked = sqlite3_column_int(st, 1) != 0;
     }
     sqlite3_finalize(st);
-    if (step == SQLITE_DONE) return tx_end(c, rg_err_set(err, RG_ENOTFOUND, "no such job"), err);
-    if (step != SQLITE_ROW) return tx_end(c, fail(c, err), err);
+    if (step == SQLITE_DONE)
+        return rg_db_sq_finish(c, rg_err_set(err, RG_ENOTFOUND, "no such job"), false, err);
+    if (step != SQLITE_ROW) return rg_db_sq_finish(c, rg_db_sq_fail(c, err), false, err);
     if (cur == RG_DB_JOB_QUEUED) {
-        rc = done(c,
-                  stmt(c, err,
-                       "UPDATE jobs SET state = 'cancelled', cancel_requested = 1,"
-                       " error = 'cancelled', finished_at = ?2, updated_at = ?2, seq = seq + 1"
-                       " WHERE id = ?1",
-                       "ii", id, now),
-                  NULL, err);
+        rc = rg_db_sq_run(
+            c,
+            rg_db_sq_prep(c, err,
+                          "UPDATE jobs SET state = 'cancelled', cancel_requested = 1,"
+                          " error = 'cancelled', finished_at = ?2, updated_at = ?2, seq = seq + 1"
+                          " WHERE id = ?1",
+                          "ii", id, now),
+            NULL, err);
         *state = RG_DB_JOB_CANCELLED;
     } else if (cur == RG_DB_JOB_RUNNING) {
         if (!asked)
-            rc = done(c,
-                      stmt(c, err,
-                           "UPDATE jobs SET cancel_requested = 1, updated_at = ?2, seq = seq + 1"
-                           " WHERE id = ?1",
-                           "ii", id, now),
-                      NULL, err);
+            rc = rg_db_sq_run(
+                c,
+                rg_db_sq_prep(c, err,
+                              "UPDATE jobs SET cancel_requested = 1, updated_at = ?2, seq = seq + 1"
+                              " WHERE id = ?1",
+                              "ii", id, now),
+                NULL, err);
         *state = RG_DB_JOB_RUNNING;
     } else {
         *state = cur < 0 ? RG_DB_JOB_FAILED : (enum rg_db_job_state)cur;
         rc = rg_err_set(err, RG_ESTATE, "the job already ended (%s)", rg_db_job_state_name(*state));
     }
-    return tx_end(c, rc, err);
+    return rg_db_sq_finish(c, rc, false, err);
 }
 
 int rg_db_sqlite_job_requeue_stale(void *conn, const char *worker, int64_t now, bool refund,
                                    int64_t *n, char *err)
 {
     sqlite3 *c = conn;
-    return done(c,
-                stmt(c, err,
-                     "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled'"
-                     " WHEN ?3 = 0 AND attempts >= max_attempts THEN 'failed' ELSE 'queued' END,"
-                     " error = CASE WHEN cancel_requested THEN 'cancelled'"
-                     " WHEN ?3 = 0 AND attempts >= max_attempts"
-                     " THEN 'interrupted: its worker stopped during the last attempt'"
-                     " ELSE error END,"
-                     " finished_at = CASE WHEN cancel_requested OR (?3 = 0 AND"
-                     " attempts >= max_attempts) THEN ?2 ELSE NULL END,"
-                     " attempts = CASE WHEN ?3 = 1 AND attempts > 0 THEN attempts - 1"
-                     " ELSE attempts END,"
-                     " worker = NULL, lease_until = NULL, run_after = ?2, updated_at = ?2,"
-                     " progress = CASE WHEN cancel_requested THEN progress ELSE 0 END,"
-                     " seq = seq + 1 WHERE state = 'running' AND"
-                     " ((?1 IS NULL AND lease_until < ?2) OR worker = ?1)",
-                     "sii", worker, now, (int64_t)(refund ? 1 : 0)),
-                n, err);
+    return rg_db_sq_run(
+        c,
+        rg_db_sq_prep(c, err,
+                      "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled'"
+                      " WHEN ?3 = 0 AND attempts >= max_attempts THEN 'failed' ELSE 'queued' END,"
+                      " error = CASE WHEN cancel_requested THEN 'cancelled'"
+                      " WHEN ?3 = 0 AND attempts >= max_attempts"
+                      " THEN 'interrupted: its worker stopped during the last attempt'"
+                      " ELSE error END,"
+                      " finished_at = CASE WHEN cancel_requested OR (?3 = 0 AND"
+                      " attempts >= max_attempts) THEN ?2 ELSE NULL END,"
+                      " attempts = CASE WHEN ?3 = 1 AND attempts > 0 THEN attempts - 1"
+                      " ELSE attempts END,"
+                      " worker = NULL, lease_until = NULL, run_after = ?2, updated_at = ?2,"
+                      " progress = CASE WHEN cancel_requested THEN progress ELSE 0 END,"
+                      " seq = seq + 1 WHERE state = 'running' AND"
+                      " ((?1 IS NULL AND lease_until < ?2) OR worker = ?1)",
+                      "sii", worker, now, (int64_t)(refund ? 1 : 0)),
+        n, err);
 }
 
 int rg_db_sqlite_job_counts(void *conn, int64_t counts[RG_DB_JOB_N_STATES], char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = stmt(c, err, "SELECT state, count(*) FROM jobs GROUP BY state", "");
+    sqlite3_stmt *st = rg_db_sq_prep(c, err, "SELECT state, count(*) FROM jobs GROUP BY state", "");
     if (!st) return RG_EIO;
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int s = rg_db_job_state_parse(text(st, 0));
+        int s = rg_db_job_state_parse(rg_db_sq_text(st, 0));
         if (s >= 0) counts[s] = sqlite3_column_int64(st, 1);
     }
-    int rc = step == SQLITE_DONE ? RG_OK : fail(c, err);
+    int rc = step == SQLITE_DONE ? RG_OK : rg_db_sq_fail(c, err);
     sqlite3_finalize(st);
     return rc;
 }

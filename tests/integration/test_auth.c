@@ -10,58 +10,23 @@
 #include "test.h"
 
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <time.h>
 
-#include "integration/harness.h"
-
-static bool g_pg;
-static int g_seq;
-static char g_dbname[64];
-static char g_dburl[128];
+#include "integration/harness_auth.h"
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static void pg_admin_cmd(const char *sql)
-{
-    PGconn *c = PQconnectdb("postgresql:///postgres?connect_timeout=5");
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-}
 
 /* Starts a server on a fresh database with extra args (NULL-ended, may be NULL). */
 static void start(struct rg_server *s, const char *const *extra)
 {
-    const char *args[32];
-    int n = 0;
-    if (g_pg) {
-        snprintf(g_dbname, sizeof g_dbname, "rg_auth_%d_%d", (int)getpid(), ++g_seq);
-        char sql[128];
-        snprintf(sql, sizeof sql, "CREATE DATABASE %s", g_dbname);
-        pg_admin_cmd(sql);
-        snprintf(g_dburl, sizeof g_dburl, "postgresql:///%s", g_dbname);
-        args[n++] = "--db";
-        args[n++] = g_dburl;
-    }
-    for (int i = 0; extra && extra[i] && n < 30; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    assert_int_equal(rg_server_start(s, args, NULL), 0);
+    rg_harness_start(s, "rg_auth", extra, NULL);
 }
 
 static void stop(struct rg_server *s)
 {
-    assert_int_equal(rg_server_stop(s), 0);
-    if (g_pg) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", g_dbname);
-        pg_admin_cmd(sql);
-    }
+    rg_harness_stop(s);
 }
 
 /* A request with optional bearer, cookie header and CSRF header. */
@@ -158,7 +123,7 @@ static void signup(struct rg_server *srv, const char *email, const char *pw, str
     if (st != 202) fail_msg("register %s: %ld %.*s", email, st, (int)r.len, r.body);
     assert_null(strstr(r.body, "access_token"));
     rg_resp_free(&r);
-    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, pw);
+    rg_harness_credentials(body, sizeof body, email, pw);
     st = req(srv, "POST", "/auth/login", NULL, NULL, NULL, body, &r);
     if (st != 200) fail_msg("login %s: %ld %.*s", email, st, (int)r.len, r.body);
     take_session(&r, s);
@@ -169,7 +134,7 @@ static long login(struct rg_server *srv, const char *email, const char *pw, stru
                   struct rg_resp *keep)
 {
     char body[512];
-    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, pw);
+    rg_harness_credentials(body, sizeof body, email, pw);
     struct rg_resp r;
     long st = req(srv, "POST", "/auth/login", NULL, NULL, NULL, body, &r);
     if (st == 200 && s) take_session(&r, s);
@@ -674,14 +639,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {TESTS};
     int failed = cmocka_run_group_tests_name("auth/sqlite", tests, NULL, NULL);
-    if (!getenv("PGHOST")) {
-        bool need = getenv("RG_REQUIRE_PG") && !strcmp(getenv("RG_REQUIRE_PG"), "1");
-        fprintf(stderr,
-                "auth/postgres: %s: no PostgreSQL (PGHOST unset; run under pg_virtualenv)\n",
-                need ? "FAILED" : "skipped");
-        return failed + (need ? 1 : 0);
-    }
-    g_pg = true;
+    int pg = rg_harness_pg_pass("auth");
+    if (pg <= 0) return failed + (pg < 0 ? 1 : 0);
     const struct CMUnitTest pg_tests[] = {TESTS};
     failed += cmocka_run_group_tests_name("auth/postgres", pg_tests, NULL, NULL);
     return failed;

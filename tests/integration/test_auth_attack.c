@@ -14,59 +14,24 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 
-#include "integration/harness.h"
-
-static bool g_pg;
-static int g_seq;
-static char g_dbname[64];
-static char g_dburl[128];
+#include "integration/harness_auth.h"
 
 #define PW_ADMIN "correct horse battery"
 #define PW_USER "another good one"
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static void pg_admin_cmd(const char *sql)
-{
-    PGconn *c = PQconnectdb("postgresql:///postgres?connect_timeout=5");
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-}
-
 /* Starts a server on a fresh database with extra args (NULL-ended, may be NULL). */
 static void start(struct rg_server *s, const char *const *extra)
 {
-    const char *args[32];
-    int n = 0;
-    if (g_pg) {
-        snprintf(g_dbname, sizeof g_dbname, "rg_attack_%d_%d", (int)getpid(), ++g_seq);
-        char sql[128];
-        snprintf(sql, sizeof sql, "CREATE DATABASE %s", g_dbname);
-        pg_admin_cmd(sql);
-        snprintf(g_dburl, sizeof g_dburl, "postgresql:///%s", g_dbname);
-        args[n++] = "--db";
-        args[n++] = g_dburl;
-    }
-    for (int i = 0; extra && extra[i] && n < 30; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    assert_int_equal(rg_server_start(s, args, NULL), 0);
+    rg_harness_start(s, "rg_attack", extra, NULL);
 }
 
 static void stop(struct rg_server *s)
 {
-    assert_int_equal(rg_server_stop(s), 0);
-    if (g_pg) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", g_dbname);
-        pg_admin_cmd(sql);
-    }
+    rg_harness_stop(s);
 }
 
 struct resp {
@@ -177,7 +142,7 @@ static long reg(const struct rg_server *s, const char *from, const char *bearer,
                 const char *pw, struct resp *out)
 {
     char body[512];
-    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, pw);
+    rg_harness_credentials(body, sizeof body, email, pw);
     return call(s, from, "POST", "/auth/register", bearer, NULL, body, out);
 }
 
@@ -188,7 +153,7 @@ static long login(const struct rg_server *s, const char *from, const char *email
     struct resp tmp;
     if (!out) out = &tmp;
     char body[512];
-    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, pw);
+    rg_harness_credentials(body, sizeof body, email, pw);
     long st = call(s, from, "POST", "/auth/login", NULL, NULL, body, out);
     if (st == 200 && access) {
         json_t *o = json_loads(out->body, 0, NULL);
@@ -520,16 +485,11 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {TESTS};
     int failed = cmocka_run_group_tests_name("auth_attack/sqlite", tests, NULL, NULL);
-    if (!getenv("PGHOST")) {
-        bool need = getenv("RG_REQUIRE_PG") && !strcmp(getenv("RG_REQUIRE_PG"), "1");
-        fprintf(stderr,
-                "auth_attack/postgres: %s: no PostgreSQL (PGHOST unset; run under "
-                "pg_virtualenv)\n",
-                need ? "FAILED" : "skipped");
+    int pg = rg_harness_pg_pass("auth_attack");
+    if (pg <= 0) {
         curl_global_cleanup();
-        return failed + (need ? 1 : 0);
+        return failed + (pg < 0 ? 1 : 0);
     }
-    g_pg = true;
     const struct CMUnitTest pg_tests[] = {TESTS};
     failed += cmocka_run_group_tests_name("auth_attack/postgres", pg_tests, NULL, NULL);
     curl_global_cleanup();

@@ -12,16 +12,10 @@
 #include "test.h"
 
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <signal.h>
 #include <time.h>
 
-#include "integration/harness.h"
-
-static bool g_pg;
-static int g_seq;
-static char g_dbname[64];
-static char g_dburl[128];
+#include "integration/harness_auth.h"
 
 static const char *const TEST_ENV[] = {"RUSTYGPT_TEST_ROUTES=1", NULL};
 
@@ -40,60 +34,21 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void pg_admin_cmd(const char *sql)
-{
-    PGconn *c = PQconnectdb("postgresql:///postgres?connect_timeout=5");
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-}
-
-/* A fresh PostgreSQL database (when on PostgreSQL) for the next server(s). */
-static void new_database(void)
-{
-    if (!g_pg) return;
-    snprintf(g_dbname, sizeof g_dbname, "rg_jobs_%d_%d", (int)getpid(), ++g_seq);
-    char sql[128];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", g_dbname);
-    pg_admin_cmd(sql);
-    snprintf(g_dburl, sizeof g_dburl, "postgresql:///%s", g_dbname);
-}
-
-static void drop_database(void)
-{
-    if (!g_pg) return;
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", g_dbname);
-    pg_admin_cmd(sql);
-}
-
 /* Starts a server on the current database with extra args (NULL-ended, may be NULL). */
 static void start_on(struct rg_server *s, const char *const *extra)
 {
-    const char *args[32];
-    int n = 0;
-    if (g_pg) {
-        args[n++] = "--db";
-        args[n++] = g_dburl;
-    }
-    for (int i = 0; extra && extra[i] && n < 30; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    assert_int_equal(rg_server_start(s, args, TEST_ENV), 0);
+    rg_harness_start_on(s, extra, TEST_ENV);
 }
 
+/* The same on a fresh database. */
 static void start(struct rg_server *s, const char *const *extra)
 {
-    new_database();
-    start_on(s, extra);
+    rg_harness_start(s, "rg_jobs", extra, TEST_ENV);
 }
 
 static void stop(struct rg_server *s)
 {
-    assert_int_equal(rg_server_stop(s), 0);
-    drop_database();
+    rg_harness_stop(s);
 }
 
 /* A request with an optional bearer; the status. */
@@ -144,7 +99,7 @@ static const char *login(struct rg_server *s, const char *email, int slot)
 {
     static char tokens[4][1024];
     char body[256];
-    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"correct horse battery\"}", email);
+    rg_harness_credentials(body, sizeof body, email, "correct horse battery");
     json_t *o = call(s, "POST", "/auth/login", NULL, body, 200);
     snprintf(tokens[slot], sizeof tokens[slot], "%s",
              json_string_value(json_object_get(o, "access_token")));
@@ -157,7 +112,7 @@ static const char *login(struct rg_server *s, const char *email, int slot)
 static const char *signup(struct rg_server *s, const char *email, int slot)
 {
     char body[256];
-    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"correct horse battery\"}", email);
+    rg_harness_credentials(body, sizeof body, email, "correct horse battery");
     json_decref(call(s, "POST", "/auth/register", NULL, body, 202));
     return login(s, email, slot);
 }
@@ -442,7 +397,7 @@ static void test_other_node_takes_over(void **state)
     rg_server_wait(&a, 10);
     char sqlite_url[400];
     snprintf(sqlite_url, sizeof sqlite_url, "sqlite:%s/data/rustygpt.db", a.dir);
-    const char *args[] = {"--job-lease", "2", g_pg ? NULL : "--db", sqlite_url, NULL};
+    const char *args[] = {"--job-lease", "2", rg_harness_pg ? NULL : "--db", sqlite_url, NULL};
     start_on(&b, args);                                /* its own data dir: another node */
     const char *tok_b = login(&b, "a@example.com", 1); /* B signs with its own secret */
     json_t *j = wait_job(&b, tok_b, id, "done", 0, 60);
@@ -550,14 +505,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {TESTS};
     int failed = cmocka_run_group_tests_name("jobs/sqlite", tests, NULL, NULL);
-    if (!getenv("PGHOST")) {
-        bool need = getenv("RG_REQUIRE_PG") && !strcmp(getenv("RG_REQUIRE_PG"), "1");
-        fprintf(stderr,
-                "jobs/postgres: %s: no PostgreSQL (PGHOST unset; run under pg_virtualenv)\n",
-                need ? "FAILED" : "skipped");
-        return failed + (need ? 1 : 0);
-    }
-    g_pg = true;
+    int pg = rg_harness_pg_pass("jobs");
+    if (pg <= 0) return failed + (pg < 0 ? 1 : 0);
     const struct CMUnitTest pg_tests[] = {TESTS};
     failed += cmocka_run_group_tests_name("jobs/postgres", pg_tests, NULL, NULL);
     return failed;
