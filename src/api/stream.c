@@ -495,9 +495,14 @@ void rg_api_streams_free(struct rg_api_streams *ss)
     while (ss->live > 0 && pthread_cond_timedwait(&ss->idle_cv, &ss->lock, &ts) == 0) {
     }
     ss->stop = true;
+    int live = ss->live;
     pthread_cond_signal(&ss->ready_cv);
     pthread_mutex_unlock(&ss->lock);
     pthread_join(ss->thread, NULL);
+    /* a request the engine has not ended yet still wakes its stream (when
+     * the engine stops it): the stage stays allocated for that, the process
+     * is exiting */
+    if (live > 0) return;
     pthread_cond_destroy(&ss->ready_cv);
     pthread_cond_destroy(&ss->idle_cv);
     pthread_mutex_destroy(&ss->lock);
