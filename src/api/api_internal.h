@@ -41,7 +41,7 @@ void rg_api_gen_free(struct rg_api_gen *g);
  * error in e (400 naming the field).
  */
 int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mode, int32_t n_vocab,
-                     long n_ctx, struct rg_api_gen *g, struct rg_req_err *e);
+                     struct rg_api_gen *g, struct rg_req_err *e);
 
 /* Fits max_tokens to the work one request may cost (answers x tokens x
  * (1 + top_logprobs) <= work); RG_EINVAL with e when a given max_tokens

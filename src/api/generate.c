@@ -199,7 +199,7 @@ static int parse_bias(const json_t *lb, int32_t n_vocab, struct rg_api_gen *g, s
 }
 
 int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mode, int32_t n_vocab,
-                     long n_ctx, struct rg_api_gen *g, struct rg_req_err *e)
+                     struct rg_api_gen *g, struct rg_req_err *e)
 {
     memset(g, 0, sizeof *g);
     bool ollama = mode == RG_API_OLLAMA_CHAT || mode == RG_API_OLLAMA_GENERATE;

@@ -112,14 +112,13 @@ static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bo
     struct rg_engine_model *m = rg_api_model_hold(r, st, id);
     if (!m) return;
     const struct rg_model *model = rg_engine_model_get(m);
-    long n_ctx = rg_engine_model_n_ctx(m);
     enum rg_api_mode mode = chat ? RG_API_OLLAMA_CHAT : RG_API_OLLAMA_GENERATE;
     struct rg_api_gen g;
     struct rg_chat_prompt cp = {0};
     struct rg_req_err e;
     json_t *opts = json_object_get(body, "options");
     int rc = rg_api_gen_parse(body, json_is_object(opts) ? opts : NULL, mode,
-                              rg_model_info(model)->n_vocab, n_ctx, &g, &e);
+                              rg_model_info(model)->n_vocab, &g, &e);
     g.keep_alive = keep;
     if (rc == RG_OK && raw) {
         size_t n = 0;

@@ -19,8 +19,8 @@ static void chat_completions(struct rg_http_req *r, void *ctx)
     struct rg_api_gen g;
     struct rg_chat_prompt cp = {0};
     struct rg_req_err e;
-    int rc = rg_api_gen_parse(body, NULL, RG_API_OPENAI_CHAT, rg_model_info(model)->n_vocab,
-                              rg_engine_model_n_ctx(m), &g, &e);
+    int rc =
+        rg_api_gen_parse(body, NULL, RG_API_OPENAI_CHAT, rg_model_info(model)->n_vocab, &g, &e);
     if (rc == RG_OK)
         rc = rg_chat_prompt_build(body, rg_model_vocab(model), rg_engine_model_chat_format(m), &cp,
                                   &e);

@@ -70,8 +70,8 @@ static void text_completions(struct rg_http_req *r, void *ctx)
     long n_ctx = rg_engine_model_n_ctx(m);
     struct rg_api_gen g;
     struct rg_req_err e;
-    int rc = rg_api_gen_parse(body, NULL, RG_API_OPENAI_TEXT, rg_model_info(model)->n_vocab, n_ctx,
-                              &g, &e);
+    int rc =
+        rg_api_gen_parse(body, NULL, RG_API_OPENAI_TEXT, rg_model_info(model)->n_vocab, &g, &e);
     int n = list ? (int)json_array_size(p) : 1;
     if (rc == RG_OK && (n > RG_API_MAX_CHOICES || n * g.er.n > RG_API_MAX_CHOICES))
         rc = rg_req_err_set(&e, 400, "prompt", NULL, "at most %d answers per request (prompts x n)",

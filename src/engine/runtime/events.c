@@ -101,14 +101,13 @@ int rg_rt_queue_push_end(struct rg_rt_queue *q, struct rg_engine_event *ev,
     return rc;
 }
 
-/* Grows *p (n elements of size) to hold m: true on success. */
-static bool grow(void **p, size_t n, size_t m, size_t size)
+/* Grows *p to hold m elements of size: true on success (*p unchanged otherwise). */
+static bool grow(void **p, size_t m, size_t size)
 {
     size_t bytes;
     if (!rg_mul_size(m, size, &bytes)) return false;
     void *np = rg_realloc(*p, bytes ? bytes : 1);
     if (!np) return false;
-    (void)n;
     *p = np;
     return true;
 }
@@ -138,7 +137,7 @@ int rg_rt_queue_text(struct rg_rt_queue *q, int choice, const char *text, size_t
         last->lp_stride = lp ? lp_stride : 0;
     }
     if (len) {
-        if (!grow((void **)&last->text, last->len + 1, last->len + len + 1, 1)) {
+        if (!grow((void **)&last->text, last->len + len + 1, 1)) {
             rc = RG_ENOMEM;
             goto out;
         }
@@ -148,7 +147,7 @@ int rg_rt_queue_text(struct rg_rt_queue *q, int choice, const char *text, size_t
     }
     if (n_lp) {
         size_t have = (size_t)last->n_tok * (size_t)lp_stride;
-        if (!grow((void **)&last->lp, have, have + n_lp, sizeof *lp)) {
+        if (!grow((void **)&last->lp, have + n_lp, sizeof *lp)) {
             rc = RG_ENOMEM;
             goto out;
         }
