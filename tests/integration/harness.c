@@ -363,6 +363,14 @@ int rg_tcp_send(int fd, const char *data, size_t len)
     return 0;
 }
 
+int rg_server_add_model(const struct rg_server *s, const char *id, const char *path)
+{
+    char link[600];
+    int n = snprintf(link, sizeof link, "%s/models/%s.gguf", s->dir, id);
+    if (n < 0 || (size_t)n >= sizeof link) return -1;
+    return symlink(path, link) == 0 ? 0 : -1;
+}
+
 size_t rg_count(const char *hay, const char *needle)
 {
     size_t n = 0, nl = strlen(needle);

@@ -24,6 +24,9 @@ struct rg_server {
  * -1 (the log is printed) if it exited or never got ready.
  */
 int rg_server_start(struct rg_server *s, const char *const *args, const char *const *env);
+/* Links the model file at path into the server's models dir as <id>.gguf
+ * (the model id the API then knows). 0, or -1 if the link fails. */
+int rg_server_add_model(const struct rg_server *s, const char *id, const char *path);
 /* SIGTERM, then waits (up to 20 s); returns the exit status, or -1. Removes the temp dir. */
 int rg_server_stop(struct rg_server *s);
 /* Sends a signal without waiting. */

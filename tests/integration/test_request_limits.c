@@ -26,9 +26,7 @@ static int setup(void **state)
     const char *args[] = {"--parallel",         "2",    "--threads", "2", "--ctx-size", "1024",
                           "--max-request-work", "4096", NULL};
     if (rg_server_start(&srv, args, NULL) != 0) return -1;
-    char link[600];
-    snprintf(link, sizeof link, "%s/models/m.gguf", srv.dir);
-    return symlink(model, link);
+    return rg_server_add_model(&srv, "m", model);
 }
 
 static int teardown(void **state)

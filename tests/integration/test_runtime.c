@@ -26,9 +26,7 @@ static int setup(void **state)
 
 static void add_model(struct rg_server *srv, const char *id)
 {
-    char link[600];
-    snprintf(link, sizeof link, "%s/models/%s.gguf", srv->dir, id);
-    assert_int_equal(symlink(model, link), 0);
+    assert_int_equal(rg_server_add_model(srv, id, model), 0);
 }
 
 static json_t *get_json(struct rg_server *srv, const char *path)
