@@ -160,6 +160,7 @@ struct rg_rt_req {
     struct rg_engine_logprob *lp; /* this token's logprobs (1 + top_logprobs) */
     int32_t next, fed, take;
     long n_gen;
+    bool tell; /* events queued since the caller was last told */
     const char *finish;
     int rc;
     char err[RG_ERR_SIZE];

@@ -91,7 +91,7 @@ static void push_text(struct rg_rt_req *j, const char *text, size_t len, int n_t
     int rc = rg_rt_queue_text(&j->q, j->choice, text, len, n_tok, lp, 1 + j->r.top_logprobs,
                               j->s->e->p.max_event_bytes);
     if (rc != RG_OK) fail(j, RG_ENOMEM, "the caller is not reading this request's output");
-    notify(j);
+    j->tell = true; /* told once the step is done, with every other request of the step */
 }
 
 /*
@@ -502,7 +502,7 @@ static bool job_finish(struct rg_rt_req *j)
                                      .finish = j->finish ? j->finish : "length"};
         if (rg_rt_queue_push(&j->q, &ev, j->s->e->p.max_event_bytes) != RG_OK)
             fail(j, RG_ENOMEM, "the caller is not reading this request's output");
-        notify(j);
+        j->tell = true;
     }
     if (j->rc == RG_OK && j->choice + 1 < j->r.n * j->r.n_inputs) {
         j->choice++;
@@ -742,6 +742,15 @@ void *rg_rt_scheduler(void *arg)
             s->slots[i].req = NULL;
             s->slots[i].busy = false;
             pthread_mutex_unlock(&s->lock);
+        }
+        /* one wake-up per request per step, all together: the stage formats
+         * them in one go rather than being woken token by token */
+        for (int i = 0; i < s->n_slots; i++) {
+            struct rg_rt_req *j = s->slots[i].req;
+            if (j && j->tell) {
+                j->tell = false;
+                notify(j);
+            }
         }
         pthread_mutex_lock(&s->lock);
         if (s->stop) /* stopping: everything running ends at its next step */
