@@ -307,6 +307,12 @@ static void submit(struct rg_http_req *r, void *ctx)
                             "priority must be an integer within -1000..1000");
         return;
     }
+    /* above the default is for admins: a user cannot jump ahead of everyone else */
+    if (prio && json_integer_value(prio) > 0 && rg_http_req_principal(r)->role < RG_ROLE_ADMIN) {
+        rg_http_reply_error(r, 403, NULL, NULL, "priority",
+                            "a priority above 0 needs the admin role (0 or below is yours)");
+        return;
+    }
     if (max &&
         (!json_is_integer(max) || json_integer_value(max) < 1 || json_integer_value(max) > 10)) {
         rg_http_reply_error(r, 400, NULL, NULL, "max_attempts",

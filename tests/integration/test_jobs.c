@@ -434,6 +434,10 @@ static void test_access(void **state)
     assert_int_equal(status_of(&srv, "GET", path, u2, NULL), 404);
     snprintf(path, sizeof path, "/jobs/%lld/cancel", id);
     assert_int_equal(status_of(&srv, "POST", path, u2, NULL), 404);
+    /* a user may lower a job's priority, not raise it above everyone's */
+    assert_int_equal(status_of(&srv, "POST", "/jobs", u2,
+                               "{\"kind\":\"test.count\",\"payload\":{},\"priority\":5}"),
+                     403);
     assert_int_equal(status_of(&srv, "GET", "/jobs", NULL, NULL), 401);
     assert_int_equal(status_of(&srv, "POST", "/jobs", NULL, "{\"kind\":\"test.count\"}"), 401);
 
