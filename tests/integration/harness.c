@@ -26,6 +26,30 @@ static const char *bin(void)
     return b && *b ? b : "build/rustygpt";
 }
 
+/* Servers started and not yet reaped: a test that fails half-way (a cmocka
+ * assertion jumps out of it) leaves its server running, so whatever is still
+ * here when the test binary exits is killed then. */
+static pid_t live[64];
+
+static void live_set(pid_t old, pid_t now)
+{
+    for (size_t i = 0; i < sizeof live / sizeof *live; i++)
+        if (live[i] == old) {
+            live[i] = now;
+            return;
+        }
+}
+
+static void kill_live(void)
+{
+    for (size_t i = 0; i < sizeof live / sizeof *live; i++)
+        if (live[i] > 0) {
+            kill(live[i], SIGKILL);
+            waitpid(live[i], NULL, 0);
+            live[i] = 0;
+        }
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -112,6 +136,9 @@ int rg_server_start(struct rg_server *s, const char *const *args, const char *co
     free(envp);
     if (pid < 0) return -1;
     s->pid = pid;
+    static bool registered;
+    if (!registered) registered = atexit(kill_live) == 0;
+    live_set(0, pid);
     for (int i = 0; i < 500; i++) {
         char *log = slurp(s->log_path, NULL);
         const char *p = log ? strstr(log, "listening on http://") : NULL;
@@ -151,6 +178,7 @@ int rg_server_wait(struct rg_server *s, int timeout_s)
         int st;
         pid_t r = waitpid(s->pid, &st, WNOHANG);
         if (r == s->pid) {
+            live_set(s->pid, 0);
             s->pid = 0;
             return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         }
@@ -158,6 +186,7 @@ int rg_server_wait(struct rg_server *s, int timeout_s)
     }
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
+    live_set(s->pid, 0);
     s->pid = 0;
     return -1;
 }
