@@ -40,6 +40,15 @@ static struct rg_engine *engine(int slots, size_t max_event_bytes)
     return e;
 }
 
+/* Holds stories260K on e (loading it). */
+static struct rg_engine_model *hold(struct rg_engine *e)
+{
+    struct rg_engine_model *m;
+    char err[RG_ERR_SIZE];
+    if (rg_engine_acquire(e, "stories260K", &m, err) != RG_OK) fail_msg("acquire: %s", err);
+    return m;
+}
+
 static const int32_t PROMPT[] = {1, 100, 200, 300, 400}; /* BOS and four of its 512 tokens */
 
 static struct rg_engine_request gen(const int32_t *const *toks, const int32_t *n, long max_tokens,
@@ -128,9 +137,8 @@ static void test_cancel_queued_and_priority(void **state)
     (void)state;
     if (!dir[0]) skip();
     struct rg_engine *e = engine(1, 0);
-    struct rg_engine_model *m;
+    struct rg_engine_model *m = hold(e);
     char err[RG_ERR_SIZE];
-    assert_int_equal(rg_engine_acquire(e, "stories260K", &m, err), RG_OK);
     const int32_t *p = PROMPT;
     int32_t n = 5;
     int rc;
@@ -166,9 +174,8 @@ static void test_unread_events_end_request(void **state)
     (void)state;
     if (!dir[0]) skip();
     struct rg_engine *e = engine(1, 256);
-    struct rg_engine_model *m;
+    struct rg_engine_model *m = hold(e);
     char err[RG_ERR_SIZE];
-    assert_int_equal(rg_engine_acquire(e, "stories260K", &m, err), RG_OK);
     const int32_t *p = PROMPT;
     int32_t n = 5;
     int rc;
@@ -189,9 +196,8 @@ static void test_free_with_requests(void **state)
     (void)state;
     if (!dir[0]) skip();
     struct rg_engine *e = engine(2, 0);
-    struct rg_engine_model *m;
+    struct rg_engine_model *m = hold(e);
     char err[RG_ERR_SIZE];
-    assert_int_equal(rg_engine_acquire(e, "stories260K", &m, err), RG_OK);
     const int32_t *p = PROMPT;
     int32_t n = 5;
     int rc;
