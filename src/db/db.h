@@ -381,4 +381,223 @@ int rg_db_job_requeue_stale(struct rg_db *db, const char *worker, int64_t now, b
 /* How many jobs are in each state. */
 int rg_db_job_counts(struct rg_db *db, int64_t counts[RG_DB_JOB_N_STATES], char *err);
 
+/* ---- refresh sessions as a user sees them (the account page) ---------------- */
+
+/* One signed-in device: a live family (not revoked, its newest token not
+ * expired), with the user agent and times of its newest token. */
+struct rg_db_device {
+    char family[40];
+    char user_agent[256];
+    int64_t created_at;   /* the family's first sign-in */
+    int64_t last_used_at; /* the newest rotation */
+    int64_t expires_at;
+};
+/* The user's live families, most recently used first. *out: rg_free. */
+int rg_db_session_list(struct rg_db *db, int64_t user_id, int64_t now, struct rg_db_device **out,
+                       size_t *n, char *err);
+/* Revokes family of user_id (RG_ENOTFOUND when it is not theirs or not
+ * live); with except set instead, every live family of the user but that one
+ * ("sign out other devices"; family then NULL). *n (may be NULL) gets how
+ * many were revoked. */
+int rg_db_session_revoke_family(struct rg_db *db, int64_t user_id, const char *family,
+                                const char *except, int64_t now, int64_t *n, char *err);
+
+/* ---- conversations ---------------------------------------------------------------
+ * Kept chats (migration 4; docs/internals/conversations.md). A conversation
+ * owns a tree of messages: parent_id links a message to the one it answers
+ * or follows (0: a root); an edit or a regeneration is a sibling (same
+ * parent). The active leaf names the branch shown and continued: the path
+ * from a root to it. Messages are grouped into threads (each conversation
+ * has a main thread from its creation; a moved subtree can form a new one).
+ *
+ * Every call takes the owner and touches only that owner's rows: another
+ * user's conversation, message or thread is RG_ENOTFOUND, exactly as a
+ * missing one, so ids reveal nothing. There is no "any owner" value: nobody
+ * (admins included) reads another user's messages through this interface.
+ * PostgreSQL: the writes are PL/pgSQL functions (conv_create, msg_add,
+ * msg_finish, msg_delete, conv_set_active, msg_move, conv_delete); SQLite:
+ * the same rules in C inside BEGIN IMMEDIATE. Times in this part are Unix
+ * milliseconds. Full-text search: FTS5 (SQLite), tsvector + GIN (PostgreSQL),
+ * 'simple' word rules on both (no stemming), every word of the query must
+ * appear (the last one may be a prefix: search as you type), case-insensitive.
+ */
+
+#define RG_DB_CONV_TITLE_MAX 200        /* bytes of a title */
+#define RG_DB_CONV_TAGS_MAX 16          /* tags of a conversation */
+#define RG_DB_CONV_TAG_MAX 48           /* bytes of one tag */
+#define RG_DB_CONV_SETTINGS_MAX 65536   /* bytes of settings JSON */
+#define RG_DB_MSG_CONTENT_MAX (4u << 20) /* bytes of a message's text */
+
+/* Message types (as stored and in the API). */
+#define RG_DB_MSG_TYPES "user,assistant,system,tool,summary,note"
+bool rg_db_msg_type_valid(const char *type);
+
+struct rg_db_conv {
+    int64_t id;
+    int64_t owner_id;
+    char title[RG_DB_CONV_TITLE_MAX + 8];
+    char model[128];
+    char *settings; /* JSON object text (system prompt, sampling), rg_malloc'd; "{}" default */
+    char folder[128]; /* "" = none */
+    char tags[RG_DB_CONV_TAGS_MAX * (RG_DB_CONV_TAG_MAX + 1) + 8]; /* comma-separated, sorted */
+    bool archived, pinned;
+    bool title_auto;     /* the title was made by the model (or not yet: title "") */
+    int64_t active_leaf; /* message id, 0 when there is no message */
+    int64_t main_thread; /* the thread made with the conversation */
+    int64_t n_messages;
+    int64_t created_at, updated_at; /* updated: any change, a new message included */
+    /* filled by a search only: the best matching message (0: the title
+     * matched) and a snippet of its text around the match (UTF-8, <= 240 bytes) */
+    int64_t match_message;
+    char snippet[256];
+};
+void rg_db_conv_clear(struct rg_db_conv *c);                 /* frees settings; accepts zeroed */
+void rg_db_conv_list_free(struct rg_db_conv *v, size_t n); /* accepts NULL */
+
+struct rg_db_conv_new {
+    int64_t owner_id;
+    const char *title;    /* NULL or "": untitled (title_auto: a title job may name it) */
+    const char *model;    /* may be NULL */
+    const char *settings; /* JSON object text or NULL */
+    const char *folder;   /* may be NULL */
+    const char *tags;     /* comma-separated or NULL; normalised (trimmed, lower case, sorted, unique) */
+    int64_t now;
+};
+/* RG_ENOTFOUND (owner is no user), RG_EINVAL. */
+int rg_db_conv_create(struct rg_db *db, const struct rg_db_conv_new *n, struct rg_db_conv *out,
+                      char *err);
+int rg_db_conv_get(struct rg_db *db, int64_t owner, int64_t id, struct rg_db_conv *out, char *err);
+
+struct rg_db_conv_filter {
+    const char *q;      /* full-text query over titles and message text, NULL/"" none */
+    const char *folder; /* NULL: any */
+    const char *tag;    /* NULL: any; else conversations having this tag */
+    int archived;       /* -1 any, 0 not archived (the usual list), 1 archived only */
+    int limit;          /* 1..200 */
+    int offset;         /* >= 0 */
+};
+/* The owner's conversations, pinned first, then most recently updated first
+ * (ties: higher id first). With q: the conversations where every word
+ * appears in the title or in one message, with match_message and snippet.
+ * *more tells whether more follow. *out: rg_db_conv_list_free. */
+int rg_db_conv_list(struct rg_db *db, int64_t owner, const struct rg_db_conv_filter *f,
+                    struct rg_db_conv **out, size_t *n, bool *more, char *err);
+
+/* Changes what is given (NULL / -1 keep). A title given sets title_auto
+ * false unless title_auto is 1 (the title job). RG_ENOTFOUND, RG_EINVAL. */
+struct rg_db_conv_change {
+    const char *title;
+    const char *model;
+    const char *settings;
+    const char *folder;
+    const char *tags;
+    int archived, pinned; /* -1 keep */
+    int title_auto;       /* -1 keep (a given title makes it 0), 0/1 set */
+    /* the title job: only if the title is still auto (the user did not rename
+     * meanwhile); otherwise nothing changes and RG_ESTATE */
+    bool only_if_auto;
+    int64_t now;
+};
+int rg_db_conv_update(struct rg_db *db, int64_t owner, int64_t id,
+                      const struct rg_db_conv_change *c, struct rg_db_conv *out, char *err);
+/* The conversation, its messages and threads. RG_ENOTFOUND. */
+int rg_db_conv_delete(struct rg_db *db, int64_t owner, int64_t id, char *err);
+
+struct rg_db_msg {
+    int64_t id, conv_id, thread_id;
+    int64_t parent_id; /* 0: a root */
+    char type[16];     /* RG_DB_MSG_TYPES */
+    char role[16];     /* user, assistant, system, tool */
+    char *content;     /* rg_malloc'd, never NULL after a read */
+    char model[128];   /* the model that wrote it ("" for people) */
+    char *settings;    /* JSON object text: sampling settings, tool calls...; rg_malloc'd */
+    char finish[16];   /* stop, length, cancelled, error, "" (not an answer / not ended) */
+    bool incomplete;   /* an answer that did not end (client left, error, still streaming) */
+    int64_t prompt_tokens, completion_tokens;
+    int64_t duration_ms; /* of the generation */
+    int64_t created_at, updated_at;
+    int n_children; /* filled by reads: how many messages have this one as parent */
+};
+void rg_db_msg_clear(struct rg_db_msg *m);
+void rg_db_msg_list_free(struct rg_db_msg *v, size_t n);
+
+struct rg_db_msg_new {
+    int64_t conv_id;
+    /* the message it follows: a message of the conversation, or 0 for a root
+     * (a conversation may have several roots: editing the first message) */
+    int64_t parent_id;
+    int64_t thread_id; /* 0: the parent's thread (a root: the main thread) */
+    const char *type;  /* rg_db_msg_type_valid */
+    const char *role;  /* NULL: from the type (user->user, assistant/summary->assistant,
+                        * system/note->system, tool->tool) */
+    const char *content;  /* may be "" (an answer about to stream) */
+    const char *model;    /* may be NULL */
+    const char *settings; /* JSON object or NULL */
+    bool incomplete;
+    bool set_active; /* the new message becomes the active leaf */
+    int64_t now;
+};
+/* A new message; updates the conversation's updated_at (and active leaf).
+ * RG_ENOTFOUND (conversation, parent or thread not the owner's / not in this
+ * conversation), RG_EINVAL. */
+int rg_db_msg_add(struct rg_db *db, int64_t owner, const struct rg_db_msg_new *n,
+                  struct rg_db_msg *out, char *err);
+
+/* msg_finish(): an answer's final (or intermediate, incomplete still true)
+ * state: content replaced, finish, tokens and duration set. RG_ENOTFOUND. */
+struct rg_db_msg_end {
+    const char *content;
+    const char *finish; /* may be NULL: "" */
+    bool incomplete;
+    int64_t prompt_tokens, completion_tokens, duration_ms;
+    const char *settings; /* NULL keeps */
+    int64_t now;
+};
+int rg_db_msg_finish(struct rg_db *db, int64_t owner, int64_t id, const struct rg_db_msg_end *e,
+                     struct rg_db_msg *out, char *err);
+int rg_db_msg_get(struct rg_db *db, int64_t owner, int64_t id, struct rg_db_msg *out, char *err);
+/* Every message of the conversation, oldest first (ids ascending): the
+ * whole tree. RG_ENOTFOUND. */
+int rg_db_msg_list(struct rg_db *db, int64_t owner, int64_t conv_id, struct rg_db_msg **out,
+                   size_t *n, char *err);
+/* The path from a root to leaf (leaf 0: the active leaf), root first; empty
+ * for a conversation without messages. RG_ENOTFOUND (leaf not in conv). */
+int rg_db_msg_branch(struct rg_db *db, int64_t owner, int64_t conv_id, int64_t leaf,
+                     struct rg_db_msg **out, size_t *n, char *err);
+/* conv_set_active(): msg_id (a message of the conversation) and, with
+ * descend, then its newest child repeatedly down to a leaf, becomes the
+ * active leaf; *leaf gets it. RG_ENOTFOUND. */
+int rg_db_conv_set_active(struct rg_db *db, int64_t owner, int64_t conv_id, int64_t msg_id,
+                          bool descend, int64_t *leaf, char *err);
+/* msg_delete(): the message and its whole subtree. If the active leaf was in
+ * it, the active leaf becomes the deleted message's parent followed down its
+ * newest children (or, for a root, the newest remaining root so followed; 0
+ * when none is left). *n (may be NULL): how many were deleted. */
+int rg_db_msg_delete(struct rg_db *db, int64_t owner, int64_t id, int64_t *n, char *err);
+
+struct rg_db_thread {
+    int64_t id, conv_id;
+    char title[RG_DB_CONV_TITLE_MAX + 8];
+    int64_t root_id;    /* the message it was started from (0: the main thread) */
+    bool collapsed;
+    int64_t summary_id; /* a summary message, 0 none */
+    int64_t created_at;
+    int64_t n_messages; /* filled by reads */
+};
+/* The conversation's threads, oldest first. *out: rg_free. */
+int rg_db_thread_list(struct rg_db *db, int64_t owner, int64_t conv_id, struct rg_db_thread **out,
+                      size_t *n, char *err);
+/* title NULL keeps, collapsed -1 keeps, summary_id -1 keeps (0 clears; else a
+ * message of the conversation). RG_ENOTFOUND, RG_EINVAL. */
+int rg_db_thread_update(struct rg_db *db, int64_t owner, int64_t thread_id, const char *title,
+                        int collapsed, int64_t summary_id, struct rg_db_thread *out, char *err);
+/* msg_move(): message msg_id and its subtree join thread_id (a thread of the
+ * same conversation), or with thread_id 0 a new thread titled new_title
+ * (NULL/"": "Thread N") rooted at the message; *out gets the thread.
+ * A thread left without messages (other than the main one) is deleted.
+ * Tree links are unchanged: threads group messages, they do not reparent.
+ * RG_ENOTFOUND, RG_EINVAL. */
+int rg_db_msg_move(struct rg_db *db, int64_t owner, int64_t msg_id, int64_t thread_id,
+                   const char *new_title, int64_t now, struct rg_db_thread *out, char *err);
+
 #endif
