@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "api/api_internal.h"
 #include "api/api_jobs.h"
+#include "api/chat_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,10 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     a->n_routes += rg_api_ollama_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_auth_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_jobs_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes +=
+        rg_api_chat_store_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes +=
+        rg_api_chat_answer_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_web_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     const char *dbg = getenv("RUSTYGPT_TEST_ROUTES");
     if (dbg && !strcmp(dbg, "1"))

@@ -1,0 +1,37 @@
+/*
+ * What the two halves of /chat share (docs/chat.md): chat_store.c (the
+ * conversations, their trees and threads, export and import) and
+ * chat_answer.c (posting a message, edit, regenerate and continue: the
+ * answers, streamed and saved). One JSON shape for each stored thing, one
+ * mapping of storage errors to replies.
+ */
+#ifndef RG_API_CHAT_INTERNAL_H
+#define RG_API_CHAT_INTERNAL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "db/db.h"
+
+/* The signed-in user's id (the principal of an access token or account API
+ * key); 0 when the caller is no user (then it replied 401 itself). */
+int64_t rg_api_chat_user(struct rg_http_req *r);
+
+/* Replies for a storage failure: RG_ENOTFOUND 404 (what names the thing:
+ * "conversation", "message", "thread"), RG_EINVAL 400 with err, RG_ESTATE
+ * 409, RG_EBUSY 503, else 500. */
+void rg_api_chat_db_fail(struct rg_http_req *r, int rc, const char *what, const char *err);
+
+/* The API shapes of docs/chat.md. rg_api_chat_msg_json: with the whole tree
+ * (all, n) it adds "siblings" and "sibling_index"; all may be NULL. NULL on
+ * ENOMEM. */
+json_t *rg_api_chat_conv_json(const struct rg_db_conv *c);
+json_t *rg_api_chat_msg_json(const struct rg_db_msg *m, const struct rg_db_msg *all, size_t n);
+json_t *rg_api_chat_thread_json(const struct rg_db_thread *t);
+
+/* Route tables of the two halves. */
+size_t rg_api_chat_store_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_chat_answer_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+
+#endif
