@@ -15,6 +15,14 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     reportCompressedSize: false,
   },
-  server: { proxy: { '/v1': api, '/auth': api, '/admin': api } },
+  server: {
+    // a page load of /admin (the app's own route) stays with the dev server
+    proxy: Object.fromEntries(
+      ['/v1', '/auth', '/admin', '/chat', '/status', '/jobs'].map((p) => [
+        p,
+        { target: api, bypass: (req: { headers: { accept?: string } }) => (req.headers.accept?.includes('text/html') ? '/index.html' : undefined) },
+      ]),
+    ),
+  },
   test: { include: ['src/**/*.test.ts'], environment: 'node' },
 });

@@ -1,7 +1,8 @@
 import { render } from 'preact';
 import './styles.css';
 import { App } from './app';
-import { applyTheme, savedTheme } from './theme';
+import { applyTheme, resolveTheme } from './theme';
+import { loadPrefs } from './lib/settings';
 
-applyTheme(savedTheme());
+applyTheme(resolveTheme(loadPrefs().theme));
 render(<App />, document.getElementById('app')!);

@@ -1,12 +1,12 @@
 export type Theme = 'light' | 'dark';
 
-export function savedTheme(): Theme {
-  const t = localStorage.getItem('rg-theme');
-  if (t === 'light' || t === 'dark') return t;
+/** The theme to show for a choice ("system" follows the OS). */
+export function resolveTheme(choice: 'light' | 'dark' | 'system'): Theme {
+  if (choice === 'light' || choice === 'dark') return choice;
   return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
 }
 
 export function applyTheme(t: Theme) {
   document.documentElement.classList.toggle('dark', t === 'dark');
-  localStorage.setItem('rg-theme', t);
+  document.documentElement.style.colorScheme = t;
 }

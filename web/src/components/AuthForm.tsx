@@ -37,7 +37,7 @@ export function AuthForm({ session }: { session: Session }) {
 
   const signup = mode === 'signup';
   return (
-    <main class="mx-auto mt-16 w-full max-w-sm px-4">
+    <main class="mx-auto w-full max-w-sm px-4 pt-16 pb-8">
       <h1 class="mb-6 text-center text-2xl font-semibold">RustyGPT</h1>
       <form onSubmit={submit} class="space-y-3" aria-label={signup ? 'Sign up' : 'Sign in'}>
         <h2 class="text-lg font-medium">{signup ? 'Create an account' : 'Sign in'}</h2>
@@ -78,14 +78,14 @@ export function AuthForm({ session }: { session: Session }) {
           </p>
         )}
         {note && (
-          <p role="status" class="rounded-md bg-amber-100 px-3 py-2 text-sm text-amber-900">
+          <p role="status" class="approval-note rounded-md bg-amber-100 px-3 py-2 text-sm text-amber-950 dark:bg-amber-950 dark:text-amber-100">
             {note}
           </p>
         )}
         <button
           type="submit"
           disabled={busy}
-          class="w-full rounded-md bg-amber-700 px-3 py-2 font-medium text-white hover:bg-amber-800 disabled:opacity-50"
+          class="w-full rounded-md bg-amber-800 px-3 py-2 font-medium text-white hover:bg-amber-900 disabled:bg-zinc-300 disabled:text-zinc-800"
         >
           {signup ? 'Sign up' : 'Sign in'}
         </button>

@@ -1,156 +1,470 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
-import type { ChatMessage, Model, Session } from '../lib/api';
-import { errorOf } from '../lib/api';
-import { SSEParser, readChunk } from '../lib/sse';
-import { applyTheme, savedTheme } from '../theme';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { Model, Session } from '../lib/api';
+import { ApiError, call } from '../lib/api';
+import type { Conversation, ConversationFull, Message, Thread } from '../lib/conv';
+import { branchTo, buildTree, displayTitle, siblingLeaf, siblingsOf, statsLine, threadRuns } from '../lib/conv';
+import { streamAnswer } from '../lib/stream';
+import { listChanged } from '../lib/bus';
+import { navigate } from '../lib/router';
+import { convSettings, loadPrefs } from '../lib/settings';
+import { copyText } from '../lib/clipboard';
 import { Markdown } from './Markdown';
 
-interface Msg extends ChatMessage {
-  stats?: string;
-  error?: string;
-  stopped?: boolean;
+interface Problem {
+  message: string;
+  retry?: () => void;
 }
 
-interface Settings {
-  temperature: number;
-  maxTokens: number;
-  system: string;
-}
+const small =
+  'rounded px-2 py-0.5 text-xs text-zinc-700 hover:bg-zinc-200 focus-visible:outline-2 focus-visible:outline-amber-600 dark:text-zinc-300 dark:hover:bg-zinc-700';
 
-const DEFAULTS: Settings = { temperature: 0.7, maxTokens: 512, system: '' };
-
-function loadSettings(): Settings {
-  try {
-    return { ...DEFAULTS, ...(JSON.parse(localStorage.getItem('rg-settings') ?? '{}') as Partial<Settings>) };
-  } catch {
-    return DEFAULTS;
+/** What a thrown failure says to a person ("Failed to fetch" is not it). */
+function describe(e: unknown): string {
+  if (e instanceof ApiError) {
+    if (e.code === 'context_length_exceeded')
+      return `${e.message} Nothing was saved: shorten the message and send it again, or start a new chat.`;
+    return e.message;
   }
+  if (e instanceof TypeError) return 'Could not reach the server (network error).';
+  return e instanceof Error ? e.message : String(e);
 }
 
-export function Chat({ session }: { session: Session }) {
-  const [models, setModels] = useState<Model[]>([]);
-  const [model, setModel] = useState(localStorage.getItem('rg-model') ?? '');
-  const [msgs, setMsgs] = useState<Msg[]>([]);
-  const [draft, setDraft] = useState('');
-  const [sending, setSending] = useState(false);
-  const [error, setError] = useState('');
-  const [showSettings, setShowSettings] = useState(false);
-  const [settings, setSettings] = useState<Settings>(loadSettings);
-  const [theme, setTheme] = useState(savedTheme());
-  const abort = useRef<AbortController | null>(null);
-  const end = useRef<HTMLDivElement>(null);
-
+function MessageView(props: {
+  m: Message;
+  text: string;
+  streaming: boolean;
+  busy: boolean;
+  versions: { ids: number[]; index: number };
+  threads: Thread[];
+  onVersion: (delta: number) => void;
+  onEdit: (text: string) => void;
+  onRegenerate: () => void;
+  onContinue: () => void;
+  onMove: (target: number | 'new') => void;
+}) {
+  const { m, text, streaming, busy, versions } = props;
+  const [editing, setEditing] = useState(false);
+  const [editText, setEditText] = useState(m.content);
+  const [moving, setMoving] = useState(false);
+  const [copied, setCopied] = useState(false);
+  const editBox = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
-    void (async () => {
-      const r = await session.fetch('/v1/models');
-      if (!r.ok) {
-        setError((await errorOf(r)).message);
-        return;
+    if (editing) editBox.current?.focus();
+  }, [editing]);
+  const user = m.type === 'user';
+  const answer = m.type === 'assistant';
+  const stats = answer && !streaming ? statsLine(m) : '';
+  return (
+    <article
+      data-role={m.role}
+      data-id={m.id}
+      aria-busy={streaming}
+      aria-label={user ? 'You said' : answer ? `Answer${m.model ? ` from ${m.model}` : ''}` : m.type}
+      class={
+        user
+          ? 'ml-auto w-fit max-w-[85%] rounded-lg bg-amber-100 px-3 py-2 text-zinc-900 sm:max-w-[70%] dark:bg-amber-900/40 dark:text-zinc-100'
+          : 'max-w-full rounded-lg bg-zinc-100 px-3 py-2 dark:bg-zinc-800'
       }
-      const list = ((await r.json()) as { data: Model[] }).data;
-      setModels(list);
-      if (!list.some((m) => m.id === model) && list[0]) setModel(list[0].id);
-    })();
-  }, []);
+    >
+      {editing ? (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!editText.trim()) return;
+            setEditing(false);
+            props.onEdit(editText.trim());
+          }}
+        >
+          <textarea
+            ref={editBox}
+            aria-label="Edit message"
+            rows={3}
+            class="w-full min-w-[16rem] rounded border border-zinc-400 bg-white px-2 py-1 dark:bg-zinc-900"
+            value={editText}
+            onInput={(e) => setEditText(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') {
+                e.stopPropagation();
+                setEditing(false);
+              } else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                e.currentTarget.form?.requestSubmit();
+              }
+            }}
+          />
+          <div class="mt-1 flex gap-2">
+            <button type="submit" class="rounded bg-amber-800 px-3 py-1 text-sm text-white">
+              Save and send
+            </button>
+            <button type="button" class="rounded px-3 py-1 text-sm underline" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : (
+        <Markdown text={text} />
+      )}
+      {streaming && !text && <p class="text-sm text-zinc-600 dark:text-zinc-400">Thinking…</p>}
+      {answer && !streaming && m.finish === 'length' && (
+        <p class="incomplete mt-1 text-sm font-medium text-amber-900 dark:text-amber-200">
+          Cut at the max tokens limit.{' '}
+          <button type="button" class="underline" disabled={busy} onClick={props.onContinue}>
+            Continue
+          </button>
+        </p>
+      )}
+      {answer && !streaming && m.incomplete && m.finish !== 'length' && (
+        <p class="incomplete mt-1 text-sm font-medium text-amber-900 dark:text-amber-200">
+          {m.finish === 'cancelled' ? 'Stopped: this answer is incomplete.' : m.finish === 'error' ? 'This answer failed part-way: it is incomplete.' : 'This answer is incomplete.'}
+        </p>
+      )}
+      {stats && <p class="stats mt-1 text-xs text-zinc-700 dark:text-zinc-300">{stats}</p>}
+      {!streaming && !editing && (
+        <div class="mt-1 flex flex-wrap items-center gap-1" role="group" aria-label="Message actions">
+          {versions.ids.length > 1 && (
+            <span class="versions flex items-center text-xs">
+              <button type="button" class={small} aria-label="Previous version" disabled={busy || versions.index <= 0} onClick={() => props.onVersion(-1)}>
+                &lt;
+              </button>
+              <span class="tabular-nums">
+                {versions.index + 1}/{versions.ids.length}
+              </span>
+              <button
+                type="button"
+                class={small}
+                aria-label="Next version"
+                disabled={busy || versions.index >= versions.ids.length - 1}
+                onClick={() => props.onVersion(1)}
+              >
+                &gt;
+              </button>
+            </span>
+          )}
+          {user && (
+            <button type="button" class={small} disabled={busy} onClick={() => { setEditText(m.content); setEditing(true); }}>
+              Edit
+            </button>
+          )}
+          {answer && (
+            <button type="button" class={small} disabled={busy} onClick={props.onRegenerate}>
+              Regenerate
+            </button>
+          )}
+          <button
+            type="button"
+            class={small}
+            aria-label={copied ? 'Message copied' : 'Copy message'}
+            onClick={() => void copyText(m.content).then((ok) => { setCopied(ok); setTimeout(() => setCopied(false), 1500); })}
+          >
+            {copied ? 'Copied' : 'Copy'}
+          </button>
+          <button type="button" class={small} aria-expanded={moving} disabled={busy} onClick={() => setMoving(!moving)}>
+            Move
+          </button>
+          {moving && (
+            <span class="flex flex-wrap gap-1" role="group" aria-label="Move to thread">
+              {props.threads
+                .filter((t) => t.id !== m.thread_id)
+                .map((t) => (
+                  <button key={t.id} type="button" class={small} onClick={() => { setMoving(false); props.onMove(t.id); }}>
+                    To “{t.title}”
+                  </button>
+                ))}
+              <button type="button" class={small} onClick={() => { setMoving(false); props.onMove('new'); }}>
+                To a new thread
+              </button>
+            </span>
+          )}
+        </div>
+      )}
+    </article>
+  );
+}
 
-  useEffect(() => localStorage.setItem('rg-settings', JSON.stringify(settings)), [settings]);
-  useEffect(() => {
-    if (model) localStorage.setItem('rg-model', model);
-  }, [model]);
-  useEffect(() => end.current?.scrollIntoView?.({ block: 'end' }), [msgs]);
+export function Chat({ session, id, models, onMenu }: { session: Session; id: number | null; models: Model[]; onMenu: () => void }) {
+  const [conv, setConv] = useState<Conversation | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [threads, setThreads] = useState<Thread[]>([]);
+  const [leaf, setLeaf] = useState(0);
+  const [live, setLive] = useState<{ id: number; content: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const [loadError, setLoadError] = useState<Problem | null>(null);
+  const [draft, setDraft] = useState('');
+  const [newModel, setNewModel] = useState('');
+  const [announce, setAnnounce] = useState('');
+  const abort = useRef<AbortController | null>(null);
+  const scroller = useRef<HTMLDivElement>(null);
+  const box = useRef<HTMLTextAreaElement>(null);
+  const stick = useRef(true);
+  const own = useRef<number | null>(null); // a conversation this view just made: no reload
 
-  const update = (f: (m: Msg) => Msg) =>
-    setMsgs((all) => {
+  const tree = useMemo(() => buildTree(messages), [messages]);
+  const branch = useMemo(() => branchTo(tree, leaf), [tree, leaf]);
+  const modelId = conv?.model || newModel || loadPrefs().model || models[0]?.id || '';
+
+  const upsert = (m: Message | null) => {
+    if (!m) return;
+    setMessages((all) => {
+      const i = all.findIndex((x) => x.id === m.id);
+      if (i < 0) return [...all, m];
       const copy = all.slice();
-      copy[copy.length - 1] = f(copy[copy.length - 1]!);
+      copy[i] = m;
       return copy;
     });
+  };
+
+  const load = async (cid: number) => {
+    try {
+      const c = await call<ConversationFull>(session, 'GET', `/chat/conversations/${cid}?view=tree`);
+      setConv(c);
+      setMessages(c.messages);
+      setThreads(c.threads);
+      setLeaf(c.active_leaf);
+      setLoadError(null);
+    } catch (e) {
+      setLoadError({ message: describe(e), retry: () => void load(cid) });
+    }
+  };
+
+  useEffect(() => {
+    setProblem(null);
+    if (id === null) {
+      abort.current?.abort();
+      own.current = null;
+      setConv(null);
+      setMessages([]);
+      setThreads([]);
+      setLeaf(0);
+      setLoadError(null);
+      box.current?.focus();
+      return;
+    }
+    if (own.current === id) return;
+    abort.current?.abort();
+    own.current = null;
+    stick.current = true;
+    setConv(null);
+    setMessages([]);
+    void load(id);
+  }, [id]);
+
+  // follow the answer only while the reader is at the bottom
+  useEffect(() => {
+    const el = scroller.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  }, [live, messages, leaf]);
+
+  // Esc stops a generation from anywhere on the page
+  useEffect(() => {
+    if (!busy) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') abort.current?.abort();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [busy]);
+
+  const refreshTitle = (cid: number, delays: number[]) => {
+    for (const d of delays)
+      setTimeout(async () => {
+        try {
+          const c = await call<ConversationFull>(session, 'GET', `/chat/conversations/${cid}?view=branch`);
+          setConv((cur) => (cur && cur.id === cid ? { ...cur, title: c.title, title_auto: c.title_auto } : cur));
+          listChanged();
+        } catch {
+          /* the title can wait for the next visit */
+        }
+      }, d);
+  };
+
+  /** One answer: send, stream, keep what the server says it saved. */
+  const run = async (path: string, body: Record<string, unknown>, restore?: string) => {
+    setProblem(null);
+    setBusy(true);
+    stick.current = true;
+    const ctl = new AbortController();
+    abort.current = ctl;
+    let aid = 0;
+    let text = '';
+    let ended = false;
+    const cid = conv?.id ?? own.current;
+    try {
+      await streamAnswer(session, path, body, ctl.signal, (e) => {
+        switch (e.kind) {
+          case 'start':
+            upsert(e.user);
+            // continue: the same message goes on from its text so far
+            text = e.assistant.content || (messages.find((x) => x.id === e.assistant.id)?.content ?? '');
+            upsert({ ...e.assistant, content: text });
+            aid = e.assistant.id;
+            setLeaf(aid);
+            setLive({ id: aid, content: text });
+            break;
+          case 'delta':
+            text += e.content;
+            setLive({ id: aid, content: text });
+            break;
+          case 'end':
+            ended = true;
+            upsert(e.message);
+            setLive(null);
+            if (e.conversation) setConv((cur) => ({ ...(cur ?? (e.conversation as Conversation)), ...e.conversation }));
+            setAnnounce(e.message.finish === 'length' ? 'Answer cut at the max tokens limit.' : 'Answer finished.');
+            listChanged();
+            if (e.titleJob !== null && cid) refreshTitle(cid, [1500, 4000, 9000]);
+            break;
+          case 'error':
+            ended = true;
+            if (e.saved) upsert(e.saved);
+            setLive(null);
+            setProblem({ message: e.message, retry: e.saved ? () => void regenerate(e.saved!.id) : undefined });
+            setAnnounce(`Error: ${e.message}`);
+            break;
+        }
+      });
+      if (!ended && aid) {
+        // the stream closed without its end: the server keeps what it had
+        setMessages((all) => all.map((x) => (x.id === aid ? { ...x, content: text, incomplete: true, finish: x.finish || 'error' } : x)));
+        setProblem({ message: 'The answer stopped before its end.', retry: () => void regenerate(aid) });
+      }
+    } catch (err) {
+      if (ctl.signal.aborted) {
+        if (aid) setMessages((all) => all.map((x) => (x.id === aid ? { ...x, content: text, incomplete: true, finish: 'cancelled' } : x)));
+        setAnnounce('Stopped.');
+      } else if (aid) {
+        setMessages((all) => all.map((x) => (x.id === aid ? { ...x, content: text, incomplete: true, finish: 'error' } : x)));
+        setProblem({ message: describe(err), retry: () => void regenerate(aid) });
+      } else {
+        // refused before anything was saved: the text goes back in the box
+        if (restore !== undefined) setDraft((d) => d || restore);
+        setProblem({ message: describe(err), retry: () => void run(path, body, restore) });
+        setAnnounce(`Error: ${describe(err)}`);
+      }
+    } finally {
+      if (abort.current === ctl) abort.current = null;
+      setLive(null);
+      setBusy(false);
+      box.current?.focus();
+    }
+  };
+
+  const sampling = () => {
+    const p = loadPrefs();
+    return { model: modelId || undefined, settings: conv ? undefined : convSettings(p) };
+  };
 
   const send = async () => {
     const text = draft.trim();
-    if (!text || sending) return;
-    if (!model) {
-      setError('No model to talk to: add a .gguf file to the models directory.');
+    if (!text || busy) return;
+    if (!modelId) {
+      setProblem({ message: 'No model to talk to: add a .gguf file to the models directory.' });
       return;
     }
-    setError('');
-    const history: Msg[] = [...msgs, { role: 'user', content: text }];
-    setMsgs([...history, { role: 'assistant', content: '' }]);
     setDraft('');
-    setSending(true);
-    const ctl = new AbortController();
-    abort.current = ctl;
-    const t0 = performance.now();
-    let first = 0;
-    let tokens = 0;
-    try {
-      const messages: ChatMessage[] = [
-        ...(settings.system ? [{ role: 'system' as const, content: settings.system }] : []),
-        ...history.filter((m) => !m.error).map(({ role, content }) => ({ role, content })),
-      ];
-      const r = await session.fetch('/v1/chat/completions', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({
-          model,
-          messages,
-          stream: true,
-          stream_options: { include_usage: true },
-          temperature: settings.temperature,
-          max_tokens: settings.maxTokens,
-        }),
-        signal: ctl.signal,
-      });
-      if (!r.ok || !r.body) throw await errorOf(r);
-      const reader = r.body.getReader();
-      const dec = new TextDecoder();
-      const sse = new SSEParser();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        for (const ev of sse.push(dec.decode(value, { stream: true }))) {
-          const c = readChunk(ev.data);
-          if (c.error) throw new Error(c.error);
-          if (c.content) {
-            if (!first) first = performance.now();
-            update((m) => ({ ...m, content: m.content + c.content }));
-          }
-          if (c.completionTokens !== null) tokens = c.completionTokens;
-        }
+    let cid = conv?.id;
+    if (!cid) {
+      try {
+        const p = loadPrefs();
+        const c = await call<Conversation>(session, 'POST', '/chat/conversations', { model: modelId, settings: convSettings(p) });
+        cid = c.id;
+        own.current = c.id;
+        setConv(c);
+        setThreads([]);
+        navigate(`/c/${c.id}`);
+        listChanged();
+      } catch (e) {
+        setDraft(text);
+        setProblem({ message: describe(e), retry: () => void send() });
+        return;
       }
-      const secs = (performance.now() - (first || t0)) / 1000;
-      const tps = tokens && secs > 0 ? (tokens / secs).toFixed(1) : '–';
-      update((m) => ({ ...m, stats: `${tokens} tokens · ${tps} tok/s · ${((performance.now() - t0) / 1000).toFixed(1)} s` }));
-    } catch (err) {
-      if (ctl.signal.aborted) update((m) => ({ ...m, stopped: true, stats: 'stopped' }));
-      else update((m) => ({ ...m, error: err instanceof Error ? err.message : String(err) }));
-    } finally {
-      abort.current = null;
-      setSending(false);
+    }
+    const body: Record<string, unknown> = { content: text, model: modelId };
+    if (leaf) body.parent_id = leaf;
+    await run(`/chat/conversations/${cid}/messages`, body, text);
+    // threads may have been made with the conversation: learn them
+    if (cid && threads.length === 0) void refreshThreads(cid);
+  };
+
+  const refreshThreads = async (cid: number) => {
+    try {
+      const c = await call<ConversationFull>(session, 'GET', `/chat/conversations/${cid}?view=branch`);
+      setThreads(c.threads);
+    } catch {
+      /* later */
     }
   };
 
-  const onKey = (e: KeyboardEvent) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-      e.preventDefault();
-      void send();
+  const regenerate = (mid: number) => run(`/chat/messages/${mid}/regenerate`, { model: sampling().model });
+  const edit = (mid: number, content: string) => run(`/chat/messages/${mid}/edit`, { content, model: sampling().model });
+  const cont = (mid: number) => run(`/chat/messages/${mid}/continue`, {});
+
+  const switchTo = async (to: number) => {
+    if (!conv) return;
+    setLeaf(to);
+    try {
+      const r = await call<{ active_leaf: number }>(session, 'POST', `/chat/conversations/${conv.id}/active`, { message_id: to });
+      setLeaf(r.active_leaf);
+    } catch (e) {
+      setProblem({ message: describe(e), retry: () => void switchTo(to) });
     }
   };
+
+  const move = async (mid: number, target: number | 'new') => {
+    if (!conv) return;
+    try {
+      await call<Thread>(session, 'POST', `/chat/messages/${mid}/move`, target === 'new' ? { new_thread: {} } : { thread_id: target });
+      await load(conv.id);
+    } catch (e) {
+      setProblem({ message: describe(e) });
+    }
+  };
+
+  const setCollapsed = async (t: Thread, collapsed: boolean) => {
+    setThreads((all) => all.map((x) => (x.id === t.id ? { ...x, collapsed } : x)));
+    try {
+      await call<Thread>(session, 'PATCH', `/chat/threads/${t.id}`, { collapsed });
+    } catch (e) {
+      setThreads((all) => all.map((x) => (x.id === t.id ? { ...x, collapsed: !collapsed } : x)));
+      setProblem({ message: describe(e) });
+    }
+  };
+
+  const changeModel = async (m: string) => {
+    if (!conv) {
+      setNewModel(m);
+      return;
+    }
+    setConv({ ...conv, model: m });
+    try {
+      await call(session, 'PATCH', `/chat/conversations/${conv.id}`, { model: m });
+    } catch (e) {
+      setProblem({ message: describe(e) });
+    }
+  };
+
+  const threaded = threads.length > 1;
+  const runs = threadRuns(branch);
+  const title = conv ? displayTitle(conv) : 'New chat';
 
   return (
-    <div class="flex h-dvh flex-col">
-      <header class="flex flex-wrap items-center gap-2 border-b border-zinc-300 px-3 py-2 dark:border-zinc-700">
-        <span class="font-semibold">RustyGPT</span>
+    <div class="flex h-full min-h-0 flex-col">
+      <header class="flex items-center gap-2 border-b border-zinc-300 px-3 py-2 dark:border-zinc-700">
+        <button type="button" class="rounded px-2 py-1 md:hidden" aria-label="Show conversations" aria-controls="sidebar" onClick={onMenu}>
+          ☰
+        </button>
+        <h1 class="min-w-0 flex-1 truncate font-semibold">{title}</h1>
         <label class="flex items-center gap-1 text-sm">
           <span class="sr-only sm:not-sr-only">Model</span>
           <select
             name="model"
             aria-label="Model"
-            class="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
-            value={model}
-            onChange={(e) => setModel(e.currentTarget.value)}
+            class="max-w-[10rem] rounded-md border border-zinc-400 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
+            value={modelId}
+            onChange={(e) => void changeModel(e.currentTarget.value)}
           >
             {models.length === 0 && <option value="">no models</option>}
+            {modelId && !models.some((m) => m.id === modelId) && <option value={modelId}>{modelId}</option>}
             {models.map((m) => (
               <option key={m.id} value={m.id}>
                 {m.id}
@@ -158,119 +472,124 @@ export function Chat({ session }: { session: Session }) {
             ))}
           </select>
         </label>
-        <span class="flex-1" />
-        <button type="button" class="rounded-md px-2 py-1 text-sm underline" aria-expanded={showSettings} onClick={() => setShowSettings(!showSettings)}>
-          Settings
-        </button>
-        <button
-          type="button"
-          class="rounded-md px-2 py-1 text-sm underline"
-          onClick={() => {
-            const t = theme === 'dark' ? 'light' : 'dark';
-            applyTheme(t);
-            setTheme(t);
-          }}
-        >
-          {theme === 'dark' ? 'Light' : 'Dark'} theme
-        </button>
-        <span class="hidden text-sm opacity-70 sm:inline">{session.user?.email}</span>
-        <button type="button" class="rounded-md px-2 py-1 text-sm underline" onClick={() => void session.logout()}>
-          Sign out
-        </button>
       </header>
-      {showSettings && (
-        <section aria-label="Settings" class="grid gap-3 border-b border-zinc-300 p-3 text-sm sm:grid-cols-3 dark:border-zinc-700">
-          <label class="block">
-            Temperature ({settings.temperature})
-            <input
-              type="range"
-              name="temperature"
-              min="0"
-              max="2"
-              step="0.1"
-              class="w-full"
-              value={settings.temperature}
-              onInput={(e) => setSettings({ ...settings, temperature: Number(e.currentTarget.value) })}
-            />
-          </label>
-          <label class="block">
-            Max tokens
-            <input
-              type="number"
-              name="max_tokens"
-              min="1"
-              max="32768"
-              class="w-full rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
-              value={settings.maxTokens}
-              onInput={(e) => setSettings({ ...settings, maxTokens: Math.max(1, Number(e.currentTarget.value) || 1) })}
-            />
-          </label>
-          <label class="block sm:col-span-3">
-            System prompt
-            <textarea
-              name="system"
-              rows={2}
-              class="w-full rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
-              value={settings.system}
-              onInput={(e) => setSettings({ ...settings, system: e.currentTarget.value })}
-            />
-          </label>
-        </section>
-      )}
-      <main class="flex-1 overflow-y-auto px-3 py-4" aria-live="polite" aria-label="Conversation">
-        <div class="mx-auto max-w-3xl space-y-4">
-          {msgs.length === 0 && <p class="text-center opacity-60">Ask anything. Enter sends, Shift+Enter starts a new line.</p>}
-          {msgs.map((m, i) => (
-            <article
-              key={i}
-              data-role={m.role}
-              class={
-                m.role === 'user'
-                  ? 'ml-auto max-w-[85%] rounded-lg bg-amber-100 px-3 py-2 text-zinc-900 dark:bg-amber-900/40 dark:text-zinc-100'
-                  : 'max-w-full rounded-lg bg-zinc-100 px-3 py-2 dark:bg-zinc-800'
-              }
-            >
-              <Markdown text={m.content} />
-              {m.error && (
-                <p role="alert" class="mt-1 text-sm text-red-700 dark:text-red-300">
-                  {m.error}
-                </p>
+      <div
+        ref={scroller}
+        class="min-h-0 flex-1 overflow-y-auto px-3 py-4"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
+        }}
+      >
+        <section aria-label="Messages" class="mx-auto max-w-3xl space-y-4">
+          {loadError && (
+            <p role="alert" class="rounded-md bg-red-100 px-3 py-2 text-sm text-red-900 dark:bg-red-950 dark:text-red-100">
+              {loadError.message}{' '}
+              {loadError.retry && (
+                <button type="button" class="underline" onClick={loadError.retry}>
+                  Retry
+                </button>
               )}
-              {m.stats && <p class="stats mt-1 text-xs opacity-60">{m.stats}</p>}
-            </article>
-          ))}
-          <div ref={end} />
+            </p>
+          )}
+          {!loadError && branch.length === 0 && (
+            <p class="text-center text-zinc-700 dark:text-zinc-300">Ask anything. Enter sends, Shift+Enter starts a new line, Esc stops an answer.</p>
+          )}
+          {runs.map((r, ri) => {
+            const t = threads.find((x) => x.id === r.thread);
+            const body = r.messages.map((m) => (
+              <MessageView
+                key={m.id}
+                m={m}
+                text={live && live.id === m.id ? live.content : m.content}
+                streaming={!!live && live.id === m.id}
+                busy={busy}
+                versions={siblingsOf(tree, m.id)}
+                threads={threads}
+                onVersion={(d) => {
+                  const to = siblingLeaf(tree, m.id, d);
+                  if (to !== null) void switchTo(to);
+                }}
+                onEdit={(c) => void edit(m.id, c)}
+                onRegenerate={() => void regenerate(m.id)}
+                onContinue={() => void cont(m.id)}
+                onMove={(target) => void move(m.id, target)}
+              />
+            ));
+            if (!threaded || !t) return <div key={`${r.thread}-${ri}`} class="space-y-4">{body}</div>;
+            return (
+              <section key={`${r.thread}-${ri}`} aria-label={`Thread ${t.title}`} class="thread rounded-lg border border-zinc-300 p-2 dark:border-zinc-700">
+                <h2 class="text-sm font-semibold">
+                  <button
+                    type="button"
+                    class="rounded px-1 focus-visible:outline-2 focus-visible:outline-amber-600"
+                    aria-expanded={!t.collapsed}
+                    onClick={() => void setCollapsed(t, !t.collapsed)}
+                  >
+                    {t.collapsed ? '▸' : '▾'} {t.title}
+                  </button>
+                  {t.collapsed && <span class="ml-2 font-normal text-zinc-700 dark:text-zinc-300">{r.messages.length} hidden</span>}
+                </h2>
+                {!t.collapsed && <div class="mt-2 space-y-4">{body}</div>}
+              </section>
+            );
+          })}
+        </section>
+      </div>
+      <div class="sr-only" aria-live="polite" role="status">
+        {announce}
+      </div>
+      {problem && (
+        <div role="alert" class="mx-auto mb-2 flex w-full max-w-3xl flex-wrap items-center gap-2 rounded-md bg-red-100 px-3 py-2 text-sm text-red-900 dark:bg-red-950 dark:text-red-100">
+          <span class="flex-1">{problem.message}</span>
+          {problem.retry && (
+            <button type="button" class="rounded bg-red-800 px-2 py-1 text-white" onClick={problem.retry}>
+              Retry
+            </button>
+          )}
+          <button type="button" class="rounded px-2 py-1 underline" onClick={() => navigate('/')}>
+            Start over
+          </button>
+          <button type="button" class="rounded px-2 py-1 underline" aria-label="Dismiss" onClick={() => setProblem(null)}>
+            ✕
+          </button>
         </div>
-      </main>
-      {error && (
-        <p role="alert" class="mx-3 mb-2 rounded-md bg-red-100 px-3 py-2 text-sm text-red-800 dark:bg-red-900/40 dark:text-red-200">
-          {error}
-        </p>
       )}
       <form
         class="mx-auto flex w-full max-w-3xl gap-2 px-3 pb-3"
+        aria-label="Send a message"
         onSubmit={(e) => {
           e.preventDefault();
           void send();
         }}
       >
         <textarea
+          ref={box}
+          id="message-box"
           name="message"
           aria-label="Message"
           rows={2}
-          class="flex-1 resize-none rounded-md border border-zinc-300 bg-white px-3 py-2 dark:border-zinc-600 dark:bg-zinc-800"
+          class="flex-1 resize-none rounded-md border border-zinc-400 bg-white px-3 py-2 dark:border-zinc-600 dark:bg-zinc-800"
           placeholder="Message"
           value={draft}
-          disabled={sending}
           onInput={(e) => setDraft(e.currentTarget.value)}
-          onKeyDown={onKey}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+              e.preventDefault();
+              void send();
+            }
+          }}
         />
-        {sending ? (
-          <button type="button" class="rounded-md bg-zinc-700 px-4 text-white" onClick={() => abort.current?.abort()}>
+        {busy ? (
+          <button type="button" class="rounded-md bg-zinc-800 px-4 text-white dark:bg-zinc-200 dark:text-zinc-900" onClick={() => abort.current?.abort()}>
             Stop
           </button>
         ) : (
-          <button type="submit" class="rounded-md bg-amber-700 px-4 text-white disabled:opacity-50" disabled={!draft.trim()}>
+          <button
+            type="submit"
+            class="rounded-md bg-amber-800 px-4 text-white disabled:bg-zinc-300 disabled:text-zinc-800 dark:disabled:bg-zinc-700 dark:disabled:text-zinc-100"
+            disabled={!draft.trim()}
+          >
             Send
           </button>
         )}

@@ -1,5 +1,41 @@
+import { useState } from 'preact/hooks';
 import type { Block, Inline } from '../lib/markdown';
 import { parseMarkdown } from '../lib/markdown';
+import { highlight } from '../lib/highlight';
+import { copyText } from '../lib/clipboard';
+
+const HEAD = ['text-2xl', 'text-xl', 'text-lg', 'text-base', 'text-base', 'text-sm'];
+const TOK: Record<string, string> = {
+  kw: 'tok-kw',
+  str: 'tok-str',
+  com: 'tok-com',
+  num: 'tok-num',
+};
+
+/** A fenced block: highlighted, focusable (it scrolls), with a Copy button. */
+function Code({ lang, code }: { lang: string; code: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <div class="code relative my-2">
+      <div class="flex items-center justify-between rounded-t-md bg-zinc-700 px-3 py-1 text-xs text-zinc-100">
+        <span>{lang || 'code'}</span>
+        <button
+          type="button"
+          class="rounded px-2 py-0.5 hover:bg-zinc-600 focus-visible:outline-2 focus-visible:outline-amber-400"
+          aria-label={copied ? 'Code copied' : 'Copy code'}
+          onClick={() => void copyText(code).then((ok) => { setCopied(ok); setTimeout(() => setCopied(false), 1500); })}
+        >
+          {copied ? 'Copied' : 'Copy'}
+        </button>
+      </div>
+      <pre tabIndex={0} class="overflow-x-auto rounded-b-md bg-zinc-900 p-3 text-sm text-zinc-100 focus-visible:outline-2 focus-visible:outline-amber-400" data-lang={lang} aria-label={`${lang || 'code'} code`}>
+        <code>
+          {highlight(code, lang).map((t, i) => (t.k === 'text' ? t.v : <span key={i} class={TOK[t.k]}>{t.v}</span>))}
+        </code>
+      </pre>
+    </div>
+  );
+}
 
 /* Elements and text nodes only: model output is never handed to innerHTML. */
 function Inl({ c }: { c: Inline[] }) {
@@ -52,17 +88,42 @@ function Blocks({ blocks }: { blocks: Block[] }) {
                 <Inl c={b.c} />
               </p>
             );
-          case 'h':
+          case 'h': {
+            const H = `h${b.level}` as 'h1';
             return (
-              <p key={i} class="my-2 font-semibold" role="heading" aria-level={b.level}>
+              <H key={i} class={`mt-3 mb-2 font-semibold ${HEAD[b.level - 1]}`}>
                 <Inl c={b.c} />
-              </p>
+              </H>
             );
+          }
           case 'pre':
+            return <Code key={i} lang={b.lang} code={b.v} />;
+          case 'table':
             return (
-              <pre key={i} class="my-2 rounded-md bg-zinc-900 p-3 text-sm text-zinc-100" data-lang={b.lang}>
-                <code>{b.v}</code>
-              </pre>
+              <div key={i} class="my-2 overflow-x-auto" tabIndex={0} role="region" aria-label="Table">
+                <table class="border-collapse text-sm">
+                  <thead>
+                    <tr>
+                      {b.head.map((c, j) => (
+                        <th key={j} class="border border-zinc-400 px-2 py-1 font-semibold dark:border-zinc-600" style={b.align[j] ? { textAlign: b.align[j] } : undefined}>
+                          <Inl c={c} />
+                        </th>
+                      ))}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {b.rows.map((r, k) => (
+                      <tr key={k}>
+                        {r.map((c, j) => (
+                          <td key={j} class="border border-zinc-400 px-2 py-1 dark:border-zinc-600" style={b.align[j] ? { textAlign: b.align[j] } : undefined}>
+                            <Inl c={c} />
+                          </td>
+                        ))}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             );
           case 'ul':
             return (

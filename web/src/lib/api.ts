@@ -50,13 +50,63 @@ export const ROUTES: [string, string][] = [
   ['get', '/auth/me'],
   ['get', '/auth/providers'],
   ['get', '/v1/models'],
-  ['post', '/v1/chat/completions'],
+  ['get', '/status'],
+  ['get', '/auth/api-keys'],
+  ['post', '/auth/api-keys'],
+  ['delete', '/auth/api-keys/{id}'],
+  ['get', '/auth/sessions'],
+  ['delete', '/auth/sessions/{id}'],
+  ['post', '/auth/sessions/revoke-others'],
+  ['get', '/admin/users'],
+  ['patch', '/admin/users/{id}'],
+  ['get', '/chat/conversations'],
+  ['post', '/chat/conversations'],
+  ['get', '/chat/conversations/{id}'],
+  ['patch', '/chat/conversations/{id}'],
+  ['delete', '/chat/conversations/{id}'],
+  ['post', '/chat/conversations/{id}/messages'],
+  ['post', '/chat/conversations/{id}/active'],
+  ['post', '/chat/messages/{id}/edit'],
+  ['post', '/chat/messages/{id}/regenerate'],
+  ['post', '/chat/messages/{id}/continue'],
+  ['post', '/chat/messages/{id}/move'],
+  ['patch', '/chat/threads/{id}'],
 ];
+
+/** An account as an admin sees it (GET /admin/users). */
+export interface AdminUser extends User {
+  disabled: boolean;
+  pending: boolean;
+  created_at: number;
+  has_password: boolean;
+}
+
+/** An API key as listed (the key itself only in the reply that made it). */
+export interface ApiKey {
+  id: number;
+  name: string;
+  prefix: string;
+  created_at: number;
+  owner: number;
+  last_used_at: number | null;
+  key?: string;
+}
+
+/** A signed-in device (GET /auth/sessions; times in seconds). */
+export interface DeviceSession {
+  id: number;
+  user_agent: string;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  current: boolean;
+}
 
 export class ApiError extends Error {
   constructor(
     public status: number,
     message: string,
+    public code = '',
   ) {
     super(message);
   }
@@ -65,10 +115,12 @@ export class ApiError extends Error {
 /** The message of an API error body ({"error": {"message"}}), or a plain one. */
 export async function errorOf(r: Response): Promise<ApiError> {
   let msg = `${r.status} ${r.statusText}`;
+  let code = '';
   try {
-    const j = (await r.json()) as { error?: { message?: string } | string };
+    const j = (await r.json()) as { error?: { message?: string; code?: string } | string };
     if (typeof j.error === 'string') msg = j.error;
     else if (j.error?.message) msg = j.error.message;
+    if (typeof j.error === 'object' && typeof j.error.code === 'string') code = j.error.code;
   } catch {
     /* not JSON: keep the status line */
   }
@@ -76,7 +128,7 @@ export async function errorOf(r: Response): Promise<ApiError> {
     const after = r.headers.get('Retry-After');
     msg = `Too many requests${after ? `: try again in ${after} s` : ''} (${msg})`;
   }
-  return new ApiError(r.status, msg);
+  return new ApiError(r.status, msg, code);
 }
 
 export function readCookie(name: string, cookies: string): string | null {
@@ -210,6 +262,11 @@ export class Session {
 
   /** fetch with the access token; one refresh and retry on a 401. */
   async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    if (init.body !== undefined && init.body !== null && typeof init.body === 'string') {
+      const h = new Headers(init.headers);
+      if (!h.has('Content-Type')) h.set('Content-Type', 'application/json');
+      init = { ...init, headers: h };
+    }
     const send = () => {
       const headers = new Headers(init.headers);
       if (this.access) headers.set('Authorization', `Bearer ${this.access}`);
@@ -231,4 +288,14 @@ export async function providers(): Promise<Providers> {
     /* none */
   }
   return { github: false, apple: false };
+}
+
+/** A JSON call with the session: the parsed body, or an ApiError. */
+export async function call<T>(s: Session, method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const r = await s.fetch(path, init);
+  if (!r.ok) throw await errorOf(r);
+  if (r.status === 204) return undefined as T;
+  return (await r.json()) as T;
 }

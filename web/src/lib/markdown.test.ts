@@ -40,3 +40,20 @@ describe('markdown', () => {
     expect(html('[bad](javascript:alert(1))')).toBe('<p>bad</p>');
   });
 });
+
+describe('tables and headings', () => {
+  it('turns GitHub pipe tables into tables', () => {
+    const md = 'Sizes:\n\n| a | b |\n|:--|--:|\n| 1 | **2** |\n| x \\| y |\n';
+    expect(toHTML(parseMarkdown(md))).toBe(
+      '<p>Sizes:</p><table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td><strong>2</strong></td></tr><tr><td>x | y</td><td></td></tr></tbody></table>',
+    );
+    const t = parseMarkdown('a|b\n-|-\n1|2')[0]!;
+    expect(t).toMatchObject({ t: 'table', align: ['', ''] });
+  });
+  it('leaves a pipe without a separator line as text', () => {
+    expect(toHTML(parseMarkdown('a | b\nc | d'))).toBe('<p>a | b<br>c | d</p>');
+  });
+  it('keeps heading levels', () => {
+    expect(toHTML(parseMarkdown('# One\n### Three'))).toBe('<h1>One</h1><h3>Three</h3>');
+  });
+});

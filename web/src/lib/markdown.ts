@@ -5,7 +5,8 @@
  * `<img onerror=...>` are shown as the characters they are. Links keep only
  * http(s) and mailto targets. Covers what chat answers use: fenced code
  * (an unterminated fence while streaming is code up to the end), headings,
- * lists, quotes, paragraphs, `code`, **bold**, *italic*, [links](url).
+ * lists, quotes, tables (GitHub's pipes), paragraphs, `code`, **bold**,
+ * *italic*, [links](url).
  */
 export type Inline =
   | { t: 'text'; v: string }
@@ -21,7 +22,8 @@ export type Block =
   | { t: 'pre'; lang: string; v: string }
   | { t: 'ul'; items: Inline[][] }
   | { t: 'ol'; start: number; items: Inline[][] }
-  | { t: 'quote'; c: Block[] };
+  | { t: 'quote'; c: Block[] }
+  | { t: 'table'; align: ('left' | 'center' | 'right' | '')[]; head: Inline[][]; rows: Inline[][][] };
 
 const SAFE_URL = /^(https?:\/\/|mailto:)[^\s]*$/i;
 
@@ -86,6 +88,28 @@ export function parseInline(s: string): Inline[] {
   return out;
 }
 
+const TABLE_SEP = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+
+/** The cells of a table row: split at pipes not escaped, outer pipes dropped. */
+function cells(row: string): string[] {
+  let r = row.trim();
+  if (r.startsWith('|')) r = r.slice(1);
+  if (r.endsWith('|') && !r.endsWith('\\|')) r = r.slice(0, -1);
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < r.length; i++) {
+    if (r[i] === '\\' && r[i + 1] === '|') {
+      cur += '|';
+      i++;
+    } else if (r[i] === '|') {
+      out.push(cur.trim());
+      cur = '';
+    } else cur += r[i];
+  }
+  out.push(cur.trim());
+  return out;
+}
+
 export function parseMarkdown(src: string): Block[] {
   const lines = src.replace(/\r\n?/g, '\n').split('\n');
   const out: Block[] = [];
@@ -104,6 +128,22 @@ export function parseMarkdown(src: string): Block[] {
       while (i < lines.length && !lines[i]!.trimStart().startsWith(fence[1]!)) code.push(lines[i++]!);
       i++; // the closing fence (or past the end while streaming)
       out.push({ t: 'pre', lang: fence[2] ?? '', v: code.join('\n') });
+      continue;
+    }
+    if (line.includes('|') && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1]!)) {
+      endPara();
+      const head = cells(line);
+      const align = cells(lines[i + 1]!).map((c) => {
+        const l = c.startsWith(':'), r = c.endsWith(':');
+        return l && r ? 'center' : r ? 'right' : l ? 'left' : '';
+      }) as ('left' | 'center' | 'right' | '')[];
+      i += 2;
+      const rows: Inline[][][] = [];
+      while (i < lines.length && lines[i]!.includes('|') && lines[i]!.trim() !== '') {
+        const r = cells(lines[i++]!);
+        rows.push(head.map((_, k) => parseInline(r[k] ?? '')));
+      }
+      out.push({ t: 'table', align: head.map((_, k) => align[k] ?? ''), head: head.map((c) => parseInline(c)), rows });
       continue;
     }
     const h = /^(#{1,6})\s+(.*)$/.exec(line);
@@ -190,6 +230,10 @@ export function toHTML(blocks: Block[]): string {
           return `<ol start="${b.start}">${b.items.map((it) => `<li>${inlineHTML(it)}</li>`).join('')}</ol>`;
         case 'quote':
           return `<blockquote>${toHTML(b.c)}</blockquote>`;
+        case 'table':
+          return `<table><thead><tr>${b.head.map((c) => `<th>${inlineHTML(c)}</th>`).join('')}</tr></thead><tbody>${b.rows
+            .map((r) => `<tr>${r.map((c) => `<td>${inlineHTML(c)}</td>`).join('')}</tr>`)
+            .join('')}</tbody></table>`;
       }
     })
     .join('');

@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { parseRoute, routePath } from './router';
+
+describe('routes', () => {
+  it('reads the app paths', () => {
+    expect(parseRoute('/')).toEqual({ name: 'chat', id: null });
+    expect(parseRoute('/c/42')).toEqual({ name: 'chat', id: 42 });
+    expect(parseRoute('/c/42/')).toEqual({ name: 'chat', id: 42 });
+    expect(parseRoute('/admin')).toEqual({ name: 'admin' });
+    expect(parseRoute('/settings')).toEqual({ name: 'settings' });
+    expect(parseRoute('/c/abc')).toEqual({ name: 'notfound', path: '/c/abc' });
+  });
+  it('writes them back', () => {
+    for (const p of ['/', '/c/42', '/admin', '/settings']) expect(routePath(parseRoute(p))).toBe(p);
+  });
+});
