@@ -522,7 +522,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
                 <h2 class="text-sm font-semibold">
                   <button
                     type="button"
-                    class="rounded px-1 focus-visible:outline-2 focus-visible:outline-amber-600"
+                    class="thread-toggle rounded px-1 focus-visible:outline-2 focus-visible:outline-amber-600"
                     aria-expanded={!t.collapsed}
                     onClick={() => void setCollapsed(t, !t.collapsed)}
                   >
