@@ -66,7 +66,6 @@ function Item({ c, session, active, onError }: { c: Conversation; session: Sessi
             navigate(`/c/${c.id}`);
           }}
         >
-          {c.pinned && <span aria-label="Pinned">📌 </span>}
           {title}
           {c.match?.snippet && <span class="block truncate text-xs text-zinc-600 dark:text-zinc-400">{c.match.snippet}</span>}
         </a>
