@@ -219,9 +219,11 @@ static bool only_fields(struct rg_http_req *r, const json_t *o, const char *cons
 }
 
 /* An optional string field of at most max bytes: NULL when absent or null;
- * *bad (400 sent) when it is not a string or too long. */
-static const char *opt_str(struct rg_http_req *r, const json_t *o, const char *key, size_t max,
-                           bool *bad)
+ * *bad (400 sent) when it is not a string or too long, or when a one-line
+ * field (line: titles, names) holds a control character other than a tab
+ * (what storage refuses, refused here before anything is stored). */
+static const char *opt_text(struct rg_http_req *r, const json_t *o, const char *key, size_t max,
+                            bool line, bool *bad)
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return NULL;
@@ -236,7 +238,20 @@ static const char *opt_str(struct rg_http_req *r, const json_t *o, const char *k
         *bad = true;
         return NULL;
     }
-    return json_string_value(v);
+    const char *p = json_string_value(v);
+    for (size_t i = 0; line && p[i]; i++)
+        if ((unsigned char)p[i] < 0x20 && p[i] != '\t') {
+            rg_http_reply_error(r, 400, NULL, NULL, key, "'%s' must be one line of text", key);
+            *bad = true;
+            return NULL;
+        }
+    return p;
+}
+
+static const char *opt_str(struct rg_http_req *r, const json_t *o, const char *key, size_t max,
+                           bool *bad)
+{
+    return opt_text(r, o, key, max, true, bad);
 }
 
 /* An optional boolean: -1 absent or null, 0, 1; *bad (400 sent) otherwise. */
@@ -1089,7 +1104,7 @@ static bool imp_msg(struct rg_http_req *r, const json_t *m, struct imp_msg *im)
     }
     im->type = opt_str(r, m, "type", 15, &bad);
     if (!bad) im->role = opt_str(r, m, "role", 15, &bad);
-    if (!bad) im->content = opt_str(r, m, "content", RG_DB_MSG_CONTENT_MAX, &bad);
+    if (!bad) im->content = opt_text(r, m, "content", RG_DB_MSG_CONTENT_MAX, false, &bad);
     if (!bad) im->model = opt_str(r, m, "model", MODEL_MAX, &bad);
     if (!bad) im->finish = opt_str(r, m, "finish", 15, &bad);
     int inc = bad ? -1 : opt_bool(r, m, "incomplete", &bad);

@@ -782,6 +782,12 @@ static void test_import_refused(void **state)
         HEAD "\"threads\":[{\"id\":5},{\"id\":5}],\"messages\":[]}",
         HEAD "\"threads\":[{\"id\":5,\"bogus\":1}],\"messages\":[]}",
         HEAD "\"threads\":{},\"messages\":[]}",
+        /* what storage would refuse midway is refused before anything is made */
+        HEAD "\"threads\":[{\"id\":5},{\"id\":6,\"title\":\"bad\\u0007\"}],\"messages\":[{"
+             "\"id\":1,\"thread_id\":5,\"type\":\"user\",\"content\":\"a\"},{\"id\":2,"
+             "\"thread_id\":6,\"type\":\"user\",\"content\":\"b\"}]}",
+        HEAD "\"messages\":[" M1 ",{\"id\":2,\"type\":\"user\",\"model\":\"a\\nb\","
+             "\"content\":\"b\"}]}",
         "{\"format\":\"rustygpt.conversation\",\"version\":1,\"conversation\":{\"main_thread\":4},"
         "\"threads\":[{\"id\":5}],\"messages\":[]}",
         /* fields, types, sizes */
@@ -1083,6 +1089,8 @@ static void test_malformed_bodies(void **state)
         "{\"settings\":{\"temprature\":1}}",
         "{\"model\":7}",
         "{\"folder\":false}",
+        "{\"title\":\"two\\nlines\"}",
+        "{\"model\":\"m\\u0001\"}",
         long_title,
         many_tags,
         "[]",
