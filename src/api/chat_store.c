@@ -171,7 +171,10 @@ json_t *rg_api_chat_thread_json(const struct rg_db_thread *t)
 #define LIST_OFFSET_MAX 1000000
 #define MODEL_MAX 127 /* bytes of a model id (rg_db_conv.model) */
 #define FOLDER_MAX 127
-#define IMPORT_MSGS_MAX 100000
+/* An import's sizes: a message lists its siblings, so a turn with very
+ * many versions makes every read of the tree grow with their square */
+#define IMPORT_MSGS_MAX 20000
+#define IMPORT_SIBLINGS_MAX 200
 #define IMPORT_THREADS_MAX 10000
 #define EXPORT_MD_MAX ((size_t)1 << 30)
 
@@ -452,16 +455,81 @@ static json_t *ids_json(const struct rg_db_msg *v, size_t n)
     return a;
 }
 
-/* v[0..n) as messages, each with its siblings from the whole tree all. */
+/* A message's place among its siblings: the tree sorted by (parent, id). */
+struct sib_key {
+    int64_t parent, id;
+    size_t i; /* index in the tree */
+};
+
+static int sib_cmp(const void *a, const void *b)
+{
+    const struct sib_key *x = a, *y = b;
+    if (x->parent != y->parent) return x->parent < y->parent ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The index of id in all (ascending ids), or SIZE_MAX. */
+static size_t msg_index(const struct rg_db_msg *all, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (all[mid].id == id) return mid;
+        if (all[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+/*
+ * v[0..n) as messages, each with its siblings from the whole tree all.
+ * rg_api_chat_msg_json scans the tree for each message, which for a whole
+ * tree is quadratic; here the tree is grouped by parent once (n log n) and
+ * each message reads its group.
+ */
 static json_t *msgs_json(const struct rg_db_msg *v, size_t n, const struct rg_db_msg *all,
                          size_t n_all)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, rg_api_chat_msg_json(&v[i], all, n_all)) != 0) {
+    struct sib_key *keys = rg_malloc_array(n_all ? n_all : 1, sizeof *keys);
+    size_t *at = rg_malloc_array(n_all ? n_all : 1, sizeof *at);
+    json_t *a = keys && at ? json_array() : NULL;
+    for (size_t i = 0; a && i < n_all; i++)
+        keys[i] = (struct sib_key){all[i].parent_id, all[i].id, i};
+    if (a) qsort(keys, n_all, sizeof *keys, sib_cmp);
+    for (size_t p = 0; a && p < n_all; p++)
+        at[keys[p].i] = p;
+    for (size_t i = 0; a && i < n; i++) {
+        size_t k = msg_index(all, n_all, v[i].id);
+        json_t *o = NULL;
+        if (k == SIZE_MAX) { /* not in the tree (a read raced a change): its own scan */
+            o = rg_api_chat_msg_json(&v[i], all, n_all);
+        } else if ((o = rg_api_chat_msg_json(&v[i], NULL, 0))) {
+            size_t p = at[k], lo = p, hi = p + 1;
+            while (lo > 0 && keys[lo - 1].parent == keys[p].parent)
+                lo--;
+            while (hi < n_all && keys[hi].parent == keys[p].parent)
+                hi++;
+            json_t *sib = json_array();
+            for (size_t q = lo; sib && q < hi; q++)
+                if (json_array_append_new(sib, json_integer(keys[q].id)) != 0) {
+                    json_decref(sib);
+                    sib = NULL;
+                }
+            if (!sib || json_object_set_new(o, "siblings", sib) != 0 ||
+                json_object_set_new(o, "sibling_index", json_integer((json_int_t)(p - lo))) != 0) {
+                json_decref(o);
+                o = NULL;
+            }
+        }
+        if (json_array_append_new(a, o) != 0) {
             json_decref(a);
             a = NULL;
         }
+    }
+    rg_free(keys);
+    rg_free(at);
     return a;
 }
 
@@ -1207,6 +1275,12 @@ static bool imp_parse(struct rg_http_req *r, const json_t *body, struct imp *im)
         bad_field(r, "main_thread", "must be the id of one of the threads");
         ok = false;
     }
+    /* children of each message (the last slot: roots), for the siblings cap */
+    uint32_t *kids = ok ? rg_calloc(nm + 1, sizeof *kids) : NULL;
+    if (ok && !kids) {
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        ok = false;
+    }
     for (size_t i = 0; ok && i < nm; i++) {
         struct imp_msg *m = &im->msgs[i];
         m->parent_i = m->parent ? id_find(mid, nm, m->parent) : SIZE_MAX;
@@ -1214,6 +1288,14 @@ static bool imp_parse(struct rg_http_req *r, const json_t *body, struct imp *im)
             rg_http_reply_error(r, 400, NULL, NULL, "parent_id",
                                 "message %lld: its parent %lld is not earlier in the list",
                                 (long long)m->id, (long long)m->parent);
+            ok = false;
+            break;
+        }
+        if (++kids[m->parent_i == SIZE_MAX ? nm : m->parent_i] > IMPORT_SIBLINGS_MAX) {
+            rg_http_reply_error(r, 400, NULL, NULL, "parent_id",
+                                "message %lld: at most %d versions of one turn (messages with "
+                                "the same parent)",
+                                (long long)m->id, IMPORT_SIBLINGS_MAX);
             ok = false;
             break;
         }
@@ -1241,6 +1323,7 @@ static bool imp_parse(struct rg_http_req *r, const json_t *body, struct imp *im)
         bad_field(r, "active_leaf", "must be the id of one of the messages");
         ok = false;
     }
+    rg_free(kids);
     rg_free(tid);
     rg_free(mid);
     return ok;

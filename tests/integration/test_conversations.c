@@ -833,6 +833,18 @@ static void test_import_refused(void **state)
              0);
     assert_int_equal(status_of(&srv, "POST", "/chat/import", tok, big), 400);
     free(big);
+    /* more versions of one turn than an import may hold */
+    size_t cap = 64 + 201 * 48;
+    char *wide = malloc(cap);
+    size_t len = (size_t)snprintf(wide, cap,
+                                  "{\"format\":\"rustygpt.conversation\",\"version\":1,"
+                                  "\"conversation\":{},\"messages\":[");
+    for (int i = 1; i <= 201; i++)
+        len += (size_t)snprintf(wide + len, cap - len, "%s{\"id\":%d,\"type\":\"user\"}",
+                                i > 1 ? "," : "", i);
+    snprintf(wide + len, cap - len, "]}");
+    assert_int_equal(status_of(&srv, "POST", "/chat/import", tok, wide), 400);
+    free(wide);
     assert_int_equal(list_len(&srv, tok, "archived=all"), 0); /* nothing was created */
     /* a valid one still goes in */
     long long ok = import(&srv, tok,
