@@ -715,8 +715,9 @@ static void no_wake(void *user)
 }
 
 /* The model's title for the first exchange; "" when it has none to give. */
-static void title_from_model(struct rg_api_state *st, const char *model_id, const char *question,
-                             const char *answer, char *out, size_t size)
+static void title_from_model(struct rg_job_ctx *ctx, struct rg_api_state *st,
+                             const char *model_id, const char *question, const char *answer,
+                             char *out, size_t size)
 {
     out[0] = '\0';
     struct rg_engine_model *m = NULL;
@@ -758,12 +759,18 @@ static void title_from_model(struct rg_api_state *st, const char *model_id, cons
         rg_buf_init(&text, 4096);
         struct rg_engine_event ev;
         bool end = !id;
-        while (!end && rg_engine_next(st->engine, id, &ev, 60000) == 1) {
+        double give_up = mono_ms() + 120000;
+        while (!end && !rg_job_cancelled(ctx) && mono_ms() < give_up) {
+            int got = rg_engine_next(st->engine, id, &ev, 100);
+            if (got != 1) {
+                end = got < 0;
+                continue;
+            }
             if (ev.type == RG_ENGINE_EV_TEXT) rg_buf_append(&text, ev.text, ev.len);
             end = ev.type == RG_ENGINE_EV_END;
             rg_engine_event_clear(&ev);
         }
-        if (!end) { /* a minute without an event: give up, but read the request to its end */
+        if (!end) { /* stopping, or too slow: cancel, but read the request to its end */
             rg_engine_cancel(st->engine, id);
             while (rg_engine_next(st->engine, id, &ev, -1) == 1) {
                 end = ev.type == RG_ENGINE_EV_END;
@@ -807,7 +814,13 @@ static int title_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **res
         }
     }
     char title[TITLE_BYTES + 8] = "";
-    if (question[0] && model[0]) title_from_model(st, model, question, answer, title, sizeof title);
+    if (question[0] && model[0])
+        title_from_model(ctx, st, model, question, answer, title, sizeof title);
+    if (rg_job_cancelled(ctx)) { /* the server is stopping: the job runs again after */
+        rg_db_msg_list_free(branch, n);
+        rg_db_conv_clear(&c);
+        return RG_ECANCELED;
+    }
     if (!title[0]) rg_api_chat_title_clean(question[0] ? question : "New chat", title, sizeof title);
     if (!title[0]) rg_strlcpy(title, "New chat", sizeof title);
     struct rg_db_conv_change ch = {.title = title,

@@ -230,6 +230,7 @@ static void test_post_and_history(void **state)
     assert_true(p1 > 0 && c1 > 0);
     long long job = ival(e.data[e.n - 1], "title_job");
     assert_true(job > 0);
+    long long am_id = ival(am, "id");
 
     json_t *conv = get_conv(&srv, tok, cid);
     assert_int_equal(json_array_size(json_object_get(conv, "messages")), 2);
@@ -261,7 +262,7 @@ static void test_post_and_history(void **state)
     assert_true(ival(fin, "prompt_tokens") >= p1 + c1);
     assert_int_equal(ival(e.data[e.n - 1], "title_job"), 0); /* named already */
     json_t *um2 = json_object_get(e.data[0], "user_message");
-    assert_int_equal(ival(um2, "parent_id"), ival(am, "id"));
+    assert_int_equal(ival(um2, "parent_id"), am_id);
     sse_free(&e);
     rg_harness_stop(&srv);
 }
