@@ -574,6 +574,7 @@ static int search_walk(sqlite3 *c, int64_t owner, const struct rg_db_conv_filter
 {
     size_t want = (size_t)f->offset + (size_t)f->limit + 1, kept = 0, got = 0;
     struct rg_db_conv *v = rg_calloc((size_t)f->limit + 1, sizeof *v);
+    if (!v) return rg_err_set(err, RG_ENOMEM, "out of memory");
     sqlite3_stmt *cs =
         rg_db_sq_prep(c, err,
                       "SELECT " CONV_COLS ", 0 FROM conversations c WHERE " LIST_FILTER
@@ -581,17 +582,19 @@ static int search_walk(sqlite3 *c, int64_t owner, const struct rg_db_conv_filter
                       "iiss", owner, (int64_t)f->archived, f->folder, f->tag);
     sqlite3_stmt *ms = rg_db_sq_prep(
         c, err, "SELECT id FROM messages WHERE conv_id = ?1 ORDER BY id DESC", "i", (int64_t)0);
-    int rc = !v ? rg_err_set(err, RG_ENOMEM, "out of memory") : !cs || !ms ? RG_EIO : RG_OK;
+    int rc = cs && ms ? RG_OK : RG_EIO;
     int step = SQLITE_DONE;
     while (!rc && kept < want && (step = sqlite3_step(cs)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(cs, 0), mid = -1;
         sqlite3_bind_int64(ms, 1, id);
-        int ms_step;
-        while (mid < 0 && (ms_step = sqlite3_step(ms)) == SQLITE_ROW) {
+        int mstep = SQLITE_DONE;
+        while (mid < 0 && (mstep = sqlite3_step(ms)) == SQLITE_ROW) {
             int64_t m = sqlite3_column_int64(ms, 0);
             if (has_id(msg, n_msg, m)) mid = m;
         }
+        if (mstep != SQLITE_ROW && mstep != SQLITE_DONE) rc = rg_db_sq_fail(c, err);
         sqlite3_reset(ms);
+        if (rc) break;
         if (mid < 0 && has_id(title, n_title, id)) mid = 0;
         if (mid < 0) continue;
         if (kept++ < (size_t)f->offset) continue;
