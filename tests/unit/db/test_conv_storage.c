@@ -11,6 +11,7 @@
  */
 #include "storage_fixture.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "common/alloc.h"
@@ -695,6 +696,82 @@ static void test_property(void **state)
     }
 }
 
+/* ---- concurrent writers ------------------------------------------------------------------- */
+
+struct writer {
+    struct rg_db *db;
+    int64_t owner, conv;
+    uint64_t seed;
+    int added, deleted, failed;
+    char err[RG_ERR_SIZE];
+};
+
+/* Adds children under, and deletes subtrees of, messages read a moment ago:
+ * another writer may have deleted them meanwhile (RG_ENOTFOUND is fine),
+ * but no add may ever hang a message under a deleted one. */
+static void *writer_run(void *arg)
+{
+    struct writer *w = arg;
+    uint64_t r = w->seed;
+    for (int i = 0; i < 120; i++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        struct rg_db_msg *v = NULL, m;
+        size_t n = 0;
+        if (rg_db_msg_list(w->db, w->owner, w->conv, &v, &n, w->err) != RG_OK) {
+            w->failed++;
+            continue;
+        }
+        int64_t target = n ? v[r % n].id : 0;
+        rg_db_msg_list_free(v, n);
+        int rc;
+        if (target && (r >> 20) % 5 == 0) {
+            rc = rg_db_msg_delete(w->db, w->owner, target, NULL, w->err);
+            if (rc == RG_OK) w->deleted++;
+        } else {
+            struct rg_db_msg_new nm = {.conv_id = w->conv,
+                                       .parent_id = target,
+                                       .type = "user",
+                                       .content = "c",
+                                       .set_active = (r >> 30) & 1,
+                                       .now = 1000 + i};
+            rc = rg_db_msg_add(w->db, w->owner, &nm, &m, w->err);
+            if (rc == RG_OK) {
+                w->added++;
+                rg_db_msg_clear(&m);
+            }
+        }
+        if (rc != RG_OK && rc != RG_ENOTFOUND) w->failed++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = mkuser(f->db, "a@x.org", NULL, NULL);
+    int64_t cv = mkconv(f->db, a, "busy", 1);
+    addmsg(f->db, a, cv, 0, "user", "root", 2);
+    struct writer w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct writer){.db = f->db, .owner = a, .conv = cv, .seed = 7919u * (i + 1)};
+        assert_int_equal(pthread_create(&th[i], NULL, writer_run, &w[i]), 0);
+    }
+    int added = 0, deleted = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].failed) fail_msg("writer %d: %d failures, last: %s", i, w[i].failed, w[i].err);
+        added += w[i].added;
+        deleted += w[i].deleted;
+    }
+    assert_true(added > 100);
+    assert_true(deleted > 5);
+    size_t n = 0;
+    rg_db_msg_list_free(check_tree(f->db, a, cv, &n, 0, -1), n);
+}
+
 /* ---- search ------------------------------------------------------------------------------ */
 
 static void test_search(void **state)
@@ -1190,6 +1267,7 @@ static void test_sessions(void **state)
         cmocka_unit_test_setup_teardown(test_threads_move, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_other_user, setup, teardown),                         \
         cmocka_unit_test_setup_teardown(test_property, setup, teardown),                           \
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),                 \
         cmocka_unit_test_setup_teardown(test_search, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_search_paths, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),                       \
