@@ -486,12 +486,22 @@ static size_t msg_index(const struct rg_db_msg *all, size_t n, int64_t id)
 /*
  * v[0..n) as messages, each with its siblings from the whole tree all.
  * rg_api_chat_msg_json scans the tree for each message, which for a whole
- * tree is quadratic; here the tree is grouped by parent once (n log n) and
- * each message reads its group.
+ * tree is quadratic: fine for a small one, but past SCAN_MAX messages the
+ * tree is grouped by parent once (n log n) and each message reads its group.
  */
+#define SCAN_MAX 64
 static json_t *msgs_json(const struct rg_db_msg *v, size_t n, const struct rg_db_msg *all,
                          size_t n_all)
 {
+    if (n_all <= SCAN_MAX) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < n; i++)
+            if (json_array_append_new(a, rg_api_chat_msg_json(&v[i], all, n_all)) != 0) {
+                json_decref(a);
+                a = NULL;
+            }
+        return a;
+    }
     struct sib_key *keys = rg_malloc_array(n_all ? n_all : 1, sizeof *keys);
     size_t *at = rg_malloc_array(n_all ? n_all : 1, sizeof *at);
     json_t *a = keys && at ? json_array() : NULL;

@@ -291,6 +291,8 @@ static int read_conv(PGresult *r, int row, void *item, char *err)
     if (PQnfields(r) > CONV_NCOLS + 1) { /* a search: the match and its snippet */
         c->match_message = rg_db_pg_ival(r, row, CONV_NCOLS);
         rg_db_copy_utf8(c->snippet, 240, rg_db_pg_val(r, row, CONV_NCOLS + 1));
+        for (char *p = c->snippet; *p; p++) /* one line, as on SQLite */
+            if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
     }
     return c->settings ? RG_OK : rg_err_set(err, RG_ENOMEM, "out of memory");
 }

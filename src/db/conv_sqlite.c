@@ -475,65 +475,210 @@ static int fts_query(const struct rg_db_words *w, char *out, size_t size, char *
     " (?4 IS NULL OR instr(',' || c.tags || ',', ',' || ?4 || ',') > 0)"
 #define LIST_ORDER " ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC LIMIT ?5 OFFSET ?6"
 
-/* The snippet of message mid around the match of q (UTF-8, <= 240 bytes). */
-static void fill_snippet(sqlite3 *c, const char *q, struct rg_db_conv *v)
+/*
+ * The snippet of v's matching message: cut around the first query word in
+ * its text (rg_db_snippet), which costs a read of one row; only when that
+ * finds no word (a match through case folding or diacritics beyond ASCII)
+ * FTS5's snippet(), which costs a pass over the query's whole doclist. A
+ * title match shows the title.
+ */
+static void fill_snippet(sqlite3 *c, const char *q, const struct rg_db_words *w,
+                         struct rg_db_conv *v)
 {
     char e[RG_ERR_SIZE];
-    const char *sql = v->match_message
-                          ? "SELECT snippet(messages_fts, 0, '', '', '…', 24) FROM messages_fts"
-                            " WHERE messages_fts MATCH ?1 AND rowid = ?2"
-                          : NULL;
     v->snippet[0] = '\0';
-    if (!sql) {
+    if (!v->match_message) {
         rg_db_copy_utf8(v->snippet, 240, v->title);
         return;
     }
-    sqlite3_stmt *st = rg_db_sq_prep(c, e, sql, "si", q, v->match_message);
-    if (!st) return;
-    if (sqlite3_step(st) == SQLITE_ROW) rg_db_copy_utf8(v->snippet, 240, rg_db_sq_text(st, 0));
+    sqlite3_stmt *st =
+        rg_db_sq_prep(c, e, "SELECT content FROM messages WHERE id = ?1", "i", v->match_message);
+    bool found = false;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        found = rg_db_snippet(rg_db_sq_text(st, 0), w, v->snippet, sizeof v->snippet);
+    sqlite3_finalize(st);
+    if (found) return;
+    st = rg_db_sq_prep(c, e,
+                       "SELECT snippet(messages_fts, 0, '', '', '…', 24) FROM messages_fts"
+                       " WHERE messages_fts MATCH ?1 AND rowid = ?2",
+                       "si", q, v->match_message);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        rg_db_copy_utf8(v->snippet, 240, rg_db_sq_text(st, 0));
     sqlite3_finalize(st);
 }
 
+/* The rowids FTS5 finds for q in table (messages_fts or conversations_fts),
+ * ascending. *out: rg_free. */
+static int fts_ids(sqlite3 *c, const char *table, const char *q, int64_t **out, size_t *n,
+                   char *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT rowid FROM %s WHERE %s MATCH ?1 ORDER BY rowid", table,
+             table);
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = rg_db_sq_prep(c, err, sql, "s", q);
+    if (!st) return RG_EIO;
+    size_t cap = 0;
+    int step, rc = RG_OK;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            int64_t *v = rg_malloc_array(ncap, sizeof *v);
+            if (!v) {
+                rc = rg_err_set(err, RG_ENOMEM, "out of memory");
+                break;
+            }
+            if (*n) memcpy(v, *out, *n * sizeof *v);
+            rg_free(*out);
+            *out = v;
+            cap = ncap;
+        }
+        (*out)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    if (!rc && step != SQLITE_DONE) rc = rg_db_sq_fail(c, err);
+    sqlite3_finalize(st);
+    if (rc) {
+        rg_free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static bool has_id(const int64_t *v, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == id;
+}
+
+size_t rg_db_sqlite_walk_min = 2000;
+
+/*
+ * A search for a common word: the owner's conversations in list order, each
+ * kept when one of its messages is among the matches msg (ascending ids;
+ * its newest such message is the match) or its title among title; stops
+ * after offset + limit + 1 kept ones. Common words match most
+ * conversations, so the walk ends soon.
+ */
+static int search_walk(sqlite3 *c, int64_t owner, const struct rg_db_conv_filter *f,
+                       const int64_t *msg, size_t n_msg, const int64_t *title, size_t n_title,
+                       struct rg_db_conv **out, size_t *n, char *err)
+{
+    size_t want = (size_t)f->offset + (size_t)f->limit + 1, kept = 0, got = 0;
+    struct rg_db_conv *v = rg_calloc((size_t)f->limit + 1, sizeof *v);
+    if (!v) return rg_err_set(err, RG_ENOMEM, "out of memory");
+    sqlite3_stmt *cs =
+        rg_db_sq_prep(c, err,
+                      "SELECT " CONV_COLS ", 0 FROM conversations c WHERE " LIST_FILTER
+                      " ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC",
+                      "iiss", owner, (int64_t)f->archived, f->folder, f->tag);
+    sqlite3_stmt *ms = rg_db_sq_prep(
+        c, err, "SELECT id FROM messages WHERE conv_id = ?1 ORDER BY id DESC", "i", (int64_t)0);
+    int rc = cs && ms ? RG_OK : RG_EIO;
+    int step = SQLITE_DONE;
+    while (!rc && kept < want && (step = sqlite3_step(cs)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(cs, 0), mid = -1;
+        sqlite3_bind_int64(ms, 1, id);
+        int mstep = SQLITE_DONE;
+        while (mid < 0 && (mstep = sqlite3_step(ms)) == SQLITE_ROW) {
+            int64_t m = sqlite3_column_int64(ms, 0);
+            if (has_id(msg, n_msg, m)) mid = m;
+        }
+        if (mstep != SQLITE_ROW && mstep != SQLITE_DONE) rc = rg_db_sq_fail(c, err);
+        sqlite3_reset(ms);
+        if (rc) break;
+        if (mid < 0 && has_id(title, n_title, id)) mid = 0;
+        if (mid < 0) continue;
+        if (kept++ < (size_t)f->offset) continue;
+        rc = read_conv(cs, &v[got], err);
+        if (!rc) v[got++].match_message = mid;
+    }
+    if (!rc && step != SQLITE_DONE && step != SQLITE_ROW) rc = rg_db_sq_fail(c, err);
+    sqlite3_finalize(cs);
+    sqlite3_finalize(ms);
+    if (rc) {
+        rg_db_conv_list_free(v, got);
+        return rc;
+    }
+    *out = v;
+    *n = got;
+    return RG_OK;
+}
+
+/*
+ * The list, or a search. A search first asks FTS5 for the matching rowids
+ * (one pass over each doclist). Few matches: one statement groups them by
+ * conversation and sorts that small set. Many (a common word): grouping
+ * every match would cost about as many row reads as there are matches, so
+ * the conversations are walked in list order instead and the walk stops
+ * when the page is full; the cost then follows the page, not the word.
+ */
 int rg_db_sqlite_conv_list(void *conn, int64_t owner, const struct rg_db_conv_filter *f,
                            const struct rg_db_words *words, struct rg_db_conv **out, size_t *n,
                            bool *more, char *err)
 {
     sqlite3 *c = conn;
     char q[RG_DB_SEARCH_Q_MAX * 2 + 4 * RG_DB_SEARCH_WORDS_MAX + 8] = "";
-    sqlite3_stmt *st;
-    if (!words) {
-        st = rg_db_sq_prep(
-            c, err, "SELECT " CONV_COLS ", 0 FROM conversations c WHERE " LIST_FILTER LIST_ORDER,
-            "iissii", owner, (int64_t)f->archived, f->folder, f->tag, (int64_t)f->limit + 1,
-            (int64_t)f->offset);
-    } else {
-        int rc = fts_query(words, q, sizeof q, err);
-        if (rc) return rc;
-        /* every word in one message (its newest such message is the match)
-         * or in the title (match_message 0) */
-        st = rg_db_sq_prep(
-            c, err,
-            "WITH hit(cid, mid) AS ("
-            " SELECT m.conv_id, max(m.id) FROM messages_fts f JOIN messages m ON m.id = f.rowid"
-            " WHERE messages_fts MATCH ?7 GROUP BY m.conv_id"
-            " UNION ALL SELECT rowid, 0 FROM conversations_fts WHERE conversations_fts MATCH ?7),"
-            " best(cid, mid) AS (SELECT cid, max(mid) FROM hit GROUP BY cid)"
-            " SELECT " CONV_COLS ", best.mid FROM best JOIN conversations c ON c.id = best.cid"
-            " WHERE " LIST_FILTER LIST_ORDER,
-            "iissiis", owner, (int64_t)f->archived, f->folder, f->tag, (int64_t)f->limit + 1,
-            (int64_t)f->offset, q);
-    }
     size_t got = 0;
     struct rg_db_conv *v = NULL;
-    int rc = all_rows(c, st, read_conv_hit, sizeof *v, 0, free_convs, (void **)&v, &got, err);
+    int rc;
+    if (!words) {
+        rc = all_rows(c,
+                      rg_db_sq_prep(c, err,
+                                    "SELECT " CONV_COLS
+                                    ", 0 FROM conversations c WHERE " LIST_FILTER LIST_ORDER,
+                                    "iissii", owner, (int64_t)f->archived, f->folder, f->tag,
+                                    (int64_t)f->limit + 1, (int64_t)f->offset),
+                      read_conv_hit, sizeof *v, 0, free_convs, (void **)&v, &got, err);
+    } else {
+        int64_t *msg = NULL, *title = NULL;
+        size_t n_msg = 0, n_title = 0;
+        if ((rc = fts_query(words, q, sizeof q, err))) return rc;
+        if ((rc = rg_db_sq_exec(c, "BEGIN", err))) return rc; /* one snapshot for the steps */
+        rc = fts_ids(c, "messages_fts", q, &msg, &n_msg, err);
+        if (!rc && n_msg >= rg_db_sqlite_walk_min) {
+            rc = fts_ids(c, "conversations_fts", q, &title, &n_title, err);
+            if (!rc) rc = search_walk(c, owner, f, msg, n_msg, title, n_title, &v, &got, err);
+        } else if (!rc) {
+            /* every word in one message (its newest such message is the
+             * match) or in the title (match_message 0) */
+            rc = all_rows(
+                c,
+                rg_db_sq_prep(
+                    c, err,
+                    "WITH hit(cid, mid) AS ("
+                    " SELECT m.conv_id, max(m.id) FROM messages_fts f JOIN messages m ON"
+                    " m.id = f.rowid WHERE messages_fts MATCH ?7 GROUP BY m.conv_id"
+                    " UNION ALL SELECT rowid, 0 FROM conversations_fts WHERE conversations_fts"
+                    " MATCH ?7),"
+                    " best(cid, mid) AS (SELECT cid, max(mid) FROM hit GROUP BY cid)"
+                    " SELECT " CONV_COLS ", best.mid FROM best JOIN conversations c ON"
+                    " c.id = best.cid WHERE " LIST_FILTER LIST_ORDER,
+                    "iissiis", owner, (int64_t)f->archived, f->folder, f->tag,
+                    (int64_t)f->limit + 1, (int64_t)f->offset, q),
+                read_conv_hit, sizeof *v, 0, free_convs, (void **)&v, &got, err);
+        }
+        rg_free(msg);
+        rg_free(title);
+        if (!rc)
+            for (size_t i = 0; i < got && i < (size_t)f->limit; i++)
+                fill_snippet(c, q, words, &v[i]);
+        rg_db_sq_exec(c, "COMMIT", NULL);
+    }
     if (rc) return rc;
     *more = got > (size_t)f->limit;
     if (*more) {
         rg_db_conv_clear(&v[f->limit]);
         got = (size_t)f->limit;
     }
-    for (size_t i = 0; words && i < got; i++)
-        fill_snippet(c, q, &v[i]);
     *out = v;
     *n = got;
     return RG_OK;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -1121,4 +1122,62 @@ int rg_db_msg_move(struct rg_db *db, int64_t owner, int64_t msg_id, int64_t thre
     WITH_CONN(
         db, err,
         db->ops->msg_move(c, owner, msg_id, thread_id, new_title ? new_title : "", now, out, err));
+}
+
+static bool word_byte(unsigned char ch)
+{
+    return isalnum(ch) || ch >= 0x80;
+}
+
+bool rg_db_snippet(const char *text, const struct rg_db_words *w, char *out, size_t size)
+{
+    RG_ASSERT(size >= 244);
+    out[0] = '\0';
+    size_t len = strlen(text), at = len;
+    for (size_t i = 0; i < len && at == len; i++) {
+        if (!word_byte((unsigned char)text[i]) || (i > 0 && word_byte((unsigned char)text[i - 1])))
+            continue;
+        for (int k = 0; k < w->n && at == len; k++) {
+            size_t wl = strlen(w->w[k]);
+            if (i + wl > len || strncasecmp(text + i, w->w[k], wl) != 0) continue;
+            bool whole = i + wl == len || !word_byte((unsigned char)text[i + wl]);
+            if (whole || k == w->n - 1) at = i;
+        }
+    }
+    if (at == len) return false;
+    /* about a third of the room before the word, starting after a space */
+    size_t start = at > 70 ? at - 70 : 0;
+    if (start > 0) {
+        size_t s = start;
+        while (s < at && text[s] != ' ' && text[s] != '\n')
+            s++;
+        start = s < at ? s + 1 : start;
+        while (start < at && ((unsigned char)text[start] & 0xC0) == 0x80)
+            start++; /* never begin inside a character */
+    }
+    size_t room = 240 - (start > 0 ? 3 : 0), n = len - start;
+    bool cut = n > room;
+    if (cut) {
+        room -= 3;
+        n = rg_utf8_valid_prefix(text + start, room);
+        size_t sp = n;
+        while (sp > n / 2 && text[start + sp - 1] != ' ')
+            sp--;
+        if (sp > n / 2 && start + sp > at) n = sp - 1; /* end at a word's end */
+    }
+    size_t o = 0;
+    if (start > 0) {
+        memcpy(out, "…", 3);
+        o = 3;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = text[start + i];
+        out[o++] = ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : ch;
+    }
+    if (cut) {
+        memcpy(out + o, "…", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return true;
 }

@@ -250,9 +250,23 @@ RG_DB_CONV_OPS_DECL(pg);
     .thread_list = rg_db_##be##_thread_list, .thread_update = rg_db_##be##_thread_update,          \
     .msg_move = rg_db_##be##_msg_move
 
+/* SQLite: a search whose words match this many messages or more walks the
+ * list in order instead of grouping every match (conv_sqlite.c); 2000. A
+ * variable so that the tests hold both ways to the same answers. */
+extern size_t rg_db_sqlite_walk_min;
+
 /* Cuts q into words (see struct rg_db_words). RG_EINVAL when q is too long
  * or has too many words; w->n 0 when it has none. */
 int rg_db_search_words(const char *q, struct rg_db_words *w, char *err);
+
+/*
+ * A snippet of text around the first place where one of w's words starts a
+ * word (the last one as a prefix; ASCII letters compared without case) into
+ * out (size >= 244): at most 240 bytes of whole UTF-8 characters, line
+ * breaks as spaces, "…" where text was cut. false (out "") when no word is
+ * found that way (a match through Unicode case folding or diacritics).
+ */
+bool rg_db_snippet(const char *text, const struct rg_db_words *w, char *out, size_t size);
 
 /* The longest prefix of s (at most max bytes) that ends on a whole UTF-8
  * character, copied into out (max + 1 bytes). */

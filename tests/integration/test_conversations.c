@@ -738,6 +738,49 @@ static void test_export_import_round_trip(void **state)
     snprintf(path, sizeof path, "/chat/conversations/%lld/export?format=pdf", id2);
     assert_int_equal(status_of(&srv, "GET", path, tok, NULL), 400);
 
+    /* a wide tree (as many versions of one turn as an import may hold), read
+     * whole: every version lists them all, oldest first */
+    size_t cap = 128 + 202 * 64;
+    char *wide = malloc(cap);
+    size_t len = (size_t)snprintf(wide, cap,
+                                  "{\"format\":\"rustygpt.conversation\",\"version\":1,"
+                                  "\"conversation\":{\"active_leaf\":1000},\"messages\":[");
+    for (int i = 1; i <= 200; i++)
+        len += (size_t)snprintf(wide + len, cap - len,
+                                "%s{\"id\":%d,\"type\":\"user\",\"content\":\"v%d\"}",
+                                i > 1 ? "," : "", i, i);
+    len += (size_t)snprintf(wide + len, cap - len,
+                            ",{\"id\":1000,\"parent_id\":150,\"type\":\"assistant\","
+                            "\"content\":\"answer\"}]}");
+    assert_true(len < cap);
+    long long wid = import(&srv, tok, wide);
+    free(wide);
+    json_t *w = get_conv(&srv, tok, wid, NULL);
+    json_t *wm = json_object_get(w, "messages");
+    assert_int_equal(json_array_size(wm), 201);
+    for (size_t i = 0; i < 200; i++) {
+        json_t *v = json_array_get(wm, i), *vs = json_object_get(v, "siblings");
+        char want_content[16];
+        snprintf(want_content, sizeof want_content, "v%zu", i + 1);
+        assert_string_equal(jstr(v, "content"), want_content);
+        assert_int_equal(jint(v, "sibling_index"), i);
+        assert_int_equal(json_array_size(vs), 200);
+        assert_int_equal(json_integer_value(json_array_get(vs, i)), jint(v, "id"));
+    }
+    json_t *ans = by_content(w, "answer");
+    assert_int_equal(json_array_size(json_object_get(ans, "siblings")), 1);
+    assert_int_equal(jint(ans, "sibling_index"), 0);
+    assert_int_equal(jint(ans, "parent_id"), id_of(w, "v150"));
+    char text[64];
+    branch_text(w, text, sizeof text);
+    assert_string_equal(text, "v150|answer");
+    json_decref(w);
+    w = get_conv(&srv, tok, wid, "?view=branch");
+    wm = json_object_get(w, "messages");
+    assert_int_equal(json_array_size(wm), 2);
+    assert_int_equal(jint(json_array_get(wm, 0), "sibling_index"), 149);
+    json_decref(w);
+
     /* a minimal hand-made export: no threads, no ids for the main thread */
     long long id3 = import(&srv, tok,
                            "{\"format\":\"rustygpt.conversation\",\"version\":1,\"conversation\":{"

@@ -11,6 +11,7 @@
  */
 #include "storage_fixture.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "common/alloc.h"
@@ -695,6 +696,82 @@ static void test_property(void **state)
     }
 }
 
+/* ---- concurrent writers ------------------------------------------------------------------- */
+
+struct writer {
+    struct rg_db *db;
+    int64_t owner, conv;
+    uint64_t seed;
+    int added, deleted, failed;
+    char err[RG_ERR_SIZE];
+};
+
+/* Adds children under, and deletes subtrees of, messages read a moment ago:
+ * another writer may have deleted them meanwhile (RG_ENOTFOUND is fine),
+ * but no add may ever hang a message under a deleted one. */
+static void *writer_run(void *arg)
+{
+    struct writer *w = arg;
+    uint64_t r = w->seed;
+    for (int i = 0; i < 120; i++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        struct rg_db_msg *v = NULL, m;
+        size_t n = 0;
+        if (rg_db_msg_list(w->db, w->owner, w->conv, &v, &n, w->err) != RG_OK) {
+            w->failed++;
+            continue;
+        }
+        int64_t target = n ? v[r % n].id : 0;
+        rg_db_msg_list_free(v, n);
+        int rc;
+        if (target && (r >> 20) % 5 == 0) {
+            rc = rg_db_msg_delete(w->db, w->owner, target, NULL, w->err);
+            if (rc == RG_OK) w->deleted++;
+        } else {
+            struct rg_db_msg_new nm = {.conv_id = w->conv,
+                                       .parent_id = target,
+                                       .type = "user",
+                                       .content = "c",
+                                       .set_active = (r >> 30) & 1,
+                                       .now = 1000 + i};
+            rc = rg_db_msg_add(w->db, w->owner, &nm, &m, w->err);
+            if (rc == RG_OK) {
+                w->added++;
+                rg_db_msg_clear(&m);
+            }
+        }
+        if (rc != RG_OK && rc != RG_ENOTFOUND) w->failed++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = mkuser(f->db, "a@x.org", NULL, NULL);
+    int64_t cv = mkconv(f->db, a, "busy", 1);
+    addmsg(f->db, a, cv, 0, "user", "root", 2);
+    struct writer w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct writer){.db = f->db, .owner = a, .conv = cv, .seed = 7919u * (i + 1)};
+        assert_int_equal(pthread_create(&th[i], NULL, writer_run, &w[i]), 0);
+    }
+    int added = 0, deleted = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].failed) fail_msg("writer %d: %d failures, last: %s", i, w[i].failed, w[i].err);
+        added += w[i].added;
+        deleted += w[i].deleted;
+    }
+    assert_true(added > 100);
+    assert_true(deleted > 5);
+    size_t n = 0;
+    rg_db_msg_list_free(check_tree(f->db, a, cv, &n, 0, -1), n);
+}
+
 /* ---- search ------------------------------------------------------------------------------ */
 
 static void test_search(void **state)
@@ -800,6 +877,83 @@ static void test_search(void **state)
     rg_db_conv_clear(&c);
     assert_int_equal(search(f->db, a, "holiday", ids, 8, NULL), 0);
     assert_int_equal(search(f->db, a, "summer", ids, 8, NULL), 1);
+}
+
+/* Every answer of a search, as text (ids, matches, more), for comparing. */
+static void answer(struct rg_db *db, int64_t owner, const struct rg_db_conv_filter *f, char *out,
+                   size_t size)
+{
+    char err[RG_ERR_SIZE];
+    struct rg_db_conv *v = NULL;
+    size_t n = 0, o = 0;
+    bool more = false;
+    int rc = rg_db_conv_list(db, owner, f, &v, &n, &more, err);
+    if (rc) fail_msg("conv_list '%s': %d %s", f->q, rc, err);
+    for (size_t i = 0; i < n && o < size; i++)
+        o += (size_t)snprintf(out + o, size - o, "%lld/%lld[%s] ", (long long)v[i].id,
+                              (long long)v[i].match_message, v[i].snippet);
+    if (o < size) snprintf(out + o, size - o, "more=%d", more);
+    rg_db_conv_list_free(v, n);
+}
+
+/* SQLite answers a search with many matches by walking the list, with few
+ * by grouping the matches: both give the same answers, page by page. */
+static void test_search_paths(void **state)
+{
+    struct fx *f = *state;
+    if (f->be != SQLITE) skip();
+    int64_t a = mkuser(f->db, "a@x.org", NULL, NULL);
+    int64_t b = mkuser(f->db, "b@x.org", NULL, NULL);
+    static const char *const words[] = {"apple", "banana", "cherry", "date", "elder", "fig"};
+    rnd_state = 42;
+    for (int i = 0; i < 60; i++) {
+        int64_t owner = i % 6 == 5 ? b : a;
+        char title[64];
+        snprintf(title, sizeof title, "%s talk %d", words[pick(6)], i);
+        int64_t cv = mkconv(f->db, owner, title, 100 + (int64_t)pick(50));
+        int64_t p = 0;
+        for (int k = 0; k < 4; k++) {
+            char text[128];
+            snprintf(text, sizeof text, "%s and %s with %s", words[pick(6)], words[pick(6)],
+                     k == 3 && i % 9 == 0 ? "Applesauce" : words[pick(6)]);
+            p = addmsg(f->db, owner, cv, p, k % 2 ? "assistant" : "user", text, 200 + i);
+        }
+        if (i % 7 == 0) {
+            char err[RG_ERR_SIZE];
+            struct rg_db_conv c;
+            struct rg_db_conv_change ch = {.pinned = 1,
+                                           .archived = i % 2,
+                                           .title_auto = -1,
+                                           .folder = i % 3 ? "f" : NULL,
+                                           .now = 150};
+            assert_int_equal(rg_db_conv_update(f->db, owner, cv, &ch, &c, err), RG_OK);
+            rg_db_conv_clear(&c);
+        }
+    }
+    static const char *const queries[] = {"apple",  "appl",         "banana cherry", "talk",
+                                          "fig ap", "date elder f", "nothing here"};
+    size_t saved = rg_db_sqlite_walk_min;
+    int compared = 0;
+    for (size_t qi = 0; qi < RG_ARRAY_LEN(queries); qi++)
+        for (int archived = -1; archived <= 1; archived++)
+            for (int page = 0; page < 4; page++) {
+                struct rg_db_conv_filter fl = {.q = queries[qi],
+                                               .archived = archived,
+                                               .folder = page == 3 ? "f" : NULL,
+                                               .limit = 7,
+                                               .offset = page * 7};
+                char grouped[8192], walked[8192];
+                rg_db_sqlite_walk_min = (size_t)-1;
+                answer(f->db, a, &fl, grouped, sizeof grouped);
+                rg_db_sqlite_walk_min = 0;
+                answer(f->db, a, &fl, walked, sizeof walked);
+                rg_db_sqlite_walk_min = saved;
+                if (strcmp(grouped, walked))
+                    fail_msg("'%s' archived %d page %d:\n grouped %s\n walked  %s", queries[qi],
+                             archived, page, grouped, walked);
+                compared += strlen(grouped) > 10;
+            }
+    assert_true(compared > 20); /* most of them found something */
 }
 
 /* ---- list, update, delete ----------------------------------------------------------------- */
@@ -1113,7 +1267,9 @@ static void test_sessions(void **state)
         cmocka_unit_test_setup_teardown(test_threads_move, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_other_user, setup, teardown),                         \
         cmocka_unit_test_setup_teardown(test_property, setup, teardown),                           \
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),                 \
         cmocka_unit_test_setup_teardown(test_search, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(test_search_paths, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_update_title_auto, setup, teardown),                  \
         cmocka_unit_test_setup_teardown(test_delete_cascade, setup, teardown),                     \
