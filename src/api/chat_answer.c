@@ -52,15 +52,15 @@ static double mono_ms(void)
 
 /* ---- settings ------------------------------------------------------------------- */
 
-/* The settings a conversation or a request may carry, and their types. */
+/* The settings a conversation or a request may carry (docs/chat.md; the
+ * same set chat_store.c keeps), and their types; ranges are the generation
+ * parser's to check. */
 static const struct {
     const char *key;
-    int type; /* 's' string, 'n' number, 'i' integer, 'S' string or array of strings */
+    int type; /* 's' string, 'n' number, 'i' integer */
 } SETTINGS[] = {
-    {"system", 's'},         {"temperature", 'n'},       {"top_p", 'n'},
-    {"top_k", 'i'},          {"min_p", 'n'},             {"max_tokens", 'i'},
-    {"seed", 'i'},           {"presence_penalty", 'n'},  {"frequency_penalty", 'n'},
-    {"repeat_penalty", 'n'}, {"stop", 'S'},
+    {"system", 's'}, {"temperature", 'n'}, {"top_p", 'n'},
+    {"top_k", 'i'},  {"max_tokens", 'i'},  {"seed", 'i'},
 };
 
 /* Checks a settings object (request or stored); RG_EINVAL naming the field. */
@@ -78,8 +78,7 @@ static int settings_check(const json_t *o, const char *where, struct rg_req_err 
         if (!type)
             return rg_req_err_set(e, 400, where, NULL, "'%s': unknown setting '%.40s'", where, key);
         bool ok = json_is_null(v) || (type == 's' && json_is_string(v)) ||
-                  (type == 'n' && json_is_number(v)) || (type == 'i' && json_is_integer(v)) ||
-                  (type == 'S' && (json_is_string(v) || json_is_array(v)));
+                  (type == 'n' && json_is_number(v)) || (type == 'i' && json_is_integer(v));
         if (!ok)
             return rg_req_err_set(e, 400, where, NULL, "'%s.%s' has the wrong type", where, key);
     }
