@@ -47,7 +47,7 @@ const check = (cond, what) => {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the server ----
-const server = spawn(bin, ['serve', '--port', '0', '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'), '--threads', '2'], {
+const server = spawn(bin, ['serve', '--signup', 'approval', '--port', '0', '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'), '--threads', '2'], {
   env: process.env,
   stdio: ['ignore', 'ignore', 'pipe'],
 });
@@ -83,14 +83,21 @@ try {
     const bad = v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
     check(bad.length === 0, `axe (${name}): ${JSON.stringify(bad)}`);
   };
-  /** The colour behind the point (x, y), as [r, g, b]. */
-  const colourAt = (x, y) =>
-    page.evaluate(
+  /** The colour behind the point (x, y), as [r, g, b]: the first background
+   * that is mostly opaque, from the element there up (any CSS colour syntax:
+   * a canvas turns it into pixels). */
+  const colourAt = (pg, x, y) =>
+    pg.evaluate(
       ([x, y]) => {
+        const cv = document.createElement('canvas');
+        cv.width = cv.height = 1;
+        const g = cv.getContext('2d', { willReadFrequently: true });
         for (let el = document.elementFromPoint(x, y); el; el = el.parentElement) {
-          const c = getComputedStyle(el).backgroundColor;
-          const m = /rgba?\(([\d.]+), ([\d.]+), ([\d.]+)(?:, ([\d.]+))?\)/.exec(c);
-          if (m && (m[4] === undefined || Number(m[4]) > 0.5)) return [Number(m[1]), Number(m[2]), Number(m[3])];
+          g.clearRect(0, 0, 1, 1);
+          g.fillStyle = getComputedStyle(el).backgroundColor;
+          g.fillRect(0, 0, 1, 1);
+          const [r, gr, b, a] = g.getImageData(0, 0, 1, 1).data;
+          if (a > 128) return [r, gr, b];
         }
         return [255, 255, 255]; // the canvas
       },
@@ -126,26 +133,12 @@ try {
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.reload();
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-  for (const y of [2, 32, 63, 400]) check(isDark(await colourAt(20, y)), `light pixels at y=${y} of the dark sign-in page: ${await colourAt(20, y)}`);
+  for (const y of [2, 32, 63, 400]) check(isDark(await colourAt(page, 20, y)), `light pixels at y=${y} of the dark sign-in page: ${await colourAt(page, 20, y)}`);
   await axe('sign-in (dark)');
 
-  // friction: the approval note unthemed in dark mode (an approval-mode server, faked)
-  step = 'approval note';
-  await page.route('**/auth/register', (r) => r.fulfill({ status: 202, contentType: 'application/json', body: '{"status":"accepted"}' }));
-  await page.route('**/auth/login', (r) => r.fulfill({ status: 403, contentType: 'application/json', body: '{"error":{"message":"this account waits for an admin\'s approval","code":"pending"}}' }));
-  await page.getByRole('button', { name: 'Create an account' }).click();
-  await page.getByLabel('Name').fill('Pending Person');
-  await page.getByLabel('Email').fill('pending@example.com');
-  await page.getByLabel('Password').fill('another long password');
-  await page.getByRole('button', { name: 'Sign up' }).click();
-  const note = page.locator('.approval-note');
-  await note.waitFor();
-  const noteBox = await note.boundingBox();
-  check(isDark(await colourAt(noteBox.x + 4, noteBox.y + 4)), 'the approval note is light on the dark page');
-  await axe('approval note (dark)');
-  await page.unroute('**/auth/login');
-  await page.unroute('**/auth/register');
   await page.emulateMedia({ colorScheme: 'light' });
+  await page.reload();
+  await page.getByRole('button', { name: 'Create an account' }).click();
 
   // ---- sign up (the first account: the admin) ----
   step = 'sign up';
@@ -435,11 +428,48 @@ try {
   await page.goto(`${base}/c/${doomed}`);
   await page.getByRole('alert').waitFor();
 
+  // ---- a sign-up under approval (this server runs --signup approval; the
+  // first account was the admin), on a dark page: the note is themed ----
+  step = 'approval note';
+  {
+    const other = await browser.newContext({ colorScheme: 'dark', bypassCSP: true });
+    const p2 = await other.newPage();
+    await p2.goto(base + '/');
+    await p2.getByRole('button', { name: 'Create an account' }).click();
+    await p2.getByLabel('Name').fill('Pending Person');
+    await p2.getByLabel('Email').fill('pending@example.com');
+    await p2.getByLabel('Password').fill('another long password');
+    await p2.getByRole('button', { name: 'Sign up' }).click();
+    const note = p2.locator('.approval-note');
+    await note.waitFor();
+    const nb = await note.boundingBox();
+    const bg = await colourAt(p2, nb.x + 3, nb.y + 3);
+    check(isDark(bg), `the approval note is rgb(${bg}) on the dark page`);
+    await p2.addScriptTag({ content: axeSource });
+    const v = await p2.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations.map((x) => ({ id: x.id, impact: x.impact })));
+    results.axe['approval note (dark)'] = v.map((x) => `${x.id}:${x.impact}`);
+    check(!v.some((x) => x.impact === 'serious' || x.impact === 'critical'), `axe (approval note): ${JSON.stringify(v)}`);
+    await other.close();
+  }
+  const login = (email, password) =>
+    fetch(base + '/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) }).then((r) => r.status);
+  check((await login('pending@example.com', 'another long password')) === 403, 'a pending account signs in');
+
   // ---- the admin page by deep link (the app owns its routes) ----
   step = 'admin';
   await page.goto(base + '/admin');
   await page.getByRole('heading', { name: 'Admin and account', level: 1 }).waitFor();
   await page.locator('tr[data-user="web@example.com"]').waitFor();
+  const row = page.locator('tr[data-user="pending@example.com"]');
+  await row.getByText('waiting for approval').waitFor();
+  await row.getByRole('button', { name: 'Approve pending@example.com' }).click();
+  await row.getByText('active').waitFor();
+  check((await login('pending@example.com', 'another long password')) === 200, 'an approved account cannot sign in');
+  await row.getByLabel('Role of pending@example.com').selectOption('readonly');
+  await page.waitForFunction(() => document.querySelector('tr[data-user="pending@example.com"] select')?.value === 'readonly');
+  await row.getByRole('button', { name: 'Disable pending@example.com' }).click();
+  await row.getByText('disabled').waitFor();
+  check((await login('pending@example.com', 'another long password')) !== 200, 'a disabled account signs in');
   await page.getByRole('button', { name: 'Create key' }).click();
   const key = (await page.locator('.new-key').innerText()).trim();
   check(key.length > 16, `the new key "${key}"`);
