@@ -10,10 +10,11 @@
 // checked against /openapi.json; screenshots at desktop and phone sizes.
 // Prints first paint and bundle sizes as JSON.
 //
-// Env: RG_BIN (the binary), RG_TESTDATA, RG_BUILD_DIR (artifacts go to
+// Env: RG_BIN (the binary), RG_TESTDATA, PGHOST (set by pg_virtualenv: the
+// server runs on a fresh PostgreSQL database instead of SQLite), RG_BUILD_DIR (artifacts go to
 // web-e2e/ there), CHROMIUM (default /usr/bin/chromium). Exit 77 = skipped
 // (said why); RG_REQUIRE_BROWSER=1 turns a missing browser into a failure.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -46,8 +47,14 @@ const check = (cond, what) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// ---- the server ----
-const server = spawn(bin, ['serve', '--signup', 'approval', '--port', '0', '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'), '--threads', '2'], {
+// ---- the server: SQLite, or PostgreSQL under pg_virtualenv (PGHOST set) ----
+const pgdb = process.env.PGHOST ? `rg_web_e2e_${process.pid}` : null;
+if (pgdb) {
+  const r = spawnSync('createdb', [pgdb], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`createdb ${pgdb}: ${r.stderr || r.error}`);
+}
+const dbArgs = pgdb ? ['--db', `postgresql:///${pgdb}`] : [];
+const server = spawn(bin, ['serve', ...dbArgs, '--signup', 'approval', '--port', '0', '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'), '--threads', '2'], {
   env: process.env,
   stdio: ['ignore', 'ignore', 'pipe'],
 });
@@ -68,7 +75,7 @@ base = base.replace(/\/$/, '');
 
 const browser = await chromium.launch({ executablePath: exe, headless: true, args: ['--no-sandbox'] });
 let failed = false;
-const results = { axe: {} };
+const results = { backend: pgdb ? 'postgresql' : 'sqlite', axe: {} };
 try {
   const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, permissions: ['clipboard-read', 'clipboard-write'], bypassCSP: true }) // bypassCSP: axe-core is injected as an inline script;
   const page = await ctx.newPage();
@@ -480,7 +487,12 @@ try {
   await page.getByRole('button', { name: /^Revoke / }).first().click();
   await page.getByText('No keys.').waitFor();
   check((await fetch(base + '/v1/models', { headers: { Authorization: `Bearer ${key}` } })).status === 401, 'a revoked key still works');
+  // the second browser of "another device" is still signed in: sign it out
   await page.getByText('this device').waitFor();
+  check((await page.getByRole('button', { name: /^Sign out device / }).count()) >= 1, 'the other device is not listed');
+  await page.getByRole('button', { name: 'Sign out all other devices' }).click();
+  await page.getByText(/[1-9]\d* other devices? signed out/).waitFor();
+  await page.waitForFunction(() => ![...document.querySelectorAll('button')].some((b) => b.textContent.startsWith('Sign out device ')));
   await page.locator('.server-status').waitFor();
   await axe('admin');
   await page.screenshot({ path: join(artifacts, 'admin.png'), fullPage: true });
@@ -567,5 +579,6 @@ try {
   server.kill('SIGTERM');
   await new Promise((r) => server.on('exit', r));
   rmSync(dir, { recursive: true, force: true });
+  if (pgdb) spawnSync('dropdb', ['--if-exists', pgdb]);
 }
 process.exit(failed ? 1 : 0);
