@@ -190,6 +190,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [loadError, setLoadError] = useState<Problem | null>(null);
+  const [loading, setLoading] = useState(false);
   const [draft, setDraft] = useState('');
   const [newModel, setNewModel] = useState('');
   const [announce, setAnnounce] = useState('');
@@ -198,6 +199,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   const box = useRef<HTMLTextAreaElement>(null);
   const stick = useRef(true);
   const own = useRef<number | null>(null); // a conversation this view just made: no reload
+  const wanted = useRef<number | null>(id); // the conversation shown: late replies for another are dropped
 
   const tree = useMemo(() => buildTree(messages), [messages]);
   const branch = useMemo(() => branchTo(tree, leaf), [tree, leaf]);
@@ -215,19 +217,24 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   };
 
   const load = async (cid: number) => {
+    setLoading(true);
     try {
       const c = await call<ConversationFull>(session, 'GET', `/chat/conversations/${cid}?view=tree`);
+      if (wanted.current !== cid) return;
       setConv(c);
       setMessages(c.messages);
       setThreads(c.threads);
       setLeaf(c.active_leaf);
       setLoadError(null);
     } catch (e) {
-      setLoadError({ message: describe(e), retry: () => void load(cid) });
+      if (wanted.current === cid) setLoadError({ message: describe(e), retry: () => void load(cid) });
+    } finally {
+      if (wanted.current === cid) setLoading(false);
     }
   };
 
   useEffect(() => {
+    wanted.current = id;
     setProblem(null);
     if (id === null) {
       abort.current?.abort();
@@ -492,7 +499,8 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
               )}
             </p>
           )}
-          {!loadError && branch.length === 0 && (
+          {loading && branch.length === 0 && <p class="text-center text-zinc-700 dark:text-zinc-300">Loading…</p>}
+          {!loadError && !loading && branch.length === 0 && (
             <p class="text-center text-zinc-700 dark:text-zinc-300">Ask anything. Enter sends, Shift+Enter starts a new line, Esc stops an answer.</p>
           )}
           {runs.map((r, ri) => {

@@ -124,16 +124,19 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
   const [archived, setArchived] = useState(false);
   const [error, setError] = useState('');
   const [loaded, setLoaded] = useState(false);
+  const [limit, setLimit] = useState(100);
+  const [more, setMore] = useState(false);
   const seq = useRef(0);
 
   const load = async () => {
     const n = ++seq.current;
-    const params = new URLSearchParams({ limit: '100', archived: archived ? '1' : '0' });
+    const params = new URLSearchParams({ limit: String(limit), archived: archived ? '1' : '0' });
     if (q.trim()) params.set('q', q.trim());
     try {
-      const r = await call<{ data: Conversation[] }>(session, 'GET', `/chat/conversations?${params}`);
+      const r = await call<{ data: Conversation[]; has_more?: boolean }>(session, 'GET', `/chat/conversations?${params}`);
       if (n !== seq.current) return; // a newer search answered first
       setList(r.data);
+      setMore(!!r.has_more);
       setError('');
     } catch (e) {
       if (n === seq.current) setError(e instanceof Error ? e.message : String(e));
@@ -144,8 +147,8 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
   useEffect(() => {
     const t = setTimeout(() => void load(), q ? 200 : 0);
     return () => clearTimeout(t);
-  }, [q, archived]);
-  useEffect(() => onListChanged(() => void load()), [q, archived]);
+  }, [q, archived, limit]);
+  useEffect(() => onListChanged(() => void load()), [q, archived, limit]);
 
   const groups = groupConversations(list, Date.now());
   return (
@@ -189,6 +192,11 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
             </ul>
           </section>
         ))}
+        {more && (
+          <button type="button" class={`${btn} mt-2 w-full underline`} onClick={() => setLimit((l) => Math.min(200, l + 100))}>
+            Show more
+          </button>
+        )}
       </div>
       <label class="flex items-center gap-2 px-2 text-sm">
         <input type="checkbox" checked={archived} onChange={(e) => setArchived(e.currentTarget.checked)} />
