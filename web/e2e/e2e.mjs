@@ -181,8 +181,10 @@ try {
   await page.getByLabel('Password').fill('a good long password');
   await page.getByRole('button', { name: 'Sign up' }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  // the model list arrives after the page: wait for it, then say what it showed
+  await page.waitForFunction(() => document.querySelector('select[name="model"]')?.value === 'stories260K', null, { timeout: 15000 }).catch(() => {});
   const picked = await page.getByLabel('Model').inputValue();
-  check(picked === 'stories260K', `model picker shows ${picked}`);
+  check(picked === 'stories260K', `model picker shows "${picked}"`);
   // friction: no <h1> or landmarks on the chat page; the whole list aria-live
   step = 'landmarks';
   check((await page.locator('h1').count()) === 1, 'the chat page has no single <h1>');

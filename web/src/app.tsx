@@ -28,10 +28,20 @@ function Shell() {
   const [dark, setDark] = useState(document.documentElement.classList.contains('dark'));
   useEffect(() => onRoute(() => setRoute(currentRoute())), []);
   useEffect(() => {
-    void call<{ data: Model[] }>(session, 'GET', '/v1/models').then(
-      (r) => setModels(r.data),
-      () => setModels([]),
-    );
+    // a server still loading its models answers an empty list: ask again a few times
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ask = (left: number) =>
+      void call<{ data: Model[] }>(session, 'GET', '/v1/models').then(
+        (r) => {
+          setModels(r.data);
+          if (r.data.length === 0 && left > 0) timer = setTimeout(() => ask(left - 1), 3000);
+        },
+        () => {
+          if (left > 0) timer = setTimeout(() => ask(left - 1), 3000);
+        },
+      );
+    ask(5);
+    return () => clearTimeout(timer);
   }, []);
   useEffect(() => {
     if (!open) return;
