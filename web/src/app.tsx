@@ -45,6 +45,7 @@ function Shell() {
   }, []);
   useEffect(() => {
     if (!open) return;
+    document.getElementById('sidebar-close')?.focus(); // the keyboard follows the panel
     const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(false);
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
@@ -90,7 +91,7 @@ function Shell() {
           <a href="/" class="text-lg font-bold" onClick={(e) => go(e, '/', close)}>
             RustyGPT
           </a>
-          <button type="button" class="rounded px-2 py-1 md:hidden" aria-label="Close conversations" onClick={close}>
+          <button type="button" id="sidebar-close" class="rounded px-2 py-1 md:hidden" aria-label="Close conversations" onClick={close}>
             ✕
           </button>
         </div>

@@ -555,7 +555,16 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
               Retry
             </button>
           )}
-          <button type="button" class="rounded px-2 py-1 underline" onClick={() => navigate('/')}>
+          <button
+            type="button"
+            class="rounded px-2 py-1 underline"
+            onClick={() => {
+              setProblem(null);
+              setDraft('');
+              navigate('/');
+              box.current?.focus();
+            }}
+          >
             Start over
           </button>
           <button type="button" class="rounded px-2 py-1 underline" aria-label="Dismiss" onClick={() => setProblem(null)}>
