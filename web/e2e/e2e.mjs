@@ -554,6 +554,7 @@ try {
   check(wide <= 375, `the page is ${wide} px wide on a 375 px phone`);
   await page.getByRole('button', { name: 'Show conversations' }).click();
   await nav.waitFor();
+  check(await page.evaluate(() => document.activeElement?.id === 'sidebar-close'), 'the focus stays behind the opened sidebar');
   await page.screenshot({ path: join(artifacts, 'sidebar-phone.png') });
   await axe('phone sidebar');
   await page.keyboard.press('Escape');
