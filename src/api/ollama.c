@@ -1,9 +1,13 @@
 /*
- * Ollama's API, what Ollama clients and Copilot's Ollama provider use:
- * /api/version, /api/tags, /api/show, /api/ps, /api/chat, /api/generate.
- * Requests map straight to the engine's (the same settings parser as
- * OpenAI's, reading Ollama's "options"); replies are NDJSON unless
- * "stream": false. Errors are {"error": "..."}.
+ * Ollama's API, what Ollama clients (Open WebUI, Continue) and Copilot's
+ * Ollama provider use: /api/version, /api/tags, /api/show, /api/ps,
+ * /api/chat, /api/generate (with "suffix": fill-in-the-middle), and the
+ * model upkeep routes of ollama_manage.c. Requests map straight to the
+ * engine's (the same settings parser as OpenAI's, reading Ollama's
+ * "options"); replies are NDJSON unless "stream": false. Errors are
+ * {"error": "..."}. Names are Ollama's "name:tag": a file without a tag in
+ * its name is "name:latest", and both forms are accepted everywhere (the
+ * engine reads "x:latest" as x).
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 #include "common/alloc.h"
 #include "engine/catalog/catalog.h"
 #include "engine/gguf/gguf.h"
+#include "engine/tokenizer/tokenizer.h"
 
 /* The Ollama API level we follow; clients such as Copilot require >= 0.6.4. */
 #define OLLAMA_COMPAT_VERSION "0.9.0"
@@ -89,6 +94,67 @@ static bool load_or_unload(struct rg_http_req *r, struct rg_api_state *st, json_
     return true;
 }
 
+/* Fill-in-the-middle tokens of the model families that have them, in the
+ * order prefix, suffix, middle (the prompt is PRE prefix SUF suffix MID). */
+static const char *const FIM[][3] = {
+    {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"}, /* Qwen 2.5 Coder, CodeGemma-like */
+    {"<fim_prefix>", "<fim_suffix>", "<fim_middle>"},       /* StarCoder, Granite Code */
+    {"\xe2\x96\x81<PRE>", "\xe2\x96\x81<SUF>", "\xe2\x96\x81<MID>"}, /* Code Llama */
+    {"<PRE>", "<SUF>", "<MID>"},
+    {"<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
+     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
+     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>"}, /* DeepSeek Coder */
+};
+
+/* The model's FIM token ids into ids[3]; the index of its family, or -1. */
+static int fim_ids(const struct rg_vocab *v, int32_t ids[3])
+{
+    for (size_t f = 0; v && f < RG_ARRAY_LEN(FIM); f++) {
+        for (int k = 0; k < 3; k++)
+            ids[k] = rg_vocab_find(v, FIM[f][k]);
+        if (ids[0] >= 0 && ids[1] >= 0 && ids[2] >= 0) return (int)f;
+    }
+    return -1;
+}
+
+/* The fill-in-the-middle prompt of prefix and suffix (Continue's
+ * autocomplete sends both to /api/generate): BOS as the vocabulary wants,
+ * then PRE prefix SUF suffix MID. */
+static int fim_prompt(const struct rg_vocab *v, const char *prefix, size_t pl, const char *suffix,
+                      size_t sl, struct rg_chat_prompt *cp, struct rg_req_err *e)
+{
+    int32_t ids[3];
+    if (fim_ids(v, ids) < 0)
+        return rg_req_err_set(e, 400, "suffix", NULL,
+                              "this model has no fill-in-the-middle tokens: 'suffix' needs one "
+                              "that has (a coder model)");
+    int32_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int rc = rg_tokenize_alloc(v, prefix, pl, false, false, &a, &na);
+    if (rc == RG_OK) rc = rg_tokenize_alloc(v, suffix, sl, false, false, &b, &nb);
+    bool bos = rg_vocab_add_bos(v) && rg_vocab_bos(v) >= 0;
+    size_t n = (bos ? 1 : 0) + 3 + na + nb;
+    if (rc == RG_OK && !(cp->tokens = rg_malloc_array(n, sizeof *cp->tokens))) rc = RG_ENOMEM;
+    if (rc == RG_OK) {
+        size_t k = 0;
+        if (bos) cp->tokens[k++] = rg_vocab_bos(v);
+        cp->tokens[k++] = ids[0];
+        memcpy(cp->tokens + k, a, na * sizeof *a);
+        k += na;
+        cp->tokens[k++] = ids[1];
+        memcpy(cp->tokens + k, b, nb * sizeof *b);
+        k += nb;
+        cp->tokens[k++] = ids[2];
+        cp->n_tokens = k;
+    }
+    rg_free(a);
+    rg_free(b);
+    if (rc != RG_OK)
+        return rg_req_err_set(e, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL,
+                              "cannot tokenize the prompt: %s", rg_strerror(rc));
+    return RG_OK;
+}
+
 /* /api/chat and /api/generate: the prompt (a conversation, or with "raw" the
  * prompt text as it is), the settings, then the engine. */
 static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bool chat)
@@ -120,7 +186,14 @@ static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bo
     int rc = rg_api_gen_parse(body, json_is_object(opts) ? opts : NULL, mode,
                               rg_model_info(model)->n_vocab, &g, &e);
     g.keep_alive = keep;
-    if (rc == RG_OK && raw) {
+    json_t *suffix = chat ? NULL : json_object_get(body, "suffix");
+    if (rc == RG_OK && suffix && !json_is_null(suffix) && !json_is_string(suffix))
+        rc = rg_req_err_set(&e, 400, "suffix", NULL, "'suffix' must be a string");
+    if (rc == RG_OK && json_string_length(suffix)) {
+        rc = fim_prompt(rg_model_vocab(model), prompt ? json_string_value(prompt) : "",
+                        prompt ? json_string_length(prompt) : 0, json_string_value(suffix),
+                        json_string_length(suffix), &cp, &e);
+    } else if (rc == RG_OK && raw) {
         size_t n = 0;
         int trc =
             rg_tokenize_alloc(rg_model_vocab(model), prompt ? json_string_value(prompt) : "",
@@ -211,6 +284,12 @@ static int all_models(const struct rg_config *cfg, struct rg_model_list *out)
     return RG_OK;
 }
 
+/* Ollama's "name:tag" of a model id: ids without a tag are ":latest". */
+static void ollama_name(const char *id, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", id, strchr(id, ':') ? "" : ":latest");
+}
+
 static void ollama_tags(struct rg_http_req *r, void *ctx)
 {
     struct rg_model_list l;
@@ -224,8 +303,10 @@ static void ollama_tags(struct rg_http_req *r, void *ctx)
         char digest[24];
         snprintf(digest, sizeof digest, "%016llx",
                  (unsigned long long)(e->size * 1099511628211ull ^ e->n_params));
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", e->name,
-                                             "model", e->name, "modified_at",
+        char name[300];
+        ollama_name(e->name, name, sizeof name);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", name,
+                                             "model", name, "modified_at",
                                              "1970-01-01T00:00:00Z", "size", (json_int_t)e->size,
                                              "digest", digest, "details", ollama_details(e)));
     }
@@ -261,21 +342,37 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
     /* tools: offered for models whose chat template speaks a tool protocol
      * our parser reads: <tool_call> (ChatML family), Llama 3's
      * <|python_tag|>, Mistral's [TOOL_CALLS] */
-    json_t *caps = json_pack("[s]", "completion");
+    bool embed = e.arch && !strcmp(e.arch, "bert");
+    json_t *caps = json_pack("[s]", embed ? "embedding" : "completion");
     char gerr[RG_ERR_SIZE];
     struct rg_gguf_params gp = rg_gguf_default_params();
     gp.vocab_only = true;
     struct rg_gguf *g = rg_gguf_open(path, &gp, gerr);
-    const char *jinja = NULL;
-    if (g && rg_gguf_get_str(g, "tokenizer.chat_template", &jinja) == RG_OK &&
-        ((strstr(jinja, RG_TOOL_OPEN) && rg_chat_detect(jinja) == RG_CHAT_CHATML) ||
-         strstr(jinja, "<|python_tag|>") || strstr(jinja, "[TOOL_CALLS]")))
-        json_array_append_new(caps, json_string("tools"));
+    if (!embed && g && rg_api_gguf_has_tools(g)) json_array_append_new(caps, json_string("tools"));
+    /* fill-in-the-middle: Continue looks for ".Suffix" in the template and
+     * Ollama lists "insert" */
+    struct rg_vocab *v = NULL;
+    int32_t ids[3];
+    int fim = g && rg_vocab_load(g, &v, gerr) == RG_OK ? fim_ids(v, ids) : -1;
+    rg_vocab_free(v);
     rg_gguf_close(g);
+    char tmpl[512] = "{{ .Prompt }}";
+    if (fim >= 0) {
+        json_array_append_new(caps, json_string("insert"));
+        snprintf(tmpl, sizeof tmpl,
+                 "{{- if .Suffix }}%s{{ .Prompt }}%s{{ .Suffix }}%s{{- else }}{{ .Prompt }}"
+                 "{{- end }}",
+                 FIM[fim][0], FIM[fim][1], FIM[fim][2]);
+    }
+    /* parameters: Ollama's Modelfile lines, "name value" each; Continue
+     * sizes its prompts by num_ctx (else it assumes 8192) */
+    char params[64];
+    snprintf(params, sizeof params, "num_ctx                        %d",
+             (int)rg_api_served_ctx(st, (int64_t)e.ctx));
     rg_http_reply_json(r, 200,
-                       json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "template", "", "parameters", "",
-                                 "details", ollama_details(&e), "model_info", info, "capabilities",
-                                 caps, "modified_at", "1970-01-01T00:00:00Z"));
+                       json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "template", tmpl, "parameters",
+                                 params, "details", ollama_details(&e), "model_info", info,
+                                 "capabilities", caps, "modified_at", "1970-01-01T00:00:00Z"));
     rg_catalog_entry_free(&e);
 }
 
@@ -293,16 +390,23 @@ static void ollama_ps(struct rg_http_req *r, void *ctx)
         if (!state || strcmp(state, "ready")) continue;
         double keep = json_number_value(json_object_get(m, "keep_alive_s"));
         double idle = json_number_value(json_object_get(m, "idle_s"));
-        time_t exp = keep < 0 ? (time_t)253402300799 /* 9999-12-31 */
-                              : time(NULL) + (time_t)(keep - idle);
+        /* a -m model or keep_alive < 0 stays; one in use is idle from its
+         * end on, so it expires a whole keep_alive from now at the least */
+        bool forever = keep < 0 || json_is_true(json_object_get(m, "pinned"));
+        time_t now = time(NULL);
+        time_t exp = forever ? (time_t)253402300799 /* 9999-12-31 */
+                             : now + (time_t)RG_MAX(keep - idle, 1.0);
         struct tm tm;
         char when[32];
         gmtime_r(&exp, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         const char *id = json_string_value(json_object_get(m, "id"));
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:O, s:I, s:O, s:s}", "name", id, "model",
-                                             id, "size", json_object_get(m, "memory_bytes"),
-                                             "size_vram", (json_int_t)0, "context_length",
+        char name[300];
+        ollama_name(id, name, sizeof name);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:O, s:I, s:O, s:s}", "name", name,
+                                             "model", name, "size",
+                                             json_object_get(m, "memory_bytes"), "size_vram",
+                                             (json_int_t)0, "context_length",
                                              json_object_get(m, "n_ctx"), "expires_at", when));
     }
     json_decref(models);
@@ -315,10 +419,12 @@ size_t rg_api_ollama_routes(struct rg_route *out, size_t max, struct rg_api_stat
         {RG_HTTP_GET, "/api/version", ollama_version, st, RG_ROLE_PUBLIC, 0, "ollama",
          "Ollama API level this server follows", NULL,
          "{\"type\":\"object\",\"properties\":{\"version\":{\"type\":\"string\"}}}"},
-        {RG_HTTP_GET, "/api/tags", ollama_tags, st, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
+        {RG_HTTP_GET, "/api/tags", ollama_tags, st, RG_ROLE_PUBLIC,
+         RG_ROUTE_API_KEY | RG_ROUTE_DISCOVERY, "ollama",
          "Models (Ollama shape)", NULL,
          "{\"type\":\"object\",\"properties\":{\"models\":{\"type\":\"array\"}}}"},
-        {RG_HTTP_POST, "/api/show", ollama_show, st, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
+        {RG_HTTP_POST, "/api/show", ollama_show, st, RG_ROLE_PUBLIC,
+         RG_ROUTE_API_KEY | RG_ROUTE_DISCOVERY, "ollama",
          "One model's details: architecture, context length, capabilities",
          "{\"type\":\"object\",\"properties\":{\"model\":{\"type\":\"string\"}}}",
          "{\"type\":\"object\"}"},
@@ -336,5 +442,5 @@ size_t rg_api_ollama_routes(struct rg_route *out, size_t max, struct rg_api_stat
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);
-    return n;
+    return n + rg_api_ollama_manage_routes(out + n, max - n, st);
 }

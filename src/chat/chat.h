@@ -62,6 +62,7 @@ struct rg_chat_prompt {
     bool one_call;       /* parallel_tool_calls: false: at most one call per answer */
     struct rg_jg *force; /* tool_choice "required" or a named function: the answer is
                           * constrained to one call (NULL: free) */
+    bool forced;         /* force was made (it stays set when the caller takes force) */
 };
 
 /*
@@ -101,6 +102,8 @@ struct rg_chat_answer {
     const json_t *defs;    /* the tools, for the names a bare call may use */
     bool in_tool;          /* output from a call's start on goes to held */
     bool started;          /* something other than whitespace went out as content */
+    bool forced;           /* the answer was constrained to a call (set after init): a call
+                            * that does not parse (cut short) is dropped, never content */
     struct rg_buf pending; /* not yet sent: may start a call */
     struct rg_buf held;    /* a call, or what may be one */
 };
@@ -112,7 +115,9 @@ int rg_chat_answer_feed(struct rg_chat_answer *a, const char *text, size_t len,
                         struct rg_buf *content);
 /* The answer ended: the rest of its content into *content and its calls
  * (OpenAI's tool_calls array with ids "call_<id_prefix>_<i>") into *calls,
- * NULL when there were none. The answer is then ready for the next one. */
+ * NULL when there were none. Whitespace before a call is not content (it is
+ * held until something else comes). The answer is then ready for the next
+ * one. */
 int rg_chat_answer_end(struct rg_chat_answer *a, const char *id_prefix, struct rg_buf *content,
                        json_t **calls);
 

@@ -4,6 +4,7 @@
  * tool_choice turned into a grammar that makes the answer one call.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chat/chat.h"
@@ -155,6 +156,7 @@ int rg_chat_prompt_build(const json_t *body, const struct rg_vocab *v, enum rg_c
     out->tools = tools ? json_incref(tools) : NULL;
     out->one_call = json_is_false(json_object_get(body, "parallel_tool_calls"));
     int rc = tools ? force_tool_call(body, tools, &out->force, e) : RG_OK;
+    out->forced = out->force != NULL;
     /* one more message: a system message may be added for the tools */
     struct rg_chat_msg *cm = rc == RG_OK ? rg_calloc(n + 1, sizeof *cm) : NULL;
     struct rg_buf *texts = cm ? rg_calloc(n + 1, sizeof *texts) : NULL;
@@ -199,9 +201,14 @@ int rg_chat_prompt_build(const json_t *body, const struct rg_vocab *v, enum rg_c
         json_t *call;
         json_array_foreach(calls, ci, call)
         {
+            /* arguments: OpenAI's JSON text, or Ollama's object (Continue and
+             * Open WebUI send the calls back that way) */
             json_t *fn = json_object_get(call, "function");
+            json_t *args = json_object_get(fn, "arguments");
+            char *dumped = json_is_object(args) ? json_dumps(args, JSON_COMPACT) : NULL;
             rg_tools_call_text(json_string_value(json_object_get(fn, "name")),
-                               json_string_value(json_object_get(fn, "arguments")), t);
+                               dumped ? dumped : json_string_value(args), t);
+            free(dumped);
         }
         if (tools && k == 0 && !strcmp(role, "system")) rg_tools_system_text(tools, t);
         cm[k] = (struct rg_chat_msg){role, t->data ? t->data : ""};
