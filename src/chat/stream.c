@@ -88,7 +88,9 @@ int rg_chat_answer_end(struct rg_chat_answer *a, const char *id_prefix, struct r
     for (size_t i = 0; ws && i < a->pending.len; i++)
         ws = strchr(" \n\r\t", a->pending.data[i]) != NULL;
     bool call = c && json_array_size(c) > 0;
-    int rc = a->pending.len && !(ws && call)
+    /* an answer that had to be a call is all call: cut short, none of it
+     * is content */
+    int rc = a->pending.len && !(ws && call) && !(a->forced && !call)
                  ? rg_buf_append(content, a->pending.data, a->pending.len)
                  : RG_OK;
     if (rc == RG_OK && a->held.len) {
@@ -97,7 +99,6 @@ int rg_chat_answer_end(struct rg_chat_answer *a, const char *id_prefix, struct r
         } else if (json_array_size(c) == 0) { /* not a call after all: it was text */
             json_decref(c);
             c = NULL;
-            /* unless the answer had to be a call: then it is a cut-short one */
             if (!a->forced) rc = rg_buf_append(content, a->held.data, a->held.len);
         } else {
             while (a->one_call && json_array_size(c) > 1) /* parallel_tool_calls: false */
