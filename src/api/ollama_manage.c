@@ -360,6 +360,7 @@ static void ollama_pull(struct rg_http_req *r, void *ctx)
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* none of the server's files */
     char *argv[] = {"rustygpt",      "pull", (char *)ref, "--models-dir", st->cfg->models_dir,
                     "--progress-json", NULL};
     int src = posix_spawn(&p->pid, "/proc/self/exe", &fa, NULL, argv, environ);

@@ -10,6 +10,11 @@
  */
 #include "test.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "harness.h"
@@ -104,6 +109,67 @@ static void test_discovery_with_api_key(void **state)
     assert_true(r.status != 0);
     assert_non_null(strstr(r.err, "--discovery-auth"));
     rg_run_free(&r);
+}
+
+static size_t sink(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p, (void)ud;
+    return size * n;
+}
+
+/* GET url without a key: the status (0 when it cannot connect). */
+static long get_status(const char *url)
+{
+    CURL *c = curl_easy_init();
+    long code = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    return code;
+}
+
+/* An IPv4 address of this machine that is not loopback, or false. */
+static bool other_address(char *out, size_t n)
+{
+    struct ifaddrs *ifs, *i;
+    bool found = false;
+    if (getifaddrs(&ifs) != 0) return false;
+    for (i = ifs; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+        const struct in_addr *a = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        if ((ntohl(a->s_addr) >> 24) == 127) continue;
+        found = inet_ntop(AF_INET, a, out, (socklen_t)n) != NULL;
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
+/* Open on loopback means the peer's address, not the server's: on a public
+ * bind, a caller from another address needs the key for discovery too
+ * (unless --discovery-auth open). */
+static void test_discovery_other_address(void **state)
+{
+    (void)state;
+    NEED();
+    char ip[64];
+    if (!other_address(ip, sizeof ip)) {
+        fprintf(stderr, "SKIP: this machine has no non-loopback IPv4 address\n");
+        skip();
+    }
+    for (int open = 0; open < 2; open++) {
+        struct rg_server s;
+        const char *args[] = {"--host", "0.0.0.0", "--api-key", "sekret", "--discovery-auth",
+                              open ? "open" : "loopback", NULL};
+        start(&s, args);
+        char url[128];
+        snprintf(url, sizeof url, "http://%s:%d/api/tags", ip, s.port);
+        assert_int_equal(get_status(url), open ? 200 : 401);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/api/tags", s.port);
+        assert_int_equal(get_status(url), 200);
+        assert_int_equal(rg_server_stop(&s), 0);
+    }
 }
 
 /* /v1/models says "tools" where /api/show does. */
@@ -230,6 +296,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discovery_with_api_key),
+        cmocka_unit_test(test_discovery_other_address),
         cmocka_unit_test(test_models_tools),
         cmocka_unit_test(test_default_max_tokens),
         cmocka_unit_test(test_forced_call_cut),
