@@ -335,8 +335,9 @@ void rg_api_generate_one(struct rg_http_req *r, struct rg_api_state *st, struct 
     long n_ctx = rg_engine_model_n_ctx(m);
     const char *param = mode == RG_API_OLLAMA_GENERATE ? "prompt" : "messages";
     if (rc == RG_OK) rc = rg_api_prompt_fits(cp->n_tokens, n_ctx, param, e);
-    if (rc == RG_OK) rc = rg_api_gen_fit(g, g->er.n, n_ctx, st->cfg->max_request_work,
-                                         st->cfg->default_max_tokens, e);
+    if (rc == RG_OK)
+        rc = rg_api_gen_fit(g, g->er.n, n_ctx, st->cfg->max_request_work,
+                            st->cfg->default_max_tokens, e);
     if (rc != RG_OK) {
         rg_api_reply_err(r, e);
         rg_engine_release(m, NAN);

@@ -101,9 +101,15 @@ static const char *const FIM[][3] = {
     {"<fim_prefix>", "<fim_suffix>", "<fim_middle>"},       /* StarCoder, Granite Code */
     {"\xe2\x96\x81<PRE>", "\xe2\x96\x81<SUF>", "\xe2\x96\x81<MID>"}, /* Code Llama */
     {"<PRE>", "<SUF>", "<MID>"},
-    {"<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
-     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
-     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>"}, /* DeepSeek Coder */
+    {"<\xef\xbd\x9c"
+     "fim\xe2\x96\x81"
+     "begin\xef\xbd\x9c>",
+     "<\xef\xbd\x9c"
+     "fim\xe2\x96\x81"
+     "hole\xef\xbd\x9c>",
+     "<\xef\xbd\x9c"
+     "fim\xe2\x96\x81"
+     "end\xef\xbd\x9c>"}, /* DeepSeek Coder */
 };
 
 /* The model's FIM token ids into ids[3]; the index of its family, or -1. */
@@ -306,9 +312,9 @@ static void ollama_tags(struct rg_http_req *r, void *ctx)
         char name[300];
         ollama_name(e->name, name, sizeof name);
         json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", name,
-                                             "model", name, "modified_at",
-                                             "1970-01-01T00:00:00Z", "size", (json_int_t)e->size,
-                                             "digest", digest, "details", ollama_details(e)));
+                                             "model", name, "modified_at", "1970-01-01T00:00:00Z",
+                                             "size", (json_int_t)e->size, "digest", digest,
+                                             "details", ollama_details(e)));
     }
     rg_catalog_free(&l);
     rg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
@@ -403,11 +409,10 @@ static void ollama_ps(struct rg_http_req *r, void *ctx)
         const char *id = json_string_value(json_object_get(m, "id"));
         char name[300];
         ollama_name(id, name, sizeof name);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:O, s:I, s:O, s:s}", "name", name,
-                                             "model", name, "size",
-                                             json_object_get(m, "memory_bytes"), "size_vram",
-                                             (json_int_t)0, "context_length",
-                                             json_object_get(m, "n_ctx"), "expires_at", when));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:O, s:I, s:O, s:s}", "name", name, "model", name, "size",
+                           json_object_get(m, "memory_bytes"), "size_vram", (json_int_t)0,
+                           "context_length", json_object_get(m, "n_ctx"), "expires_at", when));
     }
     json_decref(models);
     rg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
@@ -420,8 +425,7 @@ size_t rg_api_ollama_routes(struct rg_route *out, size_t max, struct rg_api_stat
          "Ollama API level this server follows", NULL,
          "{\"type\":\"object\",\"properties\":{\"version\":{\"type\":\"string\"}}}"},
         {RG_HTTP_GET, "/api/tags", ollama_tags, st, RG_ROLE_PUBLIC,
-         RG_ROUTE_API_KEY | RG_ROUTE_DISCOVERY, "ollama",
-         "Models (Ollama shape)", NULL,
+         RG_ROUTE_API_KEY | RG_ROUTE_DISCOVERY, "ollama", "Models (Ollama shape)", NULL,
          "{\"type\":\"object\",\"properties\":{\"models\":{\"type\":\"array\"}}}"},
         {RG_HTTP_POST, "/api/show", ollama_show, st, RG_ROLE_PUBLIC,
          RG_ROUTE_API_KEY | RG_ROUTE_DISCOVERY, "ollama",

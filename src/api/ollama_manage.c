@@ -172,9 +172,9 @@ static void ollama_create(struct rg_http_req *r, void *ctx)
     rg_http_req_plain_errors(r);
     json_t *body = rg_http_req_json(r);
     if (!body || !may_manage(r, ctx)) return;
-    static const char *const unsupported[] = {"files",    "adapters", "template", "system",
-                                              "parameters", "messages", "quantize", "license",
-                                              "modelfile"};
+    static const char *const unsupported[] = {"files",    "adapters",   "template",
+                                              "system",   "parameters", "messages",
+                                              "quantize", "license",    "modelfile"};
     for (size_t i = 0; i < RG_ARRAY_LEN(unsupported); i++) {
         json_t *v = json_object_get(body, unsupported[i]);
         if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v))) {
@@ -262,8 +262,8 @@ static bool write_line(struct pull *p, json_t *o)
 {
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    bool ok = t && rg_sse_write(p->out, t, strlen(t)) == RG_OK &&
-              rg_sse_write(p->out, "\n", 1) == RG_OK;
+    bool ok =
+        t && rg_sse_write(p->out, t, strlen(t)) == RG_OK && rg_sse_write(p->out, "\n", 1) == RG_OK;
     rg_free(t);
     return ok;
 }
@@ -288,9 +288,9 @@ static void *pull_thread(void *arg)
         json_t *j = line[0] == '{' ? json_loads(line, 0, NULL) : NULL;
         if (j && alive && p->stream) {
             json_int_t total = json_integer_value(json_object_get(j, "total"));
-            json_t *o = json_pack("{s:s+, s:s, s:I}", "status", "pulling ", p->name, "digest",
-                                  p->name, "completed",
-                                  json_integer_value(json_object_get(j, "completed")));
+            json_t *o =
+                json_pack("{s:s+, s:s, s:I}", "status", "pulling ", p->name, "digest", p->name,
+                          "completed", json_integer_value(json_object_get(j, "completed")));
             if (o && total > 0) json_object_set_new(o, "total", json_integer(total));
             alive = write_line(p, o);
         } else if (!j && line[0]) {
@@ -303,14 +303,15 @@ static void *pull_thread(void *arg)
     }
     if (f) fclose(f);
     int status = 0;
-    bool ok = waitpid(p->pid, &status, 0) == p->pid && WIFEXITED(status) &&
-              WEXITSTATUS(status) == 0;
+    bool ok =
+        waitpid(p->pid, &status, 0) == p->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (alive && ok && p->stream) {
         write_line(p, json_pack("{s:s}", "status", "verifying sha256 digest"));
         write_line(p, json_pack("{s:s}", "status", "writing manifest"));
     }
-    if (alive) write_line(p, ok ? json_pack("{s:s}", "status", "success")
-                                : json_pack("{s:s}", "error", last));
+    if (alive)
+        write_line(p, ok ? json_pack("{s:s}", "status", "success")
+                         : json_pack("{s:s}", "error", last));
     rg_sse_end(p->out);
     rg_free(p);
     return NULL;
@@ -361,7 +362,7 @@ static void ollama_pull(struct rg_http_req *r, void *ctx)
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* none of the server's files */
-    char *argv[] = {"rustygpt",      "pull", (char *)ref, "--models-dir", st->cfg->models_dir,
+    char *argv[] = {"rustygpt",        "pull", (char *)ref, "--models-dir", st->cfg->models_dir,
                     "--progress-json", NULL};
     int src = posix_spawn(&p->pid, "/proc/self/exe", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

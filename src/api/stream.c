@@ -50,9 +50,9 @@ struct stream {
     bool first; /* no chunk of this answer sent yet */
     struct rg_buf content, all;
     json_t *lp_all, *lp_unsent;
-    json_t *choices; /* unstreamed: finished answers; embeddings: data */
-    json_t *ollama_calls;     /* unstreamed Ollama chat: the calls, for the done object */
-    char ollama_finish[16];   /* Ollama: the last answer's finish, its done_reason */
+    json_t *choices;        /* unstreamed: finished answers; embeddings: data */
+    json_t *ollama_calls;   /* unstreamed Ollama chat: the calls, for the done object */
+    char ollama_finish[16]; /* Ollama: the last answer's finish, its done_reason */
     enum rg_api_embed_shape shape;
     bool closed;
     struct stream *ready_next;
@@ -329,7 +329,8 @@ static json_t *ollama_embeddings(const struct stream *st, const struct rg_engine
     json_array_foreach(st->choices, i, c)
     {
         json_int_t k = json_integer_value(json_object_get(c, "index"));
-        if (k >= 0 && (size_t)k < n) json_array_set(vecs, (size_t)k, json_object_get(c, "embedding"));
+        if (k >= 0 && (size_t)k < n)
+            json_array_set(vecs, (size_t)k, json_object_get(c, "embedding"));
     }
     if (st->shape == RG_API_EMBED_OLLAMA_ONE) {
         json_t *one = json_pack("{s:O}", "embedding", json_array_get(vecs, 0));

@@ -62,9 +62,9 @@ struct rg_config {
     bool public_info; /* --public-info: /status, /metrics, /openapi.json open despite --api-key */
     char *discovery_auth; /* --discovery-auth loopback|key|open: who may list models (Ollama's
                            * /api/tags, /api/show) without --api-key's key; "loopback" */
-    int access_ttl;   /* --access-ttl SECONDS, 900 */
-    int refresh_ttl;  /* --refresh-ttl SECONDS, 30 days */
-    char *public_url; /* --public-url, NULL = http://HOST:PORT */
+    int access_ttl;       /* --access-ttl SECONDS, 900 */
+    int refresh_ttl;      /* --refresh-ttl SECONDS, 30 days */
+    char *public_url;     /* --public-url, NULL = http://HOST:PORT */
     /* OAuth providers: all NULL = off; endpoints are configuration */
     char *github_client_id, *github_client_secret;
     char *github_authorize_url, *github_token_url, *github_api_url;

@@ -224,8 +224,8 @@ struct rg_engine_request {
     long max_tokens;            /* per answer; < 0: until the context is full */
     const char *const *stops;   /* never sent; the answer ends at them (copied) */
     int n_stops;                /* 0 to RG_ENGINE_MAX_STOPS */
-    struct rg_jg *grammar; /* the answer must be a document of it; the request owns it from
-                            * submit on, even when submit fails */
+    struct rg_jg *grammar;      /* the answer must be a document of it; the request owns it from
+                                 * submit on, even when submit fails */
     bool ignore_eos;
     int top_logprobs; /* 0-20 alternatives per token (with logprobs) */
     bool logprobs;    /* each token's log probability in its TEXT event */

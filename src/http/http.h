@@ -108,8 +108,8 @@ struct rg_http_opts {
     const char *const *api_keys; /* for RG_ROUTE_API_KEY routes */
     size_t n_api_keys;
     enum rg_http_discovery discovery; /* RG_ROUTE_DISCOVERY routes without a key */
-    size_t gzip_min;       /* compress bodies at least this big; 0 = 1024 */
-    bool quiet_access_log; /* no access log lines */
+    size_t gzip_min;                  /* compress bodies at least this big; 0 = 1024 */
+    bool quiet_access_log;            /* no access log lines */
 };
 
 struct rg_http_server;

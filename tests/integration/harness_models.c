@@ -6,8 +6,8 @@
 
 #include "engine/gguf/gguf.h"
 
-int rg_test_model_variant(const char *src, const char *dst, const char *tmpl,
-                          const int32_t *ids, const char *const *texts, size_t n)
+int rg_test_model_variant(const char *src, const char *dst, const char *tmpl, const int32_t *ids,
+                          const char *const *texts, size_t n)
 {
     char err[RG_ERR_SIZE] = "";
     struct rg_gguf *g = rg_gguf_open(src, NULL, err);
@@ -26,8 +26,10 @@ int rg_test_model_variant(const char *src, const char *dst, const char *tmpl,
             rc = rg_gguf_arr_str(g, "tokenizer.ggml.tokens", i, &tok[i], &len);
         }
         for (size_t k = 0; rc == RG_OK && k < n; k++) {
-            if (ids[k] < 0 || (uint64_t)ids[k] >= nt) rc = RG_ERANGE;
-            else tok[ids[k]] = texts[k];
+            if (ids[k] < 0 || (uint64_t)ids[k] >= nt)
+                rc = RG_ERANGE;
+            else
+                tok[ids[k]] = texts[k];
         }
         if (rc == RG_OK) rc = rg_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", tok, nt);
     }

@@ -12,7 +12,7 @@
 
 /* A ChatML template that mentions <tool_call>, as tool-calling models' do. */
 #define RG_TEST_TOOL_TEMPLATE                                                                      \
-    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>{% endfor %}"      \
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>{% endfor %}"       \
     "{# tools: <tool_call> #}"
 
 /*
@@ -20,7 +20,7 @@
  * set to tmpl (NULL: as it is) and token ids[i] renamed texts[i] (n of
  * them). 0, or -1 with the reason on stderr.
  */
-int rg_test_model_variant(const char *src, const char *dst, const char *tmpl,
-                          const int32_t *ids, const char *const *texts, size_t n);
+int rg_test_model_variant(const char *src, const char *dst, const char *tmpl, const int32_t *ids,
+                          const char *const *texts, size_t n);
 
 #endif

@@ -50,7 +50,7 @@ static int teardown(void **state)
     return have && rg_server_stop(&srv) != 0 ? -1 : 0;
 }
 
-#define NEED() \
+#define NEED()                                                                                     \
     if (!have) skip()
 
 static json_t *call(const char *path, const char *body, long want)
@@ -98,9 +98,8 @@ static void test_show(void **state)
     (void)state;
     NEED();
     regex_t re;
-    assert_int_equal(regcomp(&re, "^([^[:space:]]+)[[:space:]]+(\"[^\"]*\"|[^[:space:]]+)$",
-                             REG_EXTENDED),
-                     0);
+    assert_int_equal(
+        regcomp(&re, "^([^[:space:]]+)[[:space:]]+(\"[^\"]*\"|[^[:space:]]+)$", REG_EXTENDED), 0);
     const char *names[] = {"stories260K", "coder:latest"};
     for (int k = 0; k < 2; k++) {
         char body[128];
@@ -113,7 +112,8 @@ static void test_show(void **state)
         int lines = 0;
         for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
             regmatch_t m[3];
-            if (regexec(&re, l, 3, m, 0) != 0) fail_msg("a parameters line Continue cannot split: '%s'", l);
+            if (regexec(&re, l, 3, m, 0) != 0)
+                fail_msg("a parameters line Continue cannot split: '%s'", l);
             lines++;
             if (!strncmp(l + m[1].rm_so, "num_ctx", 7)) num_ctx = strtol(l + m[2].rm_so, NULL, 10);
         }
@@ -200,8 +200,8 @@ static void test_autocomplete_stops(void **state)
     snprintf(body, sizeof body,
              "{\"model\":\"stories260K\",\"prompt\":\"x\",\"max_tokens\":2,\"stop\":%s}", many);
     j = call("/v1/completions", body, 400);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "error"), "param")), "stop");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "param")),
+                        "stop");
     json_decref(j);
 }
 

@@ -31,11 +31,11 @@ static int setup(void **state)
     return 0;
 }
 
-#define NEED() \
+#define NEED()                                                                                     \
     if (!have) skip()
 
-static long status_of(struct rg_server *s, const char *method, const char *path,
-                      const char *auth, const char *body, char **out)
+static long status_of(struct rg_server *s, const char *method, const char *path, const char *auth,
+                      const char *body, char **out)
 {
     struct rg_resp r;
     const char *h[] = {"Content-Type: application/json", auth, NULL};
@@ -74,9 +74,9 @@ static void test_discovery_with_api_key(void **state)
     assert_int_equal(
         status_of(&s, "POST", "/api/show", NULL, "{\"model\":\"stories260K:latest\"}", &body), 200);
     json_t *j = json_loads(body, 0, NULL);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(j, "model_info"), "llama.context_length")),
-        2048);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(j, "model_info"), "llama.context_length")),
+                     2048);
     json_decref(j);
     free(body);
     /* the rest still needs the key */
@@ -84,9 +84,9 @@ static void test_discovery_with_api_key(void **state)
     assert_int_equal(status_of(&s, "POST", "/api/chat", NULL, CHAT, NULL), 401);
     assert_int_equal(status_of(&s, "GET", "/v1/models", NULL, NULL, NULL), 401);
     assert_int_equal(status_of(&s, "POST", "/v1/chat/completions", key, CHAT, NULL), 200);
-    assert_int_equal(status_of(&s, "POST", "/v1/chat/completions", "Authorization: Bearer nope",
-                               CHAT, NULL),
-                     401);
+    assert_int_equal(
+        status_of(&s, "POST", "/v1/chat/completions", "Authorization: Bearer nope", CHAT, NULL),
+        401);
     assert_int_equal(rg_server_stop(&s), 0);
 
     const char *closed[] = {"--api-key", "sekret", "--discovery-auth", "key", NULL};
@@ -160,8 +160,9 @@ static void test_discovery_other_address(void **state)
     }
     for (int open = 0; open < 2; open++) {
         struct rg_server s;
-        const char *args[] = {"--host", "0.0.0.0", "--api-key", "sekret", "--discovery-auth",
-                              open ? "open" : "loopback", NULL};
+        const char *args[] = {"--host", "0.0.0.0",          "--api-key",
+                              "sekret", "--discovery-auth", open ? "open" : "loopback",
+                              NULL};
         start(&s, args);
         char url[128];
         snprintf(url, sizeof url, "http://%s:%d/api/tags", ip, s.port);
@@ -202,9 +203,8 @@ static void test_models_tools(void **state)
     assert_int_equal(status_of(&s, "GET", "/v1/models/toolish", NULL, NULL, &body), 200);
     assert_non_null(strstr(body, "\"tools\""));
     free(body);
-    assert_int_equal(status_of(&s, "POST", "/api/show", NULL, "{\"model\":\"toolish:latest\"}",
-                               &body),
-                     200);
+    assert_int_equal(
+        status_of(&s, "POST", "/api/show", NULL, "{\"model\":\"toolish:latest\"}", &body), 200);
     assert_non_null(strstr(body, "\"tools\""));
     free(body);
     assert_int_equal(rg_server_stop(&s), 0);
@@ -263,7 +263,8 @@ static void test_forced_call_cut(void **state)
     json_t *j = json_loads(out, 0, NULL);
     json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
     assert_string_equal(json_string_value(json_object_get(ch, "finish_reason")), "length");
-    const char *content = json_string_value(json_object_get(json_object_get(ch, "message"), "content"));
+    const char *content =
+        json_string_value(json_object_get(json_object_get(ch, "message"), "content"));
     if (content && *content) fail_msg("raw call text came back: %s", out);
     assert_null(json_object_get(json_object_get(ch, "message"), "tool_calls"));
     json_decref(j);

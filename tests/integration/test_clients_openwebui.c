@@ -46,7 +46,7 @@ static int teardown(void **state)
     return have && rg_server_stop(&srv) != 0 ? -1 : 0;
 }
 
-#define NEED() \
+#define NEED()                                                                                     \
     if (!have) skip()
 
 /* One request; the reply's status must be want; the body into *raw (free). */
@@ -231,8 +231,8 @@ static void test_native_tools(void **state)
              "200,\"temperature\":0.5,\"seed\":4},%s,%s}",
              msgs, TOOLS, fmt);
     json_t *one = call("POST", "/api/chat", body, 200);
-    assert_int_equal(json_array_size(json_object_get(json_object_get(one, "message"), "tool_calls")),
-                     1);
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(one, "message"), "tool_calls")), 1);
     json_decref(one);
 
     /* the result goes back: the call's arguments (an object) are in the prompt */
@@ -326,9 +326,8 @@ static enum MHD_Result dl_handler(void *cls, struct MHD_Connection *c, const cha
 {
     (void)cls, (void)method, (void)version, (void)upload, (void)upload_len, (void)con_cls;
     bool ok = !strcmp(url, "/files/pulled.gguf");
-    struct MHD_Response *r = MHD_create_response_from_buffer(ok ? blob_len : 9,
-                                                             ok ? blob : (void *)"not found",
-                                                             MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        ok ? blob_len : 9, ok ? blob : (void *)"not found", MHD_RESPMEM_PERSISTENT);
     enum MHD_Result ret = MHD_queue_response(c, ok ? 200 : 404, r);
     MHD_destroy_response(r);
     return ret;
@@ -345,8 +344,8 @@ static void test_model_upkeep(void **state)
     struct sockaddr_in sa = {0};
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    dl = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
-                          dl_handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+    dl = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, dl_handler,
+                          NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
     assert_non_null(dl);
     dl_port = MHD_get_daemon_info(dl, MHD_DAEMON_INFO_BIND_PORT)->port;
     char body[512];
@@ -373,8 +372,7 @@ static void test_model_upkeep(void **state)
     json_decref(lines);
     assert_true(tags_have("pulled:latest"));
     /* a failed pull ends with an error line */
-    snprintf(body, sizeof body, "{\"model\":\"http://127.0.0.1:%d/files/missing.gguf\"}",
-             dl_port);
+    snprintf(body, sizeof body, "{\"model\":\"http://127.0.0.1:%d/files/missing.gguf\"}", dl_port);
     lines = ndjson("/api/pull", body);
     last = json_array_get(lines, json_array_size(lines) - 1);
     assert_true(json_is_string(json_object_get(last, "error")));
@@ -388,8 +386,8 @@ static void test_model_upkeep(void **state)
     assert_true(tags_have("pulled-copy:latest"));
     json_decref(call("POST", "/api/copy",
                      "{\"source\":\"pulled:latest\",\"destination\":\"pulled-copy\"}", 409));
-    json_decref(call("POST", "/api/copy",
-                     "{\"source\":\"pulled\",\"destination\":\"../escape\"}", 400));
+    json_decref(
+        call("POST", "/api/copy", "{\"source\":\"pulled\",\"destination\":\"../escape\"}", 400));
     char *raw;
     assert_int_equal(request(&srv, "POST", "/api/create",
                              "{\"model\":\"made\",\"from\":\"stories260K:latest\"}", &raw),
@@ -397,8 +395,9 @@ static void test_model_upkeep(void **state)
     assert_non_null(strstr(raw, "\"status\":\"success\""));
     free(raw);
     assert_true(tags_have("made:latest"));
-    json_t *j = call("POST", "/api/create",
-                     "{\"model\":\"made2\",\"from\":\"stories260K\",\"system\":\"Be brief.\"}", 400);
+    json_t *j =
+        call("POST", "/api/create",
+             "{\"model\":\"made2\",\"from\":\"stories260K\",\"system\":\"Be brief.\"}", 400);
     assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "system"));
     json_decref(j);
     json_decref(call("DELETE", "/api/delete", "{\"model\":\"pulled-copy:latest\"}", 200));
