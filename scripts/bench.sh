@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: measures the HTTP server and the engine on this machine and
 # writes bench/RESULTS.md (machine, date, tables). Each part can run alone:
-#   BENCH_ONLY=http|engine|serve|auth|web|grammar   one part only (the other sections
+#   BENCH_ONLY=http|engine|serve|auth|web|grammar|conv   one part only (the other sections
 #                            keep what bench/RESULTS.md already says)
 #   BENCH_PP=512 BENCH_TG=128 BENCH_THREADS=2   engine sizes
 #   BENCH_DURATION=10        seconds per wrk run
@@ -34,6 +34,7 @@ engine_md=$OUT/engine.md
 auth_md=$OUT/auth.md
 web_md=$OUT/web.md
 grammar_md=$OUT/grammar.md
+conv_md=$OUT/conv.md
 # Parts not run this time keep their section from the previous RESULTS.md.
 PREV=$(mktemp)
 [[ -s $RESULTS ]] && cp "$RESULTS" "$PREV"
@@ -355,7 +356,32 @@ bench_grammar() {
   log "grammar: $(tail -1 "$grammar_md")"
 }
 
+# ---- kept conversations: list and search on SQLite with a heavy user's history ----
+bench_conv() {
+  [[ -x $BUILD/conv_bench ]] || { log "conv_bench missing: make build first"; return 1; }
+  local j
+  j=$("$BUILD/conv_bench") || return 1
+  echo "$j" >"$OUT/conv.json"
+  {
+    echo "tools/conv_bench: an SQLite database with $(json_field "$j" conversations) conversations and"
+    echo "$(json_field "$j" messages) messages of one user (10 a conversation, about 40 words each from a"
+    echo "Zipf vocabulary) and $(json_field "$j" other_user_messages) of another user's, then $(json_field "$j" calls) calls of each query"
+    echo "through rg_db_conv_list (one connection, warm cache). The common word is in nearly every"
+    echo "message; the rare one in five. Goal: p99 under 50 ms."
+    echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')."
+    echo
+    echo "| Query | p50 | p99 | Rows |"
+    echo "| --- | --- | --- | --- |"
+    echo "| list, first page (limit 50) | $(json_field "$j" list_first_p50_ms) ms | $(json_field "$j" list_first_p99_ms) ms | 50 |"
+    echo "| list, page 20 (offset 950) | $(json_field "$j" list_page20_p50_ms) ms | $(json_field "$j" list_page20_p99_ms) ms | 50 |"
+    echo "| search, common word | $(json_field "$j" search_common_p50_ms) ms | $(json_field "$j" search_common_p99_ms) ms | $(json_field "$j" search_common_hits) |"
+    echo "| search, rare word | $(json_field "$j" search_rare_p50_ms) ms | $(json_field "$j" search_rare_p99_ms) ms | $(json_field "$j" search_rare_hits) |"
+  } >"$conv_md"
+  log "conv: $j"
+}
+
 cat_auth() { cat "$auth_md"; }
+cat_conv() { cat "$conv_md"; }
 cat_grammar() { cat "$grammar_md"; }
 cat_web() { cat "$web_md"; }
 
@@ -389,9 +415,10 @@ case $ONLY in
   auth) bench_auth || rc=1 ;;
   web) bench_web || rc=1 ;;
   grammar) bench_grammar || rc=1 ;;
+  conv) bench_conv || rc=1 ;;
   all) bench_http || rc=1; bench_engine || rc=1; bench_serve || rc=1; bench_auth || rc=1; bench_web || rc=1
-    bench_grammar || rc=1 ;;
-  *) echo "BENCH_ONLY must be http, engine, serve, auth, web, grammar or all" >&2; exit 2 ;;
+    bench_grammar || rc=1; bench_conv || rc=1 ;;
+  *) echo "BENCH_ONLY must be http, engine, serve, auth, web, grammar, conv or all" >&2; exit 2 ;;
 esac
 
 sec_http() {
@@ -446,6 +473,7 @@ section() {
   section "Accounts" "$auth_md" cat_auth
   section "Web app" "$web_md" cat_web
   section "Constrained output (response_format)" "$grammar_md" cat_grammar
+  section "Conversations (list and search)" "$conv_md" cat_conv
   if [[ -s ${BENCH_NOTES:-$ROOT/bench/NOTES.md} ]]; then
     cat "${BENCH_NOTES:-$ROOT/bench/NOTES.md}"
   fi

@@ -245,6 +245,7 @@ void rg_api_stop(struct rg_api *a, int grace_s)
 {
     if (!a) return;
     rg_http_server_stop(a->srv, grace_s);
+    rg_api_jobs_close(&a->st); /* jobs use the engine (titles): they stop first */
     close_engine(a); /* every connection is closed: the streams end, then the engine */
     close_accounts(a);
     rg_free(a);

@@ -19,6 +19,8 @@ enum rg_api_mode {
     RG_API_OPENAI_TEXT,     /* text_completion */
     RG_API_OLLAMA_CHAT,     /* {"message": ...} NDJSON */
     RG_API_OLLAMA_GENERATE, /* {"response": ...} NDJSON */
+    RG_API_KEPT,            /* a kept conversation's answer (docs/chat.md): start,
+                             * delta and end events, saved by the caller's hooks */
 };
 
 #define RG_API_MAX_CHOICES 16
@@ -44,10 +46,12 @@ int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mo
                      struct rg_api_gen *g, struct rg_req_err *e);
 
 /* Fits max_tokens to the work one request may cost (answers x tokens x
- * (1 + top_logprobs) <= work), an unset one to dflt too (0: the context);
- * RG_EINVAL with e when a given max_tokens exceeds the work. */
-int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work, long dflt,
-                   struct rg_req_err *e);
+ * (1 + top_logprobs) <= work); RG_EINVAL with e when a given max_tokens
+ * exceeds it. _default fits an unset one to dflt too (--default-max-tokens;
+ * 0: the context). */
+int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work, struct rg_req_err *e);
+int rg_api_gen_fit_default(struct rg_api_gen *g, int answers, long n_ctx, long work, long dflt,
+                           struct rg_req_err *e);
 
 /* A prompt of n tokens fits the context (with room for an answer); else
  * 400 context_length_exceeded naming param. */
@@ -101,6 +105,42 @@ enum rg_api_embed_shape {
     RG_API_EMBED_OLLAMA,     /* Ollama's /api/embed: {"embeddings": [[...], ...]} */
     RG_API_EMBED_OLLAMA_ONE, /* Ollama's older /api/embeddings: {"embedding": [...]} */
 };
+
+/*
+ * An answer that is kept (chat_answer.c): the stream stage calls begin once
+ * the engine took the request, before anything is sent (it saves the
+ * messages: a refusal before it saves nothing), and end once the request
+ * ended, however it ended (the client left, an error), with the whole text.
+ * Both run off the engine's threads and may use the database.
+ */
+struct rg_api_kept_end {
+    const char *text; /* the answer's content, len bytes */
+    size_t len;
+    const char *finish; /* "stop", "length", "cancelled", "error" */
+    int rc;             /* the request's: RG_OK, RG_ECANCELED, ... */
+    const char *err;    /* its reason when rc is not RG_OK */
+    bool client_gone;
+    long prompt_tokens, completion_tokens;
+    double total_ms;
+};
+struct rg_api_keep {
+    /* The "start" event's data into *start (taken); RG_OK, or an error with
+     * its reply status in *status and reason in err (the request is
+     * cancelled and that error replied). On the HTTP thread. */
+    int (*begin)(void *user, json_t **start, int *status, char *err);
+    /* The "end" (or "error": *event) event's data, which is also the whole
+     * reply body when the answer is not streamed. NULL: nothing to send. On
+     * the stream thread. */
+    json_t *(*end)(void *user, const struct rg_api_kept_end *k, const char **event);
+    void (*free)(void *user); /* once, when the reply is done (may be NULL) */
+    void *user;
+};
+/* Generates the answer of prompt (n tokens, copied) on held m (taken) with
+ * g's settings, kept by keep (whose free runs in every case, a refusal
+ * included). */
+void rg_api_generate_kept(struct rg_http_req *r, struct rg_api_state *st,
+                          struct rg_engine_model *m, struct rg_api_gen *g, const int32_t *prompt,
+                          int32_t n, const struct rg_api_keep *keep);
 
 /* Embeddings of inputs (token arrays) on m; takes m. */
 void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,

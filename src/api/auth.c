@@ -296,6 +296,85 @@ static bool is_admin(struct rg_http_req *r)
     return rg_http_req_principal(r)->role >= RG_ROLE_ADMIN;
 }
 
+/* ---- signed-in devices (docs/chat.md, "Account sessions") ---------------------------- */
+
+/* The session family of the caller's access token ("" for an API key). */
+static void current_family(struct rg_http_req *r, struct rg_api_state *st, char *out, size_t n)
+{
+    out[0] = '\0';
+    const char *b = rg_http_req_bearer(r);
+    struct rg_auth_who w;
+    char err[RG_ERR_SIZE];
+    if (b && rg_auth_check_bearer(st->auth, b, &w, err) == RG_OK)
+        rg_strlcpy(out, w.family, n);
+}
+
+static void sessions_list(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t id = need_user(r);
+    if (!id) return;
+    char cur[40];
+    current_family(r, st, cur, sizeof cur);
+    struct rg_db_device *v = NULL;
+    size_t n = 0;
+    char err[RG_ERR_SIZE];
+    int rc = rg_db_session_list(rg_auth_db(st->auth), id, (int64_t)time(NULL), &v, &n, err);
+    if (rc) {
+        reply_rc(r, rc, err);
+        return;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            data, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "id", v[i].family, "user_agent",
+                            v[i].user_agent, "created_at", (json_int_t)v[i].created_at,
+                            "last_used_at", (json_int_t)v[i].last_used_at, "expires_at",
+                            (json_int_t)v[i].expires_at, "current",
+                            cur[0] && !strcmp(cur, v[i].family)));
+    rg_free(v);
+    rg_http_reply_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+static void sessions_delete(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t id = need_user(r);
+    if (!id) return;
+    const char *fam = rg_http_req_param(r, "id");
+    char err[RG_ERR_SIZE];
+    int rc = fam && strlen(fam) < 40 ? rg_auth_sessions_revoke(st->auth, id, fam, NULL, NULL, err)
+                                     : RG_ENOTFOUND;
+    if (rc == RG_ENOTFOUND)
+        rg_http_reply_error(r, 404, NULL, "not_found", NULL, "no such session");
+    else if (rc)
+        reply_rc(r, rc, err);
+    else
+        rg_http_reply(r, 204, NULL, NULL, 0);
+}
+
+static void sessions_revoke_others(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t id = need_user(r);
+    if (!id) return;
+    char cur[40];
+    current_family(r, st, cur, sizeof cur);
+    if (!cur[0]) {
+        rg_http_reply_error(r, 400, NULL, NULL, NULL,
+                            "this needs a signed-in session (an access token, not an API key)");
+        return;
+    }
+    int64_t n = 0;
+    char err[RG_ERR_SIZE];
+    int rc = rg_auth_sessions_revoke(st->auth, id, NULL, cur, &n, err);
+    if (rc) {
+        reply_rc(r, rc, err);
+        return;
+    }
+    rg_http_reply_json(r, 200, json_pack("{s:I}", "revoked", (json_int_t)n));
+}
+
 static void keys_list(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
@@ -604,6 +683,12 @@ size_t rg_api_auth_routes(struct rg_route *out, size_t max, struct rg_api_state 
          "Sign in with github or apple: redirects to the provider", NULL, NULL},
         {RG_HTTP_GET | RG_HTTP_POST, "/auth/oauth/{provider}/callback", oauth_callback, st,
          RG_ROLE_PUBLIC, 0, "auth", "Where the provider sends the browser back", NULL, NULL},
+        {RG_HTTP_GET, "/auth/sessions", sessions_list, st, RG_ROLE_READONLY, 0, "auth",
+         "The signed-in devices of the account", NULL, NULL},
+        {RG_HTTP_DELETE, "/auth/sessions/{id}", sessions_delete, st, RG_ROLE_READONLY, 0, "auth",
+         "Sign one device out", NULL, NULL},
+        {RG_HTTP_POST, "/auth/sessions/revoke-others", sessions_revoke_others, st,
+         RG_ROLE_READONLY, 0, "auth", "Sign out every device but this one", NULL, NULL},
         {RG_HTTP_GET, "/auth/api-keys", keys_list, st, RG_ROLE_READONLY, 0, "auth",
          "Your API keys (admins: ?all=1 for everyone's)", NULL, LIST_SCHEMA},
         {RG_HTTP_POST, "/auth/api-keys", keys_create, st, RG_ROLE_USER, 0, "auth",

@@ -30,6 +30,15 @@ json_t *rg_api_chat_conv_json(const struct rg_db_conv *c);
 json_t *rg_api_chat_msg_json(const struct rg_db_msg *m, const struct rg_db_msg *all, size_t n);
 json_t *rg_api_chat_thread_json(const struct rg_db_thread *t);
 
+/* Registers the chat.title job kind (chat_answer.c) on st->jobs. */
+int rg_api_chat_jobs_register(struct rg_api_state *st, char *err);
+
+/* A title from a model's answer: its first line that has words, without
+ * quotes, a "Title:" label or a final full stop, at most 60 bytes cut at a
+ * word (or a whole character), into out (size >= 2). "" if nothing is left.
+ * Exposed for tests. */
+void rg_api_chat_title_clean(const char *in, char *out, size_t size);
+
 /* Route tables of the two halves. */
 size_t rg_api_chat_store_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_chat_answer_routes(struct rg_route *out, size_t max, struct rg_api_state *st);

@@ -286,8 +286,13 @@ int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mo
  * --default-max-tokens (dflt; 0: none), fitted to the work limit (never past
  * the context); a set one over the limit is refused.
  */
-int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work, long dflt,
-                   struct rg_req_err *e)
+int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work, struct rg_req_err *e)
+{
+    return rg_api_gen_fit_default(g, answers, n_ctx, work, 0, e);
+}
+
+int rg_api_gen_fit_default(struct rg_api_gen *g, int answers, long n_ctx, long work, long dflt,
+                           struct rg_req_err *e)
 {
     long per = (long)answers * (g->er.logprobs ? 1 + g->er.top_logprobs : 1);
     long most = RG_MAX(work / RG_MAX(per, 1), 1);
@@ -336,8 +341,8 @@ void rg_api_generate_one(struct rg_http_req *r, struct rg_api_state *st, struct 
     const char *param = mode == RG_API_OLLAMA_GENERATE ? "prompt" : "messages";
     if (rc == RG_OK) rc = rg_api_prompt_fits(cp->n_tokens, n_ctx, param, e);
     if (rc == RG_OK)
-        rc = rg_api_gen_fit(g, g->er.n, n_ctx, st->cfg->max_request_work,
-                            st->cfg->default_max_tokens, e);
+        rc = rg_api_gen_fit_default(g, g->er.n, n_ctx, st->cfg->max_request_work,
+                                    st->cfg->default_max_tokens, e);
     if (rc != RG_OK) {
         rg_api_reply_err(r, e);
         rg_engine_release(m, NAN);

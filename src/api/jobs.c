@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "api/api_jobs.h"
+#include "api/chat_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/str.h"
@@ -137,6 +138,8 @@ int rg_api_jobs_open(struct rg_api_state *st, char *err)
     p.node = node;
     st->jobs = rg_jobs_init(&p, st->db, err);
     if (!st->jobs) return RG_EINVAL;
+    int krc = rg_api_chat_jobs_register(st, err);
+    if (krc) return krc;
     const char *test = getenv("RUSTYGPT_TEST_ROUTES");
     if (test && !strcmp(test, "1")) {
         struct rg_job_kind k = {.name = "test.count",

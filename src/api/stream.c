@@ -16,6 +16,7 @@
 #include "api/api_internal.h"
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/str.h"
 #include "http/metrics.h"
 
 #ifndef RG_VERSION
@@ -54,6 +55,9 @@ struct stream {
     json_t *ollama_calls;   /* unstreamed Ollama chat: the calls, for the done object */
     char ollama_finish[16]; /* Ollama: the last answer's finish, its done_reason */
     enum rg_api_embed_shape shape;
+    struct rg_api_keep keep; /* RG_API_KEPT */
+    char finish[16];
+    bool kept_begun; /* keep.begin saved the messages */
     bool closed;
     struct stream *ready_next;
     bool queued;      /* under ss->lock: on the ready list */
@@ -71,6 +75,10 @@ static bool is_chat(const struct stream *st)
 static bool is_ollama(const struct stream *st)
 {
     return st->mode == RG_API_OLLAMA_CHAT || st->mode == RG_API_OLLAMA_GENERATE;
+}
+static bool is_kept(const struct stream *st)
+{
+    return st->mode == RG_API_KEPT;
 }
 
 static json_t *chunk(struct stream *st, int choice, const char *text, size_t len,
@@ -162,6 +170,16 @@ static void gone(struct stream *st, int rc)
 /* Content of the current answer: streamed as a delta or kept for the body. */
 static void emit(struct stream *st, int choice, const char *text, size_t len)
 {
+    if (is_kept(st)) { /* all of it is kept, whoever still listens */
+        if (!len) return;
+        rg_buf_append(&st->all, text, len);
+        if (!st->stream || st->closed) return;
+        json_t *d = json_pack("{s:o}", "content", rg_api_json_text(text, len));
+        int rc = d ? rg_sse_send_json(st->out, "delta", d) : RG_ENOMEM;
+        json_decref(d);
+        gone(st, rc);
+        return;
+    }
     if (!len || st->closed) return;
     if (!st->stream) {
         rg_buf_append(&st->all, text, len);
@@ -230,7 +248,9 @@ static void on_choice_end(struct stream *st, const struct rg_engine_event *ev)
     rg_chat_answer_end(&st->ans, st->rid, &st->content, &calls);
     emit(st, ev->choice, st->content.data, st->content.len);
     const char *finish = calls ? "tool_calls" : ev->finish;
-    if (is_ollama(st)) {
+    if (is_kept(st)) {
+        rg_strlcpy(st->finish, finish ? finish : "stop", sizeof st->finish);
+    } else if (is_ollama(st)) {
         /* Ollama says "stop" for an answer of calls too, "length" when cut */
         snprintf(st->ollama_finish, sizeof st->ollama_finish, "%s",
                  ev->finish && !strcmp(ev->finish, "length") ? "length" : "stop");
@@ -342,6 +362,39 @@ static json_t *ollama_embeddings(const struct stream *st, const struct rg_engine
                      "load_duration", 0, "prompt_eval_count", (json_int_t)ev->prompt_tokens);
 }
 
+/* A kept answer ended: the hook saves it (the client may be gone: it is
+ * saved all the same) and gives the last event, or the body. */
+static void kept_end(struct stream *st, const struct rg_engine_event *ev)
+{
+    int rc = ev->rc;
+    const char *finish = rc == RG_OK          ? (st->finish[0] ? st->finish : "stop")
+                         : rc == RG_ECANCELED ? "cancelled"
+                                              : "error";
+    struct rg_api_kept_end k = {
+        .text = st->all.data ? st->all.data : "",
+        .len = st->all.len,
+        .finish = finish,
+        .rc = rc,
+        .err = ev->err[0] ? ev->err : rg_strerror(rc),
+        .client_gone = st->closed,
+        .prompt_tokens = ev->prompt_tokens,
+        .completion_tokens = ev->completion_tokens,
+        .total_ms = ev->total_ms,
+    };
+    const char *event = "end";
+    json_t *o = st->keep.end(st->keep.user, &k, &event);
+    if (!o || st->closed) {
+        json_decref(o);
+        return;
+    }
+    if (st->stream) {
+        gone(st, rg_sse_send_json(st->out, event, o));
+        json_decref(o);
+    } else {
+        write_json(st, o, false, false);
+    }
+}
+
 /* The request ended: the closing lines or the whole body, then the reply ends. */
 static void on_end(struct stream *st, const struct rg_engine_event *ev)
 {
@@ -350,7 +403,9 @@ static void on_end(struct stream *st, const struct rg_engine_event *ev)
     rg_metrics_add_tokens(p, c);
     int rc = ev->rc;
     const char *err = ev->err[0] ? ev->err : rg_strerror(rc);
-    if (st->closed) {
+    if (is_kept(st)) {
+        if (st->kept_begun) kept_end(st, ev);
+    } else if (st->closed) {
         /* nothing more to write */
     } else if (st->embed && st->shape >= RG_API_EMBED_OLLAMA) {
         write_json(st, ollama_embeddings(st, ev), false, false);
@@ -424,6 +479,7 @@ static void on_end(struct stream *st, const struct rg_engine_event *ev)
 
 static void stream_free(struct stream *st)
 {
+    if (st->keep.free) st->keep.free(st->keep.user);
     rg_chat_answer_free(&st->ans);
     rg_buf_free(&st->content);
     rg_buf_free(&st->all);
@@ -607,10 +663,28 @@ static void start(struct rg_http_req *r, struct stream *s, struct rg_engine_requ
         stream_free(s);
         return;
     }
-    s->out = rg_http_stream_start(r, 200, content_type);
+    if (is_kept(s)) {
+        json_t *first = NULL;
+        int status = 500;
+        char berr[RG_ERR_SIZE] = "";
+        if (s->keep.begin(s->keep.user, &first, &status, berr) != RG_OK) {
+            rg_http_reply_error(r, status, NULL, status == 404 ? "not_found" : NULL, NULL, "%s",
+                                berr[0] ? berr : "cannot save the message");
+            s->closed = true;
+            rg_engine_cancel(s->e, s->id);
+            content_type = NULL; /* replied: the stream only waits for the END */
+        } else {
+            s->kept_begun = true;
+            s->out = rg_http_stream_start(r, 200, content_type);
+            if (s->out && s->stream && first) rg_sse_send_json(s->out, "start", first);
+        }
+        json_decref(first);
+    } else {
+        s->out = rg_http_stream_start(r, 200, content_type);
+    }
     if (s->out) {
         atomic_store(&s->out_set, true);
-    } else { /* no reply possible: the request still runs to its END */
+    } else if (content_type) { /* no reply possible: the request still runs to its END */
         s->closed = true;
         rg_engine_cancel(s->e, s->id);
     }
@@ -693,4 +767,31 @@ void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engi
         total += n_input[i];
     rg_http_req_log_model(r, rg_engine_model_name(m), false, total, 0);
     start(r, s, &er, "application/json");
+}
+
+void rg_api_generate_kept(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
+                          struct rg_api_gen *g, const int32_t *prompt, int32_t n,
+                          const struct rg_api_keep *keep)
+{
+    static atomic_ullong next;
+    struct stream *s = stream_new(st, m, RG_API_KEPT);
+    if (!s) {
+        if (keep->free) keep->free(keep->user);
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        rg_engine_release(m, NAN);
+        return;
+    }
+    s->keep = *keep;
+    s->stream = g->stream;
+    snprintf(s->rid, sizeof s->rid, "chat-%lx%04llx", s->created,
+             (unsigned long long)atomic_fetch_add(&next, 1) & 0xffff);
+    rg_chat_answer_init(&s->ans, NULL, false);
+    struct rg_engine_request er = g->er;
+    g->er.grammar = NULL; /* the engine's from submit on */
+    er.n = 1;
+    er.tokens = &prompt;
+    er.n_tokens = &n;
+    er.n_inputs = 1;
+    rg_http_req_log_model(r, rg_engine_model_name(m), s->stream, n, 0);
+    start(r, s, &er, s->stream ? "text/event-stream" : "application/json");
 }

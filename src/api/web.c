@@ -121,6 +121,13 @@ size_t rg_api_web_routes(struct rg_route *out, size_t max, struct rg_api_state *
     const struct rg_route routes[] = {
         {RG_HTTP_GET | RG_HTTP_HEAD, "/", index_page, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN, "web",
          "The web app", NULL, NULL},
+        /* the app's own screens: a reload or a shared link opens the app there */
+        {RG_HTTP_GET | RG_HTTP_HEAD, "/c/{id}", index_page, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,
+         "web", "The web app: a conversation", NULL, NULL},
+        {RG_HTTP_GET | RG_HTTP_HEAD, "/admin", index_page, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,
+         "web", "The web app: administration", NULL, NULL},
+        {RG_HTTP_GET | RG_HTTP_HEAD, "/settings", index_page, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,
+         "web", "The web app: settings", NULL, NULL},
         {RG_HTTP_GET | RG_HTTP_HEAD, "/assets/{file}", asset, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,
          "web", "The web app's scripts and styles", NULL, NULL},
         {RG_HTTP_GET | RG_HTTP_HEAD, "/favicon.svg", favicon, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,

@@ -453,7 +453,16 @@ int rg_auth_check_bearer(struct rg_auth *a, const char *bearer, struct rg_auth_w
     if (!ts.session_live) return rg_err_set(err, RG_EAUTH, "signed out: sign in again");
     who->user_id = id;
     rg_strlcpy(who->role, ts.role, sizeof who->role); /* the current role, not the token's */
+    rg_strlcpy(who->family, c.sid, sizeof who->family);
     return RG_OK;
+}
+
+int rg_auth_sessions_revoke(struct rg_auth *a, int64_t user_id, const char *family,
+                            const char *except, int64_t *n, char *err)
+{
+    int rc = rg_db_session_revoke_family(a->db, user_id, family, except, now_s(), n, err);
+    if (rc == RG_OK) invalidate(a);
+    return rc;
 }
 
 int rg_auth_apikey_create(struct rg_auth *a, int64_t user_id, const char *name, char **key,

@@ -106,6 +106,7 @@ struct rg_auth_who {
     int64_t user_id;
     char role[16];
     int64_t api_key_id; /* 0 for access tokens */
+    char family[40];    /* an access token's session family ("" for API keys) */
 };
 
 /*
@@ -154,6 +155,12 @@ int rg_auth_check_bearer(struct rg_auth *a, const char *bearer, struct rg_auth_w
 /* A new API key for user_id; *key (rg_free) is the only copy of the secret. */
 int rg_auth_apikey_create(struct rg_auth *a, int64_t user_id, const char *name, char **key,
                           struct rg_db_apikey *row, char *err);
+
+/* Signs out one device of user_id (family), or with except every device
+ * but that one (family NULL); tokens of those sessions stop working at
+ * once on this node. *n (may be NULL): how many. RG_ENOTFOUND. */
+int rg_auth_sessions_revoke(struct rg_auth *a, int64_t user_id, const char *family,
+                            const char *except, int64_t *n, char *err);
 
 /* Makes the session for a user who signed in some other way (OAuth). */
 int rg_auth_issue(struct rg_auth *a, const struct rg_db_user *u, const char *user_agent,

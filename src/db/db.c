@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/rand.h>
 
 #include "common/alloc.h"
@@ -646,4 +648,536 @@ int rg_db_job_counts(struct rg_db *db, int64_t counts[RG_DB_JOB_N_STATES], char 
     for (int i = 0; i < RG_DB_JOB_N_STATES; i++)
         counts[i] = 0;
     WITH_CONN(db, err, db->ops->job_counts(c, counts, err));
+}
+
+/* ---- signed-in devices ---------------------------------------------------------- */
+
+int rg_db_session_list(struct rg_db *db, int64_t user_id, int64_t now, struct rg_db_device **out,
+                       size_t *n, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (user_id <= 0) return RG_OK; /* nobody has no devices */
+    WITH_CONN(db, err, db->ops->session_list(c, user_id, now, out, n, err));
+}
+
+int rg_db_session_revoke_family(struct rg_db *db, int64_t user_id, const char *family,
+                                const char *except, int64_t now, int64_t *n, char *err)
+{
+    int64_t dummy;
+    if (!n) n = &dummy;
+    *n = 0;
+    if ((family != NULL) == (except != NULL))
+        return rg_err_set(err, RG_EINVAL, "give either a family or the one to keep");
+    int rc = check_text("session family", family ? family : except, 40, true, err);
+    if (rc) return family ? rg_err_set(err, RG_ENOTFOUND, "no such session") : rc;
+    if (user_id <= 0) return family ? rg_err_set(err, RG_ENOTFOUND, "no such session") : RG_OK;
+    WITH_CONN(db, err, db->ops->session_revoke_family(c, user_id, family, except, now, n, err));
+}
+
+/* ---- conversations ------------------------------------------------------------------ */
+
+bool rg_db_msg_type_valid(const char *type)
+{
+    static const char *const types[] = {"user", "assistant", "system", "tool", "summary", "note"};
+    for (size_t i = 0; type && i < RG_ARRAY_LEN(types); i++)
+        if (!strcmp(type, types[i])) return true;
+    return false;
+}
+
+/* The role a message of this type speaks with when none is given. */
+static const char *role_of_type(const char *type)
+{
+    if (!strcmp(type, "assistant") || !strcmp(type, "summary")) return "assistant";
+    if (!strcmp(type, "system") || !strcmp(type, "note")) return "system";
+    return type; /* user, tool */
+}
+
+static bool role_valid(const char *role)
+{
+    return role && (!strcmp(role, "user") || !strcmp(role, "assistant") ||
+                    !strcmp(role, "system") || !strcmp(role, "tool"));
+}
+
+static bool finish_valid(const char *f)
+{
+    return !f || !*f || !strcmp(f, "stop") || !strcmp(f, "length") || !strcmp(f, "cancelled") ||
+           !strcmp(f, "error");
+}
+
+void rg_db_conv_clear(struct rg_db_conv *c)
+{
+    if (!c) return;
+    rg_free(c->settings);
+    c->settings = NULL;
+}
+
+void rg_db_conv_list_free(struct rg_db_conv *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        rg_db_conv_clear(&v[i]);
+    rg_free(v);
+}
+
+void rg_db_msg_clear(struct rg_db_msg *m)
+{
+    if (!m) return;
+    rg_free(m->content);
+    rg_free(m->settings);
+    m->content = m->settings = NULL;
+}
+
+void rg_db_msg_list_free(struct rg_db_msg *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        rg_db_msg_clear(&v[i]);
+    rg_free(v);
+}
+
+void rg_db_copy_utf8(char *out, size_t max, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > max) n = max;
+    n = rg_utf8_valid_prefix(s, n);
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+/* Milliseconds of the wall clock, for the calls that take no `now`. */
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A one-line text field: valid UTF-8, no control characters, under max bytes. */
+static int check_line(const char *what, const char *s, size_t max, char *err)
+{
+    int rc = check_text(what, s, max, false, err);
+    if (!rc && s && !rg_utf8_valid(s, strlen(s)))
+        rc = rg_err_set(err, RG_EINVAL, "%s is not valid UTF-8", what);
+    return rc;
+}
+
+/* Settings: NULL, or the text of a JSON object of at most RG_DB_CONV_SETTINGS_MAX bytes. */
+static int check_settings(const char *s, char *err)
+{
+    if (!s) return RG_OK;
+    size_t n = strlen(s);
+    if (n > RG_DB_CONV_SETTINGS_MAX)
+        return rg_err_set(err, RG_EINVAL, "settings are too large (at most %d bytes)",
+                          RG_DB_CONV_SETTINGS_MAX);
+    json_error_t je;
+    json_t *j = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
+    bool ok = j && json_is_object(j);
+    json_decref(j);
+    return ok ? RG_OK : rg_err_set(err, RG_EINVAL, "settings must be a JSON object");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Normalises a comma-separated tag list into out: each tag trimmed and
+ * lower-cased, of [a-z0-9 _-] only, 1..RG_DB_CONV_TAG_MAX bytes; empty items
+ * dropped; sorted; duplicates removed; at most RG_DB_CONV_TAGS_MAX. RG_EINVAL.
+ */
+static int norm_tags(const char *in, char *out, size_t size, char *err)
+{
+    out[0] = '\0';
+    if (!in) return RG_OK;
+    if (strlen(in) > RG_DB_CONV_TAGS_MAX * (RG_DB_CONV_TAG_MAX + 1) * 2)
+        return rg_err_set(err, RG_EINVAL, "too many tags");
+    char tags[RG_DB_CONV_TAGS_MAX + 1][RG_DB_CONV_TAG_MAX + 1];
+    const char *ptr[RG_DB_CONV_TAGS_MAX + 1];
+    size_t nt = 0;
+    for (const char *p = in;;) {
+        size_t len = strcspn(p, ",");
+        const char *b = p, *e = p + len;
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        size_t tl = (size_t)(e - b);
+        if (tl > RG_DB_CONV_TAG_MAX)
+            return rg_err_set(err, RG_EINVAL, "a tag is too long (at most %d bytes)",
+                              RG_DB_CONV_TAG_MAX);
+        if (tl > 0) {
+            char t[RG_DB_CONV_TAG_MAX + 1];
+            for (size_t i = 0; i < tl; i++) {
+                char ch = (char)tolower((unsigned char)b[i]);
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == ' ' ||
+                      ch == '_' || ch == '-'))
+                    return rg_err_set(err, RG_EINVAL,
+                                      "tags may hold only a-z, 0-9, space, _ and -");
+                t[i] = ch;
+            }
+            t[tl] = '\0';
+            bool dup = false;
+            for (size_t i = 0; i < nt && !dup; i++)
+                dup = !strcmp(tags[i], t);
+            if (!dup) {
+                if (nt == RG_DB_CONV_TAGS_MAX)
+                    return rg_err_set(err, RG_EINVAL, "too many tags (at most %d)",
+                                      RG_DB_CONV_TAGS_MAX);
+                memcpy(tags[nt], t, tl + 1);
+                ptr[nt] = tags[nt];
+                nt++;
+            }
+        }
+        if (!p[len]) break;
+        p += len + 1;
+    }
+    qsort(ptr, nt, sizeof *ptr, cmp_str);
+    size_t o = 0;
+    for (size_t i = 0; i < nt; i++) {
+        size_t l = strlen(ptr[i]);
+        RG_ASSERT(o + l + 2 <= size);
+        if (i) out[o++] = ',';
+        memcpy(out + o, ptr[i], l);
+        o += l;
+    }
+    out[o] = '\0';
+    return RG_OK;
+}
+
+int rg_db_search_words(const char *q, struct rg_db_words *w, char *err)
+{
+    memset(w, 0, sizeof *w);
+    size_t n = strlen(q);
+    if (n > RG_DB_SEARCH_Q_MAX)
+        return rg_err_set(err, RG_EINVAL, "the search is too long (at most %d bytes)",
+                          RG_DB_SEARCH_Q_MAX);
+    n = rg_utf8_valid_prefix(q, n); /* an invalid tail is not searchable text */
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)q[i];
+        if (!(isalnum(ch) || ch >= 0x80)) {
+            i++;
+            continue;
+        }
+        if (w->n == RG_DB_SEARCH_WORDS_MAX)
+            return rg_err_set(err, RG_EINVAL, "too many words (at most %d)",
+                              RG_DB_SEARCH_WORDS_MAX);
+        w->w[w->n++] = w->buf + o;
+        while (i < n && (isalnum((unsigned char)q[i]) || (unsigned char)q[i] >= 0x80))
+            w->buf[o++] = q[i++];
+        w->buf[o++] = '\0';
+    }
+    return RG_OK;
+}
+
+/* ids: a missing or another user's row is RG_ENOTFOUND, so ids <= 0 are too. */
+#define NEED_ID(id, what)                                                                          \
+    do {                                                                                           \
+        if ((id) <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such " what);                      \
+    } while (0)
+
+int rg_db_conv_create(struct rg_db *db, const struct rg_db_conv_new *n, struct rg_db_conv *out,
+                      char *err)
+{
+    memset(out, 0, sizeof *out);
+    char tags[sizeof out->tags];
+    int rc = check_line("title", n->title, RG_DB_CONV_TITLE_MAX + 1, err);
+    if (!rc) rc = check_line("model", n->model, sizeof out->model, err);
+    if (!rc) rc = check_line("folder", n->folder, sizeof out->folder, err);
+    if (!rc) rc = check_settings(n->settings, err);
+    if (!rc) rc = norm_tags(n->tags, tags, sizeof tags, err);
+    if (rc) return rc;
+    if (n->owner_id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    struct rg_db_conv_new v = *n;
+    v.title = n->title ? n->title : "";
+    v.model = n->model ? n->model : "";
+    v.folder = n->folder ? n->folder : "";
+    v.settings = n->settings ? n->settings : "{}";
+    v.tags = tags;
+    WITH_CONN(db, err, db->ops->conv_create(c, &v, out, err));
+}
+
+int rg_db_conv_get(struct rg_db *db, int64_t owner, int64_t id, struct rg_db_conv *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    NEED_ID(owner, "conversation");
+    NEED_ID(id, "conversation");
+    WITH_CONN(db, err, db->ops->conv_get(c, owner, id, out, err));
+}
+
+int rg_db_conv_list(struct rg_db *db, int64_t owner, const struct rg_db_conv_filter *f,
+                    struct rg_db_conv **out, size_t *n, bool *more, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (f->limit < 1 || f->limit > 200) return rg_err_set(err, RG_EINVAL, "limit must be 1..200");
+    if (f->offset < 0) return rg_err_set(err, RG_EINVAL, "offset must be >= 0");
+    if (f->archived < -1 || f->archived > 1)
+        return rg_err_set(err, RG_EINVAL, "bad archived filter");
+    int rc = check_line("folder", f->folder, sizeof((struct rg_db_conv *)0)->folder, err);
+    if (rc) return rc;
+    struct rg_db_conv_filter v = *f;
+    char tag[RG_DB_CONV_TAG_MAX + 8];
+    if (f->tag) {
+        if ((rc = norm_tags(f->tag, tag, sizeof tag, err))) return rc;
+        if (strchr(tag, ',')) return rg_err_set(err, RG_EINVAL, "filter by one tag");
+        v.tag = tag;
+    }
+    struct rg_db_words *words = NULL;
+    if (f->q && *f->q) {
+        if (!(words = rg_malloc(sizeof *words))) return rg_err_set(err, RG_ENOMEM, "out of memory");
+        if ((rc = rg_db_search_words(f->q, words, err))) {
+            rg_free(words);
+            return rc;
+        }
+        if (words->n == 0) { /* nothing searchable: nothing matches */
+            rg_free(words);
+            return RG_OK;
+        }
+    }
+    if (owner <= 0) {
+        rg_free(words);
+        return RG_OK;
+    }
+    int slot = acquire(db, err);
+    if (slot < 0) {
+        rg_free(words);
+        return RG_EBUSY;
+    }
+    rc = db->ops->conv_list(db->conns[slot], owner, &v, words, out, n, more, err);
+    release(db, slot);
+    rg_free(words);
+    return rc;
+}
+
+int rg_db_conv_update(struct rg_db *db, int64_t owner, int64_t id,
+                      const struct rg_db_conv_change *ch, struct rg_db_conv *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    char tags[sizeof out->tags];
+    int rc = check_line("title", ch->title, RG_DB_CONV_TITLE_MAX + 1, err);
+    if (!rc) rc = check_line("model", ch->model, sizeof out->model, err);
+    if (!rc) rc = check_line("folder", ch->folder, sizeof out->folder, err);
+    if (!rc) rc = check_settings(ch->settings, err);
+    if (!rc && ch->tags) rc = norm_tags(ch->tags, tags, sizeof tags, err);
+    if (rc) return rc;
+    if (ch->archived < -1 || ch->archived > 1 || ch->pinned < -1 || ch->pinned > 1 ||
+        ch->title_auto < -1 || ch->title_auto > 1)
+        return rg_err_set(err, RG_EINVAL, "bad flag value");
+    NEED_ID(owner, "conversation");
+    NEED_ID(id, "conversation");
+    struct rg_db_conv_change v = *ch;
+    if (ch->tags) v.tags = tags;
+    /* a title given decides title_auto: the title job's (1) or a person's (0) */
+    if (ch->title && v.title_auto != 1) v.title_auto = 0;
+    WITH_CONN(db, err, db->ops->conv_update(c, owner, id, &v, out, err));
+}
+
+int rg_db_conv_delete(struct rg_db *db, int64_t owner, int64_t id, char *err)
+{
+    NEED_ID(owner, "conversation");
+    NEED_ID(id, "conversation");
+    WITH_CONN(db, err, db->ops->conv_delete(c, owner, id, err));
+}
+
+static int check_content(const char *s, char *err)
+{
+    size_t n = strlen(s);
+    if (n > RG_DB_MSG_CONTENT_MAX)
+        return rg_err_set(err, RG_EINVAL, "the message is too long (at most %u bytes)",
+                          RG_DB_MSG_CONTENT_MAX);
+    if (!rg_utf8_valid(s, n)) return rg_err_set(err, RG_EINVAL, "the message is not valid UTF-8");
+    return RG_OK;
+}
+
+int rg_db_msg_add(struct rg_db *db, int64_t owner, const struct rg_db_msg_new *n,
+                  struct rg_db_msg *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!rg_db_msg_type_valid(n->type))
+        return rg_err_set(err, RG_EINVAL, "message type must be one of " RG_DB_MSG_TYPES);
+    if (n->role && !role_valid(n->role))
+        return rg_err_set(err, RG_EINVAL, "role must be user, assistant, system or tool");
+    int rc = check_content(n->content ? n->content : "", err);
+    if (!rc) rc = check_line("model", n->model, sizeof out->model, err);
+    if (!rc) rc = check_settings(n->settings, err);
+    if (rc) return rc;
+    if (n->parent_id < 0 || n->thread_id < 0)
+        return rg_err_set(err, RG_ENOTFOUND, "no such message");
+    NEED_ID(owner, "conversation");
+    NEED_ID(n->conv_id, "conversation");
+    struct rg_db_msg_new v = *n;
+    v.role = n->role ? n->role : role_of_type(n->type);
+    v.content = n->content ? n->content : "";
+    v.model = n->model ? n->model : "";
+    v.settings = n->settings ? n->settings : "{}";
+    WITH_CONN(db, err, db->ops->msg_add(c, owner, &v, out, err));
+}
+
+int rg_db_msg_finish(struct rg_db *db, int64_t owner, int64_t id, const struct rg_db_msg_end *e,
+                     struct rg_db_msg *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_content(e->content ? e->content : "", err);
+    if (!rc) rc = check_settings(e->settings, err);
+    if (rc) return rc;
+    if (!finish_valid(e->finish))
+        return rg_err_set(err, RG_EINVAL, "finish must be stop, length, cancelled or error");
+    if (e->prompt_tokens < 0 || e->completion_tokens < 0 || e->duration_ms < 0)
+        return rg_err_set(err, RG_EINVAL, "counts must be >= 0");
+    NEED_ID(owner, "message");
+    NEED_ID(id, "message");
+    struct rg_db_msg_end v = *e;
+    v.content = e->content ? e->content : "";
+    v.finish = e->finish ? e->finish : "";
+    WITH_CONN(db, err, db->ops->msg_finish(c, owner, id, &v, out, err));
+}
+
+int rg_db_msg_get(struct rg_db *db, int64_t owner, int64_t id, struct rg_db_msg *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    NEED_ID(owner, "message");
+    NEED_ID(id, "message");
+    WITH_CONN(db, err, db->ops->msg_get(c, owner, id, out, err));
+}
+
+int rg_db_msg_list(struct rg_db *db, int64_t owner, int64_t conv_id, struct rg_db_msg **out,
+                   size_t *n, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    NEED_ID(owner, "conversation");
+    NEED_ID(conv_id, "conversation");
+    WITH_CONN(db, err, db->ops->msg_list(c, owner, conv_id, out, n, err));
+}
+
+int rg_db_msg_branch(struct rg_db *db, int64_t owner, int64_t conv_id, int64_t leaf,
+                     struct rg_db_msg **out, size_t *n, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    NEED_ID(owner, "conversation");
+    NEED_ID(conv_id, "conversation");
+    if (leaf < 0) return rg_err_set(err, RG_ENOTFOUND, "no such message");
+    WITH_CONN(db, err, db->ops->msg_branch(c, owner, conv_id, leaf, out, n, err));
+}
+
+int rg_db_conv_set_active(struct rg_db *db, int64_t owner, int64_t conv_id, int64_t msg_id,
+                          bool descend, int64_t *leaf, char *err)
+{
+    int64_t dummy;
+    if (!leaf) leaf = &dummy;
+    *leaf = 0;
+    NEED_ID(owner, "conversation");
+    NEED_ID(conv_id, "conversation");
+    NEED_ID(msg_id, "message");
+    WITH_CONN(db, err, db->ops->conv_set_active(c, owner, conv_id, msg_id, descend, leaf, err));
+}
+
+int rg_db_msg_delete(struct rg_db *db, int64_t owner, int64_t id, int64_t *n, char *err)
+{
+    int64_t dummy;
+    if (!n) n = &dummy;
+    *n = 0;
+    NEED_ID(owner, "message");
+    NEED_ID(id, "message");
+    int64_t now = now_ms();
+    WITH_CONN(db, err, db->ops->msg_delete(c, owner, id, now, n, err));
+}
+
+int rg_db_thread_list(struct rg_db *db, int64_t owner, int64_t conv_id, struct rg_db_thread **out,
+                      size_t *n, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    NEED_ID(owner, "conversation");
+    NEED_ID(conv_id, "conversation");
+    WITH_CONN(db, err, db->ops->thread_list(c, owner, conv_id, out, n, err));
+}
+
+int rg_db_thread_update(struct rg_db *db, int64_t owner, int64_t thread_id, const char *title,
+                        int collapsed, int64_t summary_id, struct rg_db_thread *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_line("title", title, RG_DB_CONV_TITLE_MAX + 1, err);
+    if (rc) return rc;
+    if (collapsed < -1 || collapsed > 1) return rg_err_set(err, RG_EINVAL, "bad flag value");
+    if (summary_id < -1) return rg_err_set(err, RG_ENOTFOUND, "no such message");
+    NEED_ID(owner, "thread");
+    NEED_ID(thread_id, "thread");
+    WITH_CONN(db, err,
+              db->ops->thread_update(c, owner, thread_id, title, collapsed, summary_id, out, err));
+}
+
+int rg_db_msg_move(struct rg_db *db, int64_t owner, int64_t msg_id, int64_t thread_id,
+                   const char *new_title, int64_t now, struct rg_db_thread *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_line("title", new_title, RG_DB_CONV_TITLE_MAX + 1, err);
+    if (rc) return rc;
+    if (thread_id < 0) return rg_err_set(err, RG_ENOTFOUND, "no such thread");
+    NEED_ID(owner, "message");
+    NEED_ID(msg_id, "message");
+    WITH_CONN(
+        db, err,
+        db->ops->msg_move(c, owner, msg_id, thread_id, new_title ? new_title : "", now, out, err));
+}
+
+static bool word_byte(unsigned char ch)
+{
+    return isalnum(ch) || ch >= 0x80;
+}
+
+bool rg_db_snippet(const char *text, const struct rg_db_words *w, char *out, size_t size)
+{
+    RG_ASSERT(size >= 244);
+    out[0] = '\0';
+    size_t len = strlen(text), at = len;
+    for (size_t i = 0; i < len && at == len; i++) {
+        if (!word_byte((unsigned char)text[i]) || (i > 0 && word_byte((unsigned char)text[i - 1])))
+            continue;
+        for (int k = 0; k < w->n && at == len; k++) {
+            size_t wl = strlen(w->w[k]);
+            if (i + wl > len || strncasecmp(text + i, w->w[k], wl) != 0) continue;
+            bool whole = i + wl == len || !word_byte((unsigned char)text[i + wl]);
+            if (whole || k == w->n - 1) at = i;
+        }
+    }
+    if (at == len) return false;
+    /* about a third of the room before the word, starting after a space */
+    size_t start = at > 70 ? at - 70 : 0;
+    if (start > 0) {
+        size_t s = start;
+        while (s < at && text[s] != ' ' && text[s] != '\n')
+            s++;
+        start = s < at ? s + 1 : start;
+        while (start < at && ((unsigned char)text[start] & 0xC0) == 0x80)
+            start++; /* never begin inside a character */
+    }
+    size_t room = 240 - (start > 0 ? 3 : 0), n = len - start;
+    bool cut = n > room;
+    if (cut) {
+        room -= 3;
+        n = rg_utf8_valid_prefix(text + start, room);
+        size_t sp = n;
+        while (sp > n / 2 && text[start + sp - 1] != ' ')
+            sp--;
+        if (sp > n / 2 && start + sp > at) n = sp - 1; /* end at a word's end */
+    }
+    size_t o = 0;
+    if (start > 0) {
+        memcpy(out, "…", 3);
+        o = 3;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = text[start + i];
+        out[o++] = ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : ch;
+    }
+    if (cut) {
+        memcpy(out + o, "…", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return true;
 }

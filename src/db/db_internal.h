@@ -11,7 +11,20 @@
 
 /* The number of migrations this binary knows; both backends have exactly
  * these versions, with the same meaning. */
-#define RG_DB_LATEST 3
+#define RG_DB_LATEST 4
+
+/* The words of a search query as db.c cut them (rg_db_search_words): each
+ * a run of ASCII letters and digits or bytes >= 0x80 (never a quote, an
+ * operator or a space), so a backend can quote them in its own query
+ * language without the user's text ever being parsed as that language.
+ * Every word must match; the last one may be a prefix. */
+#define RG_DB_SEARCH_WORDS_MAX 32
+#define RG_DB_SEARCH_Q_MAX 512 /* bytes of a query */
+struct rg_db_words {
+    int n;
+    char buf[RG_DB_SEARCH_Q_MAX + 1]; /* the words, each NUL-ended, one after another */
+    const char *w[RG_DB_SEARCH_WORDS_MAX];
+};
 
 struct rg_db_ops {
     const char *name;
@@ -77,6 +90,43 @@ struct rg_db_ops {
     int (*job_requeue_stale)(void *c, const char *worker, int64_t now, bool refund, int64_t *n,
                              char *err);
     int (*job_counts)(void *c, int64_t counts[RG_DB_JOB_N_STATES], char *err);
+
+    /* signed-in devices (conv_sqlite.c, conv_pg.c) */
+    int (*session_list)(void *c, int64_t user_id, int64_t now, struct rg_db_device **out, size_t *n,
+                        char *err);
+    int (*session_revoke_family)(void *c, int64_t user_id, const char *family, const char *except,
+                                 int64_t now, int64_t *n, char *err);
+
+    /* conversations (conv_sqlite.c, conv_pg.c). db.c validated and normalised
+     * the arguments: strings of a _new are never NULL (settings "{}"), tags
+     * are normalised; in a _change NULL still means "keep". words: the
+     * query's words, see rg_db_search_words (NULL: no search). */
+    int (*conv_create)(void *c, const struct rg_db_conv_new *n, struct rg_db_conv *out, char *err);
+    int (*conv_get)(void *c, int64_t owner, int64_t id, struct rg_db_conv *out, char *err);
+    int (*conv_list)(void *c, int64_t owner, const struct rg_db_conv_filter *f,
+                     const struct rg_db_words *words, struct rg_db_conv **out, size_t *n,
+                     bool *more, char *err);
+    int (*conv_update)(void *c, int64_t owner, int64_t id, const struct rg_db_conv_change *ch,
+                       struct rg_db_conv *out, char *err);
+    int (*conv_delete)(void *c, int64_t owner, int64_t id, char *err);
+    int (*msg_add)(void *c, int64_t owner, const struct rg_db_msg_new *n, struct rg_db_msg *out,
+                   char *err);
+    int (*msg_finish)(void *c, int64_t owner, int64_t id, const struct rg_db_msg_end *e,
+                      struct rg_db_msg *out, char *err);
+    int (*msg_get)(void *c, int64_t owner, int64_t id, struct rg_db_msg *out, char *err);
+    int (*msg_list)(void *c, int64_t owner, int64_t conv_id, struct rg_db_msg **out, size_t *n,
+                    char *err);
+    int (*msg_branch)(void *c, int64_t owner, int64_t conv_id, int64_t leaf, struct rg_db_msg **out,
+                      size_t *n, char *err);
+    int (*conv_set_active)(void *c, int64_t owner, int64_t conv_id, int64_t msg_id, bool descend,
+                           int64_t *leaf, char *err);
+    int (*msg_delete)(void *c, int64_t owner, int64_t id, int64_t now, int64_t *n, char *err);
+    int (*thread_list)(void *c, int64_t owner, int64_t conv_id, struct rg_db_thread **out,
+                       size_t *n, char *err);
+    int (*thread_update)(void *c, int64_t owner, int64_t thread_id, const char *title,
+                         int collapsed, int64_t summary_id, struct rg_db_thread *out, char *err);
+    int (*msg_move)(void *c, int64_t owner, int64_t msg_id, int64_t thread_id,
+                    const char *new_title, int64_t now, struct rg_db_thread *out, char *err);
 };
 
 extern const struct rg_db_ops rg_db_sqlite_ops;
@@ -140,5 +190,86 @@ void rg_db_copy(char *dst, size_t size, const char *src);
 
 /* A random family id (32 hex characters) for a new session family. */
 int rg_db_family_new(char out[40]);
+
+/* The conversation migration of each backend and their operation tables'
+ * entries (conv_sqlite.c, conv_pg.c). */
+extern const char rg_db_sqlite_conv_migration[];
+extern const char *const rg_db_pg_conv_migration[];
+#define RG_DB_CONV_OPS_DECL(be)                                                                    \
+    int rg_db_##be##_session_list(void *c, int64_t user_id, int64_t now,                           \
+                                  struct rg_db_device **out, size_t *n, char *err);                \
+    int rg_db_##be##_session_revoke_family(void *c, int64_t user_id, const char *family,           \
+                                           const char *except, int64_t now, int64_t *n,            \
+                                           char *err);                                             \
+    int rg_db_##be##_conv_create(void *c, const struct rg_db_conv_new *n, struct rg_db_conv *out,  \
+                                 char *err);                                                       \
+    int rg_db_##be##_conv_get(void *c, int64_t owner, int64_t id, struct rg_db_conv *out,          \
+                              char *err);                                                          \
+    int rg_db_##be##_conv_list(void *c, int64_t owner, const struct rg_db_conv_filter *f,          \
+                               const struct rg_db_words *words, struct rg_db_conv **out,           \
+                               size_t *n, bool *more, char *err);                                  \
+    int rg_db_##be##_conv_update(void *c, int64_t owner, int64_t id,                               \
+                                 const struct rg_db_conv_change *ch, struct rg_db_conv *out,       \
+                                 char *err);                                                       \
+    int rg_db_##be##_conv_delete(void *c, int64_t owner, int64_t id, char *err);                   \
+    int rg_db_##be##_msg_add(void *c, int64_t owner, const struct rg_db_msg_new *n,                \
+                             struct rg_db_msg *out, char *err);                                    \
+    int rg_db_##be##_msg_finish(void *c, int64_t owner, int64_t id, const struct rg_db_msg_end *e, \
+                                struct rg_db_msg *out, char *err);                                 \
+    int rg_db_##be##_msg_get(void *c, int64_t owner, int64_t id, struct rg_db_msg *out,            \
+                             char *err);                                                           \
+    int rg_db_##be##_msg_list(void *c, int64_t owner, int64_t conv_id, struct rg_db_msg **out,     \
+                              size_t *n, char *err);                                               \
+    int rg_db_##be##_msg_branch(void *c, int64_t owner, int64_t conv_id, int64_t leaf,             \
+                                struct rg_db_msg **out, size_t *n, char *err);                     \
+    int rg_db_##be##_conv_set_active(void *c, int64_t owner, int64_t conv_id, int64_t msg_id,      \
+                                     bool descend, int64_t *leaf, char *err);                      \
+    int rg_db_##be##_msg_delete(void *c, int64_t owner, int64_t id, int64_t now, int64_t *n,       \
+                                char *err);                                                        \
+    int rg_db_##be##_thread_list(void *c, int64_t owner, int64_t conv_id,                          \
+                                 struct rg_db_thread **out, size_t *n, char *err);                 \
+    int rg_db_##be##_thread_update(void *c, int64_t owner, int64_t thread_id, const char *title,   \
+                                   int collapsed, int64_t summary_id, struct rg_db_thread *out,    \
+                                   char *err);                                                     \
+    int rg_db_##be##_msg_move(void *c, int64_t owner, int64_t msg_id, int64_t thread_id,           \
+                              const char *new_title, int64_t now, struct rg_db_thread *out,        \
+                              char *err)
+RG_DB_CONV_OPS_DECL(sqlite);
+RG_DB_CONV_OPS_DECL(pg);
+
+/* The entries of a backend's table for the operations above. */
+#define RG_DB_CONV_OPS(be)                                                                         \
+    .session_list = rg_db_##be##_session_list,                                                     \
+    .session_revoke_family = rg_db_##be##_session_revoke_family,                                   \
+    .conv_create = rg_db_##be##_conv_create, .conv_get = rg_db_##be##_conv_get,                    \
+    .conv_list = rg_db_##be##_conv_list, .conv_update = rg_db_##be##_conv_update,                  \
+    .conv_delete = rg_db_##be##_conv_delete, .msg_add = rg_db_##be##_msg_add,                      \
+    .msg_finish = rg_db_##be##_msg_finish, .msg_get = rg_db_##be##_msg_get,                        \
+    .msg_list = rg_db_##be##_msg_list, .msg_branch = rg_db_##be##_msg_branch,                      \
+    .conv_set_active = rg_db_##be##_conv_set_active, .msg_delete = rg_db_##be##_msg_delete,        \
+    .thread_list = rg_db_##be##_thread_list, .thread_update = rg_db_##be##_thread_update,          \
+    .msg_move = rg_db_##be##_msg_move
+
+/* SQLite: a search whose words match this many messages or more walks the
+ * list in order instead of grouping every match (conv_sqlite.c); 2000. A
+ * variable so that the tests hold both ways to the same answers. */
+extern size_t rg_db_sqlite_walk_min;
+
+/* Cuts q into words (see struct rg_db_words). RG_EINVAL when q is too long
+ * or has too many words; w->n 0 when it has none. */
+int rg_db_search_words(const char *q, struct rg_db_words *w, char *err);
+
+/*
+ * A snippet of text around the first place where one of w's words starts a
+ * word (the last one as a prefix; ASCII letters compared without case) into
+ * out (size >= 244): at most 240 bytes of whole UTF-8 characters, line
+ * breaks as spaces, "…" where text was cut. false (out "") when no word is
+ * found that way (a match through Unicode case folding or diacritics).
+ */
+bool rg_db_snippet(const char *text, const struct rg_db_words *w, char *out, size_t size);
+
+/* The longest prefix of s (at most max bytes) that ends on a whole UTF-8
+ * character, copied into out (max + 1 bytes). */
+void rg_db_copy_utf8(char *out, size_t max, const char *s);
 
 #endif

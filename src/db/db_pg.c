@@ -308,6 +308,7 @@ static const struct migration MIGRATIONS[] = {
     {1, "accounts", M1},
     {2, "lockout by address and account", M2},
     {3, "jobs", rg_db_pg_jobs_migration},
+    {4, "conversations", rg_db_pg_conv_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -868,4 +869,5 @@ const struct rg_db_ops rg_db_pg_ops = {
     .job_cancel = rg_db_pg_job_cancel,
     .job_requeue_stale = rg_db_pg_job_requeue_stale,
     .job_counts = rg_db_pg_job_counts,
+    RG_DB_CONV_OPS(pg),
 };

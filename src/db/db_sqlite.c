@@ -81,6 +81,7 @@ static const struct migration MIGRATIONS[] = {
     {2, "lockout by address and account",
      "CREATE INDEX login_attempts_pair ON login_attempts(email, addr, at);"},
     {3, "jobs", rg_db_sqlite_jobs_migration},
+    {4, "conversations", rg_db_sqlite_conv_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -861,4 +862,5 @@ const struct rg_db_ops rg_db_sqlite_ops = {
     .job_cancel = rg_db_sqlite_job_cancel,
     .job_requeue_stale = rg_db_sqlite_job_requeue_stale,
     .job_counts = rg_db_sqlite_job_counts,
+    RG_DB_CONV_OPS(sqlite),
 };
