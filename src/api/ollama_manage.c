@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,10 @@ static void ollama_delete(struct rg_http_req *r, void *ctx)
 
 /* ---- pull ---- */
 
+/* Downloads at once: each is a process and a connection out. */
+#define MAX_PULLS 4
+static atomic_int pulls_running;
+
 struct pull {
     struct rg_sse *out;
     pid_t pid;
@@ -314,6 +319,7 @@ static void *pull_thread(void *arg)
                          : json_pack("{s:s}", "error", last));
     rg_sse_end(p->out);
     rg_free(p);
+    atomic_fetch_sub(&pulls_running, 1);
     return NULL;
 }
 
@@ -342,8 +348,15 @@ static void ollama_pull(struct rg_http_req *r, void *ctx)
         plain(r, 400, "'model' is too long");
         return;
     }
+    if (atomic_fetch_add(&pulls_running, 1) >= MAX_PULLS) {
+        atomic_fetch_sub(&pulls_running, 1);
+        rg_http_set_header(r, "Retry-After", "10");
+        plain(r, 429, "too many downloads at once; try again when one has finished");
+        return;
+    }
     struct pull *p = rg_calloc(1, sizeof *p);
     if (!p) {
+        atomic_fetch_sub(&pulls_running, 1);
         plain(r, 500, "out of memory");
         return;
     }
@@ -353,6 +366,7 @@ static void ollama_pull(struct rg_http_req *r, void *ctx)
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         rg_free(p);
+        atomic_fetch_sub(&pulls_running, 1);
         plain(r, 500, "cannot start the download");
         return;
     }
@@ -370,6 +384,7 @@ static void ollama_pull(struct rg_http_req *r, void *ctx)
     if (src != 0) {
         close(fds[0]);
         rg_free(p);
+        atomic_fetch_sub(&pulls_running, 1);
         plain(r, 500, "cannot start the download");
         return;
     }
@@ -382,6 +397,7 @@ static void ollama_pull(struct rg_http_req *r, void *ctx)
         close(p->fd);
         if (p->out) rg_sse_end(p->out);
         rg_free(p);
+        atomic_fetch_sub(&pulls_running, 1);
         return;
     }
     pthread_detach(t);

@@ -406,6 +406,14 @@ static void test_model_upkeep(void **state)
     assert_false(tags_have("pulled-copy:latest"));
     assert_false(tags_have("made:latest"));
     json_decref(call("DELETE", "/api/delete", "{\"model\":\"pulled\"}", 404));
+    /* not streamed: one object at the end */
+    snprintf(body, sizeof body,
+             "{\"model\":\"http://127.0.0.1:%d/files/pulled.gguf\",\"stream\":false}", dl_port);
+    j = call("POST", "/api/pull", body, 200);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "success");
+    json_decref(j);
+    assert_true(tags_have("pulled:latest"));
+    json_decref(call("DELETE", "/api/delete", "{\"model\":\"pulled\"}", 200));
 
     /* --offline: nothing is downloaded */
     struct rg_server off;
