@@ -64,7 +64,7 @@ int rg_chat_answer_feed(struct rg_chat_answer *a, const char *text, size_t len,
     /* leading whitespace waits: it is dropped if a call follows (Copilot
      * shows a " " content before the call otherwise) */
     bool only_ws = !a->started;
-    for (size_t i = 0; only_ws && i < send; i++)
+    for (size_t i = 0; only_ws && a->pending.data && i < send; i++)
         only_ws = strchr(" \n\r\t", a->pending.data[i]) != NULL;
     if (only_ws && send && a->in_tool) /* a call came: the whitespace before it goes */
         hold = send = 0;

@@ -208,7 +208,7 @@ uint64_t rg_engine_submit(struct rg_engine_model *m, const struct rg_engine_requ
     if (*rc == RG_OK && req->n_stops > 0 &&
         !(j->stops = rg_calloc((size_t)req->n_stops, sizeof *j->stops)))
         *rc = rg_err_set(err, RG_ENOMEM, "out of memory");
-    for (int i = 0; *rc == RG_OK && i < req->n_stops; i++)
+    for (int i = 0; *rc == RG_OK && j->stops && i < req->n_stops; i++)
         if (strlen(req->stops[i]) > RG_ENGINE_MAX_STOP_LEN)
             *rc = rg_err_set(err, RG_EINVAL, "a stop sequence is at most %d bytes",
                              RG_ENGINE_MAX_STOP_LEN);
