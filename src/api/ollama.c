@@ -18,7 +18,6 @@
 #include "common/alloc.h"
 #include "engine/catalog/catalog.h"
 #include "engine/gguf/gguf.h"
-#include "engine/tokenizer/tokenizer.h"
 
 /* The Ollama API level we follow; clients such as Copilot require >= 0.6.4. */
 #define OLLAMA_COMPAT_VERSION "0.9.0"
@@ -94,73 +93,6 @@ static bool load_or_unload(struct rg_http_req *r, struct rg_api_state *st, json_
     return true;
 }
 
-/* Fill-in-the-middle tokens of the model families that have them, in the
- * order prefix, suffix, middle (the prompt is PRE prefix SUF suffix MID). */
-static const char *const FIM[][3] = {
-    {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"}, /* Qwen 2.5 Coder, CodeGemma-like */
-    {"<fim_prefix>", "<fim_suffix>", "<fim_middle>"},       /* StarCoder, Granite Code */
-    {"\xe2\x96\x81<PRE>", "\xe2\x96\x81<SUF>", "\xe2\x96\x81<MID>"}, /* Code Llama */
-    {"<PRE>", "<SUF>", "<MID>"},
-    {"<\xef\xbd\x9c"
-     "fim\xe2\x96\x81"
-     "begin\xef\xbd\x9c>",
-     "<\xef\xbd\x9c"
-     "fim\xe2\x96\x81"
-     "hole\xef\xbd\x9c>",
-     "<\xef\xbd\x9c"
-     "fim\xe2\x96\x81"
-     "end\xef\xbd\x9c>"}, /* DeepSeek Coder */
-};
-
-/* The model's FIM token ids into ids[3]; the index of its family, or -1. */
-static int fim_ids(const struct rg_vocab *v, int32_t ids[3])
-{
-    for (size_t f = 0; v && f < RG_ARRAY_LEN(FIM); f++) {
-        for (int k = 0; k < 3; k++)
-            ids[k] = rg_vocab_find(v, FIM[f][k]);
-        if (ids[0] >= 0 && ids[1] >= 0 && ids[2] >= 0) return (int)f;
-    }
-    return -1;
-}
-
-/* The fill-in-the-middle prompt of prefix and suffix (Continue's
- * autocomplete sends both to /api/generate): BOS as the vocabulary wants,
- * then PRE prefix SUF suffix MID. */
-static int fim_prompt(const struct rg_vocab *v, const char *prefix, size_t pl, const char *suffix,
-                      size_t sl, struct rg_chat_prompt *cp, struct rg_req_err *e)
-{
-    int32_t ids[3];
-    if (fim_ids(v, ids) < 0)
-        return rg_req_err_set(e, 400, "suffix", NULL,
-                              "this model has no fill-in-the-middle tokens: 'suffix' needs one "
-                              "that has (a coder model)");
-    int32_t *a = NULL, *b = NULL;
-    size_t na = 0, nb = 0;
-    int rc = rg_tokenize_alloc(v, prefix, pl, false, false, &a, &na);
-    if (rc == RG_OK) rc = rg_tokenize_alloc(v, suffix, sl, false, false, &b, &nb);
-    bool bos = rg_vocab_add_bos(v) && rg_vocab_bos(v) >= 0;
-    size_t n = (bos ? 1 : 0) + 3 + na + nb;
-    if (rc == RG_OK && !(cp->tokens = rg_malloc_array(n, sizeof *cp->tokens))) rc = RG_ENOMEM;
-    if (rc == RG_OK) {
-        size_t k = 0;
-        if (bos) cp->tokens[k++] = rg_vocab_bos(v);
-        cp->tokens[k++] = ids[0];
-        memcpy(cp->tokens + k, a, na * sizeof *a);
-        k += na;
-        cp->tokens[k++] = ids[1];
-        memcpy(cp->tokens + k, b, nb * sizeof *b);
-        k += nb;
-        cp->tokens[k++] = ids[2];
-        cp->n_tokens = k;
-    }
-    rg_free(a);
-    rg_free(b);
-    if (rc != RG_OK)
-        return rg_req_err_set(e, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL,
-                              "cannot tokenize the prompt: %s", rg_strerror(rc));
-    return RG_OK;
-}
-
 /* /api/chat and /api/generate: the prompt (a conversation, or with "raw" the
  * prompt text as it is), the settings, then the engine. */
 static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bool chat)
@@ -196,9 +128,9 @@ static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bo
     if (rc == RG_OK && suffix && !json_is_null(suffix) && !json_is_string(suffix))
         rc = rg_req_err_set(&e, 400, "suffix", NULL, "'suffix' must be a string");
     if (rc == RG_OK && json_string_length(suffix)) {
-        rc = fim_prompt(rg_model_vocab(model), prompt ? json_string_value(prompt) : "",
-                        prompt ? json_string_length(prompt) : 0, json_string_value(suffix),
-                        json_string_length(suffix), &cp, &e);
+        rc = rg_chat_prompt_fim(rg_model_vocab(model), prompt ? json_string_value(prompt) : "",
+                                prompt ? json_string_length(prompt) : 0, json_string_value(suffix),
+                                json_string_length(suffix), &cp, &e);
     } else if (rc == RG_OK && raw) {
         size_t n = 0;
         int trc =
@@ -359,17 +291,18 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
      * Ollama lists "insert" */
     struct rg_vocab *v = NULL;
     int32_t ids[3];
-    int fim = g && rg_vocab_load(g, &v, gerr) == RG_OK ? fim_ids(v, ids) : -1;
-    rg_vocab_free(v);
-    rg_gguf_close(g);
+    const char *const *fim = NULL;
+    if (g && rg_vocab_load(g, &v, gerr) == RG_OK) rg_chat_fim_tokens(v, ids, &fim);
     char tmpl[512] = "{{ .Prompt }}";
-    if (fim >= 0) {
+    if (fim) {
         json_array_append_new(caps, json_string("insert"));
         snprintf(tmpl, sizeof tmpl,
                  "{{- if .Suffix }}%s{{ .Prompt }}%s{{ .Suffix }}%s{{- else }}{{ .Prompt }}"
                  "{{- end }}",
-                 FIM[fim][0], FIM[fim][1], FIM[fim][2]);
+                 fim[0], fim[1], fim[2]);
     }
+    rg_vocab_free(v);
+    rg_gguf_close(g);
     /* parameters: Ollama's Modelfile lines, "name value" each; Continue
      * sizes its prompts by num_ctx (else it assumes 8192) */
     char params[64];

@@ -79,6 +79,20 @@ int rg_chat_prompt_build(const json_t *body, const struct rg_vocab *v, enum rg_c
 void rg_chat_prompt_free(struct rg_chat_prompt *p);
 
 /*
+ * Fill-in-the-middle (code completion between a prefix and a suffix), for
+ * the model families with FIM tokens: Qwen 2.5 Coder's <|fim_prefix|>...,
+ * StarCoder's <fim_prefix>..., Code Llama's <PRE>..., DeepSeek Coder's.
+ * rg_chat_fim_tokens: whether v has them, their ids (prefix, suffix,
+ * middle) into ids and their texts into *texts (may be NULL).
+ * rg_chat_prompt_fim: the prompt BOS (as v wants) PRE prefix SUF suffix MID
+ * into *out; RG_OK, or e filled: 400 naming "suffix" for a model without
+ * FIM tokens, 501 (tokenizer not implemented), 500.
+ */
+bool rg_chat_fim_tokens(const struct rg_vocab *v, int32_t ids[3], const char *const **texts);
+int rg_chat_prompt_fim(const struct rg_vocab *v, const char *prefix, size_t pl, const char *suffix,
+                       size_t sl, struct rg_chat_prompt *out, struct rg_req_err *e);
+
+/*
  * Renders msgs in format fmt and tokenizes them, special tokens parsed only
  * in the template's text (with BOS as the vocabulary wants). RG_OK with *out
  * (rg_free) and *n_out; RG_EINVAL (a bad role), RG_EUNSUPPORTED (tokenizer
