@@ -172,8 +172,9 @@ void rg_engine_model_id_of(const char *path, char *id, size_t n);
  * without one, which Open WebUI and others always add). Returns id itself,
  * or buf holding it without ":latest". */
 const char *rg_engine_model_id_canon(const char *id, char *buf, size_t n);
-/* The file of a model id (either form above) (a -m file, else <models_dir>/<id>.gguf that
- * exists); false for an unknown id or one that would leave the dir. */
+/* The file of a model id, in either form: a -m file, else
+ * <models_dir>/<id>.gguf that exists; false for an unknown id or one that
+ * would leave the dir. */
 bool rg_engine_model_path(const struct rg_engine *e, const char *id, char *out, size_t n);
 /* The context served per slot for a model trained on n_ctx_train. */
 int32_t rg_engine_served_ctx(const struct rg_engine *e, int64_t n_ctx_train);
