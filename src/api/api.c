@@ -180,6 +180,20 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
         a->n_routes +=
             rg_api_debug_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
 
+    enum rg_http_discovery disc = RG_HTTP_DISCOVERY_LOOPBACK;
+    const char *da = cfg->discovery_auth ? cfg->discovery_auth : "loopback";
+    if (!strcmp(da, "key")) {
+        disc = RG_HTTP_DISCOVERY_KEY;
+    } else if (!strcmp(da, "open")) {
+        disc = RG_HTTP_DISCOVERY_OPEN;
+    } else if (strcmp(da, "loopback") != 0) {
+        rg_err_set(err, RG_EINVAL, "--discovery-auth: expected loopback, key or open, got '%.20s'",
+                   da);
+        close_engine(a);
+        close_accounts(a);
+        rg_free(a);
+        return NULL;
+    }
     struct rg_http_opts o = {
         .host = cfg->host,
         .port = cfg->port,
@@ -193,6 +207,7 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
         .n_cors = cfg->cors_origins.n,
         .api_keys = (const char *const *)cfg->api_keys.v,
         .n_api_keys = cfg->api_keys.n,
+        .discovery = disc,
     };
     a->srv = rg_http_server_new(&o, a->routes, a->n_routes, err);
     if (!a->srv) {

@@ -29,7 +29,7 @@ enum rg_api_mode {
  * what the reply needs. */
 struct rg_api_gen {
     struct rg_engine_request er;
-    char *stops[4];
+    char **stops; /* er.n_stops strings (er.stops points here) */
     struct rg_logit_bias *bias;
     bool stream, include_usage;
     double keep_alive; /* Ollama's, seconds; NAN: none */
@@ -47,8 +47,11 @@ int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mo
 
 /* Fits max_tokens to the work one request may cost (answers x tokens x
  * (1 + top_logprobs) <= work); RG_EINVAL with e when a given max_tokens
- * exceeds it. */
+ * exceeds it. _default fits an unset one to dflt too (--default-max-tokens;
+ * 0: the context). */
 int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work, struct rg_req_err *e);
+int rg_api_gen_fit_default(struct rg_api_gen *g, int answers, long n_ctx, long work, long dflt,
+                           struct rg_req_err *e);
 
 /* A prompt of n tokens fits the context (with room for an answer); else
  * 400 context_length_exceeded naming param. */
@@ -63,6 +66,12 @@ void rg_api_reply_err(struct rg_http_req *r, const struct rg_req_err *e);
 /* Holds model id, replying 404/503/500 when it cannot (then NULL). */
 struct rg_engine_model *rg_api_model_hold(struct rg_http_req *r, struct rg_api_state *st,
                                           const char *id);
+
+/* The model's chat template speaks a tool protocol our parser reads:
+ * <tool_call> (ChatML family), Llama 3's <|python_tag|>, Mistral's
+ * [TOOL_CALLS] (/api/show and /v1/models say "tools"). */
+struct rg_gguf;
+bool rg_api_gguf_has_tools(const struct rg_gguf *g);
 
 /* ---- the stream stage (stream.c) ---- */
 struct rg_api_streams;
@@ -88,6 +97,14 @@ void rg_api_generate(struct rg_http_req *r, struct rg_api_state *st, struct rg_e
 void rg_api_generate_one(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
                          enum rg_api_mode mode, struct rg_api_gen *g, struct rg_chat_prompt *cp,
                          int rc, struct rg_req_err *e);
+
+/* The reply of an embedding request. */
+enum rg_api_embed_shape {
+    RG_API_EMBED_FLOAT,      /* OpenAI's list, vectors as numbers */
+    RG_API_EMBED_BASE64,     /* OpenAI's list, vectors as base64 of float32 */
+    RG_API_EMBED_OLLAMA,     /* Ollama's /api/embed: {"embeddings": [[...], ...]} */
+    RG_API_EMBED_OLLAMA_ONE, /* Ollama's older /api/embeddings: {"embedding": [...]} */
+};
 
 /*
  * An answer that is kept (chat_answer.c): the stream stage calls begin once
@@ -127,7 +144,13 @@ void rg_api_generate_kept(struct rg_http_req *r, struct rg_api_state *st,
 
 /* Embeddings of inputs (token arrays) on m; takes m. */
 void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
-                  const int32_t *const *inputs, const int32_t *n_input, int n_inputs, bool base64);
+                  const int32_t *const *inputs, const int32_t *n_input, int n_inputs,
+                  enum rg_api_embed_shape shape);
+/* The whole of an embedding request: in (a string or an array of them,
+ * named param in errors) tokenized and checked, then embedded on model id;
+ * replies itself. */
+void rg_api_embed_inputs(struct rg_http_req *r, struct rg_api_state *st, const char *id,
+                         const json_t *in, const char *param, enum rg_api_embed_shape shape);
 
 /* A JSON string of generated text; bytes that are not UTF-8 become U+FFFD. */
 json_t *rg_api_json_text(const char *p, size_t n);
@@ -139,6 +162,8 @@ size_t rg_api_chat_routes(struct rg_route *out, size_t max, struct rg_api_state 
 size_t rg_api_completions_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_embeddings_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_models_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+/* Ollama's routes, with those of ollama_manage.c after them. */
 size_t rg_api_ollama_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_ollama_manage_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 
 #endif

@@ -395,7 +395,9 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
     }
     long n_ctx = rg_engine_model_n_ctx(m);
     if (rc == RG_OK) rc = rg_api_prompt_fits(cp.n_tokens, n_ctx, "content", &e);
-    if (rc == RG_OK) rc = rg_api_gen_fit(&g, 1, n_ctx, st->cfg->max_request_work, &e);
+    if (rc == RG_OK)
+        rc = rg_api_gen_fit_default(&g, 1, n_ctx, st->cfg->max_request_work,
+                                    st->cfg->default_max_tokens, &e);
     if (rc == RG_OK && !a->settings) rc = rg_req_err_set(&e, 500, NULL, NULL, "out of memory");
     if (rc != RG_OK) {
         rg_api_reply_err(r, &e);

@@ -15,8 +15,9 @@
 
 void rg_api_gen_free(struct rg_api_gen *g)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; g->stops && i < g->er.n_stops; i++)
         rg_free(g->stops[i]);
+    rg_free(g->stops);
     rg_free(g->bias);
     rg_jg_free(g->er.grammar);
     memset(g, 0, sizeof *g);
@@ -149,27 +150,32 @@ static int parse_format(const json_t *body, enum rg_api_mode mode, struct rg_api
     return RG_OK;
 }
 
+/* "stop": a string or up to RG_ENGINE_MAX_STOPS strings (OpenAI allows 4;
+ * Continue's autocomplete sends 12 on every request, so the cap is the
+ * engine's); empty strings are dropped. */
 static int parse_stops(const json_t *stop, struct rg_api_gen *g, struct rg_req_err *e)
 {
     const char *bad = "'stop' must be a string or an array of strings";
     if (!stop || json_is_null(stop)) return RG_OK;
-    if (json_is_string(stop)) {
-        if (json_string_length(stop))
-            g->stops[g->er.n_stops++] = rg_strdup(json_string_value(stop));
-        return RG_OK;
-    }
-    if (!json_is_array(stop)) return rg_req_err_set(e, 400, "stop", NULL, "%s", bad);
-    if (json_array_size(stop) > 4)
-        return rg_req_err_set(e, 400, "stop", NULL, "at most %d stop sequences", 4);
-    size_t i;
-    json_t *s;
-    json_array_foreach(stop, i, s)
-    {
+    if (!json_is_string(stop) && !json_is_array(stop))
+        return rg_req_err_set(e, 400, "stop", NULL, "%s", bad);
+    size_t n = json_is_string(stop) ? 1 : json_array_size(stop);
+    if (n > RG_ENGINE_MAX_STOPS)
+        return rg_req_err_set(e, 400, "stop", NULL, "at most %d stop sequences, got %zu",
+                              RG_ENGINE_MAX_STOPS, n);
+    if (n && !(g->stops = rg_calloc(n, sizeof *g->stops)))
+        return rg_req_err_set(e, 500, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *s = json_is_string(stop) ? stop : json_array_get(stop, i);
         if (!json_is_string(s)) return rg_req_err_set(e, 400, "stop", NULL, "%s", bad);
-        if (json_string_length(s)) g->stops[g->er.n_stops++] = rg_strdup(json_string_value(s));
+        if (json_string_length(s) > RG_ENGINE_MAX_STOP_LEN)
+            return rg_req_err_set(e, 400, "stop", NULL, "a stop sequence is at most %d bytes",
+                                  RG_ENGINE_MAX_STOP_LEN);
+        if (!json_string_length(s)) continue;
+        if (!(g->stops[g->er.n_stops] = rg_strdup(json_string_value(s))))
+            return rg_req_err_set(e, 500, NULL, NULL, "out of memory");
+        g->er.n_stops++;
     }
-    for (int k = 0; k < g->er.n_stops; k++)
-        if (!g->stops[k]) return rg_req_err_set(e, 500, NULL, NULL, "out of memory");
     return RG_OK;
 }
 
@@ -276,14 +282,22 @@ int rg_api_gen_parse(const json_t *body, const json_t *opts, enum rg_api_mode mo
 
 /*
  * The work one request may cost: answers x tokens x (1 + logprob
- * alternatives) within --max-request-work. An unset max_tokens is fitted to
- * it (never past the context); a set one over it is refused.
+ * alternatives) within --max-request-work. An unset max_tokens becomes
+ * --default-max-tokens (dflt; 0: none), fitted to the work limit (never past
+ * the context); a set one over the limit is refused.
  */
 int rg_api_gen_fit(struct rg_api_gen *g, int answers, long n_ctx, long work, struct rg_req_err *e)
+{
+    return rg_api_gen_fit_default(g, answers, n_ctx, work, 0, e);
+}
+
+int rg_api_gen_fit_default(struct rg_api_gen *g, int answers, long n_ctx, long work, long dflt,
+                           struct rg_req_err *e)
 {
     long per = (long)answers * (g->er.logprobs ? 1 + g->er.top_logprobs : 1);
     long most = RG_MAX(work / RG_MAX(per, 1), 1);
     if (g->er.max_tokens < 0) {
+        if (dflt > 0 && dflt < n_ctx) most = RG_MIN(most, dflt);
         if (most < n_ctx) g->er.max_tokens = most;
         return RG_OK;
     }
@@ -326,7 +340,9 @@ void rg_api_generate_one(struct rg_http_req *r, struct rg_api_state *st, struct 
     long n_ctx = rg_engine_model_n_ctx(m);
     const char *param = mode == RG_API_OLLAMA_GENERATE ? "prompt" : "messages";
     if (rc == RG_OK) rc = rg_api_prompt_fits(cp->n_tokens, n_ctx, param, e);
-    if (rc == RG_OK) rc = rg_api_gen_fit(g, g->er.n, n_ctx, st->cfg->max_request_work, e);
+    if (rc == RG_OK)
+        rc = rg_api_gen_fit_default(g, g->er.n, n_ctx, st->cfg->max_request_work,
+                                    st->cfg->default_max_tokens, e);
     if (rc != RG_OK) {
         rg_api_reply_err(r, e);
         rg_engine_release(m, NAN);

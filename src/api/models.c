@@ -7,6 +7,27 @@
 
 #include "api/api_internal.h"
 #include "engine/catalog/catalog.h"
+#include "engine/gguf/gguf.h"
+
+bool rg_api_gguf_has_tools(const struct rg_gguf *g)
+{
+    const char *jinja = NULL;
+    return rg_gguf_get_str(g, "tokenizer.chat_template", &jinja) == RG_OK &&
+           ((strstr(jinja, RG_TOOL_OPEN) && rg_chat_detect(jinja) == RG_CHAT_CHATML) ||
+            strstr(jinja, "<|python_tag|>") || strstr(jinja, "[TOOL_CALLS]"));
+}
+
+/* Whether the model file at path can call tools (as /api/show says). */
+static bool file_has_tools(const char *path)
+{
+    char err[RG_ERR_SIZE];
+    struct rg_gguf_params gp = rg_gguf_default_params();
+    gp.vocab_only = true;
+    struct rg_gguf *g = path ? rg_gguf_open(path, &gp, err) : NULL;
+    bool t = g && rg_api_gguf_has_tools(g);
+    rg_gguf_close(g);
+    return t;
+}
 
 /* OpenAI's model object, plus what clients that size their prompts read:
  * the context length served (the training one under llama.cpp's "meta") and
@@ -24,8 +45,9 @@ static json_t *model_obj_of(const struct rg_api_state *st, const char *id,
                                       "n_params", (json_int_t)e->n_params, "size",
                                       (json_int_t)e->size));
         bool embed = e->arch && !strcmp(e->arch, "bert");
-        json_object_set_new(o, "capabilities",
-                            json_pack("[s]", embed ? "embedding" : "completion"));
+        json_t *caps = json_pack("[s]", embed ? "embedding" : "completion");
+        if (!embed && file_has_tools(e->path)) json_array_append_new(caps, json_string("tools"));
+        json_object_set_new(o, "capabilities", caps);
     }
     return o;
 }

@@ -1,9 +1,13 @@
 /*
- * Ollama's API, what Ollama clients and Copilot's Ollama provider use:
- * /api/version, /api/tags, /api/show, /api/ps, /api/chat, /api/generate.
- * Requests map straight to the engine's (the same settings parser as
- * OpenAI's, reading Ollama's "options"); replies are NDJSON unless
- * "stream": false. Errors are {"error": "..."}.
+ * Ollama's API, what Ollama clients (Open WebUI, Continue) and Copilot's
+ * Ollama provider use: /api/version, /api/tags, /api/show, /api/ps,
+ * /api/chat, /api/generate (with "suffix": fill-in-the-middle), and the
+ * model upkeep routes of ollama_manage.c. Requests map straight to the
+ * engine's (the same settings parser as OpenAI's, reading Ollama's
+ * "options"); replies are NDJSON unless "stream": false. Errors are
+ * {"error": "..."}. Names are Ollama's "name:tag": a file without a tag in
+ * its name is "name:latest", and both forms are accepted everywhere (the
+ * engine reads "x:latest" as x).
  */
 #include <math.h>
 #include <stdio.h>
@@ -120,7 +124,14 @@ static void ollama_generation(struct rg_http_req *r, struct rg_api_state *st, bo
     int rc = rg_api_gen_parse(body, json_is_object(opts) ? opts : NULL, mode,
                               rg_model_info(model)->n_vocab, &g, &e);
     g.keep_alive = keep;
-    if (rc == RG_OK && raw) {
+    json_t *suffix = chat ? NULL : json_object_get(body, "suffix");
+    if (rc == RG_OK && suffix && !json_is_null(suffix) && !json_is_string(suffix))
+        rc = rg_req_err_set(&e, 400, "suffix", NULL, "'suffix' must be a string");
+    if (rc == RG_OK && json_string_length(suffix)) {
+        rc = rg_chat_prompt_fim(rg_model_vocab(model), prompt ? json_string_value(prompt) : "",
+                                prompt ? json_string_length(prompt) : 0, json_string_value(suffix),
+                                json_string_length(suffix), &cp, &e);
+    } else if (rc == RG_OK && raw) {
         size_t n = 0;
         int trc =
             rg_tokenize_alloc(rg_model_vocab(model), prompt ? json_string_value(prompt) : "",
@@ -211,6 +222,12 @@ static int all_models(const struct rg_config *cfg, struct rg_model_list *out)
     return RG_OK;
 }
 
+/* Ollama's "name:tag" of a model id: ids without a tag are ":latest". */
+static void ollama_name(const char *id, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", id, strchr(id, ':') ? "" : ":latest");
+}
+
 static void ollama_tags(struct rg_http_req *r, void *ctx)
 {
     struct rg_model_list l;
@@ -224,10 +241,12 @@ static void ollama_tags(struct rg_http_req *r, void *ctx)
         char digest[24];
         snprintf(digest, sizeof digest, "%016llx",
                  (unsigned long long)(e->size * 1099511628211ull ^ e->n_params));
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", e->name,
-                                             "model", e->name, "modified_at",
-                                             "1970-01-01T00:00:00Z", "size", (json_int_t)e->size,
-                                             "digest", digest, "details", ollama_details(e)));
+        char name[300];
+        ollama_name(e->name, name, sizeof name);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", name,
+                                             "model", name, "modified_at", "1970-01-01T00:00:00Z",
+                                             "size", (json_int_t)e->size, "digest", digest,
+                                             "details", ollama_details(e)));
     }
     rg_catalog_free(&l);
     rg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
@@ -261,21 +280,38 @@ static void ollama_show(struct rg_http_req *r, void *ctx)
     /* tools: offered for models whose chat template speaks a tool protocol
      * our parser reads: <tool_call> (ChatML family), Llama 3's
      * <|python_tag|>, Mistral's [TOOL_CALLS] */
-    json_t *caps = json_pack("[s]", "completion");
+    bool embed = e.arch && !strcmp(e.arch, "bert");
+    json_t *caps = json_pack("[s]", embed ? "embedding" : "completion");
     char gerr[RG_ERR_SIZE];
     struct rg_gguf_params gp = rg_gguf_default_params();
     gp.vocab_only = true;
     struct rg_gguf *g = rg_gguf_open(path, &gp, gerr);
-    const char *jinja = NULL;
-    if (g && rg_gguf_get_str(g, "tokenizer.chat_template", &jinja) == RG_OK &&
-        ((strstr(jinja, RG_TOOL_OPEN) && rg_chat_detect(jinja) == RG_CHAT_CHATML) ||
-         strstr(jinja, "<|python_tag|>") || strstr(jinja, "[TOOL_CALLS]")))
-        json_array_append_new(caps, json_string("tools"));
+    if (!embed && g && rg_api_gguf_has_tools(g)) json_array_append_new(caps, json_string("tools"));
+    /* fill-in-the-middle: Continue looks for ".Suffix" in the template and
+     * Ollama lists "insert" */
+    struct rg_vocab *v = NULL;
+    int32_t ids[3];
+    const char *const *fim = NULL;
+    if (g && rg_vocab_load(g, &v, gerr) == RG_OK) rg_chat_fim_tokens(v, ids, &fim);
+    char tmpl[512] = "{{ .Prompt }}";
+    if (fim) {
+        json_array_append_new(caps, json_string("insert"));
+        snprintf(tmpl, sizeof tmpl,
+                 "{{- if .Suffix }}%s{{ .Prompt }}%s{{ .Suffix }}%s{{- else }}{{ .Prompt }}"
+                 "{{- end }}",
+                 fim[0], fim[1], fim[2]);
+    }
+    rg_vocab_free(v);
     rg_gguf_close(g);
+    /* parameters: Ollama's Modelfile lines, "name value" each; Continue
+     * sizes its prompts by num_ctx (else it assumes 8192) */
+    char params[64];
+    snprintf(params, sizeof params, "num_ctx                        %d",
+             (int)rg_api_served_ctx(st, (int64_t)e.ctx));
     rg_http_reply_json(r, 200,
-                       json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "template", "", "parameters", "",
-                                 "details", ollama_details(&e), "model_info", info, "capabilities",
-                                 caps, "modified_at", "1970-01-01T00:00:00Z"));
+                       json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "template", tmpl, "parameters",
+                                 params, "details", ollama_details(&e), "model_info", info,
+                                 "capabilities", caps, "modified_at", "1970-01-01T00:00:00Z"));
     rg_catalog_entry_free(&e);
 }
 
@@ -293,17 +329,23 @@ static void ollama_ps(struct rg_http_req *r, void *ctx)
         if (!state || strcmp(state, "ready")) continue;
         double keep = json_number_value(json_object_get(m, "keep_alive_s"));
         double idle = json_number_value(json_object_get(m, "idle_s"));
-        time_t exp = keep < 0 ? (time_t)253402300799 /* 9999-12-31 */
-                              : time(NULL) + (time_t)(keep - idle);
+        /* a -m model or keep_alive < 0 stays; one in use is idle from its
+         * end on, so it expires a whole keep_alive from now at the least */
+        bool forever = keep < 0 || json_is_true(json_object_get(m, "pinned"));
+        time_t now = time(NULL);
+        time_t exp = forever ? (time_t)253402300799 /* 9999-12-31 */
+                             : now + (time_t)RG_MAX(keep - idle, 1.0);
         struct tm tm;
         char when[32];
         gmtime_r(&exp, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         const char *id = json_string_value(json_object_get(m, "id"));
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:O, s:I, s:O, s:s}", "name", id, "model",
-                                             id, "size", json_object_get(m, "memory_bytes"),
-                                             "size_vram", (json_int_t)0, "context_length",
-                                             json_object_get(m, "n_ctx"), "expires_at", when));
+        char name[300];
+        ollama_name(id, name, sizeof name);
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:O, s:I, s:O, s:s}", "name", name, "model", name, "size",
+                           json_object_get(m, "memory_bytes"), "size_vram", (json_int_t)0,
+                           "context_length", json_object_get(m, "n_ctx"), "expires_at", when));
     }
     json_decref(models);
     rg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
@@ -315,10 +357,11 @@ size_t rg_api_ollama_routes(struct rg_route *out, size_t max, struct rg_api_stat
         {RG_HTTP_GET, "/api/version", ollama_version, st, RG_ROLE_PUBLIC, 0, "ollama",
          "Ollama API level this server follows", NULL,
          "{\"type\":\"object\",\"properties\":{\"version\":{\"type\":\"string\"}}}"},
-        {RG_HTTP_GET, "/api/tags", ollama_tags, st, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
-         "Models (Ollama shape)", NULL,
+        {RG_HTTP_GET, "/api/tags", ollama_tags, st, RG_ROLE_PUBLIC,
+         RG_ROUTE_API_KEY | RG_ROUTE_DISCOVERY, "ollama", "Models (Ollama shape)", NULL,
          "{\"type\":\"object\",\"properties\":{\"models\":{\"type\":\"array\"}}}"},
-        {RG_HTTP_POST, "/api/show", ollama_show, st, RG_ROLE_PUBLIC, RG_ROUTE_API_KEY, "ollama",
+        {RG_HTTP_POST, "/api/show", ollama_show, st, RG_ROLE_PUBLIC,
+         RG_ROUTE_API_KEY | RG_ROUTE_DISCOVERY, "ollama",
          "One model's details: architecture, context length, capabilities",
          "{\"type\":\"object\",\"properties\":{\"model\":{\"type\":\"string\"}}}",
          "{\"type\":\"object\"}"},
@@ -336,5 +379,5 @@ size_t rg_api_ollama_routes(struct rg_route *out, size_t max, struct rg_api_stat
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);
-    return n;
+    return n + rg_api_ollama_manage_routes(out + n, max - n, st);
 }

@@ -81,7 +81,9 @@ static void text_completions(struct rg_http_req *r, void *ctx)
     for (int k = 0; rc == RG_OK && k < n; k++)
         rc = prompt_tokens(list ? json_array_get(p, (size_t)k) : p, k, model, n_ctx, &toks[k],
                            &lens[k], &e);
-    if (rc == RG_OK) rc = rg_api_gen_fit(&g, g.er.n * n, n_ctx, st->cfg->max_request_work, &e);
+    if (rc == RG_OK)
+        rc = rg_api_gen_fit_default(&g, g.er.n * n, n_ctx, st->cfg->max_request_work,
+                                    st->cfg->default_max_tokens, &e);
     if (rc != RG_OK) {
         rg_api_reply_err(r, &e);
         rg_engine_release(m, NAN);

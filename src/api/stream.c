@@ -51,8 +51,10 @@ struct stream {
     bool first; /* no chunk of this answer sent yet */
     struct rg_buf content, all;
     json_t *lp_all, *lp_unsent;
-    json_t *choices; /* unstreamed: finished answers; embeddings: data */
-    json_t *ollama_calls;
+    json_t *choices;        /* unstreamed: finished answers; embeddings: data */
+    json_t *ollama_calls;   /* unstreamed Ollama chat: the calls, for the done object */
+    char ollama_finish[16]; /* Ollama: the last answer's finish, its done_reason */
+    enum rg_api_embed_shape shape;
     struct rg_api_keep keep; /* RG_API_KEPT */
     char finish[16];
     bool kept_begun; /* keep.begin saved the messages */
@@ -249,7 +251,18 @@ static void on_choice_end(struct stream *st, const struct rg_engine_event *ev)
     if (is_kept(st)) {
         rg_strlcpy(st->finish, finish ? finish : "stop", sizeof st->finish);
     } else if (is_ollama(st)) {
-        if (calls) st->ollama_calls = ollama_calls(calls);
+        /* Ollama says "stop" for an answer of calls too, "length" when cut */
+        snprintf(st->ollama_finish, sizeof st->ollama_finish, "%s",
+                 ev->finish && !strcmp(ev->finish, "length") ? "length" : "stop");
+        if (calls && st->mode == RG_API_OLLAMA_CHAT && st->stream && !st->closed) {
+            /* streamed as Ollama does: a line of its own with the calls
+             * (Continue and Open WebUI read them from any line) */
+            json_t *o = ollama_obj(st, "", 0, false);
+            json_object_set_new(json_object_get(o, "message"), "tool_calls", ollama_calls(calls));
+            gone(st, write_json(st, o, false, true));
+        } else if (calls) {
+            st->ollama_calls = ollama_calls(calls);
+        }
     } else if (st->stream && !st->closed) {
         int rc = RG_OK;
         if (calls) {
@@ -324,12 +337,37 @@ static void on_embedding(struct stream *st, const struct rg_engine_event *ev)
                                                  ev->choice, "embedding", e));
 }
 
+/* Ollama's embedding replies: every vector in input order, or the one. */
+static json_t *ollama_embeddings(const struct stream *st, const struct rg_engine_event *ev)
+{
+    if (ev->rc != RG_OK)
+        return json_pack("{s:s}", "error", ev->err[0] ? ev->err : rg_strerror(ev->rc));
+    size_t n = json_array_size(st->choices), i;
+    json_t *vecs = json_array(), *c;
+    for (i = 0; i < n; i++)
+        json_array_append_new(vecs, json_null());
+    json_array_foreach(st->choices, i, c)
+    {
+        json_int_t k = json_integer_value(json_object_get(c, "index"));
+        if (k >= 0 && (size_t)k < n)
+            json_array_set(vecs, (size_t)k, json_object_get(c, "embedding"));
+    }
+    if (st->shape == RG_API_EMBED_OLLAMA_ONE) {
+        json_t *one = json_pack("{s:O}", "embedding", json_array_get(vecs, 0));
+        json_decref(vecs);
+        return one;
+    }
+    return json_pack("{s:s, s:o, s:I, s:i, s:I}", "model", rg_engine_model_name(st->m),
+                     "embeddings", vecs, "total_duration", (json_int_t)(ev->total_ms * 1e6),
+                     "load_duration", 0, "prompt_eval_count", (json_int_t)ev->prompt_tokens);
+}
+
 /* A kept answer ended: the hook saves it (the client may be gone: it is
  * saved all the same) and gives the last event, or the body. */
 static void kept_end(struct stream *st, const struct rg_engine_event *ev)
 {
     int rc = ev->rc;
-    const char *finish = rc == RG_OK         ? (st->finish[0] ? st->finish : "stop")
+    const char *finish = rc == RG_OK          ? (st->finish[0] ? st->finish : "stop")
                          : rc == RG_ECANCELED ? "cancelled"
                                               : "error";
     struct rg_api_kept_end k = {
@@ -369,6 +407,8 @@ static void on_end(struct stream *st, const struct rg_engine_event *ev)
         if (st->kept_begun) kept_end(st, ev);
     } else if (st->closed) {
         /* nothing more to write */
+    } else if (st->embed && st->shape >= RG_API_EMBED_OLLAMA) {
+        write_json(st, ollama_embeddings(st, ev), false, false);
     } else if (st->embed) {
         json_t *body = rc == RG_OK
                            ? json_pack("{s:s, s:O, s:s, s:{s:I, s:I}}", "object", "list", "data",
@@ -384,11 +424,21 @@ static void on_end(struct stream *st, const struct rg_engine_event *ev)
                            : ollama_obj(st, st->all.data, st->all.len, true);
             if (st->ollama_calls && st->mode == RG_API_OLLAMA_CHAT)
                 json_object_set(json_object_get(o, "message"), "tool_calls", st->ollama_calls);
-            json_object_set_new(o, "done_reason", json_string(st->ollama_calls ? "stop" : "stop"));
-            json_object_set_new(o, "total_duration",
-                                json_integer((json_int_t)(ev->total_ms * 1e6)));
+            json_object_set_new(o, "done_reason",
+                                json_string(st->ollama_finish[0] ? st->ollama_finish : "stop"));
+            /* nanoseconds; Open WebUI shows eval_count / eval_duration as
+             * tokens/s: the prompt's time is up to the first token */
+            double total = RG_MAX(ev->total_ms, 0), first = RG_MAX(ev->ttft_ms, 0);
+            double queued = RG_MIN(RG_MAX(ev->queue_ms, 0), first);
+            first = RG_MIN(first, total);
+            json_object_set_new(o, "total_duration", json_integer((json_int_t)(total * 1e6)));
+            json_object_set_new(o, "load_duration", json_integer(0));
             json_object_set_new(o, "prompt_eval_count", json_integer(p));
+            json_object_set_new(o, "prompt_eval_duration",
+                                json_integer((json_int_t)RG_MAX((first - queued) * 1e6, 1)));
             json_object_set_new(o, "eval_count", json_integer(c));
+            json_object_set_new(o, "eval_duration",
+                                json_integer((json_int_t)RG_MAX((total - first) * 1e6, 1)));
         } else {
             o = json_pack("{s:s}", "error", err);
         }
@@ -675,6 +725,7 @@ void rg_api_generate(struct rg_http_req *r, struct rg_api_state *st, struct rg_e
         chat->tools = NULL;
     }
     rg_chat_answer_init(&s->ans, s->tools, chat && chat->one_call);
+    s->ans.forced = chat && chat->forced;
     if (s->logprobs) {
         s->lp_all = json_array();
         s->lp_unsent = json_array();
@@ -695,7 +746,8 @@ void rg_api_generate(struct rg_http_req *r, struct rg_api_state *st, struct rg_e
 }
 
 void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
-                  const int32_t *const *inputs, const int32_t *n_input, int n_inputs, bool base64)
+                  const int32_t *const *inputs, const int32_t *n_input, int n_inputs,
+                  enum rg_api_embed_shape shape)
 {
     struct stream *s = stream_new(st, m, RG_API_OPENAI_TEXT);
     if (!s) {
@@ -704,7 +756,8 @@ void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engi
         return;
     }
     s->embed = true;
-    s->base64 = base64;
+    s->shape = shape;
+    s->base64 = shape == RG_API_EMBED_BASE64;
     snprintf(s->rid, sizeof s->rid, "embd-%lx", s->created);
     rg_chat_answer_init(&s->ans, NULL, false);
     struct rg_engine_request er = {
@@ -716,9 +769,9 @@ void rg_api_embed(struct rg_http_req *r, struct rg_api_state *st, struct rg_engi
     start(r, s, &er, "application/json");
 }
 
-void rg_api_generate_kept(struct rg_http_req *r, struct rg_api_state *st,
-                          struct rg_engine_model *m, struct rg_api_gen *g, const int32_t *prompt,
-                          int32_t n, const struct rg_api_keep *keep)
+void rg_api_generate_kept(struct rg_http_req *r, struct rg_api_state *st, struct rg_engine_model *m,
+                          struct rg_api_gen *g, const int32_t *prompt, int32_t n,
+                          const struct rg_api_keep *keep)
 {
     static atomic_ullong next;
     struct stream *s = stream_new(st, m, RG_API_KEPT);

@@ -62,6 +62,7 @@ struct rg_chat_prompt {
     bool one_call;       /* parallel_tool_calls: false: at most one call per answer */
     struct rg_jg *force; /* tool_choice "required" or a named function: the answer is
                           * constrained to one call (NULL: free) */
+    bool forced;         /* force was made (it stays set when the caller takes force) */
 };
 
 /*
@@ -76,6 +77,20 @@ struct rg_chat_prompt {
 int rg_chat_prompt_build(const json_t *body, const struct rg_vocab *v, enum rg_chat_format fmt,
                          struct rg_chat_prompt *out, struct rg_req_err *e);
 void rg_chat_prompt_free(struct rg_chat_prompt *p);
+
+/*
+ * Fill-in-the-middle (code completion between a prefix and a suffix), for
+ * the model families with FIM tokens: Qwen 2.5 Coder's <|fim_prefix|>...,
+ * StarCoder's <fim_prefix>..., Code Llama's <PRE>..., DeepSeek Coder's.
+ * rg_chat_fim_tokens: whether v has them, their ids (prefix, suffix,
+ * middle) into ids and their texts into *texts (may be NULL).
+ * rg_chat_prompt_fim: the prompt BOS (as v wants) PRE prefix SUF suffix MID
+ * into *out; RG_OK, or e filled: 400 naming "suffix" for a model without
+ * FIM tokens, 501 (tokenizer not implemented), 500.
+ */
+bool rg_chat_fim_tokens(const struct rg_vocab *v, int32_t ids[3], const char *const **texts);
+int rg_chat_prompt_fim(const struct rg_vocab *v, const char *prefix, size_t pl, const char *suffix,
+                       size_t sl, struct rg_chat_prompt *out, struct rg_req_err *e);
 
 /*
  * Renders msgs in format fmt and tokenizes them, special tokens parsed only
@@ -101,6 +116,8 @@ struct rg_chat_answer {
     const json_t *defs;    /* the tools, for the names a bare call may use */
     bool in_tool;          /* output from a call's start on goes to held */
     bool started;          /* something other than whitespace went out as content */
+    bool forced;           /* the answer was constrained to a call (set after init): a call
+                            * that does not parse (cut short) is dropped, never content */
     struct rg_buf pending; /* not yet sent: may start a call */
     struct rg_buf held;    /* a call, or what may be one */
 };
@@ -112,7 +129,9 @@ int rg_chat_answer_feed(struct rg_chat_answer *a, const char *text, size_t len,
                         struct rg_buf *content);
 /* The answer ended: the rest of its content into *content and its calls
  * (OpenAI's tool_calls array with ids "call_<id_prefix>_<i>") into *calls,
- * NULL when there were none. The answer is then ready for the next one. */
+ * NULL when there were none. Whitespace before a call is not content (it is
+ * held until something else comes). The answer is then ready for the next
+ * one. */
 int rg_chat_answer_end(struct rg_chat_answer *a, const char *id_prefix, struct rg_buf *content,
                        json_t **calls);
 

@@ -4,6 +4,7 @@
  * tool_choice turned into a grammar that makes the answer one call.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chat/chat.h"
@@ -124,6 +125,73 @@ static int force_tool_call(const json_t *body, const json_t *tools, struct rg_jg
     return RG_OK;
 }
 
+/* Fill-in-the-middle tokens of the model families that have them, in the
+ * order prefix, suffix, middle (the prompt is PRE prefix SUF suffix MID). */
+static const char *const FIM[][3] = {
+    {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"},          /* Qwen 2.5 Coder, CodeGemma */
+    {"<fim_prefix>", "<fim_suffix>", "<fim_middle>"},                /* StarCoder, Granite Code */
+    {"\xe2\x96\x81<PRE>", "\xe2\x96\x81<SUF>", "\xe2\x96\x81<MID>"}, /* Code Llama */
+    {"<PRE>", "<SUF>", "<MID>"},
+    {"<\xef\xbd\x9c"
+     "fim\xe2\x96\x81"
+     "begin\xef\xbd\x9c>",
+     "<\xef\xbd\x9c"
+     "fim\xe2\x96\x81"
+     "hole\xef\xbd\x9c>",
+     "<\xef\xbd\x9c"
+     "fim\xe2\x96\x81"
+     "end\xef\xbd\x9c>"}, /* DeepSeek Coder */
+};
+
+bool rg_chat_fim_tokens(const struct rg_vocab *v, int32_t ids[3], const char *const **texts)
+{
+    for (size_t f = 0; v && f < RG_ARRAY_LEN(FIM); f++) {
+        for (int k = 0; k < 3; k++)
+            ids[k] = rg_vocab_find(v, FIM[f][k]);
+        if (ids[0] >= 0 && ids[1] >= 0 && ids[2] >= 0) {
+            if (texts) *texts = FIM[f];
+            return true;
+        }
+    }
+    return false;
+}
+
+int rg_chat_prompt_fim(const struct rg_vocab *v, const char *prefix, size_t pl, const char *suffix,
+                       size_t sl, struct rg_chat_prompt *cp, struct rg_req_err *e)
+{
+    int32_t ids[3];
+    memset(cp, 0, sizeof *cp);
+    if (!rg_chat_fim_tokens(v, ids, NULL))
+        return rg_req_err_set(e, 400, "suffix", NULL,
+                              "this model has no fill-in-the-middle tokens: 'suffix' needs one "
+                              "that has (a coder model)");
+    int32_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int rc = rg_tokenize_alloc(v, prefix, pl, false, false, &a, &na);
+    if (rc == RG_OK) rc = rg_tokenize_alloc(v, suffix, sl, false, false, &b, &nb);
+    bool bos = rg_vocab_add_bos(v) && rg_vocab_bos(v) >= 0;
+    size_t n = (bos ? 1 : 0) + 3 + na + nb;
+    if (rc == RG_OK && !(cp->tokens = rg_malloc_array(n, sizeof *cp->tokens))) rc = RG_ENOMEM;
+    if (rc == RG_OK) {
+        size_t k = 0;
+        if (bos) cp->tokens[k++] = rg_vocab_bos(v);
+        cp->tokens[k++] = ids[0];
+        memcpy(cp->tokens + k, a, na * sizeof *a);
+        k += na;
+        cp->tokens[k++] = ids[1];
+        memcpy(cp->tokens + k, b, nb * sizeof *b);
+        k += nb;
+        cp->tokens[k++] = ids[2];
+        cp->n_tokens = k;
+    }
+    rg_free(a);
+    rg_free(b);
+    if (rc != RG_OK)
+        return rg_req_err_set(e, rc == RG_EUNSUPPORTED ? 501 : 500, NULL, NULL,
+                              "cannot tokenize the prompt: %s", rg_strerror(rc));
+    return RG_OK;
+}
+
 void rg_chat_prompt_free(struct rg_chat_prompt *p)
 {
     if (!p) return;
@@ -155,6 +223,7 @@ int rg_chat_prompt_build(const json_t *body, const struct rg_vocab *v, enum rg_c
     out->tools = tools ? json_incref(tools) : NULL;
     out->one_call = json_is_false(json_object_get(body, "parallel_tool_calls"));
     int rc = tools ? force_tool_call(body, tools, &out->force, e) : RG_OK;
+    out->forced = out->force != NULL;
     /* one more message: a system message may be added for the tools */
     struct rg_chat_msg *cm = rc == RG_OK ? rg_calloc(n + 1, sizeof *cm) : NULL;
     struct rg_buf *texts = cm ? rg_calloc(n + 1, sizeof *texts) : NULL;
@@ -199,9 +268,14 @@ int rg_chat_prompt_build(const json_t *body, const struct rg_vocab *v, enum rg_c
         json_t *call;
         json_array_foreach(calls, ci, call)
         {
+            /* arguments: OpenAI's JSON text, or Ollama's object (Continue and
+             * Open WebUI send the calls back that way) */
             json_t *fn = json_object_get(call, "function");
+            json_t *args = json_object_get(fn, "arguments");
+            char *dumped = json_is_object(args) ? json_dumps(args, JSON_COMPACT) : NULL;
             rg_tools_call_text(json_string_value(json_object_get(fn, "name")),
-                               json_string_value(json_object_get(fn, "arguments")), t);
+                               dumped ? dumped : json_string_value(args), t);
+            free(dumped);
         }
         if (tools && k == 0 && !strcmp(role, "system")) rg_tools_system_text(tools, t);
         cm[k] = (struct rg_chat_msg){role, t->data ? t->data : ""};

@@ -61,6 +61,15 @@ int rg_chat_answer_feed(struct rg_chat_answer *a, const char *text, size_t len,
     }
     size_t hold = bare_hold ? a->pending.len : open_prefix(a->pending.data, a->pending.len);
     size_t send = a->pending.len - hold;
+    /* leading whitespace waits: it is dropped if a call follows (Copilot
+     * shows a " " content before the call otherwise) */
+    bool only_ws = !a->started;
+    for (size_t i = 0; only_ws && a->pending.data && i < send; i++)
+        only_ws = strchr(" \n\r\t", a->pending.data[i]) != NULL;
+    if (only_ws && send && a->in_tool) /* a call came: the whitespace before it goes */
+        hold = send = 0;
+    else if (only_ws && send && hold) /* what follows may be a call: wait with it */
+        hold = a->pending.len, send = 0;
     for (size_t i = 0; i < send && !a->started; i++)
         a->started = !strchr(" \n\r\t", a->pending.data[i]);
     if (rc == RG_OK && send) rc = rg_buf_append(content, a->pending.data, send);
@@ -74,14 +83,23 @@ int rg_chat_answer_end(struct rg_chat_answer *a, const char *id_prefix, struct r
                        json_t **calls)
 {
     *calls = NULL;
-    int rc = a->pending.len ? rg_buf_append(content, a->pending.data, a->pending.len) : RG_OK;
+    json_t *c = a->held.len ? rg_tools_parse(a->held.data, a->held.len, id_prefix, a->defs) : NULL;
+    bool ws = !a->started;
+    for (size_t i = 0; ws && i < a->pending.len; i++)
+        ws = strchr(" \n\r\t", a->pending.data[i]) != NULL;
+    bool call = c && json_array_size(c) > 0;
+    /* an answer that had to be a call is all call: cut short, none of it
+     * is content */
+    int rc = a->pending.len && !(ws && call) && !(a->forced && !call)
+                 ? rg_buf_append(content, a->pending.data, a->pending.len)
+                 : RG_OK;
     if (rc == RG_OK && a->held.len) {
-        json_t *c = rg_tools_parse(a->held.data, a->held.len, id_prefix, a->defs);
         if (!c) {
             rc = RG_ENOMEM;
         } else if (json_array_size(c) == 0) { /* not a call after all: it was text */
             json_decref(c);
-            rc = rg_buf_append(content, a->held.data, a->held.len);
+            c = NULL;
+            if (!a->forced) rc = rg_buf_append(content, a->held.data, a->held.len);
         } else {
             while (a->one_call && json_array_size(c) > 1) /* parallel_tool_calls: false */
                 json_array_remove(c, json_array_size(c) - 1);

@@ -66,7 +66,9 @@ static void usage(FILE *f)
                "                     computed one is printed\n"
                "  --force            replace an existing file of the same name\n"
                "  --offline          refuse to touch the network (also RUSTYGPT_OFFLINE=1)\n"
-               "  -q, --quiet        no progress output\n\n"
+               "  -q, --quiet        no progress output\n"
+               "  --progress-json    progress as {\"total\":N,\"completed\":N} lines on stderr\n"
+               "                     (for programs; the server's /api/pull uses it)\n\n"
                "The download goes to DIR/NAME.partial; run the same command again after an\n"
                "interruption to resume it. On success the saved path is printed on stdout.\n");
 }
@@ -81,6 +83,7 @@ struct pull {
     char part_path[PATH_MAX];
     char want_sha[SHA_HEX + 1]; /* from --sha256, "" if not given */
     bool quiet, force, tty;
+    bool json; /* --progress-json: progress as {"total","completed"} lines on stderr */
 
     /* the partial file, locked while we write it */
     int fd;
@@ -337,8 +340,16 @@ static int make_dirs(const char *dir)
  * else a plain line at each quarter of a known size (every 30 s otherwise). */
 static void progress(struct pull *p, bool final)
 {
-    if (p->quiet) return;
     double t = now_s(), dt = t - p->t_start;
+    if (p->json) { /* for a program that reports it (the server's /api/pull) */
+        if (!final && t - p->t_draw < 0.25) return;
+        p->t_draw = t;
+        fprintf(stderr, "{\"total\":%lld,\"completed\":%llu}\n", (long long)p->total,
+                (unsigned long long)p->have);
+        fflush(stderr);
+        return;
+    }
+    if (p->quiet) return;
     if (p->tty && !final && t - p->t_draw < 0.1) return;
     char have[32], total[32];
     human_size(p->have, have, sizeof have);
@@ -808,7 +819,7 @@ static bool flag_value(int argc, char **argv, int *i, const char *flag, const ch
 
 struct opts {
     const char *ref, *dir, *name, *sha;
-    bool offline, quiet, force;
+    bool offline, quiet, force, json;
 };
 
 /* Flags into o. Returns -1 to go on, else the exit code (--help, bad usage). */
@@ -825,6 +836,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->offline = true;
         } else if (!strcmp(a, "--force")) {
             o->force = true;
+        } else if (!strcmp(a, "--progress-json")) {
+            o->json = true;
         } else if (flag_value(argc, argv, &i, "--models-dir", &v) ||
                    flag_value(argc, argv, &i, "--name", &v) ||
                    flag_value(argc, argv, &i, "--sha256", &v)) {
@@ -1023,6 +1036,7 @@ int rg_cmd_pull(int argc, char **argv)
     p->fd = -1;
     p->quiet = o.quiet;
     p->force = o.force;
+    p->json = o.json;
     p->tty = isatty(STDERR_FILENO);
     p->total = -1;
     if (o.sha) parse_sha(o.sha, strlen(o.sha), p->want_sha);

@@ -99,6 +99,9 @@ static const struct opt OPTS[] = {
     {"max-request-work", 0, "N", OPT_INT, OFF(max_request_work), "65536", 1, 1073741824,
      "most tokens one request may generate, counting every answer of n and each logprob "
      "alternative (n x max_tokens x (1 + top_logprobs)); an unset max_tokens is fitted to it"},
+    {"default-max-tokens", 0, "N", OPT_INT, OFF(default_max_tokens), "4096", 0, 16777216,
+     "most tokens of an answer whose request sets no max_tokens (Copilot sends none); 0 = until "
+     "the context is full"},
     {"keep-alive", 0, "SECONDS", OPT_INT, OFF(keep_alive), "300", -1, 31536000,
      "unload a model idle this long; -1 keeps models loaded"},
     {"max-memory", 0, "BYTES", OPT_SIZE, OFF(max_memory), "0", 0, INT64_C(1) << 50,
@@ -109,6 +112,9 @@ static const struct opt OPTS[] = {
      "(repeatable); also closes sign-up unless --signup is given"},
     {"public-info", 0, NULL, OPT_BOOL, OFF(public_info), "false", 0, 0,
      "with --api-key, keep /status, /metrics and /openapi.json open to anyone"},
+    {"discovery-auth", 0, "loopback|key|open", OPT_STR, OFF(discovery_auth), "loopback", 0, 0,
+     "with --api-key, who may list models (Ollama's /api/tags and /api/show, which Copilot asks "
+     "without a key) without the key: callers on this machine, nobody, or anyone"},
     {"cors-origin", 0, "ORIGIN", OPT_LIST, OFF(cors_origins), NULL, 0, 0,
      "allow browser requests from ORIGIN (repeatable; default loopback origins only)"},
     {"web-dir", 0, "DIR", OPT_STR, OFF(web_dir), NULL, 0, 0,

@@ -41,6 +41,8 @@ struct rg_config {
     int parallel;             /* --parallel, 4: sequences decoded together */
     int max_queue;            /* --max-queue, 64: requests waiting for a slot; more get 429 */
     int max_request_work;     /* --max-request-work: n x max_tokens x (1 + top_logprobs) */
+    int default_max_tokens;   /* --default-max-tokens, 4096: an answer whose request sets no
+                               * max_tokens stops here; 0 = at the end of the context */
     int ctx_size;             /* --ctx-size, 0 = the model's own */
     int keep_alive;        /* --keep-alive SECONDS an idle model stays loaded, 300; -1 = forever */
     size_t max_memory;     /* --max-memory BYTES for loaded models (weights + KV), 0 = no limit */
@@ -58,9 +60,11 @@ struct rg_config {
     char *signup;     /* --signup open|approval|closed; NULL: open, or closed with --api-key */
     int signup_rate;  /* --signup-rate N sign-up attempts per address per hour, 20 */
     bool public_info; /* --public-info: /status, /metrics, /openapi.json open despite --api-key */
-    int access_ttl;   /* --access-ttl SECONDS, 900 */
-    int refresh_ttl;  /* --refresh-ttl SECONDS, 30 days */
-    char *public_url; /* --public-url, NULL = http://HOST:PORT */
+    char *discovery_auth; /* --discovery-auth loopback|key|open: who may list models (Ollama's
+                           * /api/tags, /api/show) without --api-key's key; "loopback" */
+    int access_ttl;       /* --access-ttl SECONDS, 900 */
+    int refresh_ttl;      /* --refresh-ttl SECONDS, 30 days */
+    char *public_url;     /* --public-url, NULL = http://HOST:PORT */
     /* OAuth providers: all NULL = off; endpoints are configuration */
     char *github_client_id, *github_client_secret;
     char *github_authorize_url, *github_token_url, *github_api_url;

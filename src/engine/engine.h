@@ -168,8 +168,13 @@ void rg_engine_free(struct rg_engine *e);
 
 /* The model id of a path: its file name without ".gguf". */
 void rg_engine_model_id_of(const char *path, char *id, size_t n);
-/* The file of a model id (a -m file, else <models_dir>/<id>.gguf that
- * exists); false for an unknown id or one that would leave the dir. */
+/* Ollama's names: "x:latest" is model x (the tag Ollama gives a name
+ * without one, which Open WebUI and others always add). Returns id itself,
+ * or buf holding it without ":latest". */
+const char *rg_engine_model_id_canon(const char *id, char *buf, size_t n);
+/* The file of a model id, in either form: a -m file, else
+ * <models_dir>/<id>.gguf that exists; false for an unknown id or one that
+ * would leave the dir. */
 bool rg_engine_model_path(const struct rg_engine *e, const char *id, char *out, size_t n);
 /* The context served per slot for a model trained on n_ctx_train. */
 int32_t rg_engine_served_ctx(const struct rg_engine *e, int64_t n_ctx_train);
@@ -197,6 +202,12 @@ enum rg_chat_format rg_engine_model_chat_format(const struct rg_engine_model *m)
 void rg_engine_set_keep_alive(struct rg_engine *e, const char *id, double seconds);
 
 enum rg_engine_kind { RG_ENGINE_GENERATE = 1, RG_ENGINE_EMBED };
+
+/* Stop strings one request may give, each at most RG_ENGINE_MAX_STOP_LEN
+ * bytes. Editors send many (Continue's autocomplete sends a dozen); the
+ * check after each token costs stops x length, so both are capped. */
+#define RG_ENGINE_MAX_STOPS 64
+#define RG_ENGINE_MAX_STOP_LEN 256
 enum rg_engine_priority { RG_ENGINE_INTERACTIVE = 0, RG_ENGINE_BACKGROUND = 1 };
 
 struct rg_engine_request {
@@ -213,9 +224,9 @@ struct rg_engine_request {
     struct rg_sample_params sp; /* bias copied */
     long max_tokens;            /* per answer; < 0: until the context is full */
     const char *const *stops;   /* never sent; the answer ends at them (copied) */
-    int n_stops;
-    struct rg_jg *grammar; /* the answer must be a document of it; the request owns it from
-                            * submit on, even when submit fails */
+    int n_stops;                /* 0 to RG_ENGINE_MAX_STOPS */
+    struct rg_jg *grammar;      /* the answer must be a document of it; the request owns it from
+                                 * submit on, even when submit fails */
     bool ignore_eos;
     int top_logprobs; /* 0-20 alternatives per token (with logprobs) */
     bool logprobs;    /* each token's log probability in its TEXT event */

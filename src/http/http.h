@@ -47,6 +47,10 @@ enum rg_route_flags {
     RG_ROUTE_API_KEY = 1 << 1, /* with --api-key set, needs Authorization: Bearer KEY */
     RG_ROUTE_STREAM = 1 << 2,  /* may answer with SSE (documented as text/event-stream) */
     RG_ROUTE_NO_LOG = 1 << 3,  /* not written to the access log (health probes) */
+    /* with RG_ROUTE_API_KEY: model discovery (the model list and details an
+     * editor fetches before it sends the key, as Copilot's Ollama provider
+     * does), answered without a key as rg_http_opts.discovery says */
+    RG_ROUTE_DISCOVERY = 1 << 4,
 };
 
 struct rg_http_req;
@@ -81,6 +85,13 @@ struct rg_principal {
  */
 typedef int (*rg_http_auth_fn)(struct rg_http_req *req, void *ctx, struct rg_principal *who);
 
+/* Who may call RG_ROUTE_DISCOVERY routes without a key when keys are set. */
+enum rg_http_discovery {
+    RG_HTTP_DISCOVERY_LOOPBACK = 0, /* callers on this machine (a loopback peer address) */
+    RG_HTTP_DISCOVERY_KEY,          /* nobody: the key, as on every other keyed route */
+    RG_HTTP_DISCOVERY_OPEN,         /* anyone who can reach the server */
+};
+
 struct rg_http_opts {
     const char *host;                /* "127.0.0.1", "::1", "0.0.0.0", "localhost" */
     int port;                        /* 0 = any free port */
@@ -96,8 +107,9 @@ struct rg_http_opts {
     size_t n_cors;
     const char *const *api_keys; /* for RG_ROUTE_API_KEY routes */
     size_t n_api_keys;
-    size_t gzip_min;       /* compress bodies at least this big; 0 = 1024 */
-    bool quiet_access_log; /* no access log lines */
+    enum rg_http_discovery discovery; /* RG_ROUTE_DISCOVERY routes without a key */
+    size_t gzip_min;                  /* compress bodies at least this big; 0 = 1024 */
+    bool quiet_access_log;            /* no access log lines */
 };
 
 struct rg_http_server;

@@ -358,13 +358,32 @@ static void match_api_key(struct rg_http_req *r)
     }
 }
 
+/* The peer is on this machine: 127.0.0.0/8, ::1 or ::ffff:127.x.x.x. */
+static bool peer_is_loopback(const struct rg_http_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return false;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family != AF_INET6) return false;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 /* With --api-key set, RG_ROUTE_API_KEY routes need a key: a configured one
- * or any credential the auth hook accepted (an account's API key). */
+ * or any credential the auth hook accepted (an account's API key).
+ * Discovery routes may be open to loopback peers or to all (o->discovery). */
 static bool check_api_key(struct rg_http_req *r)
 {
     const struct rg_http_opts *o = &r->srv->o;
     if (o->n_api_keys == 0 || !(r->route->flags & RG_ROUTE_API_KEY)) return true;
     if (r->who.role > RG_ROLE_PUBLIC) return true;
+    if (r->route->flags & RG_ROUTE_DISCOVERY) {
+        if (o->discovery == RG_HTTP_DISCOVERY_OPEN) return true;
+        if (o->discovery == RG_HTTP_DISCOVERY_LOOPBACK && peer_is_loopback(r)) return true;
+    }
     const char *h =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     rg_http_set_header(r, "WWW-Authenticate", "Bearer");

@@ -40,7 +40,8 @@ static long complete(struct rg_server *srv, const char *id, char *err, size_t er
     return st;
 }
 
-/* Ids in /api/ps, comma-separated, in server order. */
+/* Ids in /api/ps, comma-separated, in server order (Ollama names them
+ * "id:latest"). */
 static void loaded(struct rg_server *srv, char *out, size_t n)
 {
     struct rg_resp r;
@@ -54,8 +55,10 @@ static void loaded(struct rg_server *srv, char *out, size_t n)
     json_array_foreach(json_object_get(j, "models"), i, m)
     {
         assert_non_null(json_string_value(json_object_get(m, "expires_at")));
-        k += (size_t)snprintf(out + k, n - k, "%s%s", k ? "," : "",
-                              json_string_value(json_object_get(m, "name")));
+        const char *name = json_string_value(json_object_get(m, "name"));
+        size_t nl = strlen(name);
+        assert_true(nl > 7 && !strcmp(name + nl - 7, ":latest"));
+        k += (size_t)snprintf(out + k, n - k, "%s%.*s", k ? "," : "", (int)(nl - 7), name);
     }
     json_decref(j);
     rg_resp_free(&r);

@@ -385,7 +385,7 @@ static void test_ollama_api(void **state)
     rg_resp_free(&r);
 
     assert_int_equal(rg_http(&srv, "GET", "/api/tags", NULL, NULL, 0, &r), 0);
-    assert_non_null(strstr(r.body, "\"model\":\"stories260K\""));
+    assert_non_null(strstr(r.body, "\"model\":\"stories260K:latest\""));
     rg_resp_free(&r);
 
     j = post("/api/show", "{\"model\":\"stories260K\"}", 200);

@@ -54,8 +54,19 @@ void rg_engine_model_id_of(const char *path, char *id, size_t n)
     snprintf(id, n, "%.*s", (int)RG_MIN(l, n - 1), b);
 }
 
+const char *rg_engine_model_id_canon(const char *id, char *buf, size_t n)
+{
+    size_t l = strlen(id), tl = strlen(":latest");
+    if (l <= tl || strcmp(id + l - tl, ":latest") != 0 || l - tl >= n) return id;
+    memcpy(buf, id, l - tl);
+    buf[l - tl] = '\0';
+    return buf;
+}
+
 bool rg_engine_model_path(const struct rg_engine *e, const char *id, char *out, size_t n)
 {
+    char cb[128]; /* the size of an id (rg_rt_served.id) */
+    id = rg_engine_model_id_canon(id, cb, sizeof cb);
     for (size_t i = 0; i < e->p.n_models; i++) {
         char mid[128];
         rg_engine_model_id_of(e->model_paths[i], mid, sizeof mid);
@@ -227,6 +238,8 @@ static int fit_budget(struct rg_engine *e, struct rg_rt_served *s, struct rg_rt_
 int rg_engine_acquire(struct rg_engine *e, const char *id, struct rg_engine_model **out, char *err)
 {
     *out = NULL;
+    char cb[128]; /* the size of an id (rg_rt_served.id) */
+    id = rg_engine_model_id_canon(id, cb, sizeof cb);
     struct rg_engine_model *h = rg_calloc(1, sizeof *h);
     if (!h) return rg_err_set(err, RG_ENOMEM, "out of memory");
     pthread_mutex_lock(&e->lock);
@@ -327,6 +340,8 @@ enum rg_chat_format rg_engine_model_chat_format(const struct rg_engine_model *m)
 
 void rg_engine_set_keep_alive(struct rg_engine *e, const char *id, double seconds)
 {
+    char cb[128]; /* the size of an id (rg_rt_served.id) */
+    id = rg_engine_model_id_canon(id, cb, sizeof cb);
     pthread_mutex_lock(&e->lock);
     struct rg_rt_served *s = find(e, id);
     if (s) s->keep = seconds;

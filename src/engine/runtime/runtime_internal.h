@@ -22,7 +22,6 @@
 #include "engine/tokenizer/tokenizer.h"
 
 #define RG_RT_MAX_MODELS 64
-#define RG_RT_MAX_STOPS 4
 
 struct rg_rt_req;
 
@@ -138,7 +137,7 @@ struct rg_rt_req {
     struct rg_engine_request r; /* with owned copies of tokens, stops, bias */
     int32_t **toks;             /* r.n_inputs prompts */
     int32_t *n_toks;
-    char *stops[RG_RT_MAX_STOPS];
+    char **stops; /* r.n_stops owned copies */
     struct rg_logit_bias *bias;
     rg_engine_notify_fn notify;
     void *user;

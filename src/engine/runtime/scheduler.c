@@ -35,8 +35,9 @@ static void req_free(struct rg_rt_req *j)
         rg_free(j->toks[i]);
     rg_free(j->toks);
     rg_free(j->n_toks);
-    for (int i = 0; i < RG_RT_MAX_STOPS; i++)
+    for (int i = 0; j->stops && i < j->r.n_stops; i++)
         rg_free(j->stops[i]);
+    rg_free(j->stops);
     rg_free(j->bias);
     rg_jg_free(j->r.grammar);
     rg_sampler_free(j->smp);
@@ -165,8 +166,8 @@ uint64_t rg_engine_submit(struct rg_engine_model *m, const struct rg_engine_requ
             rg_err_set(err, RG_EINVAL, "'%.100s' is an embedding model: it cannot generate", s->id);
     else if (req->n_inputs < 1 || req->n_inputs > 4096)
         *rc = rg_err_set(err, RG_EINVAL, "a request has 1 to 4096 inputs, not %d", req->n_inputs);
-    else if (req->n_stops < 0 || req->n_stops > RG_RT_MAX_STOPS)
-        *rc = rg_err_set(err, RG_EINVAL, "at most %d stop sequences", RG_RT_MAX_STOPS);
+    else if (req->n_stops < 0 || req->n_stops > RG_ENGINE_MAX_STOPS)
+        *rc = rg_err_set(err, RG_EINVAL, "at most %d stop sequences", RG_ENGINE_MAX_STOPS);
     else if (req->top_logprobs < 0 || req->top_logprobs > 20)
         *rc = rg_err_set(err, RG_EINVAL, "top_logprobs is 0 to 20");
     if (j->r.n < 1) j->r.n = 1;
@@ -204,8 +205,14 @@ uint64_t rg_engine_submit(struct rg_engine_model *m, const struct rg_engine_requ
         j->n_toks[i] = n;
         j->n_prompt_total += n;
     }
-    for (int i = 0; *rc == RG_OK && i < req->n_stops; i++)
-        if (!(j->stops[i] = rg_strdup(req->stops[i])))
+    if (*rc == RG_OK && req->n_stops > 0 &&
+        !(j->stops = rg_calloc((size_t)req->n_stops, sizeof *j->stops)))
+        *rc = rg_err_set(err, RG_ENOMEM, "out of memory");
+    for (int i = 0; *rc == RG_OK && j->stops && i < req->n_stops; i++)
+        if (strlen(req->stops[i]) > RG_ENGINE_MAX_STOP_LEN)
+            *rc = rg_err_set(err, RG_EINVAL, "a stop sequence is at most %d bytes",
+                             RG_ENGINE_MAX_STOP_LEN);
+        else if (!(j->stops[i] = rg_strdup(req->stops[i])))
             *rc = rg_err_set(err, RG_ENOMEM, "out of memory");
     if (*rc == RG_OK && req->sp.n_bias) {
         j->bias = rg_malloc_array(req->sp.n_bias, sizeof *j->bias);

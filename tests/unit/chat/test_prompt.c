@@ -210,6 +210,51 @@ static void test_answer_split(void **state)
     json_decref(tools);
 }
 
+/* Whitespace before a call is not content (Copilot would show a " "
+ * message before the call); whitespace before text still is. An answer
+ * forced to be a call that is cut short gives no content at all. */
+static void test_answer_whitespace_and_forced(void **state)
+{
+    (void)state;
+    json_t *tools =
+        json_loads("[{\"type\":\"function\",\"function\":{\"name\":\"get\"}}]", 0, NULL);
+    for (size_t piece = 1; piece < 16; piece++) {
+        struct rg_buf c;
+        json_t *calls;
+        split(" \n <tool_call>{\"name\":\"get\",\"arguments\":{}}</tool_call>", piece, tools, &c,
+              &calls);
+        assert_int_equal(c.len, 0);
+        assert_int_equal(json_array_size(calls), 1);
+        json_decref(calls);
+        rg_buf_free(&c);
+        split("  hello", piece, tools, &c, &calls);
+        assert_null(calls);
+        assert_int_equal(c.len, 7);
+        assert_memory_equal(c.data, "  hello", 7);
+        rg_buf_free(&c);
+        /* forced and cut: nothing; not forced and cut: the text, as it was */
+        for (int forced = 0; forced < 2; forced++) {
+            const char *cut = " <tool_call>{\"name\":\"g";
+            struct rg_chat_answer a;
+            rg_chat_answer_init(&a, tools, false);
+            a.forced = forced;
+            rg_buf_init(&c, 1 << 20);
+            for (size_t i = 0; i < strlen(cut); i += piece)
+                assert_int_equal(
+                    rg_chat_answer_feed(&a, cut + i, RG_MIN(piece, strlen(cut) - i), &c), RG_OK);
+            assert_int_equal(rg_chat_answer_end(&a, "t", &c, &calls), RG_OK);
+            assert_null(calls);
+            if (forced)
+                assert_int_equal(c.len, 0);
+            else
+                assert_non_null(memmem(c.data, c.len, "<tool_call>", 11));
+            rg_chat_answer_free(&a);
+            rg_buf_free(&c);
+        }
+    }
+    json_decref(tools);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_tools_and_forced_call),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_answer_split),
+        cmocka_unit_test(test_answer_whitespace_and_forced),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -677,7 +677,8 @@ static void run_property(struct fx *f, unsigned seed, int ops)
         if (rc) fail_msg("seed %u step %d op %d: %d %s", seed, step, op, rc, err);
     }
     size_t n = 0;
-    rg_db_msg_list_free(check_tree(f->db, a, cv, &n, seed, ops), n);
+    struct rg_db_msg *last = check_tree(f->db, a, cv, &n, seed, ops); /* n set before the free */
+    rg_db_msg_list_free(last, n);
     assert_int_equal(getconv(f->db, a, other).n_messages, 1);
 }
 
@@ -769,7 +770,8 @@ static void test_concurrent_writers(void **state)
     assert_true(added > 100);
     assert_true(deleted > 5);
     size_t n = 0;
-    rg_db_msg_list_free(check_tree(f->db, a, cv, &n, 0, -1), n);
+    struct rg_db_msg *last = check_tree(f->db, a, cv, &n, 0, -1); /* n set before the free */
+    rg_db_msg_list_free(last, n);
 }
 
 /* ---- search ------------------------------------------------------------------------------ */
