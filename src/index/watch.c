@@ -3,7 +3,6 @@
  * descriptor, a table of watch descriptors to directory paths, and a set of
  * paths waiting for the tree to be quiet.
  */
-#define _GNU_SOURCE
 #include "index/watch.h"
 
 #include <dirent.h>
@@ -129,7 +128,7 @@ static int add_tree(struct rg_watch *w, const char *path, int depth, char *err)
 {
     if (depth > MAX_DEPTH) return RG_OK;
     if (w->n_dirs >= (size_t)w->p.max_watches)
-        return rg_err_set(err, RG_TOOBIG, "more than %d directories to watch", w->p.max_watches);
+        return rg_err_set(err, RG_ETOOBIG, "more than %d directories to watch", w->p.max_watches);
     int wd = inotify_add_watch(w->fd, path, MASK);
     if (wd < 0) {
         if (errno == ENOENT || errno == ENOTDIR || errno == EACCES) return RG_OK; /* gone */
