@@ -1038,8 +1038,7 @@ static void catch_up(struct rg_library *lib, const struct rg_db_lib_folder *fo)
     json_decref(p);
 }
 
-/* The owner's collection named name, made when missing. */
-static int collection_named(struct rg_library *lib, int64_t owner, const char *name, int64_t *id,
+int rg_library_collection_named(struct rg_library *lib, int64_t owner, const char *name, int64_t *id,
                             char *err)
 {
     struct rg_db_collection *cs = NULL;
@@ -1071,7 +1070,7 @@ int rg_library_folder_add(struct rg_library *lib, int64_t owner, const char *pat
         char name[RG_DB_LIB_NAME_MAX];
         clip(name, sizeof name, b && b[1] ? b + 1 : "library");
         if (!rg_utf8_valid(name, strlen(name))) rg_strlcpy(name, "library", sizeof name);
-        int rc = collection_named(lib, owner, name, &collection, err);
+        int rc = rg_library_collection_named(lib, owner, name, &collection, err);
         if (rc) return rc;
     }
     int rc = rg_db_lib_folder_add(lib->p.db, owner, collection, real, wall_ms(), out, err);

@@ -64,6 +64,16 @@ struct rg_library_embedder {
     void *user;
 };
 
+/* The embedder over the engine for model id (the server's and the CLI's):
+ * fills *out, whose user is le (which must outlive the library). */
+struct rg_engine;
+struct rg_library_engine {
+    struct rg_engine *engine;
+    const char *model;
+};
+void rg_library_engine_embedder(struct rg_library_engine *le, struct rg_engine *engine,
+                                const char *model, struct rg_library_embedder *out);
+
 struct rg_library_params {
     struct rg_db *db;     /* migrated; outlives the library. Required */
     struct rg_jobs *jobs; /* the queue ("library.index" is registered on it, so before
@@ -135,6 +145,11 @@ int rg_library_index(struct rg_library *lib, int64_t owner, int64_t id,
 /* Deletes a document: its chunks, vectors and stored upload. RG_ENOTFOUND,
  * RG_EPERM (a shared collection of another). */
 int rg_library_remove(struct rg_library *lib, int64_t owner, int64_t id, char *err);
+
+/* The owner's own collection called name (one line, UTF-8), made when
+ * missing: uploads without a collection go to "Uploads". */
+int rg_library_collection_named(struct rg_library *lib, int64_t owner, const char *name,
+                                int64_t *id, char *err);
 
 /* ---- watched folders ---- */
 
