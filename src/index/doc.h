@@ -164,7 +164,8 @@ int rg_doc_parse_mem(enum rg_doc_format format, const void *data, size_t len,
                      const struct rg_doc_limits *limits, rg_doc_fn cb, void *user, char *err);
 
 /* Convenience for single-document formats: parses and returns the first
- * document in *out (the caller frees it), stopping after it. Same returns. */
+ * document in *out (the caller frees it), stopping after it. Same returns,
+ * and RG_ENOTFOUND when the file holds no document (an empty ZIM). */
 int rg_doc_load_file(const char *path, const struct rg_doc_limits *limits, struct rg_doc **out,
                      char *err);
 int rg_doc_load_mem(enum rg_doc_format format, const void *data, size_t len,
