@@ -699,11 +699,32 @@ out:
 
 /* ---- jobs -------------------------------------------------------------------------- */
 
+struct inline_run {
+    struct rg_library *lib;
+    struct rg_db_document doc;
+};
+
+static void inline_progress(void *user, double f, const char *msg)
+{
+    struct inline_run *ir = user;
+    ir->lib->p.inline_progress(ir->lib->p.inline_user, &ir->doc, f, msg);
+}
+
 static int queue_index(struct rg_library *lib, int64_t owner, int64_t id, int64_t *job,
                        char *err)
 {
     if (job) *job = 0;
-    if (!lib->p.jobs) return rg_library_index(lib, owner, id, NULL, NULL, NULL, NULL, err);
+    if (!lib->p.jobs) {
+        struct inline_run ir = {.lib = lib};
+        char derr[RG_ERR_SIZE];
+        if (rg_db_doc_get(lib->p.db, owner, id, &ir.doc, derr) != RG_OK) ir.doc.id = id;
+        int rc = rg_library_index(lib, owner, id, lib->p.inline_progress ? inline_progress : NULL,
+                                  &ir, NULL, NULL, err);
+        if (lib->p.inline_progress && rc != RG_ENOTFOUND &&
+            rg_db_doc_get(lib->p.db, owner, id, &ir.doc, derr) == RG_OK)
+            lib->p.inline_progress(lib->p.inline_user, &ir.doc, -1, "done"); /* the outcome */
+        return rc;
+    }
     json_t *p = json_pack("{s:I}", "document", (json_int_t)id);
     if (!p) return rg_err_set(err, RG_ENOMEM, "out of memory");
     int64_t jid = 0;

@@ -74,6 +74,9 @@ struct rg_library_engine {
 void rg_library_engine_embedder(struct rg_library_engine *le, struct rg_engine *engine,
                                 const char *model, struct rg_library_embedder *out);
 
+/* Called during an indexing run with its progress (0..1) and a short line. */
+typedef void (*rg_library_progress_fn)(void *user, double fraction, const char *message);
+
 struct rg_library_params {
     struct rg_db *db;     /* migrated; outlives the library. Required */
     struct rg_jobs *jobs; /* the queue ("library.index" is registered on it, so before
@@ -89,6 +92,11 @@ struct rg_library_params {
     size_t overlap_tokens;   /* 32 */
     size_t embed_batch;      /* chunks per embedding request, 16 */
     bool watch;              /* start watches on the folders (the server: true) */
+    /* Without a queue: told of the inline runs' progress (user: the document
+     * row as it was queued); may be NULL. */
+    void (*inline_progress)(void *user, const struct rg_db_document *doc, double fraction,
+                            const char *message);
+    void *inline_user;
 };
 void rg_library_default_params(struct rg_library_params *p);
 
@@ -125,8 +133,6 @@ int rg_library_upload(struct rg_library *lib, int64_t owner, int64_t collection,
                       const void *data, size_t len, const char *tags, struct rg_db_document *doc,
                       int64_t *job, char *err);
 
-/* Called during an indexing run with its progress (0..1) and a short line. */
-typedef void (*rg_library_progress_fn)(void *user, double fraction, const char *message);
 
 /*
  * Indexes document id of owner now, on this thread (the job's run function
