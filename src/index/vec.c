@@ -553,10 +553,14 @@ static int random_level(struct rg_vec *v)
     return l > 15 ? 15 : l;
 }
 
-/* Adds link b to a's list on layer; a full list is re-selected. */
+/* Adds link b to a's list on layer. A full list keeps its nearest: b
+ * replaces the farthest link when it is nearer (the heuristic runs for a
+ * new node's own list only: re-selecting every neighbour's list would cost
+ * a quadratic number of dot products per insert). */
 static void link_add(struct rg_vec *v, const struct kern *k, uint32_t a, uint32_t b, int layer,
                      struct cand *tmp)
 {
+    (void)tmp;
     uint32_t *l = links_mut(v, a, layer);
     size_t max = layer == 0 ? (size_t)(2 * v->p.hnsw_m) : (size_t)v->p.hnsw_m;
     for (uint32_t j = 1; j <= l[0]; j++)
@@ -565,22 +569,17 @@ static void link_add(struct rg_vec *v, const struct kern *k, uint32_t a, uint32_
         l[++l[0]] = b;
         return;
     }
-    float *base = rg_malloc_array((size_t)v->p.dim, sizeof *base);
-    if (!base) return; /* the link is lost, the graph stays valid */
-    decode(v, a, base);
-    size_t n = 0;
+    decode(v, a, v->scratch);
+    float db = 1.0f - sim(v, k, v->scratch, b), worst = -1;
+    uint32_t at = 0;
     for (uint32_t j = 1; j <= l[0]; j++) {
-        tmp[n].id = l[j];
-        tmp[n++].d = 1.0f - sim(v, k, base, l[j]);
+        float d = 1.0f - sim(v, k, v->scratch, l[j]);
+        if (d > worst) {
+            worst = d;
+            at = j;
+        }
     }
-    tmp[n].id = b;
-    tmp[n++].d = 1.0f - sim(v, k, base, b);
-    rg_free(base);
-    qsort(tmp, n, sizeof *tmp, cmp_cand);
-    uint32_t sel[130];
-    size_t m = select_neighbours(v, k, tmp, n, max, sel);
-    l[0] = (uint32_t)m;
-    memcpy(l + 1, sel, m * sizeof *sel);
+    if (db < worst) l[at] = b;
 }
 
 /* Inserts slot i (its vector u, unit f32) into the graph. */
