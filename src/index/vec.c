@@ -521,18 +521,23 @@ static size_t select_neighbours(struct rg_vec *v, const struct kern *k, struct c
                                 size_t max, uint32_t *out)
 {
     size_t m = 0;
+    int dim = v->p.dim;
+    /* the kept ones decoded once each (at most max), the candidates read stored */
+    float *kept_v = rg_malloc_array(max * (size_t)dim, sizeof *kept_v);
     bool *kept = rg_calloc(n ? n : 1, sizeof *kept);
-    if (!kept) { /* degrade to the nearest */
+    if (!kept || !kept_v) { /* degrade to the nearest */
         for (size_t i = 0; i < n && m < max; i++)
             out[m++] = c[i].id;
+        rg_free(kept);
+        rg_free(kept_v);
         return m;
     }
     for (size_t i = 0; i < n && m < max; i++) {
-        decode(v, c[i].id, v->scratch);
         bool good = true;
         for (size_t j = 0; j < m && good; j++)
-            good = 1.0f - sim(v, k, v->scratch, out[j]) > c[i].d;
+            good = 1.0f - sim(v, k, kept_v + j * (size_t)dim, c[i].id) > c[i].d;
         if (good) {
+            decode(v, c[i].id, kept_v + m * (size_t)dim);
             out[m++] = c[i].id;
             kept[i] = true;
         }
@@ -540,6 +545,7 @@ static size_t select_neighbours(struct rg_vec *v, const struct kern *k, struct c
     for (size_t i = 0; i < n && m < max; i++)
         if (!kept[i]) out[m++] = c[i].id;
     rg_free(kept);
+    rg_free(kept_v);
     return m;
 }
 
