@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "common/alloc.h"
+#include "common/log.h"
 #include "common/str.h"
 #include "db/db.h"
 #include "engine/engine.h"
@@ -289,6 +290,7 @@ int rg_cmd_index(int argc, char **argv)
         return RG_EXIT_USAGE;
     }
     char err[RG_ERR_SIZE] = "";
+    rg_log_set_level(RG_LOG_WARN); /* the engine's per-request lines would drown the output */
     if (open_all(&c, watch, err) != RG_OK) {
         fprintf(stderr, "rustygpt index %s: %s\n", cmd, err);
         close_all(&c);
