@@ -1186,6 +1186,34 @@ static void *upkeep(void *arg)
     return NULL;
 }
 
+/* Ready documents whose chunks have no vectors of the configured model (the
+ * model was set or changed since) are indexed again: their hash has not
+ * changed, but the run sees the model differ. */
+static void reembed_all(struct rg_library *lib)
+{
+    struct rg_db_user *us = NULL;
+    size_t nu = 0;
+    char err[RG_ERR_SIZE];
+    if (rg_db_user_list(lib->p.db, &us, &nu, err) != RG_OK) return;
+    for (size_t u = 0; u < nu; u++) {
+        struct rg_db_doc_filter f = {.state = RG_DB_DOC_READY, .limit = PAGE};
+        for (int offset = 0;; offset += PAGE) {
+            f.offset = offset;
+            struct rg_db_document *ds = NULL;
+            size_t n = 0;
+            bool more = false;
+            if (rg_db_doc_list(lib->p.db, us[u].id, &f, &ds, &n, &more, err) != RG_OK) break;
+            for (size_t i = 0; i < n; i++)
+                if (ds[i].owner_id == us[u].id && ds[i].n_chunks > 0 &&
+                    strcmp(ds[i].embed_model, lib->model))
+                    queue_index(lib, us[u].id, ds[i].id, NULL, err);
+            rg_free(ds);
+            if (!more) break;
+        }
+    }
+    rg_free(us);
+}
+
 /* ---- the object -------------------------------------------------------------------- */
 
 struct rg_library *rg_library_new(const struct rg_library_params *p, char *err)
@@ -1262,6 +1290,7 @@ int rg_library_start(struct rg_library *lib, char *err)
         catch_up(lib, &fs[i]);
     }
     rg_free(fs);
+    if (lib->has_emb && lib->p.jobs) reembed_all(lib);
     lib->folders_pending = lib->n_folders > 0 && !add_config_folders(lib);
     if (pthread_create(&lib->upkeep, NULL, upkeep, lib) == 0) lib->upkeep_on = true;
     return RG_OK;

@@ -402,16 +402,25 @@ static void test_upload_and_search(void **state)
 static void test_embeddings(void **state)
 {
     (void)state;
-    struct rg_server s;
-    const char *extra[] = {"--embedding-model", "enc", NULL};
-    rg_harness_start(&s, "rg_lib", extra, ENV);
+    /* first without a model (full-text only), then restarted with one: the
+     * document is embedded without being touched */
+    char base[] = "/tmp/rg_libe_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char data[600], models[600];
+    snprintf(data, sizeof data, "%s/data", base);
+    snprintf(models, sizeof models, "%s/models", base);
+    assert_int_equal(mkdir(data, 0700), 0);
+    assert_int_equal(mkdir(models, 0700), 0);
     const char *b = getenv("RG_BUILD_DIR");
     char cmd[1400];
     snprintf(cmd, sizeof cmd,
              "'%s/gguf_gen' --arch bert --n-embd 64 --n-layer 2 --n-head 4 --n-ff 128 --type F16 "
-             "-o '%s/models/enc.gguf' >/dev/null",
-             b ? b : "build", s.dir);
+             "-o '%s/enc.gguf' >/dev/null",
+             b ? b : "build", models);
     assert_int_equal(sh(cmd), 0);
+    struct rg_server s;
+    const char *plain[] = {"--data-dir", data, "--models-dir", models, NULL};
+    rg_harness_start(&s, "rg_lib", plain, ENV);
     const char *admin = signup(&s, "admin@example.com", 0);
     const char md[] = "# Rivers\n\nThe marrowfen river floods every spring and the farmers "
                       "move their sheep uphill.\n\n# Mountains\n\nSnow stays on the peaks until "
@@ -420,12 +429,35 @@ static void test_embeddings(void **state)
     char stv[32];
     json_t *doc;
     wait_done(&s, admin, id, stv, sizeof stv, &doc);
-    if (strcmp(stv, "ready")) fail_msg("not ready: %s", json_string_value(json_object_get(doc, "error")));
-    assert_string_equal(json_string_value(json_object_get(doc, "embedding_model")), "enc");
+    assert_string_equal(stv, "ready");
+    assert_true(json_is_null(json_object_get(doc, "embedding_model")));
     json_decref(doc);
+    json_t *o = search(&s, admin, "q=marrowfen&mode=hybrid");
+    assert_true(json_is_true(json_object_get(o, "degraded")));
+    assert_int_equal(n_results(o), 1);
+    json_decref(o);
+    assert_int_equal(rg_server_stop(&s), 0);
+
+    const char *extra[] = {"--data-dir", data, "--models-dir", models, "--embedding-model", "enc",
+                           NULL};
+    rg_harness_start_on(&s, extra, ENV);
+    admin = login(&s, "admin@example.com", 0);
+    char dpath[100];
+    snprintf(dpath, sizeof dpath, "/library/documents/%lld", (long long)id);
+    double end = now_s() + 60;
+    for (;;) {
+        doc = call(&s, "GET", dpath, admin, NULL, 200);
+        const char *m = json_string_value(json_object_get(doc, "embedding_model"));
+        const char *sv = json_string_value(json_object_get(doc, "state"));
+        bool done = m && !strcmp(m, "enc") && !strcmp(sv, "ready");
+        json_decref(doc);
+        if (done) break;
+        if (now_s() > end) fail_msg("the document was not embedded after the restart");
+        sleep_ms(100);
+    }
     char path[200];
     snprintf(path, sizeof path, "/library/documents/%lld/chunks", (long long)id);
-    json_t *o = call(&s, "GET", path, admin, NULL, 200);
+    o = call(&s, "GET", path, admin, NULL, 200);
     json_t *cs = json_object_get(o, "chunks");
     assert_true(json_array_size(cs) >= 1);
     for (size_t i = 0; i < json_array_size(cs); i++)
@@ -458,6 +490,8 @@ static void test_embeddings(void **state)
     assert_int_equal(n_results(o), 0);
     json_decref(o);
     rg_harness_stop(&s);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    sh(cmd);
 }
 
 /* ---- the watched folder ------------------------------------------------------------ */
