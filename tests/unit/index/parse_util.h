@@ -15,7 +15,7 @@
 #include "index/doc.h"
 
 /* A fresh directory under TMPDIR for this process. */
-static const char *tmp_dir(void)
+static inline const char *tmp_dir(void)
 {
     static char dir[256];
     if (!dir[0]) {
@@ -26,13 +26,13 @@ static const char *tmp_dir(void)
     return dir;
 }
 
-static const char *tmp_path(char *buf, size_t n, const char *name)
+static inline const char *tmp_path(char *buf, size_t n, const char *name)
 {
     snprintf(buf, n, "%s/%s", tmp_dir(), name);
     return buf;
 }
 
-static void write_bytes(const char *path, const void *data, size_t len)
+static inline void write_bytes(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -47,7 +47,7 @@ struct entry {
 };
 
 /* Writes a zip with entries in order; the first ("mimetype") stored. */
-static void write_zip(const char *path, const struct entry *e, size_t n)
+static inline void write_zip(const char *path, const struct entry *e, size_t n)
 {
     int zerr = 0;
     zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
@@ -74,7 +74,7 @@ struct docs {
     size_t n;
 };
 
-static int collect(struct rg_doc *doc, void *user)
+static inline int collect(struct rg_doc *doc, void *user)
 {
     struct docs *ds = user;
     if (ds->n < 16) ds->d[ds->n++] = doc;
@@ -82,21 +82,21 @@ static int collect(struct rg_doc *doc, void *user)
     return 0;
 }
 
-static void docs_free(struct docs *ds)
+static inline void docs_free(struct docs *ds)
 {
     for (size_t i = 0; i < ds->n; i++) rg_doc_free(ds->d[i]);
     ds->n = 0;
 }
 
 /* Index of the first block whose text contains s, or -1. */
-static long find_block(const struct rg_doc *d, const char *s)
+static inline long find_block(const struct rg_doc *d, const char *s)
 {
     for (size_t i = 0; i < d->n_blocks; i++)
         if (strstr(d->blocks[i].text, s)) return (long)i;
     return -1;
 }
 
-static long find_section(const struct rg_doc *d, const char *title)
+static inline long find_section(const struct rg_doc *d, const char *title)
 {
     for (size_t i = 0; i < d->n_sections; i++)
         if (!strcmp(d->sections[i].title, title)) return (long)i;
@@ -104,7 +104,7 @@ static long find_section(const struct rg_doc *d, const char *title)
 }
 
 /* Asserts that source[src_start, src_end) of block bi holds needle. */
-static void assert_src_has(const struct rg_doc *d, long bi, const char *source, const char *needle)
+static inline void assert_src_has(const struct rg_doc *d, long bi, const char *source, const char *needle)
 {
     assert_true(bi >= 0);
     const struct rg_doc_block *b = &d->blocks[bi];
@@ -120,7 +120,7 @@ static void assert_src_has(const struct rg_doc *d, long bi, const char *source, 
     free(s);
 }
 
-static uint32_t crc32_of(const unsigned char *p, size_t n, uint32_t c)
+static inline uint32_t crc32_of(const unsigned char *p, size_t n, uint32_t c)
 {
     c = ~c;
     for (size_t i = 0; i < n; i++) {
@@ -130,14 +130,14 @@ static uint32_t crc32_of(const unsigned char *p, size_t n, uint32_t c)
     return ~c;
 }
 
-static void be32(unsigned char *p, uint32_t v)
+static inline void be32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8),
     p[3] = (unsigned char)v;
 }
 
 /* A 48x48 grey RGB PNG, zlib data in one stored block (no compressor needed). */
-static void write_png48(const char *path)
+static inline void write_png48(const char *path)
 {
     enum { W = 48, ROW = 1 + W * 3, RAW = ROW * W };
     static unsigned char raw[RAW];
