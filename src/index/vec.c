@@ -628,7 +628,8 @@ static int graph_insert(struct rg_vec *v, uint32_t i, const float *u)
         }
     }
     int rc = RG_OK;
-    struct cand *tmp = rg_malloc_array((size_t)(2 * v->p.hnsw_m + 2) + (size_t)v->p.hnsw_ef_construction, sizeof *tmp);
+    struct cand *tmp = rg_malloc_array(
+        (size_t)(2 * v->p.hnsw_m + 2) + (size_t)v->p.hnsw_ef_construction, sizeof *tmp);
     if (!tmp) rc = RG_ENOMEM;
     for (int lc = L < v->max_level ? L : v->max_level; lc >= 0 && !rc; lc--) {
         rc = search_layer(v, &k, u, ep, v->p.hnsw_ef_construction, lc, NULL, false, &vs, &cands,
@@ -687,7 +688,8 @@ static int build_locked(struct rg_vec *v)
             int L = random_level(v);
             v->lvl[0] = (uint8_t)L;
             v->l0[0] = 0;
-            v->up[0] = L ? rg_calloc((size_t)L * (size_t)(v->p.hnsw_m + 1), sizeof(uint32_t)) : NULL;
+            v->up[0] =
+                L ? rg_calloc((size_t)L * (size_t)(v->p.hnsw_m + 1), sizeof(uint32_t)) : NULL;
             if (L && !v->up[0]) v->lvl[0] = 0, L = 0;
             v->max_level = L;
             continue;
@@ -775,8 +777,10 @@ int rg_vec_add(struct rg_vec *v, const struct rg_vec_meta *m, const float *x, ch
 /* After removals: compact (no graph) or rebuild (a quarter dead). */
 static void tidy_locked(struct rg_vec *v)
 {
-    if (!v->graph && v->n_dead > 0 && v->n_dead * 4 >= v->n) compact(v);
-    else if (v->graph && v->n_dead * 4 >= v->n) build_locked(v);
+    if (!v->graph && v->n_dead > 0 && v->n_dead * 4 >= v->n)
+        compact(v);
+    else if (v->graph && v->n_dead * 4 >= v->n)
+        build_locked(v);
 }
 
 bool rg_vec_remove(struct rg_vec *v, int64_t id)
@@ -996,8 +1000,7 @@ static uint64_t get64(const uint8_t *h, size_t o)
     return x;
 }
 
-int rg_vec_save(struct rg_vec *v, const char *path, int64_t db_count, int64_t db_max_id,
-                char *err)
+int rg_vec_save(struct rg_vec *v, const char *path, int64_t db_count, int64_t db_max_id, char *err)
 {
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -1021,8 +1024,7 @@ int rg_vec_save(struct rg_vec *v, const char *path, int64_t db_count, int64_t db
         wput(&w, v->lvl, v->n);
         wput(&w, v->l0, v->n * l0_width(v) * sizeof(uint32_t));
         for (size_t i = 0; i < v->n; i++)
-            if (v->lvl[i])
-                wput(&w, v->up[i], (size_t)v->lvl[i] * (size_t)(v->p.hnsw_m + 1) * 4);
+            if (v->lvl[i]) wput(&w, v->up[i], (size_t)v->lvl[i] * (size_t)(v->p.hnsw_m + 1) * 4);
     }
     memcpy(h, VEC_MAGIC, 8);
     put32(h, 8, VEC_VERSION);
@@ -1084,16 +1086,21 @@ struct rg_vec *rg_vec_load(const struct rg_vec_params *p, const char *path, int6
     uint8_t h[VEC_HDR];
     struct rg_vec *v = NULL;
     const char *why = NULL;
-    if (fread(h, 1, VEC_HDR, f) != VEC_HDR || memcmp(h, VEC_MAGIC, 8)) why = "not a vector file";
-    else if (get32(h, 8) != VEC_VERSION) why = "another version";
+    if (fread(h, 1, VEC_HDR, f) != VEC_HDR || memcmp(h, VEC_MAGIC, 8))
+        why = "not a vector file";
+    else if (get32(h, 8) != VEC_VERSION)
+        why = "another version";
     else if (get32(h, 12) != (uint32_t)p->dim || get32(h, 16) != (uint32_t)p->storage)
         why = "another dimension or storage";
-    else if (h[80 + 127] || strncmp((const char *)h + 80, p->model, 128)) why = "another model";
+    else if (h[80 + 127] || strncmp((const char *)h + 80, p->model, 128))
+        why = "another model";
     if (!why) {
         struct rg_vec_params q = *p;
         q.hnsw_m = (int)get32(h, 20);
-        if (q.hnsw_m < 4 || q.hnsw_m > 64) why = "bad graph parameters";
-        else if (!(v = rg_vec_init(&q, err))) why = "out of memory";
+        if (q.hnsw_m < 4 || q.hnsw_m > 64)
+            why = "bad graph parameters";
+        else if (!(v = rg_vec_init(&q, err)))
+            why = "out of memory";
     }
     uint64_t slots = why ? 0 : get64(h, 32);
     if (!why && (slots >= UINT32_MAX || get64(h, 40) > slots || get32(h, 64) >= slots + !slots))
@@ -1136,8 +1143,10 @@ struct rg_vec *rg_vec_load(const struct rg_vec_params *p, const char *path, int6
                     break;
                 }
                 size_t nb = (size_t)v->lvl[i] * (size_t)(v->p.hnsw_m + 1);
-                if (!(v->up[i] = rg_malloc_array(nb, sizeof(uint32_t)))) why = "out of memory";
-                else rget(&r, v->up[i], nb * 4);
+                if (!(v->up[i] = rg_malloc_array(nb, sizeof(uint32_t))))
+                    why = "out of memory";
+                else
+                    rget(&r, v->up[i], nb * 4);
             }
         }
         if (!why && (r.bad || r.left != 0)) why = "truncated";

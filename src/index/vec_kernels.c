@@ -26,7 +26,7 @@ uint16_t rg_vec_f32_to_f16(float f)
     if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0)); /* inf, nan */
     int32_t ne = (int32_t)e - 127 + 15;
     if (ne >= 31) return (uint16_t)(sign | 0x7c00u); /* overflow: inf */
-    if (ne <= 0) {                                     /* subnormal or zero */
+    if (ne <= 0) {                                   /* subnormal or zero */
         if (ne < -10) return (uint16_t)sign;
         m |= 0x800000u;
         uint32_t shift = (uint32_t)(14 - ne);

@@ -54,7 +54,7 @@ static void test_kernels(void **state)
     for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
         assert_true(rg_vec_f16_to_f32(rg_vec_f32_to_f16(exact[i])) == exact[i]);
     assert_int_equal(rg_vec_f32_to_f16(1.0f + 1.0f / 4096), 0x3c00); /* tie to even */
-    assert_int_equal(rg_vec_f32_to_f16(1e6f), 0x7c00);              /* overflow: inf */
+    assert_int_equal(rg_vec_f32_to_f16(1e6f), 0x7c00);               /* overflow: inf */
     assert_true(isnan(rg_vec_f16_to_f32(rg_vec_f32_to_f16(NAN))));
     for (int i = 0; i < 10000; i++) {
         float x = frand() * 100;
@@ -115,7 +115,7 @@ static void test_exact_equals_scalar(void **state)
 {
     (void)state;
     enum { N = 3000, DIM = 64, K = 10 };
-    float (*data)[64] = malloc(sizeof(float[N][64]));
+    float(*data)[64] = malloc(sizeof(float[N][64]));
     struct ref *ref = malloc(N * sizeof *ref);
     struct rg_vec *v = mkindex(DIM, RG_VEC_F16, 0);
     char err[RG_ERR_SIZE];
@@ -363,8 +363,8 @@ static void test_open_rebuild(void **state)
     struct rg_db_collection_new kn = {.owner_id = u.id, .name = "c", .now = 1};
     assert_int_equal(rg_db_collection_create(db, &kn, &k, err), RG_OK);
     struct rg_db_document d;
-    struct rg_db_doc_new dn = {.owner_id = u.id, .collection_id = k.id, .source = "d",
-                               .format = "txt", .now = 1};
+    struct rg_db_doc_new dn = {
+        .owner_id = u.id, .collection_id = k.id, .source = "d", .format = "txt", .now = 1};
     assert_int_equal(rg_db_doc_create(db, &dn, &d, err), RG_OK);
     enum { N = 300, DIM = 16 };
     struct rg_db_chunk ch[N];
