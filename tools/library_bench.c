@@ -11,7 +11,8 @@
  *   - the vector index built from the database (rg_vec_open: the rebuild a
  *     missing file costs), f16;
  *   - full-text search (rg_db_chunk_search, limit 20) for two words, a
- *     mid-frequency one and a frequent one;
+ *     frequent one then a mid-frequency one (the last word is a prefix, as
+ *     typed); and the other way round, the frequent word as the prefix;
  *   - vector search, exact scan and HNSW (k 20, the user filter on);
  *   - hybrid (rg_search, limit 10: both lists at depth 50, fused), with the
  *     graph and with the exact scan.
@@ -251,10 +252,14 @@ int main(int argc, char **argv)
     double *lat = malloc((size_t)queries * sizeof *lat);
     float *qv = malloc((size_t)queries * (size_t)g_dim * sizeof *qv);
     char(*qs)[64] = malloc((size_t)queries * 64);
+    char(*qs2)[64] = malloc((size_t)queries * 64);
     for (int i = 0; i < queries; i++) {
         clustered(qv + (size_t)i * (size_t)g_dim);
         /* a word of rank 200..2200 and one of the 50 most frequent */
-        snprintf(qs[i], 64, "%s %s", words[200 + rnd() % 2000], words[rnd() % 50]);
+        int mid = 200 + (int)(rnd() % 2000), common = (int)(rnd() % 50);
+        snprintf(qs[i], 64, "%s %s", words[common], words[mid]);
+        /* the frequent word last: as a prefix it matches many words' lists */
+        snprintf(qs2[i], 64, "%s %s", words[mid], words[common]);
     }
     double p[16][2];
     long hits_fts = 0;
@@ -270,6 +275,16 @@ int main(int argc, char **argv)
         rg_free(h);
     }
     pct(lat, queries, &p[0][0], &p[0][1]);
+    for (int i = 0; i < queries; i++) {
+        struct rg_db_chunk_query q = {.q = qs2[i], .limit = 20};
+        struct rg_db_chunk_hit *h;
+        size_t n;
+        double a = now_ms();
+        if (rg_db_chunk_search(db, u.id, &q, &h, &n, err)) return die("search", err);
+        lat[i] = now_ms() - a;
+        rg_free(h);
+    }
+    pct(lat, queries, &p[5][0], &p[5][1]);
     struct rg_vec_hit vh[20];
     int nh;
     struct rg_vec_filter vf = {.user = u.id};
@@ -333,14 +348,16 @@ int main(int argc, char **argv)
     printf(
         "{\"chunks\": %ld, \"dim\": %d, \"queries\": %d, \"isa\": \"%s\", \"fill_s\": %.1f,"
         " \"index_load_s\": %.2f, \"index_bytes\": %zu, \"fts_p50_ms\": %.2f, \"fts_p99_ms\": %.2f,"
-        " \"fts_hits_avg\": %.1f, \"vec_exact_p50_ms\": %.2f, \"vec_exact_p99_ms\": %.2f,"
+        " \"fts_hits_avg\": %.1f, \"fts_prefix_common_p50_ms\": %.2f, "
+        "\"fts_prefix_common_p99_ms\": %.2f, \"vec_exact_p50_ms\": %.2f, \"vec_exact_p99_ms\": "
+        "%.2f,"
         " \"hybrid_exact_p50_ms\": %.2f, \"hybrid_exact_p99_ms\": %.2f, \"hnsw_build_s\": %.1f,"
         " \"hnsw_ef_construction\": %d, \"hnsw_bytes\": %zu, \"graph_bytes\": %zu,"
         " \"hnsw_recall10\": %.3f, \"vec_hnsw_p50_ms\": %.2f, \"vec_hnsw_p99_ms\": %.2f,"
         " \"hybrid_hnsw_p50_ms\": %.2f, \"hybrid_hnsw_p99_ms\": %.2f}\n",
         chunks, g_dim, queries, rg_vec_isa(), fill_s, load_s, st0.bytes, p[0][0], p[0][1],
-        (double)hits_fts / queries, p[1][0], p[1][1], p[2][0], p[2][1], build_s, efc, st1.bytes,
-        st1.graph_bytes, recall, p[3][0], p[3][1], p[4][0], p[4][1]);
+        (double)hits_fts / queries, p[5][0], p[5][1], p[1][0], p[1][1], p[2][0], p[2][1], build_s,
+        efc, st1.bytes, st1.graph_bytes, recall, p[3][0], p[3][1], p[4][0], p[4][1]);
     rg_vec_free(v);
     rg_db_close(db);
     if (!keep) {
@@ -357,5 +374,6 @@ int main(int argc, char **argv)
     free(lat);
     free(qv);
     free(qs);
+    free(qs2);
     return 0;
 }

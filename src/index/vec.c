@@ -226,9 +226,7 @@ static void decode(const struct rg_vec *v, size_t slot, float *out)
 {
     int dim = v->p.dim;
     if (v->p.storage == RG_VEC_F16) {
-        const uint16_t *h = (const uint16_t *)(v->data + slot * v->row);
-        for (int i = 0; i < dim; i++)
-            out[i] = rg_vec_f16_to_f32(h[i]);
+        rg_vec_kernel_decode_f16()((const uint16_t *)(v->data + slot * v->row), out, dim);
     } else {
         const int8_t *q = (const int8_t *)(v->data + slot * v->row);
         for (int i = 0; i < dim; i++)
@@ -559,14 +557,12 @@ static int random_level(struct rg_vec *v)
     return l > 15 ? 15 : l;
 }
 
-/* Adds link b to a's list on layer. A full list keeps its nearest: b
- * replaces the farthest link when it is nearer (the heuristic runs for a
- * new node's own list only: re-selecting every neighbour's list would cost
- * a quadratic number of dot products per insert). */
+/* Adds link b to a's list on layer; a full list is chosen again by the
+ * heuristic among its links and b, which keeps the long links between
+ * clusters that "keep the nearest" would drop. */
 static void link_add(struct rg_vec *v, const struct kern *k, uint32_t a, uint32_t b, int layer,
                      struct cand *tmp)
 {
-    (void)tmp;
     uint32_t *l = links_mut(v, a, layer);
     size_t max = layer == 0 ? (size_t)(2 * v->p.hnsw_m) : (size_t)v->p.hnsw_m;
     for (uint32_t j = 1; j <= l[0]; j++)
@@ -576,16 +572,18 @@ static void link_add(struct rg_vec *v, const struct kern *k, uint32_t a, uint32_
         return;
     }
     decode(v, a, v->scratch);
-    float db = 1.0f - sim(v, k, v->scratch, b), worst = -1;
-    uint32_t at = 0;
+    size_t n = 0;
     for (uint32_t j = 1; j <= l[0]; j++) {
-        float d = 1.0f - sim(v, k, v->scratch, l[j]);
-        if (d > worst) {
-            worst = d;
-            at = j;
-        }
+        tmp[n].id = l[j];
+        tmp[n++].d = 1.0f - sim(v, k, v->scratch, l[j]);
     }
-    if (db < worst) l[at] = b;
+    tmp[n].id = b;
+    tmp[n++].d = 1.0f - sim(v, k, v->scratch, b);
+    qsort(tmp, n, sizeof *tmp, cmp_cand);
+    uint32_t sel[130];
+    size_t m = select_neighbours(v, k, tmp, n, max, sel);
+    l[0] = (uint32_t)m;
+    memcpy(l + 1, sel, m * sizeof *sel);
 }
 
 /* Inserts slot i (its vector u, unit f32) into the graph. */
@@ -645,9 +643,9 @@ static int graph_insert(struct rg_vec *v, uint32_t i, const float *u)
         uint32_t *l = links_mut(v, i, lc);
         l[0] = (uint32_t)m;
         memcpy(l + 1, sel, m * sizeof *sel);
+        ep = tmp[0].id; /* before link_add reuses tmp */
         for (size_t j = 0; j < m; j++)
             link_add(v, &k, sel[j], i, lc, tmp);
-        ep = tmp[0].id;
     }
     rg_free(tmp);
     rg_free(cands.a);

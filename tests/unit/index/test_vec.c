@@ -250,6 +250,37 @@ static void test_hnsw_recall(void **state)
     for (int i = 0; i < 10; i++)
         assert_int_equal(a[i].meta.doc_id, 9999);
     rg_vec_free(v);
+    /* clustered vectors (100 tight clusters): the graph must keep links between clusters */
+    v = mkindex(32, RG_VEC_F16, 0);
+    float centres[100][32];
+    for (int c = 0; c < 100; c++)
+        randvec(centres[c], 32);
+    for (int i = 0; i < 6000; i++) {
+        float x[32];
+        for (int d = 0; d < 32; d++)
+            x[d] = centres[i % 100][d] + 0.1f * frand();
+        struct rg_vec_meta m = {i + 1, 1, 1, 1, false};
+        assert_int_equal(rg_vec_add(v, &m, x, err), RG_OK);
+    }
+    assert_int_equal(rg_vec_build_graph(v, err), RG_OK);
+    int found = 0;
+    for (int t = 0; t < 100; t++) {
+        float x[32];
+        for (int d = 0; d < 32; d++)
+            x[d] = centres[(t * 37) % 100][d] + 0.1f * frand();
+        int ne2, na2;
+        assert_int_equal(rg_vec_search(v, x, 10, NULL, RG_VEC_EXACT, 0, e, &ne2, err), RG_OK);
+        assert_int_equal(rg_vec_search(v, x, 10, NULL, RG_VEC_AUTO, 0, a, &na2, err), RG_OK);
+        for (int i = 0; i < ne2; i++)
+            for (int j = 0; j < na2; j++)
+                if (e[i].meta.id == a[j].meta.id) {
+                    found++;
+                    break;
+                }
+    }
+    printf("HNSW recall@10 clustered: %.3f\n", found / 1000.0);
+    assert_true(found >= 950);
+    rg_vec_free(v);
     /* int8 storage: the graph over int8 vectors keeps the same recall */
     v = random_index(6000, 32, RG_VEC_I8, 0);
     assert_int_equal(rg_vec_build_graph(v, err), RG_OK);
