@@ -345,19 +345,15 @@ static size_t utf8_cut(const char *s, size_t max)
     return n;
 }
 
-/*
- * The passages of the collections named in use for query: their text for
- * the system message (within budget tokens of v) into *passages and the
- * sources array (the order of their numbers) into *sources (NULL when no
- * collection is named or nothing was found). A collection the user cannot
- * see is RG_ENOTFOUND (404 in e); a failing search only loses the sources.
- */
-static int retrieve(struct rg_api_state *st, int64_t owner, const json_t *use, const char *query,
-                    const struct rg_vocab *v, size_t budget, struct rg_buf *passages,
-                    json_t **sources, struct rg_req_err *e)
+int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *use,
+                         const char *query, const struct rg_vocab *v, size_t budget,
+                         struct rg_buf *passages, json_t **sources, struct rg_req_err *e)
 {
     *sources = NULL;
     json_t *cv = json_object_get(use, "collections");
+    if (cv && !collections_valid(cv))
+        return rg_req_err_set(e, 400, "collections", NULL,
+                              "'collections' must be at most %d collection ids", COLLECTIONS_MAX);
     size_t nc = json_array_size(cv);
     if (!nc || !query || !*query) return RG_OK;
     int64_t ids[COLLECTIONS_MAX];
@@ -490,8 +486,8 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
     struct rg_buf passages;
     rg_buf_init(&passages, SIZE_MAX);
     json_t *sources = NULL;
-    rc = retrieve(st, a->owner, use, question, rg_model_vocab(model),
-                  (size_t)rg_engine_model_n_ctx(m) / 3, &passages, &sources, &e);
+    rc = rg_api_chat_retrieve(st, a->owner, use, question, rg_model_vocab(model),
+                              (size_t)rg_engine_model_n_ctx(m) / 3, &passages, &sources, &e);
     if (rc != RG_OK) {
         rg_api_reply_err(r, &e);
         rg_buf_free(&passages);
@@ -509,8 +505,7 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
         rg_buf_init(&sys, SIZE_MAX);
         const char *own = json_string_value(json_object_get(use, "system"));
         if (own && *own) rg_buf_printf(&sys, "%s\n\n", own);
-        rg_buf_printf(&sys, "Answer from these passages of the user's library when they help, and "
-                            "cite each passage you use by its number in brackets, like [1].\n\n");
+        rg_buf_printf(&sys, "%s", RG_API_CHAT_CITE);
         rg_buf_append(&sys, passages.data, passages.len);
         json_object_set_new(use, "system", rg_api_json_text(sys.data ? sys.data : "", sys.len));
         rg_buf_free(&sys);

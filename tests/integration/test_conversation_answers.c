@@ -646,6 +646,31 @@ static void test_library_sources(void **state)
     assert_true(json_array_size(json_object_get(json_object_get(saved, "settings"), "sources")) >= 1);
     json_decref(conv);
 
+    /* /v1 with the extension: the same passages, sources in the reply */
+    char v1[400];
+    snprintf(v1, sizeof v1,
+             "{\"model\":\"stories\",\"max_tokens\":2,\"rustygpt\":{\"collections\":[%lld]},"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"Which river flows through Vienna\"}]}",
+             col);
+    json_t *o = call(&srv, "POST", "/v1/chat/completions", tok, v1, 200);
+    json_t *vs = json_object_get(json_object_get(o, "rustygpt"), "sources");
+    assert_true(json_array_size(vs) >= 1);
+    assert_int_equal(ival(json_array_get(vs, 0), "chunk_id"), chunk);
+    assert_true(ival(json_object_get(o, "usage"), "prompt_tokens") > p_plain + 10);
+    json_decref(o);
+    snprintf(v1, sizeof v1,
+             "{\"model\":\"stories\",\"max_tokens\":2,\"stream\":true,\"rustygpt\":{\"collections\":[%lld]},"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"Which river flows through Vienna\"}]}",
+             col);
+    assert_int_equal(req(&srv, "POST", "/v1/chat/completions", tok, v1, &r), 200);
+    const char *firstdata = strstr(r.body, "data: ");
+    assert_non_null(firstdata);
+    assert_non_null(strstr(firstdata, "\"rustygpt\":{\"sources\":[{"));
+    assert_true(strstr(firstdata, "\"rustygpt\"") < strstr(firstdata, "\n\n")); /* the first chunk */
+    rg_resp_free(&r);
+    assert_int_equal(req(&srv, "POST", "/v1/chat/completions", NULL, v1, &r), 401); /* whose? */
+    rg_resp_free(&r);
+
     /* b may not answer from a's collection: 404, nothing saved */
     long long bc = new_conv(&srv, other);
     snprintf(path, sizeof path, "/chat/conversations/%lld/messages", bc);
