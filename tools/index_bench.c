@@ -27,10 +27,10 @@
 #include "index/doc.h"
 
 static const char *const vocab[] = {
-    "river", "water", "the",   "of",     "and",   "a",      "flows", "north",  "bank",  "delta",
-    "stone", "bridge", "town", "people", "crossed", "at",   "dawn",  "silt",   "boat",  "long",
-    "mountain", "snow", "melt", "spring", "valley", "road", "map",   "old",    "new",   "was",
-    "in",    "to",     "from", "with",   "under", "over",   "city",  "field",  "rain",  "wind"};
+    "river",    "water",  "the",  "of",     "and",     "a",    "flows", "north", "bank", "delta",
+    "stone",    "bridge", "town", "people", "crossed", "at",   "dawn",  "silt",  "boat", "long",
+    "mountain", "snow",   "melt", "spring", "valley",  "road", "map",   "old",   "new",  "was",
+    "in",       "to",     "from", "with",   "under",   "over", "city",  "field", "rain", "wind"};
 
 static unsigned long rng = 88172645463325252ul;
 static unsigned rnd(unsigned n)
@@ -59,19 +59,24 @@ static void sentence(struct rg_buf *b)
 static void paragraph(struct rg_buf *b)
 {
     unsigned n = 2 + rnd(7);
-    for (unsigned i = 0; i < n; i++) sentence(b);
+    for (unsigned i = 0; i < n; i++)
+        sentence(b);
 }
 
 enum style { S_TEXT, S_MD, S_HTML };
 
 static void prose(struct rg_buf *b, size_t bytes, enum style s)
 {
-    if (s == S_HTML) rg_buf_append_str(b, "<!DOCTYPE html><html><head><title>Bench</title></head><body>\n");
+    if (s == S_HTML)
+        rg_buf_append_str(b, "<!DOCTYPE html><html><head><title>Bench</title></head><body>\n");
     for (unsigned p = 0; b->len < bytes; p++) {
         if (p % 12 == 0) {
-            if (s == S_MD) rg_buf_printf(b, "## Section %u\n\n", p / 12);
-            else if (s == S_HTML) rg_buf_printf(b, "<h2>Section %u</h2>\n", p / 12);
-            else rg_buf_printf(b, "SECTION %u\n\n", p / 12);
+            if (s == S_MD)
+                rg_buf_printf(b, "## Section %u\n\n", p / 12);
+            else if (s == S_HTML)
+                rg_buf_printf(b, "<h2>Section %u</h2>\n", p / 12);
+            else
+                rg_buf_printf(b, "SECTION %u\n\n", p / 12);
         }
         if (s == S_HTML) rg_buf_append_str(b, "<p>");
         paragraph(b);
@@ -89,18 +94,30 @@ static char *make_epub(size_t bytes, size_t *len)
     zip_source_keep(src);
     struct rg_buf opf, parts[20];
     rg_buf_init(&opf, 1 << 20);
-    rg_buf_append_str(&opf, "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">"
-                            "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Bench</dc:title></metadata><manifest>");
-    for (int i = 0; i < 20; i++) rg_buf_printf(&opf, "<item id=\"c%d\" href=\"c%d.xhtml\" media-type=\"application/xhtml+xml\"/>", i, i);
+    rg_buf_append_str(
+        &opf,
+        "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">"
+        "<metadata "
+        "xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Bench</dc:title></"
+        "metadata><manifest>");
+    for (int i = 0; i < 20; i++)
+        rg_buf_printf(&opf,
+                      "<item id=\"c%d\" href=\"c%d.xhtml\" media-type=\"application/xhtml+xml\"/>",
+                      i, i);
     rg_buf_append_str(&opf, "</manifest><spine>");
-    for (int i = 0; i < 20; i++) rg_buf_printf(&opf, "<itemref idref=\"c%d\"/>", i);
+    for (int i = 0; i < 20; i++)
+        rg_buf_printf(&opf, "<itemref idref=\"c%d\"/>", i);
     rg_buf_append_str(&opf, "</spine></package>");
     static const char container[] =
-        "<?xml version=\"1.0\"?><container version=\"1.0\" xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\">"
-        "<rootfiles><rootfile full-path=\"OEBPS/content.opf\" media-type=\"application/oebps-package+xml\"/></rootfiles></container>";
-    zip_int64_t mi = zip_file_add(z, "mimetype", zip_source_buffer(z, "application/epub+zip", 20, 0), 0);
+        "<?xml version=\"1.0\"?><container version=\"1.0\" "
+        "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\">"
+        "<rootfiles><rootfile full-path=\"OEBPS/content.opf\" "
+        "media-type=\"application/oebps-package+xml\"/></rootfiles></container>";
+    zip_int64_t mi =
+        zip_file_add(z, "mimetype", zip_source_buffer(z, "application/epub+zip", 20, 0), 0);
     zip_set_file_compression(z, (zip_uint64_t)mi, ZIP_CM_STORE, 0);
-    zip_file_add(z, "META-INF/container.xml", zip_source_buffer(z, container, strlen(container), 0), 0);
+    zip_file_add(z, "META-INF/container.xml", zip_source_buffer(z, container, strlen(container), 0),
+                 0);
     zip_file_add(z, "OEBPS/content.opf", zip_source_buffer(z, opf.data, opf.len, 0), 0);
     for (int i = 0; i < 20; i++) {
         rg_buf_init(&parts[i], 1ul << 30);
@@ -110,7 +127,8 @@ static char *make_epub(size_t bytes, size_t *len)
         zip_file_add(z, name, zip_source_buffer(z, parts[i].data, parts[i].len, 0), 0);
     }
     zip_close(z);
-    for (int i = 0; i < 20; i++) rg_buf_free(&parts[i]);
+    for (int i = 0; i < 20; i++)
+        rg_buf_free(&parts[i]);
     rg_buf_free(&opf);
     zip_stat_t st;
     zip_source_stat(src, &st);
@@ -217,9 +235,12 @@ int main(int argc, char **argv)
     double mb = 16;
     int reps = 3, pdf_pages = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--mb")) mb = strtod(argv[i + 1], NULL);
-        else if (!strcmp(argv[i], "--reps")) reps = (int)strtol(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--pdf-pages")) pdf_pages = (int)strtol(argv[i + 1], NULL, 10);
+        if (!strcmp(argv[i], "--mb"))
+            mb = strtod(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--reps"))
+            reps = (int)strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--pdf-pages"))
+            pdf_pages = (int)strtol(argv[i + 1], NULL, 10);
     }
     size_t bytes = (size_t)(mb * 1e6);
     struct rg_buf b;
@@ -241,8 +262,10 @@ int main(int argc, char **argv)
     bench("epub", RG_DOC_FORMAT_EPUB, epub, len, reps);
     free(epub);
     char *pdf = make_pdf(pdf_pages, &len);
-    if (pdf) bench("pdf", RG_DOC_FORMAT_PDF, pdf, len, reps);
-    else fprintf(stderr, "pdf: ps2pdf not installed, skipped\n");
+    if (pdf)
+        bench("pdf", RG_DOC_FORMAT_PDF, pdf, len, reps);
+    else
+        fprintf(stderr, "pdf: ps2pdf not installed, skipped\n");
     free(pdf);
     return 0;
 }

@@ -86,10 +86,10 @@ struct rg_doc_section {
 };
 
 enum rg_doc_block_kind {
-    RG_DOC_BLOCK_HEADING,   /* a section's title as it stands in the text */
+    RG_DOC_BLOCK_HEADING, /* a section's title as it stands in the text */
     RG_DOC_BLOCK_PARAGRAPH,
     RG_DOC_BLOCK_LIST_ITEM,
-    RG_DOC_BLOCK_CODE,  /* preformatted, newlines kept */
+    RG_DOC_BLOCK_CODE, /* preformatted, newlines kept */
     RG_DOC_BLOCK_QUOTE,
     RG_DOC_BLOCK_TABLE, /* one row per line, cells separated by " | " */
 };
