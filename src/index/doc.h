@@ -105,7 +105,10 @@ struct rg_doc_block {
     int part;        /* index into rg_doc.parts (EPUB spine item, ZIM article); -1 if none */
     /* Byte range [src_start, src_end) of the block in its source: the file for
      * text, Markdown and HTML; the part's XHTML for EPUB; -1 when unknown (PDF,
-     * ZIM). Covers the whole element (tags included for HTML/XHTML). */
+     * ZIM). HTML/XHTML: from the start tag to after the end tag (or to the next
+     * block's start when the end tag is implied); Markdown: from the first to
+     * the last byte of the block's text (markup around it outside); text: the
+     * paragraph's lines. */
     int64_t src_start, src_end;
 };
 
