@@ -274,10 +274,10 @@ static int read_entry(struct epub *e, const char *name, char **out, size_t *out_
  * document that declares entities is refused outright. */
 static int read_xml(struct epub *e, const char *name, xmlDocPtr *out)
 {
-    char *data;
-    size_t len;
+    char *data = NULL;
+    size_t len = 0;
     int rc = read_entry(e, name, &data, &len);
-    if (rc) return rc;
+    if (rc || !data) return rc ? rc : RG_ENOMEM;
     if (memmem(data, len, "<!ENTITY", 8)) {
         rg_free(data);
         return rg_err_set(e->err, RG_EFORMAT, "EPUB: \"%.80s\" declares XML entities (refused)",
@@ -340,7 +340,7 @@ static int meta_from(struct rg_docb *b, char **field, xmlNodePtr n, bool append)
 
 static int parse_opf(struct epub *e, struct rg_docb *b, const char *opf_name, struct pkg *p)
 {
-    xmlDocPtr d;
+    xmlDocPtr d = NULL;
     int rc = read_xml(e, opf_name, &d);
     if (rc) return rc;
     xmlNodePtr root = xmlDocGetRootElement(d);
@@ -519,8 +519,8 @@ static int read_toc(struct epub *e, struct pkg *p)
         if (p->items[i].props && strstr(p->items[i].props, "nav")) nav = &p->items[i];
     int rc;
     if (nav) {
-        char *data;
-        size_t len;
+        char *data = NULL;
+        size_t len = 0;
         rc = read_entry(e, nav->href, &data, &len);
         if (rc) return rc == RG_ENOTFOUND ? RG_OK : rc;
         if (len > INT32_MAX) {
@@ -543,7 +543,7 @@ static int read_toc(struct epub *e, struct pkg *p)
         if (p->items[i].type && !strcmp(p->items[i].type, "application/x-dtbncx+xml"))
             ncx = &p->items[i];
     if (!ncx) return RG_OK;
-    xmlDocPtr d;
+    xmlDocPtr d = NULL;
     rc = read_xml(e, ncx->href, &d);
     if (rc == RG_ENOTFOUND) return RG_OK;
     if (rc) return rc;
@@ -558,11 +558,11 @@ static int check_drm(struct epub *e)
 {
     if (zip_name_locate(e->za, "META-INF/rights.xml", 0) >= 0)
         return rg_err_set(e->err, RG_EUNSUPPORTED, "EPUB: DRM-protected (rights.xml)");
-    char *data;
-    size_t len;
+    char *data = NULL;
+    size_t len = 0;
     int rc = read_entry(e, "META-INF/encryption.xml", &data, &len);
     if (rc == RG_ENOTFOUND) return RG_OK;
-    if (rc) return rc;
+    if (rc || !data) return rc ? rc : RG_ENOMEM;
     bool drm = memmem(data, len, "xmlenc#aes", 10) || memmem(data, len, "xmlenc#kw-", 10) ||
                memmem(data, len, "xmlenc#tripledes", 16);
     rg_free(data);
@@ -571,7 +571,7 @@ static int check_drm(struct epub *e)
 
 static char *container_rootfile(struct epub *e, int *rc)
 {
-    xmlDocPtr d;
+    xmlDocPtr d = NULL;
     *rc = read_xml(e, "META-INF/container.xml", &d);
     if (*rc) return NULL;
     char *path = NULL;
@@ -601,8 +601,8 @@ static int read_parts(struct epub *e, struct rg_docb *b, struct pkg *p)
         if (!it || !it->type ||
             (strcmp(it->type, "application/xhtml+xml") && strcmp(it->type, "text/html")))
             continue;
-        char *data;
-        size_t len;
+        char *data = NULL;
+        size_t len = 0;
         int rc = read_entry(e, it->href, &data, &len);
         if (rc == RG_ENOTFOUND) continue; /* a spine item missing from the zip */
         if (rc) return rc;
