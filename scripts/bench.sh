@@ -428,7 +428,7 @@ bench_library() {
 # chunks over its time minus the first run's.
 bench_library_index() {
   [[ -x $BIN && -x $GEN ]] || { log "rustygpt or gguf_gen missing: make build first"; return 1; }
-  local dir words=${BENCH_LIB_WORDS:-60000} t0 t1 t2 chunks bytes model=$MODELS/bge-small-shape-F16.gguf
+  local dir words=${BENCH_LIB_WORDS:-6000} t0 t1 t2 chunks bytes model=$MODELS/bge-small-shape-F16.gguf
   dir=$(mktemp -d)
   if [[ ! -s $model ]]; then
     log "writing $model"
