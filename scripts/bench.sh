@@ -454,7 +454,9 @@ bench_library_index() {
     echo "\`rustygpt index add\` (in process, SQLite) on a generated Markdown file of $words words"
     echo "($((bytes / 1024)) KiB, 256-token chunks with 32 of overlap), $(nproc) cores; the embedding run uses a"
     echo "random-weight bert GGUF of bge-small-en-v1.5's shape (384 x 12 layers, F16) from tools/gguf_gen."
-    echo "Chunks/s embedded = chunks / (embedding run - plain run). llama.cpp's llama-embedding on the"
+    echo "Each run is one process: its start and the database's creation count (they dominate the"
+    echo "plain run of a small file). Chunks/s embedded = chunks / (embedding run - plain run)."
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine). llama.cpp's llama-embedding on the"
     echo "same file: not measured here (LLAMA_CPP_DIR has no llama-embedding run in this script yet)."
     echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC')."
     echo
