@@ -1001,6 +1001,9 @@ static void on_paths(void *user, const char *const *paths, size_t n)
     struct folder_ctx f = {
         .lib = w->lib, .folder_id = w->folder_id, .owner = w->owner, .collection = w->collection};
     rg_strlcpy(f.root, w->root, sizeof f.root);
+    struct stat st;
+    if (stat(f.root, &st) != 0 || !S_ISDIR(st.st_mode))
+        return; /* the folder itself went away (an unmounted disk): keep its index */
     for (size_t i = 0; i < n; i++)
         reconcile(&f, paths[i], 1);
 }
