@@ -254,7 +254,7 @@ static inline float sim(const struct rg_vec *v, const struct kern *k, const floa
     return k->i8(q, (const int8_t *)(v->data + slot * v->row), v->p.dim) * v->scale[slot];
 }
 
-struct rg_vec *rg_vec_init(const struct rg_vec_params *p, char *err)
+struct rg_vec *rg_vec_new(const struct rg_vec_params *p, char *err)
 {
     if (!p || p->dim < 1 || p->dim > 4096) {
         rg_err_set(err, RG_EINVAL, "vector dimension must be 1..4096");
@@ -1097,7 +1097,7 @@ struct rg_vec *rg_vec_load(const struct rg_vec_params *p, const char *path, int6
         q.hnsw_m = (int)get32(h, 20);
         if (q.hnsw_m < 4 || q.hnsw_m > 64)
             why = "bad graph parameters";
-        else if (!(v = rg_vec_init(&q, err)))
+        else if (!(v = rg_vec_new(&q, err)))
             why = "out of memory";
     }
     uint64_t slots = why ? 0 : get64(h, 32);
@@ -1191,7 +1191,7 @@ struct rg_vec *rg_vec_open(const struct rg_vec_params *p, const char *path, stru
     struct rg_vec *v = path ? rg_vec_load(p, path, &fc, &fm, &rc, e2) : NULL;
     if (v && fc == count && fm == max_id) return v;
     rg_vec_free(v);
-    if (!(v = rg_vec_init(p, err))) return NULL;
+    if (!(v = rg_vec_new(p, err))) return NULL;
     *rebuilt = true;
     int64_t after = 0;
     for (;;) {

@@ -41,7 +41,7 @@ static struct rg_vec *mkindex(int dim, enum rg_vec_storage st, size_t threshold)
     p.storage = st;
     if (threshold) p.hnsw_threshold = threshold;
     char err[RG_ERR_SIZE];
-    struct rg_vec *v = rg_vec_init(&p, err);
+    struct rg_vec *v = rg_vec_new(&p, err);
     if (!v) fail_msg("init: %s", err);
     return v;
 }
