@@ -351,6 +351,26 @@ static void test_upload_and_search(void **state)
     o = call(&s, "GET", "/library/documents", other, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(o, "documents")), 0);
     json_decref(o);
+    /* a collection an admin publishes is readable, not writable, by everyone */
+    assert_int_equal(
+        status_of(&s, "POST", "/library/collections", other, "{\"name\":\"Mine\",\"shared\":true}"),
+        403);
+    json_t *col = call(&s, "POST", "/library/collections", admin,
+                       "{\"name\":\"Reference\",\"shared\":true}", 201);
+    int64_t col_id = json_integer_value(json_object_get(col, "id"));
+    json_decref(col);
+    char up[120];
+    snprintf(up, sizeof up, "ref.md&collection=%lld", (long long)col_id);
+    const char ref[] = "# Atlas\n\nThe sharedword is for everyone.\n";
+    int64_t ref_id = upload(&s, admin, up, ref, sizeof ref - 1);
+    wait_done(&s, admin, ref_id, stv, sizeof stv, NULL);
+    assert_string_equal(stv, "ready");
+    assert_int_equal(hits(&s, other, "sharedword", NULL, 0), 1);
+    snprintf(path, sizeof path, "/library/documents/%lld", (long long)ref_id);
+    assert_int_equal(status_of(&s, "GET", path, other, NULL), 200);
+    assert_int_equal(status_of(&s, "DELETE", path, other, NULL), 403);
+    snprintf(path, sizeof path, "/library/collections/%lld", (long long)col_id);
+    assert_int_equal(status_of(&s, "PATCH", path, other, "{\"name\":\"Taken\"}"), 403);
     /* folders are the admin's */
     assert_int_equal(status_of(&s, "POST", "/library/folders", other, "{\"path\":\"/tmp\"}"), 403);
 
