@@ -14,16 +14,26 @@
 #include "common/err.h"
 #include "index/doc.h"
 
-/* A fresh directory under TMPDIR for this process. */
+static char tmp_dir_path[256];
+
+static inline void tmp_dir_remove(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir_path);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir_path);
+}
+
+/* A fresh directory under TMPDIR for this process, removed at exit. */
 static inline const char *tmp_dir(void)
 {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!tmp_dir_path[0]) {
         const char *t = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/rg_index_test_XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(dir)) return "/tmp";
+        snprintf(tmp_dir_path, sizeof tmp_dir_path, "%s/rg_index_test_XXXXXX",
+                 t && *t ? t : "/tmp");
+        if (!mkdtemp(tmp_dir_path)) return "/tmp";
+        atexit(tmp_dir_remove);
     }
-    return dir;
+    return tmp_dir_path;
 }
 
 static inline const char *tmp_path(char *buf, size_t n, const char *name)
