@@ -1,6 +1,6 @@
 # Compiler flags shared by every target.
 add_compile_options(
-  -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wmissing-prototypes
+  -Wall -Wextra -Wpedantic $<$<COMPILE_LANGUAGE:C>:-Wstrict-prototypes> $<$<COMPILE_LANGUAGE:C>:-Wmissing-prototypes>
   -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter -fno-common)
 add_compile_definitions(_GNU_SOURCE)
 if(RG_WERROR)

@@ -10,6 +10,10 @@ PKGS=(
   # libraries (ARCHITECTURE.md: choices already made)
   libmicrohttpd-dev libjansson-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
   libsqlite3-dev libpq-dev libargon2-dev
+  # document parsers of the knowledge library (src/index)
+  libmd4c-dev libxml2-dev libzip-dev libpoppler-glib-dev libzim-dev
+  # the parser tests make their own ZIM and PDF files
+  zim-tools ghostscript
   # tests, fuzzing, coverage, lint, benchmarks
   libcmocka-dev clang libclang-rt-14-dev gcovr clang-tidy clang-format cppcheck wrk
   curl procps

@@ -170,6 +170,7 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
     a->n_routes += rg_api_ollama_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_auth_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_jobs_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_library_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes +=
         rg_api_chat_store_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes +=

@@ -34,6 +34,7 @@ struct rg_api_state {
     struct rg_db *db;               /* accounts and, later, chats */
     struct rg_auth *auth;           /* sign-in, tokens, API keys (auth.c) */
     struct rg_jobs *jobs;           /* the background job queue (jobs.c) */
+    struct rg_api_library *library; /* the knowledge library (library.c) */
 };
 
 /* Appends an area's routes; each returns how many it wrote (at most max). */

@@ -21,6 +21,16 @@ void rg_api_jobs_close(struct rg_api_state *st);
 int rg_api_jobs_metrics(struct rg_api_state *st, struct rg_buf *out);
 json_t *rg_api_jobs_status(struct rg_api_state *st);
 
+/* The knowledge library (library.c) over st's database, queue and engine:
+ * open registers its job kinds (from rg_api_jobs_open), start adds the
+ * --library folders and starts the watches (after the queue started), stop
+ * ends the watches (before the queue stops), close frees (after it). */
+int rg_api_library_open(struct rg_api_state *st, char *err);
+int rg_api_library_start(struct rg_api_state *st, char *err);
+void rg_api_library_stop(struct rg_api_state *st);
+void rg_api_library_close(struct rg_api_state *st);
+size_t rg_api_library_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+
 size_t rg_api_jobs_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 
 #endif

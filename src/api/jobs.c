@@ -139,6 +139,7 @@ int rg_api_jobs_open(struct rg_api_state *st, char *err)
     st->jobs = rg_jobs_init(&p, st->db, err);
     if (!st->jobs) return RG_EINVAL;
     int krc = rg_api_chat_jobs_register(st, err);
+    if (!krc) krc = rg_api_library_open(st, err); /* the library's job kinds */
     if (krc) return krc;
     const char *test = getenv("RUSTYGPT_TEST_ROUTES");
     if (test && !strcmp(test, "1")) {
@@ -155,13 +156,16 @@ int rg_api_jobs_open(struct rg_api_state *st, char *err)
 
 int rg_api_jobs_start(struct rg_api_state *st, char *err)
 {
-    return rg_jobs_start(st->jobs, err);
+    int rc = rg_jobs_start(st->jobs, err);
+    return rc ? rc : rg_api_library_start(st, err); /* watches; catch-up jobs */
 }
 
 void rg_api_jobs_close(struct rg_api_state *st)
 {
+    rg_api_library_stop(st); /* its watches submit jobs */
     rg_jobs_free(st->jobs);
     st->jobs = NULL;
+    rg_api_library_close(st); /* after the workers, which use it */
 }
 
 json_t *rg_api_jobs_status(struct rg_api_state *st)

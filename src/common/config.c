@@ -45,6 +45,12 @@ static const struct opt OPTS[] = {
      "sqlite:PATH or postgresql://... (default sqlite:<data-dir>/rustygpt.db)"},
     {"db-pool", 0, "N", OPT_INT, OFF(db_pool), "4", 1, 256,
      "database connections kept open (PostgreSQL; SQLite uses them for concurrent readers)"},
+    {"library", 0, "DIR", OPT_LIST, OFF(library), NULL, 0, 0,
+     "a folder of books and notes the knowledge library watches and indexes (repeatable; owned "
+     "by the first admin, in a collection named after the folder)"},
+    {"embedding-model", 0, "ID", OPT_STR, OFF(embedding_model), NULL, 0, 0,
+     "the model id (a GGUF bert encoder in --models-dir, or given with -m) the library embeds "
+     "chunks and queries with; without it search is full-text only"},
     {"job-workers", 0, "N", OPT_INT, OFF(job_workers), "2", 0, 256,
      "threads running background jobs (indexing, summaries...); 0 runs none on this node"},
     {"job-lease", 0, "SECONDS", OPT_INT, OFF(job_lease), "30", 1, 3600,

@@ -53,6 +53,9 @@ struct rg_config {
     char *db;       /* --db, NULL = "sqlite:<data-dir>/rustygpt.db" */
     char *web_dir;  /* --web-dir, NULL = assets embedded in the binary */
     int db_pool;    /* --db-pool, 4 */
+    /* knowledge library */
+    struct rg_strlist library; /* --library DIR, repeatable: watched folders of the first admin */
+    char *embedding_model;     /* --embedding-model ID, NULL: full-text search only */
     /* background jobs */
     int job_workers; /* --job-workers, 2: worker threads */
     int job_lease;   /* --job-lease SECONDS, 30: how long a dead node holds its jobs */

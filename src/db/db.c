@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
@@ -1180,4 +1181,532 @@ bool rg_db_snippet(const char *text, const struct rg_db_words *w, char *out, siz
     }
     out[o] = '\0';
     return true;
+}
+
+/* ---- library ----------------------------------------------------------------------- */
+
+static const char *const DOC_STATES[RG_DB_DOC_N_STATES] = {"queued", "indexing", "ready", "error"};
+
+const char *rg_db_doc_state_name(enum rg_db_doc_state s)
+{
+    return (unsigned)s < RG_DB_DOC_N_STATES ? DOC_STATES[s] : "?";
+}
+
+int rg_db_doc_state_parse(const char *s)
+{
+    for (int i = 0; s && i < RG_DB_DOC_N_STATES; i++)
+        if (!strcmp(s, DOC_STATES[i])) return i;
+    return -1;
+}
+
+void rg_db_chunk_clear(struct rg_db_chunk *c)
+{
+    if (!c) return;
+    rg_free(c->text);
+    c->text = NULL;
+}
+
+void rg_db_chunk_list_free(struct rg_db_chunk *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        rg_db_chunk_clear(&v[i]);
+    rg_free(v);
+}
+
+void rg_db_vec_page_free(struct rg_db_vec_page *p)
+{
+    if (!p) return;
+    rg_free(p->rows);
+    rg_free(p->buf);
+    memset(p, 0, sizeof *p);
+}
+
+/* A format name: [a-z0-9]{1,15}. */
+static int check_format(const char *f, bool required, char *err)
+{
+    if (!f) return required ? rg_err_set(err, RG_EINVAL, "format is required") : RG_OK;
+    size_t n = strlen(f);
+    bool ok = n >= 1 && n <= 15;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (f[i] >= 'a' && f[i] <= 'z') || (f[i] >= '0' && f[i] <= '9');
+    return ok ? RG_OK : rg_err_set(err, RG_EINVAL, "format must be [a-z0-9]{1,15}");
+}
+
+static int check_hash_opt(const char *h, char *err)
+{
+    if (!h || !*h) return RG_OK;
+    bool ok = strlen(h) == 64;
+    for (size_t i = 0; ok && i < 64; i++)
+        ok = (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f');
+    return ok ? RG_OK : rg_err_set(err, RG_EINVAL, "content hash must be 64 lower-case hex digits");
+}
+
+/* Text (a chunk, a description, an error): valid UTF-8 of at most max bytes
+ * without control bytes other than \t \n \r (so the snippet marks, \x02 and
+ * \x03, never occur in stored text). */
+static int check_body(const char *what, const char *s, size_t max, bool required, char *err)
+{
+    if (!s || !*s) return required ? rg_err_set(err, RG_EINVAL, "%s is required", what) : RG_OK;
+    size_t n = strlen(s);
+    if (n > max) return rg_err_set(err, RG_EINVAL, "%s is too long (at most %zu bytes)", what, max);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7f)
+            return rg_err_set(err, RG_EINVAL, "%s contains a control character", what);
+    }
+    if (!rg_utf8_valid(s, n)) return rg_err_set(err, RG_EINVAL, "%s is not valid UTF-8", what);
+    return RG_OK;
+}
+
+int rg_db_collection_create(struct rg_db *db, const struct rg_db_collection_new *n,
+                            struct rg_db_collection *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_text("name", n->name, RG_DB_LIB_NAME_MAX + 1, true, err);
+    if (!rc) rc = check_line("name", n->name, RG_DB_LIB_NAME_MAX + 1, err);
+    if (!rc) rc = check_body("description", n->description, RG_DB_LIB_DESC_MAX, false, err);
+    if (rc) return rc;
+    if (n->owner_id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    struct rg_db_collection_new v = *n;
+    v.description = n->description ? n->description : "";
+    WITH_CONN(db, err, db->ops->lib_coll_create(c, &v, out, err));
+}
+
+int rg_db_collection_get(struct rg_db *db, int64_t user, int64_t id, struct rg_db_collection *out,
+                         char *err)
+{
+    memset(out, 0, sizeof *out);
+    NEED_ID(user, "collection");
+    NEED_ID(id, "collection");
+    WITH_CONN(db, err, db->ops->lib_coll_get(c, user, id, out, err));
+}
+
+int rg_db_collection_list(struct rg_db *db, int64_t user, struct rg_db_collection **out, size_t *n,
+                          char *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (user <= 0) return RG_OK;
+    WITH_CONN(db, err, db->ops->lib_coll_list(c, user, out, n, err));
+}
+
+int rg_db_collection_update(struct rg_db *db, int64_t user, int64_t id,
+                            const struct rg_db_collection_change *ch, struct rg_db_collection *out,
+                            char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = ch->name ? check_text("name", ch->name, RG_DB_LIB_NAME_MAX + 1, true, err) : RG_OK;
+    if (!rc) rc = check_line("name", ch->name, RG_DB_LIB_NAME_MAX + 1, err);
+    if (!rc) rc = check_body("description", ch->description, RG_DB_LIB_DESC_MAX, false, err);
+    if (rc) return rc;
+    if (ch->shared < -1 || ch->shared > 1) return rg_err_set(err, RG_EINVAL, "bad flag value");
+    NEED_ID(user, "collection");
+    NEED_ID(id, "collection");
+    WITH_CONN(db, err, db->ops->lib_coll_update(c, user, id, ch, out, err));
+}
+
+int rg_db_collection_delete(struct rg_db *db, int64_t user, int64_t id, char *err)
+{
+    NEED_ID(user, "collection");
+    NEED_ID(id, "collection");
+    WITH_CONN(db, err, db->ops->lib_coll_delete(c, user, id, err));
+}
+
+int rg_db_lib_folder_add(struct rg_db *db, int64_t user, int64_t collection_id, const char *path,
+                         int64_t now, struct rg_db_lib_folder *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_text("path", path, RG_DB_LIB_PATH_MAX + 1, true, err);
+    if (!rc) rc = check_line("path", path, RG_DB_LIB_PATH_MAX + 1, err);
+    if (rc) return rc;
+    if (path[0] != '/') return rg_err_set(err, RG_EINVAL, "a folder's path must be absolute");
+    char p[RG_DB_LIB_PATH_MAX + 1];
+    rg_strlcpy(p, path, sizeof p);
+    for (size_t l = strlen(p); l > 1 && p[l - 1] == '/'; l--)
+        p[l - 1] = '\0';
+    NEED_ID(user, "user");
+    NEED_ID(collection_id, "collection");
+    WITH_CONN(db, err, db->ops->lib_folder_add(c, user, collection_id, p, now, out, err));
+}
+
+int rg_db_lib_folder_list(struct rg_db *db, int64_t user, struct rg_db_lib_folder **out, size_t *n,
+                          char *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (user < 0) return RG_OK;
+    WITH_CONN(db, err, db->ops->lib_folder_list(c, user, out, n, err));
+}
+
+int rg_db_lib_folder_remove(struct rg_db *db, int64_t user, int64_t id, char *err)
+{
+    NEED_ID(user, "folder");
+    NEED_ID(id, "folder");
+    WITH_CONN(db, err, db->ops->lib_folder_remove(c, user, id, err));
+}
+
+/* The metadata strings a document's _new and _change share. */
+static int check_doc_meta(const char *title, const char *authors, const char *language,
+                          const char *identifier, const char *encoding, char *err)
+{
+    int rc = check_line("title", title, RG_DB_LIB_NAME_MAX + 1, err);
+    if (!rc) rc = check_line("authors", authors, RG_DB_LIB_META_MAX + 1, err);
+    if (!rc) rc = check_line("language", language, 36, err);
+    if (!rc) rc = check_line("identifier", identifier, RG_DB_LIB_META_MAX + 1, err);
+    if (!rc) rc = check_line("encoding", encoding, 32, err);
+    return rc;
+}
+
+int rg_db_doc_create(struct rg_db *db, const struct rg_db_doc_new *n, struct rg_db_document *out,
+                     char *err)
+{
+    memset(out, 0, sizeof *out);
+    char tags[sizeof out->tags];
+    int rc = check_text("source", n->source, RG_DB_LIB_PATH_MAX + 1, true, err);
+    if (!rc) rc = check_line("source", n->source, RG_DB_LIB_PATH_MAX + 1, err);
+    if (!rc) rc = check_format(n->format, true, err);
+    if (!rc) rc = check_doc_meta(n->title, n->authors, n->language, n->identifier, n->encoding, err);
+    if (!rc) rc = check_hash_opt(n->content_hash, err);
+    if (!rc) rc = norm_tags(n->tags, tags, sizeof tags, err);
+    if (rc) return rc;
+    if (n->size < 0 || n->mtime < 0 || n->folder_id < 0)
+        return rg_err_set(err, RG_EINVAL, "size, mtime and folder must be >= 0");
+    if (n->owner_id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
+    NEED_ID(n->collection_id, "collection");
+    struct rg_db_doc_new v = *n;
+    v.title = n->title ? n->title : "";
+    v.authors = n->authors ? n->authors : "";
+    v.language = n->language ? n->language : "";
+    v.identifier = n->identifier ? n->identifier : "";
+    v.encoding = n->encoding ? n->encoding : "";
+    v.content_hash = n->content_hash ? n->content_hash : "";
+    v.tags = tags;
+    WITH_CONN(db, err, db->ops->lib_doc_create(c, &v, out, err));
+}
+
+int rg_db_doc_get(struct rg_db *db, int64_t user, int64_t id, struct rg_db_document *out,
+                  char *err)
+{
+    memset(out, 0, sizeof *out);
+    NEED_ID(user, "document");
+    NEED_ID(id, "document");
+    WITH_CONN(db, err, db->ops->lib_doc_get(c, user, id, out, err));
+}
+
+int rg_db_doc_by_path(struct rg_db *db, int64_t user, int64_t folder_id, const char *source,
+                      struct rg_db_document *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_text("source", source, RG_DB_LIB_PATH_MAX + 1, true, err);
+    if (rc) return rc;
+    NEED_ID(user, "document");
+    NEED_ID(folder_id, "document");
+    WITH_CONN(db, err, db->ops->lib_doc_by_path(c, user, folder_id, source, out, err));
+}
+
+int rg_db_doc_list(struct rg_db *db, int64_t user, const struct rg_db_doc_filter *f,
+                   struct rg_db_document **out, size_t *n, bool *more, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (f->limit < 1 || f->limit > 1000) return rg_err_set(err, RG_EINVAL, "limit must be 1..1000");
+    if (f->offset < 0) return rg_err_set(err, RG_EINVAL, "offset must be >= 0");
+    if (f->state < -1 || f->state >= RG_DB_DOC_N_STATES)
+        return rg_err_set(err, RG_EINVAL, "bad state filter");
+    if (f->collection_id < 0 || f->folder_id < -1)
+        return rg_err_set(err, RG_EINVAL, "bad collection or folder filter");
+    struct rg_db_doc_filter v = *f;
+    char tag[RG_DB_CONV_TAG_MAX + 8];
+    if (f->tag) {
+        int rc = norm_tags(f->tag, tag, sizeof tag, err);
+        if (rc) return rc;
+        if (strchr(tag, ',')) return rg_err_set(err, RG_EINVAL, "filter by one tag");
+        v.tag = tag;
+    }
+    if (user <= 0) return RG_OK;
+    WITH_CONN(db, err, db->ops->lib_doc_list(c, user, &v, out, n, more, err));
+}
+
+int rg_db_doc_set_state(struct rg_db *db, int64_t user, int64_t id, enum rg_db_doc_state state,
+                        double progress, const char *error, int64_t now, char *err)
+{
+    if ((unsigned)state >= RG_DB_DOC_N_STATES) return rg_err_set(err, RG_EINVAL, "bad state");
+    char e[RG_DB_LIB_ERROR_MAX + 1];
+    rg_db_copy_utf8(e, RG_DB_LIB_ERROR_MAX, state == RG_DB_DOC_ERROR && error ? error : "");
+    for (char *p = e; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+    if (!(progress >= 0)) progress = 0; /* NaN too */
+    if (progress > 1) progress = 1;
+    NEED_ID(user, "document");
+    NEED_ID(id, "document");
+    WITH_CONN(db, err, db->ops->lib_doc_set_state(c, user, id, (int)state, progress, e, now, err));
+}
+
+int rg_db_doc_update(struct rg_db *db, int64_t user, int64_t id, const struct rg_db_doc_change *ch,
+                     struct rg_db_document *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    char tags[sizeof out->tags];
+    int rc = check_doc_meta(ch->title, ch->authors, ch->language, ch->identifier, ch->encoding,
+                            err);
+    if (!rc) rc = check_format(ch->format, false, err);
+    if (!rc) rc = check_hash_opt(ch->content_hash, err);
+    if (!rc) rc = check_line("embedding model", ch->embed_model, 128, err);
+    if (!rc && ch->tags) rc = norm_tags(ch->tags, tags, sizeof tags, err);
+    if (rc) return rc;
+    if (ch->size < -1 || ch->mtime < -1) return rg_err_set(err, RG_EINVAL, "bad size or mtime");
+    NEED_ID(user, "document");
+    NEED_ID(id, "document");
+    struct rg_db_doc_change v = *ch;
+    if (ch->tags) v.tags = tags;
+    WITH_CONN(db, err, db->ops->lib_doc_update(c, user, id, &v, out, err));
+}
+
+int rg_db_doc_delete(struct rg_db *db, int64_t user, int64_t id, char *err)
+{
+    NEED_ID(user, "document");
+    NEED_ID(id, "document");
+    WITH_CONN(db, err, db->ops->lib_doc_delete(c, user, id, err));
+}
+
+int rg_db_chunks_replace(struct rg_db *db, int64_t user, int64_t doc_id,
+                         const struct rg_db_chunk *chunks, size_t n, int64_t *ids, char *err)
+{
+    if (n > 0 && !chunks) return rg_err_set(err, RG_EINVAL, "no chunks given");
+    if (n > 10000000) return rg_err_set(err, RG_EINVAL, "too many chunks");
+    for (size_t i = 0; i < n; i++) {
+        const struct rg_db_chunk *k = &chunks[i];
+        int rc = check_body("a chunk's text", k->text, RG_DB_LIB_CHUNK_MAX, true, err);
+        if (!rc) rc = check_line("heading", k->heading, sizeof k->heading, err);
+        if (!rc) rc = check_line("section", k->section, sizeof k->section, err);
+        if (!rc) rc = check_line("part", k->part, sizeof k->part, err);
+        if (rc) return rc;
+        if (k->page_from < 0 || k->page_to < k->page_from || k->byte_from < 0 ||
+            k->byte_to < k->byte_from || k->tokens < 0)
+            return rg_err_set(err, RG_EINVAL, "chunk %zu: bad page or byte range", i);
+    }
+    NEED_ID(user, "document");
+    NEED_ID(doc_id, "document");
+    int64_t now = now_ms();
+    WITH_CONN(db, err, db->ops->lib_chunks_replace(c, user, doc_id, chunks, n, ids, now, err));
+}
+
+int rg_db_chunks_set_embeddings(struct rg_db *db, int64_t user, const int64_t *ids, size_t n,
+                                const float *vecs, int dim, const char *model, char *err)
+{
+    if (n == 0) return RG_OK;
+    if (n > 1024) return rg_err_set(err, RG_EINVAL, "at most 1024 embeddings a call");
+    if (dim < 1 || dim > RG_DB_LIB_DIM_MAX)
+        return rg_err_set(err, RG_EINVAL, "dimension must be 1..%d", RG_DB_LIB_DIM_MAX);
+    int rc = check_text("embedding model", model, 128, true, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n * (size_t)dim; i++)
+        if (!isfinite(vecs[i])) return rg_err_set(err, RG_EINVAL, "an embedding is not finite");
+    for (size_t i = 0; i < n; i++)
+        NEED_ID(ids[i], "chunk");
+    NEED_ID(user, "chunk");
+    WITH_CONN(db, err, db->ops->lib_chunks_embed(c, user, ids, n, vecs, dim, model, err));
+}
+
+int rg_db_chunk_get(struct rg_db *db, int64_t user, int64_t id, struct rg_db_chunk *out,
+                    struct rg_db_document *doc, char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (doc) memset(doc, 0, sizeof *doc);
+    NEED_ID(user, "chunk");
+    NEED_ID(id, "chunk");
+    WITH_CONN(db, err, db->ops->lib_chunk_get(c, user, id, out, doc, err));
+}
+
+int rg_db_chunk_list(struct rg_db *db, int64_t user, int64_t doc_id, int from, int limit,
+                     struct rg_db_chunk **out, size_t *n, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (from < 0 || limit < 1 || limit > 1000)
+        return rg_err_set(err, RG_EINVAL, "from must be >= 0 and limit 1..1000");
+    NEED_ID(user, "document");
+    NEED_ID(doc_id, "document");
+    WITH_CONN(db, err, db->ops->lib_chunk_list(c, user, doc_id, from, limit, out, n, err));
+}
+
+int rg_db_vec_page(struct rg_db *db, const char *model, int64_t after, int limit,
+                   struct rg_db_vec_page *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_text("embedding model", model, 128, true, err);
+    if (rc) return rc;
+    if (limit < 1 || limit > 10000) return rg_err_set(err, RG_EINVAL, "limit must be 1..10000");
+    WITH_CONN(db, err, db->ops->lib_vec_page(c, model, after, limit, out, err));
+}
+
+int rg_db_vec_stats(struct rg_db *db, const char *model, int64_t *count, int64_t *max_id,
+                    char *err)
+{
+    *count = *max_id = 0;
+    int rc = check_text("embedding model", model, 128, true, err);
+    if (rc) return rc;
+    WITH_CONN(db, err, db->ops->lib_vec_stats(c, model, count, max_id, err));
+}
+
+/* The checks a chunk query's filters share; colls gets its ids as "1,2,3"
+ * ("" when given but empty: nothing can match). */
+static int check_chunk_query(const struct rg_db_chunk_query *q, char *colls, size_t size,
+                             char *tag, char *err)
+{
+    if (q->n_collections > 256) return rg_err_set(err, RG_EINVAL, "at most 256 collections");
+    if (q->doc_id < 0) return rg_err_set(err, RG_EINVAL, "bad document filter");
+    int rc = check_line("language", q->language, 36, err);
+    if (rc) return rc;
+    tag[0] = '\0';
+    if (q->tag) {
+        if ((rc = norm_tags(q->tag, tag, RG_DB_CONV_TAG_MAX + 8, err))) return rc;
+        if (strchr(tag, ',')) return rg_err_set(err, RG_EINVAL, "filter by one tag");
+    }
+    colls[0] = '\0';
+    size_t o = 0;
+    for (size_t i = 0; q->collections && i < q->n_collections; i++) {
+        int k = snprintf(colls + o, size - o, "%s%lld", o ? "," : "",
+                         (long long)q->collections[i]);
+        RG_ASSERT(k > 0 && (size_t)k < size - o);
+        o += (size_t)k;
+    }
+    return RG_OK;
+}
+
+#define COLLS_SIZE (256 * 21 + 1)
+
+int rg_db_chunk_search(struct rg_db *db, int64_t user, const struct rg_db_chunk_query *q,
+                       struct rg_db_chunk_hit **out, size_t *n, char *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (q->limit < 1 || q->limit > 1000) return rg_err_set(err, RG_EINVAL, "limit must be 1..1000");
+    char tag[RG_DB_CONV_TAG_MAX + 8];
+    char *colls = rg_malloc(COLLS_SIZE);
+    struct rg_db_words *w = rg_malloc(sizeof *w);
+    int rc = colls && w ? RG_OK : rg_err_set(err, RG_ENOMEM, "out of memory");
+    if (!rc) rc = check_chunk_query(q, colls, COLLS_SIZE, tag, err);
+    if (!rc) rc = rg_db_search_words(q->q ? q->q : "", w, err);
+    if (!rc && w->n > 0 && user > 0) {
+        struct rg_db_chunk_query v = *q;
+        v.tag = q->tag ? tag : NULL;
+        int slot = acquire(db, err);
+        if (slot < 0) {
+            rc = RG_EBUSY;
+        } else {
+            rc = db->ops->lib_chunk_search(db->conns[slot], user, &v, q->collections ? colls : NULL,
+                                           w, out, n, err);
+            release(db, slot);
+        }
+    }
+    rg_free(colls);
+    rg_free(w);
+    return rc;
+}
+
+int rg_db_chunk_locate(struct rg_db *db, int64_t user, const int64_t *ids, size_t n,
+                       const struct rg_db_chunk_query *q, struct rg_db_chunk_hit **out,
+                       size_t *n_out, char *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (n > 1000) return rg_err_set(err, RG_EINVAL, "at most 1000 chunks");
+    char tag[RG_DB_CONV_TAG_MAX + 8];
+    char *colls = rg_malloc(COLLS_SIZE);
+    struct rg_db_words *w = rg_malloc(sizeof *w);
+    int rc = colls && w ? RG_OK : rg_err_set(err, RG_ENOMEM, "out of memory");
+    if (!rc) rc = check_chunk_query(q, colls, COLLS_SIZE, tag, err);
+    if (!rc) rc = rg_db_search_words(q->q ? q->q : "", w, err);
+    if (!rc && n > 0 && user > 0) {
+        struct rg_db_chunk_query v = *q;
+        v.tag = q->tag ? tag : NULL;
+        int slot = acquire(db, err);
+        if (slot < 0) {
+            rc = RG_EBUSY;
+        } else {
+            rc = db->ops->lib_chunk_locate(db->conns[slot], user, ids, n, &v,
+                                           q->collections ? colls : NULL, w->n ? w : NULL, out,
+                                           n_out, err);
+            release(db, slot);
+        }
+    }
+    rg_free(colls);
+    rg_free(w);
+    return rc;
+}
+
+/* Where one of w's words starts at text[i] (a word start), its length; 0 if none. */
+static size_t word_at(const char *text, size_t len, size_t i, const struct rg_db_words *w)
+{
+    if (!word_byte((unsigned char)text[i]) || (i > 0 && word_byte((unsigned char)text[i - 1])))
+        return 0;
+    size_t end = i;
+    while (end < len && word_byte((unsigned char)text[end]))
+        end++;
+    for (int k = 0; k < w->n; k++) {
+        size_t wl = strlen(w->w[k]);
+        if (wl == 0 || i + wl > len || strncasecmp(text + i, w->w[k], wl) != 0) continue;
+        if (i + wl == end || k == w->n - 1) return end - i; /* mark the whole word */
+    }
+    return 0;
+}
+
+void rg_db_lib_snippet(const char *text, const struct rg_db_words *w, char *out, size_t size)
+{
+    RG_ASSERT(size >= RG_DB_LIB_SNIPPET_MAX + 1);
+    const size_t MAX = RG_DB_LIB_SNIPPET_MAX;
+    size_t len = strlen(text), at = 0;
+    bool found = false;
+    for (size_t i = 0; w && i < len && !found; i++)
+        if (word_at(text, len, i, w)) {
+            at = i;
+            found = true;
+        }
+    size_t start = 0;
+    if (found && at > 80) { /* some context before the word, starting after a space */
+        start = at - 80;
+        while (start < at && text[start] != ' ' && text[start] != '\n')
+            start++;
+        start = start < at ? start + 1 : at - 80;
+        while (start < at && ((unsigned char)text[start] & 0xC0) == 0x80)
+            start++;
+    }
+    size_t o = 0;
+    if (start > 0) {
+        memcpy(out, "…", 3);
+        o = 3;
+    }
+    /* copy whole characters (and whole marked words) while they fit with room for "…" */
+    size_t i = start;
+    while (i < len) {
+        size_t wl = w ? word_at(text, len, i, w) : 0;
+        size_t need = wl ? wl + 2 : 1;
+        if (!wl) {
+            unsigned char ch = (unsigned char)text[i];
+            need = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : 2;
+            if (i + need > len) break;
+        }
+        bool last = i + (wl ? wl : need) >= len;
+        if (o + need + (last ? 0 : 3) > MAX) break;
+        if (wl) {
+            out[o++] = RG_DB_LIB_MARK_ON[0];
+            memcpy(out + o, text + i, wl);
+            o += wl;
+            out[o++] = RG_DB_LIB_MARK_OFF[0];
+            i += wl;
+        } else {
+            for (size_t k = 0; k < need; k++) {
+                char ch = text[i + k];
+                out[o++] = ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : ch;
+            }
+            i += need;
+        }
+    }
+    if (i < len) {
+        memcpy(out + o, "…", 3);
+        o += 3;
+    }
+    out[o] = '\0';
 }

@@ -600,4 +600,312 @@ int rg_db_thread_update(struct rg_db *db, int64_t owner, int64_t thread_id, cons
 int rg_db_msg_move(struct rg_db *db, int64_t owner, int64_t msg_id, int64_t thread_id,
                    const char *new_title, int64_t now, struct rg_db_thread *out, char *err);
 
+/* ---- library ----------------------------------------------------------------------
+ * The knowledge library's storage (migration 5; docs/internals/search.md):
+ * collections of documents, watched folders, documents cut into chunks, the
+ * chunks' embeddings and a full-text index over their text.
+ *
+ * Ownership, as for conversations: every call takes the acting user and
+ * touches only that user's rows; another user's collection, folder, document
+ * or chunk is RG_ENOTFOUND, exactly as a missing one. One exception: a
+ * collection marked shared (published by an admin) is readable by every
+ * user, with its documents and chunks (get, list, search); writing to it or
+ * to them stays its owner's (RG_EPERM for the others, who can see it).
+ * Only an admin may mark a collection shared (the role is read inside the
+ * transaction: RG_EPERM otherwise).
+ *
+ * PostgreSQL: the writes are PL/pgSQL functions (lib_collection_create,
+ * lib_collection_update, lib_doc_create, lib_doc_update, lib_chunks_replace,
+ * ...); SQLite: the same rules in C inside BEGIN IMMEDIATE. Times in this
+ * part are Unix milliseconds. Deleting a collection deletes its folders,
+ * documents and chunks; deleting a folder deletes the documents found in it;
+ * deleting a document deletes its chunks (and their vectors).
+ *
+ * Embeddings are stored with their chunk as little-endian IEEE f32, dim * 4
+ * bytes (SQLite BLOB, PostgreSQL bytea), with the model's name; the vector
+ * index (src/index/vec.h) keeps its own compact copy (f16 or int8) and is
+ * rebuilt from these.
+ *
+ * Full-text search: FTS5 (SQLite, bm25()) and tsvector + GIN (PostgreSQL,
+ * ts_rank_cd()), 'simple' word rules (no stemming), case-insensitive; the
+ * query is cut into plain words as for conversations (never parsed as FTS5 or
+ * tsquery syntax); every word must appear, the last may be a prefix.
+ */
+
+#define RG_DB_LIB_NAME_MAX 200    /* bytes of a collection name, a title */
+#define RG_DB_LIB_DESC_MAX 4000   /* bytes of a collection description */
+#define RG_DB_LIB_PATH_MAX 4096   /* bytes of a folder or source path */
+#define RG_DB_LIB_META_MAX 1000   /* bytes of authors, identifier */
+#define RG_DB_LIB_HEADING_MAX 1000 /* bytes of a chunk's heading path */
+#define RG_DB_LIB_CHUNK_MAX (1u << 20) /* bytes of a chunk's text */
+#define RG_DB_LIB_DIM_MAX 4096    /* dimensions of an embedding */
+#define RG_DB_LIB_ERROR_MAX 1000  /* bytes of a document's error text */
+/* Snippets of a search: at most this many bytes of whole UTF-8 characters,
+ * the query's words marked by RG_DB_LIB_MARK_ON ... RG_DB_LIB_MARK_OFF (bytes
+ * that never occur in stored text: db.c refuses control characters other
+ * than \t \n \r in chunks), "…" where text was cut. The API turns the pair
+ * into <mark></mark> after escaping the rest. */
+#define RG_DB_LIB_SNIPPET_MAX 300
+#define RG_DB_LIB_MARK_ON "\x02"
+#define RG_DB_LIB_MARK_OFF "\x03"
+
+struct rg_db_collection {
+    int64_t id;
+    int64_t owner_id;
+    char name[RG_DB_LIB_NAME_MAX + 8];
+    char description[RG_DB_LIB_DESC_MAX + 8];
+    bool shared;          /* published to every user, read-only for them */
+    int64_t n_documents;  /* filled by reads */
+    int64_t created_at, updated_at;
+};
+
+struct rg_db_collection_new {
+    int64_t owner_id;
+    const char *name;        /* required, one line, 1..RG_DB_LIB_NAME_MAX bytes */
+    const char *description; /* may be NULL */
+    bool shared;             /* the owner must be an admin (RG_EPERM) */
+    int64_t now;
+};
+/* RG_ENOTFOUND (no such user), RG_EEXISTS (the owner has a collection of
+ * that name), RG_EPERM, RG_EINVAL. */
+int rg_db_collection_create(struct rg_db *db, const struct rg_db_collection_new *n,
+                            struct rg_db_collection *out, char *err);
+/* The user's collection or a shared one. RG_ENOTFOUND. */
+int rg_db_collection_get(struct rg_db *db, int64_t user, int64_t id, struct rg_db_collection *out,
+                         char *err);
+/* The user's own collections and every shared one, by name (then id).
+ * *out: rg_free. */
+int rg_db_collection_list(struct rg_db *db, int64_t user, struct rg_db_collection **out, size_t *n,
+                          char *err);
+/* Changes what is given (NULL / -1 keep). Owner only: RG_ENOTFOUND, or
+ * RG_EPERM for a shared collection of another; shared 1 needs an admin
+ * (RG_EPERM); RG_EEXISTS (name taken), RG_EINVAL. */
+struct rg_db_collection_change {
+    const char *name;
+    const char *description;
+    int shared; /* -1 keep */
+    int64_t now;
+};
+int rg_db_collection_update(struct rg_db *db, int64_t user, int64_t id,
+                            const struct rg_db_collection_change *c, struct rg_db_collection *out,
+                            char *err);
+/* The collection with its folders, documents and chunks. RG_ENOTFOUND,
+ * RG_EPERM (a shared collection of another). */
+int rg_db_collection_delete(struct rg_db *db, int64_t user, int64_t id, char *err);
+
+/* A watched folder: the watcher (src/index) indexes what is under path into
+ * collection_id on behalf of owner_id. */
+struct rg_db_lib_folder {
+    int64_t id;
+    int64_t owner_id;
+    int64_t collection_id;
+    char path[RG_DB_LIB_PATH_MAX + 8]; /* absolute, as given (no trailing '/' but for "/") */
+    int64_t created_at;
+};
+/* path must be absolute and valid UTF-8; collection_id one of the user's own
+ * collections (RG_ENOTFOUND; RG_EPERM for a shared one of another).
+ * RG_EEXISTS when the user watches this path already. */
+int rg_db_lib_folder_add(struct rg_db *db, int64_t user, int64_t collection_id, const char *path,
+                         int64_t now, struct rg_db_lib_folder *out, char *err);
+/* The user's folders (user 0: every user's, for the watcher at start),
+ * oldest first. *out: rg_free. */
+int rg_db_lib_folder_list(struct rg_db *db, int64_t user, struct rg_db_lib_folder **out, size_t *n,
+                          char *err);
+/* The folder and the documents indexed from it. RG_ENOTFOUND. */
+int rg_db_lib_folder_remove(struct rg_db *db, int64_t user, int64_t id, char *err);
+
+enum rg_db_doc_state {
+    RG_DB_DOC_QUEUED,
+    RG_DB_DOC_INDEXING,
+    RG_DB_DOC_READY,
+    RG_DB_DOC_ERROR,
+    RG_DB_DOC_N_STATES
+};
+/* "queued", "indexing", "ready", "error" (as stored and in the API). */
+const char *rg_db_doc_state_name(enum rg_db_doc_state s);
+int rg_db_doc_state_parse(const char *s); /* the state, or -1 */
+
+struct rg_db_document {
+    int64_t id;
+    int64_t owner_id;
+    int64_t collection_id;
+    int64_t folder_id;                   /* 0: uploaded */
+    char source[RG_DB_LIB_PATH_MAX + 8]; /* the absolute path in the folder, or the upload's name */
+    char format[16];                     /* epub, md, txt, html, pdf, zim, ... */
+    char title[RG_DB_LIB_NAME_MAX + 8];
+    char authors[RG_DB_LIB_META_MAX + 8]; /* "; "-separated as the parser gave them */
+    char language[36];                    /* BCP 47 as found, "" unknown */
+    char identifier[RG_DB_LIB_META_MAX + 8]; /* ISBN, URN, ... "" none */
+    char encoding[32];                    /* the text's encoding as detected ("utf-8", "windows-1252") */
+    char tags[RG_DB_CONV_TAGS_MAX * (RG_DB_CONV_TAG_MAX + 1) + 8]; /* normalised as conversation tags */
+    char content_hash[72];                /* SHA-256 hex of the file's bytes, "" not yet */
+    int64_t size;                         /* bytes of the file */
+    int64_t mtime;                        /* the file's modification time, Unix ms (0 for uploads) */
+    enum rg_db_doc_state state;
+    char error[RG_DB_LIB_ERROR_MAX + 8];  /* why it is in state error, else "" */
+    double progress;                      /* 0..1 within the state */
+    int64_t n_chunks;
+    char embed_model[128];                /* the model of its chunks' embeddings, "" none */
+    int64_t created_at, updated_at;
+};
+
+struct rg_db_doc_new {
+    int64_t owner_id;
+    int64_t collection_id; /* one of the owner's collections (RG_ENOTFOUND / RG_EPERM) */
+    int64_t folder_id;     /* 0: uploaded; else the owner's folder of that collection */
+    const char *source;    /* required; valid UTF-8, one line */
+    const char *format;    /* required, [a-z0-9]{1,15} */
+    const char *title, *authors, *language, *identifier, *encoding; /* may be NULL */
+    const char *tags;                                             /* comma-separated or NULL */
+    const char *content_hash;                                     /* hex or NULL */
+    int64_t size, mtime;
+    int64_t now;
+};
+/* A new document in state queued. RG_EEXISTS when the folder has a document
+ * of that source already (uploads may repeat names). */
+int rg_db_doc_create(struct rg_db *db, const struct rg_db_doc_new *n, struct rg_db_document *out,
+                     char *err);
+/* The user's document or one in a shared collection. RG_ENOTFOUND. */
+int rg_db_doc_get(struct rg_db *db, int64_t user, int64_t id, struct rg_db_document *out,
+                  char *err);
+/* The user's document of (folder, source path): what the watcher compares a
+ * file with. RG_ENOTFOUND. */
+int rg_db_doc_by_path(struct rg_db *db, int64_t user, int64_t folder_id, const char *source,
+                      struct rg_db_document *out, char *err);
+
+struct rg_db_doc_filter {
+    int64_t collection_id; /* 0: any visible (own + shared) */
+    int64_t folder_id;     /* 0: any; -1: uploads only */
+    int state;             /* -1 any, else an rg_db_doc_state */
+    const char *tag;       /* NULL: any */
+    int limit;             /* 1..1000 */
+    int offset;            /* >= 0 */
+};
+/* Visible documents, newest first (updated_at, then id). *more: more follow.
+ * *out: rg_free. */
+int rg_db_doc_list(struct rg_db *db, int64_t user, const struct rg_db_doc_filter *f,
+                   struct rg_db_document **out, size_t *n, bool *more, char *err);
+/* State, progress (clamped to 0..1) and error text (NULL: ""; kept only in
+ * state error). Owner only. RG_ENOTFOUND, RG_EINVAL. */
+int rg_db_doc_set_state(struct rg_db *db, int64_t user, int64_t id, enum rg_db_doc_state state,
+                        double progress, const char *error, int64_t now, char *err);
+/* Metadata found by parsing, tags set by hand or rules, the file's new hash,
+ * size and mtime (a changed file): what is given (NULL / -1 keep). Owner
+ * only (RG_ENOTFOUND; RG_EPERM in a shared collection of another). */
+struct rg_db_doc_change {
+    const char *title, *authors, *language, *identifier, *encoding, *format;
+    const char *tags;
+    const char *content_hash;
+    const char *embed_model;
+    int64_t size, mtime; /* -1 keep */
+    int64_t now;
+};
+int rg_db_doc_update(struct rg_db *db, int64_t user, int64_t id, const struct rg_db_doc_change *c,
+                     struct rg_db_document *out, char *err);
+/* The document and its chunks. RG_ENOTFOUND, RG_EPERM. */
+int rg_db_doc_delete(struct rg_db *db, int64_t user, int64_t id, char *err);
+
+/* A chunk as the chunker cuts it (src/index/chunk.h) and as it is stored. */
+struct rg_db_chunk {
+    int64_t id;
+    int64_t doc_id;
+    int ordinal;                                /* 0.. in document order */
+    char *text;                                 /* UTF-8, rg_malloc'd on reads */
+    char heading[RG_DB_LIB_HEADING_MAX + 8];    /* heading path, " > "-joined */
+    char section[RG_DB_LIB_NAME_MAX + 8];       /* chapter or section id/title ("" none) */
+    int page_from, page_to;                     /* 1-based, 0 when the format has no pages */
+    char part[RG_DB_LIB_NAME_MAX + 8];          /* the archive member (EPUB XHTML, ZIM entry) */
+    int64_t byte_from, byte_to;                 /* the source byte range [from, to) */
+    int tokens;                                 /* the embedding model's tokens, 0 unknown */
+    char embed_model[128];                      /* "" while it has no embedding */
+    int dim;                                    /* of its embedding, 0 none */
+};
+void rg_db_chunk_clear(struct rg_db_chunk *c);               /* frees text; accepts zeroed */
+void rg_db_chunk_list_free(struct rg_db_chunk *v, size_t n); /* accepts NULL */
+
+/* The document's chunks become exactly chunks[0..n) (ordinals and ids
+ * new; embeddings dropped), n_chunks updated, in one transaction: a failure
+ * leaves the old chunks (re-indexing a changed file is all or nothing). The
+ * id and embedding fields of chunks are ignored. ids (may be NULL) gets the
+ * new chunk ids in order (n of them, the caller's array). Owner only:
+ * RG_ENOTFOUND, RG_EPERM; RG_EINVAL (text empty, too long, not UTF-8, or
+ * with control bytes other than \t \n \r). */
+int rg_db_chunks_replace(struct rg_db *db, int64_t user, int64_t doc_id,
+                         const struct rg_db_chunk *chunks, size_t n, int64_t *ids, char *err);
+/* Embeddings of chunks ids[0..n) (n <= 1024 a call): vecs holds n * dim
+ * floats, row i for ids[i]; model names them. One transaction. Chunks not
+ * the user's are RG_ENOTFOUND (nothing is written). */
+int rg_db_chunks_set_embeddings(struct rg_db *db, int64_t user, const int64_t *ids, size_t n,
+                                const float *vecs, int dim, const char *model, char *err);
+/* One visible chunk with its document. RG_ENOTFOUND. */
+int rg_db_chunk_get(struct rg_db *db, int64_t user, int64_t id, struct rg_db_chunk *out,
+                    struct rg_db_document *doc, char *err);
+/* The chunks of a document in order (ordinal from..from+limit, limit
+ * 1..1000), for showing a passage with its neighbours. *out:
+ * rg_db_chunk_list_free. */
+int rg_db_chunk_list(struct rg_db *db, int64_t user, int64_t doc_id, int from, int limit,
+                     struct rg_db_chunk **out, size_t *n, char *err);
+
+/* One stored vector, for rebuilding the vector index. */
+struct rg_db_vec_row {
+    int64_t chunk_id, doc_id, collection_id, owner_id;
+    bool shared; /* the collection is shared */
+    float *vec;  /* dim floats, into the page's buffer */
+};
+struct rg_db_vec_page {
+    struct rg_db_vec_row *rows;
+    size_t n;
+    int dim;
+    float *buf; /* n * dim */
+};
+void rg_db_vec_page_free(struct rg_db_vec_page *p); /* accepts zeroed */
+/* Every user's chunk vectors of model with chunk id > after, ascending, at
+ * most limit (1..10000) a page: call again with after = the last id until
+ * n is 0. The system's read (no owner filter: the index filters at search). */
+int rg_db_vec_page(struct rg_db *db, const char *model, int64_t after, int limit,
+                   struct rg_db_vec_page *out, char *err);
+/* How many chunk vectors of model are stored and the largest chunk id among
+ * them: the vector file's fingerprint (a file that does not match is rebuilt). */
+int rg_db_vec_stats(struct rg_db *db, const char *model, int64_t *count, int64_t *max_id,
+                    char *err);
+
+/* A search hit: a chunk with what a result shows and a citation opens. */
+struct rg_db_chunk_hit {
+    int64_t chunk_id, doc_id, collection_id;
+    double rank; /* higher is better (-bm25 on SQLite, ts_rank_cd on PostgreSQL); 0 for located */
+    char snippet[RG_DB_LIB_SNIPPET_MAX + 8]; /* marked as RG_DB_LIB_MARK_ON/OFF say */
+    char heading[RG_DB_LIB_HEADING_MAX + 8];
+    char section[RG_DB_LIB_NAME_MAX + 8];
+    int page_from, page_to;
+    char part[RG_DB_LIB_NAME_MAX + 8];
+    int64_t byte_from, byte_to;
+    int ordinal;
+    char title[RG_DB_LIB_NAME_MAX + 8]; /* the document's */
+    char source[RG_DB_LIB_PATH_MAX + 8];
+};
+
+struct rg_db_chunk_query {
+    const char *q;               /* the user's text: cut into words, never parsed */
+    const int64_t *collections;  /* NULL: every visible collection; else these (if visible) */
+    size_t n_collections;        /* <= 256 */
+    int64_t doc_id;              /* 0: any */
+    const char *tag;             /* document tag, NULL any */
+    const char *language;        /* document language, NULL any */
+    int limit;                   /* 1..1000 */
+};
+/* Full-text search over the chunks visible to user (own + shared
+ * collections), best rank first (ties: lower chunk id). *out: rg_free.
+ * A query without words matches nothing (n 0). RG_EINVAL (too long, too
+ * many words: see conversations). */
+int rg_db_chunk_search(struct rg_db *db, int64_t user, const struct rg_db_chunk_query *q,
+                       struct rg_db_chunk_hit **out, size_t *n, char *err);
+/* The hits of chunks ids[0..n) (n <= 1000; e.g. from the vector index) that
+ * the user can see and that pass q's filters (q->q, if any, only marks the
+ * snippet: a chunk is not dropped for missing words; the snippet is the
+ * chunk's start when no word is found), in the order of ids; the others are
+ * left out. *out: rg_free. */
+int rg_db_chunk_locate(struct rg_db *db, int64_t user, const int64_t *ids, size_t n,
+                       const struct rg_db_chunk_query *q, struct rg_db_chunk_hit **out,
+                       size_t *n_out, char *err);
+
 #endif

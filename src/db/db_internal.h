@@ -11,7 +11,7 @@
 
 /* The number of migrations this binary knows; both backends have exactly
  * these versions, with the same meaning. */
-#define RG_DB_LATEST 4
+#define RG_DB_LATEST 5
 
 /* The words of a search query as db.c cut them (rg_db_search_words): each
  * a run of ASCII letters and digits or bytes >= 0x80 (never a quote, an
@@ -127,6 +127,56 @@ struct rg_db_ops {
                          int collapsed, int64_t summary_id, struct rg_db_thread *out, char *err);
     int (*msg_move)(void *c, int64_t owner, int64_t msg_id, int64_t thread_id,
                     const char *new_title, int64_t now, struct rg_db_thread *out, char *err);
+
+    /* the library (lib_sqlite.c, lib_pg.c). db.c validated and normalised the
+     * arguments: strings of a _new are never NULL, tags normalised; in a
+     * _change NULL still means "keep"; colls is the query's collection ids
+     * as "1,2,3" (NULL: any visible); words NULL: no words (locate only). */
+    int (*lib_coll_create)(void *c, const struct rg_db_collection_new *n,
+                           struct rg_db_collection *out, char *err);
+    int (*lib_coll_get)(void *c, int64_t user, int64_t id, struct rg_db_collection *out,
+                        char *err);
+    int (*lib_coll_list)(void *c, int64_t user, struct rg_db_collection **out, size_t *n,
+                         char *err);
+    int (*lib_coll_update)(void *c, int64_t user, int64_t id,
+                           const struct rg_db_collection_change *ch, struct rg_db_collection *out,
+                           char *err);
+    int (*lib_coll_delete)(void *c, int64_t user, int64_t id, char *err);
+    int (*lib_folder_add)(void *c, int64_t user, int64_t coll, const char *path, int64_t now,
+                          struct rg_db_lib_folder *out, char *err);
+    int (*lib_folder_list)(void *c, int64_t user, struct rg_db_lib_folder **out, size_t *n,
+                           char *err);
+    int (*lib_folder_remove)(void *c, int64_t user, int64_t id, char *err);
+    int (*lib_doc_create)(void *c, const struct rg_db_doc_new *n, struct rg_db_document *out,
+                          char *err);
+    int (*lib_doc_get)(void *c, int64_t user, int64_t id, struct rg_db_document *out, char *err);
+    int (*lib_doc_by_path)(void *c, int64_t user, int64_t folder, const char *source,
+                           struct rg_db_document *out, char *err);
+    int (*lib_doc_list)(void *c, int64_t user, const struct rg_db_doc_filter *f,
+                        struct rg_db_document **out, size_t *n, bool *more, char *err);
+    int (*lib_doc_set_state)(void *c, int64_t user, int64_t id, int state, double progress,
+                             const char *error, int64_t now, char *err);
+    int (*lib_doc_update)(void *c, int64_t user, int64_t id, const struct rg_db_doc_change *ch,
+                          struct rg_db_document *out, char *err);
+    int (*lib_doc_delete)(void *c, int64_t user, int64_t id, char *err);
+    int (*lib_chunks_replace)(void *c, int64_t user, int64_t doc, const struct rg_db_chunk *ch,
+                              size_t n, int64_t *ids, int64_t now, char *err);
+    int (*lib_chunks_embed)(void *c, int64_t user, const int64_t *ids, size_t n,
+                            const float *vecs, int dim, const char *model, char *err);
+    int (*lib_chunk_get)(void *c, int64_t user, int64_t id, struct rg_db_chunk *out,
+                         struct rg_db_document *doc, char *err);
+    int (*lib_chunk_list)(void *c, int64_t user, int64_t doc, int from, int limit,
+                          struct rg_db_chunk **out, size_t *n, char *err);
+    int (*lib_vec_page)(void *c, const char *model, int64_t after, int limit,
+                        struct rg_db_vec_page *out, char *err);
+    int (*lib_vec_stats)(void *c, const char *model, int64_t *count, int64_t *max_id, char *err);
+    int (*lib_chunk_search)(void *c, int64_t user, const struct rg_db_chunk_query *q,
+                            const char *colls, const struct rg_db_words *words,
+                            struct rg_db_chunk_hit **out, size_t *n, char *err);
+    int (*lib_chunk_locate)(void *c, int64_t user, const int64_t *ids, size_t n,
+                            const struct rg_db_chunk_query *q, const char *colls,
+                            const struct rg_db_words *words, struct rg_db_chunk_hit **out,
+                            size_t *n_out, char *err);
 };
 
 extern const struct rg_db_ops rg_db_sqlite_ops;
@@ -271,5 +321,90 @@ bool rg_db_snippet(const char *text, const struct rg_db_words *w, char *out, siz
 /* The longest prefix of s (at most max bytes) that ends on a whole UTF-8
  * character, copied into out (max + 1 bytes). */
 void rg_db_copy_utf8(char *out, size_t max, const char *s);
+
+/* The library migration of each backend and their operation tables' entries
+ * (lib_sqlite.c, lib_pg.c). */
+extern const char rg_db_sqlite_lib_migration[];
+extern const char *const rg_db_pg_lib_migration[];
+#define RG_DB_LIB_OPS_DECL(be)                                                                     \
+    int rg_db_##be##_lib_coll_create(void *c, const struct rg_db_collection_new *n,                \
+                                     struct rg_db_collection *out, char *err);                     \
+    int rg_db_##be##_lib_coll_get(void *c, int64_t user, int64_t id,                               \
+                                  struct rg_db_collection *out, char *err);                        \
+    int rg_db_##be##_lib_coll_list(void *c, int64_t user, struct rg_db_collection **out,           \
+                                   size_t *n, char *err);                                          \
+    int rg_db_##be##_lib_coll_update(void *c, int64_t user, int64_t id,                            \
+                                     const struct rg_db_collection_change *ch,                     \
+                                     struct rg_db_collection *out, char *err);                     \
+    int rg_db_##be##_lib_coll_delete(void *c, int64_t user, int64_t id, char *err);                \
+    int rg_db_##be##_lib_folder_add(void *c, int64_t user, int64_t coll, const char *path,         \
+                                    int64_t now, struct rg_db_lib_folder *out, char *err);         \
+    int rg_db_##be##_lib_folder_list(void *c, int64_t user, struct rg_db_lib_folder **out,         \
+                                     size_t *n, char *err);                                        \
+    int rg_db_##be##_lib_folder_remove(void *c, int64_t user, int64_t id, char *err);              \
+    int rg_db_##be##_lib_doc_create(void *c, const struct rg_db_doc_new *n,                        \
+                                    struct rg_db_document *out, char *err);                        \
+    int rg_db_##be##_lib_doc_get(void *c, int64_t user, int64_t id, struct rg_db_document *out,    \
+                                 char *err);                                                       \
+    int rg_db_##be##_lib_doc_by_path(void *c, int64_t user, int64_t folder, const char *source,    \
+                                     struct rg_db_document *out, char *err);                       \
+    int rg_db_##be##_lib_doc_list(void *c, int64_t user, const struct rg_db_doc_filter *f,         \
+                                  struct rg_db_document **out, size_t *n, bool *more, char *err);  \
+    int rg_db_##be##_lib_doc_set_state(void *c, int64_t user, int64_t id, int state,               \
+                                       double progress, const char *error, int64_t now,            \
+                                       char *err);                                                 \
+    int rg_db_##be##_lib_doc_update(void *c, int64_t user, int64_t id,                             \
+                                    const struct rg_db_doc_change *ch, struct rg_db_document *out, \
+                                    char *err);                                                    \
+    int rg_db_##be##_lib_doc_delete(void *c, int64_t user, int64_t id, char *err);                 \
+    int rg_db_##be##_lib_chunks_replace(void *c, int64_t user, int64_t doc,                        \
+                                        const struct rg_db_chunk *ch, size_t n, int64_t *ids,      \
+                                        int64_t now, char *err);                                   \
+    int rg_db_##be##_lib_chunks_embed(void *c, int64_t user, const int64_t *ids, size_t n,         \
+                                      const float *vecs, int dim, const char *model, char *err);   \
+    int rg_db_##be##_lib_chunk_get(void *c, int64_t user, int64_t id, struct rg_db_chunk *out,     \
+                                   struct rg_db_document *doc, char *err);                         \
+    int rg_db_##be##_lib_chunk_list(void *c, int64_t user, int64_t doc, int from, int limit,       \
+                                    struct rg_db_chunk **out, size_t *n, char *err);               \
+    int rg_db_##be##_lib_vec_page(void *c, const char *model, int64_t after, int limit,            \
+                                  struct rg_db_vec_page *out, char *err);                          \
+    int rg_db_##be##_lib_vec_stats(void *c, const char *model, int64_t *count, int64_t *max_id,    \
+                                   char *err);                                                     \
+    int rg_db_##be##_lib_chunk_search(void *c, int64_t user, const struct rg_db_chunk_query *q,    \
+                                      const char *colls, const struct rg_db_words *words,          \
+                                      struct rg_db_chunk_hit **out, size_t *n, char *err);         \
+    int rg_db_##be##_lib_chunk_locate(void *c, int64_t user, const int64_t *ids, size_t n,         \
+                                      const struct rg_db_chunk_query *q, const char *colls,        \
+                                      const struct rg_db_words *words,                             \
+                                      struct rg_db_chunk_hit **out, size_t *n_out, char *err)
+RG_DB_LIB_OPS_DECL(sqlite);
+RG_DB_LIB_OPS_DECL(pg);
+
+#define RG_DB_LIB_OPS(be)                                                                          \
+    .lib_coll_create = rg_db_##be##_lib_coll_create, .lib_coll_get = rg_db_##be##_lib_coll_get,    \
+    .lib_coll_list = rg_db_##be##_lib_coll_list, .lib_coll_update = rg_db_##be##_lib_coll_update,  \
+    .lib_coll_delete = rg_db_##be##_lib_coll_delete,                                               \
+    .lib_folder_add = rg_db_##be##_lib_folder_add, .lib_folder_list = rg_db_##be##_lib_folder_list, \
+    .lib_folder_remove = rg_db_##be##_lib_folder_remove,                                           \
+    .lib_doc_create = rg_db_##be##_lib_doc_create, .lib_doc_get = rg_db_##be##_lib_doc_get,        \
+    .lib_doc_by_path = rg_db_##be##_lib_doc_by_path, .lib_doc_list = rg_db_##be##_lib_doc_list,    \
+    .lib_doc_set_state = rg_db_##be##_lib_doc_set_state,                                           \
+    .lib_doc_update = rg_db_##be##_lib_doc_update, .lib_doc_delete = rg_db_##be##_lib_doc_delete,  \
+    .lib_chunks_replace = rg_db_##be##_lib_chunks_replace,                                         \
+    .lib_chunks_embed = rg_db_##be##_lib_chunks_embed,                                             \
+    .lib_chunk_get = rg_db_##be##_lib_chunk_get, .lib_chunk_list = rg_db_##be##_lib_chunk_list,    \
+    .lib_vec_page = rg_db_##be##_lib_vec_page, .lib_vec_stats = rg_db_##be##_lib_vec_stats,        \
+    .lib_chunk_search = rg_db_##be##_lib_chunk_search,                                             \
+    .lib_chunk_locate = rg_db_##be##_lib_chunk_locate
+
+/*
+ * A library snippet (both backends): at most RG_DB_LIB_SNIPPET_MAX bytes of
+ * whole UTF-8 characters of text around the first word of w found (word
+ * starts, ASCII letters without case, the last word as a prefix), each word
+ * found there wrapped in RG_DB_LIB_MARK_ON/OFF, line breaks as spaces, "…"
+ * where text was cut. w NULL or no word found: the text's start, unmarked.
+ * out has RG_DB_LIB_SNIPPET_MAX + 1 bytes at least.
+ */
+void rg_db_lib_snippet(const char *text, const struct rg_db_words *w, char *out, size_t size);
 
 #endif

@@ -309,6 +309,7 @@ static const struct migration MIGRATIONS[] = {
     {2, "lockout by address and account", M2},
     {3, "jobs", rg_db_pg_jobs_migration},
     {4, "conversations", rg_db_pg_conv_migration},
+    {5, "library", rg_db_pg_lib_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -870,4 +871,5 @@ const struct rg_db_ops rg_db_pg_ops = {
     .job_requeue_stale = rg_db_pg_job_requeue_stale,
     .job_counts = rg_db_pg_job_counts,
     RG_DB_CONV_OPS(pg),
+    RG_DB_LIB_OPS(pg),
 };

@@ -82,6 +82,7 @@ static const struct migration MIGRATIONS[] = {
      "CREATE INDEX login_attempts_pair ON login_attempts(email, addr, at);"},
     {3, "jobs", rg_db_sqlite_jobs_migration},
     {4, "conversations", rg_db_sqlite_conv_migration},
+    {5, "library", rg_db_sqlite_lib_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 
@@ -863,4 +864,5 @@ const struct rg_db_ops rg_db_sqlite_ops = {
     .job_requeue_stale = rg_db_sqlite_job_requeue_stale,
     .job_counts = rg_db_sqlite_job_counts,
     RG_DB_CONV_OPS(sqlite),
+    RG_DB_LIB_OPS(sqlite),
 };
