@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: measures the HTTP server and the engine on this machine and
 # writes bench/RESULTS.md (machine, date, tables). Each part can run alone:
-#   BENCH_ONLY=http|engine|serve|auth|web|grammar|conv   one part only (the other sections
+#   BENCH_ONLY=http|engine|serve|auth|web|grammar|conv|library-index   one part only (the other sections
 #                            keep what bench/RESULTS.md already says)
 #   BENCH_PP=512 BENCH_TG=128 BENCH_THREADS=2   engine sizes
 #   BENCH_DURATION=10        seconds per wrk run
@@ -35,6 +35,7 @@ auth_md=$OUT/auth.md
 web_md=$OUT/web.md
 grammar_md=$OUT/grammar.md
 conv_md=$OUT/conv.md
+libidx_md=$OUT/library-index.md
 # Parts not run this time keep their section from the previous RESULTS.md.
 PREV=$(mktemp)
 [[ -s $RESULTS ]] && cp "$RESULTS" "$PREV"
@@ -380,6 +381,54 @@ bench_conv() {
   log "conv: $j"
 }
 
+# ---- library indexing: parse + chunk, and chunks embedded by a bge-small-shaped encoder ----
+# `rustygpt index add` on a generated Markdown corpus, first without an embedding model
+# (parse + chunk + store: MB/s), then with a random-weight bert GGUF of bge-small-en-v1.5's
+# shape (384 wide, 12 layers, 12 heads, FFN 1536): chunks/s embedded is the second run's
+# chunks over its time minus the first run's.
+bench_library_index() {
+  [[ -x $BIN && -x $GEN ]] || { log "rustygpt or gguf_gen missing: make build first"; return 1; }
+  local dir words=${BENCH_LIB_WORDS:-60000} t0 t1 t2 chunks bytes model=$MODELS/bge-small-shape-F16.gguf
+  dir=$(mktemp -d)
+  if [[ ! -s $model ]]; then
+    log "writing $model"
+    "$GEN" --arch bert --n-embd 384 --n-layer 12 --n-head 12 --n-ff 1536 --n-vocab 30522 --ctx 512 \
+      --type F16 --seed 1 -o "$model.tmp" >&2 && mv "$model.tmp" "$model"
+  fi
+  awk -v n="$words" 'BEGIN { srand(7); split("river stone light field winter north story water " \
+      "garden letter mountain city road voice window morning forest harbour", w, " ");
+    for (i = 0; i < n; i++) { if (i % 2000 == 0) printf "\n\n# Chapter %d\n\n", i / 2000 + 1;
+      else if (i % 120 == 0) printf ".\n\n"; printf "%s ", w[int(rand() * 18) + 1] } print "" }' \
+    >"$dir/corpus.md"
+  bytes=$(stat -c %s "$dir/corpus.md")
+  echo "correct horse battery" | "$BIN" user add bench@example.com --password-stdin --data-dir "$dir/a" >/dev/null
+  echo "correct horse battery" | "$BIN" user add bench@example.com --password-stdin --data-dir "$dir/b" >/dev/null
+  t0=$(date +%s.%N)
+  "$BIN" index add "$dir/corpus.md" --data-dir "$dir/a" >"$OUT/libidx-plain.txt" 2>/dev/null || { rm -rf "$dir"; return 1; }
+  t1=$(date +%s.%N)
+  "$BIN" index add "$dir/corpus.md" --data-dir "$dir/b" --embedding-model bge-small-shape-F16 \
+    --models-dir "$MODELS" >"$OUT/libidx-embed.txt" 2>/dev/null || { rm -rf "$dir"; return 1; }
+  t2=$(date +%s.%N)
+  chunks=$(awk -F'\t' '{ split($4, a, " "); print a[1] }' "$OUT/libidx-embed.txt")
+  {
+    echo "\`rustygpt index add\` (in process, SQLite) on a generated Markdown file of $words words"
+    echo "($((bytes / 1024)) KiB, 256-token chunks with 32 of overlap), $(nproc) cores; the embedding run uses a"
+    echo "random-weight bert GGUF of bge-small-en-v1.5's shape (384 x 12 layers, F16) from tools/gguf_gen."
+    echo "Chunks/s embedded = chunks / (embedding run - plain run). llama.cpp's llama-embedding on the"
+    echo "same file: not measured here (LLAMA_CPP_DIR has no llama-embedding run in this script yet)."
+    echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo
+    echo "| Run | Time | Throughput |"
+    echo "| --- | --- | --- |"
+    awk -v a="$t0" -v b="$t1" -v c="$t2" -v by="$bytes" -v ch="$chunks" 'BEGIN {
+      printf "| parse + chunk + store (no model) | %.2f s | %.2f MB/s |\n", b - a, by / 1e6 / (b - a);
+      printf "| + embed %d chunks (bge-small shape) | %.2f s | %.1f chunks/s |\n", ch, c - b, ch / ((c - b) - (b - a)) }'
+  } >"$libidx_md"
+  log "library-index: $(tail -1 "$libidx_md")"
+  rm -rf "$dir"
+}
+cat_libidx() { cat "$libidx_md"; }
+
 cat_auth() { cat "$auth_md"; }
 cat_conv() { cat "$conv_md"; }
 cat_grammar() { cat "$grammar_md"; }
@@ -416,9 +465,10 @@ case $ONLY in
   web) bench_web || rc=1 ;;
   grammar) bench_grammar || rc=1 ;;
   conv) bench_conv || rc=1 ;;
+  library-index) bench_library_index || rc=1 ;;
   all) bench_http || rc=1; bench_engine || rc=1; bench_serve || rc=1; bench_auth || rc=1; bench_web || rc=1
-    bench_grammar || rc=1; bench_conv || rc=1 ;;
-  *) echo "BENCH_ONLY must be http, engine, serve, auth, web, grammar, conv or all" >&2; exit 2 ;;
+    bench_grammar || rc=1; bench_conv || rc=1; bench_library_index || rc=1 ;;
+  *) echo "BENCH_ONLY must be http, engine, serve, auth, web, grammar, conv, library-index or all" >&2; exit 2 ;;
 esac
 
 sec_http() {
@@ -474,6 +524,7 @@ section() {
   section "Web app" "$web_md" cat_web
   section "Constrained output (response_format)" "$grammar_md" cat_grammar
   section "Conversations (list and search)" "$conv_md" cat_conv
+  section "Library indexing" "$libidx_md" cat_libidx
   if [[ -s ${BENCH_NOTES:-$ROOT/bench/NOTES.md} ]]; then
     cat "${BENCH_NOTES:-$ROOT/bench/NOTES.md}"
   fi

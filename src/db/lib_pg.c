@@ -290,6 +290,8 @@ const char *const rg_db_pg_lib_migration[] = {
     "h.id, h.doc_id, d.collection_id, h.text, h.heading, h.section, h.page_from, h.page_to,"       \
     " h.part, h.byte_from, h.byte_to, h.ordinal, d.title, d.source"
 #define DOC_JOIN "lib_documents d JOIN lib_collections k ON k.id = d.collection_id"
+/* after "lib_chunks h JOIN ": its document and collection */
+#define CHUNK_JOIN "lib_documents d ON d.id = h.doc_id JOIN lib_collections k ON k.id = d.collection_id"
 #define VISIBLE(u) "(d.owner_id = " u " OR k.shared)"
 
 typedef int (*read_fn)(PGresult *r, int row, void *item, const void *ctx, char *err);
@@ -773,8 +775,8 @@ int rg_db_pg_lib_chunk_get(void *conn, int64_t user, int64_t id, struct rg_db_ch
 {
     int rc;
     PGresult *r = rg_db_pg_query(conn, &rc, err,
-                                 "SELECT " CHUNK_COLS ", " DOC_COLS " FROM lib_chunks h JOIN "
-                                 DOC_JOIN " ON d.id = h.doc_id WHERE h.id = $1 AND " VISIBLE("$2"),
+                                 "SELECT " CHUNK_COLS ", " DOC_COLS " FROM lib_chunks h JOIN " CHUNK_JOIN
+                                 " WHERE h.id = $1 AND " VISIBLE("$2"),
                                  "ii", id, user);
     if (!r) return rc;
     if (PQntuples(r) == 0) {
@@ -813,8 +815,8 @@ int rg_db_pg_lib_vec_page(void *conn, const char *model, int64_t after, int limi
     int rc;
     PGresult *r = rg_db_pg_query(conn, &rc, err,
                                  "SELECT h.id, h.doc_id, d.collection_id, d.owner_id, k.shared,"
-                                 " h.embedding FROM lib_chunks h JOIN " DOC_JOIN
-                                 " ON d.id = h.doc_id WHERE h.embed_model = $1 AND"
+                                 " h.embedding FROM lib_chunks h JOIN " CHUNK_JOIN
+                                 " WHERE h.embed_model = $1 AND"
                                  " h.embedding IS NOT NULL AND h.id > $2 ORDER BY h.id LIMIT $3",
                                  "sii", model, after, (int64_t)limit);
     if (!r) return rc;
@@ -906,8 +908,8 @@ int rg_db_pg_lib_chunk_locate(void *conn, int64_t user, const int64_t *ids, size
     int rc;
     PGresult *r = rg_db_pg_query(conn, &rc, err,
                                  "SELECT " HIT_COLS " FROM unnest($1::bigint[]) WITH ORDINALITY"
-                                 " AS u(id, o) JOIN lib_chunks h ON h.id = u.id JOIN " DOC_JOIN
-                                 " ON d.id = h.doc_id WHERE " CHUNK_FILTER " ORDER BY u.o",
+                                 " AS u(id, o) JOIN lib_chunks h ON h.id = u.id JOIN " CHUNK_JOIN
+                                 " WHERE " CHUNK_FILTER " ORDER BY u.o",
                                  "sisiss", idl, user, colls, q->doc_id, q->tag, q->language);
     rg_free(idl);
     return rows(r, rc, read_hit, words, sizeof **out, (void **)out, n_out, err);
@@ -922,8 +924,8 @@ int rg_db_pg_lib_chunk_search(void *conn, int64_t user, const struct rg_db_chunk
     if (rc) return rc;
     PGresult *r = rg_db_pg_query(conn, &rc, err,
                                  "SELECT " HIT_COLS ", ts_rank_cd(h.tsv, x.q) AS r FROM"
-                                 " to_tsquery('simple', $1) AS x(q), lib_chunks h JOIN " DOC_JOIN
-                                 " ON d.id = h.doc_id WHERE h.tsv @@ x.q AND " CHUNK_FILTER
+                                 " to_tsquery('simple', $1) AS x(q), lib_chunks h JOIN " CHUNK_JOIN
+                                 " WHERE h.tsv @@ x.q AND " CHUNK_FILTER
                                  " ORDER BY r DESC, h.id LIMIT $7",
                                  "sisissi", tq, user, colls, q->doc_id, q->tag, q->language,
                                  (int64_t)q->limit);

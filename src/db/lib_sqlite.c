@@ -120,6 +120,8 @@ const char rg_db_sqlite_lib_migration[] =
     " h.part, h.byte_from, h.byte_to, h.ordinal, d.title, d.source"
 /* A document the user can read: their own or in a shared collection (?U is the user). */
 #define DOC_JOIN "lib_documents d JOIN lib_collections k ON k.id = d.collection_id"
+/* after "lib_chunks h JOIN ": its document and collection */
+#define CHUNK_JOIN "lib_documents d ON d.id = h.doc_id JOIN lib_collections k ON k.id = d.collection_id"
 #define VISIBLE(u) "(d.owner_id = " u " OR k.shared = 1)"
 
 static int read_coll(sqlite3_stmt *st, void *item, const void *ctx, char *err)
@@ -685,8 +687,8 @@ int rg_db_sqlite_lib_chunk_get(void *conn, int64_t user, int64_t id, struct rg_d
 {
     sqlite3 *c = conn;
     sqlite3_stmt *st = rg_db_sq_prep(c, err,
-                                     "SELECT " CHUNK_COLS ", " DOC_COLS " FROM lib_chunks h JOIN "
-                                     DOC_JOIN " ON d.id = h.doc_id WHERE h.id = ?1 AND " VISIBLE("?2"),
+                                     "SELECT " CHUNK_COLS ", " DOC_COLS " FROM lib_chunks h JOIN " CHUNK_JOIN
+                                     " WHERE h.id = ?1 AND " VISIBLE("?2"),
                                      "ii", id, user);
     if (!st) return RG_EIO;
     int step = sqlite3_step(st), rc;
@@ -724,8 +726,8 @@ int rg_db_sqlite_lib_vec_page(void *conn, const char *model, int64_t after, int 
     sqlite3 *c = conn;
     sqlite3_stmt *st = rg_db_sq_prep(c, err,
                                      "SELECT h.id, h.doc_id, d.collection_id, d.owner_id, k.shared,"
-                                     " h.embedding FROM lib_chunks h JOIN " DOC_JOIN
-                                     " ON d.id = h.doc_id WHERE h.embed_model = ?1 AND"
+                                     " h.embedding FROM lib_chunks h JOIN " CHUNK_JOIN
+                                     " WHERE h.embed_model = ?1 AND"
                                      " h.embedding IS NOT NULL AND h.id > ?2 ORDER BY h.id LIMIT ?3",
                                      "sii", model, after, (int64_t)limit);
     if (!st) return RG_EIO;
@@ -812,8 +814,8 @@ int rg_db_sqlite_lib_chunk_locate(void *conn, int64_t user, const int64_t *ids, 
     *out = rg_calloc(n ? n : 1, sizeof **out);
     if (!*out) return rg_err_set(err, RG_ENOMEM, "out of memory");
     sqlite3_stmt *st = rg_db_sq_prep(c, err,
-                                     "SELECT " HIT_COLS " FROM lib_chunks h JOIN " DOC_JOIN
-                                     " ON d.id = h.doc_id WHERE h.id = ?1 AND " CHUNK_FILTER,
+                                     "SELECT " HIT_COLS " FROM lib_chunks h JOIN " CHUNK_JOIN
+                                     " WHERE h.id = ?1 AND " CHUNK_FILTER,
                                      NULL);
     int rc = st ? RG_OK : RG_EIO;
     for (size_t i = 0; !rc && i < n; i++) {
@@ -852,8 +854,8 @@ int rg_db_sqlite_lib_chunk_search(void *conn, int64_t user, const struct rg_db_c
     if (rc) return rc;
     sqlite3_stmt *st = rg_db_sq_prep(c, err,
                                      "SELECT h.id, -bm25(lib_chunks_fts) AS r FROM lib_chunks_fts"
-                                     " JOIN lib_chunks h ON h.id = lib_chunks_fts.rowid JOIN "
-                                     DOC_JOIN " ON d.id = h.doc_id WHERE lib_chunks_fts MATCH ?1"
+                                     " JOIN lib_chunks h ON h.id = lib_chunks_fts.rowid JOIN " CHUNK_JOIN
+                                     " WHERE lib_chunks_fts MATCH ?1"
                                      " AND " CHUNK_FILTER " ORDER BY r DESC, h.id LIMIT ?7",
                                      "sisissi", fq, user, colls, q->doc_id, q->tag, q->language,
                                      (int64_t)q->limit);

@@ -51,7 +51,7 @@ struct rg_vec_params {
 void rg_vec_default_params(struct rg_vec_params *p);
 
 /* An empty index. NULL with err (RG_EINVAL, RG_ENOMEM). */
-struct rg_vec *rg_vec_init(const struct rg_vec_params *p, char *err);
+struct rg_vec *rg_vec_new(const struct rg_vec_params *p, char *err);
 void rg_vec_free(struct rg_vec *v); /* accepts NULL */
 
 /* What the index keeps beside a vector, for filters and results. */

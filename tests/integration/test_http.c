@@ -511,7 +511,8 @@ static void test_cli_errors(void **state)
     assert_int_equal(r.status, 0);
     const char *opts[] = {"--host",        "--port",    "--model",    "--models-dir", "--data-dir",
                           "--db",          "--threads", "--parallel", "--ctx-size",   "--api-key",
-                          "--cors-origin", "--web-dir", "--offline",  "--log-format", "--config"};
+                          "--cors-origin", "--web-dir", "--offline",  "--log-format", "--config",
+                          "--library",     "--embedding-model"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         if (!strstr(r.out, opts[i])) fail_msg("--help lacks %s", opts[i]);
     rg_run_free(&r);

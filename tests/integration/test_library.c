@@ -564,7 +564,7 @@ static void test_watched_folder(void **state)
 static void test_cli(void **state)
 {
     (void)state;
-    if (rg_harness_pg) return; /* the CLI opens the database as the server does: SQLite is
+    if (rg_harness_pg) skip(); /* the CLI opens the database as the server does: SQLite is
                                   enough to test the command itself */
     char dir[] = "/tmp/rg_libc_XXXXXX";
     assert_non_null(mkdtemp(dir));
