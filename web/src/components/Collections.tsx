@@ -103,7 +103,7 @@ export function SourcesList({ mid, sources, onOpen }: { mid: number; sources: So
               <button
                 type="button"
                 class="source-open text-left hover:underline focus-visible:outline-2 focus-visible:outline-amber-600"
-                aria-label={`Source ${s.n}: ${s.title}${where ? `, ${where}` : ''} (open the passage)`}
+                title="Open the passage"
                 onClick={() => onOpen(s)}
               >
                 <span class="font-mono font-semibold">[{s.n}]</span> <span class="font-medium">{s.title}</span>

@@ -122,7 +122,7 @@ function DocRow({ session, d, canWrite, onChanged, onProblem }: { session: Sessi
             ))}
             {canWrite && d.own && (
               <button type="button" class={btn} aria-label={`Tags of ${title}`} onClick={() => setEditing(true)}>
-                Tags…
+                Tags
               </button>
             )}
           </>
@@ -133,7 +133,7 @@ function DocRow({ session, d, canWrite, onChanged, onProblem }: { session: Sessi
               type="button"
               class={btn}
               disabled={busy}
-              aria-label={`Index ${title} again`}
+              aria-label={`Reindex ${title}`}
               onClick={() =>
                 void call(session, 'PATCH', `/library/documents/${d.id}`, { reindex: true }).then(onChanged, (e: unknown) => onProblem(msg(e)))
               }
@@ -472,7 +472,7 @@ export function Library({ session, onMenu }: { session: Session; onMenu: () => v
                       <button
                         type="button"
                         class={btn}
-                        aria-label={`Scan ${f.path} now`}
+                        aria-label={`Scan now: ${f.path}`}
                         onClick={() => void call(session, 'POST', `/library/folders/${f.id}/scan`).then(() => void reload(), (e: unknown) => setProblem(msg(e)))}
                       >
                         Scan now
@@ -480,7 +480,7 @@ export function Library({ session, onMenu }: { session: Session; onMenu: () => v
                       <button
                         type="button"
                         class={btn}
-                        aria-label={`Stop watching ${f.path}`}
+                        aria-label={`Remove ${f.path}`}
                         onClick={() => {
                           if (!confirm(`Stop watching ${f.path} and remove its documents from the library?`)) return;
                           void call(session, 'DELETE', `/library/folders/${f.id}`).then(() => void reload(), (e: unknown) => setProblem(msg(e)));

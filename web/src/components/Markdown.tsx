@@ -63,7 +63,7 @@ function Text({ v }: { v: string }) {
             key={i}
             href={`#${cites.prefix}-${p.n}`}
             class="cite rounded px-0.5 font-mono text-[0.85em] text-amber-900 underline dark:text-amber-200"
-            aria-label={`Source ${p.n}`}
+            title={`Source ${p.n}`}
             onClick={(e) => {
               e.preventDefault();
               cites.go(p.n);
