@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: measures the HTTP server and the engine on this machine and
 # writes bench/RESULTS.md (machine, date, tables). Each part can run alone:
-#   BENCH_ONLY=http|engine|serve|auth|web|grammar|conv|library-index   one part only (the other sections
+#   BENCH_ONLY=http|engine|serve|auth|web|grammar|conv|library|library-index   one part only (the other sections
 #                            keep what bench/RESULTS.md already says)
 #   BENCH_PP=512 BENCH_TG=128 BENCH_THREADS=2   engine sizes
 #   BENCH_DURATION=10        seconds per wrk run
@@ -35,6 +35,7 @@ auth_md=$OUT/auth.md
 web_md=$OUT/web.md
 grammar_md=$OUT/grammar.md
 conv_md=$OUT/conv.md
+library_md=$OUT/library.md
 libidx_md=$OUT/library-index.md
 # Parts not run this time keep their section from the previous RESULTS.md.
 PREV=$(mktemp)
@@ -381,6 +382,45 @@ bench_conv() {
   log "conv: $j"
 }
 
+# ---- the knowledge library: search latency on SQLite at 100k (and 1M) chunks ----
+# BENCH_LIBRARY_SIZES="100000 1000000" the corpus sizes; BENCH_LIBRARY_HNSW_MAX the largest
+# size whose HNSW graph is built (the build is single-threaded: about 1-2 ms a vector here).
+bench_library() {
+  [[ -x $BUILD/library_bench ]] || { log "library_bench missing: make build first"; return 1; }
+  local sizes=${BENCH_LIBRARY_SIZES:-"100000"} hmax=${BENCH_LIBRARY_HNSW_MAX:-100000} j n flag hb
+  {
+    echo "tools/library_bench: an SQLite database of N chunks of one user (documents of 1,000"
+    echo "chunks, 50-70 words each from a Zipf vocabulary of 20,000), each with a 384-dimension f32"
+    echo "embedding (bge-small's shape; clustered random vectors), then 200 queries of each kind:"
+    echo "full-text for a mid-frequency word and a frequent one (limit 20), vector top-20 (exact"
+    echo "scan of f16 vectors, and HNSW with ef 64), hybrid (rg_search, limit 10: both lists at depth 50,"
+    echo "fused by reciprocal rank). The embedder hands out a precomputed query vector, so"
+    echo "embedding time is not counted. Goal: hybrid p99 under 50 ms at 1M chunks on 2 cores."
+    echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')."
+    echo
+    echo "| Chunks | Full-text p50 / p99 | Vector exact p50 / p99 | Vector HNSW p50 / p99 (recall@10) | Hybrid exact p50 / p99 | Hybrid HNSW p50 / p99 | Index memory (graph) | HNSW build |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  } >"$library_md"
+  for n in $sizes; do
+    flag=""
+    ((n > hmax)) && flag="--no-hnsw"
+    j=$("$BUILD/library_bench" --chunks "$n" $flag) || return 1
+    echo "$j" >"$OUT/library-$n.json"
+    log "library $n: $j"
+    local hn="not built" hh="-" mem
+    mem="$(($(json_field "$j" index_bytes) / 1048576)) MiB"
+    if [[ -z $flag ]]; then
+      hn="$(json_field "$j" vec_hnsw_p50_ms) / $(json_field "$j" vec_hnsw_p99_ms) ms ($(json_field "$j" hnsw_recall10))"
+      hh="$(json_field "$j" hybrid_hnsw_p50_ms) / $(json_field "$j" hybrid_hnsw_p99_ms) ms"
+      mem="$(($(json_field "$j" hnsw_bytes) / 1048576)) MiB ($(($(json_field "$j" graph_bytes) / 1048576)) MiB)"
+      hb="$(json_field "$j" hnsw_build_s) s"
+    else
+      hb="-"
+    fi
+    echo "| $n | $(json_field "$j" fts_p50_ms) / $(json_field "$j" fts_p99_ms) ms | $(json_field "$j" vec_exact_p50_ms) / $(json_field "$j" vec_exact_p99_ms) ms | $hn | $(json_field "$j" hybrid_exact_p50_ms) / $(json_field "$j" hybrid_exact_p99_ms) ms | $hh | $mem | $hb |" >>"$library_md"
+  done
+}
+
 # ---- library indexing: parse + chunk, and chunks embedded by a bge-small-shaped encoder ----
 # `rustygpt index add` on a generated Markdown corpus, first without an embedding model
 # (parse + chunk + store: MB/s), then with a random-weight bert GGUF of bge-small-en-v1.5's
@@ -431,6 +471,7 @@ cat_libidx() { cat "$libidx_md"; }
 
 cat_auth() { cat "$auth_md"; }
 cat_conv() { cat "$conv_md"; }
+cat_library() { cat "$library_md"; }
 cat_grammar() { cat "$grammar_md"; }
 cat_web() { cat "$web_md"; }
 
@@ -465,10 +506,11 @@ case $ONLY in
   web) bench_web || rc=1 ;;
   grammar) bench_grammar || rc=1 ;;
   conv) bench_conv || rc=1 ;;
+  library) bench_library || rc=1 ;;
   library-index) bench_library_index || rc=1 ;;
   all) bench_http || rc=1; bench_engine || rc=1; bench_serve || rc=1; bench_auth || rc=1; bench_web || rc=1
-    bench_grammar || rc=1; bench_conv || rc=1; bench_library_index || rc=1 ;;
-  *) echo "BENCH_ONLY must be http, engine, serve, auth, web, grammar, conv, library-index or all" >&2; exit 2 ;;
+    bench_grammar || rc=1; bench_conv || rc=1; bench_library || rc=1; bench_library_index || rc=1 ;;
+  *) echo "BENCH_ONLY must be http, engine, serve, auth, web, grammar, conv, library, library-index or all" >&2; exit 2 ;;
 esac
 
 sec_http() {
@@ -524,6 +566,7 @@ section() {
   section "Web app" "$web_md" cat_web
   section "Constrained output (response_format)" "$grammar_md" cat_grammar
   section "Conversations (list and search)" "$conv_md" cat_conv
+  section "Library search" "$library_md" cat_library
   section "Library indexing" "$libidx_md" cat_libidx
   if [[ -s ${BENCH_NOTES:-$ROOT/bench/NOTES.md} ]]; then
     cat "${BENCH_NOTES:-$ROOT/bench/NOTES.md}"

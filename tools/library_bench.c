@@ -11,7 +11,8 @@
  *   - the vector index built from the database (rg_vec_open: the rebuild a
  *     missing file costs), f16;
  *   - full-text search (rg_db_chunk_search, limit 20) for two words, a
- *     mid-frequency one and a frequent one;
+ *     frequent one then a mid-frequency one (the last word is a prefix, as
+ *     typed); and the other way round, the frequent word as the prefix;
  *   - vector search, exact scan and HNSW (k 20, the user filter on);
  *   - hybrid (rg_search, limit 10: both lists at depth 50, fused), with the
  *     graph and with the exact scan.
@@ -82,8 +83,10 @@ static int zipf_word(void)
     int lo = 0, hi = VOCAB - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (g_zipf[mid] < u) lo = mid + 1;
-        else hi = mid;
+        if (g_zipf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -134,19 +137,26 @@ int main(int argc, char **argv)
     bool hnsw = true;
     const char *keep = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--chunks") && i + 1 < argc) chunks = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--queries") && i + 1 < argc) queries = (int)strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--dim") && i + 1 < argc) g_dim = (int)strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--ef-construction") && i + 1 < argc) efc = (int)strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--no-hnsw")) hnsw = false;
-        else if (!strcmp(argv[i], "--keep") && i + 1 < argc) keep = argv[++i];
+        if (!strcmp(argv[i], "--chunks") && i + 1 < argc)
+            chunks = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--queries") && i + 1 < argc)
+            queries = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc)
+            g_dim = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--ef-construction") && i + 1 < argc)
+            efc = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--no-hnsw"))
+            hnsw = false;
+        else if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+            keep = argv[++i];
         else {
             fprintf(stderr, "usage: library_bench [--chunks N] [--queries N] [--dim D] [--no-hnsw]"
                             " [--ef-construction N] [--keep PATH]\n");
             return 2;
         }
     }
-    if (chunks < PER_DOC || queries < 10 || g_dim < 8 || g_dim > 4096) return die("arguments", "out of range");
+    if (chunks < PER_DOC || queries < 10 || g_dim < 8 || g_dim > 4096)
+        return die("arguments", "out of range");
     char path[256], url[300], err[RG_ERR_SIZE];
     snprintf(path, sizeof path, "%s", keep ? keep : "/tmp/rg_library_bench.db");
     unlink(path);
@@ -166,7 +176,7 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < VOCAB; i++)
         g_zipf[i] = (i ? g_zipf[i - 1] : 0) + 1.0 / (i + 1);
-    char (*words)[16] = malloc(sizeof(char[VOCAB][16]));
+    char(*words)[16] = malloc(sizeof(char[VOCAB][16]));
     for (int i = 0; i < VOCAB; i++)
         make_word(i, words[i]);
     g_centres = malloc((size_t)CENTRES * (size_t)g_dim * sizeof(float));
@@ -183,10 +193,11 @@ int main(int argc, char **argv)
                        "INSERT INTO lib_documents (owner_id, collection_id, source, format, title,"
                        " state, created_at, updated_at) VALUES (?1, ?2, ?3, 'txt', ?3, 2, 1, 1)",
                        -1, &dst, NULL);
-    sqlite3_prepare_v2(c,
-                       "INSERT INTO lib_chunks (doc_id, ordinal, text, heading, byte_from, byte_to,"
-                       " embed_model, embedding) VALUES (?1, ?2, ?3, 'Chapter', ?4, ?5, 'bench', ?6)",
-                       -1, &cst, NULL);
+    sqlite3_prepare_v2(
+        c,
+        "INSERT INTO lib_chunks (doc_id, ordinal, text, heading, byte_from, byte_to,"
+        " embed_model, embedding) VALUES (?1, ?2, ?3, 'Chapter', ?4, ?5, 'bench', ?6)",
+        -1, &cst, NULL);
     float *vec = malloc((size_t)g_dim * sizeof(float));
     char text[2048];
     int64_t doc = 0;
@@ -204,7 +215,8 @@ int main(int argc, char **argv)
         size_t o = 0;
         int nw = 50 + (int)(rnd() % 20);
         for (int w = 0; w < nw && o < sizeof text - 20; w++)
-            o += (size_t)snprintf(text + o, sizeof text - o, "%s%s", w ? " " : "", words[zipf_word()]);
+            o += (size_t)snprintf(text + o, sizeof text - o, "%s%s", w ? " " : "",
+                                  words[zipf_word()]);
         clustered(vec);
         sqlite3_bind_int64(cst, 1, doc);
         sqlite3_bind_int64(cst, 2, i % PER_DOC);
@@ -217,8 +229,8 @@ int main(int argc, char **argv)
     }
     sqlite3_finalize(dst);
     sqlite3_finalize(cst);
-    sqlite3_exec(c, "UPDATE lib_documents SET n_chunks = 1000, embed_model = 'bench'; COMMIT",
-                 NULL, NULL, NULL);
+    sqlite3_exec(c, "UPDATE lib_documents SET n_chunks = 1000, embed_model = 'bench'; COMMIT", NULL,
+                 NULL, NULL);
     sqlite3_close(c);
     double fill_s = (now_ms() - t0) / 1e3;
 
@@ -239,11 +251,15 @@ int main(int argc, char **argv)
     struct rg_search_ctx ctx = {db, v, bench_embed, NULL, g_dim};
     double *lat = malloc((size_t)queries * sizeof *lat);
     float *qv = malloc((size_t)queries * (size_t)g_dim * sizeof *qv);
-    char (*qs)[64] = malloc((size_t)queries * 64);
+    char(*qs)[64] = malloc((size_t)queries * 64);
+    char(*qs2)[64] = malloc((size_t)queries * 64);
     for (int i = 0; i < queries; i++) {
         clustered(qv + (size_t)i * (size_t)g_dim);
         /* a word of rank 200..2200 and one of the 50 most frequent */
-        snprintf(qs[i], 64, "%s %s", words[200 + rnd() % 2000], words[rnd() % 50]);
+        int mid = 200 + (int)(rnd() % 2000), common = (int)(rnd() % 50);
+        snprintf(qs[i], 64, "%s %s", words[common], words[mid]);
+        /* the frequent word last: as a prefix it matches many words' lists */
+        snprintf(qs2[i], 64, "%s %s", words[mid], words[common]);
     }
     double p[16][2];
     long hits_fts = 0;
@@ -259,20 +275,31 @@ int main(int argc, char **argv)
         rg_free(h);
     }
     pct(lat, queries, &p[0][0], &p[0][1]);
+    for (int i = 0; i < queries; i++) {
+        struct rg_db_chunk_query q = {.q = qs2[i], .limit = 20};
+        struct rg_db_chunk_hit *h;
+        size_t n;
+        double a = now_ms();
+        if (rg_db_chunk_search(db, u.id, &q, &h, &n, err)) return die("search", err);
+        lat[i] = now_ms() - a;
+        rg_free(h);
+    }
+    pct(lat, queries, &p[5][0], &p[5][1]);
     struct rg_vec_hit vh[20];
     int nh;
     struct rg_vec_filter vf = {.user = u.id};
     for (int i = 0; i < queries; i++) {
         double a = now_ms();
-        if (rg_vec_search(v, qv + (size_t)i * (size_t)g_dim, 20, &vf, RG_VEC_EXACT, 0, vh, &nh, err))
+        if (rg_vec_search(v, qv + (size_t)i * (size_t)g_dim, 20, &vf, RG_VEC_EXACT, 0, vh, &nh,
+                          err))
             return die("vector", err);
         lat[i] = now_ms() - a;
     }
     pct(lat, queries, &p[1][0], &p[1][1]);
     for (int i = 0; i < queries; i++) {
         g_qvec = qv + (size_t)i * (size_t)g_dim;
-        struct rg_search_query q = {.user = u.id, .q = qs[i], .mode = RG_SEARCH_HYBRID,
-                                    .limit = 10, .exact = true};
+        struct rg_search_query q = {
+            .user = u.id, .q = qs[i], .mode = RG_SEARCH_HYBRID, .limit = 10, .exact = true};
         struct rg_search_result r;
         double a = now_ms();
         if (rg_search(&ctx, &q, &r, err)) return die("hybrid", err);
@@ -308,8 +335,8 @@ int main(int argc, char **argv)
         pct(lat, queries, &p[3][0], &p[3][1]);
         for (int i = 0; i < queries; i++) {
             g_qvec = qv + (size_t)i * (size_t)g_dim;
-            struct rg_search_query q = {.user = u.id, .q = qs[i], .mode = RG_SEARCH_HYBRID,
-                                        .limit = 10};
+            struct rg_search_query q = {
+                .user = u.id, .q = qs[i], .mode = RG_SEARCH_HYBRID, .limit = 10};
             struct rg_search_result r;
             double a = now_ms();
             if (rg_search(&ctx, &q, &r, err)) return die("hybrid", err);
@@ -318,16 +345,19 @@ int main(int argc, char **argv)
         }
         pct(lat, queries, &p[4][0], &p[4][1]);
     }
-    printf("{\"chunks\": %ld, \"dim\": %d, \"queries\": %d, \"isa\": \"%s\", \"fill_s\": %.1f,"
-           " \"index_load_s\": %.2f, \"index_bytes\": %zu, \"fts_p50_ms\": %.2f, \"fts_p99_ms\": %.2f,"
-           " \"fts_hits_avg\": %.1f, \"vec_exact_p50_ms\": %.2f, \"vec_exact_p99_ms\": %.2f,"
-           " \"hybrid_exact_p50_ms\": %.2f, \"hybrid_exact_p99_ms\": %.2f, \"hnsw_build_s\": %.1f,"
-           " \"hnsw_ef_construction\": %d, \"hnsw_bytes\": %zu, \"graph_bytes\": %zu,"
-           " \"hnsw_recall10\": %.3f, \"vec_hnsw_p50_ms\": %.2f, \"vec_hnsw_p99_ms\": %.2f,"
-           " \"hybrid_hnsw_p50_ms\": %.2f, \"hybrid_hnsw_p99_ms\": %.2f}\n",
-           chunks, g_dim, queries, rg_vec_isa(), fill_s, load_s, st0.bytes, p[0][0], p[0][1],
-           (double)hits_fts / queries, p[1][0], p[1][1], p[2][0], p[2][1], build_s, efc,
-           st1.bytes, st1.graph_bytes, recall, p[3][0], p[3][1], p[4][0], p[4][1]);
+    printf(
+        "{\"chunks\": %ld, \"dim\": %d, \"queries\": %d, \"isa\": \"%s\", \"fill_s\": %.1f,"
+        " \"index_load_s\": %.2f, \"index_bytes\": %zu, \"fts_p50_ms\": %.2f, \"fts_p99_ms\": %.2f,"
+        " \"fts_hits_avg\": %.1f, \"fts_prefix_common_p50_ms\": %.2f, "
+        "\"fts_prefix_common_p99_ms\": %.2f, \"vec_exact_p50_ms\": %.2f, \"vec_exact_p99_ms\": "
+        "%.2f,"
+        " \"hybrid_exact_p50_ms\": %.2f, \"hybrid_exact_p99_ms\": %.2f, \"hnsw_build_s\": %.1f,"
+        " \"hnsw_ef_construction\": %d, \"hnsw_bytes\": %zu, \"graph_bytes\": %zu,"
+        " \"hnsw_recall10\": %.3f, \"vec_hnsw_p50_ms\": %.2f, \"vec_hnsw_p99_ms\": %.2f,"
+        " \"hybrid_hnsw_p50_ms\": %.2f, \"hybrid_hnsw_p99_ms\": %.2f}\n",
+        chunks, g_dim, queries, rg_vec_isa(), fill_s, load_s, st0.bytes, p[0][0], p[0][1],
+        (double)hits_fts / queries, p[5][0], p[5][1], p[1][0], p[1][1], p[2][0], p[2][1], build_s,
+        efc, st1.bytes, st1.graph_bytes, recall, p[3][0], p[3][1], p[4][0], p[4][1]);
     rg_vec_free(v);
     rg_db_close(db);
     if (!keep) {
@@ -344,5 +374,6 @@ int main(int argc, char **argv)
     free(lat);
     free(qv);
     free(qs);
+    free(qs2);
     return 0;
 }

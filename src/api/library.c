@@ -15,8 +15,8 @@
  *   POST   /library/folders                      (admin) {path, collection_id}
  *   DELETE /library/folders/{id}                 (admin)
  *   POST   /library/folders/{id}/scan            (admin) catch up now
- *   GET    /library/documents                    ?collection= &folder= &state= &tag= &limit= &offset=
- *   POST   /library/documents                    upload: multipart/form-data (a "file" part;
+ *   GET    /library/documents                    ?collection= &folder= &state= &tag= &limit=
+ * &offset= POST   /library/documents                    upload: multipart/form-data (a "file" part;
  *                                                "collection", "tags" fields) or a raw body
  *                                                with ?name= (&collection= &tags=)
  *   GET    /library/documents/{id}               with state, progress, error
@@ -100,8 +100,10 @@ int rg_api_library_start(struct rg_api_state *st, char *err)
     if (!st->library) return RG_OK;
     st->library->le.engine = st->engine;
     if (!rg_library_model(st->library->lib))
-        rg_log(RG_LOG_INFO, "library: no embedding model, full-text search only (set "
-                            "--embedding-model)", RG_LOG_END);
+        rg_log(RG_LOG_INFO,
+               "library: no embedding model, full-text search only (set "
+               "--embedding-model)",
+               RG_LOG_END);
     return rg_library_start(st->library->lib, err);
 }
 
@@ -155,31 +157,29 @@ static json_t *document_json(const struct rg_db_document *d, int64_t user)
         (json_int_t)d->folder_id, "source", str_json(d->source), "format", d->format, "title",
         str_json(d->title), "authors", str_json(d->authors), "language", str_json(d->language),
         "identifier", str_json(d->identifier), "encoding", str_json(d->encoding), "tags",
-        tags_json(d->tags), "content_hash", d->content_hash, "size", (json_int_t)d->size,
-        "mtime", (json_int_t)d->mtime, "state", rg_db_doc_state_name(d->state), "progress",
-        d->progress, "error", str_json(d->error), "chunks", (json_int_t)d->n_chunks,
-        "embedding_model", d->embed_model[0] ? str_json(d->embed_model) : json_null(), "own",
-        d->owner_id == user, "created_at", (json_int_t)d->created_at, "updated_at",
-        (json_int_t)d->updated_at);
+        tags_json(d->tags), "content_hash", d->content_hash, "size", (json_int_t)d->size, "mtime",
+        (json_int_t)d->mtime, "state", rg_db_doc_state_name(d->state), "progress", d->progress,
+        "error", str_json(d->error), "chunks", (json_int_t)d->n_chunks, "embedding_model",
+        d->embed_model[0] ? str_json(d->embed_model) : json_null(), "own", d->owner_id == user,
+        "created_at", (json_int_t)d->created_at, "updated_at", (json_int_t)d->updated_at);
     return o;
 }
 
 static json_t *folder_json(const struct rg_db_lib_folder *f)
 {
     return json_pack("{s:I, s:I, s:I, s:o, s:I}", "id", (json_int_t)f->id, "owner_id",
-                     (json_int_t)f->owner_id, "collection_id", (json_int_t)f->collection_id,
-                     "path", str_json(f->path), "created_at", (json_int_t)f->created_at);
+                     (json_int_t)f->owner_id, "collection_id", (json_int_t)f->collection_id, "path",
+                     str_json(f->path), "created_at", (json_int_t)f->created_at);
 }
 
 static json_t *location_json(const char *heading, const char *section, int page_from, int page_to,
                              const char *part, int64_t byte_from, int64_t byte_to, int ordinal)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:i}", "heading", str_json(heading),
-                     "section", str_json(section), "page_from",
-                     page_from > 0 ? json_integer(page_from) : json_null(), "page_to",
-                     page_to > 0 ? json_integer(page_to) : json_null(), "part", str_json(part),
-                     "byte_from", (json_int_t)byte_from, "byte_to", (json_int_t)byte_to,
-                     "ordinal", ordinal);
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:i}", "heading", str_json(heading), "section",
+        str_json(section), "page_from", page_from > 0 ? json_integer(page_from) : json_null(),
+        "page_to", page_to > 0 ? json_integer(page_to) : json_null(), "part", str_json(part),
+        "byte_from", (json_int_t)byte_from, "byte_to", (json_int_t)byte_to, "ordinal", ordinal);
 }
 
 static json_t *chunk_json(const struct rg_db_chunk *c)
@@ -339,8 +339,9 @@ static void collections_create(struct rg_http_req *r, void *ctx)
         return;
     }
     if (json_is_true(shared) && !is_admin(r)) {
-        rg_http_reply_error(r, 403, NULL, "forbidden", "shared", "only an admin publishes a "
-                                                                 "shared collection");
+        rg_http_reply_error(r, 403, NULL, "forbidden", "shared",
+                            "only an admin publishes a "
+                            "shared collection");
         return;
     }
     struct rg_db_collection_new n = {.owner_id = user,
@@ -375,8 +376,10 @@ static void collection_one(struct rg_http_req *r, void *ctx)
     }
     if (m == RG_HTTP_DELETE) {
         rc = rg_db_collection_delete(st->db, user, id, err);
-        if (rc) db_fail(r, rc, "collection", err);
-        else rg_http_reply(r, 204, NULL, NULL, 0);
+        if (rc)
+            db_fail(r, rc, "collection", err);
+        else
+            rg_http_reply(r, 204, NULL, NULL, 0);
         return;
     }
     if (m == RG_HTTP_PATCH) {
@@ -473,8 +476,10 @@ static void folder_remove(struct rg_http_req *r, void *ctx)
     if (!id) return;
     char err[RG_ERR_SIZE];
     int rc = rg_library_folder_remove(LIB(st), user, id, err);
-    if (rc) db_fail(r, rc, "folder", err);
-    else rg_http_reply(r, 204, NULL, NULL, 0);
+    if (rc)
+        db_fail(r, rc, "folder", err);
+    else
+        rg_http_reply(r, 204, NULL, NULL, 0);
 }
 
 static void folder_scan(struct rg_http_req *r, void *ctx)
@@ -487,8 +492,10 @@ static void folder_scan(struct rg_http_req *r, void *ctx)
     size_t changed = 0;
     char err[RG_ERR_SIZE];
     int rc = rg_library_folder_scan(LIB(st), user, id, &changed, err);
-    if (rc) db_fail(r, rc, "folder", err);
-    else rg_http_reply_json(r, 200, json_pack("{s:I}", "changed", (json_int_t)changed));
+    if (rc)
+        db_fail(r, rc, "folder", err);
+    else
+        rg_http_reply_json(r, 200, json_pack("{s:I}", "changed", (json_int_t)changed));
 }
 
 /* ---- documents --------------------------------------------------------------------- */
@@ -530,8 +537,8 @@ static void documents_list(struct rg_http_req *r, void *ctx)
     for (size_t i = 0; a && i < n; i++)
         json_array_append_new(a, document_json(&ds[i], user));
     rg_free(ds);
-    rg_http_reply_json(r, 200, json_pack("{s:o, s:b}", "documents", a ? a : json_array(), "more",
-                                         (int)more));
+    rg_http_reply_json(
+        r, 200, json_pack("{s:o, s:b}", "documents", a ? a : json_array(), "more", (int)more));
 }
 
 /* The first part of a multipart/form-data body named name: its bytes, and
@@ -685,20 +692,24 @@ static void document_one(struct rg_http_req *r, void *ctx)
     enum rg_http_method m = rg_http_req_method(r);
     if (m == RG_HTTP_DELETE) {
         if (rg_http_req_principal(r)->role < RG_ROLE_USER) {
-            rg_http_reply_error(r, 403, NULL, "forbidden", NULL, "a readonly account deletes "
-                                                                 "nothing");
+            rg_http_reply_error(r, 403, NULL, "forbidden", NULL,
+                                "a readonly account deletes "
+                                "nothing");
             return;
         }
         int rc = rg_library_remove(LIB(st), user, id, err);
-        if (rc) db_fail(r, rc, "document", err);
-        else rg_http_reply(r, 204, NULL, NULL, 0);
+        if (rc)
+            db_fail(r, rc, "document", err);
+        else
+            rg_http_reply(r, 204, NULL, NULL, 0);
         return;
     }
     int rc;
     if (m == RG_HTTP_PATCH) {
         if (rg_http_req_principal(r)->role < RG_ROLE_USER) {
-            rg_http_reply_error(r, 403, NULL, "forbidden", NULL, "a readonly account changes "
-                                                                 "nothing");
+            rg_http_reply_error(r, 403, NULL, "forbidden", NULL,
+                                "a readonly account changes "
+                                "nothing");
             return;
         }
         json_t *body = rg_http_req_json(r);
@@ -727,10 +738,8 @@ static void document_one(struct rg_http_req *r, void *ctx)
         }
         rc = RG_OK;
         if (tags) {
-            struct rg_db_doc_change ch = {.tags = t.data ? t.data : "",
-                                          .size = -1,
-                                          .mtime = -1,
-                                          .now = now_ms()};
+            struct rg_db_doc_change ch = {
+                .tags = t.data ? t.data : "", .size = -1, .mtime = -1, .now = now_ms()};
             rc = rg_db_doc_update(st->db, user, id, &ch, &d, err);
         }
         rg_buf_free(&t);
@@ -803,8 +812,10 @@ static void chunk_one(struct rg_http_req *r, void *ctx)
         if (rg_db_chunk_list(st->db, user, d.id, from, (int)(2 * context + 1), &cs, &n, err) ==
             RG_OK) {
             for (size_t i = 0; i < n; i++) {
-                if (cs[i].ordinal < c.ordinal) json_array_append_new(before, chunk_json(&cs[i]));
-                else if (cs[i].ordinal > c.ordinal) json_array_append_new(after, chunk_json(&cs[i]));
+                if (cs[i].ordinal < c.ordinal)
+                    json_array_append_new(before, chunk_json(&cs[i]));
+                else if (cs[i].ordinal > c.ordinal)
+                    json_array_append_new(after, chunk_json(&cs[i]));
             }
             rg_db_chunk_list_free(cs, n);
         }
@@ -828,8 +839,9 @@ static void search(struct rg_http_req *r, void *ctx)
         return;
     }
     const char *mv = rg_http_req_query(r, "mode");
-    int mode = mv && *mv ? rg_search_mode_parse(mv)
-                         : rg_library_model(LIB(st)) ? RG_SEARCH_HYBRID : RG_SEARCH_FULLTEXT;
+    int mode = mv && *mv                   ? rg_search_mode_parse(mv)
+               : rg_library_model(LIB(st)) ? RG_SEARCH_HYBRID
+                                           : RG_SEARCH_FULLTEXT;
     if (mode < 0) {
         rg_http_reply_error(r, 400, NULL, NULL, "mode",
                             "'mode' must be fulltext, vector or hybrid");
@@ -889,24 +901,23 @@ static void search(struct rg_http_req *r, void *ctx)
         json_t *o = json_pack(
             "{s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "chunk_id",
             (json_int_t)c->chunk_id, "document_id", (json_int_t)c->doc_id, "collection_id",
-            (json_int_t)c->collection_id, "score", h->score, "title", str_json(c->title),
-            "source", str_json(c->source), "snippet", snippet_html(c->snippet), "location",
+            (json_int_t)c->collection_id, "score", h->score, "title", str_json(c->title), "source",
+            str_json(c->source), "snippet", snippet_html(c->snippet), "location",
             location_json(c->heading, c->section, c->page_from, c->page_to, c->part, c->byte_from,
                           c->byte_to, c->ordinal),
-            "rank_fulltext", h->rank_fts ? json_integer(h->rank_fts) : json_null(),
-            "rank_vector", h->rank_vec ? json_integer(h->rank_vec) : json_null());
+            "rank_fulltext", h->rank_fts ? json_integer(h->rank_fts) : json_null(), "rank_vector",
+            h->rank_vec ? json_integer(h->rank_vec) : json_null());
         if (o && h->rank_vec) json_object_set_new(o, "cosine", json_real(h->cosine));
         json_array_append_new(a, o);
     }
-    json_t *out = json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "mode",
-                            rg_search_mode_name(res.mode), "asked",
-                            rg_search_mode_name((enum rg_search_mode)mode), "degraded",
-                            (int)res.degraded,
-                            "fulltext_hits", (json_int_t)res.n_fts, "vector_hits",
-                            (json_int_t)res.n_vec, "results", a ? a : json_array());
+    json_t *out = json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "mode", rg_search_mode_name(res.mode),
+                            "asked", rg_search_mode_name((enum rg_search_mode)mode), "degraded",
+                            (int)res.degraded, "fulltext_hits", (json_int_t)res.n_fts,
+                            "vector_hits", (json_int_t)res.n_vec, "results", a ? a : json_array());
     if (out && res.degraded)
-        json_object_set_new(out, "note", json_string("no embedding model: full-text search only; "
-                                                     "set --embedding-model"));
+        json_object_set_new(out, "note",
+                            json_string("no embedding model: full-text search only; "
+                                        "set --embedding-model"));
     rg_search_result_free(&res);
     rg_http_reply_json(r, 200, out);
 }
@@ -928,9 +939,8 @@ static const char COLLECTIONS[] =
 static const char FOLDER_REQ[] =
     "{\"type\":\"object\",\"required\":[\"path\"],\"additionalProperties\":false,\"properties\":"
     "{\"path\":{\"type\":\"string\"},\"collection_id\":" ID_OBJ "}}";
-static const char FOLDER[] =
-    "{\"type\":\"object\",\"properties\":{\"id\":" ID_OBJ ",\"collection_id\":" ID_OBJ
-    ",\"path\":{\"type\":\"string\"}}}";
+static const char FOLDER[] = "{\"type\":\"object\",\"properties\":{\"id\":" ID_OBJ
+                             ",\"collection_id\":" ID_OBJ ",\"path\":{\"type\":\"string\"}}}";
 static const char FOLDERS[] =
     "{\"type\":\"object\",\"properties\":{\"folders\":{\"type\":\"array\"}}}";
 static const char DOCUMENT[] =
@@ -949,7 +959,8 @@ static const char UPLOAD_REQ[] =
 static const char DOC_PATCH[] =
     "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"tags\":{\"type\":"
     "\"array\",\"items\":{\"type\":\"string\"}},\"reindex\":{\"type\":\"boolean\"}}}";
-static const char CHUNKS[] = "{\"type\":\"object\",\"properties\":{\"chunks\":{\"type\":\"array\"}}}";
+static const char CHUNKS[] =
+    "{\"type\":\"object\",\"properties\":{\"chunks\":{\"type\":\"array\"}}}";
 static const char PASSAGE[] =
     "{\"type\":\"object\",\"properties\":{\"chunk\":{\"type\":\"object\"},\"document\":{\"type\":"
     "\"object\"},\"before\":{\"type\":\"array\"},\"after\":{\"type\":\"array\"}}}";
@@ -971,8 +982,8 @@ size_t rg_api_library_routes(struct rg_route *out, size_t max, struct rg_api_sta
         {RG_HTTP_GET, "/library/status", status, st, RG_ROLE_READONLY, 0, "library",
          "The caller's library: documents by state, chunks, the embedding model, what is missing",
          NULL, STATUS},
-        {RG_HTTP_GET, "/library/collections", collections_list, st, RG_ROLE_READONLY, 0,
-         "library", "The caller's collections and the shared ones", NULL, COLLECTIONS},
+        {RG_HTTP_GET, "/library/collections", collections_list, st, RG_ROLE_READONLY, 0, "library",
+         "The caller's collections and the shared ones", NULL, COLLECTIONS},
         {RG_HTTP_POST, "/library/collections", collections_create, st, RG_ROLE_USER, 0, "library",
          "Creates a collection (shared: admins only)", COLLECTION_REQ, COLLECTION},
         {GPD, "/library/collections/{id}", collection_one, st, RG_ROLE_READONLY, 0, "library",
@@ -999,8 +1010,7 @@ size_t rg_api_library_routes(struct rg_route *out, size_t max, struct rg_api_sta
         {RG_HTTP_GET, "/library/documents/{id}/chunks", document_chunks, st, RG_ROLE_READONLY, 0,
          "library", "A document's chunks in order", NULL, CHUNKS},
         {RG_HTTP_GET, "/library/chunks/{id}", chunk_one, st, RG_ROLE_READONLY, 0, "library",
-         "A passage (for a citation): its text, location, document and neighbours", NULL,
-         PASSAGE},
+         "A passage (for a citation): its text, location, document and neighbours", NULL, PASSAGE},
         {RG_HTTP_GET, "/search", search, st, RG_ROLE_READONLY, 0, "library",
          "Searches the library: q, mode (fulltext, vector, hybrid), collections, document, tag, "
          "language, limit",

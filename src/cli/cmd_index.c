@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "common/alloc.h"
+#include "common/log.h"
 #include "common/str.h"
 #include "db/db.h"
 #include "engine/engine.h"
@@ -160,8 +161,9 @@ static int open_all(struct ctx *c, bool watch, char *err)
             if (!strcmp(us[i].role, "admin") && !us[i].disabled) c->owner = us[i].id;
         rg_free(us);
         if (!c->owner)
-            return rg_err_set(err, RG_ENOTFOUND, "no admin account yet: make one with `rustygpt "
-                                                 "user add EMAIL`, or give --user EMAIL");
+            return rg_err_set(err, RG_ENOTFOUND,
+                              "no admin account yet: make one with `rustygpt "
+                              "user add EMAIL`, or give --user EMAIL");
     }
     struct rg_library_params p;
     rg_library_default_params(&p);
@@ -289,6 +291,7 @@ int rg_cmd_index(int argc, char **argv)
         return RG_EXIT_USAGE;
     }
     char err[RG_ERR_SIZE] = "";
+    rg_log_set_level(RG_LOG_WARN); /* the engine's per-request lines would drown the output */
     if (open_all(&c, watch, err) != RG_OK) {
         fprintf(stderr, "rustygpt index %s: %s\n", cmd, err);
         close_all(&c);
@@ -321,12 +324,11 @@ int rg_cmd_index(int argc, char **argv)
             for (size_t i = 0; i < n; i++) {
                 const struct rg_db_document *d = &ds[i];
                 if (c.f.json) {
-                    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:s}", "id",
-                                          (json_int_t)d->id, "collection_id",
-                                          (json_int_t)d->collection_id, "source", d->source,
-                                          "title", d->title, "format", d->format, "state",
-                                          rg_db_doc_state_name(d->state), "chunks",
-                                          (json_int_t)d->n_chunks, "error", d->error);
+                    json_t *o = json_pack(
+                        "{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:s}", "id", (json_int_t)d->id,
+                        "collection_id", (json_int_t)d->collection_id, "source", d->source, "title",
+                        d->title, "format", d->format, "state", rg_db_doc_state_name(d->state),
+                        "chunks", (json_int_t)d->n_chunks, "error", d->error);
                     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
                     if (s) printf("%s\n", s);
                     free(s);
@@ -366,16 +368,17 @@ int rg_cmd_index(int argc, char **argv)
                 char snip[RG_DB_LIB_SNIPPET_MAX * 2 + 16];
                 size_t k = 0;
                 for (const char *s = h->snippet; *s && k + 3 < sizeof snip; s++) {
-                    if (*s == '\x02' || *s == '\x03') snip[k++] = '*'; /* the marks as *word* */
-                    else snip[k++] = *s == '\n' ? ' ' : *s;
+                    if (*s == '\x02' || *s == '\x03')
+                        snip[k++] = '*'; /* the marks as *word* */
+                    else
+                        snip[k++] = *s == '\n' ? ' ' : *s;
                 }
                 snip[k] = '\0';
                 if (c.f.json) {
-                    json_t *o = json_pack("{s:I, s:I, s:f, s:s, s:s, s:s, s:s}", "chunk_id",
-                                          (json_int_t)h->chunk_id, "document_id",
-                                          (json_int_t)h->doc_id, "score", res.hits[i].score,
-                                          "title", h->title, "source", h->source, "heading",
-                                          h->heading, "snippet", snip);
+                    json_t *o = json_pack(
+                        "{s:I, s:I, s:f, s:s, s:s, s:s, s:s}", "chunk_id", (json_int_t)h->chunk_id,
+                        "document_id", (json_int_t)h->doc_id, "score", res.hits[i].score, "title",
+                        h->title, "source", h->source, "heading", h->heading, "snippet", snip);
                     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
                     if (s) printf("%s\n", s);
                     free(s);

@@ -1365,7 +1365,8 @@ int rg_db_doc_create(struct rg_db *db, const struct rg_db_doc_new *n, struct rg_
     int rc = check_text("source", n->source, RG_DB_LIB_PATH_MAX + 1, true, err);
     if (!rc) rc = check_line("source", n->source, RG_DB_LIB_PATH_MAX + 1, err);
     if (!rc) rc = check_format(n->format, true, err);
-    if (!rc) rc = check_doc_meta(n->title, n->authors, n->language, n->identifier, n->encoding, err);
+    if (!rc)
+        rc = check_doc_meta(n->title, n->authors, n->language, n->identifier, n->encoding, err);
     if (!rc) rc = check_hash_opt(n->content_hash, err);
     if (!rc) rc = norm_tags(n->tags, tags, sizeof tags, err);
     if (rc) return rc;
@@ -1384,8 +1385,7 @@ int rg_db_doc_create(struct rg_db *db, const struct rg_db_doc_new *n, struct rg_
     WITH_CONN(db, err, db->ops->lib_doc_create(c, &v, out, err));
 }
 
-int rg_db_doc_get(struct rg_db *db, int64_t user, int64_t id, struct rg_db_document *out,
-                  char *err)
+int rg_db_doc_get(struct rg_db *db, int64_t user, int64_t id, struct rg_db_document *out, char *err)
 {
     memset(out, 0, sizeof *out);
     NEED_ID(user, "document");
@@ -1448,8 +1448,8 @@ int rg_db_doc_update(struct rg_db *db, int64_t user, int64_t id, const struct rg
 {
     memset(out, 0, sizeof *out);
     char tags[sizeof out->tags];
-    int rc = check_doc_meta(ch->title, ch->authors, ch->language, ch->identifier, ch->encoding,
-                            err);
+    int rc =
+        check_doc_meta(ch->title, ch->authors, ch->language, ch->identifier, ch->encoding, err);
     if (!rc) rc = check_format(ch->format, false, err);
     if (!rc) rc = check_hash_opt(ch->content_hash, err);
     if (!rc) rc = check_line("embedding model", ch->embed_model, 128, err);
@@ -1541,8 +1541,7 @@ int rg_db_vec_page(struct rg_db *db, const char *model, int64_t after, int limit
     WITH_CONN(db, err, db->ops->lib_vec_page(c, model, after, limit, out, err));
 }
 
-int rg_db_vec_stats(struct rg_db *db, const char *model, int64_t *count, int64_t *max_id,
-                    char *err)
+int rg_db_vec_stats(struct rg_db *db, const char *model, int64_t *count, int64_t *max_id, char *err)
 {
     *count = *max_id = 0;
     int rc = check_text("embedding model", model, 128, true, err);
@@ -1552,8 +1551,8 @@ int rg_db_vec_stats(struct rg_db *db, const char *model, int64_t *count, int64_t
 
 /* The checks a chunk query's filters share; colls gets its ids as "1,2,3"
  * ("" when given but empty: nothing can match). */
-static int check_chunk_query(const struct rg_db_chunk_query *q, char *colls, size_t size,
-                             char *tag, char *err)
+static int check_chunk_query(const struct rg_db_chunk_query *q, char *colls, size_t size, char *tag,
+                             char *err)
 {
     if (q->n_collections > 256) return rg_err_set(err, RG_EINVAL, "at most 256 collections");
     if (q->doc_id < 0) return rg_err_set(err, RG_EINVAL, "bad document filter");
@@ -1567,8 +1566,7 @@ static int check_chunk_query(const struct rg_db_chunk_query *q, char *colls, siz
     colls[0] = '\0';
     size_t o = 0;
     for (size_t i = 0; q->collections && i < q->n_collections; i++) {
-        int k = snprintf(colls + o, size - o, "%s%lld", o ? "," : "",
-                         (long long)q->collections[i]);
+        int k = snprintf(colls + o, size - o, "%s%lld", o ? "," : "", (long long)q->collections[i]);
         RG_ASSERT(k > 0 && (size_t)k < size - o);
         o += (size_t)k;
     }

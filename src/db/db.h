@@ -632,14 +632,14 @@ int rg_db_msg_move(struct rg_db *db, int64_t owner, int64_t msg_id, int64_t thre
  * tsquery syntax); every word must appear, the last may be a prefix.
  */
 
-#define RG_DB_LIB_NAME_MAX 200    /* bytes of a collection name, a title */
-#define RG_DB_LIB_DESC_MAX 4000   /* bytes of a collection description */
-#define RG_DB_LIB_PATH_MAX 4096   /* bytes of a folder or source path */
-#define RG_DB_LIB_META_MAX 1000   /* bytes of authors, identifier */
-#define RG_DB_LIB_HEADING_MAX 1000 /* bytes of a chunk's heading path */
+#define RG_DB_LIB_NAME_MAX 200         /* bytes of a collection name, a title */
+#define RG_DB_LIB_DESC_MAX 4000        /* bytes of a collection description */
+#define RG_DB_LIB_PATH_MAX 4096        /* bytes of a folder or source path */
+#define RG_DB_LIB_META_MAX 1000        /* bytes of authors, identifier */
+#define RG_DB_LIB_HEADING_MAX 1000     /* bytes of a chunk's heading path */
 #define RG_DB_LIB_CHUNK_MAX (1u << 20) /* bytes of a chunk's text */
-#define RG_DB_LIB_DIM_MAX 4096    /* dimensions of an embedding */
-#define RG_DB_LIB_ERROR_MAX 1000  /* bytes of a document's error text */
+#define RG_DB_LIB_DIM_MAX 4096         /* dimensions of an embedding */
+#define RG_DB_LIB_ERROR_MAX 1000       /* bytes of a document's error text */
 /* Snippets of a search: at most this many bytes of whole UTF-8 characters,
  * the query's words marked by RG_DB_LIB_MARK_ON ... RG_DB_LIB_MARK_OFF (bytes
  * that never occur in stored text: db.c refuses control characters other
@@ -654,8 +654,8 @@ struct rg_db_collection {
     int64_t owner_id;
     char name[RG_DB_LIB_NAME_MAX + 8];
     char description[RG_DB_LIB_DESC_MAX + 8];
-    bool shared;          /* published to every user, read-only for them */
-    int64_t n_documents;  /* filled by reads */
+    bool shared;         /* published to every user, read-only for them */
+    int64_t n_documents; /* filled by reads */
     int64_t created_at, updated_at;
 };
 
@@ -733,19 +733,20 @@ struct rg_db_document {
     char source[RG_DB_LIB_PATH_MAX + 8]; /* the absolute path in the folder, or the upload's name */
     char format[16];                     /* epub, md, txt, html, pdf, zim, ... */
     char title[RG_DB_LIB_NAME_MAX + 8];
-    char authors[RG_DB_LIB_META_MAX + 8]; /* "; "-separated as the parser gave them */
-    char language[36];                    /* BCP 47 as found, "" unknown */
+    char authors[RG_DB_LIB_META_MAX + 8];    /* "; "-separated as the parser gave them */
+    char language[36];                       /* BCP 47 as found, "" unknown */
     char identifier[RG_DB_LIB_META_MAX + 8]; /* ISBN, URN, ... "" none */
-    char encoding[32];                    /* the text's encoding as detected ("utf-8", "windows-1252") */
-    char tags[RG_DB_CONV_TAGS_MAX * (RG_DB_CONV_TAG_MAX + 1) + 8]; /* normalised as conversation tags */
-    char content_hash[72];                /* SHA-256 hex of the file's bytes, "" not yet */
-    int64_t size;                         /* bytes of the file */
-    int64_t mtime;                        /* the file's modification time, Unix ms (0 for uploads) */
+    char encoding[32]; /* the text's encoding as detected ("utf-8", "windows-1252") */
+    char tags[RG_DB_CONV_TAGS_MAX * (RG_DB_CONV_TAG_MAX + 1) +
+              8];          /* normalised as conversation tags */
+    char content_hash[72]; /* SHA-256 hex of the file's bytes, "" not yet */
+    int64_t size;          /* bytes of the file */
+    int64_t mtime;         /* the file's modification time, Unix ms (0 for uploads) */
     enum rg_db_doc_state state;
-    char error[RG_DB_LIB_ERROR_MAX + 8];  /* why it is in state error, else "" */
-    double progress;                      /* 0..1 within the state */
+    char error[RG_DB_LIB_ERROR_MAX + 8]; /* why it is in state error, else "" */
+    double progress;                     /* 0..1 within the state */
     int64_t n_chunks;
-    char embed_model[128];                /* the model of its chunks' embeddings, "" none */
+    char embed_model[128]; /* the model of its chunks' embeddings, "" none */
     int64_t created_at, updated_at;
 };
 
@@ -756,8 +757,8 @@ struct rg_db_doc_new {
     const char *source;    /* required; valid UTF-8, one line */
     const char *format;    /* required, [a-z0-9]{1,15} */
     const char *title, *authors, *language, *identifier, *encoding; /* may be NULL */
-    const char *tags;                                             /* comma-separated or NULL */
-    const char *content_hash;                                     /* hex or NULL */
+    const char *tags;                                               /* comma-separated or NULL */
+    const char *content_hash;                                       /* hex or NULL */
     int64_t size, mtime;
     int64_t now;
 };
@@ -809,16 +810,16 @@ int rg_db_doc_delete(struct rg_db *db, int64_t user, int64_t id, char *err);
 struct rg_db_chunk {
     int64_t id;
     int64_t doc_id;
-    int ordinal;                                /* 0.. in document order */
-    char *text;                                 /* UTF-8, rg_malloc'd on reads */
-    char heading[RG_DB_LIB_HEADING_MAX + 8];    /* heading path, " > "-joined */
-    char section[RG_DB_LIB_NAME_MAX + 8];       /* chapter or section id/title ("" none) */
-    int page_from, page_to;                     /* 1-based, 0 when the format has no pages */
-    char part[RG_DB_LIB_NAME_MAX + 8];          /* the archive member (EPUB XHTML, ZIM entry) */
-    int64_t byte_from, byte_to;                 /* the source byte range [from, to) */
-    int tokens;                                 /* the embedding model's tokens, 0 unknown */
-    char embed_model[128];                      /* "" while it has no embedding */
-    int dim;                                    /* of its embedding, 0 none */
+    int ordinal;                             /* 0.. in document order */
+    char *text;                              /* UTF-8, rg_malloc'd on reads */
+    char heading[RG_DB_LIB_HEADING_MAX + 8]; /* heading path, " > "-joined */
+    char section[RG_DB_LIB_NAME_MAX + 8];    /* chapter or section id/title ("" none) */
+    int page_from, page_to;                  /* 1-based, 0 when the format has no pages */
+    char part[RG_DB_LIB_NAME_MAX + 8];       /* the archive member (EPUB XHTML, ZIM entry) */
+    int64_t byte_from, byte_to;              /* the source byte range [from, to) */
+    int tokens;                              /* the embedding model's tokens, 0 unknown */
+    char embed_model[128];                   /* "" while it has no embedding */
+    int dim;                                 /* of its embedding, 0 none */
 };
 void rg_db_chunk_clear(struct rg_db_chunk *c);               /* frees text; accepts zeroed */
 void rg_db_chunk_list_free(struct rg_db_chunk *v, size_t n); /* accepts NULL */
@@ -885,13 +886,13 @@ struct rg_db_chunk_hit {
 };
 
 struct rg_db_chunk_query {
-    const char *q;               /* the user's text: cut into words, never parsed */
-    const int64_t *collections;  /* NULL: every visible collection; else these (if visible) */
-    size_t n_collections;        /* <= 256 */
-    int64_t doc_id;              /* 0: any */
-    const char *tag;             /* document tag, NULL any */
-    const char *language;        /* document language, NULL any */
-    int limit;                   /* 1..1000 */
+    const char *q;              /* the user's text: cut into words, never parsed */
+    const int64_t *collections; /* NULL: every visible collection; else these (if visible) */
+    size_t n_collections;       /* <= 256 */
+    int64_t doc_id;             /* 0: any */
+    const char *tag;            /* document tag, NULL any */
+    const char *language;       /* document language, NULL any */
+    int limit;                  /* 1..1000 */
 };
 /* Full-text search over the chunks visible to user (own + shared
  * collections), best rank first (ties: lower chunk id). *out: rg_free.

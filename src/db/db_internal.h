@@ -134,8 +134,7 @@ struct rg_db_ops {
      * as "1,2,3" (NULL: any visible); words NULL: no words (locate only). */
     int (*lib_coll_create)(void *c, const struct rg_db_collection_new *n,
                            struct rg_db_collection *out, char *err);
-    int (*lib_coll_get)(void *c, int64_t user, int64_t id, struct rg_db_collection *out,
-                        char *err);
+    int (*lib_coll_get)(void *c, int64_t user, int64_t id, struct rg_db_collection *out, char *err);
     int (*lib_coll_list)(void *c, int64_t user, struct rg_db_collection **out, size_t *n,
                          char *err);
     int (*lib_coll_update)(void *c, int64_t user, int64_t id,
@@ -161,8 +160,8 @@ struct rg_db_ops {
     int (*lib_doc_delete)(void *c, int64_t user, int64_t id, char *err);
     int (*lib_chunks_replace)(void *c, int64_t user, int64_t doc, const struct rg_db_chunk *ch,
                               size_t n, int64_t *ids, int64_t now, char *err);
-    int (*lib_chunks_embed)(void *c, int64_t user, const int64_t *ids, size_t n,
-                            const float *vecs, int dim, const char *model, char *err);
+    int (*lib_chunks_embed)(void *c, int64_t user, const int64_t *ids, size_t n, const float *vecs,
+                            int dim, const char *model, char *err);
     int (*lib_chunk_get)(void *c, int64_t user, int64_t id, struct rg_db_chunk *out,
                          struct rg_db_document *doc, char *err);
     int (*lib_chunk_list)(void *c, int64_t user, int64_t doc, int from, int limit,
@@ -329,8 +328,8 @@ extern const char *const rg_db_pg_lib_migration[];
 #define RG_DB_LIB_OPS_DECL(be)                                                                     \
     int rg_db_##be##_lib_coll_create(void *c, const struct rg_db_collection_new *n,                \
                                      struct rg_db_collection *out, char *err);                     \
-    int rg_db_##be##_lib_coll_get(void *c, int64_t user, int64_t id,                               \
-                                  struct rg_db_collection *out, char *err);                        \
+    int rg_db_##be##_lib_coll_get(void *c, int64_t user, int64_t id, struct rg_db_collection *out, \
+                                  char *err);                                                      \
     int rg_db_##be##_lib_coll_list(void *c, int64_t user, struct rg_db_collection **out,           \
                                    size_t *n, char *err);                                          \
     int rg_db_##be##_lib_coll_update(void *c, int64_t user, int64_t id,                            \
@@ -384,7 +383,8 @@ RG_DB_LIB_OPS_DECL(pg);
     .lib_coll_create = rg_db_##be##_lib_coll_create, .lib_coll_get = rg_db_##be##_lib_coll_get,    \
     .lib_coll_list = rg_db_##be##_lib_coll_list, .lib_coll_update = rg_db_##be##_lib_coll_update,  \
     .lib_coll_delete = rg_db_##be##_lib_coll_delete,                                               \
-    .lib_folder_add = rg_db_##be##_lib_folder_add, .lib_folder_list = rg_db_##be##_lib_folder_list, \
+    .lib_folder_add = rg_db_##be##_lib_folder_add,                                                 \
+    .lib_folder_list = rg_db_##be##_lib_folder_list,                                               \
     .lib_folder_remove = rg_db_##be##_lib_folder_remove,                                           \
     .lib_doc_create = rg_db_##be##_lib_doc_create, .lib_doc_get = rg_db_##be##_lib_doc_get,        \
     .lib_doc_by_path = rg_db_##be##_lib_doc_by_path, .lib_doc_list = rg_db_##be##_lib_doc_list,    \

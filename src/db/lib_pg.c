@@ -75,7 +75,8 @@ static const char M5_TABLES[] =
     " updated_at bigint NOT NULL);"
     "CREATE UNIQUE INDEX lib_documents_path ON lib_documents(folder_id, source)"
     " WHERE folder_id IS NOT NULL;"
-    "CREATE INDEX lib_documents_collection ON lib_documents(collection_id, updated_at DESC, id DESC);"
+    "CREATE INDEX lib_documents_collection ON lib_documents(collection_id, updated_at DESC, id "
+    "DESC);"
     "CREATE INDEX lib_documents_owner ON lib_documents(owner_id, updated_at DESC, id DESC);"
     "CREATE TABLE lib_chunks ("
     " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
@@ -266,10 +267,10 @@ static const char M5_CHUNKS_EMBED[] =
     "END $f$;";
 
 const char *const rg_db_pg_lib_migration[] = {
-    M5_TABLES,         M5_ACCESS,      M5_COLL_CREATE,    M5_COLL_UPDATE,
-    M5_COLL_DELETE,    M5_FOLDER_ADD,  M5_DOC_CREATE,     M5_DOC_ACCESS,
-    M5_DOC_SET_STATE,  M5_DOC_UPDATE,  M5_DOC_DELETE,     M5_CHUNKS_REPLACE,
-    M5_CHUNKS_EMBED,   NULL};
+    M5_TABLES,        M5_ACCESS,     M5_COLL_CREATE, M5_COLL_UPDATE,
+    M5_COLL_DELETE,   M5_FOLDER_ADD, M5_DOC_CREATE,  M5_DOC_ACCESS,
+    M5_DOC_SET_STATE, M5_DOC_UPDATE, M5_DOC_DELETE,  M5_CHUNKS_REPLACE,
+    M5_CHUNKS_EMBED,  NULL};
 
 /* ---- reading rows ------------------------------------------------------------ */
 
@@ -291,7 +292,8 @@ const char *const rg_db_pg_lib_migration[] = {
     " h.part, h.byte_from, h.byte_to, h.ordinal, d.title, d.source"
 #define DOC_JOIN "lib_documents d JOIN lib_collections k ON k.id = d.collection_id"
 /* after "lib_chunks h JOIN ": its document and collection */
-#define CHUNK_JOIN "lib_documents d ON d.id = h.doc_id JOIN lib_collections k ON k.id = d.collection_id"
+#define CHUNK_JOIN                                                                                 \
+    "lib_documents d ON d.id = h.doc_id JOIN lib_collections k ON k.id = d.collection_id"
 #define VISIBLE(u) "(d.owner_id = " u " OR k.shared)"
 
 typedef int (*read_fn)(PGresult *r, int row, void *item, const void *ctx, char *err);
@@ -424,8 +426,10 @@ static int rows(PGresult *r, int rc, read_fn read, const void *ctx, size_t elem,
     }
     PQclear(r);
     if (rc) {
-        if (read == read_chunk) rg_db_chunk_list_free(*out, *n);
-        else rg_free(*out);
+        if (read == read_chunk)
+            rg_db_chunk_list_free(*out, *n);
+        else
+            rg_free(*out);
         *out = NULL;
         *n = 0;
     }
@@ -473,9 +477,9 @@ int rg_db_pg_lib_coll_create(void *conn, const struct rg_db_collection_new *n,
 {
     int rc;
     int64_t v = 0;
-    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT lib_coll_create($1, $2, $3, $4, $5)",
-                                 "issbi", n->owner_id, n->name, n->description, (int)n->shared,
-                                 n->now);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT lib_coll_create($1, $2, $3, $4, $5)", "issbi",
+                       n->owner_id, n->name, n->description, (int)n->shared, n->now);
     if ((rc = exists_err(one_int(r, rc, &v), "a collection of that name exists", err))) return rc;
     if (v <= 0) return code_err(v, "collection", err);
     return coll_read(conn, n->owner_id, v, out, err);
@@ -504,9 +508,9 @@ int rg_db_pg_lib_coll_update(void *conn, int64_t user, int64_t id,
 {
     int rc;
     int64_t v = 0;
-    PGresult *r = rg_db_pg_query(conn, &rc, err, "SELECT lib_coll_update($1, $2, $3, $4, $5, $6)",
-                                 "iissii", user, id, ch->name, ch->description, (int64_t)ch->shared,
-                                 ch->now);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT lib_coll_update($1, $2, $3, $4, $5, $6)", "iissii",
+                       user, id, ch->name, ch->description, (int64_t)ch->shared, ch->now);
     if ((rc = exists_err(one_int(r, rc, &v), "a collection of that name exists", err))) return rc;
     if (v < 0) return code_err(v, "collection", err);
     return coll_read(conn, user, id, out, err);
@@ -551,9 +555,8 @@ int rg_db_pg_lib_folder_list(void *conn, int64_t user, struct rg_db_lib_folder *
 int rg_db_pg_lib_folder_remove(void *conn, int64_t user, int64_t id, char *err)
 {
     int rc;
-    PGresult *r = rg_db_pg_query(conn, &rc, err,
-                                 "DELETE FROM lib_folders WHERE id = $1 AND owner_id = $2", "ii",
-                                 id, user);
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err, "DELETE FROM lib_folders WHERE id = $1 AND owner_id = $2", "ii", id, user);
     if (!r) return rc;
     bool gone = atoi(PQcmdTuples(r)) > 0;
     PQclear(r);
@@ -565,9 +568,9 @@ int rg_db_pg_lib_folder_remove(void *conn, int64_t user, int64_t id, char *err)
 static int doc_read(PGconn *c, int64_t user, int64_t id, struct rg_db_document *out, char *err)
 {
     int rc;
-    PGresult *r = rg_db_pg_query(c, &rc, err,
-                                 "SELECT " DOC_COLS " FROM " DOC_JOIN " WHERE d.id = $1 AND "
-                                 VISIBLE("$2"), "ii", id, user);
+    PGresult *r = rg_db_pg_query(
+        c, &rc, err, "SELECT " DOC_COLS " FROM " DOC_JOIN " WHERE d.id = $1 AND " VISIBLE("$2"),
+        "ii", id, user);
     return row1(r, rc, read_doc, out, "document", err);
 }
 
@@ -602,16 +605,16 @@ static char *text_array(const char *const *v, size_t n)
 int rg_db_pg_lib_doc_create(void *conn, const struct rg_db_doc_new *n, struct rg_db_document *out,
                             char *err)
 {
-    const char *meta[] = {n->title,  n->authors, n->language,    n->identifier,
-                          n->encoding, n->tags,  n->content_hash};
+    const char *meta[] = {n->title,    n->authors, n->language,    n->identifier,
+                          n->encoding, n->tags,    n->content_hash};
     char *arr = text_array(meta, 7);
     if (!arr) return rg_err_set(err, RG_ENOMEM, "out of memory");
     int rc;
     int64_t v = 0;
-    PGresult *r = rg_db_pg_query(conn, &rc, err,
-                                 "SELECT lib_doc_create($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                                 "iiosssiii", n->owner_id, n->collection_id, n->folder_id,
-                                 n->source, n->format, arr, n->size, n->mtime, n->now);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err, "SELECT lib_doc_create($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                       "iiosssiii", n->owner_id, n->collection_id, n->folder_id, n->source,
+                       n->format, arr, n->size, n->mtime, n->now);
     rg_free(arr);
     if ((rc = exists_err(one_int(r, rc, &v), "the folder has this document already", err)))
         return rc;
@@ -640,14 +643,18 @@ int rg_db_pg_lib_doc_list(void *conn, int64_t user, const struct rg_db_doc_filte
                           struct rg_db_document **out, size_t *n, bool *more, char *err)
 {
     int rc;
-    PGresult *r = rg_db_pg_query(
-        conn, &rc, err,
-        "SELECT " DOC_COLS " FROM " DOC_JOIN " WHERE " VISIBLE("$1") " AND ($2 = 0 OR"
-        " d.collection_id = $2) AND ($3 = 0 OR ($3 = -1 AND d.folder_id IS NULL) OR d.folder_id ="
-        " $3) AND ($4 < 0 OR d.state = $4) AND ($5::text IS NULL OR position(',' || $5 || ',' IN"
-        " ',' || d.tags || ',') > 0) ORDER BY d.updated_at DESC, d.id DESC LIMIT $6 OFFSET $7",
-        "iiiisii", user, f->collection_id, f->folder_id, (int64_t)f->state, f->tag,
-        (int64_t)f->limit + 1, (int64_t)f->offset);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err,
+                       "SELECT " DOC_COLS " FROM " DOC_JOIN
+                       " WHERE " VISIBLE("$1") " AND ($2 = 0 OR"
+                                               " d.collection_id = $2) AND ($3 = 0 OR ($3 = -1 AND "
+                                               "d.folder_id IS NULL) OR d.folder_id ="
+                                               " $3) AND ($4 < 0 OR d.state = $4) AND ($5::text IS "
+                                               "NULL OR position(',' || $5 || ',' IN"
+                                               " ',' || d.tags || ',') > 0) ORDER BY d.updated_at "
+                                               "DESC, d.id DESC LIMIT $6 OFFSET $7",
+                       "iiiisii", user, f->collection_id, f->folder_id, (int64_t)f->state, f->tag,
+                       (int64_t)f->limit + 1, (int64_t)f->offset);
     rc = rows(r, rc, read_doc, NULL, sizeof **out, (void **)out, n, err);
     if (!rc && *n > (size_t)f->limit) {
         *n = (size_t)f->limit;
@@ -774,10 +781,11 @@ int rg_db_pg_lib_chunk_get(void *conn, int64_t user, int64_t id, struct rg_db_ch
                            struct rg_db_document *doc, char *err)
 {
     int rc;
-    PGresult *r = rg_db_pg_query(conn, &rc, err,
-                                 "SELECT " CHUNK_COLS ", " DOC_COLS " FROM lib_chunks h JOIN " CHUNK_JOIN
-                                 " WHERE h.id = $1 AND " VISIBLE("$2"),
-                                 "ii", id, user);
+    PGresult *r =
+        rg_db_pg_query(conn, &rc, err,
+                       "SELECT " CHUNK_COLS ", " DOC_COLS " FROM lib_chunks h JOIN " CHUNK_JOIN
+                       " WHERE h.id = $1 AND " VISIBLE("$2"),
+                       "ii", id, user);
     if (!r) return rc;
     if (PQntuples(r) == 0) {
         rc = rg_err_set(err, RG_ENOTFOUND, "no such chunk");
@@ -873,9 +881,10 @@ int rg_db_pg_lib_vec_stats(void *conn, const char *model, int64_t *count, int64_
 
 /* $2 user, $3 colls, $4 doc, $5 tag, $6 language. */
 #define CHUNK_FILTER                                                                               \
-    VISIBLE("$2") " AND ($3::text IS NULL OR d.collection_id = ANY(string_to_array($3, ',')::bigint[]))" \
-    " AND ($4 = 0 OR d.id = $4) AND ($5::text IS NULL OR position(',' || $5 || ',' IN ',' ||"   \
-    " d.tags || ',') > 0) AND ($6::text IS NULL OR d.language = $6 OR left(d.language,"          \
+    VISIBLE("$2")                                                                                  \
+    " AND ($3::text IS NULL OR d.collection_id = ANY(string_to_array($3, ',')::bigint[]))"         \
+    " AND ($4 = 0 OR d.id = $4) AND ($5::text IS NULL OR position(',' || $5 || ',' IN ',' ||"      \
+    " d.tags || ',') > 0) AND ($6::text IS NULL OR d.language = $6 OR left(d.language,"            \
     " length($6) + 1) = $6 || '-')"
 
 /* The tsquery of words: each a quoted lexeme, all required, the last a prefix. */
@@ -922,13 +931,12 @@ int rg_db_pg_lib_chunk_search(void *conn, int64_t user, const struct rg_db_chunk
     char tq[RG_DB_SEARCH_Q_MAX * 2 + 8 * RG_DB_SEARCH_WORDS_MAX + 8];
     int rc = ts_query(words, tq, sizeof tq, err);
     if (rc) return rc;
-    PGresult *r = rg_db_pg_query(conn, &rc, err,
-                                 "SELECT " HIT_COLS ", ts_rank_cd(h.tsv, x.q) AS r FROM"
-                                 " to_tsquery('simple', $1) AS x(q), lib_chunks h JOIN " CHUNK_JOIN
-                                 " WHERE h.tsv @@ x.q AND " CHUNK_FILTER
-                                 " ORDER BY r DESC, h.id LIMIT $7",
-                                 "sisissi", tq, user, colls, q->doc_id, q->tag, q->language,
-                                 (int64_t)q->limit);
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err,
+        "SELECT " HIT_COLS ", ts_rank_cd(h.tsv, x.q) AS r FROM"
+        " to_tsquery('simple', $1) AS x(q), lib_chunks h JOIN " CHUNK_JOIN
+        " WHERE h.tsv @@ x.q AND " CHUNK_FILTER " ORDER BY r DESC, h.id LIMIT $7",
+        "sisissi", tq, user, colls, q->doc_id, q->tag, q->language, (int64_t)q->limit);
     if (!r) return rc;
     int m = PQntuples(r);
     double *ranks = rg_malloc_array((size_t)(m ? m : 1), sizeof *ranks);

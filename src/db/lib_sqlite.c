@@ -69,7 +69,8 @@ const char rg_db_sqlite_lib_migration[] =
     " updated_at INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX lib_documents_path ON lib_documents(folder_id, source)"
     " WHERE folder_id IS NOT NULL;"
-    "CREATE INDEX lib_documents_collection ON lib_documents(collection_id, updated_at DESC, id DESC);"
+    "CREATE INDEX lib_documents_collection ON lib_documents(collection_id, updated_at DESC, id "
+    "DESC);"
     "CREATE INDEX lib_documents_owner ON lib_documents(owner_id, updated_at DESC, id DESC);"
     "CREATE TABLE lib_chunks ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -121,7 +122,8 @@ const char rg_db_sqlite_lib_migration[] =
 /* A document the user can read: their own or in a shared collection (?U is the user). */
 #define DOC_JOIN "lib_documents d JOIN lib_collections k ON k.id = d.collection_id"
 /* after "lib_chunks h JOIN ": its document and collection */
-#define CHUNK_JOIN "lib_documents d ON d.id = h.doc_id JOIN lib_collections k ON k.id = d.collection_id"
+#define CHUNK_JOIN                                                                                 \
+    "lib_documents d ON d.id = h.doc_id JOIN lib_collections k ON k.id = d.collection_id"
 #define VISIBLE(u) "(d.owner_id = " u " OR k.shared = 1)"
 
 static int read_coll(sqlite3_stmt *st, void *item, const void *ctx, char *err)
@@ -234,8 +236,7 @@ typedef int (*read_fn)(sqlite3_stmt *st, void *item, const void *ctx, char *err)
 
 /* The one row of st into item (RG_ENOTFOUND "no such <none>" when none);
  * finalizes st. */
-static int row1(sqlite3 *c, sqlite3_stmt *st, read_fn read, void *item, const char *none,
-                char *err)
+static int row1(sqlite3 *c, sqlite3_stmt *st, read_fn read, void *item, const char *none, char *err)
 {
     if (!st) return RG_EIO;
     int step = sqlite3_step(st), rc;
@@ -276,8 +277,10 @@ static int rows(sqlite3 *c, sqlite3_stmt *st, read_fn read, const void *ctx, siz
     if (!rc && step != SQLITE_DONE) rc = rg_db_sq_fail(c, err);
     sqlite3_finalize(st);
     if (rc) {
-        if (read == read_chunk) rg_db_chunk_list_free(*out, *n);
-        else rg_free(*out);
+        if (read == read_chunk)
+            rg_db_chunk_list_free(*out, *n);
+        else
+            rg_free(*out);
         *out = NULL;
         *n = 0;
     }
@@ -310,14 +313,15 @@ static int writable(sqlite3 *c, const char *sql, int64_t id, int64_t user, const
 }
 
 #define COLL_ACCESS "SELECT owner_id, shared FROM lib_collections WHERE id = ?1"
-#define DOC_ACCESS                                                                                 \
-    "SELECT d.owner_id, k.shared FROM " DOC_JOIN " WHERE d.id = ?1"
+#define DOC_ACCESS "SELECT d.owner_id, k.shared FROM " DOC_JOIN " WHERE d.id = ?1"
 
 static int is_admin(sqlite3 *c, int64_t user, char *err)
 {
     int64_t v = 0;
     int rc = rg_db_sq_one_int(
-        c, rg_db_sq_prep(c, err, "SELECT count(*) FROM users WHERE id = ?1 AND role = 'admin'", "i", user),
+        c,
+        rg_db_sq_prep(c, err, "SELECT count(*) FROM users WHERE id = ?1 AND role = 'admin'", "i",
+                      user),
         &v, err);
     if (rc) return rc;
     return v ? RG_OK : rg_err_set(err, RG_EPERM, "only an admin may share a collection");
@@ -392,8 +396,8 @@ int rg_db_sqlite_lib_coll_update(void *conn, int64_t user, int64_t id,
                                         " description = coalesce(?3, description), shared ="
                                         " CASE WHEN ?4 < 0 THEN shared ELSE ?4 END, updated_at ="
                                         " ?5 WHERE id = ?1",
-                                        "issii", id, ch->name, ch->description,
-                                        (int64_t)ch->shared, ch->now),
+                                        "issii", id, ch->name, ch->description, (int64_t)ch->shared,
+                                        ch->now),
                           NULL, err);
     if (rc == RG_EEXISTS) rg_err_set(err, RG_EEXISTS, "a collection of that name exists");
     rc = rg_db_sq_finish(c, rc, false, err);
@@ -407,8 +411,9 @@ int rg_db_sqlite_lib_coll_delete(void *conn, int64_t user, int64_t id, char *err
     if (rc) return rc;
     rc = writable(c, COLL_ACCESS, id, user, "collection", err);
     if (!rc)
-        rc = rg_db_sq_run(c, rg_db_sq_prep(c, err, "DELETE FROM lib_collections WHERE id = ?1", "i", id),
-                          NULL, err);
+        rc = rg_db_sq_run(
+            c, rg_db_sq_prep(c, err, "DELETE FROM lib_collections WHERE id = ?1", "i", id), NULL,
+            err);
     return rg_db_sq_finish(c, rc, false, err);
 }
 
@@ -433,12 +438,14 @@ int rg_db_sqlite_lib_folder_add(void *conn, int64_t user, int64_t coll, const ch
     if (!rc) id = sqlite3_last_insert_rowid(c);
     rc = rg_db_sq_finish(c, rc, false, err);
     if (rc) return rc;
-    return row1(c, rg_db_sq_prep(c, err, "SELECT " FOLDER_COLS " FROM lib_folders f WHERE f.id = ?1", "i", id),
-                read_folder, out, "folder", err);
+    return row1(
+        c,
+        rg_db_sq_prep(c, err, "SELECT " FOLDER_COLS " FROM lib_folders f WHERE f.id = ?1", "i", id),
+        read_folder, out, "folder", err);
 }
 
-int rg_db_sqlite_lib_folder_list(void *conn, int64_t user, struct rg_db_lib_folder **out,
-                                 size_t *n, char *err)
+int rg_db_sqlite_lib_folder_list(void *conn, int64_t user, struct rg_db_lib_folder **out, size_t *n,
+                                 char *err)
 {
     sqlite3 *c = conn;
     return rows(c,
@@ -453,9 +460,11 @@ int rg_db_sqlite_lib_folder_remove(void *conn, int64_t user, int64_t id, char *e
 {
     sqlite3 *c = conn;
     int64_t ch = 0;
-    int rc = rg_db_sq_run(
-        c, rg_db_sq_prep(c, err, "DELETE FROM lib_folders WHERE id = ?1 AND owner_id = ?2", "ii", id, user),
-        &ch, err);
+    int rc = rg_db_sq_run(c,
+                          rg_db_sq_prep(c, err,
+                                        "DELETE FROM lib_folders WHERE id = ?1 AND owner_id = ?2",
+                                        "ii", id, user),
+                          &ch, err);
     if (!rc && ch == 0) rc = rg_err_set(err, RG_ENOTFOUND, "no such folder");
     return rc;
 }
@@ -466,7 +475,8 @@ static int doc_read(sqlite3 *c, int64_t user, int64_t id, struct rg_db_document 
 {
     return row1(c,
                 rg_db_sq_prep(c, err,
-                              "SELECT " DOC_COLS " FROM " DOC_JOIN " WHERE d.id = ?1 AND " VISIBLE("?2"),
+                              "SELECT " DOC_COLS " FROM " DOC_JOIN
+                              " WHERE d.id = ?1 AND " VISIBLE("?2"),
                               "ii", id, user),
                 read_doc, out, "document", err);
 }
@@ -497,9 +507,9 @@ int rg_db_sqlite_lib_doc_create(void *conn, const struct rg_db_doc_new *n,
                           " format, title, authors, language, identifier, encoding, tags,"
                           " content_hash, size, mtime, created_at, updated_at) VALUES (?1, ?2, ?3,"
                           " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
-                          "iiosssssssssiii", n->owner_id, n->collection_id, n->folder_id,
-                          n->source, n->format, n->title, n->authors, n->language, n->identifier,
-                          n->encoding, n->tags, n->content_hash, n->size, n->mtime, n->now),
+                          "iiosssssssssiii", n->owner_id, n->collection_id, n->folder_id, n->source,
+                          n->format, n->title, n->authors, n->language, n->identifier, n->encoding,
+                          n->tags, n->content_hash, n->size, n->mtime, n->now),
             NULL, err);
     if (rc == RG_EEXISTS) rg_err_set(err, RG_EEXISTS, "the folder has this document already");
     if (!rc) id = sqlite3_last_insert_rowid(c);
@@ -529,17 +539,18 @@ int rg_db_sqlite_lib_doc_list(void *conn, int64_t user, const struct rg_db_doc_f
                               struct rg_db_document **out, size_t *n, bool *more, char *err)
 {
     sqlite3 *c = conn;
-    int rc = rows(c,
-                  rg_db_sq_prep(c, err,
-                                "SELECT " DOC_COLS " FROM " DOC_JOIN " WHERE " VISIBLE("?1")
-                                " AND (?2 = 0 OR d.collection_id = ?2) AND (?3 = 0 OR (?3 = -1"
-                                " AND d.folder_id IS NULL) OR d.folder_id = ?3) AND (?4 < 0 OR"
-                                " d.state = ?4) AND (?5 IS NULL OR instr(',' || d.tags || ',',"
-                                " ',' || ?5 || ',') > 0) ORDER BY d.updated_at DESC, d.id DESC"
-                                " LIMIT ?6 OFFSET ?7",
-                                "iiiisii", user, f->collection_id, f->folder_id, (int64_t)f->state,
-                                f->tag, (int64_t)f->limit + 1, (int64_t)f->offset),
-                  read_doc, NULL, sizeof **out, (void **)out, n, err);
+    int rc =
+        rows(c,
+             rg_db_sq_prep(c, err,
+                           "SELECT " DOC_COLS " FROM " DOC_JOIN " WHERE " VISIBLE(
+                               "?1") " AND (?2 = 0 OR d.collection_id = ?2) AND (?3 = 0 OR (?3 = -1"
+                                     " AND d.folder_id IS NULL) OR d.folder_id = ?3) AND (?4 < 0 OR"
+                                     " d.state = ?4) AND (?5 IS NULL OR instr(',' || d.tags || ',',"
+                                     " ',' || ?5 || ',') > 0) ORDER BY d.updated_at DESC, d.id DESC"
+                                     " LIMIT ?6 OFFSET ?7",
+                           "iiiisii", user, f->collection_id, f->folder_id, (int64_t)f->state,
+                           f->tag, (int64_t)f->limit + 1, (int64_t)f->offset),
+             read_doc, NULL, sizeof **out, (void **)out, n, err);
     if (!rc && *n > (size_t)f->limit) {
         *n = (size_t)f->limit;
         *more = true;
@@ -547,8 +558,8 @@ int rg_db_sqlite_lib_doc_list(void *conn, int64_t user, const struct rg_db_doc_f
     return rc;
 }
 
-int rg_db_sqlite_lib_doc_set_state(void *conn, int64_t user, int64_t id, int state,
-                                   double progress, const char *error, int64_t now, char *err)
+int rg_db_sqlite_lib_doc_set_state(void *conn, int64_t user, int64_t id, int state, double progress,
+                                   const char *error, int64_t now, char *err)
 {
     sqlite3 *c = conn;
     int rc = rg_db_sq_begin(c, err);
@@ -583,9 +594,9 @@ int rg_db_sqlite_lib_doc_update(void *conn, int64_t user, int64_t id,
                           " coalesce(?9, content_hash), embed_model = coalesce(?10, embed_model),"
                           " size = CASE WHEN ?11 < 0 THEN size ELSE ?11 END, mtime = CASE WHEN"
                           " ?12 < 0 THEN mtime ELSE ?12 END, updated_at = ?13 WHERE id = ?1",
-                          "isssssssssiii", id, ch->title, ch->authors, ch->language,
-                          ch->identifier, ch->encoding, ch->format, ch->tags, ch->content_hash,
-                          ch->embed_model, ch->size, ch->mtime, ch->now),
+                          "isssssssssiii", id, ch->title, ch->authors, ch->language, ch->identifier,
+                          ch->encoding, ch->format, ch->tags, ch->content_hash, ch->embed_model,
+                          ch->size, ch->mtime, ch->now),
             NULL, err);
     rc = rg_db_sq_finish(c, rc, false, err);
     return rc ? rc : doc_read(c, user, id, out, err);
@@ -598,7 +609,8 @@ int rg_db_sqlite_lib_doc_delete(void *conn, int64_t user, int64_t id, char *err)
     if (rc) return rc;
     rc = writable(c, DOC_ACCESS, id, user, "document", err);
     if (!rc)
-        rc = rg_db_sq_run(c, rg_db_sq_prep(c, err, "DELETE FROM lib_documents WHERE id = ?1", "i", id),
+        rc = rg_db_sq_run(c,
+                          rg_db_sq_prep(c, err, "DELETE FROM lib_documents WHERE id = ?1", "i", id),
                           NULL, err);
     return rg_db_sq_finish(c, rc, false, err);
 }
@@ -614,8 +626,9 @@ int rg_db_sqlite_lib_chunks_replace(void *conn, int64_t user, int64_t doc,
     if (rc) return rc;
     rc = writable(c, DOC_ACCESS, doc, user, "document", err);
     if (!rc)
-        rc = rg_db_sq_run(c, rg_db_sq_prep(c, err, "DELETE FROM lib_chunks WHERE doc_id = ?1", "i", doc),
-                          NULL, err);
+        rc = rg_db_sq_run(
+            c, rg_db_sq_prep(c, err, "DELETE FROM lib_chunks WHERE doc_id = ?1", "i", doc), NULL,
+            err);
     sqlite3_stmt *st = NULL;
     if (!rc) {
         st = rg_db_sq_prep(c, err,
@@ -686,10 +699,11 @@ int rg_db_sqlite_lib_chunk_get(void *conn, int64_t user, int64_t id, struct rg_d
                                struct rg_db_document *doc, char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = rg_db_sq_prep(c, err,
-                                     "SELECT " CHUNK_COLS ", " DOC_COLS " FROM lib_chunks h JOIN " CHUNK_JOIN
-                                     " WHERE h.id = ?1 AND " VISIBLE("?2"),
-                                     "ii", id, user);
+    sqlite3_stmt *st =
+        rg_db_sq_prep(c, err,
+                      "SELECT " CHUNK_COLS ", " DOC_COLS " FROM lib_chunks h JOIN " CHUNK_JOIN
+                      " WHERE h.id = ?1 AND " VISIBLE("?2"),
+                      "ii", id, user);
     if (!st) return RG_EIO;
     int step = sqlite3_step(st), rc;
     if (step == SQLITE_ROW) {
@@ -724,12 +738,12 @@ int rg_db_sqlite_lib_vec_page(void *conn, const char *model, int64_t after, int 
                               struct rg_db_vec_page *out, char *err)
 {
     sqlite3 *c = conn;
-    sqlite3_stmt *st = rg_db_sq_prep(c, err,
-                                     "SELECT h.id, h.doc_id, d.collection_id, d.owner_id, k.shared,"
-                                     " h.embedding FROM lib_chunks h JOIN " CHUNK_JOIN
-                                     " WHERE h.embed_model = ?1 AND"
-                                     " h.embedding IS NOT NULL AND h.id > ?2 ORDER BY h.id LIMIT ?3",
-                                     "sii", model, after, (int64_t)limit);
+    sqlite3_stmt *st = rg_db_sq_prep(
+        c, err,
+        "SELECT h.id, h.doc_id, d.collection_id, d.owner_id, k.shared,"
+        " h.embedding FROM lib_chunks h JOIN " CHUNK_JOIN " WHERE h.embed_model = ?1 AND"
+        " h.embedding IS NOT NULL AND h.id > ?2 ORDER BY h.id LIMIT ?3",
+        "sii", model, after, (int64_t)limit);
     if (!st) return RG_EIO;
     int step, rc = RG_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -786,9 +800,10 @@ int rg_db_sqlite_lib_vec_stats(void *conn, const char *model, int64_t *count, in
 
 /* The filters of a chunk query: ?2 user, ?3 colls, ?4 doc, ?5 tag, ?6 language. */
 #define CHUNK_FILTER                                                                               \
-    VISIBLE("?2") " AND (?3 IS NULL OR instr(',' || ?3 || ',', ',' || d.collection_id || ',') > 0)" \
-    " AND (?4 = 0 OR d.id = ?4) AND (?5 IS NULL OR instr(',' || d.tags || ',', ',' || ?5 ||"     \
-    " ',') > 0) AND (?6 IS NULL OR d.language = ?6 OR substr(d.language, 1, length(?6) + 1) ="    \
+    VISIBLE("?2")                                                                                  \
+    " AND (?3 IS NULL OR instr(',' || ?3 || ',', ',' || d.collection_id || ',') > 0)"              \
+    " AND (?4 = 0 OR d.id = ?4) AND (?5 IS NULL OR instr(',' || d.tags || ',', ',' || ?5 ||"       \
+    " ',') > 0) AND (?6 IS NULL OR d.language = ?6 OR substr(d.language, 1, length(?6) + 1) ="     \
     " ?6 || '-')"
 
 /* The FTS5 query of words: each quoted (they hold no quote), the last a prefix. */
@@ -821,13 +836,19 @@ int rg_db_sqlite_lib_chunk_locate(void *conn, int64_t user, const int64_t *ids, 
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_int64(st, 1, ids[i]);
         sqlite3_bind_int64(st, 2, user);
-        if (colls) sqlite3_bind_text(st, 3, colls, -1, SQLITE_STATIC);
-        else sqlite3_bind_null(st, 3);
+        if (colls)
+            sqlite3_bind_text(st, 3, colls, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 3);
         sqlite3_bind_int64(st, 4, q->doc_id);
-        if (q->tag) sqlite3_bind_text(st, 5, q->tag, -1, SQLITE_STATIC);
-        else sqlite3_bind_null(st, 5);
-        if (q->language) sqlite3_bind_text(st, 6, q->language, -1, SQLITE_STATIC);
-        else sqlite3_bind_null(st, 6);
+        if (q->tag)
+            sqlite3_bind_text(st, 5, q->tag, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 5);
+        if (q->language)
+            sqlite3_bind_text(st, 6, q->language, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 6);
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW)
             read_hit(st, &(*out)[(*n_out)++], words, err);
@@ -852,13 +873,13 @@ int rg_db_sqlite_lib_chunk_search(void *conn, int64_t user, const struct rg_db_c
     char fq[RG_DB_SEARCH_Q_MAX * 2 + 4 * RG_DB_SEARCH_WORDS_MAX + 8];
     int rc = fts_query(words, fq, sizeof fq, err);
     if (rc) return rc;
-    sqlite3_stmt *st = rg_db_sq_prep(c, err,
-                                     "SELECT h.id, -bm25(lib_chunks_fts) AS r FROM lib_chunks_fts"
-                                     " JOIN lib_chunks h ON h.id = lib_chunks_fts.rowid JOIN " CHUNK_JOIN
-                                     " WHERE lib_chunks_fts MATCH ?1"
-                                     " AND " CHUNK_FILTER " ORDER BY r DESC, h.id LIMIT ?7",
-                                     "sisissi", fq, user, colls, q->doc_id, q->tag, q->language,
-                                     (int64_t)q->limit);
+    sqlite3_stmt *st = rg_db_sq_prep(
+        c, err,
+        "SELECT h.id, -bm25(lib_chunks_fts) AS r FROM lib_chunks_fts"
+        " JOIN lib_chunks h ON h.id = lib_chunks_fts.rowid JOIN " CHUNK_JOIN
+        " WHERE lib_chunks_fts MATCH ?1"
+        " AND " CHUNK_FILTER " ORDER BY r DESC, h.id LIMIT ?7",
+        "sisissi", fq, user, colls, q->doc_id, q->tag, q->language, (int64_t)q->limit);
     if (!st) return RG_EIO;
     int64_t *ids = rg_malloc_array((size_t)q->limit, sizeof *ids);
     double *ranks = rg_malloc_array((size_t)q->limit, sizeof *ranks);

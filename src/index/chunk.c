@@ -56,7 +56,8 @@ static size_t count(const struct ctx *c, const char *t, size_t n)
 
 static bool is_space(char ch) { return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r'; }
 
-static int add_unit(struct ctx *c, size_t block, size_t s, size_t e)
+/* Adds text[s, e) of a block (trimmed) as a unit; tokens < 0: count it here. */
+static int add_unit_counted(struct ctx *c, size_t block, size_t s, size_t e, long tokens)
 {
     const char *t = c->doc->blocks[block].text;
     while (s < e && is_space(t[s])) s++;
@@ -68,8 +69,13 @@ static int add_unit(struct ctx *c, size_t block, size_t s, size_t e)
         if (!q) return RG_ENOMEM;
         c->u = q, c->cap = nc;
     }
-    c->u[c->nu++] = (struct unit){block, s, e, count(c, t + s, e - s)};
+    c->u[c->nu++] = (struct unit){block, s, e, tokens >= 0 ? (size_t)tokens : count(c, t + s, e - s)};
     return RG_OK;
+}
+
+static int add_unit(struct ctx *c, size_t block, size_t s, size_t e)
+{
+    return add_unit_counted(c, block, s, e, -1);
 }
 
 /* Start of the UTF-8 character holding byte i (not before lo). */
@@ -137,7 +143,8 @@ static int split_block(struct ctx *c, size_t block, size_t budget)
     const struct rg_doc_block *b = &c->doc->blocks[block];
     const char *t = b->text;
     size_t n = b->text_len;
-    if (count(c, t, n) <= budget) return add_unit(c, block, 0, n);
+    size_t all = count(c, t, n); /* block text is trimmed already: the unit's count */
+    if (all <= budget) return add_unit_counted(c, block, 0, n, (long)all);
     size_t s = 0;
     for (size_t i = 0; i <= n; i++) {
         bool end = i == n;

@@ -27,6 +27,18 @@
 #include "common/buf.h"
 #include "index/doc_internal.h"
 
+/* Set when a small copy (a name, an attribute) failed for want of memory:
+ * those helpers return NULL, which the readers treat as "absent", and the
+ * parse then ends in RG_ENOMEM instead of a wrong "malformed". One parse runs
+ * per thread at a time. */
+static _Thread_local bool oom;
+
+static char *dup_or_oom(char *s)
+{
+    if (!s) oom = true;
+    return s;
+}
+
 /* Ratio checks start past this size: tiny files of padding compress far. */
 #define RATIO_FLOOR (1u << 20)
 
@@ -109,7 +121,7 @@ static char *resolve(const char *base, const char *href, char **frag)
     const char *slash = base ? strrchr(base, '/') : NULL;
     size_t dl = slash ? (size_t)(slash - base) + 1 : 0;
     char *joined = rg_malloc(dl + hl + 1);
-    if (!joined) return NULL;
+    if (!joined) return dup_or_oom(NULL);
     memcpy(joined, base, dl);
     /* percent-decode the href part */
     size_t n = dl;
@@ -132,7 +144,7 @@ static char *resolve(const char *base, const char *href, char **frag)
     char *out = rg_malloc(n + 1);
     if (!out) {
         rg_free(joined);
-        return NULL;
+        return dup_or_oom(NULL);
     }
     size_t o = 0;
     for (char *p = joined; *p;) {
@@ -157,7 +169,7 @@ static char *resolve(const char *base, const char *href, char **frag)
     }
     out[o] = 0;
     rg_free(joined);
-    if (frag && hash && hash[1]) *frag = rg_strdup(hash + 1);
+    if (frag && hash && hash[1]) *frag = dup_or_oom(rg_strdup(hash + 1));
     return out;
 }
 
@@ -294,7 +306,7 @@ static char *prop(xmlNodePtr n, const char *name)
 {
     xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
     if (!v) return NULL;
-    char *s = rg_strdup((const char *)v);
+    char *s = dup_or_oom(rg_strdup((const char *)v));
     xmlFree(v);
     return s;
 }
@@ -303,9 +315,9 @@ static char *prop(xmlNodePtr n, const char *name)
 static char *text_of(xmlNodePtr n)
 {
     xmlChar *v = xmlNodeGetContent(n);
-    if (!v) return rg_strdup("");
+    if (!v) return dup_or_oom(rg_strdup(""));
     size_t l = strlen((const char *)v);
-    char *s = rg_strndup((const char *)v, l > 65536 ? 65536 : l);
+    char *s = dup_or_oom(rg_strndup((const char *)v, l > 65536 ? 65536 : l));
     xmlFree(v);
     return s;
 }
@@ -613,6 +625,7 @@ int rg_doc_parse_epub(const char *path, const void *data, size_t len,
                       const struct rg_doc_limits *lim, struct rg_doc **out, char *err)
 {
     rg_doc_xml_init();
+    oom = false;
     struct epub e = {.lim = lim, .err = err};
     zip_error_t ze;
     zip_error_init(&ze);
@@ -648,6 +661,7 @@ int rg_doc_parse_epub(const char *path, const void *data, size_t len,
     rg_free(opf);
     pkg_free(&p);
     zip_discard(e.za);
+    if (oom) rc = rg_err_set(err, RG_ENOMEM, "out of memory");
     if (rc) {
         rg_docb_fail(&b);
         return rc == RG_ENOTFOUND ? RG_EFORMAT : rc;

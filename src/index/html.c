@@ -245,7 +245,11 @@ static void on_end(void *user, const xmlChar *name_x)
     int64_t here = pos_now(s);
     if (s->table) {
         if (c == T_TR) append(s, "\n", 1);
-        else if (c == T_TABLE && --s->table == 0) flush(s, here);
+        else if (c == T_TABLE && s->table == 1) {
+            flush(s, here); /* still a table while it flushes */
+            s->table = 0;
+        } else if (c == T_TABLE)
+            s->table--;
         return;
     }
     if (c == T_H && s->heading) {
@@ -279,8 +283,9 @@ static void on_chars(void *user, const xmlChar *ch, int n)
     struct html_state *s = user;
     if (s->rc || n <= 0) return;
     if (s->in_title && s->meta) {
-        if (rg_buf_append(&s->title, ch, (size_t)n)) fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "title too long"));
-        return;
+        int rc = rg_buf_append(&s->title, ch, (size_t)n);
+        if (rc == RG_ENOMEM) fail(s, rg_err_set(s->b->err, RG_ENOMEM, "out of memory"));
+        return; /* a title past 4 KiB is cut */
     }
     if (s->skip) return;
     if (s->s0 < 0) {

@@ -127,9 +127,11 @@ static int hash_file(const char *path, uint64_t max, char hex[65], char *err)
         if (n < 0) rc = rg_err_set(err, RG_EIO, "%s: %s", path, strerror(errno));
         if (n <= 0) break;
         total += (uint64_t)n;
-        if (total > max) rc = rg_err_set(err, RG_ETOOBIG, "file larger than %llu bytes",
-                                         (unsigned long long)max);
-        else if (!EVP_DigestUpdate(c, buf, (size_t)n)) rc = RG_ENOMEM;
+        if (total > max)
+            rc =
+                rg_err_set(err, RG_ETOOBIG, "file larger than %llu bytes", (unsigned long long)max);
+        else if (!EVP_DigestUpdate(c, buf, (size_t)n))
+            rc = RG_ENOMEM;
     }
     unsigned char md[32];
     unsigned mdlen = 0;
@@ -154,8 +156,8 @@ static void safe_name(const char *name, char *out, size_t size)
     size_t k = 0;
     for (const char *c = b; *c && k + 1 < size && k < 100; c++) {
         unsigned char ch = (unsigned char)*c;
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '.' || ch == '-' || ch == '_';
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_';
         out[k++] = ok ? (char)ch : '_';
     }
     out[k] = '\0';
@@ -163,8 +165,8 @@ static void safe_name(const char *name, char *out, size_t size)
     if (out[0] == '.') out[0] = '_';
 }
 
-static void upload_path(const struct rg_library *lib, int64_t owner, int64_t id,
-                        const char *source, char *out, size_t size)
+static void upload_path(const struct rg_library *lib, int64_t owner, int64_t id, const char *source,
+                        char *out, size_t size)
 {
     char safe[128];
     safe_name(source, safe, sizeof safe);
@@ -209,8 +211,10 @@ static int vec_ensure_locked(struct rg_library *lib, int dim, char *err)
 {
     if (lib->vec) {
         if (lib->dim != dim)
-            return rg_err_set(err, RG_EINVAL, "the embedding model gives %d dimensions, the index "
-                                              "holds %d", dim, lib->dim);
+            return rg_err_set(err, RG_EINVAL,
+                              "the embedding model gives %d dimensions, the index "
+                              "holds %d",
+                              dim, lib->dim);
         return RG_OK;
     }
     struct rg_vec_params vp;
@@ -454,8 +458,8 @@ static int doc_failed(struct rg_library *lib, int64_t owner, int64_t id, const c
 
 /* The vectors of chunks ids[0..n): embedded in batches, stored, indexed. */
 static int embed_chunks(struct run *r, void *session, int dim, const struct rg_db_document *doc,
-                        bool shared, const struct rg_db_chunk *chunks, const int64_t *ids,
-                        size_t n, char *err)
+                        bool shared, const struct rg_db_chunk *chunks, const int64_t *ids, size_t n,
+                        char *err)
 {
     struct rg_library *lib = r->lib;
     size_t batch = lib->p.embed_batch ? lib->p.embed_batch : 16;
@@ -519,12 +523,16 @@ static int doc_file(struct rg_library *lib, const struct rg_db_document *doc, ch
     for (size_t i = 0; i < n; i++)
         if (fs[i].id == doc->folder_id) root = fs[i].path;
     char real[PATH_MAX], rroot[PATH_MAX];
-    if (!root) rc = rg_err_set(err, RG_ENOTFOUND, "the folder is gone");
-    else if (!realpath(root, rroot)) rc = rg_err_set(err, RG_ENOTFOUND, "%s is gone", root);
-    else if (!realpath(doc->source, real)) rc = rg_err_set(err, RG_ENOTFOUND, "the file is gone");
+    if (!root)
+        rc = rg_err_set(err, RG_ENOTFOUND, "the folder is gone");
+    else if (!realpath(root, rroot))
+        rc = rg_err_set(err, RG_ENOTFOUND, "%s is gone", root);
+    else if (!realpath(doc->source, real))
+        rc = rg_err_set(err, RG_ENOTFOUND, "the file is gone");
     else if (!inside(rroot, real))
         rc = rg_err_set(err, RG_EPERM, "the file leads out of its folder");
-    else rg_strlcpy(path, real, size);
+    else
+        rg_strlcpy(path, real, size);
     rg_free(fs);
     return rc;
 }
@@ -652,23 +660,27 @@ int rg_library_index(struct rg_library *lib, int64_t owner, int64_t id,
         .content_hash = hex,
         .embed_model = "",
         .size = st.st_size,
-        .mtime = doc.folder_id ? (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000
-                               : -1,
+        .mtime =
+            doc.folder_id ? (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 : -1,
         .now = wall_ms(),
     };
     if (!doc.tags[0] && m && m->tags) ch.tags = m->tags; /* front matter, unless set by hand */
     struct rg_db_document after;
     rc = rg_db_doc_update(db, owner, id, &ch, &after, err);
     if (rc == RG_EINVAL) { /* metadata the database refuses: keep the chunks without it */
-        struct rg_db_doc_change plain = {.format = fmt, .content_hash = hex, .embed_model = "",
-                                         .size = st.st_size, .mtime = ch.mtime, .now = ch.now};
+        struct rg_db_doc_change plain = {.format = fmt,
+                                         .content_hash = hex,
+                                         .embed_model = "",
+                                         .size = st.st_size,
+                                         .mtime = ch.mtime,
+                                         .now = ch.now};
         rc = rg_db_doc_update(db, owner, id, &plain, &after, err);
     }
     if (rc) goto out;
     if (session && g.n) {
         struct rg_db_collection col;
-        bool shared = rg_db_collection_get(db, owner, doc.collection_id, &col, derr) == RG_OK &&
-                      col.shared;
+        bool shared =
+            rg_db_collection_get(db, owner, doc.collection_id, &col, derr) == RG_OK && col.shared;
         run_progress(&r, 0.4, "embedding", true);
         rc = embed_chunks(&r, session, dim, &doc, shared, g.chunks, ids, g.n, err);
         if (rc == RG_ENOTFOUND) goto out; /* deleted or re-indexed meanwhile */
@@ -677,8 +689,8 @@ int rg_library_index(struct rg_library *lib, int64_t owner, int64_t id,
             doc_failed(lib, owner, id, err);
             goto out;
         }
-        struct rg_db_doc_change em = {.embed_model = lib->model, .size = -1, .mtime = -1,
-                                      .now = wall_ms()};
+        struct rg_db_doc_change em = {
+            .embed_model = lib->model, .size = -1, .mtime = -1, .now = wall_ms()};
         rc = rg_db_doc_update(db, owner, id, &em, &after, err);
         if (rc) goto out;
     }
@@ -710,8 +722,7 @@ static void inline_progress(void *user, double f, const char *msg)
     ir->lib->p.inline_progress(ir->lib->p.inline_user, &ir->doc, f, msg);
 }
 
-static int queue_index(struct rg_library *lib, int64_t owner, int64_t id, int64_t *job,
-                       char *err)
+static int queue_index(struct rg_library *lib, int64_t owner, int64_t id, int64_t *job, char *err)
 {
     if (job) *job = 0;
     if (!lib->p.jobs) {
@@ -978,7 +989,7 @@ int rg_library_folder_scan(struct rg_library *lib, int64_t owner, int64_t id, si
     if (rc) return rc;
     struct stat st;
     if (stat(f.root, &st) == 0 && S_ISDIR(st.st_mode)) /* a missing folder (an unmounted
-                                                          * disk) removes nothing */
+                                                        * disk) removes nothing */
         reconcile(&f, f.root, 0);
     if (changed) *changed = f.changed;
     return RG_OK;
@@ -987,10 +998,8 @@ int rg_library_folder_scan(struct rg_library *lib, int64_t owner, int64_t id, si
 static void on_paths(void *user, const char *const *paths, size_t n)
 {
     struct watched *w = user;
-    struct folder_ctx f = {.lib = w->lib,
-                           .folder_id = w->folder_id,
-                           .owner = w->owner,
-                           .collection = w->collection};
+    struct folder_ctx f = {
+        .lib = w->lib, .folder_id = w->folder_id, .owner = w->owner, .collection = w->collection};
     rg_strlcpy(f.root, w->root, sizeof f.root);
     for (size_t i = 0; i < n; i++)
         reconcile(&f, paths[i], 1);
@@ -1008,8 +1017,8 @@ static void watch_folder(struct rg_library *lib, const struct rg_db_lib_folder *
     if (have) return;
     struct watched *w = rg_calloc(1, sizeof *w);
     if (!w) return;
-    *w = (struct watched){.folder_id = fo->id, .owner = fo->owner_id,
-                          .collection = fo->collection_id, .lib = lib};
+    *w = (struct watched){
+        .folder_id = fo->id, .owner = fo->owner_id, .collection = fo->collection_id, .lib = lib};
     struct rg_watch_params wp;
     rg_watch_default_params(&wp);
     wp.root = fo->path;
@@ -1059,8 +1068,8 @@ static void catch_up(struct rg_library *lib, const struct rg_db_lib_folder *fo)
     json_decref(p);
 }
 
-int rg_library_collection_named(struct rg_library *lib, int64_t owner, const char *name, int64_t *id,
-                            char *err)
+int rg_library_collection_named(struct rg_library *lib, int64_t owner, const char *name,
+                                int64_t *id, char *err)
 {
     struct rg_db_collection *cs = NULL;
     size_t n = 0;
@@ -1153,8 +1162,8 @@ static bool add_config_folders(struct rg_library *lib)
             have |= fs[k].owner_id == admin && !strcmp(fs[k].path, real);
         struct rg_db_lib_folder out;
         if (!have && rg_library_folder_add(lib, admin, real, 0, &out, err) != RG_OK)
-            rg_log(RG_LOG_WARN, "--library: cannot add the folder", "path", 's', real, "error",
-                   's', err, RG_LOG_END);
+            rg_log(RG_LOG_WARN, "--library: cannot add the folder", "path", 's', real, "error", 's',
+                   err, RG_LOG_END);
     }
     rg_free(fs);
     return true;
@@ -1184,6 +1193,34 @@ static void *upkeep(void *arg)
     }
     pthread_mutex_unlock(&lib->mu);
     return NULL;
+}
+
+/* Ready documents whose chunks have no vectors of the configured model (the
+ * model was set or changed since) are indexed again: their hash has not
+ * changed, but the run sees the model differ. */
+static void reembed_all(struct rg_library *lib)
+{
+    struct rg_db_user *us = NULL;
+    size_t nu = 0;
+    char err[RG_ERR_SIZE];
+    if (rg_db_user_list(lib->p.db, &us, &nu, err) != RG_OK) return;
+    for (size_t u = 0; u < nu; u++) {
+        struct rg_db_doc_filter f = {.state = RG_DB_DOC_READY, .limit = PAGE};
+        for (int offset = 0;; offset += PAGE) {
+            f.offset = offset;
+            struct rg_db_document *ds = NULL;
+            size_t n = 0;
+            bool more = false;
+            if (rg_db_doc_list(lib->p.db, us[u].id, &f, &ds, &n, &more, err) != RG_OK) break;
+            for (size_t i = 0; i < n; i++)
+                if (ds[i].owner_id == us[u].id && ds[i].n_chunks > 0 &&
+                    strcmp(ds[i].embed_model, lib->model))
+                    queue_index(lib, us[u].id, ds[i].id, NULL, err);
+            rg_free(ds);
+            if (!more) break;
+        }
+    }
+    rg_free(us);
 }
 
 /* ---- the object -------------------------------------------------------------------- */
@@ -1235,10 +1272,10 @@ struct rg_library *rg_library_new(const struct rg_library_params *p, char *err)
         return NULL;
     }
     if (p->jobs) {
-        struct rg_job_kind ki = {.name = "library.index", .run = index_run, .check = index_check,
-                                 .user = lib};
-        struct rg_job_kind ks = {.name = "library.scan", .run = scan_run, .check = scan_check,
-                                 .user = lib};
+        struct rg_job_kind ki = {
+            .name = "library.index", .run = index_run, .check = index_check, .user = lib};
+        struct rg_job_kind ks = {
+            .name = "library.scan", .run = scan_run, .check = scan_check, .user = lib};
         int rc = rg_jobs_register(p->jobs, &ki, err);
         if (!rc) rc = rg_jobs_register(p->jobs, &ks, err);
         if (rc) {
@@ -1262,6 +1299,7 @@ int rg_library_start(struct rg_library *lib, char *err)
         catch_up(lib, &fs[i]);
     }
     rg_free(fs);
+    if (lib->has_emb && lib->p.jobs) reembed_all(lib);
     lib->folders_pending = lib->n_folders > 0 && !add_config_folders(lib);
     if (pthread_create(&lib->upkeep, NULL, upkeep, lib) == 0) lib->upkeep_on = true;
     return RG_OK;
@@ -1457,19 +1495,18 @@ json_t *rg_library_status(struct rg_library *lib, int64_t user)
         if (lib->vec) rg_vec_stats(lib->vec, &vs);
         bool open = lib->vec != NULL;
         pthread_mutex_unlock(&lib->mu);
-        model = json_pack("{s:s, s:b, s:I, s:i, s:I}", "id", lib->model, "index_open", open,
-                          "vectors", (json_int_t)vs.count, "dim", vs.dim, "index_bytes",
-                          (json_int_t)vs.bytes);
+        model =
+            json_pack("{s:s, s:b, s:I, s:i, s:I}", "id", lib->model, "index_open", open, "vectors",
+                      (json_int_t)vs.count, "dim", vs.dim, "index_bytes", (json_int_t)vs.bytes);
     }
     pthread_mutex_lock(&lib->mu);
     size_t watching = lib->n_watches;
     pthread_mutex_unlock(&lib->mu);
-    json_t *o = json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o}", "documents",
-                          (json_int_t)docs, "states", st ? st : json_object(), "chunks",
-                          (json_int_t)chunks, "embedded_chunks", (json_int_t)embedded,
-                          "collections", (json_int_t)nc, "folders", (json_int_t)nf, "watching",
-                          (json_int_t)watching, "embedding_model", model ? model : json_null(),
-                          "search", lib->has_emb ? "hybrid" : "fulltext", "missing",
-                          missing ? missing : json_array());
+    json_t *o = json_pack(
+        "{s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o}", "documents", (json_int_t)docs,
+        "states", st ? st : json_object(), "chunks", (json_int_t)chunks, "embedded_chunks",
+        (json_int_t)embedded, "collections", (json_int_t)nc, "folders", (json_int_t)nf, "watching",
+        (json_int_t)watching, "embedding_model", model ? model : json_null(), "search",
+        lib->has_emb ? "hybrid" : "fulltext", "missing", missing ? missing : json_array());
     return o;
 }

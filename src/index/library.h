@@ -58,8 +58,8 @@ struct rg_library_embedder {
     size_t (*count)(const char *text, size_t len, void *session);
     /* Embeds texts[0..n) (n <= batch) into out (n * dim floats, L2-normalized).
      * RG_OK, or an error with err (nothing useful in out then). */
-    int (*embed)(void *session, const char *const *texts, const size_t *lens, size_t n,
-                 float *out, char *err);
+    int (*embed)(void *session, const char *const *texts, const size_t *lens, size_t n, float *out,
+                 char *err);
     void (*release)(void *session);
     void *user;
 };
@@ -132,7 +132,6 @@ const char *rg_library_model(const struct rg_library *lib);
 int rg_library_upload(struct rg_library *lib, int64_t owner, int64_t collection, const char *name,
                       const void *data, size_t len, const char *tags, struct rg_db_document *doc,
                       int64_t *job, char *err);
-
 
 /*
  * Indexes document id of owner now, on this thread (the job's run function

@@ -62,6 +62,13 @@ static int flush(struct md_state *s)
     return rc ? md_fail(s, rc) : 0;
 }
 
+/* Maps a buffer append's failure to the parse's error. */
+static int buf_fail(struct md_state *s, int rc)
+{
+    if (rc == RG_ETOOBIG) return md_fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "block over max_text_bytes"));
+    return md_fail(s, rg_err_set(s->b->err, RG_ENOMEM, "out of memory"));
+}
+
 static int enter_block(MD_BLOCKTYPE t, void *detail, void *user)
 {
     struct md_state *s = user;
@@ -71,9 +78,10 @@ static int enter_block(MD_BLOCKTYPE t, void *detail, void *user)
     s->depth++;
     if (t == MD_BLOCK_TABLE) s->table = 1;
     if (t == MD_BLOCK_TR) s->cells = 0;
+    int rc;
     if ((t == MD_BLOCK_TD || t == MD_BLOCK_TH) && s->cells++ > 0 &&
-        rg_buf_append_str(&s->text, " | "))
-        return md_fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "table over max_text_bytes"));
+        (rc = rg_buf_append_str(&s->text, " | ")))
+        return buf_fail(s, rc);
     if (t == MD_BLOCK_H) s->h_level = (int)((MD_BLOCK_H_DETAIL *)detail)->level;
     return 0;
 }
@@ -82,8 +90,8 @@ static int leave_block(MD_BLOCKTYPE t, void *detail, void *user)
 {
     struct md_state *s = user;
     if (t == MD_BLOCK_DOC) return flush(s);
-    if (t == MD_BLOCK_TR && rg_buf_append_char(&s->text, '\n'))
-        return md_fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "table over max_text_bytes"));
+    int brc;
+    if (t == MD_BLOCK_TR && (brc = rg_buf_append_char(&s->text, '\n'))) return buf_fail(s, brc);
     if (t == MD_BLOCK_H) {
         int rc = rg_docb_section(s->b, s->text.data ? s->text.data : "", s->text.len, s->h_level);
         if (rc < 0) return md_fail(s, rc);
@@ -155,8 +163,7 @@ static int on_text(MD_TEXTTYPE t, const MD_CHAR *text, MD_SIZE size, void *user)
     case MD_TEXT_ENTITY: rc = append_entity(&s->text, text, size); break;
     default: rc = rg_buf_append(&s->text, text, size); break;
     }
-    if (rc == RG_ETOOBIG) return md_fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "block over max_text_bytes"));
-    if (rc) return md_fail(s, rg_err_set(s->b->err, RG_ENOMEM, "out of memory"));
+    if (rc) return buf_fail(s, rc);
     if (text >= s->base && text + size <= s->base + s->base_len) {
         int64_t a = text - s->base, e = a + size;
         if (s->s0 < 0 || a < s->s0) s->s0 = a;

@@ -185,7 +185,7 @@ int rg_search(const struct rg_search_ctx *ctx, const struct rg_search_query *q,
             h->rank_vec = fz[i].rank_b;
             h->c = h->rank_fts ? fh[h->rank_fts - 1] : vh[h->rank_vec - 1];
             if (h->rank_vec) h->cosine = cos[h->rank_vec - 1];
-            h->score = mode == RG_SEARCH_HYBRID  ? fz[i].score
+            h->score = mode == RG_SEARCH_HYBRID   ? fz[i].score
                        : mode == RG_SEARCH_VECTOR ? (double)h->cosine
                                                   : h->c.rank;
         }

@@ -36,8 +36,8 @@ struct rg_vec;
 typedef int (*rg_search_embed_fn)(void *ud, const char *text, float *out, int dim, char *err);
 
 struct rg_search_ctx {
-    struct rg_db *db;        /* required */
-    struct rg_vec *vec;      /* the embedding model's index, NULL: none */
+    struct rg_db *db;         /* required */
+    struct rg_vec *vec;       /* the embedding model's index, NULL: none */
     rg_search_embed_fn embed; /* NULL: none */
     void *embed_ud;
     int dim; /* of the embedder's vectors (the index's) */
@@ -49,7 +49,7 @@ const char *rg_search_mode_name(enum rg_search_mode m);
 int rg_search_mode_parse(const char *s);
 
 struct rg_search_query {
-    int64_t user; /* who searches: their collections and the shared ones */
+    int64_t user;  /* who searches: their collections and the shared ones */
     const char *q; /* the user's text */
     enum rg_search_mode mode;
     const int64_t *collections; /* NULL: every visible one */

@@ -226,9 +226,7 @@ static void decode(const struct rg_vec *v, size_t slot, float *out)
 {
     int dim = v->p.dim;
     if (v->p.storage == RG_VEC_F16) {
-        const uint16_t *h = (const uint16_t *)(v->data + slot * v->row);
-        for (int i = 0; i < dim; i++)
-            out[i] = rg_vec_f16_to_f32(h[i]);
+        rg_vec_kernel_decode_f16()((const uint16_t *)(v->data + slot * v->row), out, dim);
     } else {
         const int8_t *q = (const int8_t *)(v->data + slot * v->row);
         for (int i = 0; i < dim; i++)
@@ -559,14 +557,12 @@ static int random_level(struct rg_vec *v)
     return l > 15 ? 15 : l;
 }
 
-/* Adds link b to a's list on layer. A full list keeps its nearest: b
- * replaces the farthest link when it is nearer (the heuristic runs for a
- * new node's own list only: re-selecting every neighbour's list would cost
- * a quadratic number of dot products per insert). */
+/* Adds link b to a's list on layer; a full list is chosen again by the
+ * heuristic among its links and b, which keeps the long links between
+ * clusters that "keep the nearest" would drop. */
 static void link_add(struct rg_vec *v, const struct kern *k, uint32_t a, uint32_t b, int layer,
                      struct cand *tmp)
 {
-    (void)tmp;
     uint32_t *l = links_mut(v, a, layer);
     size_t max = layer == 0 ? (size_t)(2 * v->p.hnsw_m) : (size_t)v->p.hnsw_m;
     for (uint32_t j = 1; j <= l[0]; j++)
@@ -576,16 +572,18 @@ static void link_add(struct rg_vec *v, const struct kern *k, uint32_t a, uint32_
         return;
     }
     decode(v, a, v->scratch);
-    float db = 1.0f - sim(v, k, v->scratch, b), worst = -1;
-    uint32_t at = 0;
+    size_t n = 0;
     for (uint32_t j = 1; j <= l[0]; j++) {
-        float d = 1.0f - sim(v, k, v->scratch, l[j]);
-        if (d > worst) {
-            worst = d;
-            at = j;
-        }
+        tmp[n].id = l[j];
+        tmp[n++].d = 1.0f - sim(v, k, v->scratch, l[j]);
     }
-    if (db < worst) l[at] = b;
+    tmp[n].id = b;
+    tmp[n++].d = 1.0f - sim(v, k, v->scratch, b);
+    qsort(tmp, n, sizeof *tmp, cmp_cand);
+    uint32_t sel[130];
+    size_t m = select_neighbours(v, k, tmp, n, max, sel);
+    l[0] = (uint32_t)m;
+    memcpy(l + 1, sel, m * sizeof *sel);
 }
 
 /* Inserts slot i (its vector u, unit f32) into the graph. */
@@ -628,7 +626,8 @@ static int graph_insert(struct rg_vec *v, uint32_t i, const float *u)
         }
     }
     int rc = RG_OK;
-    struct cand *tmp = rg_malloc_array((size_t)(2 * v->p.hnsw_m + 2) + (size_t)v->p.hnsw_ef_construction, sizeof *tmp);
+    struct cand *tmp = rg_malloc_array(
+        (size_t)(2 * v->p.hnsw_m + 2) + (size_t)v->p.hnsw_ef_construction, sizeof *tmp);
     if (!tmp) rc = RG_ENOMEM;
     for (int lc = L < v->max_level ? L : v->max_level; lc >= 0 && !rc; lc--) {
         rc = search_layer(v, &k, u, ep, v->p.hnsw_ef_construction, lc, NULL, false, &vs, &cands,
@@ -644,9 +643,9 @@ static int graph_insert(struct rg_vec *v, uint32_t i, const float *u)
         uint32_t *l = links_mut(v, i, lc);
         l[0] = (uint32_t)m;
         memcpy(l + 1, sel, m * sizeof *sel);
+        ep = tmp[0].id; /* before link_add reuses tmp */
         for (size_t j = 0; j < m; j++)
             link_add(v, &k, sel[j], i, lc, tmp);
-        ep = tmp[0].id;
     }
     rg_free(tmp);
     rg_free(cands.a);
@@ -687,7 +686,8 @@ static int build_locked(struct rg_vec *v)
             int L = random_level(v);
             v->lvl[0] = (uint8_t)L;
             v->l0[0] = 0;
-            v->up[0] = L ? rg_calloc((size_t)L * (size_t)(v->p.hnsw_m + 1), sizeof(uint32_t)) : NULL;
+            v->up[0] =
+                L ? rg_calloc((size_t)L * (size_t)(v->p.hnsw_m + 1), sizeof(uint32_t)) : NULL;
             if (L && !v->up[0]) v->lvl[0] = 0, L = 0;
             v->max_level = L;
             continue;
@@ -775,8 +775,10 @@ int rg_vec_add(struct rg_vec *v, const struct rg_vec_meta *m, const float *x, ch
 /* After removals: compact (no graph) or rebuild (a quarter dead). */
 static void tidy_locked(struct rg_vec *v)
 {
-    if (!v->graph && v->n_dead > 0 && v->n_dead * 4 >= v->n) compact(v);
-    else if (v->graph && v->n_dead * 4 >= v->n) build_locked(v);
+    if (!v->graph && v->n_dead > 0 && v->n_dead * 4 >= v->n)
+        compact(v);
+    else if (v->graph && v->n_dead * 4 >= v->n)
+        build_locked(v);
 }
 
 bool rg_vec_remove(struct rg_vec *v, int64_t id)
@@ -996,8 +998,7 @@ static uint64_t get64(const uint8_t *h, size_t o)
     return x;
 }
 
-int rg_vec_save(struct rg_vec *v, const char *path, int64_t db_count, int64_t db_max_id,
-                char *err)
+int rg_vec_save(struct rg_vec *v, const char *path, int64_t db_count, int64_t db_max_id, char *err)
 {
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -1021,8 +1022,7 @@ int rg_vec_save(struct rg_vec *v, const char *path, int64_t db_count, int64_t db
         wput(&w, v->lvl, v->n);
         wput(&w, v->l0, v->n * l0_width(v) * sizeof(uint32_t));
         for (size_t i = 0; i < v->n; i++)
-            if (v->lvl[i])
-                wput(&w, v->up[i], (size_t)v->lvl[i] * (size_t)(v->p.hnsw_m + 1) * 4);
+            if (v->lvl[i]) wput(&w, v->up[i], (size_t)v->lvl[i] * (size_t)(v->p.hnsw_m + 1) * 4);
     }
     memcpy(h, VEC_MAGIC, 8);
     put32(h, 8, VEC_VERSION);
@@ -1084,16 +1084,21 @@ struct rg_vec *rg_vec_load(const struct rg_vec_params *p, const char *path, int6
     uint8_t h[VEC_HDR];
     struct rg_vec *v = NULL;
     const char *why = NULL;
-    if (fread(h, 1, VEC_HDR, f) != VEC_HDR || memcmp(h, VEC_MAGIC, 8)) why = "not a vector file";
-    else if (get32(h, 8) != VEC_VERSION) why = "another version";
+    if (fread(h, 1, VEC_HDR, f) != VEC_HDR || memcmp(h, VEC_MAGIC, 8))
+        why = "not a vector file";
+    else if (get32(h, 8) != VEC_VERSION)
+        why = "another version";
     else if (get32(h, 12) != (uint32_t)p->dim || get32(h, 16) != (uint32_t)p->storage)
         why = "another dimension or storage";
-    else if (h[80 + 127] || strncmp((const char *)h + 80, p->model, 128)) why = "another model";
+    else if (h[80 + 127] || strncmp((const char *)h + 80, p->model, 128))
+        why = "another model";
     if (!why) {
         struct rg_vec_params q = *p;
         q.hnsw_m = (int)get32(h, 20);
-        if (q.hnsw_m < 4 || q.hnsw_m > 64) why = "bad graph parameters";
-        else if (!(v = rg_vec_new(&q, err))) why = "out of memory";
+        if (q.hnsw_m < 4 || q.hnsw_m > 64)
+            why = "bad graph parameters";
+        else if (!(v = rg_vec_new(&q, err)))
+            why = "out of memory";
     }
     uint64_t slots = why ? 0 : get64(h, 32);
     if (!why && (slots >= UINT32_MAX || get64(h, 40) > slots || get32(h, 64) >= slots + !slots))
@@ -1136,8 +1141,10 @@ struct rg_vec *rg_vec_load(const struct rg_vec_params *p, const char *path, int6
                     break;
                 }
                 size_t nb = (size_t)v->lvl[i] * (size_t)(v->p.hnsw_m + 1);
-                if (!(v->up[i] = rg_malloc_array(nb, sizeof(uint32_t)))) why = "out of memory";
-                else rget(&r, v->up[i], nb * 4);
+                if (!(v->up[i] = rg_malloc_array(nb, sizeof(uint32_t))))
+                    why = "out of memory";
+                else
+                    rget(&r, v->up[i], nb * 4);
             }
         }
         if (!why && (r.bad || r.left != 0)) why = "truncated";

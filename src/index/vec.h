@@ -104,10 +104,10 @@ bool rg_vec_needs_graph(struct rg_vec *v);
 bool rg_vec_has_graph(struct rg_vec *v);
 
 struct rg_vec_stats {
-    size_t count;        /* live vectors */
-    size_t removed;      /* tombstones still in the graph */
-    size_t bytes;        /* memory held: vectors, metadata, graph, id map */
-    size_t graph_bytes;  /* of which the graph */
+    size_t count;       /* live vectors */
+    size_t removed;     /* tombstones still in the graph */
+    size_t bytes;       /* memory held: vectors, metadata, graph, id map */
+    size_t graph_bytes; /* of which the graph */
     bool graph;
     int dim;
 };
@@ -116,8 +116,7 @@ void rg_vec_stats(struct rg_vec *v, struct rg_vec_stats *out);
 /* Writes the index to path (via path.tmp + rename), with the database
  * fingerprint (db_count, db_max_id: rg_db_vec_stats) that rg_vec_open will
  * compare. RG_EIO with err. */
-int rg_vec_save(struct rg_vec *v, const char *path, int64_t db_count, int64_t db_max_id,
-                char *err);
+int rg_vec_save(struct rg_vec *v, const char *path, int64_t db_count, int64_t db_max_id, char *err);
 /* Loads path, which must be a file of this version for p's model, dim and
  * storage with a good checksum: RG_EFORMAT (corrupt, other version/model:
  * err says which) or RG_ENOTFOUND (no file); *db_count and *db_max_id get

@@ -26,7 +26,7 @@ uint16_t rg_vec_f32_to_f16(float f)
     if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0)); /* inf, nan */
     int32_t ne = (int32_t)e - 127 + 15;
     if (ne >= 31) return (uint16_t)(sign | 0x7c00u); /* overflow: inf */
-    if (ne <= 0) {                                     /* subnormal or zero */
+    if (ne <= 0) {                                   /* subnormal or zero */
         if (ne < -10) return (uint16_t)sign;
         m |= 0x800000u;
         uint32_t shift = (uint32_t)(14 - ne);
@@ -126,6 +126,25 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_i8_avx2(const float *q
 }
 #endif
 
+#ifdef RG_VEC_X86
+__attribute__((target("avx2,fma,f16c"))) static void decode_f16c(const uint16_t *x, float *out,
+                                                                 int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++)
+        out[i] = rg_vec_f16_to_f32(x[i]);
+}
+#endif
+
+static void decode_scalar(const uint16_t *x, float *out, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = rg_vec_f16_to_f32(x[i]);
+}
+
+static rg_vec_decode_f16_fn g_decode = decode_scalar;
 static float (*g_dot_f16)(const float *, const uint16_t *, int) = rg_vec_dot_f16_scalar;
 static float (*g_dot_i8)(const float *, const int8_t *, int) = rg_vec_dot_i8_scalar;
 static const char *g_isa = "scalar";
@@ -139,6 +158,7 @@ static void choose(void)
         __builtin_cpu_supports("f16c")) {
         g_dot_f16 = dot_f16_avx2;
         g_dot_i8 = dot_i8_avx2;
+        g_decode = decode_f16c;
         g_isa = "avx2";
     }
 #endif
@@ -172,4 +192,10 @@ rg_vec_dot_i8_fn rg_vec_kernel_i8(void)
 {
     pthread_once(&g_once, choose);
     return g_dot_i8;
+}
+
+rg_vec_decode_f16_fn rg_vec_kernel_decode_f16(void)
+{
+    pthread_once(&g_once, choose);
+    return g_decode;
 }

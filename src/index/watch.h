@@ -33,10 +33,10 @@ struct rg_watch;
 typedef void (*rg_watch_fn)(void *user, const char *const *paths, size_t n);
 
 struct rg_watch_params {
-    const char *root;  /* an existing directory; its real path is watched */
-    int debounce_ms;   /* quiet time before a batch, default 1000 */
-    int max_watches;   /* directories watched at most, default 65536 */
-    rg_watch_fn fn;    /* required */
+    const char *root; /* an existing directory; its real path is watched */
+    int debounce_ms;  /* quiet time before a batch, default 1000 */
+    int max_watches;  /* directories watched at most, default 65536 */
+    rg_watch_fn fn;   /* required */
     void *user;
 };
 void rg_watch_default_params(struct rg_watch_params *p);

@@ -76,8 +76,8 @@ static json_t *call(struct rg_server *s, const char *method, const char *path, c
     return o;
 }
 
-static long status_of(struct rg_server *s, const char *method, const char *path,
-                      const char *bearer, const char *body)
+static long status_of(struct rg_server *s, const char *method, const char *path, const char *bearer,
+                      const char *body)
 {
     struct rg_resp r;
     long st = req(s, method, path, bearer, NULL, body, body ? strlen(body) : 0, &r);
@@ -138,8 +138,10 @@ static void wait_done(struct rg_server *s, const char *tok, int64_t id, char *st
         const char *stv = json_string_value(json_object_get(o, "state"));
         if (stv && (!strcmp(stv, "ready") || !strcmp(stv, "error"))) {
             snprintf(state, size, "%s", stv);
-            if (doc) *doc = o;
-            else json_decref(o);
+            if (doc)
+                *doc = o;
+            else
+                json_decref(o);
             return;
         }
         json_decref(o);
@@ -170,9 +172,8 @@ static size_t hits(struct rg_server *s, const char *tok, const char *word, char 
     json_t *o = search(s, tok, q);
     size_t n = n_results(o);
     if (source && size) {
-        const char *src =
-            json_string_value(json_object_get(json_array_get(json_object_get(o, "results"), 0),
-                                              "source"));
+        const char *src = json_string_value(
+            json_object_get(json_array_get(json_object_get(o, "results"), 0), "source"));
         snprintf(source, size, "%s", src ? src : "");
     }
     json_decref(o);
@@ -297,8 +298,8 @@ static void test_upload_and_search(void **state)
     assert_int_equal(n_results(o), 1);
     json_t *h = json_array_get(json_object_get(o, "results"), 0);
     assert_int_equal(json_integer_value(json_object_get(h, "document_id")), md_id);
-    assert_non_null(strstr(json_string_value(json_object_get(h, "snippet")),
-                           "<mark>zanzibarite</mark>"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(h, "snippet")), "<mark>zanzibarite</mark>"));
     assert_non_null(strstr(
         json_string_value(json_object_get(json_object_get(h, "location"), "heading")), "Shore"));
     int64_t chunk = json_integer_value(json_object_get(h, "chunk_id"));
@@ -402,16 +403,25 @@ static void test_upload_and_search(void **state)
 static void test_embeddings(void **state)
 {
     (void)state;
-    struct rg_server s;
-    const char *extra[] = {"--embedding-model", "enc", NULL};
-    rg_harness_start(&s, "rg_lib", extra, ENV);
+    /* first without a model (full-text only), then restarted with one: the
+     * document is embedded without being touched */
+    char base[] = "/tmp/rg_libe_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char data[600], models[600];
+    snprintf(data, sizeof data, "%s/data", base);
+    snprintf(models, sizeof models, "%s/models", base);
+    assert_int_equal(mkdir(data, 0700), 0);
+    assert_int_equal(mkdir(models, 0700), 0);
     const char *b = getenv("RG_BUILD_DIR");
     char cmd[1400];
     snprintf(cmd, sizeof cmd,
              "'%s/gguf_gen' --arch bert --n-embd 64 --n-layer 2 --n-head 4 --n-ff 128 --type F16 "
-             "-o '%s/models/enc.gguf' >/dev/null",
-             b ? b : "build", s.dir);
+             "-o '%s/enc.gguf' >/dev/null",
+             b ? b : "build", models);
     assert_int_equal(sh(cmd), 0);
+    struct rg_server s;
+    const char *plain[] = {"--data-dir", data, "--models-dir", models, NULL};
+    rg_harness_start(&s, "rg_lib", plain, ENV);
     const char *admin = signup(&s, "admin@example.com", 0);
     const char md[] = "# Rivers\n\nThe marrowfen river floods every spring and the farmers "
                       "move their sheep uphill.\n\n# Mountains\n\nSnow stays on the peaks until "
@@ -420,12 +430,35 @@ static void test_embeddings(void **state)
     char stv[32];
     json_t *doc;
     wait_done(&s, admin, id, stv, sizeof stv, &doc);
-    if (strcmp(stv, "ready")) fail_msg("not ready: %s", json_string_value(json_object_get(doc, "error")));
-    assert_string_equal(json_string_value(json_object_get(doc, "embedding_model")), "enc");
+    assert_string_equal(stv, "ready");
+    assert_true(json_is_null(json_object_get(doc, "embedding_model")));
     json_decref(doc);
+    json_t *o = search(&s, admin, "q=marrowfen&mode=hybrid");
+    assert_true(json_is_true(json_object_get(o, "degraded")));
+    assert_int_equal(n_results(o), 1);
+    json_decref(o);
+    assert_int_equal(rg_server_stop(&s), 0);
+
+    const char *extra[] = {"--data-dir", data, "--models-dir", models, "--embedding-model",
+                           "enc",        NULL};
+    rg_harness_start_on(&s, extra, ENV);
+    admin = login(&s, "admin@example.com", 0);
+    char dpath[100];
+    snprintf(dpath, sizeof dpath, "/library/documents/%lld", (long long)id);
+    double end = now_s() + 60;
+    for (;;) {
+        doc = call(&s, "GET", dpath, admin, NULL, 200);
+        const char *m = json_string_value(json_object_get(doc, "embedding_model"));
+        const char *sv = json_string_value(json_object_get(doc, "state"));
+        bool done = m && !strcmp(m, "enc") && !strcmp(sv, "ready");
+        json_decref(doc);
+        if (done) break;
+        if (now_s() > end) fail_msg("the document was not embedded after the restart");
+        sleep_ms(100);
+    }
     char path[200];
     snprintf(path, sizeof path, "/library/documents/%lld/chunks", (long long)id);
-    json_t *o = call(&s, "GET", path, admin, NULL, 200);
+    o = call(&s, "GET", path, admin, NULL, 200);
     json_t *cs = json_object_get(o, "chunks");
     assert_true(json_array_size(cs) >= 1);
     for (size_t i = 0; i < json_array_size(cs); i++)
@@ -434,8 +467,8 @@ static void test_embeddings(void **state)
     json_decref(o);
     o = call(&s, "GET", "/library/status", admin, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(o, "missing")), 0);
-    assert_true(json_integer_value(
-                    json_object_get(json_object_get(o, "embedding_model"), "vectors")) >= 1);
+    assert_true(
+        json_integer_value(json_object_get(json_object_get(o, "embedding_model"), "vectors")) >= 1);
     json_decref(o);
 
     o = search(&s, admin, "q=marrowfen&mode=hybrid");
@@ -449,8 +482,8 @@ static void test_embeddings(void **state)
     o = search(&s, admin, "q=sheep%20on%20hills&mode=vector&limit=5");
     assert_string_equal(json_string_value(json_object_get(o, "mode")), "vector");
     assert_true(n_results(o) >= 1); /* random weights: some chunk, ranked by cosine */
-    assert_true(json_integer_value(json_object_get(
-                    json_array_get(json_object_get(o, "results"), 0), "rank_vector")) == 1);
+    assert_true(json_integer_value(json_object_get(json_array_get(json_object_get(o, "results"), 0),
+                                                   "rank_vector")) == 1);
     json_decref(o);
     /* another user's vector search finds none of it */
     const char *other = signup(&s, "other@example.com", 1);
@@ -458,14 +491,16 @@ static void test_embeddings(void **state)
     assert_int_equal(n_results(o), 0);
     json_decref(o);
     rg_harness_stop(&s);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    sh(cmd);
 }
 
 /* ---- the watched folder ------------------------------------------------------------ */
 
 /* Waits until a full-text search for word has want hits (within ms);
  * fails with the time it took otherwise. */
-static void await_hits(struct rg_server *s, const char *tok, const char *word, size_t want,
-                       int ms, char *source, size_t size)
+static void await_hits(struct rg_server *s, const char *tok, const char *word, size_t want, int ms,
+                       char *source, size_t size)
 {
     double end = now_s() + ms / 1000.0, t0 = now_s();
     for (;;) {
@@ -500,7 +535,7 @@ static void test_watched_folder(void **state)
     struct rg_server s;
     rg_harness_start(&s, "rg_lib", extra, ENV);
     const char *admin = signup(&s, "admin@example.com", 0); /* the folder's owner */
-    await_hits(&s, admin, "alphaword", 1, 20000, NULL, 0); /* the catch-up at start */
+    await_hits(&s, admin, "alphaword", 1, 20000, NULL, 0);  /* the catch-up at start */
     json_t *o = call(&s, "GET", "/library/folders", admin, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(o, "folders")), 1);
     json_decref(o);
@@ -564,8 +599,9 @@ static void test_watched_folder(void **state)
 static void test_cli(void **state)
 {
     (void)state;
-    if (rg_harness_pg) skip(); /* the CLI opens the database as the server does: SQLite is
-                                  enough to test the command itself */
+    if (rg_harness_pg)
+        skip(); /* the CLI opens the database as the server does: SQLite is
+                   enough to test the command itself */
     char dir[] = "/tmp/rg_libc_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char data[600], file[700], bad[700];
@@ -576,7 +612,7 @@ static void test_cli(void **state)
     write_file(bad, "PK\x03\x04 nothing");
     struct rg_run r;
     const char *uadd[] = {"user", "add", "admin@example.com", "--password-stdin", "--data-dir",
-                          data, NULL};
+                          data,   NULL};
     assert_int_equal(rg_run_cli(uadd, NULL, "correct horse battery\n", 30, &r), 0);
     assert_int_equal(r.status, 0);
     rg_run_free(&r);
@@ -601,8 +637,10 @@ static void test_cli(void **state)
     for (char *line = r.out; line && *line;) { /* the ready one's id */
         char *nl = strchr(line, '\n');
         json_t *o = json_loadb(line, nl ? (size_t)(nl - line) : strlen(line), 0, NULL);
-        if (o && !strcmp(json_string_value(json_object_get(o, "state")), "ready")) first = o;
-        else json_decref(o);
+        if (o && !strcmp(json_string_value(json_object_get(o, "state")), "ready"))
+            first = o;
+        else
+            json_decref(o);
         line = nl ? nl + 1 : NULL;
     }
     rg_run_free(&r);

@@ -119,16 +119,16 @@ static void test_collections(void **state)
     assert_int_equal(rg_db_collection_delete(f->db, bob, mine, err), RG_ENOTFOUND);
     struct rg_db_lib_folder fo;
     assert_int_equal(rg_db_lib_folder_add(f->db, bob, pub, "/books", 14, &fo, err), RG_EPERM);
-    struct rg_db_doc_new dn = {.owner_id = bob, .collection_id = pub, .source = "x.txt",
-                               .format = "txt", .now = 14};
+    struct rg_db_doc_new dn = {
+        .owner_id = bob, .collection_id = pub, .source = "x.txt", .format = "txt", .now = 14};
     struct rg_db_document d;
     assert_int_equal(rg_db_doc_create(f->db, &dn, &d, err), RG_EPERM);
     dn.collection_id = mine;
     assert_int_equal(rg_db_doc_create(f->db, &dn, &d, err), RG_ENOTFOUND);
 
     /* the owner changes and unshares */
-    struct rg_db_collection_change ch = {.name = "Public library", .description = "for all",
-                                         .shared = 0, .now = 15};
+    struct rg_db_collection_change ch = {
+        .name = "Public library", .description = "for all", .shared = 0, .now = 15};
     assert_int_equal(rg_db_collection_update(f->db, admin, pub, &ch, &k, err), RG_OK);
     assert_string_equal(k.name, "Public library");
     assert_string_equal(k.description, "for all");
@@ -152,8 +152,12 @@ static void test_documents_chunks(void **state)
 
     int64_t d1 = mkdoc(f->db, a, coll, fo.id, "/data/books/one.epub", "Novel, SF", "en-GB");
     int64_t d2 = mkdoc(f->db, a, coll, 0, "upload.md", NULL, NULL);
-    struct rg_db_doc_new again = {.owner_id = a, .collection_id = coll, .folder_id = fo.id,
-                                  .source = "/data/books/one.epub", .format = "epub", .now = 21};
+    struct rg_db_doc_new again = {.owner_id = a,
+                                  .collection_id = coll,
+                                  .folder_id = fo.id,
+                                  .source = "/data/books/one.epub",
+                                  .format = "epub",
+                                  .now = 21};
     struct rg_db_document d;
     assert_int_equal(rg_db_doc_create(f->db, &again, &d, err), RG_EEXISTS);
     again.folder_id = 0; /* uploads may repeat names */
@@ -179,10 +183,14 @@ static void test_documents_chunks(void **state)
     assert_string_equal(d.error, "bad zip");
     assert_string_equal(rg_db_doc_state_name(d.state), "error");
 
-    struct rg_db_doc_change ch = {.title = "One", .authors = "Ann; Bob", .tags = "keep",
-                                  .content_hash =
-                                      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                                  .size = 42, .mtime = -1, .now = 40};
+    struct rg_db_doc_change ch = {
+        .title = "One",
+        .authors = "Ann; Bob",
+        .tags = "keep",
+        .content_hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        .size = 42,
+        .mtime = -1,
+        .now = 40};
     assert_int_equal(rg_db_doc_update(f->db, a, d1, &ch, &d, err), RG_OK);
     assert_string_equal(d.title, "One");
     assert_string_equal(d.authors, "Ann; Bob");
@@ -307,8 +315,12 @@ static void test_owner_isolation(void **state)
     size_t n;
     assert_int_equal(rg_db_chunk_list(f->db, b, da, 0, 10, &cl, &n, err), RG_ENOTFOUND);
     /* a document of b's in a's folder or collection */
-    struct rg_db_doc_new dn = {.owner_id = b, .collection_id = cb, .folder_id = fa.id,
-                               .source = "/a/y", .format = "txt", .now = 3};
+    struct rg_db_doc_new dn = {.owner_id = b,
+                               .collection_id = cb,
+                               .folder_id = fa.id,
+                               .source = "/a/y",
+                               .format = "txt",
+                               .now = 3};
     assert_int_equal(rg_db_doc_create(f->db, &dn, &d, err), RG_ENOTFOUND);
     /* lists and searches never show a's rows */
     struct rg_db_lib_folder *fl;
@@ -331,8 +343,8 @@ static void test_owner_isolation(void **state)
     int64_t hits[4];
     assert_int_equal(search_ids(f->db, b, "secret", hits, 4), 0);
     assert_int_equal(search_ids(f->db, a, "secret", hits, 4), 1);
-    struct rg_db_chunk_query q = {.q = "secret", .collections = &ca, .n_collections = 1,
-                                  .limit = 5};
+    struct rg_db_chunk_query q = {
+        .q = "secret", .collections = &ca, .n_collections = 1, .limit = 5};
     struct rg_db_chunk_hit *h;
     assert_int_equal(rg_db_chunk_search(f->db, b, &q, &h, &n, err), RG_OK);
     assert_int_equal(n, 0);
@@ -459,8 +471,16 @@ static void test_search(void **state)
     assert_int_equal(search_ids(f->db, a, "LIGHTHOUSE", h, 8), 1);
     assert_int_equal(search_ids(f->db, a, "", h, 8), 0);
     /* hostile text is words, never syntax */
-    const char *hostile[] = {"\" OR * NEAR(", "water OR", "text:water", "a' ; DROP TABLE lib_chunks; --",
-                             "water AND NOT germs", "(((", "*", "water:*", "'\\x00", "^water"};
+    const char *hostile[] = {"\" OR * NEAR(",
+                             "water OR",
+                             "text:water",
+                             "a' ; DROP TABLE lib_chunks; --",
+                             "water AND NOT germs",
+                             "(((",
+                             "*",
+                             "water:*",
+                             "'\\x00",
+                             "^water"};
     for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
         struct rg_db_chunk_query q = {.q = hostile[i], .limit = 10};
         struct rg_db_chunk_hit *hv;
@@ -471,7 +491,8 @@ static void test_search(void **state)
             check_snippet(hv[k].snippet);
         rg_free(hv);
     }
-    assert_int_equal(search_ids(f->db, a, "water AND NOT germs", h, 8), 0); /* "and","not" are words */
+    assert_int_equal(search_ids(f->db, a, "water AND NOT germs", h, 8),
+                     0); /* "and","not" are words */
     assert_int_equal(raw_int(f, "SELECT count(*) FROM lib_chunks"), 4);
 
     /* snippets: marked, cut on characters, at most 300 bytes, with locations and title */
@@ -491,8 +512,8 @@ static void test_search(void **state)
     rg_free(hv);
 
     /* filters */
-    struct rg_db_chunk_query fq = {.q = "germs", .limit = 5, .collections = &c2,
-                                   .n_collections = 1};
+    struct rg_db_chunk_query fq = {
+        .q = "germs", .limit = 5, .collections = &c2, .n_collections = 1};
     assert_int_equal(rg_db_chunk_search(f->db, a, &fq, &hv, &n, err), RG_OK);
     assert_int_equal(n, 1);
     assert_int_equal(hv[0].chunk_id, i2[0]);

@@ -37,8 +37,8 @@
  * dimension FNV-1a(word) mod 256 and 0.5 to the next (so collisions blur
  * rather than alias). Deterministic, no model.
  */
-static const char *const STOP[] = {"the", "and", "what", "which", "who", "how", "was",
-                                   "that", "with", "for", "its", "are", "does", "did",
+static const char *const STOP[] = {"the",  "and",  "what", "which",  "who",  "how",  "was",
+                                   "that", "with", "for",  "its",    "are",  "does", "did",
                                    "this", "from", "each", "called", "into", NULL};
 static int test_embed(void *ud, const char *text, float *out, int dim, char *err)
 {
@@ -125,8 +125,13 @@ static int64_t add_doc(struct world *w, int64_t owner, int64_t coll, const char 
 {
     char err[RG_ERR_SIZE];
     struct rg_db_document d;
-    struct rg_db_doc_new dn = {.owner_id = owner, .collection_id = coll, .source = title,
-                               .format = "txt", .title = title, .tags = tags, .now = 2};
+    struct rg_db_doc_new dn = {.owner_id = owner,
+                               .collection_id = coll,
+                               .source = title,
+                               .format = "txt",
+                               .title = title,
+                               .tags = tags,
+                               .now = 2};
     assert_int_equal(rg_db_doc_create(w->db, &dn, &d, err), RG_OK);
     struct rg_db_chunk *c = calloc(n, sizeof *c);
     int64_t *cid = calloc(n, sizeof *cid);
@@ -189,11 +194,11 @@ static void test_rrf(void **state)
 
 #define PLACES 60
 static const char *const SYL[] = {"vor", "lak", "mar", "quen", "tis", "bro", "dal", "fen",
-                                  "gri", "hul", "jor", "kes", "lum", "nad", "osk", "pel"};
-static const char *const GOODS[] = {"copper", "amber", "wool", "salt", "timber", "honey",
-                                    "silk", "glass", "cheese", "tin"};
-static const char *const PEOPLE[] = {"Aldren", "Brisa", "Corwin", "Delia", "Evander",
-                                     "Fiona", "Gareth", "Helka"};
+                                  "gri", "hul", "jor", "kes",  "lum", "nad", "osk", "pel"};
+static const char *const GOODS[] = {"copper", "amber", "wool",  "salt",   "timber",
+                                    "honey",  "silk",  "glass", "cheese", "tin"};
+static const char *const PEOPLE[] = {"Aldren",  "Brisa", "Corwin", "Delia",
+                                     "Evander", "Fiona", "Gareth", "Helka"};
 
 static void place_name(int i, char *out, size_t size)
 {
@@ -258,8 +263,8 @@ static void test_retrieval(void **state)
     for (int i = 0; i < PLACES; i++) {
         int64_t want = ids[answer_pos[i]];
         struct rg_search_result r;
-        struct rg_search_query q = {.user = w.user, .q = questions[i], .mode = RG_SEARCH_HYBRID,
-                                    .limit = 5};
+        struct rg_search_query q = {
+            .user = w.user, .q = questions[i], .mode = RG_SEARCH_HYBRID, .limit = 5};
         assert_int_equal(rg_search(&ctx, &q, &r, err), RG_OK);
         assert_false(r.degraded);
         for (size_t k = 0; k < r.n; k++) {
@@ -281,7 +286,9 @@ static void test_retrieval(void **state)
         char kw[96], name[32];
         place_name(i, name, sizeof name);
         snprintf(kw, sizeof kw, "%s %s", name,
-                 i % 3 == 0 ? "founded" : i % 3 == 1 ? "export" : "festival");
+                 i % 3 == 0   ? "founded"
+                 : i % 3 == 1 ? "export"
+                              : "festival");
         q.q = kw;
         assert_int_equal(rg_search(&ft, &q, &r, err), RG_OK);
         for (size_t k = 0; k < r.n; k++)
@@ -316,8 +323,8 @@ static void test_modes_filters(void **state)
     open_index(&w);
     struct rg_search_ctx ctx = {w.db, w.vec, test_embed, NULL, DIM};
     struct rg_search_result r;
-    struct rg_search_query q = {.user = w.user, .q = "boiling water", .mode = RG_SEARCH_HYBRID,
-                                .limit = 10};
+    struct rg_search_query q = {
+        .user = w.user, .q = "boiling water", .mode = RG_SEARCH_HYBRID, .limit = 10};
     assert_int_equal(rg_search(&ctx, &q, &r, err), RG_OK);
     assert_int_equal(r.mode, RG_SEARCH_HYBRID);
     assert_true(r.n >= 1);
@@ -326,7 +333,9 @@ static void test_modes_filters(void **state)
     assert_int_equal(r.hits[0].rank_vec, 1);
     assert_true(fabs(r.hits[0].score - 2.0 / 61) < 1e-9);
     assert_string_equal(r.hits[0].c.title, "Water");
-    assert_non_null(strstr(r.hits[0].c.snippet, "\x02" "Boiling" "\x03"));
+    assert_non_null(strstr(r.hits[0].c.snippet, "\x02"
+                                                "Boiling"
+                                                "\x03"));
     assert_int_equal(r.hits[0].c.byte_from, 0);
     for (size_t k = 0; k < r.n; k++) {
         assert_true(r.hits[k].c.chunk_id != ib[0]);

@@ -54,7 +54,7 @@ static void test_kernels(void **state)
     for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
         assert_true(rg_vec_f16_to_f32(rg_vec_f32_to_f16(exact[i])) == exact[i]);
     assert_int_equal(rg_vec_f32_to_f16(1.0f + 1.0f / 4096), 0x3c00); /* tie to even */
-    assert_int_equal(rg_vec_f32_to_f16(1e6f), 0x7c00);              /* overflow: inf */
+    assert_int_equal(rg_vec_f32_to_f16(1e6f), 0x7c00);               /* overflow: inf */
     assert_true(isnan(rg_vec_f16_to_f32(rg_vec_f32_to_f16(NAN))));
     for (int i = 0; i < 10000; i++) {
         float x = frand() * 100;
@@ -115,7 +115,7 @@ static void test_exact_equals_scalar(void **state)
 {
     (void)state;
     enum { N = 3000, DIM = 64, K = 10 };
-    float (*data)[64] = malloc(sizeof(float[N][64]));
+    float(*data)[64] = malloc(sizeof(float[N][64]));
     struct ref *ref = malloc(N * sizeof *ref);
     struct rg_vec *v = mkindex(DIM, RG_VEC_F16, 0);
     char err[RG_ERR_SIZE];
@@ -250,6 +250,37 @@ static void test_hnsw_recall(void **state)
     for (int i = 0; i < 10; i++)
         assert_int_equal(a[i].meta.doc_id, 9999);
     rg_vec_free(v);
+    /* clustered vectors (100 tight clusters): the graph must keep links between clusters */
+    v = mkindex(32, RG_VEC_F16, 0);
+    float centres[100][32];
+    for (int c = 0; c < 100; c++)
+        randvec(centres[c], 32);
+    for (int i = 0; i < 6000; i++) {
+        float x[32];
+        for (int d = 0; d < 32; d++)
+            x[d] = centres[i % 100][d] + 0.1f * frand();
+        struct rg_vec_meta m = {i + 1, 1, 1, 1, false};
+        assert_int_equal(rg_vec_add(v, &m, x, err), RG_OK);
+    }
+    assert_int_equal(rg_vec_build_graph(v, err), RG_OK);
+    int found = 0;
+    for (int t = 0; t < 100; t++) {
+        float x[32];
+        for (int d = 0; d < 32; d++)
+            x[d] = centres[(t * 37) % 100][d] + 0.1f * frand();
+        int ne2, na2;
+        assert_int_equal(rg_vec_search(v, x, 10, NULL, RG_VEC_EXACT, 0, e, &ne2, err), RG_OK);
+        assert_int_equal(rg_vec_search(v, x, 10, NULL, RG_VEC_AUTO, 0, a, &na2, err), RG_OK);
+        for (int i = 0; i < ne2; i++)
+            for (int j = 0; j < na2; j++)
+                if (e[i].meta.id == a[j].meta.id) {
+                    found++;
+                    break;
+                }
+    }
+    printf("HNSW recall@10 clustered: %.3f\n", found / 1000.0);
+    assert_true(found >= 950);
+    rg_vec_free(v);
     /* int8 storage: the graph over int8 vectors keeps the same recall */
     v = random_index(6000, 32, RG_VEC_I8, 0);
     assert_int_equal(rg_vec_build_graph(v, err), RG_OK);
@@ -363,8 +394,8 @@ static void test_open_rebuild(void **state)
     struct rg_db_collection_new kn = {.owner_id = u.id, .name = "c", .now = 1};
     assert_int_equal(rg_db_collection_create(db, &kn, &k, err), RG_OK);
     struct rg_db_document d;
-    struct rg_db_doc_new dn = {.owner_id = u.id, .collection_id = k.id, .source = "d",
-                               .format = "txt", .now = 1};
+    struct rg_db_doc_new dn = {
+        .owner_id = u.id, .collection_id = k.id, .source = "d", .format = "txt", .now = 1};
     assert_int_equal(rg_db_doc_create(db, &dn, &d, err), RG_OK);
     enum { N = 300, DIM = 16 };
     struct rg_db_chunk ch[N];

@@ -221,6 +221,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   const scroller = useRef<HTMLDivElement>(null);
   const box = useRef<HTMLTextAreaElement>(null);
   const stick = useRef(true);
+  const autoTop = useRef(0); // where the view last scrolled itself to the bottom
   const own = useRef<number | null>(null); // a conversation this view just made: no reload
   const wanted = useRef<number | null>(id); // the conversation shown: late replies for another are dropped
 
@@ -275,15 +276,23 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
     abort.current?.abort();
     own.current = null;
     stick.current = true;
+    autoTop.current = 0;
     setConv(null);
     setMessages([]);
     void load(id);
   }, [id]);
 
-  // follow the answer only while the reader is at the bottom
+  // follow the answer only while the reader is at the bottom; a reader who
+  // moved up since the view last followed stays there, even when the scroll
+  // event has not been handled yet (a token can arrive first)
   useEffect(() => {
     const el = scroller.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
+    if (!el) return;
+    if (stick.current && el.scrollTop + 48 < autoTop.current) stick.current = false;
+    if (stick.current) {
+      el.scrollTop = el.scrollHeight;
+      autoTop.current = el.scrollTop;
+    }
   }, [live, messages, leaf]);
 
   // Esc stops a generation from anywhere on the page
@@ -314,6 +323,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
     setProblem(null);
     setBusy(true);
     stick.current = true;
+    autoTop.current = 0;
     const ctl = new AbortController();
     abort.current = ctl;
     let aid = 0;
@@ -529,6 +539,10 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
         onScroll={(e) => {
           const el = e.currentTarget;
           stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
+          if (stick.current) autoTop.current = el.scrollTop;
+        }}
+        onWheel={(e) => {
+          if (e.deltaY < 0) stick.current = false; /* reading up: stop following at once */
         }}
       >
         <section aria-label="Messages" class="mx-auto max-w-3xl space-y-4">
