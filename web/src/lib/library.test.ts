@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LibDocument } from './library';
+import { parseInline } from './markdown';
 import {
   locationText,
   markTerms,
@@ -85,6 +86,14 @@ describe('locations and citations', () => {
       { t: 'text', v: ', not [9] or [x].' },
     ]);
     expect(splitCitations('none', new Set())).toEqual([{ t: 'text', v: 'none' }]);
+  });
+  it('finds [n] in the text runs the Markdown reader leaves (not taken as links)', () => {
+    const runs = parseInline('The river [1] flows **east [2]**.')
+      .flatMap((n) => (n.t === 'text' ? [n.v] : n.t === 'b' ? n.c.flatMap((m) => (m.t === 'text' ? [m.v] : [])) : []))
+      .flatMap((v) => splitCitations(v, new Set([1, 2])))
+      .filter((p) => p.t === 'cite')
+      .map((p) => (p.t === 'cite' ? p.n : 0));
+    expect(runs).toEqual([1, 2]);
   });
   it('reads sources from message settings in number order, ignoring junk', () => {
     const s = sourcesOf({ sources: [{ n: 2, chunk_id: 9 }, { n: 1, chunk_id: 8 }, { n: 'x' }, null] });
