@@ -259,12 +259,54 @@ try {
   await page.reload();
   await page.locator('.search-hit mark').first().waitFor();
 
-  // ---- a chat with that collection; Sources under the answer ----
-  step = 'chat with the library';
+  const chunkId = Number(await page.locator('.search-hit').first().getAttribute('data-chunk'));
+  check(chunkId > 0, 'the hit has no chunk id');
+
+  // ---- an answer's sources as the app shows them (a faked stream: the model
+  // never writes "[1]" itself); hostile text in a snippet stays text ----
+  step = 'sources (faked stream)';
   await page.goto(base + '/');
   const box = page.getByLabel('Message', { exact: true });
   await box.waitFor();
   await page.waitForFunction(() => document.querySelector('select[name="model"]')?.value === 'stories260K', null, { timeout: 15000 });
+  await page.route('**/chat/conversations/*/messages', async (route) => {
+    const body = JSON.parse(route.request().postData() || '{}');
+    const cid = Number(/conversations\/(\d+)/.exec(route.request().url())[1]);
+    const sources = [{ n: 1, chunk_id: chunkId, document_id: 1, collection_id: 1, title: 'The Rivers of Nowhere', heading: 'The Great River', page_from: 0, page_to: 0, snippet: `The \u0002${WORD}\u0003 flows <b>east</b>` }];
+    const m = (id, parent, type, content, extra = {}) => ({ id, conversation_id: cid, thread_id: 0, parent_id: parent, type, role: type, content, model: type === 'assistant' ? 'stories260K' : '', settings: type === 'assistant' ? { sources } : {}, finish: '', incomplete: type === 'assistant', prompt_tokens: 0, completion_tokens: 0, duration_ms: 0, created_at: 1, updated_at: 1, n_children: 0, ...extra });
+    const ev = (e, d) => `event: ${e}\ndata: ${JSON.stringify(d)}\n\n`;
+    const text = 'It flows east [1], not west [7].';
+    await route.fulfill({
+      status: 200,
+      headers: { 'Content-Type': 'text/event-stream' },
+      body:
+        ev('start', { user_message: m(900001, 0, 'user', body.content), assistant_message: m(900002, 900001, 'assistant', '') }) +
+        ev('delta', { content: text }) +
+        ev('end', { message: m(900002, 900001, 'assistant', text, { finish: 'stop', incomplete: false, completion_tokens: 9, duration_ms: 100 }), usage: { completion_tokens: 9 } }),
+    });
+  });
+  await box.fill('where does it flow?');
+  await box.press('Enter');
+  const faked = page.locator('article[data-id="900002"]');
+  await faked.locator('.stats').waitFor({ timeout: 30000 });
+  await page.unroute('**/chat/conversations/*/messages');
+  check((await faked.locator('a.cite').count()) === 1, `the answer has ${await faked.locator('a.cite').count()} citation links (want [1] only, [7] is no source)`);
+  check(/west \[7\]/.test((await faked.locator('.md').textContent()) ?? ''), 'an unknown [7] was not kept as text');
+  check((await faked.locator('.sources mark').textContent()) === WORD, 'the source snippet does not mark the word');
+  check((await faked.locator('.sources b').count()) === 0 && /<b>east<\/b>/.test((await faked.locator('.sources').textContent()) ?? ''), 'the source snippet made markup of its text');
+  await faked.locator('a.cite').click();
+  check((await page.evaluate(() => document.activeElement?.closest('li')?.id)) === 'src-900002-1', 'the [1] link did not go to source 1');
+  await page.keyboard.press('Enter'); // the focused source opens its passage
+  await reader.locator('.passage-hit mark').first().waitFor();
+  check(/slowly/.test((await reader.locator('.passage-hit').textContent()) ?? ''), 'the source opened another passage');
+  await page.keyboard.press('Escape');
+  await reader.waitFor({ state: 'hidden' });
+  await axe('answer with sources');
+
+  // ---- a chat with that collection, for real: Sources under the answer ----
+  step = 'chat with the library';
+  await page.getByRole('button', { name: '+ New chat' }).click();
+  await page.waitForURL(`${base}/`);
   await page.getByRole('button', { name: 'Answer from the library…' }).click();
   await page.getByRole('checkbox', { name: /Rivers/ }).check();
   await page.getByRole('button', { name: 'Done' }).click();

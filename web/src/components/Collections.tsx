@@ -94,7 +94,7 @@ export function CollectionsPicker({ session, ids, disabled, onChange }: { sessio
 export function SourcesList({ mid, sources, onOpen }: { mid: number; sources: Source[]; onOpen: (s: Source) => void }) {
   return (
     <section class="sources mt-2 border-t border-zinc-300 pt-2 dark:border-zinc-600" aria-label="Sources">
-      <h3 class="text-xs font-semibold uppercase tracking-wide text-zinc-700 dark:text-zinc-300">Sources</h3>
+      <h2 class="text-xs font-semibold uppercase tracking-wide text-zinc-700 dark:text-zinc-300">Sources</h2>
       <ol class="mt-1 space-y-1 text-sm">
         {sources.map((s) => {
           const where = locationText(s);

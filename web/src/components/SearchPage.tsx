@@ -118,7 +118,7 @@ export function SearchPage({ session, onMenu }: { session: Session; onMenu: () =
                 const segs = snippetFromHtml(h.snippet);
                 const where = locationText(h.location);
                 return (
-                  <li key={h.chunk_id} class="search-hit rounded-lg border border-zinc-300 p-3 dark:border-zinc-700">
+                  <li key={h.chunk_id} data-chunk={h.chunk_id} class="search-hit rounded-lg border border-zinc-300 p-3 dark:border-zinc-700">
                     <h2 class="font-semibold">
                       <button
                         type="button"
