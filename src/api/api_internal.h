@@ -33,6 +33,7 @@ struct rg_api_gen {
     struct rg_logit_bias *bias;
     bool stream, include_usage;
     double keep_alive; /* Ollama's, seconds; NAN: none */
+    json_t *extra;     /* the reply's "rustygpt" object (first chunk, or the body); NULL none */
 };
 void rg_api_gen_free(struct rg_api_gen *g);
 

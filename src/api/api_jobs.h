@@ -29,6 +29,9 @@ int rg_api_library_open(struct rg_api_state *st, char *err);
 int rg_api_library_start(struct rg_api_state *st, char *err);
 void rg_api_library_stop(struct rg_api_state *st);
 void rg_api_library_close(struct rg_api_state *st);
+/* The server's library service (NULL before it is open); chat answers search it. */
+struct rg_library;
+struct rg_library *rg_api_library_get(struct rg_api_state *st);
 size_t rg_api_library_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 
 size_t rg_api_jobs_routes(struct rg_route *out, size_t max, struct rg_api_state *st);

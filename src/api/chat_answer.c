@@ -30,7 +30,10 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/str.h"
+#include "api/api_jobs.h"
 #include "engine/catalog/catalog.h"
+#include "index/library.h"
+#include "index/search.h"
 #include "jobs/jobs.h"
 
 #define TITLE_MAX_TOKENS 24
@@ -57,11 +60,24 @@ static double mono_ms(void)
  * parser's to check. */
 static const struct {
     const char *key;
-    int type; /* 's' string, 'n' number, 'i' integer */
+    int type; /* 's' string, 'n' number, 'i' integer, 'c' collection ids */
 } SETTINGS[] = {
-    {"system", 's'}, {"temperature", 'n'}, {"top_p", 'n'},
-    {"top_k", 'i'},  {"max_tokens", 'i'},  {"seed", 'i'},
+    {"system", 's'}, {"temperature", 'n'}, {"top_p", 'n'},       {"top_k", 'i'},
+    {"max_tokens", 'i'}, {"seed", 'i'}, {"collections", 'c'},
 };
+
+#define COLLECTIONS_MAX 16 /* collections one answer may search */
+#define SOURCES_MAX 6      /* passages one answer may be given */
+
+/* An array of 0..COLLECTIONS_MAX positive integers. */
+static bool collections_valid(const json_t *v)
+{
+    if (!json_is_array(v) || json_array_size(v) > COLLECTIONS_MAX) return false;
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) if (!json_is_integer(x) || json_integer_value(x) < 1) return false;
+    return true;
+}
 
 /* Checks a settings object (request or stored); RG_EINVAL naming the field. */
 static int settings_check(const json_t *o, const char *where, struct rg_req_err *e)
@@ -78,7 +94,8 @@ static int settings_check(const json_t *o, const char *where, struct rg_req_err 
         if (!type)
             return rg_req_err_set(e, 400, where, NULL, "'%s': unknown setting '%.40s'", where, key);
         bool ok = json_is_null(v) || (type == 's' && json_is_string(v)) ||
-                  (type == 'n' && json_is_number(v)) || (type == 'i' && json_is_integer(v));
+                  (type == 'n' && json_is_number(v)) || (type == 'i' && json_is_integer(v)) ||
+                  (type == 'c' && collections_valid(v));
         if (!ok)
             return rg_req_err_set(e, 400, where, NULL, "'%s.%s' has the wrong type", where, key);
     }
@@ -296,6 +313,8 @@ static json_t *prompt_body(const json_t *settings, const struct rg_db_msg *branc
     const char *sys = json_string_value(json_object_get(b, "system"));
     if (sys && *sys) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", sys));
     json_object_del(b, "system");
+    json_object_del(b, "collections");
+    json_object_del(b, "sources");
     for (size_t i = 0; i < n; i++) {
         const char *t = branch[i].type;
         const char *role = !strcmp(t, "user")        ? "user"
@@ -311,6 +330,99 @@ static json_t *prompt_body(const json_t *settings, const struct rg_db_msg *branc
     json_object_set_new(b, "messages", msgs);
     json_object_set_new(b, "stream", json_boolean(stream));
     return b;
+}
+
+/* ---- answers from the library (docs/chat.md) ---------------------------------------- */
+
+/* UTF-8 text cut to at most max bytes at a character boundary: its length. */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *use,
+                         const char *query, const struct rg_vocab *v, size_t budget,
+                         struct rg_buf *passages, json_t **sources, struct rg_req_err *e)
+{
+    *sources = NULL;
+    json_t *cv = json_object_get(use, "collections");
+    if (cv && !collections_valid(cv))
+        return rg_req_err_set(e, 400, "collections", NULL,
+                              "'collections' must be at most %d collection ids", COLLECTIONS_MAX);
+    size_t nc = json_array_size(cv);
+    if (!nc || !query || !*query) return RG_OK;
+    int64_t ids[COLLECTIONS_MAX];
+    char err[RG_ERR_SIZE];
+    for (size_t i = 0; i < nc && i < COLLECTIONS_MAX; i++) {
+        ids[i] = json_integer_value(json_array_get(cv, i));
+        struct rg_db_collection c;
+        int rc = rg_db_collection_get(st->db, owner, ids[i], &c, err);
+        if (rc == RG_ENOTFOUND)
+            return rg_req_err_set(e, 404, "settings.collections", "not_found",
+                                  "no such collection: %lld", (long long)ids[i]);
+        if (rc) return rg_req_err_set(e, 500, NULL, NULL, "the library is unavailable");
+    }
+    struct rg_library *lib = rg_api_library_get(st);
+    if (!lib) return RG_OK;
+    char q[512];
+    size_t qn = utf8_cut(query, sizeof q - 1);
+    memcpy(q, query, qn);
+    q[qn] = '\0';
+    struct rg_search_query sq = {.user = owner,
+                                 .q = q,
+                                 .mode = RG_SEARCH_HYBRID,
+                                 .any_word = true, /* a question's words are not all in its answer */
+                                 .collections = ids,
+                                 .n_collections = RG_MIN(nc, (size_t)COLLECTIONS_MAX),
+                                 .limit = SOURCES_MAX};
+    struct rg_search_result res = {0};
+    if (rg_library_search(lib, &sq, &res, err) != RG_OK) {
+        rg_log(RG_LOG_WARN, "library search for an answer failed", "error", 's', err, RG_LOG_END);
+        return RG_OK;
+    }
+    json_t *src = json_array();
+    size_t used = 0;
+    for (size_t i = 0; src && i < res.n; i++) {
+        const struct rg_db_chunk_hit *h = &res.hits[i].c;
+        struct rg_db_chunk ch = {0};
+        struct rg_db_document doc;
+        if (rg_db_chunk_get(st->db, owner, h->chunk_id, &ch, &doc, err) != RG_OK) continue;
+        const char *text = ch.text ? ch.text : "";
+        int32_t *toks = NULL;
+        size_t nt = 0;
+        bool fits = rg_tokenize_alloc(v, text, strlen(text), false, false, &toks, &nt) == RG_OK &&
+                    used + nt + 32 <= budget;
+        rg_free(toks);
+        if (fits) {
+            used += nt + 32; /* the label line */
+            size_t n = json_array_size(src) + 1;
+            rg_buf_printf(passages, "[%zu] %s", n, h->title[0] ? h->title : "Untitled");
+            if (h->heading[0]) rg_buf_printf(passages, " — %s", h->heading);
+            if (h->page_from > 0)
+                rg_buf_printf(passages, h->page_to > h->page_from ? " (pp. %d-%d)" : " (p. %d)",
+                              h->page_from, h->page_to);
+            rg_buf_printf(passages, "\n%s\n\n", text);
+            json_array_append_new(
+                src, json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:i, s:i, s:o}", "n", (json_int_t)n,
+                               "chunk_id", (json_int_t)h->chunk_id, "document_id",
+                               (json_int_t)h->doc_id, "collection_id",
+                               (json_int_t)h->collection_id, "title",
+                               rg_api_json_text(h->title, strlen(h->title)), "heading",
+                               rg_api_json_text(h->heading, strlen(h->heading)), "page_from",
+                               h->page_from, "page_to", h->page_to, "snippet",
+                               rg_api_json_text(h->snippet, strlen(h->snippet))));
+        }
+        rg_db_chunk_clear(&ch);
+    }
+    rg_search_result_free(&res);
+    if (src && json_array_size(src)) *sources = src;
+    else json_decref(src);
+    return RG_OK;
 }
 
 /*
@@ -365,11 +477,44 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
         return;
     }
     bool stream = !sv || json_is_true(sv);
+    const struct rg_model *model = rg_engine_model_get(m);
+    /* the library's passages for the question asked (POST: the new text;
+     * else the branch's last user message) */
+    const char *question = a->kind == ANSWER_POST ? a->content : NULL;
+    for (size_t i = nb; !question && i > 0; i--)
+        if (!strcmp(branch[i - 1].type, "user")) question = branch[i - 1].content;
+    struct rg_buf passages;
+    rg_buf_init(&passages, SIZE_MAX);
+    json_t *sources = NULL;
+    rc = rg_api_chat_retrieve(st, a->owner, use, question, rg_model_vocab(model),
+                              (size_t)rg_engine_model_n_ctx(m) / 3, &passages, &sources, &e);
+    if (rc != RG_OK) {
+        rg_api_reply_err(r, &e);
+        rg_buf_free(&passages);
+        rg_db_msg_list_free(branch, nb);
+        rg_engine_release(m, NAN);
+        json_decref(use);
+        answer_free(a);
+        return;
+    }
+    if (sources) json_object_set(use, "sources", sources); /* kept with the answer */
+    a->settings = json_dumps(use, JSON_COMPACT | JSON_SORT_KEYS);
+    if (sources) { /* the model reads the passages in its system message */
+        json_object_del(use, "sources");
+        struct rg_buf sys;
+        rg_buf_init(&sys, SIZE_MAX);
+        const char *own = json_string_value(json_object_get(use, "system"));
+        if (own && *own) rg_buf_printf(&sys, "%s\n\n", own);
+        rg_buf_printf(&sys, "%s", RG_API_CHAT_CITE);
+        rg_buf_append(&sys, passages.data, passages.len);
+        json_object_set_new(use, "system", rg_api_json_text(sys.data ? sys.data : "", sys.len));
+        rg_buf_free(&sys);
+    }
+    json_decref(sources);
+    rg_buf_free(&passages);
     json_t *pb = prompt_body(use, branch, nb, a->kind == ANSWER_POST ? a->content : NULL, stream);
     rg_db_msg_list_free(branch, nb);
-    a->settings = json_dumps(use, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(use);
-    const struct rg_model *model = rg_engine_model_get(m);
     struct rg_api_gen g = {0};
     struct rg_chat_prompt cp = {0};
     rc = pb ? rg_api_gen_parse(pb, NULL, RG_API_OPENAI_CHAT, rg_model_info(model)->n_vocab, &g, &e)
@@ -623,6 +768,7 @@ static void again(struct rg_http_req *r, struct rg_api_state *st, enum answer_ki
         json_t *saved = m.settings ? json_loads(m.settings, 0, NULL) : NULL;
         if (json_is_object(saved)) {
             json_object_del(saved, "system"); /* the conversation's own is used */
+            json_object_del(saved, "sources");    /* found again for the question */
             json_object_set(mb, "settings", saved);
         }
         json_decref(saved);

@@ -30,6 +30,25 @@ json_t *rg_api_chat_conv_json(const struct rg_db_conv *c);
 json_t *rg_api_chat_msg_json(const struct rg_db_msg *m, const struct rg_db_msg *all, size_t n);
 json_t *rg_api_chat_thread_json(const struct rg_db_thread *t);
 
+/*
+ * Answers from the library (docs/chat.md): the passages of the collections
+ * named in obj's "collections" for query — their text for the system
+ * message (within budget tokens of v, numbered [1], [2]...) appended to
+ * *passages, and the sources array (in the order of their numbers) into
+ * *sources (NULL when no collection is named or nothing was found). A
+ * malformed list is 400 in e, a collection the user cannot see 404; a search
+ * that fails only loses the sources (logged).
+ */
+struct rg_buf;
+struct rg_vocab;
+int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *obj,
+                         const char *query, const struct rg_vocab *v, size_t budget,
+                         struct rg_buf *passages, json_t **sources, struct rg_req_err *e);
+/* What the model is told before the passages. */
+#define RG_API_CHAT_CITE                                                                           \
+    "Answer from these passages of the user's library when they help, and cite each passage "    \
+    "you use by its number in brackets, like [1].\n\n"
+
 /* Registers the chat.title job kind (chat_answer.c) on st->jobs. */
 int rg_api_chat_jobs_register(struct rg_api_state *st, char *err);
 

@@ -306,6 +306,18 @@ static char *settings_text(struct rg_http_req *r, const json_t *v, const char *f
     json_t *x;
     json_object_foreach((json_t *)v, key, x)
     {
+        if (!strcmp(key, "collections")) { /* library collections answers search */
+            bool ok = json_is_array(x) && json_array_size(x) <= 16;
+            size_t k;
+            json_t *c;
+            json_array_foreach(x, k, c) ok = ok && json_is_integer(c) && json_integer_value(c) > 0;
+            if (!ok) {
+                rg_http_reply_error(r, 400, NULL, NULL, field,
+                                    "%s.collections must be at most 16 collection ids", field);
+                return NULL;
+            }
+            continue;
+        }
         if (!strcmp(key, "system")) {
             if (!json_is_string(x)) {
                 rg_http_reply_error(r, 400, NULL, NULL, field, "%s.system must be a string", field);
@@ -319,7 +331,7 @@ static char *settings_text(struct rg_http_req *r, const json_t *v, const char *f
         if (i == RG_ARRAY_LEN(num)) {
             rg_http_reply_error(r, 400, NULL, NULL, field,
                                 "%s: unknown field '%.60s' (system, temperature, top_p, top_k, "
-                                "max_tokens, seed)",
+                                "max_tokens, seed, collections)",
                                 field, key);
             return NULL;
         }
@@ -1482,7 +1494,9 @@ static void conv_import(struct rg_http_req *r, void *ctx)
     "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"system\":" STR          \
     ",\"temperature\":{\"type\":\"number\",\"minimum\":0,\"maximum\":2},\"top_p\":{\"type\":"      \
     "\"number\",\"minimum\":0,\"maximum\":1},\"top_k\":{\"type\":\"integer\",\"minimum\":0},"      \
-    "\"max_tokens\":{\"type\":\"integer\",\"minimum\":1},\"seed\":" INT "}}"
+    "\"max_tokens\":{\"type\":\"integer\",\"minimum\":1},\"seed\":" INT                  \
+    ",\"collections\":{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"integer\","     \
+    "\"minimum\":1}}}}"
 #define TAGS_SCHEMA "{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"string\"}}"
 #define CONV_PROPS                                                                                 \
     "\"id\":" INT ",\"title\":" STR ",\"title_auto\":" BOOL ",\"model\":" STR                      \

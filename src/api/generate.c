@@ -20,6 +20,7 @@ void rg_api_gen_free(struct rg_api_gen *g)
     rg_free(g->stops);
     rg_free(g->bias);
     rg_jg_free(g->er.grammar);
+    json_decref(g->extra);
     memset(g, 0, sizeof *g);
 }
 

@@ -57,6 +57,11 @@ static struct rg_library *LIB(struct rg_api_state *st)
     return st->library ? st->library->lib : NULL;
 }
 
+struct rg_library *rg_api_library_get(struct rg_api_state *st)
+{
+    return LIB(st);
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;

@@ -56,6 +56,7 @@ struct stream {
     char ollama_finish[16]; /* Ollama: the last answer's finish, its done_reason */
     enum rg_api_embed_shape shape;
     struct rg_api_keep keep; /* RG_API_KEPT */
+    json_t *extra;           /* "rustygpt" of the reply: the first chunk's, or the body's */
     char finish[16];
     bool kept_begun; /* keep.begin saved the messages */
     bool closed;
@@ -101,10 +102,15 @@ static json_t *chunk(struct stream *st, int choice, const char *text, size_t len
     }
     json_object_set_new(c, "finish_reason", finish ? json_string(finish) : json_null());
     st->first = false;
-    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o]}", "id", st->rid, "object",
-                     is_chat(st) ? "chat.completion.chunk" : "text_completion", "created",
-                     (json_int_t)st->created, "model", rg_engine_model_name(st->m),
-                     "system_fingerprint", "rustygpt-" RG_VERSION, "choices", c);
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o]}", "id", st->rid, "object",
+                          is_chat(st) ? "chat.completion.chunk" : "text_completion", "created",
+                          (json_int_t)st->created, "model", rg_engine_model_name(st->m),
+                          "system_fingerprint", "rustygpt-" RG_VERSION, "choices", c);
+    if (o && st->extra) { /* once, on the first chunk */
+        json_object_set_new(o, "rustygpt", st->extra);
+        st->extra = NULL;
+    }
+    return o;
 }
 
 /* OpenAI's usage object; cached_tokens is how much of the prompt came from
@@ -466,6 +472,7 @@ static void on_end(struct stream *st, const struct rg_engine_event *ev)
                              (json_int_t)st->created, "model", model, "system_fingerprint",
                              "rustygpt-" RG_VERSION, "choices", st->choices, "usage",
                              usage(p, c, ev->cached_tokens));
+        if (body && st->extra) json_object_set(body, "rustygpt", st->extra);
         if (body) {
             write_json(st, body, false, false);
         } else {
@@ -488,6 +495,7 @@ static void stream_free(struct stream *st)
     json_decref(st->choices);
     json_decref(st->ollama_calls);
     json_decref(st->tools);
+    json_decref(st->extra);
     rg_free(st);
 }
 
@@ -724,6 +732,8 @@ void rg_api_generate(struct rg_http_req *r, struct rg_api_state *st, struct rg_e
         s->tools = chat->tools;
         chat->tools = NULL;
     }
+    s->extra = g->extra;
+    g->extra = NULL;
     rg_chat_answer_init(&s->ans, s->tools, chat && chat->one_call);
     s->ans.forced = chat && chat->forced;
     if (s->logprobs) {

@@ -893,6 +893,10 @@ struct rg_db_chunk_query {
     const char *tag;            /* document tag, NULL any */
     const char *language;       /* document language, NULL any */
     int limit;                  /* 1..1000 */
+    /* false: every word must appear (a search box); true: any word may, the
+     * rank deciding (the passages for a question, whose words are not all in
+     * the answer) */
+    bool any_word;
 };
 /* Full-text search over the chunks visible to user (own + shared
  * collections), best rank first (ties: lower chunk id). *out: rg_free.

@@ -887,12 +887,13 @@ int rg_db_pg_lib_vec_stats(void *conn, const char *model, int64_t *count, int64_
     " d.tags || ',') > 0) AND ($6::text IS NULL OR d.language = $6 OR left(d.language,"            \
     " length($6) + 1) = $6 || '-')"
 
-/* The tsquery of words: each a quoted lexeme, all required, the last a prefix. */
-static int ts_query(const struct rg_db_words *w, char *out, size_t size, char *err)
+/* The tsquery of words: each a quoted lexeme, the last a prefix; all
+ * required, or with any any one of them. */
+static int ts_query(const struct rg_db_words *w, bool any, char *out, size_t size, char *err)
 {
     size_t o = 0;
     for (int i = 0; i < w->n; i++) {
-        int k = snprintf(out + o, size - o, "%s'%s'%s", i ? " & " : "", w->w[i],
+        int k = snprintf(out + o, size - o, "%s'%s'%s", i ? (any ? " | " : " & ") : "", w->w[i],
                          i == w->n - 1 ? ":*" : "");
         if (k < 0 || (size_t)k >= size - o)
             return rg_err_set(err, RG_EINVAL, "the search is too long");
@@ -929,7 +930,7 @@ int rg_db_pg_lib_chunk_search(void *conn, int64_t user, const struct rg_db_chunk
                               struct rg_db_chunk_hit **out, size_t *n, char *err)
 {
     char tq[RG_DB_SEARCH_Q_MAX * 2 + 8 * RG_DB_SEARCH_WORDS_MAX + 8];
-    int rc = ts_query(words, tq, sizeof tq, err);
+    int rc = ts_query(words, q->any_word, tq, sizeof tq, err);
     if (rc) return rc;
     PGresult *r = rg_db_pg_query(
         conn, &rc, err,

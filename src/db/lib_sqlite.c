@@ -806,12 +806,13 @@ int rg_db_sqlite_lib_vec_stats(void *conn, const char *model, int64_t *count, in
     " ',') > 0) AND (?6 IS NULL OR d.language = ?6 OR substr(d.language, 1, length(?6) + 1) ="     \
     " ?6 || '-')"
 
-/* The FTS5 query of words: each quoted (they hold no quote), the last a prefix. */
-static int fts_query(const struct rg_db_words *w, char *out, size_t size, char *err)
+/* The FTS5 query of words: each quoted (they hold no quote), the last a
+ * prefix; all required, or with any any one of them. */
+static int fts_query(const struct rg_db_words *w, bool any, char *out, size_t size, char *err)
 {
     size_t o = 0;
     for (int i = 0; i < w->n; i++) {
-        int k = snprintf(out + o, size - o, "%s\"%s\"%s", i ? " " : "", w->w[i],
+        int k = snprintf(out + o, size - o, "%s\"%s\"%s", i ? (any ? " OR " : " ") : "", w->w[i],
                          i == w->n - 1 ? "*" : "");
         if (k < 0 || (size_t)k >= size - o)
             return rg_err_set(err, RG_EINVAL, "the search is too long");
@@ -870,8 +871,8 @@ int rg_db_sqlite_lib_chunk_search(void *conn, int64_t user, const struct rg_db_c
                                   struct rg_db_chunk_hit **out, size_t *n, char *err)
 {
     sqlite3 *c = conn;
-    char fq[RG_DB_SEARCH_Q_MAX * 2 + 4 * RG_DB_SEARCH_WORDS_MAX + 8];
-    int rc = fts_query(words, fq, sizeof fq, err);
+    char fq[RG_DB_SEARCH_Q_MAX * 2 + 8 * RG_DB_SEARCH_WORDS_MAX + 8];
+    int rc = fts_query(words, q->any_word, fq, sizeof fq, err);
     if (rc) return rc;
     sqlite3_stmt *st = rg_db_sq_prep(
         c, err,

@@ -79,7 +79,8 @@ static struct rg_db_chunk_query db_query(const struct rg_search_query *q, int li
                                   .doc_id = q->doc_id,
                                   .tag = q->tag,
                                   .language = q->language,
-                                  .limit = limit};
+                                  .limit = limit,
+                                  .any_word = q->any_word};
     return d;
 }
 

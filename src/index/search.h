@@ -58,6 +58,7 @@ struct rg_search_query {
     const char *tag, *language; /* NULL: any */
     int limit;                  /* 1..RG_SEARCH_LIMIT_MAX */
     bool exact;                 /* vector list by exact scan even with a graph */
+    bool any_word;              /* full-text list: any word, ranked (rg_db_chunk_query) */
 };
 
 struct rg_search_hit {

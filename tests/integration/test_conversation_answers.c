@@ -6,7 +6,7 @@
  * promises; a client that leaves mid-answer leaves a saved incomplete
  * answer; a server killed (SIGKILL) mid-answer loses no committed message;
  * a refusal saves nothing; the title job names the conversation; /v1 keeps
- * nothing.
+ * nothing; a conversation over a library collection answers with sources.
  *
  * Runs on SQLite, then on PostgreSQL when one is reachable (PGHOST set, as
  * under pg_virtualenv; RG_REQUIRE_PG=1 makes its absence a failure). Waits
@@ -561,6 +561,134 @@ static void test_not_streamed(void **state)
     rg_harness_stop(&srv);
 }
 
+
+/* An upload of name with body (a raw upload); the document id, waited for ready. */
+static long long upload_ready(struct rg_server *s, const char *tok, const char *name,
+                              const char *body, long long *collection)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/library/documents?name=%s", name);
+    json_t *d = call(s, "POST", path, tok, body, 201);
+    long long id = ival(d, "id");
+    *collection = ival(d, "collection_id");
+    json_decref(d);
+    assert_true(id > 0 && *collection > 0);
+    snprintf(path, sizeof path, "/library/documents/%lld", id);
+    double until = now_s() + 60;
+    for (;;) {
+        json_t *x = call(s, "GET", path, tok, NULL, 200);
+        const char *state = sval(x, "state");
+        bool ready = !strcmp(state, "ready");
+        if (!strcmp(state, "error")) fail_msg("indexing failed: %s", json_dumps(x, 0));
+        json_decref(x);
+        if (ready) return id;
+        if (now_s() > until) fail_msg("document %lld never ready", id);
+        sleep_ms(100);
+    }
+}
+
+/* A conversation over a collection: the passages found are the answer's
+ * sources, saved with it and given to the model; another user's collection
+ * is refused before anything is saved. */
+static void test_library_sources(void **state)
+{
+    (void)state;
+    if (!g_model[0]) skip();
+    struct rg_server srv;
+    start(&srv);
+    const char *tok = signup(&srv, "a@example.com", 0);
+    const char *other = signup(&srv, "b@example.com", 1);
+    long long col = 0;
+    upload_ready(&srv, tok, "rivers.md",
+                 "---\ntitle: Rivers of Europe\n---\n# Rivers of Europe\n\n## The Danube\n\nThe Danube flows through Vienna and "
+                 "Budapest before it reaches the Black Sea.\n\n## The Rhine\n\nThe Rhine "
+                 "rises in the Alps and meets the North Sea near Rotterdam.\n",
+                 &col);
+    /* without the collection: no sources, a shorter prompt */
+    long long plain = new_conv(&srv, tok);
+    struct sse e;
+    post(&srv, tok, plain, "Which river flows through Vienna", 2, &e);
+    long long p_plain = ival(end_msg(&e), "prompt_tokens");
+    assert_null(json_object_get(json_object_get(end_msg(&e), "settings"), "sources"));
+    sse_free(&e);
+
+    json_t *c = call(&srv, "POST", "/chat/conversations", tok, "{}", 201);
+    long long cid = ival(c, "id");
+    json_decref(c);
+    char path[96], body[160];
+    snprintf(path, sizeof path, "/chat/conversations/%lld", cid);
+    snprintf(body, sizeof body, "{\"settings\":{\"collections\":[%lld]}}", col);
+    json_decref(call(&srv, "PATCH", path, tok, body, 200));
+    post(&srv, tok, cid, "Which river flows through Vienna", 2, &e);
+    json_t *first = json_object_get(json_object_get(json_object_get(e.data[0], "assistant_message"),
+                                                    "settings"),
+                                    "sources");
+    json_t *src = json_object_get(json_object_get(end_msg(&e), "settings"), "sources");
+    assert_true(json_array_size(first) >= 1); /* known while the answer streams */
+    assert_true(json_array_size(src) >= 1);
+    json_t *s0 = json_array_get(src, 0);
+    assert_int_equal(ival(s0, "n"), 1);
+    assert_string_equal(sval(s0, "title"), "Rivers of Europe");
+    assert_non_null(strstr(sval(s0, "heading"), "Danube"));
+    assert_true(ival(s0, "chunk_id") > 0);
+    assert_true(ival(end_msg(&e), "prompt_tokens") > p_plain + 10); /* the passage was read */
+    long long chunk = ival(s0, "chunk_id");
+    sse_free(&e);
+    /* the cited passage opens */
+    snprintf(path, sizeof path, "/library/chunks/%lld", chunk);
+    struct rg_resp r;
+    assert_int_equal(req(&srv, "GET", path, tok, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "Vienna"));
+    rg_resp_free(&r);
+    /* saved: the message read back has them */
+    json_t *conv = get_conv(&srv, tok, cid);
+    json_t *saved = find_msg(conv, ival(conv, "active_leaf"));
+    assert_true(json_array_size(json_object_get(json_object_get(saved, "settings"), "sources")) >= 1);
+    json_decref(conv);
+
+    /* /v1 with the extension: the same passages, sources in the reply */
+    char v1[400];
+    snprintf(v1, sizeof v1,
+             "{\"model\":\"stories\",\"max_tokens\":2,\"rustygpt\":{\"collections\":[%lld]},"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"Which river flows through Vienna\"}]}",
+             col);
+    json_t *o = call(&srv, "POST", "/v1/chat/completions", tok, v1, 200);
+    json_t *vs = json_object_get(json_object_get(o, "rustygpt"), "sources");
+    assert_true(json_array_size(vs) >= 1);
+    assert_int_equal(ival(json_array_get(vs, 0), "chunk_id"), chunk);
+    assert_true(ival(json_object_get(o, "usage"), "prompt_tokens") > p_plain + 10);
+    json_decref(o);
+    snprintf(v1, sizeof v1,
+             "{\"model\":\"stories\",\"max_tokens\":2,\"stream\":true,\"rustygpt\":{\"collections\":[%lld]},"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"Which river flows through Vienna\"}]}",
+             col);
+    assert_int_equal(req(&srv, "POST", "/v1/chat/completions", tok, v1, &r), 200);
+    const char *firstdata = strstr(r.body, "data: ");
+    assert_non_null(firstdata);
+    assert_non_null(strstr(firstdata, "\"rustygpt\":{\"sources\":[{"));
+    assert_true(strstr(firstdata, "\"rustygpt\"") < strstr(firstdata, "\n\n")); /* the first chunk */
+    rg_resp_free(&r);
+    assert_int_equal(req(&srv, "POST", "/v1/chat/completions", NULL, v1, &r), 401); /* whose? */
+    rg_resp_free(&r);
+
+    /* b may not answer from a's collection: 404, nothing saved */
+    long long bc = new_conv(&srv, other);
+    snprintf(path, sizeof path, "/chat/conversations/%lld/messages", bc);
+    snprintf(body, sizeof body, "{\"content\":\"Vienna\",\"settings\":{\"collections\":[%lld]}}",
+             col);
+    assert_int_equal(req(&srv, "POST", path, other, body, &r), 404);
+    rg_resp_free(&r);
+    conv = get_conv(&srv, other, bc);
+    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 0);
+    json_decref(conv);
+    /* a malformed list is a 400 */
+    assert_int_equal(req(&srv, "POST", path, other,
+                         "{\"content\":\"x\",\"settings\":{\"collections\":[\"a\"]}}", &r),
+                     400);
+    rg_resp_free(&r);
+    rg_harness_stop(&srv);
+}
+
 int main(void)
 {
     if (!rg_test_data_path(g_model, sizeof g_model, "models/stories260K.gguf")) {
@@ -574,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_kill_mid_answer),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_not_streamed),
+        cmocka_unit_test(test_library_sources),
     };
     int rc = cmocka_run_group_tests_name("conversation_answers/sqlite", tests, NULL, NULL);
     int pg = rg_harness_pg_pass("conversation_answers");
