@@ -85,7 +85,7 @@ function DocRow({ session, d, canWrite, onChanged, onProblem }: { session: Sessi
         </span>
       </div>
       <p class="text-xs text-zinc-700 dark:text-zinc-300">
-        {[d.authors, d.format.toUpperCase(), sizeText(d.size), d.state === 'ready' ? `${d.chunks} passages` : '', d.folder_id > 0 ? 'from a watched folder' : ''].filter((x) => x).join(' · ')}
+        {[d.authors, d.format.toUpperCase(), sizeText(d.size), d.state === 'ready' ? `${d.chunks} ${d.chunks === 1 ? 'passage' : 'passages'}` : '', d.folder_id > 0 ? 'from a watched folder' : ''].filter((x) => x).join(' · ')}
       </p>
       {busy && (
         <progress class="mt-1 h-2 w-full accent-amber-700" max={1} value={d.state === 'queued' ? undefined : d.progress} aria-label={`Indexing ${title}`} />
