@@ -14,7 +14,7 @@
 // Env as e2e.mjs: RG_BIN, RG_TESTDATA, PGHOST (pg_virtualenv: PostgreSQL),
 // RG_BUILD_DIR, CHROMIUM. Exit 77 = skipped (said why).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -345,6 +345,40 @@ try {
   await page.locator('.search-hit mark').first().waitFor();
   await page.screenshot({ path: join(artifacts, 'search-phone.png'), fullPage: true });
   await axe('search (phone)');
+
+  // ---- collections: rename, publish (admin), delete; watched folders (admin) ----
+  step = 'collections';
+  await page.setViewportSize({ width: 1100, height: 800 });
+  await page.goto(base + '/library');
+  await page.getByRole('button', { name: /^Rivers/ }).click();
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await page.getByLabel('New name').fill('Rivers and Lakes');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByRole('button', { name: /^Rivers and Lakes/ }).waitFor();
+  await page.getByRole('button', { name: 'Publish to everyone' }).click();
+  await page.getByText('“Rivers and Lakes”, shared with everyone').waitFor();
+  await page.getByRole('button', { name: 'Stop sharing' }).click();
+  await page.getByRole('button', { name: 'Publish to everyone' }).waitFor();
+  await page.getByRole('textbox', { name: 'New collection' }).fill('Scratch');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.getByRole('heading', { name: 'Add documents to “Scratch”' }).waitFor();
+  await page.getByRole('button', { name: 'Delete collection' }).click();
+  await page.getByRole('button', { name: /^Scratch/ }).waitFor({ state: 'detached' });
+
+  step = 'watched folder';
+  const watched = join(dir, 'Field Journal');
+  mkdirSync(watched);
+  writeFileSync(join(watched, 'day1.md'), '# Day one\n\nWe walked to the Lakeshore station.\n');
+  await page.getByRole('button', { name: 'All', exact: true }).click();
+  await page.getByLabel('Folder path on the server').fill(watched);
+  await page.getByRole('button', { name: 'Watch' }).click();
+  await page.locator('.folder', { hasText: watched }).waitFor();
+  await page.locator('.lib-doc[data-state="ready"]', { hasText: 'from a watched folder' }).waitFor({ timeout: 30000 });
+  await page.getByRole('button', { name: /^Field Journal/ }).waitFor(); // its collection, named after it
+  await axe('library (folders)');
+  await page.screenshot({ path: join(artifacts, 'library-folders.png'), fullPage: true });
+  await page.getByRole('button', { name: `Remove ${watched}` }).click();
+  await page.locator('.folder', { hasText: watched }).waitFor({ state: 'detached' });
 
   check(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
   console.log(JSON.stringify(results));

@@ -193,6 +193,12 @@ export function Library({ session, onMenu }: { session: Session; onMenu: () => v
   const loadCols = () => call<{ collections: Collection[] }>(session, 'GET', '/library/collections').then((r) => setCols(r.collections), (e: unknown) => setProblem(msg(e)));
   const loadFolders = () => (admin ? call<{ folders: Folder[] }>(session, 'GET', '/library/folders').then((r) => setFolders(r.folders), (e: unknown) => setProblem(msg(e))) : Promise.resolve());
   const reload = () => Promise.all([loadDocs(), loadStatus(), loadCols(), loadFolders()]).then(() => setLoaded(true));
+  // a folder's scan finds its files in the background: look again a few times
+  const timers = useRef<ReturnType<typeof setTimeout>[]>([]);
+  const soon = () => {
+    for (const ms of [800, 2000, 4000, 8000]) timers.current.push(setTimeout(() => void reload(), ms));
+  };
+  useEffect(() => () => timers.current.forEach(clearTimeout), []);
 
   useEffect(() => {
     void reload();
@@ -270,6 +276,7 @@ export function Library({ session, onMenu }: { session: Session; onMenu: () => v
       await call(session, 'POST', '/library/folders', folderCol ? { path, collection_id: Number(folderCol) } : { path });
       setFolderPath('');
       await reload();
+      soon();
     } catch (e) {
       setProblem(msg(e));
     }
@@ -473,7 +480,15 @@ export function Library({ session, onMenu }: { session: Session; onMenu: () => v
                         type="button"
                         class={btn}
                         aria-label={`Scan now: ${f.path}`}
-                        onClick={() => void call(session, 'POST', `/library/folders/${f.id}/scan`).then(() => void reload(), (e: unknown) => setProblem(msg(e)))}
+                        onClick={() =>
+                          void call(session, 'POST', `/library/folders/${f.id}/scan`).then(
+                            () => {
+                              void reload();
+                              soon();
+                            },
+                            (e: unknown) => setProblem(msg(e)),
+                          )
+                        }
                       >
                         Scan now
                       </button>
