@@ -11,9 +11,14 @@
  * overlap), best of --reps runs. Prints one JSON object per line:
  * {"format":..,"input_mb":..,"blocks":..,"chunks":..,"best_s":..,"mb_s":..}.
  *
+ * ZIM: 200 HTML articles (--mb / 4 in all) packed by zimwriterfs when installed;
+ * its MB/s counts the articles' HTML bytes.
+ *
  *   index_bench [--mb N] [--reps N] [--pdf-pages N]
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,10 +32,10 @@
 #include "index/doc.h"
 
 static const char *const vocab[] = {
-    "river", "water", "the",   "of",     "and",   "a",      "flows", "north",  "bank",  "delta",
-    "stone", "bridge", "town", "people", "crossed", "at",   "dawn",  "silt",   "boat",  "long",
-    "mountain", "snow", "melt", "spring", "valley", "road", "map",   "old",    "new",   "was",
-    "in",    "to",     "from", "with",   "under", "over",   "city",  "field",  "rain",  "wind"};
+    "river",    "water",  "the",  "of",     "and",     "a",    "flows", "north", "bank", "delta",
+    "stone",    "bridge", "town", "people", "crossed", "at",   "dawn",  "silt",  "boat", "long",
+    "mountain", "snow",   "melt", "spring", "valley",  "road", "map",   "old",   "new",  "was",
+    "in",       "to",     "from", "with",   "under",   "over", "city",  "field", "rain", "wind"};
 
 static unsigned long rng = 88172645463325252ul;
 static unsigned rnd(unsigned n)
@@ -59,19 +64,24 @@ static void sentence(struct rg_buf *b)
 static void paragraph(struct rg_buf *b)
 {
     unsigned n = 2 + rnd(7);
-    for (unsigned i = 0; i < n; i++) sentence(b);
+    for (unsigned i = 0; i < n; i++)
+        sentence(b);
 }
 
 enum style { S_TEXT, S_MD, S_HTML };
 
 static void prose(struct rg_buf *b, size_t bytes, enum style s)
 {
-    if (s == S_HTML) rg_buf_append_str(b, "<!DOCTYPE html><html><head><title>Bench</title></head><body>\n");
+    if (s == S_HTML)
+        rg_buf_append_str(b, "<!DOCTYPE html><html><head><title>Bench</title></head><body>\n");
     for (unsigned p = 0; b->len < bytes; p++) {
         if (p % 12 == 0) {
-            if (s == S_MD) rg_buf_printf(b, "## Section %u\n\n", p / 12);
-            else if (s == S_HTML) rg_buf_printf(b, "<h2>Section %u</h2>\n", p / 12);
-            else rg_buf_printf(b, "SECTION %u\n\n", p / 12);
+            if (s == S_MD)
+                rg_buf_printf(b, "## Section %u\n\n", p / 12);
+            else if (s == S_HTML)
+                rg_buf_printf(b, "<h2>Section %u</h2>\n", p / 12);
+            else
+                rg_buf_printf(b, "SECTION %u\n\n", p / 12);
         }
         if (s == S_HTML) rg_buf_append_str(b, "<p>");
         paragraph(b);
@@ -89,18 +99,30 @@ static char *make_epub(size_t bytes, size_t *len)
     zip_source_keep(src);
     struct rg_buf opf, parts[20];
     rg_buf_init(&opf, 1 << 20);
-    rg_buf_append_str(&opf, "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">"
-                            "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Bench</dc:title></metadata><manifest>");
-    for (int i = 0; i < 20; i++) rg_buf_printf(&opf, "<item id=\"c%d\" href=\"c%d.xhtml\" media-type=\"application/xhtml+xml\"/>", i, i);
+    rg_buf_append_str(
+        &opf,
+        "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">"
+        "<metadata "
+        "xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Bench</dc:title></"
+        "metadata><manifest>");
+    for (int i = 0; i < 20; i++)
+        rg_buf_printf(&opf,
+                      "<item id=\"c%d\" href=\"c%d.xhtml\" media-type=\"application/xhtml+xml\"/>",
+                      i, i);
     rg_buf_append_str(&opf, "</manifest><spine>");
-    for (int i = 0; i < 20; i++) rg_buf_printf(&opf, "<itemref idref=\"c%d\"/>", i);
+    for (int i = 0; i < 20; i++)
+        rg_buf_printf(&opf, "<itemref idref=\"c%d\"/>", i);
     rg_buf_append_str(&opf, "</spine></package>");
     static const char container[] =
-        "<?xml version=\"1.0\"?><container version=\"1.0\" xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\">"
-        "<rootfiles><rootfile full-path=\"OEBPS/content.opf\" media-type=\"application/oebps-package+xml\"/></rootfiles></container>";
-    zip_int64_t mi = zip_file_add(z, "mimetype", zip_source_buffer(z, "application/epub+zip", 20, 0), 0);
+        "<?xml version=\"1.0\"?><container version=\"1.0\" "
+        "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\">"
+        "<rootfiles><rootfile full-path=\"OEBPS/content.opf\" "
+        "media-type=\"application/oebps-package+xml\"/></rootfiles></container>";
+    zip_int64_t mi =
+        zip_file_add(z, "mimetype", zip_source_buffer(z, "application/epub+zip", 20, 0), 0);
     zip_set_file_compression(z, (zip_uint64_t)mi, ZIP_CM_STORE, 0);
-    zip_file_add(z, "META-INF/container.xml", zip_source_buffer(z, container, strlen(container), 0), 0);
+    zip_file_add(z, "META-INF/container.xml", zip_source_buffer(z, container, strlen(container), 0),
+                 0);
     zip_file_add(z, "OEBPS/content.opf", zip_source_buffer(z, opf.data, opf.len, 0), 0);
     for (int i = 0; i < 20; i++) {
         rg_buf_init(&parts[i], 1ul << 30);
@@ -110,7 +132,8 @@ static char *make_epub(size_t bytes, size_t *len)
         zip_file_add(z, name, zip_source_buffer(z, parts[i].data, parts[i].len, 0), 0);
     }
     zip_close(z);
-    for (int i = 0; i < 20; i++) rg_buf_free(&parts[i]);
+    for (int i = 0; i < 20; i++)
+        rg_buf_free(&parts[i]);
     rg_buf_free(&opf);
     zip_stat_t st;
     zip_source_stat(src, &st);
@@ -166,6 +189,94 @@ static char *make_pdf(int pages, size_t *len)
     return out;
 }
 
+/* A 48x48 grey PNG (zimwriterfs wants an illustration), zlib stored block. */
+static uint32_t crc32_of(const unsigned char *p, size_t n)
+{
+    uint32_t c = ~0u;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+    }
+    return ~c;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+static int write_png48(const char *path)
+{
+    enum { W = 48, ROW = 1 + W * 3, RAW = ROW * W };
+    static unsigned char raw[RAW], png[8 + 25 + 12 + 7 + RAW + 4 + 12];
+    for (size_t i = 0; i < RAW; i++)
+        raw[i] = i % ROW == 0 ? 0 : 0x80;
+    size_t n = 8;
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    unsigned char ihdr[17] = "IHDR";
+    put32(ihdr + 4, W), put32(ihdr + 8, W);
+    ihdr[12] = 8, ihdr[13] = 2;
+    put32(png + n, 13), n += 4;
+    memcpy(png + n, ihdr, 17), n += 17;
+    put32(png + n, crc32_of(ihdr, 17)), n += 4;
+    put32(png + n, 2 + 5 + RAW + 4), n += 4;
+    size_t idat = n;
+    memcpy(png + n, "IDAT", 4), n += 4;
+    png[n++] = 0x78, png[n++] = 0x01, png[n++] = 1;
+    png[n++] = RAW & 0xFF, png[n++] = RAW >> 8, png[n++] = (~RAW) & 0xFF,
+    png[n++] = ((~RAW) >> 8) & 0xFF;
+    memcpy(png + n, raw, RAW), n += RAW;
+    uint32_t a = 1, b = 0;
+    for (size_t i = 0; i < RAW; i++)
+        a = (a + raw[i]) % 65521, b = (b + a) % 65521;
+    put32(png + n, (b << 16) | a), n += 4;
+    put32(png + n, crc32_of(png + idat, n - idat)), n += 4;
+    put32(png + n, 0), n += 4;
+    memcpy(png + n, "IEND", 4), n += 4;
+    put32(png + n, crc32_of((const unsigned char *)"IEND", 4)), n += 4;
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(png, 1, n, f);
+    fclose(f);
+    return w == n ? 0 : -1;
+}
+
+/* A ZIM of `articles` HTML pages (bytes in all) made by zimwriterfs; its
+ * path in out, the HTML bytes in *html. Returns 0 when made. */
+static int make_zim(size_t bytes, int articles, char *out, size_t outsz, size_t *html)
+{
+    if (system("command -v zimwriterfs >/dev/null 2>&1") != 0) return -1;
+    char dir[] = "/tmp/index_bench_zim_XXXXXX";
+    if (!mkdtemp(dir)) return -1;
+    char src[128], path[256], cmd[1024];
+    snprintf(src, sizeof src, "%s/src", dir);
+    mkdir(src, 0755);
+    *html = 0;
+    for (int i = 0; i < articles; i++) {
+        struct rg_buf b;
+        rg_buf_init(&b, 1ul << 30);
+        prose(&b, bytes / (size_t)articles, S_HTML);
+        snprintf(path, sizeof path, "%s/a%d.html", src, i);
+        FILE *f = fopen(path, "wb");
+        if (!f) return -1;
+        fwrite(b.data, 1, b.len, f);
+        fclose(f);
+        *html += b.len;
+        rg_buf_free(&b);
+    }
+    snprintf(path, sizeof path, "%s/fav.png", src);
+    if (write_png48(path)) return -1;
+    snprintf(out, outsz, "%s/bench.zim", dir);
+    snprintf(cmd, sizeof cmd,
+             "zimwriterfs --welcome=a0.html --illustration=fav.png --language=eng --title=B "
+             "--description=B --creator=B --publisher=B --name=b --withoutFTIndex %s %s "
+             ">/dev/null 2>&1 && rm -rf %s",
+             src, out, src);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 struct result {
     size_t blocks, chunks;
 };
@@ -191,7 +302,9 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void bench(const char *name, enum rg_doc_format f, const char *data, size_t len, int reps)
+/* path given: parse that file (len: the bytes to count for MB/s). */
+static void bench_any(const char *name, enum rg_doc_format f, const char *data, const char *path,
+                      size_t len, int reps)
 {
     double best = 1e30;
     struct result r = {0};
@@ -199,7 +312,8 @@ static void bench(const char *name, enum rg_doc_format f, const char *data, size
     for (int i = 0; i < reps; i++) {
         r = (struct result){0};
         double t0 = now();
-        int rc = rg_doc_parse_mem(f, data, len, NULL, on_doc, &r, err);
+        int rc = path ? rg_doc_parse_file(path, NULL, on_doc, &r, err)
+                      : rg_doc_parse_mem(f, data, len, NULL, on_doc, &r, err);
         double t = now() - t0;
         if (rc) {
             fprintf(stderr, "%s: %s\n", name, err);
@@ -212,14 +326,22 @@ static void bench(const char *name, enum rg_doc_format f, const char *data, size
            name, (double)len / 1e6, r.blocks, r.chunks, best, (double)len / 1e6 / best);
 }
 
+static void bench(const char *name, enum rg_doc_format f, const char *data, size_t len, int reps)
+{
+    bench_any(name, f, data, NULL, len, reps);
+}
+
 int main(int argc, char **argv)
 {
     double mb = 16;
     int reps = 3, pdf_pages = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--mb")) mb = strtod(argv[i + 1], NULL);
-        else if (!strcmp(argv[i], "--reps")) reps = (int)strtol(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--pdf-pages")) pdf_pages = (int)strtol(argv[i + 1], NULL, 10);
+        if (!strcmp(argv[i], "--mb"))
+            mb = strtod(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--reps"))
+            reps = (int)strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--pdf-pages"))
+            pdf_pages = (int)strtol(argv[i + 1], NULL, 10);
     }
     size_t bytes = (size_t)(mb * 1e6);
     struct rg_buf b;
@@ -241,8 +363,19 @@ int main(int argc, char **argv)
     bench("epub", RG_DOC_FORMAT_EPUB, epub, len, reps);
     free(epub);
     char *pdf = make_pdf(pdf_pages, &len);
-    if (pdf) bench("pdf", RG_DOC_FORMAT_PDF, pdf, len, reps);
-    else fprintf(stderr, "pdf: ps2pdf not installed, skipped\n");
+    if (pdf)
+        bench("pdf", RG_DOC_FORMAT_PDF, pdf, len, reps);
+    else
+        fprintf(stderr, "pdf: ps2pdf not installed, skipped\n");
     free(pdf);
+    char zim[256];
+    size_t html;
+    if (make_zim(bytes / 4, 200, zim, sizeof zim, &html) == 0) {
+        /* MB/s counts the articles' HTML (what is parsed), not the compressed file */
+        bench_any("zim", RG_DOC_FORMAT_ZIM, NULL, zim, html, reps);
+        unlink(zim);
+    } else {
+        fprintf(stderr, "zim: zimwriterfs not installed or failed, skipped\n");
+    }
     return 0;
 }

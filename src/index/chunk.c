@@ -54,14 +54,19 @@ static size_t count(const struct ctx *c, const char *t, size_t n)
     return c->p.count(t, n, c->p.count_user);
 }
 
-static bool is_space(char ch) { return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r'; }
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
+}
 
 /* Adds text[s, e) of a block (trimmed) as a unit; tokens < 0: count it here. */
 static int add_unit_counted(struct ctx *c, size_t block, size_t s, size_t e, long tokens)
 {
     const char *t = c->doc->blocks[block].text;
-    while (s < e && is_space(t[s])) s++;
-    while (e > s && is_space(t[e - 1])) e--;
+    while (s < e && is_space(t[s]))
+        s++;
+    while (e > s && is_space(t[e - 1]))
+        e--;
     if (s == e) return RG_OK;
     if (c->nu == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 64;
@@ -69,7 +74,8 @@ static int add_unit_counted(struct ctx *c, size_t block, size_t s, size_t e, lon
         if (!q) return RG_ENOMEM;
         c->u = q, c->cap = nc;
     }
-    c->u[c->nu++] = (struct unit){block, s, e, tokens >= 0 ? (size_t)tokens : count(c, t + s, e - s)};
+    c->u[c->nu++] =
+        (struct unit){block, s, e, tokens >= 0 ? (size_t)tokens : count(c, t + s, e - s)};
     return RG_OK;
 }
 
@@ -81,7 +87,8 @@ static int add_unit(struct ctx *c, size_t block, size_t s, size_t e)
 /* Start of the UTF-8 character holding byte i (not before lo). */
 static size_t utf8_back(const char *t, size_t i, size_t lo)
 {
-    while (i > lo && ((unsigned char)t[i] & 0xC0) == 0x80) i--;
+    while (i > lo && ((unsigned char)t[i] & 0xC0) == 0x80)
+        i--;
     return i;
 }
 
@@ -101,7 +108,8 @@ static int split_chars(struct ctx *c, size_t block, size_t s, size_t e, size_t b
         }
         if (cut == s) { /* one character counts more than budget: take it alone */
             cut = s + 1;
-            while (cut < e && ((unsigned char)t[cut] & 0xC0) == 0x80) cut++;
+            while (cut < e && ((unsigned char)t[cut] & 0xC0) == 0x80)
+                cut++;
         }
         int rc = add_unit(c, block, s, cut);
         if (rc) return rc;
@@ -116,9 +124,11 @@ static int split_words(struct ctx *c, size_t block, size_t s, size_t e, size_t b
     const char *t = c->doc->blocks[block].text;
     size_t run = s, sum = 0, i = s;
     while (i < e) {
-        while (i < e && is_space(t[i])) i++;
+        while (i < e && is_space(t[i]))
+            i++;
         size_t w = i;
-        while (i < e && !is_space(t[i])) i++;
+        while (i < e && !is_space(t[i]))
+            i++;
         if (w == i) break;
         size_t wt = count(c, t + w, i - w);
         if (wt > budget) {
@@ -150,7 +160,8 @@ static int split_block(struct ctx *c, size_t block, size_t budget)
         bool end = i == n;
         if (!end && (t[i] == '.' || t[i] == '!' || t[i] == '?' || t[i] == '\n')) {
             size_t j = i + 1;
-            while (j < n && (t[j] == '"' || t[j] == '\'' || t[j] == ')')) j++;
+            while (j < n && (t[j] == '"' || t[j] == '\'' || t[j] == ')'))
+                j++;
             if (j == n || is_space(t[j])) end = true, i = j - 1;
         }
         if (!end) continue;
@@ -170,7 +181,8 @@ static int heading_path(const struct rg_doc *d, int sec, char **out)
     struct rg_buf b;
     rg_buf_init(&b, 1 << 20);
     int chain[64], n = 0;
-    for (int s = sec; s >= 0 && n < 64; s = d->sections[s].parent) chain[n++] = s;
+    for (int s = sec; s >= 0 && n < 64; s = d->sections[s].parent)
+        chain[n++] = s;
     int rc = RG_OK;
     for (int i = n - 1; i >= 0 && !rc; i--) {
         if (i != n - 1) rc = rg_buf_append_str(&b, " > ");
@@ -188,10 +200,13 @@ static size_t overlap_start(const struct ctx *c, const char *t, size_t n)
     if (!c->p.overlap_tokens || !n) return n;
     size_t best = n, i = n;
     for (;;) {
-        while (i > 0 && is_space(t[i - 1])) i--;
-        while (i > 0 && !is_space(t[i - 1])) i--;
+        while (i > 0 && is_space(t[i - 1]))
+            i--;
+        while (i > 0 && !is_space(t[i - 1]))
+            i--;
         size_t s = i;
-        while (s < n && is_space(t[s])) s++;
+        while (s < n && is_space(t[s]))
+            s++;
         if (s >= n || count(c, t + s, n - s) > c->p.overlap_tokens) break;
         best = s;
         if (i == 0) break;
@@ -221,7 +236,8 @@ static int build(struct ctx *c, size_t u0, size_t u1, const char *ov, size_t ovl
         rg_buf_free(&b);
         return RG_ENOMEM;
     }
-    const struct rg_doc_block *fb = &d->blocks[c->u[u0].block], *lb = &d->blocks[c->u[u1 - 1].block];
+    const struct rg_doc_block *fb = &d->blocks[c->u[u0].block],
+                              *lb = &d->blocks[c->u[u1 - 1].block];
     *ch = (struct rg_chunk){
         .text_len = b.len,
         .overlap_len = own,
@@ -286,15 +302,18 @@ static int pack(struct ctx *c)
             if (ovl) ovt = count(c, ov, ovl);
         }
         size_t budget = c->p.max_tokens - ovt, sum = 0, j = i;
-        while (j < c->nu && (j == i || sum + c->u[j].tokens <= budget)) sum += c->u[j++].tokens;
+        while (j < c->nu && (j == i || sum + c->u[j].tokens <= budget))
+            sum += c->u[j++].tokens;
         struct rg_chunk ch;
         for (;;) {
             int rc = build(c, i, j, ov, ovl, &ch);
             if (rc) return rc;
             if (ch.tokens <= c->p.max_tokens) break;
             chunk_free(&ch);
-            if (j - i > 1) j--;
-            else if (ovl) ovl = 0; /* drop the overlap before breaking the bound */
+            if (j - i > 1)
+                j--;
+            else if (ovl)
+                ovl = 0; /* drop the overlap before breaking the bound */
             else {
                 rc = build(c, i, j, NULL, 0, &ch); /* one unit alone: as small as it gets */
                 if (rc) return rc;
@@ -318,11 +337,14 @@ int rg_chunk_doc(const struct rg_doc *doc, const struct rg_chunk_params *params,
     out->items = NULL;
     out->n = 0;
     struct ctx c = {.doc = doc, .out = out};
-    if (params) c.p = *params;
-    else rg_chunk_default_params(&c.p);
+    if (params)
+        c.p = *params;
+    else
+        rg_chunk_default_params(&c.p);
     if (!c.p.count) c.p.count = rg_chunk_count_words;
     if (!c.p.max_tokens || c.p.overlap_tokens >= c.p.max_tokens)
-        return rg_err_set(err, RG_EINVAL, "max_tokens %zu, overlap_tokens %zu: need 0 <= overlap < max",
+        return rg_err_set(err, RG_EINVAL,
+                          "max_tokens %zu, overlap_tokens %zu: need 0 <= overlap < max",
                           c.p.max_tokens, c.p.overlap_tokens);
     size_t budget = c.p.max_tokens - c.p.overlap_tokens;
     int rc = RG_OK;
@@ -332,7 +354,8 @@ int rg_chunk_doc(const struct rg_doc *doc, const struct rg_chunk_params *params,
                doc->blocks[e].part == doc->blocks[g].part)
             e++;
         c.nu = 0;
-        for (size_t k = g; k < e && !rc; k++) rc = split_block(&c, k, budget);
+        for (size_t k = g; k < e && !rc; k++)
+            rc = split_block(&c, k, budget);
         if (!rc) rc = pack(&c);
         g = e;
     }
@@ -344,7 +367,8 @@ int rg_chunk_doc(const struct rg_doc *doc, const struct rg_chunk_params *params,
 void rg_chunks_free(struct rg_chunks *out)
 {
     if (!out) return;
-    for (size_t i = 0; i < out->n; i++) chunk_free(&out->items[i]);
+    for (size_t i = 0; i < out->n; i++)
+        chunk_free(&out->items[i]);
     rg_free(out->items);
     out->items = NULL;
     out->n = 0;

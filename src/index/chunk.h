@@ -35,8 +35,8 @@ struct rg_chunk_params {
 void rg_chunk_default_params(struct rg_chunk_params *p);
 
 struct rg_chunk {
-    char *text;         /* UTF-8, NUL-terminated: the overlap, then the chunk's own text;
-                           blocks joined by "\n\n" */
+    char *text; /* UTF-8, NUL-terminated: the overlap, then the chunk's own text;
+                   blocks joined by "\n\n" */
     size_t text_len;
     size_t overlap_len; /* bytes at the start of text repeated from the previous chunk */
     char *heading_path; /* section titles from the top, " > "-joined ("Chapter 3 > Rivers");

@@ -18,9 +18,9 @@
 /* ---- names and detection ---- */
 
 static const char *const format_names[] = {
-    [RG_DOC_FORMAT_UNKNOWN] = "unknown", [RG_DOC_FORMAT_TEXT] = "text",
+    [RG_DOC_FORMAT_UNKNOWN] = "unknown",   [RG_DOC_FORMAT_TEXT] = "text",
     [RG_DOC_FORMAT_MARKDOWN] = "markdown", [RG_DOC_FORMAT_HTML] = "html",
-    [RG_DOC_FORMAT_EPUB] = "epub",       [RG_DOC_FORMAT_PDF] = "pdf",
+    [RG_DOC_FORMAT_EPUB] = "epub",         [RG_DOC_FORMAT_PDF] = "pdf",
     [RG_DOC_FORMAT_ZIM] = "zim",
 };
 
@@ -65,7 +65,8 @@ static bool head_starts(const unsigned char *h, size_t n, const char *lit)
 {
     size_t i = 0;
     if (n >= 3 && h[0] == 0xEF && h[1] == 0xBB && h[2] == 0xBF) i = 3;
-    while (i < n && (h[i] == ' ' || h[i] == '\t' || h[i] == '\r' || h[i] == '\n')) i++;
+    while (i < n && (h[i] == ' ' || h[i] == '\t' || h[i] == '\r' || h[i] == '\n'))
+        i++;
     size_t l = strlen(lit);
     return n - i >= l && strncasecmp((const char *)h + i, lit, l) == 0;
 }
@@ -90,11 +91,11 @@ enum rg_doc_format rg_doc_format_detect(const char *path, const void *head, size
         const char *ext;
         enum rg_doc_format f;
     } exts[] = {
-        {"txt", RG_DOC_FORMAT_TEXT},      {"text", RG_DOC_FORMAT_TEXT},
-        {"md", RG_DOC_FORMAT_MARKDOWN},   {"markdown", RG_DOC_FORMAT_MARKDOWN},
-        {"html", RG_DOC_FORMAT_HTML},     {"htm", RG_DOC_FORMAT_HTML},
-        {"xhtml", RG_DOC_FORMAT_HTML},    {"epub", RG_DOC_FORMAT_EPUB},
-        {"pdf", RG_DOC_FORMAT_PDF},       {"zim", RG_DOC_FORMAT_ZIM},
+        {"txt", RG_DOC_FORMAT_TEXT},    {"text", RG_DOC_FORMAT_TEXT},
+        {"md", RG_DOC_FORMAT_MARKDOWN}, {"markdown", RG_DOC_FORMAT_MARKDOWN},
+        {"html", RG_DOC_FORMAT_HTML},   {"htm", RG_DOC_FORMAT_HTML},
+        {"xhtml", RG_DOC_FORMAT_HTML},  {"epub", RG_DOC_FORMAT_EPUB},
+        {"pdf", RG_DOC_FORMAT_PDF},     {"zim", RG_DOC_FORMAT_ZIM},
     };
     for (size_t i = 0; i < RG_ARRAY_LEN(exts); i++)
         if (strcasecmp(ext, exts[i].ext) == 0) return exts[i].f;
@@ -154,10 +155,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     if (c < 0x80) return 1;
     size_t len;
     unsigned min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
     if (n < len) return 0;
     unsigned cp = c & (0x3F >> (len - 1));
     for (size_t i = 1; i < len; i++) {
@@ -230,11 +235,13 @@ char *rg_doc_clean_text(const char *text, size_t len, bool keep_ws, size_t *out_
         size_t s = 0;
         while (s < n && (o[s] == '\n' || o[s] == ' ' || o[s] == '\t')) {
             size_t e = s;
-            while (e < n && (o[e] == ' ' || o[e] == '\t')) e++;
+            while (e < n && (o[e] == ' ' || o[e] == '\t'))
+                e++;
             if (e < n && o[e] != '\n') break;
             s = e < n ? e + 1 : e;
         }
-        while (n > s && (o[n - 1] == '\n' || o[n - 1] == ' ' || o[n - 1] == '\t')) n--;
+        while (n > s && (o[n - 1] == '\n' || o[n - 1] == ' ' || o[n - 1] == '\t'))
+            n--;
         if (s) memmove(o, o + s, n - s), n -= s;
     }
     o[n] = 0;
@@ -254,11 +261,14 @@ void rg_doc_free(struct rg_doc *doc)
     rg_free(doc->meta.encoding);
     rg_free(doc->meta.tags);
     rg_free(doc->meta.date);
-    for (size_t i = 0; i < doc->n_sections; i++) rg_free(doc->sections[i].title);
+    for (size_t i = 0; i < doc->n_sections; i++)
+        rg_free(doc->sections[i].title);
     rg_free(doc->sections);
-    for (size_t i = 0; i < doc->n_blocks; i++) rg_free(doc->blocks[i].text);
+    for (size_t i = 0; i < doc->n_blocks; i++)
+        rg_free(doc->blocks[i].text);
     rg_free(doc->blocks);
-    for (size_t i = 0; i < doc->n_parts; i++) rg_free(doc->parts[i]);
+    for (size_t i = 0; i < doc->n_parts; i++)
+        rg_free(doc->parts[i]);
     rg_free(doc->parts);
     rg_free(doc);
 }
@@ -313,8 +323,10 @@ int rg_docb_section(struct rg_docb *b, const char *title, size_t len, int level)
     if (!t) return rg_err_set(b->err, RG_ENOMEM, "out of memory");
     if (level < 1) level = 1;
     int parent = b->cur_section;
-    while (parent >= 0 && d->sections[parent].level >= level) parent = d->sections[parent].parent;
-    d->sections[d->n_sections] = (struct rg_doc_section){.title = t, .level = level, .parent = parent};
+    while (parent >= 0 && d->sections[parent].level >= level)
+        parent = d->sections[parent].parent;
+    d->sections[d->n_sections] =
+        (struct rg_doc_section){.title = t, .level = level, .parent = parent};
     b->cur_section = (int)d->n_sections++;
     return b->cur_section;
 }
@@ -324,8 +336,8 @@ int rg_docb_block(struct rg_docb *b, enum rg_doc_block_kind kind, const char *te
 {
     struct rg_doc *d = b->doc;
     size_t tl;
-    char *t = rg_doc_clean_text(text, len, kind == RG_DOC_BLOCK_CODE || kind == RG_DOC_BLOCK_TABLE,
-                                &tl);
+    char *t =
+        rg_doc_clean_text(text, len, kind == RG_DOC_BLOCK_CODE || kind == RG_DOC_BLOCK_TABLE, &tl);
     if (!t) return rg_err_set(b->err, RG_ENOMEM, "out of memory");
     if (tl == 0) {
         rg_free(t);
@@ -449,8 +461,7 @@ int rg_doc_parse_mem(enum rg_doc_format format, const void *data, size_t len,
 }
 
 /* Reads the whole file (at most max bytes) into a new buffer. */
-static int read_file(int fd, const char *path, uint64_t max, char **out, size_t *out_len,
-                     char *err)
+static int read_file(int fd, const char *path, uint64_t max, char **out, size_t *out_len, char *err)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) return rg_err_set(err, RG_EIO, "%s: %s", path, strerror(errno));

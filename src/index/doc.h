@@ -86,10 +86,10 @@ struct rg_doc_section {
 };
 
 enum rg_doc_block_kind {
-    RG_DOC_BLOCK_HEADING,   /* a section's title as it stands in the text */
+    RG_DOC_BLOCK_HEADING, /* a section's title as it stands in the text */
     RG_DOC_BLOCK_PARAGRAPH,
     RG_DOC_BLOCK_LIST_ITEM,
-    RG_DOC_BLOCK_CODE,  /* preformatted, newlines kept */
+    RG_DOC_BLOCK_CODE, /* preformatted, newlines kept */
     RG_DOC_BLOCK_QUOTE,
     RG_DOC_BLOCK_TABLE, /* one row per line, cells separated by " | " */
 };
@@ -105,7 +105,10 @@ struct rg_doc_block {
     int part;        /* index into rg_doc.parts (EPUB spine item, ZIM article); -1 if none */
     /* Byte range [src_start, src_end) of the block in its source: the file for
      * text, Markdown and HTML; the part's XHTML for EPUB; -1 when unknown (PDF,
-     * ZIM). Covers the whole element (tags included for HTML/XHTML). */
+     * ZIM). HTML/XHTML: from the start tag to after the end tag (or to the next
+     * block's start when the end tag is implied); Markdown: from the first to
+     * the last byte of the block's text (markup around it outside); text: the
+     * paragraph's lines. */
     int64_t src_start, src_end;
 };
 

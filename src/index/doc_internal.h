@@ -94,8 +94,8 @@ struct rg_doc_anchor {
  * base. A heading whose text is the current section's title opens no new
  * section (a chapter's own heading under its TOC entry).
  */
-int rg_doc_html_blocks(struct rg_docb *b, const char *data, size_t len, bool meta,
-                       int heading_base, struct rg_doc_anchor *anchors, size_t n_anchors);
+int rg_doc_html_blocks(struct rg_docb *b, const char *data, size_t len, bool meta, int heading_base,
+                       struct rg_doc_anchor *anchors, size_t n_anchors);
 /* EPUB from a zip in memory (path NULL) or on disk (data NULL). */
 int rg_doc_parse_epub(const char *path, const void *data, size_t len,
                       const struct rg_doc_limits *lim, struct rg_doc **out, char *err);

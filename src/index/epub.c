@@ -79,7 +79,8 @@ static void pkg_free(struct pkg *p)
         rg_free(p->items[i].props);
     }
     rg_free(p->items);
-    for (size_t i = 0; i < p->n_spine; i++) rg_free(p->spine[i]);
+    for (size_t i = 0; i < p->n_spine; i++)
+        rg_free(p->spine[i]);
     rg_free(p->spine);
     rg_free(p->toc_id);
     for (size_t i = 0; i < p->n_toc; i++) {
@@ -158,7 +159,8 @@ static char *resolve(const char *base, const char *href, char **frag)
                 return NULL;
             }
             o--;
-            while (o > 0 && out[o - 1] != '/') o--;
+            while (o > 0 && out[o - 1] != '/')
+                o--;
         } else {
             memcpy(out + o, p, l);
             o += l;
@@ -191,18 +193,21 @@ static int check_archive(struct epub *e)
                               st.name);
         if (st.valid & ZIP_STAT_SIZE) {
             if (st.size > e->lim->max_entry_bytes)
-                return rg_err_set(e->err, RG_ETOOBIG, "EPUB: entry \"%.80s\" of %llu bytes (max_entry_bytes)",
-                                  st.name, (unsigned long long)st.size);
+                return rg_err_set(e->err, RG_ETOOBIG,
+                                  "EPUB: entry \"%.80s\" of %llu bytes (max_entry_bytes)", st.name,
+                                  (unsigned long long)st.size);
             total += st.size;
             if ((st.valid & ZIP_STAT_COMP_SIZE) && st.size > RATIO_FLOOR &&
                 st.size / (st.comp_size ? st.comp_size : 1) > e->lim->max_ratio)
-                return rg_err_set(e->err, RG_ETOOBIG,
-                                  "EPUB: entry \"%.80s\" expands %llu times (max_ratio, a zip bomb?)",
-                                  st.name, (unsigned long long)(st.size / (st.comp_size ? st.comp_size : 1)));
+                return rg_err_set(
+                    e->err, RG_ETOOBIG,
+                    "EPUB: entry \"%.80s\" expands %llu times (max_ratio, a zip bomb?)", st.name,
+                    (unsigned long long)(st.size / (st.comp_size ? st.comp_size : 1)));
         }
     }
     if (total > e->lim->max_uncompressed_bytes)
-        return rg_err_set(e->err, RG_ETOOBIG, "EPUB: %llu bytes uncompressed (max_uncompressed_bytes)",
+        return rg_err_set(e->err, RG_ETOOBIG,
+                          "EPUB: %llu bytes uncompressed (max_uncompressed_bytes)",
                           (unsigned long long)total);
     return RG_OK;
 }
@@ -248,8 +253,8 @@ static int read_entry(struct epub *e, const char *name, char **out, size_t *out_
         }
         if ((st.valid & ZIP_STAT_COMP_SIZE) && b.len > RATIO_FLOOR &&
             b.len / (st.comp_size ? st.comp_size : 1) > e->lim->max_ratio) {
-            rc = rg_err_set(e->err, RG_ETOOBIG, "EPUB: \"%.80s\" expands past max_ratio (a zip bomb?)",
-                            name);
+            rc = rg_err_set(e->err, RG_ETOOBIG,
+                            "EPUB: \"%.80s\" expands past max_ratio (a zip bomb?)", name);
             break;
         }
     }
@@ -269,13 +274,14 @@ static int read_entry(struct epub *e, const char *name, char **out, size_t *out_
  * document that declares entities is refused outright. */
 static int read_xml(struct epub *e, const char *name, xmlDocPtr *out)
 {
-    char *data;
-    size_t len;
+    char *data = NULL;
+    size_t len = 0;
     int rc = read_entry(e, name, &data, &len);
-    if (rc) return rc;
+    if (rc || !data) return rc ? rc : RG_ENOMEM;
     if (memmem(data, len, "<!ENTITY", 8)) {
         rg_free(data);
-        return rg_err_set(e->err, RG_EFORMAT, "EPUB: \"%.80s\" declares XML entities (refused)", name);
+        return rg_err_set(e->err, RG_EFORMAT, "EPUB: \"%.80s\" declares XML entities (refused)",
+                          name);
     }
     if (len > INT32_MAX) {
         rg_free(data);
@@ -334,7 +340,7 @@ static int meta_from(struct rg_docb *b, char **field, xmlNodePtr n, bool append)
 
 static int parse_opf(struct epub *e, struct rg_docb *b, const char *opf_name, struct pkg *p)
 {
-    xmlDocPtr d;
+    xmlDocPtr d = NULL;
     int rc = read_xml(e, opf_name, &d);
     if (rc) return rc;
     xmlNodePtr root = xmlDocGetRootElement(d);
@@ -343,14 +349,19 @@ static int parse_opf(struct epub *e, struct rg_docb *b, const char *opf_name, st
         return rg_err_set(e->err, RG_EFORMAT, "EPUB: \"%.80s\" is not an OPF package", opf_name);
     }
     char *uid = prop(root, "unique-identifier");
-    xmlNodePtr md = child(root, "metadata"), mf = child(root, "manifest"), sp = child(root, "spine");
+    xmlNodePtr md = child(root, "metadata"), mf = child(root, "manifest"),
+               sp = child(root, "spine");
     struct rg_doc_meta *m = &b->doc->meta;
     for (xmlNodePtr c = md ? md->children : NULL; c && !rc; c = c->next) {
         if (c->type != XML_ELEMENT_NODE) continue;
-        if (is(c, "title")) rc = meta_from(b, &m->title, c, false);
-        else if (is(c, "creator")) rc = meta_from(b, &m->authors, c, true);
-        else if (is(c, "language")) rc = meta_from(b, &m->language, c, false);
-        else if (is(c, "date")) rc = meta_from(b, &m->date, c, false);
+        if (is(c, "title"))
+            rc = meta_from(b, &m->title, c, false);
+        else if (is(c, "creator"))
+            rc = meta_from(b, &m->authors, c, true);
+        else if (is(c, "language"))
+            rc = meta_from(b, &m->language, c, false);
+        else if (is(c, "date"))
+            rc = meta_from(b, &m->date, c, false);
         else if (is(c, "subject")) {
             char *t = text_of(c);
             rc = t ? rg_docb_meta_append(b, &m->tags, ", ", t, strlen(t)) : RG_ENOMEM;
@@ -380,8 +391,10 @@ static int parse_opf(struct epub *e, struct rg_docb *b, const char *opf_name, st
             p->items = q, cap = nc;
         }
         char *href = prop(c, "href");
-        struct item it = {.id = prop(c, "id"), .href = resolve(opf_name, href, NULL),
-                          .type = prop(c, "media-type"), .props = prop(c, "properties")};
+        struct item it = {.id = prop(c, "id"),
+                          .href = resolve(opf_name, href, NULL),
+                          .type = prop(c, "media-type"),
+                          .props = prop(c, "properties")};
         rg_free(href);
         if (!it.id || !it.href) { /* no id, or an href that leaves the archive: unusable */
             rg_free(it.id), rg_free(it.href), rg_free(it.type), rg_free(it.props);
@@ -506,8 +519,8 @@ static int read_toc(struct epub *e, struct pkg *p)
         if (p->items[i].props && strstr(p->items[i].props, "nav")) nav = &p->items[i];
     int rc;
     if (nav) {
-        char *data;
-        size_t len;
+        char *data = NULL;
+        size_t len = 0;
         rc = read_entry(e, nav->href, &data, &len);
         if (rc) return rc == RG_ENOTFOUND ? RG_OK : rc;
         if (len > INT32_MAX) {
@@ -527,9 +540,10 @@ static int read_toc(struct epub *e, struct pkg *p)
     }
     const struct item *ncx = find_item(p, p->toc_id);
     for (size_t i = 0; i < p->n_items && !ncx; i++)
-        if (p->items[i].type && !strcmp(p->items[i].type, "application/x-dtbncx+xml")) ncx = &p->items[i];
+        if (p->items[i].type && !strcmp(p->items[i].type, "application/x-dtbncx+xml"))
+            ncx = &p->items[i];
     if (!ncx) return RG_OK;
-    xmlDocPtr d;
+    xmlDocPtr d = NULL;
     rc = read_xml(e, ncx->href, &d);
     if (rc == RG_ENOTFOUND) return RG_OK;
     if (rc) return rc;
@@ -544,11 +558,11 @@ static int check_drm(struct epub *e)
 {
     if (zip_name_locate(e->za, "META-INF/rights.xml", 0) >= 0)
         return rg_err_set(e->err, RG_EUNSUPPORTED, "EPUB: DRM-protected (rights.xml)");
-    char *data;
-    size_t len;
+    char *data = NULL;
+    size_t len = 0;
     int rc = read_entry(e, "META-INF/encryption.xml", &data, &len);
     if (rc == RG_ENOTFOUND) return RG_OK;
-    if (rc) return rc;
+    if (rc || !data) return rc ? rc : RG_ENOMEM;
     bool drm = memmem(data, len, "xmlenc#aes", 10) || memmem(data, len, "xmlenc#kw-", 10) ||
                memmem(data, len, "xmlenc#tripledes", 16);
     rg_free(data);
@@ -557,7 +571,7 @@ static int check_drm(struct epub *e)
 
 static char *container_rootfile(struct epub *e, int *rc)
 {
-    xmlDocPtr d;
+    xmlDocPtr d = NULL;
     *rc = read_xml(e, "META-INF/container.xml", &d);
     if (*rc) return NULL;
     char *path = NULL;
@@ -569,7 +583,8 @@ static char *container_rootfile(struct epub *e, int *rc)
         rg_free(mt);
     }
     xmlFreeDoc(d);
-    if (!path) *rc = rg_err_set(e->err, RG_EFORMAT, "EPUB: container.xml names no package");
+    if (!path)
+        *rc = rg_err_set(e->err, RG_EFORMAT, "EPUB: container.xml names no package");
     else if (!name_safe(path)) {
         rg_free(path);
         path = NULL;
@@ -586,8 +601,8 @@ static int read_parts(struct epub *e, struct rg_docb *b, struct pkg *p)
         if (!it || !it->type ||
             (strcmp(it->type, "application/xhtml+xml") && strcmp(it->type, "text/html")))
             continue;
-        char *data;
-        size_t len;
+        char *data = NULL;
+        size_t len = 0;
         int rc = read_entry(e, it->href, &data, &len);
         if (rc == RG_ENOTFOUND) continue; /* a spine item missing from the zip */
         if (rc) return rc;
@@ -609,7 +624,8 @@ static int read_parts(struct epub *e, struct rg_docb *b, struct pkg *p)
                     rc = RG_ENOMEM;
                     break;
                 }
-                anchors[na++] = (struct rg_doc_anchor){p->toc[t].frag, p->toc[t].title, p->toc[t].level, false};
+                anchors[na++] =
+                    (struct rg_doc_anchor){p->toc[t].frag, p->toc[t].title, p->toc[t].level, false};
             }
         }
         if (rc >= 0) rc = rg_doc_html_blocks(b, data, len, false, base, anchors, na);

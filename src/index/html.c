@@ -37,8 +37,14 @@ struct html_state {
 };
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-static void xml_init(void) { xmlInitParser(); }
-void rg_doc_xml_init(void) { pthread_once(&xml_once, xml_init); }
+static void xml_init(void)
+{
+    xmlInitParser();
+}
+void rg_doc_xml_init(void)
+{
+    pthread_once(&xml_once, xml_init);
+}
 
 static int64_t pos_now(struct html_state *s)
 {
@@ -53,7 +59,8 @@ static int64_t tag_start(struct html_state *s, int64_t pos)
 {
     if (pos <= 0) return pos;
     int64_t i = pos - 1, stop = pos > 65536 ? pos - 65536 : 0;
-    while (i > stop && s->data[i] != '<') i--;
+    while (i > stop && s->data[i] != '<')
+        i--;
     return s->data[i] == '<' ? i : pos;
 }
 
@@ -67,9 +74,9 @@ static void flush(struct html_state *s, int64_t end)
 {
     if (s->rc) return;
     if (s->text.len) {
-        enum rg_doc_block_kind k = s->table ? RG_DOC_BLOCK_TABLE
-                                   : s->pre ? RG_DOC_BLOCK_CODE
-                                   : s->li  ? RG_DOC_BLOCK_LIST_ITEM
+        enum rg_doc_block_kind k = s->table   ? RG_DOC_BLOCK_TABLE
+                                   : s->pre   ? RG_DOC_BLOCK_CODE
+                                   : s->li    ? RG_DOC_BLOCK_LIST_ITEM
                                    : s->quote ? RG_DOC_BLOCK_QUOTE
                                               : RG_DOC_BLOCK_PARAGRAPH;
         int rc = rg_docb_block(s->b, k, s->text.data, s->text.len, s->s0, end);
@@ -80,18 +87,32 @@ static void flush(struct html_state *s, int64_t end)
     s->boundary = end;
 }
 
-enum tag_class { T_INLINE, T_BLOCK, T_SKIP, T_HEAD, T_TITLE, T_PRE, T_LI, T_QUOTE, T_TABLE,
-                 T_TR, T_CELL, T_H, T_BR };
+enum tag_class {
+    T_INLINE,
+    T_BLOCK,
+    T_SKIP,
+    T_HEAD,
+    T_TITLE,
+    T_PRE,
+    T_LI,
+    T_QUOTE,
+    T_TABLE,
+    T_TR,
+    T_CELL,
+    T_H,
+    T_BR
+};
 
 static enum tag_class classify(const char *n, int *level)
 {
     static const char *const block[] = {
-        "p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "dt", "dd",
-        "ul", "ol", "dl", "address", "hr", "figure", "figcaption", "caption", "body", "html",
-        "center", "details", "summary", "legend", "fieldset", "hgroup", "menu"};
-    static const char *const skip[] = {"script", "style", "template", "noscript", "select",
-                                       "option", "textarea", "button", "svg", "iframe",
-                                       "object", "embed", "canvas", "math"};
+        "p",       "div",     "section", "article",    "header",   "footer", "main",
+        "aside",   "nav",     "dt",      "dd",         "ul",       "ol",     "dl",
+        "address", "hr",      "figure",  "figcaption", "caption",  "body",   "html",
+        "center",  "details", "summary", "legend",     "fieldset", "hgroup", "menu"};
+    static const char *const skip[] = {"script", "style",    "template", "noscript", "select",
+                                       "option", "textarea", "button",   "svg",      "iframe",
+                                       "object", "embed",    "canvas",   "math"};
     if ((n[0] == 'h' || n[0] == 'H') && n[1] >= '1' && n[1] <= '6' && !n[2]) {
         *level = n[1] - '0';
         return T_H;
@@ -115,14 +136,17 @@ static enum tag_class classify(const char *n, int *level)
 static void append(struct html_state *s, const char *t, size_t n)
 {
     int rc = rg_buf_append(&s->text, t, n);
-    if (rc == RG_ETOOBIG) fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "block over max_text_bytes"));
-    else if (rc) fail(s, rg_err_set(s->b->err, RG_ENOMEM, "out of memory"));
+    if (rc == RG_ETOOBIG)
+        fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "block over max_text_bytes"));
+    else if (rc)
+        fail(s, rg_err_set(s->b->err, RG_ENOMEM, "out of memory"));
 }
 
 static const char *attr(const xmlChar **atts, const char *name)
 {
     for (size_t i = 0; atts && atts[i]; i += 2)
-        if (!strcasecmp((const char *)atts[i], name)) return atts[i + 1] ? (const char *)atts[i + 1] : "";
+        if (!strcasecmp((const char *)atts[i], name))
+            return atts[i + 1] ? (const char *)atts[i + 1] : "";
     return NULL;
 }
 
@@ -149,8 +173,8 @@ static void on_start(void *user, const xmlChar *name_x, const xmlChar **atts)
     if (s->meta && !strcasecmp(name, "meta")) {
         const char *n = attr(atts, "name"), *content = attr(atts, "content");
         if (n && content && (!strcasecmp(n, "author") || !strcasecmp(n, "dc.creator"))) {
-            int rc = rg_docb_meta_append(s->b, &s->b->doc->meta.authors, "; ", content,
-                                         strlen(content));
+            int rc =
+                rg_docb_meta_append(s->b, &s->b->doc->meta.authors, "; ", content, strlen(content));
             if (rc) fail(s, rc);
         }
     }
@@ -188,9 +212,12 @@ static void on_start(void *user, const xmlChar *name_x, const xmlChar **atts)
     if (c == T_INLINE) return;
     int64_t here = pos_now(s), start = here >= 0 ? tag_start(s, here) : -1;
     if (s->table) { /* inside a table everything is rows and cells */
-        if (c == T_TR) s->cells = 0;
-        else if (c == T_CELL && s->cells++ > 0) append(s, " | ", 3);
-        else if (c == T_TABLE) s->table++;
+        if (c == T_TR)
+            s->cells = 0;
+        else if (c == T_CELL && s->cells++ > 0)
+            append(s, " | ", 3);
+        else if (c == T_TABLE)
+            s->table++;
         return;
     }
     flush(s, start);
@@ -205,7 +232,10 @@ static void on_start(void *user, const xmlChar *name_x, const xmlChar **atts)
     }
 }
 
-static void dec(int *v) { if (*v > 0) (*v)--; }
+static void dec(int *v)
+{
+    if (*v > 0) (*v)--;
+}
 
 /* true when text (before cleaning) is the current section's title, letter case aside. */
 static bool same_title(struct html_state *s, const char *t, size_t n)
@@ -244,7 +274,8 @@ static void on_end(void *user, const xmlChar *name_x)
     if (s->skip || c == T_INLINE || c == T_BR) return;
     int64_t here = pos_now(s);
     if (s->table) {
-        if (c == T_TR) append(s, "\n", 1);
+        if (c == T_TR)
+            append(s, "\n", 1);
         else if (c == T_TABLE && s->table == 1) {
             flush(s, here); /* still a table while it flushes */
             s->table = 0;
@@ -298,16 +329,25 @@ static void on_chars(void *user, const xmlChar *ch, int n)
     append(s, (const char *)ch, (size_t)n);
 }
 
-static void quiet(void *ctx, const char *msg, ...) { (void)ctx, (void)msg; }
+static void quiet(void *ctx, const char *msg, ...)
+{
+    (void)ctx, (void)msg;
+}
 
-int rg_doc_html_blocks(struct rg_docb *b, const char *data, size_t len, bool meta,
-                       int heading_base, struct rg_doc_anchor *anchors, size_t n_anchors)
+int rg_doc_html_blocks(struct rg_docb *b, const char *data, size_t len, bool meta, int heading_base,
+                       struct rg_doc_anchor *anchors, size_t n_anchors)
 {
     rg_doc_xml_init();
     if (len > (size_t)INT32_MAX) return rg_err_set(b->err, RG_ETOOBIG, "HTML over 2 GiB");
-    struct html_state s = {.b = b, .data = data, .len = len, .meta = meta,
-                           .heading_base = heading_base, .s0 = -1, .boundary = 0,
-                           .anchors = anchors, .n_anchors = n_anchors};
+    struct html_state s = {.b = b,
+                           .data = data,
+                           .len = len,
+                           .meta = meta,
+                           .heading_base = heading_base,
+                           .s0 = -1,
+                           .boundary = 0,
+                           .anchors = anchors,
+                           .n_anchors = n_anchors};
     rg_buf_init(&s.text, (size_t)b->lim->max_text_bytes);
     rg_buf_init(&s.title, 4096);
     htmlSAXHandler sax;

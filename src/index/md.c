@@ -22,14 +22,14 @@ struct md_state {
     struct rg_docb *b;
     const char *base; /* input start, for offsets */
     size_t base_len;
-    size_t off;       /* offset of base in the file (after front matter) */
+    size_t off; /* offset of base in the file (after front matter) */
     struct rg_buf text;
-    int64_t s0, s1;   /* source range of the text gathered so far */
+    int64_t s0, s1; /* source range of the text gathered so far */
     MD_BLOCKTYPE stack[MD_STACK];
-    int depth;        /* entries used; deeper nesting is counted, not stored */
-    int table;        /* inside a table */
-    int cells;        /* cells so far in the current row */
-    int h_level;      /* inside a heading of this level, 0 otherwise */
+    int depth;   /* entries used; deeper nesting is counted, not stored */
+    int table;   /* inside a table */
+    int cells;   /* cells so far in the current row */
+    int h_level; /* inside a heading of this level, 0 otherwise */
     int rc;
 };
 
@@ -50,10 +50,14 @@ static int flush(struct md_state *s)
 {
     if (!s->text.len) return 0;
     enum rg_doc_block_kind k = RG_DOC_BLOCK_PARAGRAPH;
-    if (s->table) k = RG_DOC_BLOCK_TABLE;
-    else if (in_stack(s, MD_BLOCK_CODE)) k = RG_DOC_BLOCK_CODE;
-    else if (in_stack(s, MD_BLOCK_LI)) k = RG_DOC_BLOCK_LIST_ITEM;
-    else if (in_stack(s, MD_BLOCK_QUOTE)) k = RG_DOC_BLOCK_QUOTE;
+    if (s->table)
+        k = RG_DOC_BLOCK_TABLE;
+    else if (in_stack(s, MD_BLOCK_CODE))
+        k = RG_DOC_BLOCK_CODE;
+    else if (in_stack(s, MD_BLOCK_LI))
+        k = RG_DOC_BLOCK_LIST_ITEM;
+    else if (in_stack(s, MD_BLOCK_QUOTE))
+        k = RG_DOC_BLOCK_QUOTE;
     int64_t a = s->s0 >= 0 ? s->s0 + (int64_t)s->off : -1;
     int64_t e = s->s1 >= 0 ? s->s1 + (int64_t)s->off : -1;
     int rc = rg_docb_block(s->b, k, s->text.data, s->text.len, a, e);
@@ -65,7 +69,8 @@ static int flush(struct md_state *s)
 /* Maps a buffer append's failure to the parse's error. */
 static int buf_fail(struct md_state *s, int rc)
 {
-    if (rc == RG_ETOOBIG) return md_fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "block over max_text_bytes"));
+    if (rc == RG_ETOOBIG)
+        return md_fail(s, rg_err_set(s->b->err, RG_ETOOBIG, "block over max_text_bytes"));
     return md_fail(s, rg_err_set(s->b->err, RG_ENOMEM, "out of memory"));
 }
 
@@ -114,17 +119,24 @@ static int leave_block(MD_BLOCKTYPE t, void *detail, void *user)
     return 0;
 }
 
-static int enter_span(MD_SPANTYPE t, void *d, void *u) { return 0; }
-static int leave_span(MD_SPANTYPE t, void *d, void *u) { return 0; }
+static int enter_span(MD_SPANTYPE t, void *d, void *u)
+{
+    return 0;
+}
+static int leave_span(MD_SPANTYPE t, void *d, void *u)
+{
+    return 0;
+}
 
 /* The few named entities worth decoding, and numeric ones. */
 static int append_entity(struct rg_buf *b, const char *t, size_t n)
 {
     static const struct {
         const char *name, *utf8;
-    } named[] = {{"&amp;", "&"},  {"&lt;", "<"},   {"&gt;", ">"},     {"&quot;", "\""},
-                 {"&apos;", "'"}, {"&nbsp;", " "}, {"&mdash;", "\u2014"}, {"&ndash;", "\u2013"},
-                 {"&hellip;", "\u2026"}, {"&copy;", "\u00a9"}};
+    } named[] = {{"&amp;", "&"},        {"&lt;", "<"},         {"&gt;", ">"},
+                 {"&quot;", "\""},      {"&apos;", "'"},       {"&nbsp;", " "},
+                 {"&mdash;", "\u2014"}, {"&ndash;", "\u2013"}, {"&hellip;", "\u2026"},
+                 {"&copy;", "\u00a9"}};
     for (size_t i = 0; i < RG_ARRAY_LEN(named); i++)
         if (strlen(named[i].name) == n && memcmp(named[i].name, t, n) == 0)
             return rg_buf_append_str(b, named[i].utf8);
@@ -133,13 +145,16 @@ static int append_entity(struct rg_buf *b, const char *t, size_t n)
         bool hex = t[2] == 'x' || t[2] == 'X';
         for (size_t i = hex ? 3 : 2; i + 1 < n && cp <= 0x10FFFF; i++)
             cp = cp * (hex ? 16 : 10) +
-                 (unsigned long)(isdigit((unsigned char)t[i]) ? t[i] - '0'
-                                                              : (tolower((unsigned char)t[i]) - 'a' + 10));
+                 (unsigned long)(isdigit((unsigned char)t[i])
+                                     ? t[i] - '0'
+                                     : (tolower((unsigned char)t[i]) - 'a' + 10));
         if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
         char u[4];
         size_t l;
-        if (cp < 0x80) u[0] = (char)cp, l = 1;
-        else if (cp < 0x800) u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), l = 2;
+        if (cp < 0x80)
+            u[0] = (char)cp, l = 1;
+        else if (cp < 0x800)
+            u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), l = 2;
         else if (cp < 0x10000)
             u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)),
             u[2] = (char)(0x80 | (cp & 0x3F)), l = 3;
@@ -188,9 +203,12 @@ static bool next_line(const char **p, const char *end, const char **line, size_t
 
 static void trim(const char **s, size_t *n)
 {
-    while (*n && isspace((unsigned char)**s)) (*s)++, (*n)--;
-    while (*n && isspace((unsigned char)(*s)[*n - 1])) (*n)--;
-    if (*n >= 2 && (((*s)[0] == '"' && (*s)[*n - 1] == '"') || ((*s)[0] == '\'' && (*s)[*n - 1] == '\'')))
+    while (*n && isspace((unsigned char)**s))
+        (*s)++, (*n)--;
+    while (*n && isspace((unsigned char)(*s)[*n - 1]))
+        (*n)--;
+    if (*n >= 2 &&
+        (((*s)[0] == '"' && (*s)[*n - 1] == '"') || ((*s)[0] == '\'' && (*s)[*n - 1] == '\'')))
         (*s)++, *n -= 2;
 }
 
@@ -291,7 +309,8 @@ int rg_doc_parse_md_mem(const char *data, size_t len, const struct rg_doc_limits
         rg_docb_fail(&b);
         return rc;
     }
-    struct md_state s = {.b = &b, .base = data + fm, .base_len = len - fm, .off = fm, .s0 = -1, .s1 = -1};
+    struct md_state s = {
+        .b = &b, .base = data + fm, .base_len = len - fm, .off = fm, .s0 = -1, .s1 = -1};
     rg_buf_init(&s.text, (size_t)lim->max_text_bytes);
     MD_PARSER p = {
         .flags = MD_DIALECT_GITHUB | MD_FLAG_COLLAPSEWHITESPACE,

@@ -66,7 +66,8 @@ static void walk_outline(PopplerDocument *doc, PopplerIndexIter *it, int level, 
 
 static bool sentence_end(const char *l, size_t n)
 {
-    while (n && (l[n - 1] == ' ' || l[n - 1] == '\t')) n--;
+    while (n && (l[n - 1] == ' ' || l[n - 1] == '\t'))
+        n--;
     if (!n) return false;
     char c = l[n - 1];
     return c == '.' || c == '!' || c == '?' || c == ':' || c == '"';
@@ -87,7 +88,8 @@ static int page_blocks(struct rg_docb *b, const char *t)
         const char *nl = i < len ? memchr(t + i, '\n', len - i) : NULL;
         size_t e = nl ? (size_t)(nl - t) : len, l = e - i;
         bool blank = true;
-        for (size_t k = i; k < e && blank; k++) blank = t[k] == ' ' || t[k] == '\t' || t[k] == '\f';
+        for (size_t k = i; k < e && blank; k++)
+            blank = t[k] == ' ' || t[k] == '\t' || t[k] == '\f';
         bool ends = blank || e >= len || (sentence_end(t + i, l) && l * 10 < maxl * 8);
         if (ends) {
             size_t pe = blank ? i : e;
@@ -122,9 +124,12 @@ int rg_doc_parse_pdf_mem(const void *data, size_t len, const struct rg_doc_limit
     }
     struct rg_doc_meta *m = &b.doc->meta;
     char *s;
-    if (!rc && (s = poppler_document_get_title(doc))) rc = rg_docb_meta(&b, &m->title, s, strlen(s)), g_free(s);
-    if (!rc && (s = poppler_document_get_author(doc))) rc = rg_docb_meta(&b, &m->authors, s, strlen(s)), g_free(s);
-    if (!rc && (s = poppler_document_get_keywords(doc))) rc = rg_docb_meta(&b, &m->tags, s, strlen(s)), g_free(s);
+    if (!rc && (s = poppler_document_get_title(doc)))
+        rc = rg_docb_meta(&b, &m->title, s, strlen(s)), g_free(s);
+    if (!rc && (s = poppler_document_get_author(doc)))
+        rc = rg_docb_meta(&b, &m->authors, s, strlen(s)), g_free(s);
+    if (!rc && (s = poppler_document_get_keywords(doc)))
+        rc = rg_docb_meta(&b, &m->tags, s, strlen(s)), g_free(s);
 
     struct outline o = {0};
     PopplerIndexIter *it = poppler_index_iter_new(doc);
@@ -148,7 +153,8 @@ int rg_doc_parse_pdf_mem(const void *data, size_t len, const struct rg_doc_limit
         g_free(text);
         g_object_unref(page);
     }
-    for (size_t i = 0; i < o.n; i++) rg_free(o.e[i].title);
+    for (size_t i = 0; i < o.n; i++)
+        rg_free(o.e[i].title);
     rg_free(o.e);
     g_object_unref(doc);
     g_bytes_unref(bytes);

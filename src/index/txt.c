@@ -26,11 +26,14 @@ static int to_utf8(struct rg_buf *b, const unsigned char *t, size_t len, enum en
     if (e == ENC_UTF8) return rg_buf_append(b, t, len);
     for (size_t i = 0; i < len; i++) {
         unsigned cp = t[i];
-        if (cp >= 0x80 && cp < 0xA0 && e == ENC_CP1252) cp = cp1252_high[cp - 0x80] ? cp1252_high[cp - 0x80] : 0xFFFD;
+        if (cp >= 0x80 && cp < 0xA0 && e == ENC_CP1252)
+            cp = cp1252_high[cp - 0x80] ? cp1252_high[cp - 0x80] : 0xFFFD;
         char u[3];
         size_t n;
-        if (cp < 0x80) u[0] = (char)cp, n = 1;
-        else if (cp < 0x800) u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
+        if (cp < 0x80)
+            u[0] = (char)cp, n = 1;
+        else if (cp < 0x800)
+            u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
         else
             u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)),
             u[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
@@ -73,7 +76,8 @@ int rg_doc_parse_text_mem(const char *data, size_t len, const struct rg_doc_limi
     bool in_para = false;
     while (!rc && i <= len) {
         size_t eol = i;
-        while (eol < len && data[eol] != '\n') eol++;
+        while (eol < len && data[eol] != '\n')
+            eol++;
         bool blank = blank_line(data + i, eol - i);
         if (!blank && !in_para) in_para = true, pstart = i;
         if ((blank || eol >= len) && in_para) {

@@ -51,7 +51,10 @@ extern "C" uint64_t rg_zim_entry_count(const struct rg_zim *z)
     }
 }
 
-extern "C" const char *rg_zim_language(const struct rg_zim *z) { return z->language.c_str(); }
+extern "C" const char *rg_zim_language(const struct rg_zim *z)
+{
+    return z->language.c_str();
+}
 
 extern "C" int rg_zim_next(struct rg_zim *z, uint64_t max_bytes, struct rg_zim_article *a,
                            char *err, size_t errsz)
@@ -87,4 +90,7 @@ extern "C" int rg_zim_next(struct rg_zim *z, uint64_t max_bytes, struct rg_zim_a
     return -1;
 }
 
-extern "C" void rg_zim_close(struct rg_zim *z) { delete z; }
+extern "C" void rg_zim_close(struct rg_zim *z)
+{
+    delete z;
+}

@@ -20,7 +20,7 @@ struct rg_zim_article {
     const char *path, *title; /* valid until the next rg_zim_next or rg_zim_close */
     const char *data;         /* the article's HTML, len bytes; NULL when too_big */
     size_t len;
-    int too_big;              /* the article is over max_bytes and was not read */
+    int too_big; /* the article is over max_bytes and was not read */
 };
 
 /* Opens path; NULL with a message in err (errsz bytes) on failure. */

@@ -20,7 +20,8 @@ static int on_doc(struct rg_doc *d, void *user)
     for (size_t i = 0; i < d->n_sections; i++)
         if (d->sections[i].parent >= (int)i) __builtin_trap();
     for (size_t i = 0; i < d->n_blocks; i++)
-        if (strlen(d->blocks[i].text) != d->blocks[i].text_len || d->blocks[i].section >= (int)d->n_sections)
+        if (strlen(d->blocks[i].text) != d->blocks[i].text_len ||
+            d->blocks[i].section >= (int)d->n_sections)
             __builtin_trap();
     struct rg_chunk_params p;
     rg_chunk_default_params(&p);
@@ -29,7 +30,8 @@ static int on_doc(struct rg_doc *d, void *user)
     struct rg_chunks c;
     if (rg_chunk_doc(d, &p, &c, NULL) == RG_OK)
         for (size_t i = 0; i < c.n; i++)
-            if (c.items[i].tokens > p.max_tokens || c.items[i].last_block >= d->n_blocks) __builtin_trap();
+            if (c.items[i].tokens > p.max_tokens || c.items[i].last_block >= d->n_blocks)
+                __builtin_trap();
     rg_chunks_free(&c);
     rg_doc_free(d);
     return 0;

@@ -14,16 +14,26 @@
 #include "common/err.h"
 #include "index/doc.h"
 
-/* A fresh directory under TMPDIR for this process. */
+static char tmp_dir_path[256];
+
+static inline void tmp_dir_remove(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir_path);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir_path);
+}
+
+/* A fresh directory under TMPDIR for this process, removed at exit. */
 static inline const char *tmp_dir(void)
 {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!tmp_dir_path[0]) {
         const char *t = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/rg_index_test_XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(dir)) return "/tmp";
+        snprintf(tmp_dir_path, sizeof tmp_dir_path, "%s/rg_index_test_XXXXXX",
+                 t && *t ? t : "/tmp");
+        if (!mkdtemp(tmp_dir_path)) return "/tmp";
+        atexit(tmp_dir_remove);
     }
-    return dir;
+    return tmp_dir_path;
 }
 
 static inline const char *tmp_path(char *buf, size_t n, const char *name)
@@ -58,7 +68,8 @@ static inline void write_zip(const char *path, const struct entry *e, size_t n)
         assert_non_null(s);
         zip_int64_t idx = zip_file_add(z, e[i].name, s, ZIP_FL_OVERWRITE);
         assert_true(idx >= 0);
-        if (!strcmp(e[i].name, "mimetype")) zip_set_file_compression(z, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
+        if (!strcmp(e[i].name, "mimetype"))
+            zip_set_file_compression(z, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
     }
     assert_int_equal(zip_close(z), 0);
 }
@@ -77,14 +88,17 @@ struct docs {
 static inline int collect(struct rg_doc *doc, void *user)
 {
     struct docs *ds = user;
-    if (ds->n < 16) ds->d[ds->n++] = doc;
-    else rg_doc_free(doc);
+    if (ds->n < 16)
+        ds->d[ds->n++] = doc;
+    else
+        rg_doc_free(doc);
     return 0;
 }
 
 static inline void docs_free(struct docs *ds)
 {
-    for (size_t i = 0; i < ds->n; i++) rg_doc_free(ds->d[i]);
+    for (size_t i = 0; i < ds->n; i++)
+        rg_doc_free(ds->d[i]);
     ds->n = 0;
 }
 
@@ -104,7 +118,8 @@ static inline long find_section(const struct rg_doc *d, const char *title)
 }
 
 /* Asserts that source[src_start, src_end) of block bi holds needle. */
-static inline void assert_src_has(const struct rg_doc *d, long bi, const char *source, const char *needle)
+static inline void assert_src_has(const struct rg_doc *d, long bi, const char *source,
+                                  const char *needle)
 {
     assert_true(bi >= 0);
     const struct rg_doc_block *b = &d->blocks[bi];
@@ -125,15 +140,16 @@ static inline uint32_t crc32_of(const unsigned char *p, size_t n, uint32_t c)
     c = ~c;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
-        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0xEDB88320u : c >> 1;
     }
     return ~c;
 }
 
 static inline void be32(unsigned char *p, uint32_t v)
 {
-    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8),
-    p[3] = (unsigned char)v;
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16),
+    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
 }
 
 /* A 48x48 grey RGB PNG, zlib data in one stored block (no compressor needed). */
@@ -141,7 +157,8 @@ static inline void write_png48(const char *path)
 {
     enum { W = 48, ROW = 1 + W * 3, RAW = ROW * W };
     static unsigned char raw[RAW];
-    for (size_t i = 0; i < RAW; i++) raw[i] = i % ROW == 0 ? 0 : 0x80;
+    for (size_t i = 0; i < RAW; i++)
+        raw[i] = i % ROW == 0 ? 0 : 0x80;
     static unsigned char png[8 + 25 + 12 + 2 + 5 + RAW + 4 + 12];
     size_t n = 0;
     memcpy(png, "\x89PNG\r\n\x1a\n", 8), n = 8;
@@ -160,7 +177,8 @@ static inline void write_png48(const char *path)
     png[n++] = ((~RAW) >> 8) & 0xFF;
     memcpy(png + n, raw, RAW), n += RAW;
     uint32_t a = 1, b = 0;
-    for (size_t i = 0; i < RAW; i++) a = (a + raw[i]) % 65521, b = (b + a) % 65521;
+    for (size_t i = 0; i < RAW; i++)
+        a = (a + raw[i]) % 65521, b = (b + a) % 65521;
     be32(png + n, (b << 16) | a), n += 4;
     be32(png + n, crc32_of(png + idat, n - idat, 0)), n += 4;
     be32(png + n, 0), n += 4;

@@ -24,14 +24,17 @@ static struct rg_doc *md(const char *s)
 /* Next word of s at *i (spaces skipped); its length, 0 at the end. */
 static size_t next_word(const char *s, size_t n, size_t *i)
 {
-    while (*i < n && (s[*i] == ' ' || s[*i] == '\n')) (*i)++;
+    while (*i < n && (s[*i] == ' ' || s[*i] == '\n'))
+        (*i)++;
     size_t st = *i;
-    while (*i < n && s[*i] != ' ' && s[*i] != '\n') (*i)++;
+    while (*i < n && s[*i] != ' ' && s[*i] != '\n')
+        (*i)++;
     return *i - st;
 }
 
 /* The invariants every chunking must keep. */
-static void check_chunks(const struct rg_doc *d, const struct rg_chunks *c, size_t max, size_t overlap)
+static void check_chunks(const struct rg_doc *d, const struct rg_chunks *c, size_t max,
+                         size_t overlap)
 {
     assert_true(c->n > 0);
     /* words of the document, in order, must equal the words of the chunks' own texts */
@@ -47,13 +50,14 @@ static void check_chunks(const struct rg_doc *d, const struct rg_chunks *c, size
             assert_int_equal(d->blocks[b].section, ch->section); /* never across a section */
             assert_int_equal(d->blocks[b].part, ch->part);
         }
-        bool first_of_section = k == 0 || c->items[k - 1].section != ch->section ||
-                                c->items[k - 1].part != ch->part;
+        bool first_of_section =
+            k == 0 || c->items[k - 1].section != ch->section || c->items[k - 1].part != ch->part;
         if (first_of_section) assert_int_equal(ch->overlap_len, 0);
         if (ch->overlap_len) {
             const struct rg_chunk *prev = &c->items[k - 1];
             size_t ol = ch->overlap_len;
-            while (ol && (ch->text[ol - 1] == ' ' || ch->text[ol - 1] == '\n')) ol--;
+            while (ol && (ch->text[ol - 1] == ' ' || ch->text[ol - 1] == '\n'))
+                ol--;
             assert_true(ol <= prev->text_len);
             assert_memory_equal(ch->text, prev->text + prev->text_len - ol, ol);
             assert_true(rg_chunk_count_words(ch->text, ol, NULL) <= overlap);
@@ -61,16 +65,21 @@ static void check_chunks(const struct rg_doc *d, const struct rg_chunks *c, size
         /* own text starts at first_offset of first_block */
         const char *own = ch->text + ch->overlap_len;
         size_t own_len = ch->text_len - ch->overlap_len;
-        const struct rg_doc_block *fb = &d->blocks[ch->first_block], *lb = &d->blocks[ch->last_block];
+        const struct rg_doc_block *fb = &d->blocks[ch->first_block],
+                                  *lb = &d->blocks[ch->last_block];
         assert_true(ch->first_offset < fb->text_len);
         assert_true(ch->last_end <= lb->text_len);
         size_t w = 0, j = 0;
-        while (j < fb->text_len && fb->text[ch->first_offset + j] != ' ' && ch->first_offset + j < fb->text_len) j++;
+        while (j < fb->text_len && fb->text[ch->first_offset + j] != ' ' &&
+               ch->first_offset + j < fb->text_len)
+            j++;
         (void)w;
         assert_memory_equal(own, fb->text + ch->first_offset, RG_MIN(j, own_len));
         size_t tail = RG_MIN(ch->last_end, own_len);
         size_t t2 = 0;
-        while (t2 < tail && lb->text[ch->last_end - 1 - t2] != ' ' && lb->text[ch->last_end - 1 - t2] != '\n') t2++;
+        while (t2 < tail && lb->text[ch->last_end - 1 - t2] != ' ' &&
+               lb->text[ch->last_end - 1 - t2] != '\n')
+            t2++;
         assert_memory_equal(own + own_len - t2, lb->text + ch->last_end - t2, t2);
         /* word by word against the document */
         size_t i = 0;
@@ -111,7 +120,8 @@ static void test_structure_and_bounds(void **state)
     char src[20000] = "# Rivers\n\n";
     for (int p = 0; p < 12; p++) {
         char para[400];
-        snprintf(para, sizeof para, "Paragraph %d speaks of water. It has eleven more words in it for sure. ", p);
+        snprintf(para, sizeof para,
+                 "Paragraph %d speaks of water. It has eleven more words in it for sure. ", p);
         strcat(src, para);
         strcat(src, p % 3 == 2 ? "\n\n## Deltas\n\n" : "\n\n");
     }
@@ -150,7 +160,8 @@ static void test_sentences(void **state)
     (void)state;
     /* one paragraph of five 8-word sentences: cut at sentence ends */
     char src[1000] = "";
-    for (int i = 0; i < 5; i++) strcat(src, "One two three four five six seven eight. ");
+    for (int i = 0; i < 5; i++)
+        strcat(src, "One two three four five six seven eight. ");
     struct rg_doc *d = md(src);
     assert_int_equal(d->n_blocks, 1);
     struct rg_chunk_params p = {.max_tokens = 20, .overlap_tokens = 0};
@@ -179,7 +190,8 @@ static void test_long_word(void **state)
     (void)state;
     char src[3000];
     size_t k = 0;
-    for (int i = 0; i < 600; i++) memcpy(src + k, "\xc3\xa9", 2), k += 2; /* é x 600, no space */
+    for (int i = 0; i < 600; i++)
+        memcpy(src + k, "\xc3\xa9", 2), k += 2; /* é x 600, no space */
     src[k] = 0;
     struct rg_doc *d = md(src);
     struct rg_chunk_params p = {.max_tokens = 50, .overlap_tokens = 10, .count = count_bytes4};
@@ -257,7 +269,8 @@ static void test_alloc_failures(void **state)
 {
     (void)state;
     char src[4000] = "# A\n\n";
-    for (int i = 0; i < 20; i++) strcat(src, "Some words in a sentence. And more after it.\n\n");
+    for (int i = 0; i < 20; i++)
+        strcat(src, "Some words in a sentence. And more after it.\n\n");
     struct rg_doc *d = md(src);
     struct rg_chunk_params p = {.max_tokens = 9, .overlap_tokens = 3};
     int rc = RG_ENOMEM;
@@ -278,9 +291,12 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_structure_and_bounds), cmocka_unit_test(test_sentences),
-        cmocka_unit_test(test_long_word),            cmocka_unit_test(test_pages_and_parts),
-        cmocka_unit_test(test_params_and_empty),     cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_structure_and_bounds),
+        cmocka_unit_test(test_sentences),
+        cmocka_unit_test(test_long_word),
+        cmocka_unit_test(test_pages_and_parts),
+        cmocka_unit_test(test_params_and_empty),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -148,14 +148,18 @@ static void test_xml_entities(void **state)
     static const char opf_laughs[] =
         "<?xml version=\"1.0\"?>" LAUGHS
         "<package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">"
-        "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>&lol9;</dc:title></metadata>"
-        "<manifest><item id=\"a\" href=\"a.xhtml\" media-type=\"application/xhtml+xml\"/></manifest>"
+        "<metadata "
+        "xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>&lol9;</dc:title></metadata>"
+        "<manifest><item id=\"a\" href=\"a.xhtml\" "
+        "media-type=\"application/xhtml+xml\"/></manifest>"
         "<spine><itemref idref=\"a\"/></spine></package>";
     static const char opf_xxe[] =
         "<?xml version=\"1.0\"?>" XXE
         "<package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">"
-        "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>&xxe;</dc:title></metadata>"
-        "<manifest><item id=\"a\" href=\"a.xhtml\" media-type=\"application/xhtml+xml\"/></manifest>"
+        "<metadata "
+        "xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>&xxe;</dc:title></metadata>"
+        "<manifest><item id=\"a\" href=\"a.xhtml\" "
+        "media-type=\"application/xhtml+xml\"/></manifest>"
         "<spine><itemref idref=\"a\"/></spine></package>";
     const char *opfs[] = {opf_laughs, opf_xxe};
     for (size_t i = 0; i < 2; i++) {
@@ -169,9 +173,10 @@ static void test_xml_entities(void **state)
         assert_non_null(strstr(err, "entities"));
     }
     /* the same inside a chapter (read by the HTML parser): no expansion, no file read */
-    static const char ch_laughs[] = "<?xml version=\"1.0\"?>" LAUGHS
-                                    "<html><body><p>a &lol9; b</p></body></html>";
-    static const char ch_xxe[] = "<?xml version=\"1.0\"?>" XXE "<html><body><p>a &xxe; b</p></body></html>";
+    static const char ch_laughs[] =
+        "<?xml version=\"1.0\"?>" LAUGHS "<html><body><p>a &lol9; b</p></body></html>";
+    static const char ch_xxe[] =
+        "<?xml version=\"1.0\"?>" XXE "<html><body><p>a &xxe; b</p></body></html>";
     const char *chs[] = {ch_laughs, ch_xxe};
     for (size_t i = 0; i < 2; i++) {
         struct entry e[] = {{"mimetype", "application/epub+zip", 0},
@@ -190,8 +195,10 @@ static void test_xml_entities(void **state)
         assert_true(total < 4096);
         rg_doc_free(d);
         /* and as a plain HTML file */
-        assert_int_equal(rg_doc_load_mem(RG_DOC_FORMAT_HTML, chs[i], strlen(chs[i]), NULL, &d, err), RG_OK);
-        for (size_t k = 0; k < d->n_blocks; k++) assert_null(strstr(d->blocks[k].text, "root:"));
+        assert_int_equal(rg_doc_load_mem(RG_DOC_FORMAT_HTML, chs[i], strlen(chs[i]), NULL, &d, err),
+                         RG_OK);
+        for (size_t k = 0; k < d->n_blocks; k++)
+            assert_null(strstr(d->blocks[k].text, "root:"));
         rg_doc_free(d);
     }
 }
@@ -221,7 +228,8 @@ static void test_invalid_utf8(void **state)
     /* Markdown keeps UTF-8 it can and marks the rest */
     struct rg_doc *d;
     char err[RG_ERR_SIZE];
-    assert_int_equal(rg_doc_load_mem(RG_DOC_FORMAT_MARKDOWN, bad, sizeof bad - 1, NULL, &d, err), RG_OK);
+    assert_int_equal(rg_doc_load_mem(RG_DOC_FORMAT_MARKDOWN, bad, sizeof bad - 1, NULL, &d, err),
+                     RG_OK);
     assert_non_null(strstr(d->sections[0].title, "\xEF\xBF\xBD"));
     rg_doc_free(d);
 }
@@ -233,7 +241,8 @@ static void test_limits(void **state)
     size_t n = 4096;
     char *big = malloc(n);
     memset(big, 'a', n);
-    for (size_t i = 100; i < n; i += 100) big[i] = '\n', big[i - 1] = '\n';
+    for (size_t i = 100; i < n; i += 100)
+        big[i] = '\n', big[i - 1] = '\n';
     write_bytes(tmp_path(path, sizeof path, "big.txt"), big, n);
     struct rg_doc_limits lim = {.max_file_bytes = 1000};
     struct rg_doc *d;
@@ -249,16 +258,19 @@ static void test_limits(void **state)
     free(big);
     /* sections */
     char md[4000] = "";
-    for (int i = 0; i < 200; i++) strcat(md, "# h\n\n");
+    for (int i = 0; i < 200; i++)
+        strcat(md, "# h\n\n");
     lim = (struct rg_doc_limits){.max_sections = 50};
-    assert_int_equal(rg_doc_load_mem(RG_DOC_FORMAT_MARKDOWN, md, strlen(md), &lim, &d, err), RG_ETOOBIG);
+    assert_int_equal(rg_doc_load_mem(RG_DOC_FORMAT_MARKDOWN, md, strlen(md), &lim, &d, err),
+                     RG_ETOOBIG);
     assert_non_null(strstr(err, "max_sections"));
     /* nesting */
     size_t depth = 20000;
     char *deep = malloc(depth * 5 + 64);
     size_t k = 0;
     k += (size_t)sprintf(deep, "<html><body>");
-    for (size_t i = 0; i < depth; i++) memcpy(deep + k, "<div>", 5), k += 5;
+    for (size_t i = 0; i < depth; i++)
+        memcpy(deep + k, "<div>", 5), k += 5;
     k += (size_t)sprintf(deep + k, "deep");
     int rc = rg_doc_load_mem(RG_DOC_FORMAT_HTML, deep, k, NULL, &d, err);
     fprintf(stderr, "deep html: %d %s\n", rc, err);
@@ -266,7 +278,8 @@ static void test_limits(void **state)
     assert_non_null(strstr(err, "max_xml_depth"));
     /* deep Markdown quotes and lists: md4c copes, the result is safe */
     k = 0;
-    for (size_t i = 0; i < depth; i++) deep[k++] = '>';
+    for (size_t i = 0; i < depth; i++)
+        deep[k++] = '>';
     memcpy(deep + k, " x\n", 3), k += 3;
     rc = rg_doc_load_mem(RG_DOC_FORMAT_MARKDOWN, deep, k, NULL, &d, err);
     assert_true(rc == RG_OK || rc < 0);
@@ -314,12 +327,17 @@ static void test_truncated(void **state)
             write_bytes(cut, data, at);
             struct rg_doc *d = NULL;
             int rc = rg_doc_load_file(cut, NULL, &d, err);
-            if (rc) failures++;
-            else rg_doc_free(d);
+            if (rc)
+                failures++;
+            else
+                rg_doc_free(d);
             /* and from memory */
-            rc = rg_doc_load_mem(f == 0 ? RG_DOC_FORMAT_EPUB : RG_DOC_FORMAT_PDF, data, at, NULL, &d, err);
-            if (rc == RG_OK) rg_doc_free(d);
-            else assert_true(rc == RG_EFORMAT || rc == RG_ETOOBIG || rc == RG_EUNSUPPORTED);
+            rc = rg_doc_load_mem(f == 0 ? RG_DOC_FORMAT_EPUB : RG_DOC_FORMAT_PDF, data, at, NULL,
+                                 &d, err);
+            if (rc == RG_OK)
+                rg_doc_free(d);
+            else
+                assert_true(rc == RG_EFORMAT || rc == RG_ETOOBIG || rc == RG_EUNSUPPORTED);
             unlink(cut);
         }
         free(data);
@@ -361,7 +379,8 @@ static void test_garbage(void **state)
     struct rg_doc *d;
     unsigned char junk[4096];
     uint32_t x = 12345;
-    for (size_t i = 0; i < sizeof junk; i++) x = x * 1103515245u + 12345u, junk[i] = (unsigned char)(x >> 16);
+    for (size_t i = 0; i < sizeof junk; i++)
+        x = x * 1103515245u + 12345u, junk[i] = (unsigned char)(x >> 16);
     enum rg_doc_format fs[] = {RG_DOC_FORMAT_TEXT, RG_DOC_FORMAT_MARKDOWN, RG_DOC_FORMAT_HTML,
                                RG_DOC_FORMAT_EPUB, RG_DOC_FORMAT_PDF};
     for (size_t i = 0; i < RG_ARRAY_LEN(fs); i++) {
@@ -382,11 +401,16 @@ static void test_garbage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_baseline_epub), cmocka_unit_test(test_zip_bomb),
-        cmocka_unit_test(test_path_traversal), cmocka_unit_test(test_too_many_entries),
-        cmocka_unit_test(test_xml_entities),  cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_limits),        cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_drm),           cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_baseline_epub),
+        cmocka_unit_test(test_zip_bomb),
+        cmocka_unit_test(test_path_traversal),
+        cmocka_unit_test(test_too_many_entries),
+        cmocka_unit_test(test_xml_entities),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_drm),
+        cmocka_unit_test(test_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
