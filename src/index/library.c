@@ -34,6 +34,8 @@
 #define SCAN_DEPTH 64
 #define PAGE 1000
 #define VEC_SAVE_MS 10000
+#define MAX_CHUNKS 2000000    /* chunks of one file */
+#define MAX_TEXT (1024 << 20) /* bytes of one file's chunks */
 
 struct watched {
     int64_t folder_id, owner, collection;
@@ -309,6 +311,7 @@ struct gather {
     size_t n_keep, cap_keep;
     struct rg_doc *first; /* metadata */
     size_t n_docs;
+    size_t text_bytes; /* of the chunks so far: one file's chunks are stored in one go */
     char err[RG_ERR_SIZE];
     int (*progress)(struct gather *g, struct rg_doc *d);
     void *run;
@@ -363,6 +366,14 @@ static int gather_doc(struct rg_doc *d, void *user)
             }
             g->chunks = nc;
             g->cap = cap;
+        }
+        g->text_bytes += c->text_len;
+        if (g->n >= MAX_CHUNKS || g->text_bytes > MAX_TEXT) {
+            rc = rg_err_set(g->err, RG_ETOOBIG,
+                            "more than %d chunks or %d MiB of text in one file (a whole "
+                            "encyclopedia?): split it",
+                            MAX_CHUNKS, MAX_TEXT >> 20);
+            break;
         }
         clean_text(c->text, c->text_len);
         struct rg_db_chunk *o = &g->chunks[g->n];
@@ -621,7 +632,7 @@ int rg_library_index(struct rg_library *lib, int64_t owner, int64_t id,
         goto out;
     }
     if (rc) {
-        rc = doc_failed(lib, owner, id, derr[0] ? derr : g.err[0] ? g.err : rg_strerror(rc));
+        rc = doc_failed(lib, owner, id, g.err[0] ? g.err : derr[0] ? derr : rg_strerror(rc));
         goto out;
     }
     run_progress(&r, 0.3, "storing chunks", true);
@@ -1001,6 +1012,9 @@ static void on_paths(void *user, const char *const *paths, size_t n)
     struct folder_ctx f = {
         .lib = w->lib, .folder_id = w->folder_id, .owner = w->owner, .collection = w->collection};
     rg_strlcpy(f.root, w->root, sizeof f.root);
+    struct stat st;
+    if (stat(f.root, &st) != 0 || !S_ISDIR(st.st_mode))
+        return; /* the folder itself went away (an unmounted disk): keep its index */
     for (size_t i = 0; i < n; i++)
         reconcile(&f, paths[i], 1);
 }

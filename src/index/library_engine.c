@@ -2,7 +2,8 @@
  * The library's embedder over the engine (library.h): a session holds the
  * model (rg_engine_acquire), counts tokens with its tokenizer, and embeds a
  * batch as one RG_ENGINE_EMBED request at background priority, so indexing
- * runs between the interactive requests' steps.
+ * runs between the interactive requests' steps; a single text (a search
+ * query, or an indexing run's last odd chunk) goes at interactive priority.
  */
 #include <math.h>
 #include <string.h>
@@ -83,7 +84,10 @@ static int embed(void *user, const char *const *texts, const size_t *lens, size_
     if (rc == RG_OK && !got) rc = rg_err_set(err, RG_ENOMEM, "out of memory");
     if (rc == RG_OK) {
         struct rg_engine_request er = {.kind = RG_ENGINE_EMBED,
-                                       .priority = RG_ENGINE_BACKGROUND,
+                                       /* one text is a search query, which someone waits
+                                        * for; batches are indexing */
+                                       .priority =
+                                           n == 1 ? RG_ENGINE_INTERACTIVE : RG_ENGINE_BACKGROUND,
                                        .log_id = "library.embed",
                                        .tokens = (const int32_t *const *)toks,
                                        .n_tokens = nt,

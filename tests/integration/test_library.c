@@ -107,6 +107,8 @@ static const char *signup(struct rg_server *s, const char *email, int slot)
 }
 
 /* Uploads data as a raw body named name; the new document's id. */
+static int64_t last_job; /* the job of the last upload */
+
 static int64_t upload(struct rg_server *s, const char *tok, const char *name, const void *data,
                       size_t len)
 {
@@ -120,7 +122,8 @@ static int64_t upload(struct rg_server *s, const char *tok, const char *name, co
     assert_non_null(o);
     int64_t id = json_integer_value(json_object_get(o, "id"));
     assert_true(id > 0);
-    assert_true(json_integer_value(json_object_get(o, "job_id")) > 0);
+    last_job = json_integer_value(json_object_get(o, "job_id"));
+    assert_true(last_job > 0);
     json_decref(o);
     return id;
 }
@@ -275,6 +278,7 @@ static void test_upload_and_search(void **state)
                       "zanzibarite glints on the beach at low tide.\n\n## Cliffs\n\nPuffins "
                       "nest here.\n";
     int64_t md_id = upload(&s, admin, "notes.md", md, sizeof md - 1);
+    int64_t md_job = last_job;
     size_t elen = 0;
     char dir[] = "/tmp/rg_lib_XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -287,7 +291,21 @@ static void test_upload_and_search(void **state)
     assert_string_equal(stv, "ready");
     assert_true(json_integer_value(json_object_get(doc, "chunks")) >= 1);
     assert_string_equal(json_string_value(json_object_get(doc, "format")), "markdown");
+    assert_true(json_real_value(json_object_get(doc, "progress")) == 1.0);
     json_decref(doc);
+    char jpath[64]; /* the indexing job ran to its end with its progress */
+    snprintf(jpath, sizeof jpath, "/jobs/%lld", (long long)md_job);
+    for (double end = now_s() + 10;; sleep_ms(50)) {
+        json_t *j = call(&s, "GET", jpath, admin, NULL, 200);
+        bool done = !strcmp(json_string_value(json_object_get(j, "state")), "done");
+        if (done) {
+            assert_string_equal(json_string_value(json_object_get(j, "kind")), "library.index");
+            assert_true(json_real_value(json_object_get(j, "progress")) == 1.0);
+        }
+        json_decref(j);
+        if (done) break;
+        if (now_s() > end) fail_msg("the index job did not end");
+    }
     wait_done(&s, admin, ep_id, stv, sizeof stv, &doc);
     assert_string_equal(stv, "ready");
     assert_string_equal(json_string_value(json_object_get(doc, "title")), "A Test Book");
@@ -333,6 +351,26 @@ static void test_upload_and_search(void **state)
     o = call(&s, "GET", "/library/documents", other, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(o, "documents")), 0);
     json_decref(o);
+    /* a collection an admin publishes is readable, not writable, by everyone */
+    assert_int_equal(
+        status_of(&s, "POST", "/library/collections", other, "{\"name\":\"Mine\",\"shared\":true}"),
+        403);
+    json_t *col = call(&s, "POST", "/library/collections", admin,
+                       "{\"name\":\"Reference\",\"shared\":true}", 201);
+    int64_t col_id = json_integer_value(json_object_get(col, "id"));
+    json_decref(col);
+    char up[120];
+    snprintf(up, sizeof up, "ref.md&collection=%lld", (long long)col_id);
+    const char ref[] = "# Atlas\n\nThe sharedword is for everyone.\n";
+    int64_t ref_id = upload(&s, admin, up, ref, sizeof ref - 1);
+    wait_done(&s, admin, ref_id, stv, sizeof stv, NULL);
+    assert_string_equal(stv, "ready");
+    assert_int_equal(hits(&s, other, "sharedword", NULL, 0), 1);
+    snprintf(path, sizeof path, "/library/documents/%lld", (long long)ref_id);
+    assert_int_equal(status_of(&s, "GET", path, other, NULL), 200);
+    assert_int_equal(status_of(&s, "DELETE", path, other, NULL), 403);
+    snprintf(path, sizeof path, "/library/collections/%lld", (long long)col_id);
+    assert_int_equal(status_of(&s, "PATCH", path, other, "{\"name\":\"Taken\"}"), 403);
     /* folders are the admin's */
     assert_int_equal(status_of(&s, "POST", "/library/folders", other, "{\"path\":\"/tmp\"}"), 403);
 
