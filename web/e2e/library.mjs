@@ -7,7 +7,9 @@
 // in error with its reason; search a word of the book and see it marked (and
 // the book's "<i>" shown as text, not markup); open the passage; a chat with
 // that collection: ask, see Sources under the answer, open the cited
-// passage; reload: the collection chip and the sources are kept. axe-core on
+// passage; reload: the collection chip and the sources are kept; collections
+// renamed, published, deleted; a watched folder added and removed; the dark
+// theme. axe-core on
 // every new page (no serious or critical violation); screenshots at desktop
 // and phone sizes in <build>/web-e2e/.
 //
@@ -379,6 +381,17 @@ try {
   await page.screenshot({ path: join(artifacts, 'library-folders.png'), fullPage: true });
   await page.getByRole('button', { name: `Remove ${watched}` }).click();
   await page.locator('.folder', { hasText: watched }).waitFor({ state: 'detached' });
+
+  // ---- the dark theme: the new pages keep their contrast ----
+  step = 'dark';
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto(base + '/library');
+  await page.locator('.lib-doc').first().waitFor();
+  await axe('library (dark)');
+  await page.screenshot({ path: join(artifacts, 'library-dark.png'), fullPage: true });
+  await page.goto(base + `/library/search?q=${WORD}&mode=fulltext`);
+  await page.locator('.search-hit mark').first().waitFor();
+  await axe('search (dark)');
 
   check(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
   console.log(JSON.stringify(results));
