@@ -9,9 +9,8 @@
 // that collection: ask, see Sources under the answer, open the cited
 // passage; reload: the collection chip and the sources are kept; collections
 // renamed, published, deleted; a watched folder added and removed; the dark
-// theme. axe-core on
-// every new page (no serious or critical violation); screenshots at desktop
-// and phone sizes in <build>/web-e2e/.
+// theme. axe-core on every new page (no serious or critical violation);
+// screenshots at desktop and phone sizes in <build>/web-e2e/.
 //
 // Env as e2e.mjs: RG_BIN, RG_TESTDATA, PGHOST (pg_virtualenv: PostgreSQL),
 // RG_BUILD_DIR, CHROMIUM. Exit 77 = skipped (said why).
