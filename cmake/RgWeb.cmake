@@ -35,4 +35,8 @@ if(RG_WEB_APP AND RG_NPM)
   add_test(NAME web/e2e COMMAND node ${CMAKE_SOURCE_DIR}/web/e2e/e2e.mjs)
   set_tests_properties(web/e2e PROPERTIES TIMEOUT 600 LABELS web SKIP_RETURN_CODE 77
     ENVIRONMENT "RG_BIN=$<TARGET_FILE:rustygpt>;RG_TESTDATA=${RG_TESTDATA};RG_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  # the knowledge library's pages: upload, index, search, a chat citing it (web/e2e/library.mjs)
+  add_test(NAME web/e2e-library COMMAND node ${CMAKE_SOURCE_DIR}/web/e2e/library.mjs)
+  set_tests_properties(web/e2e-library PROPERTIES TIMEOUT 300 LABELS web SKIP_RETURN_CODE 77
+    ENVIRONMENT "RG_BIN=$<TARGET_FILE:rustygpt>;RG_TESTDATA=${RG_TESTDATA};RG_BUILD_DIR=${CMAKE_BINARY_DIR}")
 endif()

@@ -10,6 +10,8 @@ import { Chat } from './components/Chat';
 import { Sidebar } from './components/Sidebar';
 import { Admin } from './components/Admin';
 import { SettingsPage } from './components/SettingsPage';
+import { Library } from './components/Library';
+import { SearchPage } from './components/SearchPage';
 
 const session = new Session();
 const link = 'block rounded px-2 py-1 text-sm hover:bg-zinc-200 focus-visible:outline-2 focus-visible:outline-amber-600 dark:hover:bg-zinc-800';
@@ -65,6 +67,12 @@ function Shell() {
     case 'settings':
       content = <SettingsPage models={models} onMenu={() => setOpen(true)} />;
       break;
+    case 'library':
+      content = <Library session={session} onMenu={() => setOpen(true)} />;
+      break;
+    case 'search':
+      content = <SearchPage session={session} onMenu={() => setOpen(true)} />;
+      break;
     default:
       content = (
         <div class="p-6">
@@ -99,6 +107,12 @@ function Shell() {
           <Sidebar session={session} activeId={activeId} onNavigate={close} />
         </div>
         <div class="space-y-1 border-t border-zinc-300 p-2 dark:border-zinc-700">
+          <a href="/library" class={link} aria-current={route.name === 'library' ? 'page' : undefined} onClick={(e) => go(e, '/library', close)}>
+            Library
+          </a>
+          <a href="/library/search" class={link} aria-current={route.name === 'search' ? 'page' : undefined} onClick={(e) => go(e, '/library/search', close)}>
+            Search the library
+          </a>
           <a href="/settings" class={link} aria-current={route.name === 'settings' ? 'page' : undefined} onClick={(e) => go(e, '/settings', close)}>
             Settings
           </a>

@@ -1,14 +1,18 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Model, Session } from '../lib/api';
 import { ApiError, call } from '../lib/api';
-import type { Conversation, ConversationFull, Message, Thread } from '../lib/conv';
+import type { Conversation, ConversationFull, ConvSettings, Message, Thread } from '../lib/conv';
 import { branchTo, buildTree, displayTitle, siblingLeaf, siblingsOf, statsLine, threadRuns } from '../lib/conv';
 import { streamAnswer } from '../lib/stream';
 import { listChanged } from '../lib/bus';
 import { navigate } from '../lib/router';
 import { convSettings, loadPrefs } from '../lib/settings';
 import { copyText } from '../lib/clipboard';
-import { Markdown } from './Markdown';
+import { CiteContext, Markdown } from './Markdown';
+import type { Source } from '../lib/library';
+import { markedTerms, snippetFromMarkers, sourcesOf } from '../lib/library';
+import { CollectionsPicker, SourcesList } from './Collections';
+import { PassageReader } from './Passage';
 
 interface Problem {
   message: string;
@@ -41,6 +45,7 @@ function MessageView(props: {
   onRegenerate: () => void;
   onContinue: () => void;
   onMove: (target: number | 'new') => void;
+  onSource: (s: Source) => void;
 }) {
   const { m, text, streaming, busy, versions } = props;
   const [editing, setEditing] = useState(false);
@@ -54,6 +59,19 @@ function MessageView(props: {
   const user = m.type === 'user';
   const answer = m.type === 'assistant';
   const stats = answer && !streaming ? statsLine(m) : '';
+  const sources = answer ? sourcesOf(m.settings) : [];
+  const cites = useMemo(
+    () => ({
+      known: new Set(sources.map((s) => s.n)),
+      prefix: `src-${m.id}`,
+      go: (n: number) => {
+        const el = document.getElementById(`src-${m.id}-${n}`);
+        el?.scrollIntoView({ block: 'nearest' });
+        el?.querySelector<HTMLElement>('button')?.focus();
+      },
+    }),
+    [m.id, sources.map((s) => s.n).join(',')],
+  );
   return (
     <article
       data-role={m.role}
@@ -102,8 +120,11 @@ function MessageView(props: {
           </div>
         </form>
       ) : (
-        <Markdown text={text} />
+        <CiteContext.Provider value={sources.length ? cites : null}>
+          <Markdown text={text} />
+        </CiteContext.Provider>
       )}
+      {sources.length > 0 && <SourcesList mid={m.id} sources={sources} onOpen={props.onSource} />}
       {streaming && !text && <p class="text-sm text-zinc-600 dark:text-zinc-400">Thinking…</p>}
       {answer && !streaming && m.finish === 'length' && (
         <p class="incomplete mt-1 text-sm font-medium text-amber-900 dark:text-amber-200">
@@ -194,6 +215,8 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   const [draft, setDraft] = useState('');
   const [newModel, setNewModel] = useState('');
   const [announce, setAnnounce] = useState('');
+  const [newCols, setNewCols] = useState<number[]>([]); // a new chat's collections, until it exists
+  const [reading, setReading] = useState<{ chunk: number; terms: string[] } | null>(null);
   const abort = useRef<AbortController | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const box = useRef<HTMLTextAreaElement>(null);
@@ -245,6 +268,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
       setThreads([]);
       setLeaf(0);
       setLoadError(null);
+      setNewCols([]);
       box.current?.focus();
       return;
     }
@@ -383,7 +407,8 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
     if (!cid) {
       try {
         const p = loadPrefs();
-        const c = await call<Conversation>(session, 'POST', '/chat/conversations', { model: modelId, settings: convSettings(p) });
+        const settings = newCols.length ? { ...convSettings(p), collections: newCols } : convSettings(p);
+        const c = await call<Conversation>(session, 'POST', '/chat/conversations', { model: modelId, settings });
         cid = c.id;
         own.current = c.id;
         setConv(c);
@@ -456,6 +481,24 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
     try {
       await call(session, 'PATCH', `/chat/conversations/${conv.id}`, { model: m });
     } catch (e) {
+      setProblem({ message: describe(e) });
+    }
+  };
+
+  const collections = conv ? (conv.settings?.collections ?? []) : newCols;
+  const changeCollections = async (ids: number[]) => {
+    if (!conv) {
+      setNewCols(ids);
+      return;
+    }
+    const before = conv.settings ?? {};
+    const settings: ConvSettings = { ...before, collections: ids };
+    if (ids.length === 0) delete settings.collections;
+    setConv({ ...conv, settings });
+    try {
+      await call(session, 'PATCH', `/chat/conversations/${conv.id}`, { settings });
+    } catch (e) {
+      setConv((cur) => (cur && cur.id === conv.id ? { ...cur, settings: before } : cur));
       setProblem({ message: describe(e) });
     }
   };
@@ -536,6 +579,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
                 onRegenerate={() => void regenerate(m.id)}
                 onContinue={() => void cont(m.id)}
                 onMove={(target) => void move(m.id, target)}
+                onSource={(s) => setReading({ chunk: s.chunk_id, terms: markedTerms(snippetFromMarkers(s.snippet)) })}
               />
             ));
             if (!threaded || !t) return <div key={`${r.thread}-${ri}`} class="space-y-4">{body}</div>;
@@ -586,6 +630,9 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
           </button>
         </div>
       )}
+      <div class="mx-auto w-full max-w-3xl px-3 pb-1">
+        <CollectionsPicker session={session} ids={collections} disabled={busy} onChange={(ids) => void changeCollections(ids)} />
+      </div>
       <form
         class="mx-auto flex w-full max-w-3xl gap-2 px-3 pb-3"
         aria-label="Send a message"
@@ -625,6 +672,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
           </button>
         )}
       </form>
+      {reading && <PassageReader session={session} chunkId={reading.chunk} terms={reading.terms} onClose={() => setReading(null)} />}
     </div>
   );
 }

@@ -1,5 +1,7 @@
-import { useState } from 'preact/hooks';
+import { createContext } from 'preact';
+import { useContext, useState } from 'preact/hooks';
 import type { Block, Inline } from '../lib/markdown';
+import { splitCitations } from '../lib/library';
 import { parseMarkdown } from '../lib/markdown';
 import { highlight } from '../lib/highlight';
 import { copyText } from '../lib/clipboard';
@@ -37,6 +39,44 @@ function Code({ lang, code }: { lang: string; code: string }) {
   );
 }
 
+/**
+ * An answer's citations: [n] in its text, for n among its sources, becomes a
+ * link to source n (the list under the answer, ids `${prefix}-${n}`).
+ */
+export interface Cites {
+  known: Set<number>;
+  prefix: string;
+  go: (n: number) => void;
+}
+export const CiteContext = createContext<Cites | null>(null);
+
+function Text({ v }: { v: string }) {
+  const cites = useContext(CiteContext);
+  if (!cites || cites.known.size === 0 || !v.includes('[')) return <>{v}</>;
+  return (
+    <>
+      {splitCitations(v, cites.known).map((p, i) =>
+        p.t === 'text' ? (
+          p.v
+        ) : (
+          <a
+            key={i}
+            href={`#${cites.prefix}-${p.n}`}
+            class="cite rounded px-0.5 font-mono text-[0.85em] text-amber-900 underline dark:text-amber-200"
+            title={`Source ${p.n}`}
+            onClick={(e) => {
+              e.preventDefault();
+              cites.go(p.n);
+            }}
+          >
+            [{p.n}]
+          </a>
+        ),
+      )}
+    </>
+  );
+}
+
 /* Elements and text nodes only: model output is never handed to innerHTML. */
 function Inl({ c }: { c: Inline[] }) {
   return (
@@ -44,7 +84,7 @@ function Inl({ c }: { c: Inline[] }) {
       {c.map((n, i) => {
         switch (n.t) {
           case 'text':
-            return n.v;
+            return <Text key={i} v={n.v} />;
           case 'code':
             return (
               <code key={i} class="rounded bg-black/10 px-1 font-mono text-[0.9em] dark:bg-white/10">

@@ -71,6 +71,22 @@ export const ROUTES: [string, string][] = [
   ['post', '/chat/messages/{id}/continue'],
   ['post', '/chat/messages/{id}/move'],
   ['patch', '/chat/threads/{id}'],
+  ['get', '/library/status'],
+  ['get', '/library/collections'],
+  ['post', '/library/collections'],
+  ['patch', '/library/collections/{id}'],
+  ['delete', '/library/collections/{id}'],
+  ['get', '/library/folders'],
+  ['post', '/library/folders'],
+  ['delete', '/library/folders/{id}'],
+  ['post', '/library/folders/{id}/scan'],
+  ['get', '/library/documents'],
+  ['post', '/library/documents'],
+  ['get', '/library/documents/{id}'],
+  ['patch', '/library/documents/{id}'],
+  ['delete', '/library/documents/{id}'],
+  ['get', '/library/chunks/{id}'],
+  ['get', '/search'],
 ];
 
 /** An account as an admin sees it (GET /admin/users). */

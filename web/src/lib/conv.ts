@@ -11,6 +11,8 @@ export interface ConvSettings {
   top_k?: number;
   max_tokens?: number;
   seed?: number;
+  /** library collections the answers search (docs/chat.md "Answers from the library") */
+  collections?: number[];
 }
 
 export interface Conversation {

@@ -1,9 +1,11 @@
 /**
  * The app's own routes, on the History API: "/", "/c/{id}", "/admin",
- * "/settings" (the server answers each with index.html). Back and forward
+ * "/settings", "/library", "/library/search" (the server answers each with
+ * index.html; "/search" itself is the API's search, so the page lives under
+ * /library). Back and forward
  * come as popstate; links call navigate().
  */
-export type Route = { name: 'chat'; id: number | null } | { name: 'admin' } | { name: 'settings' } | { name: 'notfound'; path: string };
+export type Route = { name: 'chat'; id: number | null } | { name: 'admin' } | { name: 'settings' } | { name: 'library' } | { name: 'search' } | { name: 'notfound'; path: string };
 
 export function parseRoute(path: string): Route {
   const p = path.replace(/\/+$/, '') || '/';
@@ -12,6 +14,8 @@ export function parseRoute(path: string): Route {
   if (m) return { name: 'chat', id: Number(m[1]) };
   if (p === '/admin') return { name: 'admin' };
   if (p === '/settings') return { name: 'settings' };
+  if (p === '/library') return { name: 'library' };
+  if (p === '/library/search') return { name: 'search' };
   return { name: 'notfound', path: p };
 }
 
@@ -23,6 +27,10 @@ export function routePath(r: Route): string {
       return '/admin';
     case 'settings':
       return '/settings';
+    case 'library':
+      return '/library';
+    case 'search':
+      return '/library/search';
     case 'notfound':
       return r.path;
   }
