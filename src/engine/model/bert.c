@@ -5,9 +5,27 @@
  * states, mean-pooled).
  */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
+#include "engine/kernels/kernels.h"
 #include "engine/model/model_internal.h"
+
+uint16_t rg_gelu_f16[65536];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void gelu_fill(void)
+{
+    for (uint32_t i = 0; i < 65536; i++) {
+        float h = rg_fp16_to_fp32((uint16_t)i);
+        rg_gelu_f16[i] = isfinite(h) ? rg_fp32_to_fp16(gelu_exact(h)) : (uint16_t)i;
+    }
+}
+
+void rg_gelu_init(void)
+{
+    pthread_once(&gelu_once, gelu_fill);
+}
 
 static void layer_norm(float *x, const float *w, const float *b, int n, float eps)
 {
@@ -43,10 +61,7 @@ static void bert_attention_part(void *ctx, int ith, int nth)
         float max = -INFINITY;
         for (int32_t p = 0; p < j->n; p++) {
             const float *kv = c->k + (size_t)p * E + (size_t)h * hd;
-            float s = 0;
-            for (int d = 0; d < hd; d++)
-                s += qv[d] * kv[d];
-            s *= scale;
+            float s = rg_dotf_f32(hd, qv, kv) * scale; /* the CPU's vector dot */
             scores[p] = s;
             if (s > max) max = s;
         }
@@ -57,12 +72,8 @@ static void bert_attention_part(void *ctx, int ith, int nth)
         }
         float inv = (float)(1.0 / sum), *o = c->att + (size_t)t * E + (size_t)h * hd;
         memset(o, 0, (size_t)hd * sizeof *o);
-        for (int32_t p = 0; p < j->n; p++) {
-            const float *vv = c->v + (size_t)p * E + (size_t)h * hd;
-            float w = scores[p] * inv;
-            for (int d = 0; d < hd; d++)
-                o[d] += w * vv[d];
-        }
+        for (int32_t p = 0; p < j->n; p++)
+            rg_axpy_f32(hd, scores[p] * inv, c->v + (size_t)p * E + (size_t)h * hd, o);
     }
 }
 

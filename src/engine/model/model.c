@@ -381,6 +381,7 @@ struct rg_model *rg_model_load(const char *path, const struct rg_model_params *p
     struct rg_model_params params = p ? *p : rg_model_default_params();
     rg_quant_init();
     rg_vec_init();
+    rg_gelu_init();
     struct rg_model *m = rg_calloc(1, sizeof *m);
     if (!m) {
         rg_err_set(err, RG_ENOMEM, "out of memory");

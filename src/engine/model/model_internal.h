@@ -94,15 +94,21 @@ static inline void add_bias(float *y, const struct rg_gguf_tensor *b, int32_t n_
 }
 
 /* GELU, tanh form, as llama.cpp computes it on the CPU: the input rounded to
- * half precision, the result too (it reads a table of half-precision
- * values), and the identity beyond +-10. */
+ * half precision, the result too, and the identity beyond +-10. The
+ * half-precision results of every half-precision input are a table
+ * (rg_gelu_init, at model load: 128 KiB), so a call is a lookup, not a tanh. */
+extern uint16_t rg_gelu_f16[65536];
+void rg_gelu_init(void); /* idempotent, thread-safe */
+static inline float gelu_exact(float h)
+{
+    float y = 0.5f * h * (1.0f + tanhf(0.79788456080286535588f * h * (1.0f + 0.044715f * h * h)));
+    return rg_fp16_to_fp32(rg_fp32_to_fp16(y));
+}
 static inline float gelu(float x)
 {
     if (x <= -10.0f) return 0.0f;
     if (x >= 10.0f) return x;
-    float h = rg_fp16_to_fp32(rg_fp32_to_fp16(x));
-    float y = 0.5f * h * (1.0f + tanhf(0.79788456080286535588f * h * (1.0f + 0.044715f * h * h)));
-    return rg_fp16_to_fp32(rg_fp32_to_fp16(y));
+    return rg_fp16_to_fp32(rg_gelu_f16[rg_fp32_to_fp16(x)]);
 }
 
 /*
