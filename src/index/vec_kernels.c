@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "common/cpu.h"
 #include "index/vec.h"
 #include "index/vec_internal.h"
 
@@ -153,9 +154,7 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void choose(void)
 {
 #ifdef RG_VEC_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c")) {
+    if (rg_cpu_avx2()) {
         g_dot_f16 = dot_f16_avx2;
         g_dot_i8 = dot_i8_avx2;
         g_decode = decode_f16c;

@@ -3,12 +3,9 @@
  * F16C as well; RUSTYGPT_ISA=generic keeps the scalar reference (tests,
  * comparisons).
  */
+#include "common/cpu.h"
 #include "engine/kernels/dispatch.h"
 #include "engine/kernels/packed.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -49,30 +46,11 @@ void rg_gemm8_q5_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_t
 void rg_gemm8_q6_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_tok, float *y,
                         size_t ys);
 
-static bool has_avx2(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    /* CPUID directly: compilers disagree on which names __builtin_cpu_supports knows */
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
-    bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
-         f16c = c & (1u << 29);
-    if (!(fma && osxsave && avx && f16c)) return false;
-    unsigned lo, hi;
-    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 6) != 6) return false; /* the OS saves XMM and YMM state */
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    return b & (1u << 5);
-#else
-    return false;
-#endif
-}
-
 const char *rg_kernels_install(struct rg_type_traits *t)
 {
     const char *cap = getenv("RUSTYGPT_ISA");
     if (cap && !strcmp(cap, "generic")) return "generic";
-    if (!has_avx2()) return "generic";
+    if (!rg_cpu_avx2()) return "generic";
 #if defined(__x86_64__) || defined(__i386__)
     t[RG_TYPE_F32].vec_dot = rg_dot_f32_avx2;
     t[RG_TYPE_F16].vec_dot = rg_dot_f16_avx2;
