@@ -14,7 +14,7 @@
 #include "common/str.h"
 #include "db/db.h"
 
-#define MAX_ROUTES 128
+#define MAX_ROUTES 192
 
 struct rg_api {
     struct rg_api_state st;
@@ -175,6 +175,10 @@ struct rg_api *rg_api_new(const struct rg_config *cfg, char *err)
         rg_api_chat_store_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes +=
         rg_api_chat_answer_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_memory_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes +=
+        rg_api_survival_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
+    a->n_routes += rg_api_net_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     a->n_routes += rg_api_web_routes(a->routes + a->n_routes, MAX_ROUTES - a->n_routes, &a->st);
     const char *dbg = getenv("RUSTYGPT_TEST_ROUTES");
     if (dbg && !strcmp(dbg, "1"))

@@ -165,6 +165,12 @@ size_t rg_api_embeddings_routes(struct rg_route *out, size_t max, struct rg_api_
 size_t rg_api_models_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 /* Ollama's routes, with those of ollama_manage.c after them. */
 size_t rg_api_ollama_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+/* Issue 17's modules, each in its own file: memory.c (glossary, ratings,
+ * custom styles, conversation type, memory settings), survival.c (the
+ * survival library) and net.c (offline mode, the outbound switch). */
+size_t rg_api_memory_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_survival_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
+size_t rg_api_net_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 size_t rg_api_ollama_manage_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 
 #endif

@@ -26,12 +26,20 @@ json_t *rg_api_jobs_status(struct rg_api_state *st);
  * --library folders and starts the watches (after the queue started), stop
  * ends the watches (before the queue stops), close frees (after it). */
 int rg_api_library_open(struct rg_api_state *st, char *err);
+/* Issue 17's job kinds (memory.c: conversation type; survival.c: tagging). */
+int rg_api_memory_jobs_register(struct rg_api_state *st, char *err);
+int rg_api_survival_jobs_register(struct rg_api_state *st, char *err);
 int rg_api_library_start(struct rg_api_state *st, char *err);
 void rg_api_library_stop(struct rg_api_state *st);
 void rg_api_library_close(struct rg_api_state *st);
 /* The server's library service (NULL before it is open); chat answers search it. */
 struct rg_library;
 struct rg_library *rg_api_library_get(struct rg_api_state *st);
+/* The server's embedder (--embedding-model, or the test-hash one under
+ * RUSTYGPT_TEST_ROUTES=1), or NULL when none is set: for messages (memory,
+ * topic shift) and classification as well as the library. */
+struct rg_library_embedder;
+const struct rg_library_embedder *rg_api_embedder(struct rg_api_state *st);
 size_t rg_api_library_routes(struct rg_route *out, size_t max, struct rg_api_state *st);
 
 size_t rg_api_jobs_routes(struct rg_route *out, size_t max, struct rg_api_state *st);

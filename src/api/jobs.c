@@ -140,6 +140,8 @@ int rg_api_jobs_open(struct rg_api_state *st, char *err)
     if (!st->jobs) return RG_EINVAL;
     int krc = rg_api_chat_jobs_register(st, err);
     if (!krc) krc = rg_api_library_open(st, err); /* the library's job kinds */
+    if (!krc) krc = rg_api_memory_jobs_register(st, err);
+    if (!krc) krc = rg_api_survival_jobs_register(st, err);
     if (krc) return krc;
     const char *test = getenv("RUSTYGPT_TEST_ROUTES");
     if (test && !strcmp(test, "1")) {

@@ -62,6 +62,11 @@ struct rg_library *rg_api_library_get(struct rg_api_state *st)
     return LIB(st);
 }
 
+const struct rg_library_embedder *rg_api_embedder(struct rg_api_state *st)
+{
+    return st->library && st->library->emb.hold ? &st->library->emb : NULL;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -86,7 +91,12 @@ int rg_api_library_open(struct rg_api_state *st, char *err)
     const char *deb = getenv("RUSTYGPT_TEST_DEBOUNCE_MS"); /* tests: a shorter quiet time */
     int64_t ms;
     if (deb && rg_parse_i64(deb, 1, 600000, &ms) == RG_OK) p.debounce_ms = (int)ms;
-    if (st->cfg->embedding_model && st->cfg->embedding_model[0]) {
+    const char *test = getenv("RUSTYGPT_TEST_ROUTES");
+    if (st->cfg->embedding_model && !strcmp(st->cfg->embedding_model, RG_HASH_EMBED_MODEL) &&
+        test && !strcmp(test, "1")) {
+        rg_hash_embedder(&al->emb); /* tests: deterministic vectors, no model */
+        p.embedder = &al->emb;
+    } else if (st->cfg->embedding_model && st->cfg->embedding_model[0]) {
         /* the engine opens after the queue: rg_api_library_start sets it */
         rg_library_engine_embedder(&al->le, NULL, st->cfg->embedding_model, &al->emb);
         p.embedder = &al->emb;

@@ -20,16 +20,6 @@
 #include "common/str.h"
 #include "db/db_internal.h"
 
-struct rg_db {
-    const struct rg_db_ops *ops;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    void **conns; /* n_conns, free ones have busy[i] == false */
-    bool *busy;
-    int n_conns;
-    int wait_ms;
-};
-
 bool rg_db_role_valid(const char *role)
 {
     return role && (!strcmp(role, RG_DB_ROLE_ADMIN) || !strcmp(role, RG_DB_ROLE_USER) ||
@@ -124,7 +114,7 @@ const char *rg_db_backend(const struct rg_db *db)
 }
 
 /* Takes a free connection, waiting up to wait_ms. -1 (err set) on time out. */
-static int acquire(struct rg_db *db, char *err)
+int rg_db_conn_acquire(struct rg_db *db, char *err)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -150,7 +140,7 @@ static int acquire(struct rg_db *db, char *err)
     }
 }
 
-static void release(struct rg_db *db, int i)
+void rg_db_conn_release(struct rg_db *db, int i)
 {
     pthread_mutex_lock(&db->mu);
     db->busy[i] = false;
@@ -158,20 +148,9 @@ static void release(struct rg_db *db, int i)
     pthread_mutex_unlock(&db->mu);
 }
 
-/* Runs `call` (an expression using `c`, the connection) on a pooled connection. */
-#define WITH_CONN(db, err, call)                                                                   \
-    do {                                                                                           \
-        int slot_ = acquire((db), (err));                                                          \
-        if (slot_ < 0) return RG_EBUSY;                                                            \
-        void *c = (db)->conns[slot_];                                                              \
-        int rc_ = (call);                                                                          \
-        release((db), slot_);                                                                      \
-        return rc_;                                                                                \
-    } while (0)
-
 /* ---- argument checks ----------------------------------------------------- */
 
-static int check_text(const char *what, const char *s, size_t max, bool required, char *err)
+int rg_db_check_text(const char *what, const char *s, size_t max, bool required, char *err)
 {
     if (!s) return required ? rg_err_set(err, RG_EINVAL, "%s is required", what) : RG_OK;
     size_t n = strlen(s);
@@ -188,7 +167,7 @@ static int check_text(const char *what, const char *s, size_t max, bool required
  * case-insensitive, and treating the local part so too is what users expect). */
 static int norm_email(const char *email, char out[256], char *err)
 {
-    int rc = check_text("email", email, 256, true, err);
+    int rc = rg_db_check_text("email", email, 256, true, err);
     if (rc) return rc;
     size_t i = 0;
     for (; email[i]; i++)
@@ -199,7 +178,7 @@ static int norm_email(const char *email, char out[256], char *err)
 
 static int check_hash(const char *what, const char *h, char *err)
 {
-    int rc = check_text(what, h, 72, true, err);
+    int rc = rg_db_check_text(what, h, 72, true, err);
     if (rc) return rc;
     for (const char *p = h; *p; p++)
         if (!isxdigit((unsigned char)*p)) return rg_err_set(err, RG_EINVAL, "%s must be hex", what);
@@ -231,8 +210,8 @@ int rg_db_user_create(struct rg_db *db, const struct rg_db_new_user *u, struct r
 {
     char email[256];
     int rc = norm_email(u->email, email, err);
-    if (!rc) rc = check_text("name", u->name, 128, false, err);
-    if (!rc) rc = check_text("password hash", u->pw_hash, 192, false, err);
+    if (!rc) rc = rg_db_check_text("name", u->name, 128, false, err);
+    if (!rc) rc = rg_db_check_text("password hash", u->pw_hash, 192, false, err);
     if (!rc && u->role && !rg_db_role_valid(u->role))
         rc = rg_err_set(err, RG_EINVAL, "role must be admin, user or readonly");
     if (rc) return rc;
@@ -280,7 +259,7 @@ int rg_db_user_update(struct rg_db *db, int64_t id, const struct rg_db_user_chan
         return rg_err_set(err, RG_EINVAL, "role must be admin, user or readonly");
     if (ch->disabled < -1 || ch->disabled > 1 || ch->pending < -1 || ch->pending > 1)
         return rg_err_set(err, RG_EINVAL, "bad flag value");
-    int rc = check_text("password hash", ch->pw_hash, 192, false, err);
+    int rc = rg_db_check_text("password hash", ch->pw_hash, 192, false, err);
     if (rc) return rc;
     memset(out, 0, sizeof *out);
     if (id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
@@ -296,7 +275,7 @@ int rg_db_login(struct rg_db *db, const char *email, const char *addr, int windo
     char e[256];
     memset(out, 0, sizeof *out);
     int rc = norm_email(email, e, err);
-    if (!rc) rc = check_text("address", addr, 128, true, err);
+    if (!rc) rc = rg_db_check_text("address", addr, 128, true, err);
     if (!rc && window_s <= 0) rc = rg_err_set(err, RG_EINVAL, "window must be positive");
     if (rc) return rc;
     WITH_CONN(db, err, db->ops->login(c, e, addr, window_s, now, out, err));
@@ -316,7 +295,7 @@ int rg_db_session_create(struct rg_db *db, int64_t user_id, const char *token_ha
 {
     memset(out, 0, sizeof *out);
     int rc = check_hash("token hash", token_hash, err);
-    if (!rc) rc = check_text("user agent", user_agent, 256, false, err);
+    if (!rc) rc = rg_db_check_text("user agent", user_agent, 256, false, err);
     if (rc) return rc;
     if (user_id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
     WITH_CONN(db, err,
@@ -346,7 +325,7 @@ int rg_db_session_rotate(struct rg_db *db, const char *old_hash, const char *new
     if (check_hash("token hash", old_hash, err) != RG_OK)
         return rg_err_set(err, RG_EAUTH, "invalid session");
     int rc = check_hash("new token hash", new_hash, err);
-    if (!rc) rc = check_text("user agent", user_agent, 256, false, err);
+    if (!rc) rc = rg_db_check_text("user agent", user_agent, 256, false, err);
     if (rc) return rc;
     WITH_CONN(db, err,
               db->ops->session_rotate(c, old_hash, new_hash, new_expires,
@@ -369,7 +348,7 @@ int rg_db_token_state(struct rg_db *db, int64_t user_id, const char *family,
                       struct rg_db_token_state *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = check_text("session family", family, 40, true, err);
+    int rc = rg_db_check_text("session family", family, 40, true, err);
     if (rc) return rc;
     if (user_id <= 0) return RG_OK; /* nobody: inactive */
     WITH_CONN(db, err, db->ops->token_state(c, user_id, family, out, err));
@@ -384,9 +363,9 @@ int rg_db_identity_link(struct rg_db *db, const struct rg_db_identity_in *in,
     if (!created) created = &dummy;
     *created = false;
     memset(out, 0, sizeof *out);
-    int rc = check_text("provider", in->provider, 32, true, err);
-    if (!rc) rc = check_text("subject", in->subject, 128, true, err);
-    if (!rc) rc = check_text("name", in->name, 128, false, err);
+    int rc = rg_db_check_text("provider", in->provider, 32, true, err);
+    if (!rc) rc = rg_db_check_text("subject", in->subject, 128, true, err);
+    if (!rc) rc = rg_db_check_text("name", in->name, 128, false, err);
     if (rc) return rc;
     struct rg_db_identity_in v = *in;
     char email[256];
@@ -408,10 +387,10 @@ int rg_db_apikey_create(struct rg_db *db, int64_t user_id, const char *name, con
                         struct rg_db_apikey *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = check_text("name", name, 128, false, err);
-    if (!rc) rc = check_text("prefix", prefix, 32, true, err);
+    int rc = rg_db_check_text("name", name, 128, false, err);
+    if (!rc) rc = rg_db_check_text("prefix", prefix, 32, true, err);
     if (!rc) rc = check_hash("key hash", key_hash, err);
-    if (!rc) rc = check_text("scopes", scopes, 128, false, err);
+    if (!rc) rc = rg_db_check_text("scopes", scopes, 128, false, err);
     if (rc) return rc;
     if (user_id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such user");
     WITH_CONN(db, err,
@@ -439,7 +418,7 @@ int rg_db_apikey_lookup(struct rg_db *db, const char *prefix, int64_t now, struc
     memset(k, 0, sizeof *k);
     memset(owner, 0, sizeof *owner);
     hash_out[0] = '\0';
-    if (check_text("prefix", prefix, 32, true, err) != RG_OK)
+    if (rg_db_check_text("prefix", prefix, 32, true, err) != RG_OK)
         return rg_err_set(err, RG_ENOTFOUND, "no such API key");
     WITH_CONN(db, err, db->ops->apikey_lookup(c, prefix, now, k, hash_out, owner, err));
 }
@@ -502,7 +481,7 @@ static int check_lease(int64_t id, const char *worker, int attempt, char *err)
 {
     if (id <= 0) return rg_err_set(err, RG_ENOTFOUND, "no such job");
     if (attempt <= 0) return rg_err_set(err, RG_EINVAL, "attempt must be positive");
-    return check_text("worker", worker, sizeof((struct rg_db_job *)0)->worker, true, err);
+    return rg_db_check_text("worker", worker, sizeof((struct rg_db_job *)0)->worker, true, err);
 }
 
 int rg_db_job_enqueue(struct rg_db *db, const struct rg_db_job_new *n, int64_t *id, char *err)
@@ -544,7 +523,7 @@ int rg_db_job_claim(struct rg_db *db, const char *worker, const char *kinds, int
                     int lease_ms, struct rg_db_job *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = check_text("worker", worker, sizeof out->worker, true, err);
+    int rc = rg_db_check_text("worker", worker, sizeof out->worker, true, err);
     if (rc) return rc;
     if (!kinds || !*kinds) return rg_err_set(err, RG_ENOTFOUND, "no kinds to run");
     if (strlen(kinds) > 4096) return rg_err_set(err, RG_EINVAL, "too many kinds");
@@ -579,7 +558,7 @@ int rg_db_job_progress(struct rg_db *db, int64_t id, const char *worker, int att
     *cancel = false;
     int rc = check_lease(id, worker, attempt, err);
     if (!rc)
-        rc = check_text("message", message, sizeof((struct rg_db_job *)0)->message, false, err);
+        rc = rg_db_check_text("message", message, sizeof((struct rg_db_job *)0)->message, false, err);
     if (rc) return rc;
     if (lease_ms <= 0) return rg_err_set(err, RG_EINVAL, "lease must be positive");
     if (!(progress >= 0)) progress = 0; /* also NaN */
@@ -639,7 +618,7 @@ int rg_db_job_requeue_stale(struct rg_db *db, const char *worker, int64_t now, b
     int64_t dummy;
     if (!n) n = &dummy;
     *n = 0;
-    int rc = check_text("worker", worker, sizeof((struct rg_db_job *)0)->worker, false, err);
+    int rc = rg_db_check_text("worker", worker, sizeof((struct rg_db_job *)0)->worker, false, err);
     if (rc) return rc;
     WITH_CONN(db, err, db->ops->job_requeue_stale(c, worker, now, refund, n, err));
 }
@@ -670,7 +649,7 @@ int rg_db_session_revoke_family(struct rg_db *db, int64_t user_id, const char *f
     *n = 0;
     if ((family != NULL) == (except != NULL))
         return rg_err_set(err, RG_EINVAL, "give either a family or the one to keep");
-    int rc = check_text("session family", family ? family : except, 40, true, err);
+    int rc = rg_db_check_text("session family", family ? family : except, 40, true, err);
     if (rc) return family ? rg_err_set(err, RG_ENOTFOUND, "no such session") : rc;
     if (user_id <= 0) return family ? rg_err_set(err, RG_ENOTFOUND, "no such session") : RG_OK;
     WITH_CONN(db, err, db->ops->session_revoke_family(c, user_id, family, except, now, n, err));
@@ -755,7 +734,7 @@ static int64_t now_ms(void)
 /* A one-line text field: valid UTF-8, no control characters, under max bytes. */
 static int check_line(const char *what, const char *s, size_t max, char *err)
 {
-    int rc = check_text(what, s, max, false, err);
+    int rc = rg_db_check_text(what, s, max, false, err);
     if (!rc && s && !rg_utf8_valid(s, strlen(s)))
         rc = rg_err_set(err, RG_EINVAL, "%s is not valid UTF-8", what);
     return rc;
@@ -941,13 +920,13 @@ int rg_db_conv_list(struct rg_db *db, int64_t owner, const struct rg_db_conv_fil
         rg_free(words);
         return RG_OK;
     }
-    int slot = acquire(db, err);
+    int slot = rg_db_conn_acquire(db, err);
     if (slot < 0) {
         rg_free(words);
         return RG_EBUSY;
     }
     rc = db->ops->conv_list(db->conns[slot], owner, &v, words, out, n, more, err);
-    release(db, slot);
+    rg_db_conn_release(db, slot);
     rg_free(words);
     return rc;
 }
@@ -1262,7 +1241,7 @@ int rg_db_collection_create(struct rg_db *db, const struct rg_db_collection_new 
                             struct rg_db_collection *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = check_text("name", n->name, RG_DB_LIB_NAME_MAX + 1, true, err);
+    int rc = rg_db_check_text("name", n->name, RG_DB_LIB_NAME_MAX + 1, true, err);
     if (!rc) rc = check_line("name", n->name, RG_DB_LIB_NAME_MAX + 1, err);
     if (!rc) rc = check_body("description", n->description, RG_DB_LIB_DESC_MAX, false, err);
     if (rc) return rc;
@@ -1295,7 +1274,7 @@ int rg_db_collection_update(struct rg_db *db, int64_t user, int64_t id,
                             char *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = ch->name ? check_text("name", ch->name, RG_DB_LIB_NAME_MAX + 1, true, err) : RG_OK;
+    int rc = ch->name ? rg_db_check_text("name", ch->name, RG_DB_LIB_NAME_MAX + 1, true, err) : RG_OK;
     if (!rc) rc = check_line("name", ch->name, RG_DB_LIB_NAME_MAX + 1, err);
     if (!rc) rc = check_body("description", ch->description, RG_DB_LIB_DESC_MAX, false, err);
     if (rc) return rc;
@@ -1316,7 +1295,7 @@ int rg_db_lib_folder_add(struct rg_db *db, int64_t user, int64_t collection_id, 
                          int64_t now, struct rg_db_lib_folder *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = check_text("path", path, RG_DB_LIB_PATH_MAX + 1, true, err);
+    int rc = rg_db_check_text("path", path, RG_DB_LIB_PATH_MAX + 1, true, err);
     if (!rc) rc = check_line("path", path, RG_DB_LIB_PATH_MAX + 1, err);
     if (rc) return rc;
     if (path[0] != '/') return rg_err_set(err, RG_EINVAL, "a folder's path must be absolute");
@@ -1362,7 +1341,7 @@ int rg_db_doc_create(struct rg_db *db, const struct rg_db_doc_new *n, struct rg_
 {
     memset(out, 0, sizeof *out);
     char tags[sizeof out->tags];
-    int rc = check_text("source", n->source, RG_DB_LIB_PATH_MAX + 1, true, err);
+    int rc = rg_db_check_text("source", n->source, RG_DB_LIB_PATH_MAX + 1, true, err);
     if (!rc) rc = check_line("source", n->source, RG_DB_LIB_PATH_MAX + 1, err);
     if (!rc) rc = check_format(n->format, true, err);
     if (!rc)
@@ -1397,7 +1376,7 @@ int rg_db_doc_by_path(struct rg_db *db, int64_t user, int64_t folder_id, const c
                       struct rg_db_document *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = check_text("source", source, RG_DB_LIB_PATH_MAX + 1, true, err);
+    int rc = rg_db_check_text("source", source, RG_DB_LIB_PATH_MAX + 1, true, err);
     if (rc) return rc;
     NEED_ID(user, "document");
     NEED_ID(folder_id, "document");
@@ -1499,7 +1478,7 @@ int rg_db_chunks_set_embeddings(struct rg_db *db, int64_t user, const int64_t *i
     if (n > 1024) return rg_err_set(err, RG_EINVAL, "at most 1024 embeddings a call");
     if (dim < 1 || dim > RG_DB_LIB_DIM_MAX)
         return rg_err_set(err, RG_EINVAL, "dimension must be 1..%d", RG_DB_LIB_DIM_MAX);
-    int rc = check_text("embedding model", model, 128, true, err);
+    int rc = rg_db_check_text("embedding model", model, 128, true, err);
     if (rc) return rc;
     for (size_t i = 0; i < n * (size_t)dim; i++)
         if (!isfinite(vecs[i])) return rg_err_set(err, RG_EINVAL, "an embedding is not finite");
@@ -1535,7 +1514,7 @@ int rg_db_vec_page(struct rg_db *db, const char *model, int64_t after, int limit
                    struct rg_db_vec_page *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = check_text("embedding model", model, 128, true, err);
+    int rc = rg_db_check_text("embedding model", model, 128, true, err);
     if (rc) return rc;
     if (limit < 1 || limit > 10000) return rg_err_set(err, RG_EINVAL, "limit must be 1..10000");
     WITH_CONN(db, err, db->ops->lib_vec_page(c, model, after, limit, out, err));
@@ -1544,7 +1523,7 @@ int rg_db_vec_page(struct rg_db *db, const char *model, int64_t after, int limit
 int rg_db_vec_stats(struct rg_db *db, const char *model, int64_t *count, int64_t *max_id, char *err)
 {
     *count = *max_id = 0;
-    int rc = check_text("embedding model", model, 128, true, err);
+    int rc = rg_db_check_text("embedding model", model, 128, true, err);
     if (rc) return rc;
     WITH_CONN(db, err, db->ops->lib_vec_stats(c, model, count, max_id, err));
 }
@@ -1590,13 +1569,13 @@ int rg_db_chunk_search(struct rg_db *db, int64_t user, const struct rg_db_chunk_
     if (!rc && w->n > 0 && user > 0) {
         struct rg_db_chunk_query v = *q;
         v.tag = q->tag ? tag : NULL;
-        int slot = acquire(db, err);
+        int slot = rg_db_conn_acquire(db, err);
         if (slot < 0) {
             rc = RG_EBUSY;
         } else {
             rc = db->ops->lib_chunk_search(db->conns[slot], user, &v, q->collections ? colls : NULL,
                                            w, out, n, err);
-            release(db, slot);
+            rg_db_conn_release(db, slot);
         }
     }
     rg_free(colls);
@@ -1620,14 +1599,14 @@ int rg_db_chunk_locate(struct rg_db *db, int64_t user, const int64_t *ids, size_
     if (!rc && n > 0 && user > 0) {
         struct rg_db_chunk_query v = *q;
         v.tag = q->tag ? tag : NULL;
-        int slot = acquire(db, err);
+        int slot = rg_db_conn_acquire(db, err);
         if (slot < 0) {
             rc = RG_EBUSY;
         } else {
             rc = db->ops->lib_chunk_locate(db->conns[slot], user, ids, n, &v,
                                            q->collections ? colls : NULL, w->n ? w : NULL, out,
                                            n_out, err);
-            release(db, slot);
+            rg_db_conn_release(db, slot);
         }
     }
     rg_free(colls);

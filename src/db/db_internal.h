@@ -7,11 +7,14 @@
 #ifndef RG_DB_INTERNAL_H
 #define RG_DB_INTERNAL_H
 
+#include <pthread.h>
+#include <stdbool.h>
+
 #include "db/db.h"
 
 /* The number of migrations this binary knows; both backends have exactly
  * these versions, with the same meaning. */
-#define RG_DB_LATEST 5
+#define RG_DB_LATEST 8
 
 /* The words of a search query as db.c cut them (rg_db_search_words): each
  * a run of ASCII letters and digits or bytes >= 0x80 (never a quote, an
@@ -406,5 +409,54 @@ RG_DB_LIB_OPS_DECL(pg);
  * out has RG_DB_LIB_SNIPPET_MAX + 1 bytes at least.
  */
 void rg_db_lib_snippet(const char *text, const struct rg_db_words *w, char *out, size_t size);
+
+/* ---- for the modules' own files (db.c; mem.c, surv.c, msgvec.c) ---------- */
+
+/* Takes a free pooled connection, waiting up to the pool's wait: its slot,
+ * or -1 (err set) on time out. rg_db_conn_release() gives it back. */
+/* The pool (db.c). */
+struct rg_db {
+    const struct rg_db_ops *ops;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void **conns; /* n_conns, free ones have busy[i] == false */
+    bool *busy;
+    int n_conns;
+    int wait_ms;
+};
+
+int rg_db_conn_acquire(struct rg_db *db, char *err);
+void rg_db_conn_release(struct rg_db *db, int slot);
+
+/* Runs `call` (an expression using `c`, the connection) on a pooled
+ * connection and returns its result from the enclosing function. */
+#define WITH_CONN(db, err, call)                                                                   \
+    do {                                                                                           \
+        int slot_ = rg_db_conn_acquire((db), (err));                                               \
+        if (slot_ < 0) return RG_EBUSY;                                                            \
+        void *c = (db)->conns[slot_];                                                              \
+        int rc_ = (call);                                                                          \
+        rg_db_conn_release((db), slot_);                                                           \
+        return rc_;                                                                                \
+    } while (0)
+
+/* s NULL: required ? EINVAL : OK; else under max bytes, no control
+ * character but tab, and not "" when required. */
+int rg_db_check_text(const char *what, const char *s, size_t max, bool required, char *err);
+
+/*
+ * Migrations 6-8 (issue 17), one per module, each in the module's own files:
+ * memory (glossary, ratings, styles, conversation type, memory settings:
+ * mem_sqlite.c / mem_pg.c), survival (surv_sqlite.c / surv_pg.c) and
+ * message vectors (msgvec_sqlite.c / msgvec_pg.c). The module's operations
+ * are its own (mem.c etc. pick the backend by rg_db_backend()), not entries
+ * of struct rg_db_ops.
+ */
+extern const char rg_db_sqlite_mem_migration[];
+extern const char *const rg_db_pg_mem_migration[];
+extern const char rg_db_sqlite_surv_migration[];
+extern const char *const rg_db_pg_surv_migration[];
+extern const char rg_db_sqlite_msgvec_migration[];
+extern const char *const rg_db_pg_msgvec_migration[];
 
 #endif

@@ -310,6 +310,9 @@ static const struct migration MIGRATIONS[] = {
     {3, "jobs", rg_db_pg_jobs_migration},
     {4, "conversations", rg_db_pg_conv_migration},
     {5, "library", rg_db_pg_lib_migration},
+    {6, "memory", rg_db_pg_mem_migration},
+    {7, "survival", rg_db_pg_surv_migration},
+    {8, "message vectors", rg_db_pg_msgvec_migration},
 };
 _Static_assert(RG_ARRAY_LEN(MIGRATIONS) == RG_DB_LATEST, "one migration per version");
 

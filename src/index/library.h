@@ -74,6 +74,14 @@ struct rg_library_engine {
 void rg_library_engine_embedder(struct rg_library_engine *le, struct rg_engine *engine,
                                 const char *model, struct rg_library_embedder *out);
 
+/* The deterministic test embedder (hash_embed.c): words hashed into
+ * RG_HASH_EMBED_DIM buckets, L2-normalised; no model. The server offers it
+ * as --embedding-model test-hash only with RUSTYGPT_TEST_ROUTES=1. */
+#define RG_HASH_EMBED_MODEL "test-hash"
+#define RG_HASH_EMBED_DIM 256
+void rg_hash_embedder(struct rg_library_embedder *out);
+void rg_hash_embed_text(const char *text, size_t len, float *out); /* RG_HASH_EMBED_DIM floats */
+
 /* Called during an indexing run with its progress (0..1) and a short line. */
 typedef void (*rg_library_progress_fn)(void *user, double fraction, const char *message);
 
