@@ -363,6 +363,16 @@ static void test_survival(void **state)
     free(zdata);
     if (!zim) fprintf(stderr, "note: zimwriterfs absent, no ZIM document in this run\n");
 
+    /* the routes are described, their schemas parse */
+    json_t *api = call(&srv, "GET", "/openapi.json", NULL, NULL, 200);
+    const char *const routes[] = {"/survival/categories", "/survival/collections",
+                                  "/survival/documents", "/survival/documents/{id}/categories",
+                                  "/survival/search", "/survival/ask"};
+    for (size_t k = 0; k < sizeof routes / sizeof *routes; k++)
+        if (!json_object_get(json_object_get(api, "paths"), routes[k]))
+            fail_msg("%s is not in /openapi.json", routes[k]);
+    json_decref(api);
+
     /* before any survival collection: nothing in the library, no model runs */
     json_t *o = call(&srv, "GET", "/survival/collections", tok, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(o, "collections")), 0);
