@@ -506,6 +506,13 @@ static void documents(struct rg_http_req *r, void *ctx)
     size_t n = 0;
     bool more = false;
     char err[RG_ERR_SIZE];
+    /* documents added (or changed) since the last tagging are queued now */
+    int64_t job = 0;
+    if (rg_db_surv_claim_untagged(st->db, user, 1000, now_ms(), &ids, &n, err) == RG_OK && n)
+        job = tag_submit(st, user, ids, n);
+    rg_free(ids);
+    ids = NULL;
+    n = 0;
     int rc = rg_db_surv_doc_ids(st->db, user, cat, (int)limit, (int)offset, &ids, &n, &more, err);
     json_t *a = rc ? NULL : json_array();
     for (size_t i = 0; a && i < n; i++) {
@@ -518,8 +525,9 @@ static void documents(struct rg_http_req *r, void *ctx)
         db_fail(r, rc, "document", err);
         return;
     }
-    rg_http_reply_json(r, 200, json_pack("{s:o, s:b}", "data", a ? a : json_array(), "has_more",
-                                         (int)more));
+    json_t *o = json_pack("{s:o, s:b}", "data", a ? a : json_array(), "has_more", (int)more);
+    if (o && job) json_object_set_new(o, "job", json_integer(job)); /* the new ones' tagging */
+    rg_http_reply_json(r, 200, o);
 }
 
 static void document_categories(struct rg_http_req *r, void *ctx)

@@ -251,6 +251,41 @@ int rg_db_sqlite_surv_manual_set(void *conn, int64_t user, int64_t doc, const ch
     return rg_db_sq_finish(c, rc, false, err);
 }
 
+/* Ready survival documents whose hash is not the one last tagged or claimed. */
+#define UNTAGGED                                                                                   \
+    "SELECT d.id FROM lib_documents d JOIN surv_collections s ON s.collection_id ="               \
+    " d.collection_id AND s.user_id = ?1 LEFT JOIN surv_doc_state t ON t.doc_id = d.id WHERE"      \
+    " d.owner_id = ?1 AND d.state = ?2 AND (t.doc_id IS NULL OR t.content_hash <>"                \
+    " d.content_hash) ORDER BY d.id LIMIT ?3"
+
+int rg_db_sqlite_surv_claim_untagged(void *conn, int64_t user, int max, int64_t now, int64_t **ids,
+                                     size_t *n, char *err)
+{
+    sqlite3 *c = conn;
+    int rc = rg_db_sq_begin(c, err);
+    if (rc) return rc;
+    rc = ids_collect(c,
+                     rg_db_sq_prep(c, err, UNTAGGED, "iii", user, (int64_t)RG_DB_DOC_READY,
+                                   (int64_t)max),
+                     (size_t)max, ids, n, NULL, err);
+    for (size_t i = 0; !rc && i < *n; i++)
+        rc = rg_db_sq_run(
+            c,
+            rg_db_sq_prep(c, err,
+                          "INSERT INTO surv_doc_state(doc_id, content_hash, updated_at) SELECT id,"
+                          " content_hash, ?2 FROM lib_documents WHERE id = ?1 ON CONFLICT(doc_id)"
+                          " DO UPDATE SET content_hash = excluded.content_hash, updated_at = ?2",
+                          "ii", (*ids)[i], now),
+            NULL, err);
+    rc = rg_db_sq_finish(c, rc, false, err);
+    if (rc) {
+        rg_free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 int rg_db_sqlite_surv_counts(void *conn, int64_t user, const char *const *cats, size_t n,
                              int64_t *counts, char *err)
 {

@@ -78,6 +78,14 @@ int rg_db_surv_auto_set(struct rg_db *db, int64_t user, int64_t doc,
 int rg_db_surv_manual_set(struct rg_db *db, int64_t user, int64_t doc, const char *const *cats,
                           size_t n, int64_t now, char *err);
 
+/* Claims the user's survival documents that are ready and were never
+ * tagged, or whose file changed since (the document's content hash is not
+ * the one last tagged or claimed), at most max (1..1000): their ids into
+ * *ids (rg_free), each marked with its current hash so that the next call
+ * does not claim it again. The caller queues their tagging. */
+int rg_db_surv_claim_untagged(struct rg_db *db, int64_t user, int max, int64_t now, int64_t **ids,
+                              size_t *n, char *err);
+
 /* How many of the user's survival documents have each of cats[0..n)
  * (counts[i] for cats[i]). */
 int rg_db_surv_counts(struct rg_db *db, int64_t user, const char *const *cats, size_t n,

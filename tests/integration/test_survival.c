@@ -411,6 +411,21 @@ static void test_survival(void **state)
         assert_non_null(strstr(cats, "water:"));
     }
 
+    /* a document added later is queued for tagging when the library is browsed */
+    static const char NAV[] = "# Finding north\n\nUse the compass and the map; take a bearing "
+                              "on a landmark and follow the trail north by the stars.\n";
+    long long nav = upload(&srv, tok, surv, "north.md", NAV, sizeof NAV - 1);
+    o = call(&srv, "GET", "/survival/documents", tok, NULL, 200);
+    long long later = ival(o, "job");
+    json_decref(o);
+    assert_true(later > 0);
+    json_decref(job_wait(&srv, tok, later));
+    o = call(&srv, "GET", "/survival/documents", tok, NULL, 200);
+    assert_null(json_object_get(o, "job")); /* claimed once */
+    json_decref(o);
+    assert_true(doc_cats(&srv, tok, nav, cats, sizeof cats));
+    assert_non_null(strstr(cats, "navigation:"));
+
     /* browse by category, with counts */
     assert_true(in_category(&srv, tok, "water", water));
     assert_false(in_category(&srv, tok, "water", aid));
@@ -524,6 +539,7 @@ static void test_survival(void **state)
     json_decref(o);
     res = set_survival(&srv, tok, ids); /* a retag */
     assert_int_equal(ival(res, "kept_manual"), 1);
+    assert_int_equal(ival(res, "tagged"), zim ? 5 : 4);
     json_decref(res);
     assert_true(doc_cats(&srv, tok, water, cats, sizeof cats));
     assert_string_equal(cats, "shelter:manual tools:manual");
