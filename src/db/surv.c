@@ -32,8 +32,7 @@ static int bad_cat(const char *s, char *err)
     return rg_err_set(err, RG_EINVAL, "'%.40s' is not a category id", s ? s : "(null)");
 }
 
-int rg_db_surv_collections_get(struct rg_db *db, int64_t user, int64_t **ids, size_t *n,
-                               char *err)
+int rg_db_surv_collections_get(struct rg_db *db, int64_t user, int64_t **ids, size_t *n, char *err)
 {
     *ids = NULL;
     *n = 0;
@@ -53,8 +52,8 @@ int rg_db_surv_collections_set(struct rg_db *db, int64_t user, const int64_t *id
     BACKEND(db, err, surv_collections_set, user, ids, n, now, err);
 }
 
-int rg_db_surv_doc_ids(struct rg_db *db, int64_t user, const char *category, int limit,
-                       int offset, int64_t **ids, size_t *n, bool *more, char *err)
+int rg_db_surv_doc_ids(struct rg_db *db, int64_t user, const char *category, int limit, int offset,
+                       int64_t **ids, size_t *n, bool *more, char *err)
 {
     *ids = NULL;
     *n = 0;

@@ -127,9 +127,8 @@ static const char M7_CLAIM[] =
     " END LOOP;\n"
     "END $f$;";
 
-const char *const rg_db_pg_surv_migration[] = {M7_TABLES,     M7_DOC_OK, M7_COLLECTIONS_SET,
-                                               M7_AUTO_SET,   M7_MANUAL_SET, M7_CLAIM,
-                                               NULL};
+const char *const rg_db_pg_surv_migration[] = {
+    M7_TABLES, M7_DOC_OK, M7_COLLECTIONS_SET, M7_AUTO_SET, M7_MANUAL_SET, M7_CLAIM, NULL};
 
 /* ---- helpers ----------------------------------------------------------------- */
 
@@ -198,9 +197,9 @@ int rg_db_pg_surv_collections_set(void *conn, int64_t user, const int64_t *ids, 
     }
     int rc;
     int64_t v = 0;
-    PGresult *r = rg_db_pg_query(conn, &rc, err,
-                                 "SELECT surv_collections_set($1::bigint, $2::bigint[], $3::bigint)",
-                                 "isi", user, b.data, now);
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err, "SELECT surv_collections_set($1::bigint, $2::bigint[], $3::bigint)", "isi",
+        user, b.data, now);
     rg_buf_free(&b);
     if ((rc = one_int(r, rc, &v))) return rc;
     return v < 0 ? rg_err_set(err, RG_ENOTFOUND, "no such collection") : RG_OK;
@@ -220,9 +219,8 @@ int rg_db_pg_surv_doc_ids(void *conn, int64_t user, const char *category, int li
     return ids_collect(r, rc, (size_t)limit, ids, n, more, err);
 }
 
-int rg_db_pg_surv_doc_categories(void *conn, int64_t user, int64_t doc,
-                                 struct rg_db_surv_cat **out, size_t *n, bool *manual,
-                                 int64_t *tagged_at, char *err)
+int rg_db_pg_surv_doc_categories(void *conn, int64_t user, int64_t doc, struct rg_db_surv_cat **out,
+                                 size_t *n, bool *manual, int64_t *tagged_at, char *err)
 {
     int rc;
     PGresult *r = rg_db_pg_query(

@@ -41,8 +41,7 @@ struct rg_db_surv_cat {
 
 /* The user's survival collections, ascending ids. *ids: rg_free (NULL when
  * n is 0). */
-int rg_db_surv_collections_get(struct rg_db *db, int64_t user, int64_t **ids, size_t *n,
-                               char *err);
+int rg_db_surv_collections_get(struct rg_db *db, int64_t user, int64_t **ids, size_t *n, char *err);
 /* The user's survival library becomes exactly ids[0..n) (duplicates
  * allowed). RG_ENOTFOUND when one is not the user's own collection (nothing
  * changes), RG_EINVAL (n over the maximum, an id < 1). */
@@ -52,8 +51,8 @@ int rg_db_surv_collections_set(struct rg_db *db, int64_t user, const int64_t *id
 /* The ids of the user's documents in their survival collections, ascending,
  * with category (NULL: any) among their categories; at most limit
  * (1..1000) after offset; *more: more follow. *ids: rg_free. */
-int rg_db_surv_doc_ids(struct rg_db *db, int64_t user, const char *category, int limit,
-                       int offset, int64_t **ids, size_t *n, bool *more, char *err);
+int rg_db_surv_doc_ids(struct rg_db *db, int64_t user, const char *category, int limit, int offset,
+                       int64_t **ids, size_t *n, bool *more, char *err);
 
 /* A document's categories by id, *manual whether they are a manual choice,
  * *tagged_at when automatic tagging last ran on it (0 never). *out: rg_free.

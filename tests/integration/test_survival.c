@@ -366,8 +366,8 @@ static void test_survival(void **state)
     /* the routes are described, their schemas parse */
     json_t *api = call(&srv, "GET", "/openapi.json", NULL, NULL, 200);
     const char *const routes[] = {"/survival/categories", "/survival/collections",
-                                  "/survival/documents", "/survival/documents/{id}/categories",
-                                  "/survival/search", "/survival/ask"};
+                                  "/survival/documents",  "/survival/documents/{id}/categories",
+                                  "/survival/search",     "/survival/ask"};
     for (size_t k = 0; k < sizeof routes / sizeof *routes; k++)
         if (!json_object_get(json_object_get(api, "paths"), routes[k]))
             fail_msg("%s is not in /openapi.json", routes[k]);
@@ -561,8 +561,8 @@ static void test_survival(void **state)
     /* another user: none of it */
     snprintf(path, sizeof path, "/survival/documents/%lld/categories", water);
     assert_int_equal(status_of(&srv, "PUT", path, other, "{\"categories\":[\"water\"]}"), 404);
-    assert_int_equal(status_of(&srv, "PUT", "/survival/collections", other, "{\"collections\":[999999]}"),
-                     404);
+    assert_int_equal(
+        status_of(&srv, "PUT", "/survival/collections", other, "{\"collections\":[999999]}"), 404);
     char body[120];
     snprintf(body, sizeof body, "{\"collections\":[%lld]}", surv);
     assert_int_equal(status_of(&srv, "PUT", "/survival/collections", other, body), 404);
@@ -573,7 +573,8 @@ static void test_survival(void **state)
     assert_int_equal(json_array_size(json_object_get(o, "results")), 0);
     json_decref(o);
     o = call(&srv, "GET", "/survival/categories", other, NULL, 200);
-    json_array_foreach(json_object_get(o, "data"), i, c) assert_int_equal(ival(c, "n_documents"), 0);
+    json_array_foreach(json_object_get(o, "data"), i, c)
+        assert_int_equal(ival(c, "n_documents"), 0);
     json_decref(o);
 
     /* leaving the library: its documents leave the survival views */
