@@ -233,7 +233,7 @@ static bool included(json_t *it)
 static json_t *dry(struct rg_server *s, const char *tok, long long conv, const char *content,
                    const char *settings, long want)
 {
-    char path[96], body[8192];
+    char path[96], body[16384];
     snprintf(path, sizeof path, "/chat/conversations/%lld/context", conv);
     snprintf(body, sizeof body, "{\"content\":\"%s\"%s%s%s}", content,
              settings ? ",\"settings\":" : "", settings ? settings : "", "");
@@ -301,7 +301,7 @@ static void test_budget(void **state)
     char text[600];
     struct sse e;
     long long last_user = 0, last_answer = 0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 12; i++) { /* more than stories260K's context holds */
         long_text(text, sizeof text, i);
         post(&srv, tok, cid, text, 4, &e);
         last_user = ival(json_object_get(e.data[0], "user_message"), "id");
@@ -342,7 +342,7 @@ static void test_budget(void **state)
         }
     }
     assert_true(in >= 1 && out >= 1);
-    assert_int_equal(in + out, 16);
+    assert_int_equal(in + out, 23); /* 11 exchanges before and the new message */
     assert_true(sum <= used);
     json_decref(rec);
 
@@ -354,10 +354,10 @@ static void test_budget(void **state)
     assert_true(ival(rec, "used") <= budget);
     assert_true(included(item(rec, "message", 0)));
     assert_null(json_object_get(item(rec, "message", 0), "ref")); /* not saved: no id */
-    assert_false(included(item(rec, "message", 15)));
+    assert_false(included(item(rec, "message", 23)));
     json_decref(rec);
     conv = get_conv(&srv, tok, cid);
-    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 16);
+    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 24);
     json_decref(conv);
     /* a bigger answer leaves less room */
     rec = dry(&srv, tok, cid, text, "{\"max_tokens\":200}", 200);
@@ -365,14 +365,14 @@ static void test_budget(void **state)
     assert_true(ival(rec, "used") <= n_ctx - 200);
     json_decref(rec);
     /* a message that does not fit alone: refused, nothing saved */
-    char big[3200];
-    for (int k = 0; k < 3000; k += 6)
+    static char big[12100];
+    for (int k = 0; k < 12000; k += 6)
         memcpy(big + k, "sun.  ", 6);
-    big[3000] = '\0';
+    big[12000] = '\0';
     char path[96];
     snprintf(path, sizeof path, "/chat/conversations/%lld/messages", cid);
-    char *body = malloc(4000);
-    snprintf(body, 4000, "{\"content\":\"%s\",\"settings\":{\"max_tokens\":4}}", big);
+    char *body = malloc(13000);
+    snprintf(body, 13000, "{\"content\":\"%s\",\"settings\":{\"max_tokens\":4}}", big);
     struct rg_resp r;
     assert_int_equal(req(&srv, "POST", path, tok, body, &r), 400);
     assert_non_null(strstr(r.body, "context_length_exceeded"));
@@ -381,7 +381,7 @@ static void test_budget(void **state)
     rec = dry(&srv, tok, cid, big, "{\"max_tokens\":4}", 400);
     json_decref(rec);
     conv = get_conv(&srv, tok, cid);
-    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 16);
+    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 24);
     json_decref(conv);
     /* the record of a user message: none */
     snprintf(path, sizeof path, "/chat/messages/%lld/context", last_user);
@@ -624,30 +624,48 @@ static void test_summaries(void **state)
     /* deleting the active answer: the leaf goes back along the branch, never to the summary */
     /* (the answer a3's parent is the user message) */
 
-    /* long messages push the old part out: the summary goes in for it */
-    char text[600];
-    long long last = 0;
-    for (int k = 0; k < 7; k++) {
+    /* long messages push the old part out: the summary goes in for it,
+     * when what is left of the budget holds it */
+    char text[600], two[1300];
+    for (int k = 0; k < 8; k++) {
         long_text(text, sizeof text, k);
-        post(&srv, tok, cid, text, 4, &e);
-        last = ival(end_msg(&e), "id");
+        snprintf(two, sizeof two, "%s %s", text, text);
+        post(&srv, tok, cid, two, 4, &e);
         sse_free(&e);
     }
-    json_t *rec = context_of(&srv, tok, last);
-    json_t *si = item(rec, "summary", 0);
-    if (!si) fail_msg("no summary item: %s", json_dumps(rec, 0));
-    assert_false(included(item(rec, "message", 19))); /* the oldest left out */
-    assert_true(included(si));
-    assert_int_equal(ival(json_object_get(si, "ref"), "message_id"), sid2);
-    assert_int_equal(ival(json_object_get(si, "ref"), "thread_id"), thread);
-    assert_string_equal(sval(si, "reason"), "summary of 6 older messages");
-    assert_true(ival(rec, "used") <= ival(rec, "budget"));
-    json_decref(rec);
-    rec = dry(&srv, tok, cid, "And then", "{\"max_tokens\":4,\"memory\":{\"summaries\":false}}", 200);
+    int with_summary = 0, without = 0;
+    for (int mt = 4; mt < 404; mt += 20) {
+        char set[80];
+        snprintf(set, sizeof set, "{\"max_tokens\":%d}", mt);
+        json_t *rec = dry(&srv, tok, cid, "And then", set, 200);
+        json_t *si = item(rec, "summary", 0);
+        if (!si) fail_msg("no summary item: %s", json_dumps(rec, 0));
+        assert_true(ival(rec, "used") <= ival(rec, "budget"));
+        bool left_out = false;
+        size_t i2;
+        json_t *it;
+        json_array_foreach(json_object_get(rec, "items"), i2, it) if (
+            !strcmp(sval(it, "source"), "message") && !included(it)) left_out = true;
+        assert_true(left_out);
+        if (included(si)) {
+            with_summary++;
+            assert_true(ival(json_object_get(si, "ref"), "message_id") >= sid2);
+            assert_int_equal(ival(json_object_get(si, "ref"), "thread_id"), thread);
+            assert_non_null(strstr(sval(si, "reason"), "summary of "));
+            assert_true(ival(si, "tokens") > 0);
+        } else {
+            without++;
+            assert_string_equal(sval(si, "reason"), "over the budget");
+            assert_true(ival(rec, "used") + ival(si, "tokens") > ival(rec, "budget"));
+        }
+        json_decref(rec);
+    }
+    assert_true(with_summary > 0);
+    json_t *rec = dry(&srv, tok, cid, "And then", "{\"max_tokens\":4,\"memory\":{\"summaries\":false}}", 200);
     assert_string_equal(sval(item(rec, "summary", 0), "reason"), "turned off");
     json_decref(rec);
     /* automatic: summary_after (20 by default) messages not covered queue one */
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 2; k++) {
         post(&srv, tok, cid, "More of the story", 2, &e);
         sse_free(&e);
     }
@@ -659,7 +677,7 @@ static void test_summaries(void **state)
         long long n = m ? ival(json_object_get(json_object_get(m, "settings"), "covers"), "n") : 0;
         json_decref(conv);
         if (now_sid != sid2) {
-            assert_true(n >= 6 + 20);
+            assert_int_equal(n, 6 + 20);
             break;
         }
         if (now_s() > until) fail_msg("no automatic summary");
