@@ -688,6 +688,26 @@ static void test_summaries(void **state)
     struct rg_resp r;
     assert_int_equal(req(&srv, "POST", path, other, NULL, &r), 404);
     rg_resp_free(&r);
+    /* the whole branch deleted: the summary (the newest root left) never
+     * becomes the active leaf */
+    conv = get_conv(&srv, tok, cid);
+    long long last_sid = ival(thread_of(conv, thread), "summary_id");
+    json_decref(conv);
+    snprintf(path, sizeof path, "/chat/messages/%lld", u1);
+    assert_int_equal(req(&srv, "DELETE", path, tok, NULL, &r), 204);
+    rg_resp_free(&r);
+    conv = get_conv(&srv, tok, cid);
+    assert_non_null(find_msg(conv, last_sid));
+    assert_int_equal(ival(conv, "active_leaf"), 0);
+    json_decref(conv);
+    /* a new message then starts a new root, its answer the active leaf */
+    post(&srv, tok, cid, "A new start", 2, &e);
+    long long fresh = ival(end_msg(&e), "id");
+    assert_int_equal(ival(json_object_get(e.data[0], "user_message"), "parent_id"), 0);
+    sse_free(&e);
+    conv = get_conv(&srv, tok, cid);
+    assert_int_equal(ival(conv, "active_leaf"), fresh);
+    json_decref(conv);
     rg_harness_stop(&srv);
 }
 
