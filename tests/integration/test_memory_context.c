@@ -112,8 +112,8 @@ static json_t *find_msg(json_t *conv, long long id)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(conv, "messages"), i, m) if (
-        json_integer_value(json_object_get(m, "id")) == id) return m;
+    json_array_foreach(json_object_get(conv, "messages"), i,
+                       m) if (json_integer_value(json_object_get(m, "id")) == id) return m;
     return NULL;
 }
 
@@ -490,7 +490,8 @@ static void test_sources(void **state)
     json_decref(rec);
     /* a bad memory setting or style: 400 naming it */
     struct rg_resp r;
-    assert_int_equal(req(&srv, "PATCH", path, tok, "{\"settings\":{\"memory\":{\"bogus\":true}}}", &r), 400);
+    assert_int_equal(
+        req(&srv, "PATCH", path, tok, "{\"settings\":{\"memory\":{\"bogus\":true}}}", &r), 400);
     rg_resp_free(&r);
     snprintf(path, sizeof path, "/chat/conversations/%lld/messages", cid);
     assert_int_equal(req(&srv, "POST", path, tok,
@@ -509,7 +510,8 @@ static void test_sources(void **state)
     /* a built-in style and the glossary, once the memory module answers */
     long long c2 = new_conv(&srv, tok);
     snprintf(path, sizeof path, "/chat/conversations/%lld/context", c2);
-    req(&srv, "POST", path, tok, "{\"content\":\"Hello\",\"settings\":{\"style\":\"socratic\"}}", &r);
+    req(&srv, "POST", path, tok, "{\"content\":\"Hello\",\"settings\":{\"style\":\"socratic\"}}",
+        &r);
     if (r.status == 200) {
         rec = json_loadb(r.body, r.len, 0, NULL);
         json_t *st = item(rec, "style", 0);
@@ -591,7 +593,8 @@ static void test_summaries(void **state)
     json_t *root = find_msg(conv, u1);
     size_t i;
     json_t *x;
-    json_array_foreach(json_object_get(root, "siblings"), i, x) assert_true(json_integer_value(x) != sid);
+    json_array_foreach(json_object_get(root, "siblings"), i, x)
+        assert_true(json_integer_value(x) != sid);
     json_decref(conv);
 
     /* one more exchange: the new summary takes the old one and the new messages */
@@ -644,8 +647,9 @@ static void test_summaries(void **state)
         bool left_out = false;
         size_t i2;
         json_t *it;
-        json_array_foreach(json_object_get(rec, "items"), i2, it) if (
-            !strcmp(sval(it, "source"), "message") && !included(it)) left_out = true;
+        json_array_foreach(json_object_get(rec, "items"), i2,
+                           it) if (!strcmp(sval(it, "source"), "message") && !included(it))
+            left_out = true;
         assert_true(left_out);
         if (included(si)) {
             with_summary++;
@@ -661,7 +665,8 @@ static void test_summaries(void **state)
         json_decref(rec);
     }
     assert_true(with_summary > 0);
-    json_t *rec = dry(&srv, tok, cid, "And then", "{\"max_tokens\":4,\"memory\":{\"summaries\":false}}", 200);
+    json_t *rec =
+        dry(&srv, tok, cid, "And then", "{\"max_tokens\":4,\"memory\":{\"summaries\":false}}", 200);
     assert_string_equal(sval(item(rec, "summary", 0), "reason"), "turned off");
     json_decref(rec);
     /* automatic: summary_after (20 by default) messages not covered queue one */
@@ -718,7 +723,8 @@ static bool memory_set(struct rg_server *s, const char *tok, const char *body)
     long st = req(s, "PUT", "/chat/memory", tok, body, &r);
     rg_resp_free(&r);
     if (st == 404 || st == 405) {
-        fprintf(stderr, "SKIP: PUT /chat/memory: %ld (the memory module's settings are not there)\n", st);
+        fprintf(stderr,
+                "SKIP: PUT /chat/memory: %ld (the memory module's settings are not there)\n", st);
         return false;
     }
     if (st != 200) fail_msg("PUT /chat/memory %s: %ld", body, st);
@@ -823,7 +829,8 @@ static void test_prior(void **state)
     rec = dry(&srv, tok, ca, q, on, 200);
     size_t i;
     json_t *it;
-    json_array_foreach(json_object_get(rec, "items"), i, it) if (!strcmp(sval(it, "source"), "prior"))
+    json_array_foreach(json_object_get(rec, "items"), i,
+                       it) if (!strcmp(sval(it, "source"), "prior"))
         assert_true(ival(json_object_get(it, "ref"), "conversation_id") != ca);
     json_decref(rec);
     /* never another user's */
@@ -842,8 +849,8 @@ int main(void)
         g_model[0] = '\0';
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_budget),        cmocka_unit_test(test_sources),
-        cmocka_unit_test(test_summaries),     cmocka_unit_test(test_topic_shift),
+        cmocka_unit_test(test_budget),    cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_summaries), cmocka_unit_test(test_topic_shift),
         cmocka_unit_test(test_prior),
     };
     int rc = cmocka_run_group_tests_name("memory_context/sqlite", tests, NULL, NULL);

@@ -32,8 +32,12 @@ static int64_t addmsg(struct rg_db *db, int64_t owner, int64_t conv, int64_t par
 {
     char err[RG_ERR_SIZE] = "";
     struct rg_db_msg m;
-    struct rg_db_msg_new n = {.conv_id = conv, .parent_id = parent, .type = type,
-                              .content = content, .set_active = active, .now = 2};
+    struct rg_db_msg_new n = {.conv_id = conv,
+                              .parent_id = parent,
+                              .type = type,
+                              .content = content,
+                              .set_active = active,
+                              .now = 2};
     int rc = rg_db_msg_add(db, owner, &n, &m, err);
     if (rc) fail_msg("msg_add: %d %s", rc, err);
     int64_t id = m.id;
@@ -112,7 +116,8 @@ static void test_put_search(void **state)
     assert_int_equal(nh, 1);
     assert_int_equal(h[0].message_id, mb);
     rg_db_msgvec_hits_free(h, nh);
-    assert_int_equal(rg_db_msgvec_search(f->db, a, "test-hash", q, 4, 0, 0, &h, &nh, err), RG_EINVAL);
+    assert_int_equal(rg_db_msgvec_search(f->db, a, "test-hash", q, 4, 0, 0, &h, &nh, err),
+                     RG_EINVAL);
     /* a deleted message takes its vector along */
     assert_int_equal(rg_db_msg_delete(f->db, a, m3, NULL, err), RG_OK);
     assert_int_equal(rg_db_msgvec_count(f->db, a, "test-hash", &n, err), RG_OK);
