@@ -307,6 +307,8 @@ static json_t *answer_end(void *user, const struct rg_api_kept_end *k, const cha
         .prompt_tokens = k->prompt_tokens,
         .completion_tokens = k->completion_tokens,
         .duration_ms = (int64_t)(mono_ms() - a->t0),
+        /* a continuation keeps the record of its own prompt */
+        .settings = a->kind == ANSWER_CONTINUE ? a->settings : NULL,
         .now = now_ms(),
     };
     struct rg_db_msg m = {0};

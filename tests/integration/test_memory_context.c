@@ -458,7 +458,18 @@ static void test_sources(void **state)
     assert_false(included(pr));
     assert_string_equal(sval(pr, "reason"), "turned off");
     assert_null(item(rec, "summary", 0)); /* no summary yet */
-    long long used_with = ival(rec, "used");
+    long long used_with = ival(rec, "used"), budget1 = ival(rec, "budget");
+    json_decref(rec);
+    /* a continuation keeps the record of its own prompt: the text so far
+     * leaves less room */
+    char cpath[96];
+    snprintf(cpath, sizeof cpath, "/chat/messages/%lld/continue", a1);
+    answer(&srv, tok, cpath, "{}", &e);
+    sse_free(&e);
+    rec = context_of(&srv, tok, a1);
+    assert_true(ival(rec, "budget") < budget1);
+    assert_true(ival(rec, "used") <= ival(rec, "budget"));
+    assert_true(included(item(rec, "library", 0)));
     json_decref(rec);
     /* the library switched off for one message: no passage, no sources */
     post_with(&srv, tok, cid, "Which river flows through Vienna",
