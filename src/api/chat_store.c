@@ -16,6 +16,7 @@
 
 #include "api/api_internal.h"
 #include "api/chat_internal.h"
+#include "api/memory.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/str.h"
@@ -732,6 +733,17 @@ static void conv_get(struct rg_http_req *r, void *ctx)
     json_t *msgs = branch ? msgs_json(cr.branch, cr.n_branch, cr.all, cr.n_all)
                           : msgs_json(cr.all, cr.n_all, cr.all, cr.n_all);
     json_t *ids = ids_json(cr.branch, cr.n_branch), *th = threads_json(cr.threads, cr.n_threads);
+    char err[RG_ERR_SIZE] = "";
+    int rrc = msgs ? rg_api_mem_add_ratings(st, user, id, msgs, err) : RG_OK; /* docs/memory.md */
+    if (rrc != RG_OK) {
+        json_decref(o);
+        json_decref(msgs);
+        json_decref(ids);
+        json_decref(th);
+        conv_read_free(&cr);
+        rg_api_chat_db_fail(r, rrc, "conversation", err);
+        return;
+    }
     if (!o || !msgs || !ids || !th || json_object_set_new(o, "messages", msgs) ||
         json_object_set_new(o, "branch", ids) || json_object_set_new(o, "threads", th)) {
         json_decref(o);
@@ -979,6 +991,15 @@ static void conv_export(struct rg_http_req *r, void *ctx)
     json_t *th = threads_json(cr.threads, cr.n_threads);
     json_t *msgs = msgs_json(cr.all, cr.n_all, cr.all, cr.n_all);
     conv_read_free(&cr);
+    char err[RG_ERR_SIZE] = "";
+    int rrc = msgs ? rg_api_mem_add_ratings(st, user, id, msgs, err) : RG_OK; /* and flags */
+    if (rrc != RG_OK) {
+        json_decref(c);
+        json_decref(th);
+        json_decref(msgs);
+        rg_api_chat_db_fail(r, rrc, "conversation", err);
+        return;
+    }
     reply_obj(r, 200,
               c && th && msgs
                   ? json_pack("{s:s, s:i, s:o, s:o, s:o}", "format", "rustygpt.conversation",
@@ -1002,6 +1023,7 @@ static void conv_export(struct rg_http_req *r, void *ctx)
 struct imp_msg {
     int64_t id, parent, thread;
     const char *type, *role, *content, *model, *finish;
+    const json_t *rating; /* docs/memory.md: restored after the tree (NULL none) */
     char *settings; /* free() */
     bool incomplete;
     int64_t prompt_tokens, completion_tokens, duration_ms, created_at, updated_at;
@@ -1167,6 +1189,7 @@ static bool imp_msg(struct rg_http_req *r, const json_t *m, struct imp_msg *im)
                                         "n_children",
                                         "siblings",
                                         "sibling_index",
+                                        "rating",
                                         NULL};
     if (!json_is_object(m)) {
         bad_field(r, "messages", "must hold objects");
@@ -1221,6 +1244,12 @@ static bool imp_msg(struct rg_http_req *r, const json_t *m, struct imp_msg *im)
         return false;
     }
     if (!im->content) im->content = "";
+    im->rating = json_object_get(m, "rating");
+    char rerr[RG_ERR_SIZE] = "";
+    if (!rg_api_mem_rating_valid(im->rating, im->role ? im->role : im->type, im->content, rerr)) {
+        rg_http_reply_error(r, 400, NULL, NULL, "rating", "%s", rerr);
+        return false;
+    }
     json_t *s = json_object_get(m, "settings");
     if (s && !json_is_null(s)) {
         /* a message's settings hold what its answer was made with (sampling,
@@ -1467,6 +1496,8 @@ static void conv_import(struct rg_http_req *r, void *ctx)
     }
     int64_t id = c.id;
     rc = imp_build(st->db, user, &im, &c, now, err);
+    for (size_t i = 0; rc == RG_OK && i < im.n_msgs; i++) /* ratings and flags */
+        rc = rg_api_mem_rating_import(st, user, im.msgs[i].new_id, im.msgs[i].rating, err);
     imp_free(&im);
     rg_db_conv_clear(&c);
     memset(&c, 0, sizeof c);

@@ -689,7 +689,422 @@ static void glossary_delete(struct rg_http_req *r, void *ctx)
     rg_http_reply(r, 204, NULL, NULL, 0);
 }
 
-/* ---- PART2 ---- */
+/* ---- ratings and assumption flags ---------------------------------------------------------- */
+
+static json_t *flag_json(const struct rg_db_mem_flag *f)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:I}", "id", (json_int_t)f->id, "message_id",
+                     (json_int_t)f->message_id, "start", (json_int_t)f->start, "end",
+                     (json_int_t)f->end, "quote", text_json(f->quote), "note", text_json(f->note),
+                     "created_at", (json_int_t)f->created_at);
+}
+
+/* A rating with flags[0..nf) (those of its message only are taken). */
+static json_t *rating_json(const struct rg_db_mem_rating *g, const struct rg_db_mem_flag *flags,
+                           size_t nf)
+{
+    json_t *fa = json_array();
+    for (size_t i = 0; fa && i < nf; i++)
+        if (flags[i].message_id == g->message_id &&
+            json_array_append_new(fa, flag_json(&flags[i])) != 0) {
+            json_decref(fa);
+            fa = NULL;
+        }
+    if (!fa) return NULL;
+    return json_pack("{s:o, s:o, s:o, s:o}", "confidence",
+                     g->confidence < 0 ? json_null() : json_integer(g->confidence), "thumbs",
+                     g->thumbs[0] ? json_string(g->thumbs) : json_null(), "flags", fa, "updated_at",
+                     g->updated_at ? json_integer(g->updated_at) : json_null());
+}
+
+static void rating_get(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "message") : 0;
+    if (!id) return;
+    struct rg_db_mem_rating g;
+    struct rg_db_mem_flag *f = NULL;
+    size_t nf = 0;
+    char err[RG_ERR_SIZE] = "";
+    int rc = rg_db_mem_rating_get(st->db, user, id, &g, &f, &nf, err);
+    if (rc) {
+        db_fail(r, rc, "message", err);
+        return;
+    }
+    reply_obj(r, 200, rating_json(&g, f, nf));
+    rg_db_mem_flag_list_free(f, nf);
+}
+
+/* confidence of o: -2 absent (keep), -1 null, 0..100; *bad with 400 sent. */
+static int opt_confidence(struct rg_http_req *r, const json_t *o, bool *bad)
+{
+    json_t *v = json_object_get(o, "confidence");
+    if (!v) return -2;
+    if (json_is_null(v)) return -1;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100) {
+        rg_http_reply_error(r, 400, NULL, NULL, "confidence",
+                            "'confidence' must be an integer 0..100 or null");
+        *bad = true;
+        return -2;
+    }
+    return (int)json_integer_value(v);
+}
+
+/* thumbs of o: NULL absent (keep), "" null, "up", "down"; *bad with 400 sent. */
+static const char *opt_thumbs(struct rg_http_req *r, const json_t *o, bool *bad)
+{
+    json_t *v = json_object_get(o, "thumbs");
+    if (!v) return NULL;
+    if (json_is_null(v)) return "";
+    const char *s = json_string_value(v);
+    if (!s || (strcmp(s, "up") != 0 && strcmp(s, "down") != 0)) {
+        rg_http_reply_error(r, 400, NULL, NULL, "thumbs", "'thumbs' must be up, down or null");
+        *bad = true;
+        return NULL;
+    }
+    return s;
+}
+
+static void rating_put(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "message") : 0;
+    if (!id) return;
+    json_t *body = rg_http_req_json(r);
+    if (!body) return;
+    static const char *const names[] = {"confidence", "thumbs", NULL};
+    bool bad = false;
+    if (!only_fields(r, body, names)) return;
+    int conf = opt_confidence(r, body, &bad);
+    const char *thumbs = bad ? NULL : opt_thumbs(r, body, &bad);
+    if (bad) return;
+    struct rg_db_mem_rating g;
+    struct rg_db_mem_flag *f = NULL;
+    size_t nf = 0;
+    char err[RG_ERR_SIZE] = "";
+    int rc = rg_db_mem_rating_get(st->db, user, id, &g, &f, &nf, err);
+    if (!rc) {
+        char keep[8];
+        rg_strlcpy(keep, g.thumbs, sizeof keep);
+        rc = rg_db_mem_rating_put(st->db, user, id, conf == -2 ? g.confidence : conf,
+                                  thumbs ? thumbs : keep, now_ms(), &g, err);
+    }
+    if (rc) {
+        rg_db_mem_flag_list_free(f, nf);
+        db_fail(r, rc, "message", err);
+        return;
+    }
+    reply_obj(r, 200, rating_json(&g, f, nf));
+    rg_db_mem_flag_list_free(f, nf);
+}
+
+static void flag_create(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "message") : 0;
+    if (!id) return;
+    json_t *body = rg_http_req_json(r);
+    if (!body) return;
+    static const char *const names[] = {"start", "end", "note", NULL};
+    bool bad = false;
+    if (!only_fields(r, body, names)) return;
+    json_t *s = json_object_get(body, "start"), *e = json_object_get(body, "end");
+    if (!json_is_integer(s) || !json_is_integer(e) || json_integer_value(s) < 0 ||
+        json_integer_value(e) <= json_integer_value(s)) {
+        rg_http_reply_error(r, 400, NULL, NULL, !json_is_integer(s) ? "start" : "end",
+                            "'start' and 'end' must be byte offsets, 0 <= start < end");
+        return;
+    }
+    const char *note = opt_text(r, body, "note", RG_DB_MEM_NOTE_MAX, false, &bad);
+    if (bad) return;
+    struct rg_db_mem_flag f = {0};
+    char err[RG_ERR_SIZE] = "";
+    int rc = rg_db_mem_flag_add(st->db, user, id, json_integer_value(s), json_integer_value(e),
+                                note, now_ms(), &f, err);
+    if (rc) {
+        db_fail(r, rc, "message", err);
+        return;
+    }
+    reply_obj(r, 201, flag_json(&f));
+    rg_db_mem_flag_clear(&f);
+}
+
+static void flag_delete(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "flag") : 0;
+    if (!id) return;
+    char err[RG_ERR_SIZE] = "";
+    int rc = rg_db_mem_flag_delete(st->db, user, id, err);
+    if (rc) {
+        db_fail(r, rc, "flag", err);
+        return;
+    }
+    rg_http_reply(r, 204, NULL, NULL, 0);
+}
+
+/* A CSV field: quoted when it holds a comma, a quote or a line break;
+ * *rc keeps the first failure (out of memory). */
+static void csv_field(struct rg_buf *b, const char *s, bool last, int *rc)
+{
+    bool q = strpbrk(s, ",\"\r\n") != NULL;
+    int e = q ? rg_buf_append(b, "\"", 1) : RG_OK;
+    for (const char *p = s; !e && *p; p++) {
+        if (*p == '"') e = rg_buf_append(b, "\"", 1);
+        if (!e) e = rg_buf_append(b, p, 1);
+    }
+    if (!e && q) e = rg_buf_append(b, "\"", 1);
+    if (!e) e = rg_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
+    if (e && !*rc) *rc = e;
+}
+
+static void csv_int(struct rg_buf *b, int64_t v, bool present, int *rc)
+{
+    char n[24] = "";
+    if (present) snprintf(n, sizeof n, "%lld", (long long)v);
+    csv_field(b, n, false, rc);
+}
+
+static void ratings_export(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t user = rg_api_chat_user(r);
+    if (!user) return;
+    const char *format = rg_http_req_query(r, "format");
+    bool csv = format && !strcmp(format, "csv");
+    if (format && !csv && strcmp(format, "json") != 0) {
+        rg_http_reply_error(r, 400, NULL, NULL, "format", "format must be json or csv");
+        return;
+    }
+    struct rg_db_mem_rating *g = NULL;
+    struct rg_db_mem_flag *f = NULL;
+    size_t ng = 0, nf = 0;
+    char err[RG_ERR_SIZE] = "";
+    int rc = rg_db_mem_ratings_list(st->db, user, 0, &g, &ng, &f, &nf, err);
+    if (rc) {
+        db_fail(r, rc, "rating", err);
+        return;
+    }
+    if (csv) {
+        struct rg_buf b;
+        rg_buf_init(&b, (size_t)1 << 30);
+        int wrc = rg_buf_printf(&b, "message_id,conversation_id,model,confidence,thumbs,"
+                                    "updated_at,flag_id,flag_start,flag_end,flag_quote,"
+                                    "flag_note\r\n");
+        size_t k = 0; /* flags are in message order too: one row per flag, or one without */
+        for (size_t i = 0; i < ng; i++) {
+            while (k < nf && f[k].message_id < g[i].message_id)
+                k++;
+            bool any = false;
+            for (;;) {
+                const struct rg_db_mem_flag *x =
+                    k < nf && f[k].message_id == g[i].message_id ? &f[k] : NULL;
+                if (!x && any) break;
+                csv_int(&b, g[i].message_id, true, &wrc);
+                csv_int(&b, g[i].conv_id, true, &wrc);
+                csv_field(&b, g[i].model, false, &wrc);
+                csv_int(&b, g[i].confidence, g[i].confidence >= 0, &wrc);
+                csv_field(&b, g[i].thumbs, false, &wrc);
+                csv_int(&b, g[i].updated_at, true, &wrc);
+                csv_int(&b, x ? x->id : 0, x != NULL, &wrc);
+                csv_int(&b, x ? x->start : 0, x != NULL, &wrc);
+                csv_int(&b, x ? x->end : 0, x != NULL, &wrc);
+                csv_field(&b, x ? x->quote : "", false, &wrc);
+                csv_field(&b, x ? x->note : "", true, &wrc);
+                if (!x) break;
+                any = true;
+                k++;
+            }
+        }
+        rg_free(g);
+        rg_db_mem_flag_list_free(f, nf);
+        if (wrc) {
+            rg_buf_free(&b);
+            rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+            return;
+        }
+        rg_http_set_header(r, "Content-Disposition", "attachment; filename=\"ratings.csv\"");
+        rg_http_reply(r, 200, "text/csv; charset=utf-8", b.data ? b.data : "", b.len);
+        rg_buf_free(&b);
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < ng; i++) {
+        json_t *o = json_pack("{s:I, s:I, s:o, s:o}", "message_id", (json_int_t)g[i].message_id,
+                              "conversation_id", (json_int_t)g[i].conv_id, "model",
+                              text_json(g[i].model), "rating", rating_json(&g[i], f, nf));
+        if (json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    rg_free(g);
+    rg_db_mem_flag_list_free(f, nf);
+    reply_obj(r, 200, a ? json_pack("{s:o}", "data", a) : NULL);
+}
+
+static void admin_ratings(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    struct rg_db_mem_model_sum *v = NULL;
+    size_t n = 0;
+    char err[RG_ERR_SIZE] = "";
+    int rc = rg_db_mem_ratings_summary(st->db, &v, &n, err);
+    if (rc) {
+        db_fail(r, rc, "rating", err);
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *o =
+            json_pack("{s:o, s:I, s:o, s:I, s:I, s:I}", "model", text_json(v[i].model),
+                      "answers_rated", (json_int_t)v[i].answers_rated, "avg_confidence",
+                      isnan(v[i].avg_confidence) ? json_null() : json_real(v[i].avg_confidence),
+                      "thumbs_up", (json_int_t)v[i].thumbs_up, "thumbs_down",
+                      (json_int_t)v[i].thumbs_down, "flags", (json_int_t)v[i].flags);
+        if (json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    rg_free(v);
+    reply_obj(r, 200, a ? json_pack("{s:o}", "data", a) : NULL);
+}
+
+int rg_api_mem_add_ratings(struct rg_api_state *st, int64_t owner, int64_t conv_id, json_t *msgs,
+                           char *err)
+{
+    struct rg_db_mem_rating *g = NULL;
+    struct rg_db_mem_flag *f = NULL;
+    size_t ng = 0, nf = 0;
+    int rc = rg_db_mem_ratings_list(st->db, owner, conv_id, &g, &ng, &f, &nf, err);
+    if (rc) {
+        rg_log(RG_LOG_ERROR, "cannot read ratings", "error", 's', err, RG_LOG_END);
+        return rc;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        int64_t id = json_integer_value(json_object_get(m, "id"));
+        size_t lo = 0, hi = ng; /* ratings are by message id */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (g[mid].message_id < id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        /* flags of this message only: a window of f (also by message id) */
+        size_t f0 = 0;
+        while (f0 < nf && f[f0].message_id < id)
+            f0++;
+        size_t f1 = f0;
+        while (f1 < nf && f[f1].message_id == id)
+            f1++;
+        json_t *v =
+            lo < ng && g[lo].message_id == id ? rating_json(&g[lo], f + f0, f1 - f0) : json_null();
+        if (!v || json_object_set_new(m, "rating", v) != 0) {
+            rc = rg_err_set(err, RG_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    rg_free(g);
+    rg_db_mem_flag_list_free(f, nf);
+    return rc;
+}
+
+bool rg_api_mem_rating_valid(const json_t *rating, const char *role, const char *content, char *err)
+{
+    if (!rating || json_is_null(rating)) return true;
+    static const char *const names[] = {"confidence", "thumbs", "flags", "updated_at", NULL};
+    const char *key;
+    json_t *v;
+    if (!json_is_object(rating)) {
+        snprintf(err, RG_ERR_SIZE, "a message's rating must be an object or null");
+        return false;
+    }
+    json_object_foreach((json_t *)rating, key, v)
+    {
+        size_t i = 0;
+        while (names[i] && strcmp(names[i], key) != 0)
+            i++;
+        if (!names[i]) {
+            snprintf(err, RG_ERR_SIZE, "rating: unknown field '%.60s'", key);
+            return false;
+        }
+    }
+    if (!role || strcmp(role, "assistant") != 0) {
+        snprintf(err, RG_ERR_SIZE, "only an answer (role assistant) has a rating");
+        return false;
+    }
+    v = json_object_get(rating, "confidence");
+    if (v && !json_is_null(v) &&
+        (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100)) {
+        snprintf(err, RG_ERR_SIZE, "rating.confidence must be 0..100 or null");
+        return false;
+    }
+    v = json_object_get(rating, "thumbs");
+    const char *t = json_string_value(v);
+    if (v && !json_is_null(v) && (!t || (strcmp(t, "up") != 0 && strcmp(t, "down") != 0))) {
+        snprintf(err, RG_ERR_SIZE, "rating.thumbs must be up, down or null");
+        return false;
+    }
+    v = json_object_get(rating, "flags");
+    if (v && !json_is_null(v) && (!json_is_array(v) || json_array_size(v) > RG_DB_MEM_FLAGS_MAX)) {
+        snprintf(err, RG_ERR_SIZE, "rating.flags must be an array of at most %d flags",
+                 RG_DB_MEM_FLAGS_MAX);
+        return false;
+    }
+    size_t len = content ? strlen(content) : 0, i;
+    json_t *fl;
+    json_array_foreach(v, i, fl)
+    {
+        json_t *s = json_object_get(fl, "start"), *e = json_object_get(fl, "end");
+        json_t *note = json_object_get(fl, "note");
+        json_int_t a = json_integer_value(s), b = json_integer_value(e);
+        const unsigned char *c = (const unsigned char *)content;
+        if (!json_is_object(fl) || !json_is_integer(s) || !json_is_integer(e) || a < 0 || b <= a ||
+            (size_t)b > len || b - a > RG_DB_MEM_QUOTE_MAX || (c[a] & 0xC0) == 0x80 ||
+            ((size_t)b < len && (c[b] & 0xC0) == 0x80) ||
+            (note && !json_is_null(note) &&
+             (!json_is_string(note) || json_string_length(note) > RG_DB_MEM_NOTE_MAX))) {
+            snprintf(err, RG_ERR_SIZE,
+                     "rating.flags[%zu]: start and end must be byte offsets of whole characters "
+                     "of the content, note a string",
+                     i);
+            return false;
+        }
+    }
+    return true;
+}
+
+int rg_api_mem_rating_import(struct rg_api_state *st, int64_t owner, int64_t msg_id,
+                             const json_t *rating, char *err)
+{
+    if (!rating || json_is_null(rating)) return RG_OK;
+    json_t *c = json_object_get(rating, "confidence");
+    const char *t = json_string_value(json_object_get(rating, "thumbs"));
+    struct rg_db_mem_rating g;
+    int rc = rg_db_mem_rating_put(st->db, owner, msg_id,
+                                  json_is_integer(c) ? (int)json_integer_value(c) : -1, t ? t : "",
+                                  now_ms(), &g, err);
+    size_t i;
+    json_t *fl;
+    json_array_foreach(json_object_get(rating, "flags"), i, fl)
+    {
+        if (rc) break;
+        struct rg_db_mem_flag f = {0};
+        rc = rg_db_mem_flag_add(st->db, owner, msg_id,
+                                json_integer_value(json_object_get(fl, "start")),
+                                json_integer_value(json_object_get(fl, "end")),
+                                json_string_value(json_object_get(fl, "note")), now_ms(), &f, err);
+        rg_db_mem_flag_clear(&f);
+    }
+    return rc;
+}
+
+/* ---- PART3 ---- */
 
 void rg_api_mem_answered(struct rg_api_state *st, int64_t owner, int64_t conv_id, bool ok)
 {
@@ -724,6 +1139,14 @@ void rg_api_mem_answered(struct rg_api_state *st, int64_t owner, int64_t conv_id
 #define LIST_OF(x)                                                                                 \
     "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" x "}}}"
 
+#define FLAG_SCHEMA                                                                                \
+    "{\"type\":\"object\",\"properties\":{\"id\":" INT ",\"message_id\":" INT ",\"start\":" INT    \
+    ",\"end\":" INT ",\"quote\":" STR ",\"note\":" STR ",\"created_at\":" INT "}}"
+#define RATING_SCHEMA                                                                              \
+    "{\"type\":\"object\",\"properties\":{\"confidence\":{\"type\":[\"integer\",\"null\"]},"       \
+    "\"thumbs\":{\"enum\":[\"up\",\"down\",null]},\"flags\":{\"type\":\"array\","                  \
+    "\"items\":" FLAG_SCHEMA "},\"updated_at\":{\"type\":[\"integer\",\"null\"]}}}"
+
 size_t rg_api_memory_routes(struct rg_route *out, size_t max, struct rg_api_state *st)
 {
     const struct rg_route routes[] = {
@@ -754,7 +1177,32 @@ size_t rg_api_memory_routes(struct rg_route *out, size_t max, struct rg_api_stat
          "Change a glossary entry", TERM_NEW_SCHEMA, TERM_SCHEMA},
         {RG_HTTP_DELETE, "/chat/glossary/{id}", glossary_delete, st, RG_ROLE_USER, 0, "memory",
          "Delete a glossary entry (204)", NULL, NULL},
-        /* PART2 ROUTES */
+        {RG_HTTP_GET, "/chat/messages/{id}/rating", rating_get, st, RG_ROLE_READONLY, 0, "memory",
+         "An answer's rating and assumption flags (nulls and no flags when never rated)", NULL,
+         RATING_SCHEMA},
+        {RG_HTTP_PUT, "/chat/messages/{id}/rating", rating_put, st, RG_ROLE_USER, 0, "memory",
+         "Rate an answer: confidence 0..100 and thumbs up/down (null clears, absent keeps)",
+         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"confidence\":"
+         "{\"type\":[\"integer\",\"null\"],\"minimum\":0,\"maximum\":100},\"thumbs\":{\"enum\":"
+         "[\"up\",\"down\",null]}}}",
+         RATING_SCHEMA},
+        {RG_HTTP_POST, "/chat/messages/{id}/flags", flag_create, st, RG_ROLE_USER, 0, "memory",
+         "Flag a sentence of an answer as an assumption (201): its byte offsets in the content",
+         "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"start\",\"end\"],"
+         "\"properties\":{\"start\":" INT ",\"end\":" INT ",\"note\":" STR "}}",
+         FLAG_SCHEMA},
+        {RG_HTTP_DELETE, "/chat/flags/{id}", flag_delete, st, RG_ROLE_USER, 0, "memory",
+         "Remove an assumption flag (204)", NULL, NULL},
+        {RG_HTTP_GET, "/chat/ratings/export", ratings_export, st, RG_ROLE_READONLY, 0, "memory",
+         "Every rated answer of yours with its rating and flags (?format=json or csv: one row "
+         "per flag)",
+         NULL, NULL},
+        {RG_HTTP_GET, "/admin/ratings", admin_ratings, st, RG_ROLE_ADMIN, 0, "admin",
+         "Ratings summarised per model: answers rated, average confidence, thumbs, flags", NULL,
+         LIST_OF("{\"type\":\"object\",\"properties\":{\"model\":" STR ",\"answers_rated\":" INT
+                 ",\"avg_confidence\":{\"type\":[\"number\",\"null\"]},\"thumbs_up\":" INT
+                 ",\"thumbs_down\":" INT ",\"flags\":" INT "}}")},
+        /* PART3 ROUTES */
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);
