@@ -23,6 +23,8 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "db/memory.h"
+#include "index/library.h"
+#include "jobs/jobs.h"
 
 #define SYSTEM_MAX (16 * 1024) /* bytes of the user's own instructions */
 #define GLOSSARY_Q_MAX 200
@@ -1104,14 +1106,326 @@ int rg_api_mem_rating_import(struct rg_api_state *st, int64_t owner, int64_t msg
     return rc;
 }
 
-/* ---- PART3 ---- */
+/* ---- conversation type: the chat.classify job ------------------------------------------------ */
+
+#define CLASSIFY_TEXT_MAX 4000 /* bytes of the conversation the classifiers read */
+#define CLASSIFY_MAX_TOKENS 48
+
+/* The labels and what each means: the model is told these, and the
+ * embedding fallback compares the conversation with each description. */
+static const struct {
+    const char *label, *description;
+} LABELS[] = {
+    {"reflective", "Reflective: personal thoughts, feelings, values, meaning, memories, "
+                   "relationships, self-understanding, journaling and life choices."},
+    {"analytical", "Analytical: reasoning about ideas, evidence, arguments, data, theories, "
+                   "comparisons and explanations of why and how things work."},
+    {"practical", "Practical: getting something done: how to fix, install, build, cook, plan, "
+                  "repair or do a task, with step-by-step instructions."},
+};
+#define N_LABELS (sizeof LABELS / sizeof LABELS[0])
+
+/* The JSON schema that allows only {"type": label}. */
+static json_t *type_schema(void)
+{
+    json_t *labels = json_array();
+    for (size_t i = 0; labels && i < N_LABELS; i++)
+        json_array_append_new(labels, json_string(LABELS[i].label));
+    return json_pack("{s:s, s:{s:{s:s, s:o}}, s:[s], s:b}", "type", "object", "properties", "type",
+                     "type", "string", "enum", labels, "required", "type", "additionalProperties",
+                     0);
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static void no_wake(void *user)
+{
+    (void)user;
+}
+
+/* The label in a model's answer {"type": label}, or -1. */
+static int label_of_answer(const char *text)
+{
+    json_t *o = json_loads(text, JSON_DISABLE_EOF_CHECK, NULL);
+    const char *t = json_string_value(json_object_get(o, "type"));
+    int k = -1;
+    for (size_t i = 0; t && i < N_LABELS && k < 0; i++)
+        if (!strcmp(t, LABELS[i].label)) k = (int)i;
+    json_decref(o);
+    return k;
+}
+
+/* The model's label for the conversation's text under the schema, or -1
+ * (the model cannot load, the prompt does not fit, the answer is unusable). */
+static int classify_by_model(struct rg_job_ctx *ctx, struct rg_api_state *st, const char *model_id,
+                             const char *text, char *why, size_t why_size)
+{
+    struct rg_engine_model *m = NULL;
+    char err[RG_ERR_SIZE];
+    if (rg_engine_acquire(st->engine, model_id, &m, err) != RG_OK) {
+        snprintf(why, why_size, "model %s: %s", model_id, err);
+        return -1;
+    }
+    const struct rg_model *model = rg_engine_model_get(m);
+    struct rg_buf q;
+    rg_buf_init(&q, SIZE_MAX);
+    rg_buf_printf(&q, "Classify this conversation as one of:\n");
+    for (size_t i = 0; i < N_LABELS; i++)
+        rg_buf_printf(&q, "- %s\n", LABELS[i].description);
+    rg_buf_printf(&q,
+                  "Answer with JSON: {\"type\": \"reflective\", \"analytical\" or "
+                  "\"practical\"}.\n\nConversation:\n%s",
+                  text);
+    json_t *body =
+        json_pack("{s:[{s:s, s:s%}], s:i, s:f, s:{s:s, s:{s:s, s:o}}}", "messages", "role", "user",
+                  "content", q.data ? q.data : "", q.len, "max_tokens", CLASSIFY_MAX_TOKENS,
+                  "temperature", 0.0, "response_format", "type", "json_schema", "json_schema",
+                  "name", "conversation_type", "schema", type_schema());
+    rg_buf_free(&q);
+    struct rg_api_gen g = {0};
+    struct rg_chat_prompt cp = {0};
+    struct rg_req_err e;
+    int rc = body ? rg_api_gen_parse(body, NULL, RG_API_OPENAI_CHAT, rg_model_info(model)->n_vocab,
+                                     &g, &e)
+                  : RG_ENOMEM;
+    if (rc == RG_OK)
+        rc = rg_chat_prompt_build(body, rg_model_vocab(model), rg_engine_model_chat_format(m), &cp,
+                                  &e);
+    json_decref(body);
+    int label = -1;
+    if (rc != RG_OK) {
+        snprintf(why, why_size, "prompt: %s", e.msg);
+    } else if (cp.n_tokens + CLASSIFY_MAX_TOKENS >= (size_t)rg_engine_model_n_ctx(m)) {
+        snprintf(why, why_size, "the conversation does not fit the model's context");
+    } else {
+        struct rg_engine_request er = g.er; /* the engine takes the grammar */
+        g.er.grammar = NULL;
+        const int32_t *p = cp.tokens;
+        int32_t n = (int32_t)cp.n_tokens;
+        er.priority = RG_ENGINE_BACKGROUND;
+        er.tokens = &p;
+        er.n_tokens = &n;
+        er.n_inputs = 1;
+        er.n = 1;
+        er.log_id = "chat.classify";
+        uint64_t id = rg_engine_submit(m, &er, no_wake, NULL, &rc, err);
+        struct rg_buf text_out;
+        rg_buf_init(&text_out, 4096);
+        struct rg_engine_event ev;
+        bool end = !id;
+        double give_up = mono_ms() + 120000;
+        while (!end && !rg_job_cancelled(ctx) && mono_ms() < give_up) {
+            int got = rg_engine_next(st->engine, id, &ev, 100);
+            if (got != 1) {
+                end = got < 0;
+                continue;
+            }
+            if (ev.type == RG_ENGINE_EV_TEXT) rg_buf_append(&text_out, ev.text, ev.len);
+            end = ev.type == RG_ENGINE_EV_END;
+            rg_engine_event_clear(&ev);
+        }
+        if (!end) { /* stopping, or too slow: cancel, but read the request to its end */
+            rg_engine_cancel(st->engine, id);
+            while (rg_engine_next(st->engine, id, &ev, -1) == 1) {
+                end = ev.type == RG_ENGINE_EV_END;
+                rg_engine_event_clear(&ev);
+                if (end) break;
+            }
+        }
+        rg_buf_append(&text_out, "", 1);
+        label = label_of_answer(text_out.data ? text_out.data : "");
+        if (label < 0)
+            snprintf(why, why_size, "the model's answer is not one of the labels: %.80s",
+                     text_out.data ? text_out.data : "");
+        rg_buf_free(&text_out);
+    }
+    rg_api_gen_free(&g);
+    rg_chat_prompt_free(&cp);
+    rg_engine_release(m, NAN);
+    return label;
+}
+
+/* The label whose description is nearest the text by the server's
+ * embedder (cosine: the vectors are normalised), or -1 (why set). */
+static int classify_by_embedding(struct rg_api_state *st, const char *text, double *score,
+                                 char *why, size_t why_size)
+{
+    const struct rg_library_embedder *em = rg_api_embedder(st);
+    if (!em) {
+        snprintf(why + strlen(why), why_size - strlen(why), "%sno embedding model",
+                 *why ? "; " : "");
+        return -1;
+    }
+    void *s = NULL;
+    int dim = 0;
+    size_t max_tokens = 0;
+    char err[RG_ERR_SIZE] = "";
+    if (em->hold(em->user, &s, &dim, &max_tokens, err) != RG_OK || dim <= 0) {
+        snprintf(why + strlen(why), why_size - strlen(why), "%sembedding: %s", *why ? "; " : "",
+                 err);
+        return -1;
+    }
+    float *v = rg_malloc_array((size_t)dim * (N_LABELS + 1), sizeof *v);
+    int rc = v ? RG_OK : RG_ENOMEM;
+    size_t len = strlen(text);
+    while (max_tokens && len > 16 && em->count(text, len, s) > max_tokens) /* fit the model */
+        len = rg_utf8_valid_prefix(text, len / 2);
+    if (!rc) rc = em->embed(s, &text, &len, 1, v, err);
+    for (size_t i = 0; !rc && i < N_LABELS; i++) {
+        const char *d = LABELS[i].description;
+        size_t dl = strlen(d);
+        rc = em->embed(s, &d, &dl, 1, v + (i + 1) * (size_t)dim, err);
+    }
+    em->release(s);
+    int best = -1;
+    double top = -2;
+    for (size_t i = 0; !rc && i < N_LABELS; i++) {
+        double dot = 0;
+        for (int k = 0; k < dim; k++)
+            dot += (double)v[k] * v[(i + 1) * (size_t)dim + (size_t)k];
+        if (dot > top) {
+            top = dot;
+            best = (int)i;
+        }
+    }
+    rg_free(v);
+    if (rc)
+        snprintf(why + strlen(why), why_size - strlen(why), "%sembedding: %s", *why ? "; " : "",
+                 err[0] ? err : rg_strerror(rc));
+    *score = top;
+    return best;
+}
+
+static int classify_check(const json_t *p, void *user, char *err)
+{
+    (void)user;
+    json_t *id = json_object_get(p, "conversation_id");
+    if (!json_is_object(p) || json_object_size(p) != 1 || !json_is_integer(id) ||
+        json_integer_value(id) < 1)
+        return rg_err_set(err, RG_EINVAL, "payload must be {\"conversation_id\": N}");
+    return RG_OK;
+}
+
+static int skipped(json_t **result, const char *why)
+{
+    *result = json_pack("{s:b, s:s}", "skipped", 1, "reason", why);
+    return RG_OK;
+}
+
+static int classify_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **result, char *err)
+{
+    struct rg_api_state *st = rg_job_user(ctx);
+    int64_t owner = rg_job_owner(ctx);
+    int64_t conv = json_integer_value(json_object_get(payload, "conversation_id"));
+    struct rg_db_conv c = {0};
+    struct rg_db_msg *branch = NULL;
+    size_t n = 0;
+    int rc = rg_db_conv_get(st->db, owner, conv, &c, err);
+    if (rc == RG_ENOTFOUND) return skipped(result, "the conversation was deleted");
+    if (rc == RG_OK && !c.type_auto) {
+        rg_db_conv_clear(&c);
+        return skipped(result, "the type was set by hand");
+    }
+    if (rc == RG_OK) rc = rg_db_msg_branch(st->db, owner, conv, 0, &branch, &n, err);
+    if (rc != RG_OK) {
+        rg_db_conv_clear(&c);
+        return rc;
+    }
+    /* the active branch's words, oldest first, within CLASSIFY_TEXT_MAX */
+    struct rg_buf text;
+    rg_buf_init(&text, CLASSIFY_TEXT_MAX);
+    char model[sizeof c.model];
+    rg_strlcpy(model, c.model, sizeof model);
+    for (size_t i = 0; i < n; i++) {
+        bool user = !strcmp(branch[i].type, "user"), ans = !strcmp(branch[i].type, "assistant");
+        if (!user && !ans) continue;
+        if (ans && branch[i].model[0]) rg_strlcpy(model, branch[i].model, sizeof model);
+        size_t room = CLASSIFY_TEXT_MAX - text.len;
+        if (room < 16) continue;
+        rg_buf_printf(&text, "%s: ", user ? "User" : "Assistant");
+        room = CLASSIFY_TEXT_MAX - text.len - 1;
+        const char *p = branch[i].content;
+        size_t k = rg_utf8_valid_prefix(p, RG_MIN(strlen(p), room));
+        rg_buf_append(&text, p, k);
+        rg_buf_append(&text, "\n", 1);
+    }
+    rg_db_msg_list_free(branch, n);
+    rg_db_conv_clear(&c);
+    if (!text.len) {
+        rg_buf_free(&text);
+        return skipped(result, "no messages yet");
+    }
+    char why[400] = "";
+    const char *source = "model";
+    double score = NAN;
+    int label = model[0] ? classify_by_model(ctx, st, model, text.data, why, sizeof why) : -1;
+    if (!model[0]) snprintf(why, sizeof why, "no model");
+    if (rg_job_cancelled(ctx)) {
+        rg_buf_free(&text);
+        return RG_ECANCELED; /* the server is stopping: runs again after */
+    }
+    if (label < 0) {
+        source = "embedding";
+        label = classify_by_embedding(st, text.data, &score, why, sizeof why);
+    }
+    rg_buf_free(&text);
+    if (label < 0) return skipped(result, why);
+    rc = rg_db_mem_conv_set_type(st->db, owner, conv, LABELS[label].label, false, true, err);
+    if (rc == RG_ESTATE) return skipped(result, "the type was set by hand");
+    if (rc == RG_ENOTFOUND) return skipped(result, "the conversation was deleted");
+    if (rc) return rc;
+    *result = json_pack("{s:s, s:s}", "type", LABELS[label].label, "source", source);
+    if (*result && *why) json_object_set_new(*result, "fallback_reason", json_string(why));
+    if (*result && !isnan(score)) json_object_set_new(*result, "score", json_real(score));
+    return *result ? RG_OK : rg_err_set(err, RG_ENOMEM, "out of memory");
+}
+
+/* Queues the classification of conv; its job id, or 0 (err set). */
+static int64_t classify_job(struct rg_api_state *st, int64_t owner, int64_t conv, char *err)
+{
+    json_t *p = json_pack("{s:I}", "conversation_id", (json_int_t)conv);
+    int64_t id = 0;
+    if (!p || rg_jobs_submit(st->jobs, "chat.classify", owner, p, 0, 2, &id, err) != RG_OK) id = 0;
+    json_decref(p);
+    return id;
+}
 
 void rg_api_mem_answered(struct rg_api_state *st, int64_t owner, int64_t conv_id, bool ok)
 {
-    (void)st;
-    (void)owner;
-    (void)conv_id;
-    (void)ok;
+    if (!ok || !st->jobs) return;
+    struct rg_db_conv c = {0};
+    char err[RG_ERR_SIZE] = "";
+    if (rg_db_conv_get(st->db, owner, conv_id, &c, err) != RG_OK) return;
+    bool want = !c.type[0] && c.type_auto;
+    rg_db_conv_clear(&c);
+    if (want && !classify_job(st, owner, conv_id, err))
+        rg_log(RG_LOG_WARN, "cannot queue the classification job", "error", 's', err, RG_LOG_END);
+}
+
+static void conv_classify(struct rg_http_req *r, void *ctx)
+{
+    struct rg_api_state *st = ctx;
+    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "conversation") : 0;
+    if (!id) return;
+    struct rg_db_conv c = {0};
+    char err[RG_ERR_SIZE] = "";
+    int rc = rg_db_conv_get(st->db, user, id, &c, err);
+    rg_db_conv_clear(&c);
+    if (rc) {
+        db_fail(r, rc, "conversation", err);
+        return;
+    }
+    int64_t job = classify_job(st, user, id, err);
+    if (!job) {
+        rg_http_reply_error(r, 503, NULL, NULL, NULL, "cannot queue the job: %s", err);
+        return;
+    }
+    reply_obj(r, 202, json_pack("{s:I}", "job", (json_int_t)job));
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -1202,7 +1516,11 @@ size_t rg_api_memory_routes(struct rg_route *out, size_t max, struct rg_api_stat
          LIST_OF("{\"type\":\"object\",\"properties\":{\"model\":" STR ",\"answers_rated\":" INT
                  ",\"avg_confidence\":{\"type\":[\"number\",\"null\"]},\"thumbs_up\":" INT
                  ",\"thumbs_down\":" INT ",\"flags\":" INT "}}")},
-        /* PART3 ROUTES */
+        {RG_HTTP_POST, "/chat/conversations/{id}/classify", conv_classify, st, RG_ROLE_USER, 0,
+         "chat",
+         "Classify the conversation as reflective, analytical or practical (202: the job "
+         "chat.classify; a type set by hand stays)",
+         NULL, "{\"type\":\"object\",\"properties\":{\"job\":" INT "}}"},
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);
@@ -1211,7 +1529,7 @@ size_t rg_api_memory_routes(struct rg_route *out, size_t max, struct rg_api_stat
 
 int rg_api_memory_jobs_register(struct rg_api_state *st, char *err)
 {
-    (void)st;
-    (void)err;
-    return RG_OK;
+    struct rg_job_kind k = {
+        .name = "chat.classify", .run = classify_run, .check = classify_check, .user = st};
+    return rg_jobs_register(st->jobs, &k, err);
 }

@@ -15,6 +15,9 @@
  */
 #include "test.h"
 
+#include <time.h>
+#include <unistd.h>
+
 #include <jansson.h>
 
 #include "integration/harness_auth.h"
@@ -750,11 +753,226 @@ static void test_ratings(void **state)
     stop(&srv);
 }
 
-/* ---- PART3 TESTS ---- */
+/* ---- conversation type ------------------------------------------------------------------ */
+
+static void start_env(struct rg_server *s, const char *const *extra)
+{
+    static const char *const env[] = {"RUSTYGPT_TEST_ROUTES=1", NULL};
+    rg_harness_start(s, "rg_mem", extra, env);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Runs the classification of conv and waits for its job: the job's result. */
+static json_t *classify(struct rg_server *s, const char *tok, long long conv)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld/classify", conv);
+    json_t *o = call(s, "POST", path, tok, NULL, 202);
+    snprintf(path, sizeof path, "/jobs/%lld", jint(o, "job"));
+    json_decref(o);
+    double until = now_s() + 120;
+    for (;;) {
+        json_t *j = call(s, "GET", path, tok, NULL, 200);
+        const char *state = jstr(j, "state");
+        if (!strcmp(state, "done")) {
+            json_t *res = json_incref(json_object_get(j, "result"));
+            json_decref(j);
+            return res;
+        }
+        if (!strcmp(state, "failed") || now_s() > until) fail_msg("job: %s", json_dumps(j, 0));
+        json_decref(j);
+        usleep(100 * 1000);
+    }
+}
+
+static json_t *conv_json(struct rg_server *s, const char *tok, long long conv)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld", conv);
+    return call(s, "GET", path, tok, NULL, 200);
+}
+
+/* A conversation of one exchange (by import), with model (may be ""). */
+static long long talk(struct rg_server *s, const char *tok, const char *model, const char *q,
+                      const char *a)
+{
+    json_t *b = json_pack("{s:s, s:i, s:{s:s, s:s, s:i}, s:[{s:i, s:s, s:s}, {s:i, s:i, s:s, "
+                          "s:s, s:s, s:s}]}",
+                          "format", "rustygpt.conversation", "version", 1, "conversation", "title",
+                          q, "model", model, "active_leaf", 2, "messages", "id", 1, "type", "user",
+                          "content", q, "id", 2, "parent_id", 1, "type", "assistant", "content", a,
+                          "model", model, "finish", "stop");
+    char *txt = json_dumps(b, 0);
+    long long id = import_conv(s, tok, txt);
+    free(txt);
+    json_decref(b);
+    return id;
+}
+
+static size_t list_n(struct rg_server *s, const char *tok, const char *query)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/chat/conversations?%s", query);
+    json_t *o = call(s, "GET", path, tok, NULL, 200);
+    size_t n = json_array_size(json_object_get(o, "data"));
+    json_decref(o);
+    return n;
+}
+
+static void test_type_by_hand(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    start(&srv);
+    const char *admin = signup(&srv, "admin@example.com", 0);
+    const char *a = signup(&srv, "a@example.com", 1);
+    const char *b = signup(&srv, "b@example.com", 2);
+    long long c1 = talk(&srv, a, "", "How do I fix a leaking tap?", "Close the valve first.");
+    long long c2 = talk(&srv, a, "", "Why is the sky blue?", "Rayleigh scattering.");
+    json_t *o = conv_json(&srv, a, c1);
+    assert_string_equal(jstr(o, "type"), "");
+    assert_true(json_is_true(json_object_get(o, "type_auto")));
+    json_decref(o);
+
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld", c1);
+    o = call(&srv, "PATCH", path, a, "{\"type\":\"practical\"}", 200);
+    assert_string_equal(jstr(o, "type"), "practical");
+    assert_true(json_is_false(json_object_get(o, "type_auto")));
+    json_decref(o);
+    char path2[96];
+    snprintf(path2, sizeof path2, "/chat/conversations/%lld", c2);
+    json_decref(call(&srv, "PATCH", path2, a, "{\"type\":\"analytical\",\"pinned\":true}", 200));
+    assert_int_equal(list_n(&srv, a, "type=practical"), 1);
+    assert_int_equal(list_n(&srv, a, "type=analytical"), 1);
+    assert_int_equal(list_n(&srv, a, "type=reflective"), 0);
+    assert_int_equal(list_n(&srv, a, "type="), 2);
+    assert_int_equal(list_n(&srv, a, "type=analytical&q=scattering"), 1);
+    assert_int_equal(list_n(&srv, a, "type=practical&q=scattering"), 0);
+    assert_int_equal(status_of(&srv, "GET", "/chat/conversations?type=funny", a, NULL), 400);
+    assert_int_equal(status_of(&srv, "PATCH", path, a, "{\"type\":\"funny\"}"), 400);
+    assert_int_equal(status_of(&srv, "PATCH", path, a, "{\"type\":3}"), 400);
+    /* another user: 404, nothing changes; readonly 403 */
+    assert_int_equal(status_of(&srv, "PATCH", path, b, "{\"type\":\"reflective\"}"), 404);
+    snprintf(path2, sizeof path2, "/chat/conversations/%lld/classify", c1);
+    assert_int_equal(status_of(&srv, "POST", path2, b, NULL), 404);
+    assert_int_equal(list_n(&srv, b, "type=practical"), 0);
+    assert_int_equal(list_n(&srv, a, "type=practical"), 1);
+
+    /* set by hand: never reclassified */
+    json_t *res = classify(&srv, a, c1);
+    assert_true(json_is_true(json_object_get(res, "skipped")));
+    json_decref(res);
+    o = conv_json(&srv, a, c1);
+    assert_string_equal(jstr(o, "type"), "practical");
+    json_decref(o);
+    /* the export keeps it, the import restores it */
+    snprintf(path2, sizeof path2, "/chat/conversations/%lld/export", c1);
+    json_t *ex = call(&srv, "GET", path2, a, NULL, 200);
+    char *exs = json_dumps(ex, 0);
+    long long c3 = import_conv(&srv, b, exs);
+    free(exs);
+    json_decref(ex);
+    o = conv_json(&srv, b, c3);
+    assert_string_equal(jstr(o, "type"), "practical");
+    assert_true(json_is_false(json_object_get(o, "type_auto")));
+    json_decref(o);
+    /* "" clears and gives it back to the classifier */
+    o = call(&srv, "PATCH", path, a, "{\"type\":\"\"}", 200);
+    assert_string_equal(jstr(o, "type"), "");
+    assert_true(json_is_true(json_object_get(o, "type_auto")));
+    json_decref(o);
+    assert_int_equal(list_n(&srv, a, "type=practical"), 0);
+    /* without a model or an embedder nothing can classify it */
+    res = classify(&srv, a, c1);
+    assert_true(json_is_true(json_object_get(res, "skipped")));
+    json_decref(res);
+    const char *ro = make_readonly(&srv, admin, a, "a@example.com", 3);
+    assert_int_equal(status_of(&srv, "PATCH", path, ro, "{\"type\":\"reflective\"}"), 403);
+    snprintf(path2, sizeof path2, "/chat/conversations/%lld/classify", c1);
+    assert_int_equal(status_of(&srv, "POST", path2, ro, NULL), 403);
+    stop(&srv);
+}
+
+/* The embedding fallback with the deterministic test embedder: no model,
+ * so the nearest label description wins. */
+static void test_type_by_embedding(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    static const char *const extra[] = {"--embedding-model", "test-hash", NULL};
+    start_env(&srv, extra);
+    const char *a = signup(&srv, "a@example.com", 0);
+    static const struct {
+        const char *q, *ans, *want;
+    } cases[] = {
+        {"How to fix and repair my bike, step-by-step instructions?",
+         "Install the new chain, then fix the brake: do this task step-by-step.", "practical"},
+        {"I keep thinking about my feelings and memories of my father.",
+         "Your feelings, values and memories matter; journaling about relationships helps.",
+         "reflective"},
+        {"Compare the evidence for these two theories and explain why.",
+         "The data and arguments: reasoning about evidence and theories explains why.",
+         "analytical"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        long long c = talk(&srv, a, "", cases[i].q, cases[i].ans);
+        json_t *res = classify(&srv, a, c);
+        if (!json_is_string(json_object_get(res, "type")))
+            fail_msg("case %zu: %s", i, json_dumps(res, 0));
+        if (strcmp(jstr(res, "type"), cases[i].want) != 0)
+            fail_msg("case %zu: %s", i, json_dumps(res, 0));
+        assert_string_equal(jstr(res, "source"), "embedding");
+        json_decref(res);
+        json_t *o = conv_json(&srv, a, c);
+        assert_string_equal(jstr(o, "type"), cases[i].want);
+        assert_true(json_is_true(json_object_get(o, "type_auto")));
+        json_decref(o);
+    }
+    assert_int_equal(list_n(&srv, a, "type=practical"), 1);
+    assert_int_equal(list_n(&srv, a, "type=reflective"), 1);
+    stop(&srv);
+}
+
+/* The model under the JSON schema: stories260K's answer is noise, but the
+ * schema allows only the three labels, so the model's answer is used. */
+static void test_type_by_model(void **state)
+{
+    (void)state;
+    RG_SKIP_WITHOUT_TESTDATA(model, "models/stories260K.gguf");
+    struct rg_server srv;
+    start(&srv); /* no embedder: only the model can answer */
+    assert_int_equal(rg_server_add_model(&srv, "stories260K", model), 0);
+    const char *a = signup(&srv, "a@example.com", 0);
+    static const char *const qs[] = {"Once upon a time", "How do I fix a tap?",
+                                     "Why is the sky blue?"};
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        long long c = talk(&srv, a, "stories260K", qs[i], "Lily was happy.");
+        json_t *res = classify(&srv, a, c);
+        const char *t = json_string_value(json_object_get(res, "type"));
+        if (!t) fail_msg("not classified: %s", json_dumps(res, 0));
+        assert_true(!strcmp(t, "reflective") || !strcmp(t, "analytical") ||
+                    !strcmp(t, "practical"));
+        assert_string_equal(jstr(res, "source"), "model");
+        json_t *o = conv_json(&srv, a, c);
+        assert_string_equal(jstr(o, "type"), t);
+        json_decref(o);
+        json_decref(res);
+    }
+    stop(&srv);
+}
 
 #define TESTS                                                                                      \
     cmocka_unit_test(test_settings), cmocka_unit_test(test_styles),                                \
-        cmocka_unit_test(test_glossary), cmocka_unit_test(test_ratings)
+        cmocka_unit_test(test_glossary), cmocka_unit_test(test_ratings),                           \
+        cmocka_unit_test(test_type_by_hand), cmocka_unit_test(test_type_by_embedding),             \
+        cmocka_unit_test(test_type_by_model)
 
 int main(void)
 {
