@@ -26,6 +26,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "db/db.h"
+#include "net/net.h"
 
 extern char **environ;
 
@@ -304,7 +305,9 @@ static void *pull_thread(void *arg)
                 snprintf(last, sizeof last, "%.500s", m);
         }
         json_decref(j);
-        if (!alive && p->pid > 0) kill(p->pid, SIGTERM); /* the partial stays for a retry */
+        if (rg_net_offline()) snprintf(last, sizeof last, RG_NET_OFFLINE_MSG ": pull stopped");
+        /* the partial stays for a retry */
+        if ((!alive || rg_net_offline()) && p->pid > 0) kill(p->pid, SIGTERM);
     }
     if (f) fclose(f);
     int status = 0;
@@ -331,8 +334,9 @@ static void ollama_pull(struct rg_http_req *r, void *ctx)
     rg_http_req_plain_errors(r);
     json_t *body = rg_http_req_json(r);
     if (!body || !may_manage(r, st)) return;
-    if (st->cfg->offline) {
-        plain(r, 403, "this server runs with --offline: it downloads nothing");
+    char nerr[RG_ERR_SIZE];
+    if (rg_net_allowed("a model pull", nerr) != RG_OK) {
+        rg_http_reply_json(r, 503, json_pack("{s:s, s:s}", "error", nerr, "code", "offline"));
         return;
     }
     const char *ref = json_string_value(json_object_get(body, "model"));
@@ -415,7 +419,8 @@ size_t rg_api_ollama_manage_routes(struct rg_route *out, size_t max, struct rg_a
          "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"]}", "{\"type\":\"object\"}"},
         {RG_HTTP_POST, "/api/pull", ollama_pull, st, RG_ROLE_PUBLIC, K | RG_ROUTE_STREAM, "ollama",
          "Download a model (a .gguf URL or hf:OWNER/REPO/FILE.gguf) with progress lines, as "
-         "`rustygpt pull` does; refused with --offline; admins only once accounts exist",
+         "`rustygpt pull` does; refused while offline (503, code offline); admins only once "
+         "accounts exist",
          "{\"type\":\"object\",\"required\":[\"model\"]}", "{\"type\":\"object\"}"},
         {RG_HTTP_DELETE, "/api/delete", ollama_delete, st, RG_ROLE_PUBLIC, K, "ollama",
          "Delete a model file of the models dir; admins only once accounts exist",
