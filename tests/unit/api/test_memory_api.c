@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/api_internal.h"
+#include "api/chat_internal.h"
 #include "api/memory.h"
 #include "chat/glossary.h"
 #include "chat/styles.h"
@@ -152,7 +153,9 @@ static void test_routes_described(void **state)
     struct rg_api_state st = {0};
     struct rg_route routes[64];
     size_t n = rg_api_memory_routes(routes, 64, &st);
-    assert_true(n >= 18 && n < 64);
+    assert_true(n >= 18 && n < 40);
+    n += rg_api_chat_store_routes(routes + n, 64 - n, &st); /* type and rating in their schemas */
+    assert_true(n < 64);
     json_t *doc = rg_api_openapi(routes, n, "1");
     json_t *paths = json_object_get(doc, "paths");
     static const char *const methods[] = {"get", "put", "post", "patch", "delete"};
@@ -164,6 +167,14 @@ static void test_routes_described(void **state)
                         : routes[i].methods & RG_HTTP_POST  ? methods[2]
                         : routes[i].methods & RG_HTTP_PATCH ? methods[3]
                                                             : methods[4];
+        const char *schemas[] = {routes[i].request_schema, routes[i].response_schema};
+        for (size_t k = 0; k < 2; k++) {
+            json_error_t je;
+            json_t *sj = schemas[k] ? json_loads(schemas[k], 0, &je) : NULL;
+            if (schemas[k] && !sj)
+                fail_msg("%s: schema %zu: %s at %d", routes[i].pattern, k, je.text, je.position);
+            json_decref(sj);
+        }
         json_t *op = json_object_get(item, m);
         assert_non_null(op);
         if (routes[i].request_schema && !json_object_get(op, "requestBody"))
