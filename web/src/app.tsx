@@ -65,7 +65,7 @@ function Shell() {
       content = <Admin session={session} models={models} onMenu={() => setOpen(true)} />;
       break;
     case 'settings':
-      content = <SettingsPage models={models} onMenu={() => setOpen(true)} />;
+      content = <SettingsPage session={session} models={models} onMenu={() => setOpen(true)} />;
       break;
     case 'library':
       content = <Library session={session} onMenu={() => setOpen(true)} />;
