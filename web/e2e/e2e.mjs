@@ -595,7 +595,7 @@ try {
   step = 'openapi';
   const spec = await (await fetch(base + '/openapi.json')).json();
   const src = readFileSync(join(here, '../src/lib/api.ts'), 'utf8');
-  const routes = [...src.matchAll(/\['(get|post|patch|delete)', '([^']+)'\]/g)].map((m) => [m[1], m[2]]);
+  const routes = [...src.matchAll(/\['(get|post|put|patch|delete)', '([^']+)'\]/g)].map((m) => [m[1], m[2]]);
   check(routes.length >= 6, 'ROUTES not found in api.ts');
   const missing = routes.filter(([m, p]) => !spec.paths?.[p]?.[m]).map(([m, p]) => `${m.toUpperCase()} ${p}`);
   check(missing.length === 0, `not in /openapi.json: ${missing.join(', ')}`);
