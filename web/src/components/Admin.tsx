@@ -302,8 +302,10 @@ function Network({ session }: { session: Session }) {
   const [net, err, reload] = useLoad(() => call<{ offline: boolean }>(session, 'GET', '/admin/network'));
   const [opErr, setOpErr] = useState('');
   const [busy, setBusy] = useState(false);
+  const [want, setWant] = useState<boolean | null>(null); // the switch as flipped, until the server says
   const flip = async (offline: boolean) => {
     setBusy(true);
+    setWant(offline);
     try {
       await call(session, 'PUT', '/admin/network', { offline });
       setOpErr('');
@@ -311,10 +313,12 @@ function Network({ session }: { session: Session }) {
       statusChanged();
     } catch (e) {
       setOpErr(e instanceof Error ? e.message : String(e));
+      setWant(null);
     } finally {
       setBusy(false);
     }
   };
+  useEffect(() => setWant(null), [net]);
   return (
     <section aria-labelledby="h-network" class="mb-8">
       <h2 id="h-network" class="mb-2 text-lg font-semibold">Network</h2>
@@ -323,7 +327,7 @@ function Network({ session }: { session: Session }) {
       {net && (
         <>
           <label class="flex items-center gap-2 text-sm">
-            <input type="checkbox" role="switch" name="offline" checked={net.offline} disabled={busy} aria-checked={net.offline} onChange={(e) => void flip(e.currentTarget.checked)} />
+            <input type="checkbox" role="switch" name="offline" checked={want ?? net.offline} disabled={busy} aria-checked={want ?? net.offline} onChange={(e) => void flip(e.currentTarget.checked)} />
             Offline mode (no model pulls, no GitHub or Apple sign-in, no URL fetches)
           </label>
           <p role="status" class="mt-1 text-sm">

@@ -110,10 +110,10 @@ export function RatingBar(props: {
           <span class="confidence-value w-16 tabular-nums">{rating.confidence === null ? 'not rated' : `${rating.confidence}/100`}</span>
         </label>
         <button type="button" class={small} aria-pressed={rating.thumbs === 'up'} aria-label="Thumbs up" onClick={() => thumb('up')}>
-          👍{rating.thumbs === 'up' ? ' ✓' : ''}
+          ▲ Up{rating.thumbs === 'up' ? ' ✓' : ''}
         </button>
         <button type="button" class={small} aria-pressed={rating.thumbs === 'down'} aria-label="Thumbs down" onClick={() => thumb('down')}>
-          👎{rating.thumbs === 'down' ? ' ✓' : ''}
+          ▼ Down{rating.thumbs === 'down' ? ' ✓' : ''}
         </button>
         <button
           type="button"
