@@ -612,7 +612,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
 
   return (
     <div class="flex h-full min-h-0 flex-col">
-      <header class="flex items-center gap-2 border-b border-zinc-300 px-3 py-2 dark:border-zinc-700">
+      <header class="flex flex-wrap items-center gap-2 border-b border-zinc-300 px-3 py-2 dark:border-zinc-700">
         <button type="button" class="rounded px-2 py-1 md:hidden" aria-label="Show conversations" aria-controls="sidebar" onClick={onMenu}>
           ☰
         </button>
