@@ -683,6 +683,28 @@ try {
     check(!typeReal, `the type set by hand was not saved: ${JSON.stringify(typeSet?.type)}`);
   }
 
+  // ---- a phone, and the dark theme: the chat with its new controls keeps fitting and its contrast ----
+  step = 'phone and dark';
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/c/${convId}`);
+  await answer.locator('.rating').waitFor();
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(wide <= 392, `the chat is ${wide}px wide on a 390px phone`);
+  await page.screenshot({ path: join(artifacts, 'memory-chat-phone.png'), fullPage: true });
+  await axe('chat (phone)');
+  await page.setViewportSize({ width: 1100, height: 800 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto(`${base}/settings`);
+  await page.getByRole('heading', { name: 'Glossary' }).waitFor();
+  await axe('settings (dark)');
+  await page.goto(`${base}/c/${convId}`);
+  await answer.locator('.rating').waitFor();
+  await axe('chat (dark)');
+  await page.goto(`${base}/survival`);
+  await page.getByRole('heading', { name: 'Categories' }).waitFor();
+  await axe('survival (dark)');
+  await page.screenshot({ path: join(artifacts, 'survival-dark.png'), fullPage: true });
+
   check(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
   console.log(JSON.stringify(results));
   console.error(skipped.length ? `web memory e2e: the steps run passed; ${skipped.length} skipped:\n  ${skipped.join('\n  ')}` : 'web memory e2e: all steps passed');

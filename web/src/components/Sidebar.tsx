@@ -176,20 +176,6 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
         value={q}
         onInput={(e) => setQ(e.currentTarget.value)}
       />
-      <select
-        name="type_filter"
-        aria-label="Show conversations of type"
-        class="rounded-md border border-zinc-400 bg-white px-2 py-1 text-sm dark:border-zinc-600 dark:bg-zinc-800"
-        value={type}
-        onChange={(e) => setType(e.currentTarget.value)}
-      >
-        <option value="">All types</option>
-        {CONV_TYPES.map((t) => (
-          <option key={t.id} value={t.id}>
-            {t.label}
-          </option>
-        ))}
-      </select>
       {error && (
         <p role="alert" class="text-sm text-red-800 dark:text-red-300">
           {error}{' '}
@@ -216,6 +202,20 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
           </button>
         )}
       </div>
+      <select
+        name="type_filter"
+        aria-label="Show conversations of type"
+        class="rounded-md border border-zinc-400 bg-white px-2 py-1 text-sm dark:border-zinc-600 dark:bg-zinc-800"
+        value={type}
+        onChange={(e) => setType(e.currentTarget.value)}
+      >
+        <option value="">All types</option>
+        {CONV_TYPES.map((t) => (
+          <option key={t.id} value={t.id}>
+            {t.label}
+          </option>
+        ))}
+      </select>
       <label class="flex items-center gap-2 px-2 text-sm">
         <input type="checkbox" checked={archived} onChange={(e) => setArchived(e.currentTarget.checked)} />
         Show archived
