@@ -616,7 +616,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
         <button type="button" class="rounded px-2 py-1 md:hidden" aria-label="Show conversations" aria-controls="sidebar" onClick={onMenu}>
           ☰
         </button>
-        <h1 class="min-w-0 flex-1 truncate font-semibold">
+        <h1 class="min-w-[10rem] flex-1 truncate font-semibold">
           {title}
           {conv?.type && (
             <span class="type-badge ml-2 rounded-full border border-zinc-500 px-2 py-0.5 align-middle text-xs font-normal" title={conv.type_auto ? 'classified from the conversation' : 'set by you'}>
@@ -809,11 +809,11 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
       )}
       <div class="mx-auto w-full max-w-3xl px-3 pb-1">
         <div class="flex flex-wrap items-center gap-2">
-          <div class="min-w-0 flex-1">
+          <div class="min-w-[12rem] flex-1">
             <CollectionsPicker session={session} ids={collections} disabled={busy} onChange={(ids) => void changeCollections(ids)} />
           </div>
           <label class="flex items-center gap-1 text-xs">
-            This message:
+            <span class="sr-only sm:not-sr-only">This message:</span>
             <select
               name="message_style"
               aria-label="Style for this message"
