@@ -338,6 +338,8 @@ async function standIn(route) {
     }
     case 'post /chat/threads/{id}/summarize':
       return json(route, 404, { error: { message: 'no summaries in this server yet', code: 'not_found' } });
+    case 'get /chat/ratings/export':
+      return json(route, 200, { data: [...fake.ratings].map(([message_id, r]) => ({ message_id, rating: r })) });
     case 'get /admin/network':
       return json(route, 200, { offline: fake.offline });
     case 'put /admin/network':
@@ -559,6 +561,13 @@ try {
     await page.locator('.glossary-entry[data-term="scratch"]').waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Read Socratic' }).click();
     await page.locator('.style-item[data-style="socratic"] .style-prompt').waitFor();
+    if (needs('export the ratings', [['get', '/chat/ratings/export']])) {
+      const dl = page.waitForEvent('download');
+      await page.getByRole('button', { name: 'Export as JSON' }).click();
+      const file = await (await dl).path();
+      const text = readFileSync(file, 'utf8');
+      check(text.includes(String(answerId)) && /70/.test(text), `the export does not carry the rated answer: ${text.slice(0, 300)}`);
+    }
     await axe('settings (memory, styles, glossary)');
     await page.screenshot({ path: join(artifacts, 'memory-settings.png'), fullPage: true });
 

@@ -350,3 +350,40 @@ export function GlossarySection({ session }: { session: Session }) {
     </section>
   );
 }
+
+/** Every rated answer of the user with its rating and flags (GET /chat/ratings/export), saved as a file. */
+export function RatingsExport({ session }: { session: Session }) {
+  const [error, setError] = useState('');
+  const save = async (format: 'json' | 'csv') => {
+    try {
+      const r = await session.fetch(`/chat/ratings/export?format=${format}`);
+      if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
+      const url = URL.createObjectURL(await r.blob());
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `ratings.${format}`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+      setError('');
+    } catch (e) {
+      setError(errText(e));
+    }
+  };
+  return (
+    <section aria-labelledby="h-ratings-export" class="space-y-2">
+      <h2 id="h-ratings-export" class="text-lg font-semibold">
+        Your ratings
+      </h2>
+      <p class="text-sm text-zinc-700 dark:text-zinc-300">Every answer you rated, with its confidence, thumbs and flagged assumptions.</p>
+      <div class="flex gap-2">
+        <button type="button" class={btn} onClick={() => void save('json')}>
+          Export as JSON
+        </button>
+        <button type="button" class={btn} onClick={() => void save('csv')}>
+          Export as CSV
+        </button>
+      </div>
+      <Err msg={error} />
+    </section>
+  );
+}

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { Model, Session } from '../lib/api';
-import { GlossarySection, MemorySection, StylesSection } from './MemorySettings';
+import { GlossarySection, MemorySection, RatingsExport, StylesSection } from './MemorySettings';
 import type { Prefs } from '../lib/settings';
 import { loadPrefs, savePrefs } from '../lib/settings';
 import { applyTheme, resolveTheme } from '../theme';
@@ -73,6 +73,7 @@ export function SettingsPage({ session, models, onMenu }: { session: Session; mo
         <MemorySection session={session} />
         <StylesSection session={session} />
         <GlossarySection session={session} />
+        <RatingsExport session={session} />
       </div>
     </div>
   );

@@ -105,6 +105,7 @@ export const ROUTES: [string, string][] = [
   ['put', '/chat/messages/{id}/rating'],
   ['post', '/chat/messages/{id}/flags'],
   ['delete', '/chat/flags/{id}'],
+  ['get', '/chat/ratings/export'],
   ['get', '/admin/ratings'],
   ['get', '/admin/network'],
   ['put', '/admin/network'],
