@@ -401,6 +401,11 @@ try {
   const page = await ctx.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  const outside = []; // the app loads no external asset, ever (docs/memory.md "Offline mode")
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(base + '/') && !/^(data|blob):/.test(u)) outside.push(u);
+  });
   page.on('dialog', (d) => void d.accept());
   const axe = async (name) => {
     if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ content: axeSource });
@@ -715,6 +720,7 @@ try {
   await page.screenshot({ path: join(artifacts, 'survival-dark.png'), fullPage: true });
 
   check(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
+  check(outside.length === 0, `the page asked outside the server: ${outside.slice(0, 5).join(', ')}`);
   console.log(JSON.stringify(results));
   console.error(skipped.length ? `web memory e2e: the steps run passed; ${skipped.length} skipped:\n  ${skipped.join('\n  ')}` : 'web memory e2e: all steps passed');
 } catch (e) {

@@ -632,10 +632,10 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
               name="type"
               aria-label="Conversation type"
               class="max-w-[8rem] rounded-md border border-zinc-400 bg-white px-1 py-1 dark:border-zinc-600 dark:bg-zinc-800"
-              value={conv.type_auto ? '' : (conv.type ?? '')}
+              value={conv.type ?? ''}
               onChange={(e) => void changeType(e.currentTarget.value)}
             >
-              <option value="">Type: automatic</option>
+              <option value="">No type</option>
               {CONV_TYPES.map((t) => (
                 <option key={t.id} value={t.id}>
                   {t.label}
