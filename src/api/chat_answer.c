@@ -25,7 +25,9 @@
 #include <time.h>
 
 #include "api/api_internal.h"
+#include "api/chat_context.h"
 #include "api/chat_internal.h"
+#include "api/memory.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -60,10 +62,11 @@ static double mono_ms(void)
  * parser's to check. */
 static const struct {
     const char *key;
-    int type; /* 's' string, 'n' number, 'i' integer, 'c' collection ids */
+    int type; /* 's' string, 'n' number, 'i' integer, 'c' collection ids, 'm' memory sources */
 } SETTINGS[] = {
     {"system", 's'}, {"temperature", 'n'}, {"top_p", 'n'},       {"top_k", 'i'},
-    {"max_tokens", 'i'}, {"seed", 'i'}, {"collections", 'c'},
+    {"max_tokens", 'i'}, {"seed", 'i'}, {"collections", 'c'}, {"style", 's'},
+    {"memory", 'm'},
 };
 
 #define COLLECTIONS_MAX 16 /* collections one answer may search */
@@ -95,7 +98,8 @@ static int settings_check(const json_t *o, const char *where, struct rg_req_err 
             return rg_req_err_set(e, 400, where, NULL, "'%s': unknown setting '%.40s'", where, key);
         bool ok = json_is_null(v) || (type == 's' && json_is_string(v)) ||
                   (type == 'n' && json_is_number(v)) || (type == 'i' && json_is_integer(v)) ||
-                  (type == 'c' && collections_valid(v));
+                  (type == 'c' && collections_valid(v)) ||
+                  (type == 'm' && rg_api_chat_memory_valid(v));
         if (!ok)
             return rg_req_err_set(e, 400, where, NULL, "'%s.%s' has the wrong type", where, key);
     }
@@ -159,6 +163,11 @@ struct answer {
     char model[128];
     char *settings; /* JSON text of what the answer used */
     bool title;     /* the conversation has no title yet: queue the job after this answer */
+    char *context;  /* JSON text of the context record (kept in the answer's settings) */
+    int shift;      /* POST, topic shift: 0 none, 1 suggest, 2 new thread */
+    double shift_distance;
+    int64_t shift_thread;
+    bool dry; /* the context inspector's dry run: reply with the record, answer nothing */
     double t0;
 };
 
@@ -169,6 +178,7 @@ static void answer_free(void *user)
     rg_free(a->content);
     rg_free(a->prefix);
     rg_free(a->settings);
+    rg_free(a->context);
     rg_free(a);
 }
 
@@ -195,6 +205,18 @@ static int answer_begin(void *user, json_t **start, int *status, char *err)
         rc = rg_db_msg_add(db, a->owner, &n, &um, err);
         a->user_id = um.id;
     }
+    struct rg_db_thread nt = {0};
+    bool moved = false;
+    if (rc == RG_OK && a->kind == ANSWER_POST && a->shift == 2) {
+        /* a topic shift: the message (and so its answer) starts a new thread */
+        char merr[RG_ERR_SIZE];
+        if (rg_db_msg_move(db, a->owner, a->user_id, 0, NULL, now, &nt, merr) == RG_OK) {
+            moved = true;
+            um.thread_id = nt.id;
+        } else {
+            rg_log(RG_LOG_WARN, "cannot start a new thread", "error", 's', merr, RG_LOG_END);
+        }
+    }
     if (rc == RG_OK && a->kind != ANSWER_CONTINUE) {
         struct rg_db_msg_new n = {.conv_id = a->conv_id,
                                   .parent_id = a->kind == ANSWER_POST ? a->user_id : a->parent_id,
@@ -216,6 +238,11 @@ static int answer_begin(void *user, json_t **start, int *status, char *err)
         *start = json_pack("{s:o, s:o}", "user_message",
                            a->kind == ANSWER_POST ? rg_api_chat_msg_json(&um, NULL, 0) : json_null(),
                            "assistant_message", rg_api_chat_msg_json(&am, NULL, 0));
+        if (*start && moved) json_object_set_new(*start, "new_thread", rg_api_chat_thread_json(&nt));
+        if (*start && a->shift == 1)
+            json_object_set_new(*start, "topic_shift",
+                                json_pack("{s:f, s:I}", "distance", a->shift_distance, "thread_id",
+                                          (json_int_t)a->shift_thread));
         if (!*start) rc = rg_err_set(err, RG_ENOMEM, "out of memory");
     } else {
         *status = status_of(rc);
@@ -271,6 +298,8 @@ static json_t *answer_end(void *user, const struct rg_api_kept_end *k, const cha
                          "type", "server_error", "param", "code");
     }
     int64_t job = ended && a->title ? title_job(a) : 0;
+    rg_api_mem_answered(a->st, a->owner, a->conv_id, ended);
+    if (ended) rg_api_chat_answer_saved(a->st, a->owner, a->conv_id, a->user_id, a->asst_id);
     struct rg_db_msg *all = NULL;
     size_t n = 0;
     if (rg_db_msg_list(a->st->db, a->owner, a->conv_id, &all, &n, err) != RG_OK) n = 0;
@@ -297,38 +326,21 @@ static json_t *answer_end(void *user, const struct rg_api_kept_end *k, const cha
 
 /* ---- building the prompt ------------------------------------------------------------- */
 
-/* The OpenAI-shaped body chat/ and the settings parser read: the settings,
- * "messages" from the system setting, the branch up to leaf, and the new
- * user text (may be NULL). */
-static json_t *prompt_body(const json_t *settings, const struct rg_db_msg *branch, size_t n,
-                           const char *user_text, bool stream)
+/* The OpenAI-shaped body chat/ and the settings parser read: the sampling
+ * settings and the messages the context builder chose (docs/memory.md). */
+static json_t *prompt_body(const json_t *settings, json_t *messages, bool stream)
 {
     json_t *b = json_deep_copy(settings);
-    json_t *msgs = json_array();
-    if (!b || !msgs) {
+    if (!b) return NULL;
+    static const char *const drop[] = {"system", "collections", "sources",
+                                       "style",  "memory",      "context"};
+    for (size_t i = 0; i < RG_ARRAY_LEN(drop); i++)
+        json_object_del(b, drop[i]);
+    if (json_object_set(b, "messages", messages) != 0 ||
+        json_object_set_new(b, "stream", json_boolean(stream)) != 0) {
         json_decref(b);
-        json_decref(msgs);
         return NULL;
     }
-    const char *sys = json_string_value(json_object_get(b, "system"));
-    if (sys && *sys) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", sys));
-    json_object_del(b, "system");
-    json_object_del(b, "collections");
-    json_object_del(b, "sources");
-    for (size_t i = 0; i < n; i++) {
-        const char *t = branch[i].type;
-        const char *role = !strcmp(t, "user")        ? "user"
-                           : !strcmp(t, "assistant") ? "assistant"
-                           : !strcmp(t, "system")    ? "system"
-                                                     : NULL; /* notes, summaries, tools: not said */
-        if (role)
-            json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", role, "content",
-                                                  branch[i].content ? branch[i].content : ""));
-    }
-    if (user_text)
-        json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", user_text));
-    json_object_set_new(b, "messages", msgs);
-    json_object_set_new(b, "stream", json_boolean(stream));
     return b;
 }
 
@@ -345,9 +357,9 @@ static size_t utf8_cut(const char *s, size_t max)
     return n;
 }
 
-int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *use,
-                         const char *query, const struct rg_vocab *v, size_t budget,
-                         struct rg_buf *passages, json_t **sources, struct rg_req_err *e)
+static int retrieve(struct rg_api_state *st, int64_t owner, const json_t *use, const char *query,
+                    const struct rg_vocab *v, size_t budget, struct rg_buf *passages,
+                    json_t **sources, bool texts, struct rg_req_err *e)
 {
     *sources = NULL;
     json_t *cv = json_object_get(use, "collections");
@@ -400,13 +412,17 @@ int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *u
         rg_free(toks);
         if (fits) {
             used += nt + 32; /* the label line */
-            size_t n = json_array_size(src) + 1;
+            size_t n = json_array_size(src) + 1, at = passages->len;
             rg_buf_printf(passages, "[%zu] %s", n, h->title[0] ? h->title : "Untitled");
             if (h->heading[0]) rg_buf_printf(passages, " — %s", h->heading);
             if (h->page_from > 0)
                 rg_buf_printf(passages, h->page_to > h->page_from ? " (pp. %d-%d)" : " (p. %d)",
                               h->page_from, h->page_to);
-            rg_buf_printf(passages, "\n%s\n\n", text);
+            rg_buf_printf(passages, "\n%s", text);
+            json_t *own = texts && passages->len >= at
+                              ? rg_api_json_text(passages->data + at, passages->len - at)
+                              : NULL;
+            rg_buf_printf(passages, "\n\n");
             json_array_append_new(
                 src, json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:i, s:i, s:o}", "n", (json_int_t)n,
                                "chunk_id", (json_int_t)h->chunk_id, "document_id",
@@ -416,6 +432,7 @@ int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *u
                                rg_api_json_text(h->heading, strlen(h->heading)), "page_from",
                                h->page_from, "page_to", h->page_to, "snippet",
                                rg_api_json_text(h->snippet, strlen(h->snippet))));
+            if (own) json_object_set_new(json_array_get(src, json_array_size(src) - 1), "text", own);
         }
         rg_db_chunk_clear(&ch);
     }
@@ -423,6 +440,24 @@ int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *u
     if (src && json_array_size(src)) *sources = src;
     else json_decref(src);
     return RG_OK;
+}
+
+int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *use,
+                         const char *query, const struct rg_vocab *v, size_t budget,
+                         struct rg_buf *passages, json_t **sources, struct rg_req_err *e)
+{
+    return retrieve(st, owner, use, query, v, budget, passages, sources, false, e);
+}
+
+int rg_api_chat_passages(struct rg_api_state *st, int64_t owner, const json_t *use,
+                         const char *query, const struct rg_vocab *v, size_t budget,
+                         json_t **sources, struct rg_req_err *e)
+{
+    struct rg_buf b;
+    rg_buf_init(&b, SIZE_MAX);
+    int rc = retrieve(st, owner, use, query, v, budget, &b, sources, true, e);
+    rg_buf_free(&b);
+    return rc;
 }
 
 /*
@@ -478,42 +513,68 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
     }
     bool stream = !sv || json_is_true(sv);
     const struct rg_model *model = rg_engine_model_get(m);
-    /* the library's passages for the question asked (POST: the new text;
-     * else the branch's last user message) */
+    /* the library's passages and the prior messages are found for the
+     * question asked (POST: the new text; else the branch's last user message) */
     const char *question = a->kind == ANSWER_POST ? a->content : NULL;
     for (size_t i = nb; !question && i > 0; i--)
         if (!strcmp(branch[i - 1].type, "user")) question = branch[i - 1].content;
-    struct rg_buf passages;
-    rg_buf_init(&passages, SIZE_MAX);
+    long n_ctx = rg_engine_model_n_ctx(m);
+    size_t extra = a->prefix && *a->prefix ? rg_ctx_tokens(rg_model_vocab(model), a->prefix) : 0;
+    struct rg_api_ctx_req q = {.owner = a->owner,
+                               .conv_id = a->conv_id,
+                               .use = use,
+                               .branch = branch,
+                               .nb = nb,
+                               .new_text = a->kind == ANSWER_POST ? a->content : NULL,
+                               .question = question,
+                               .v = rg_model_vocab(model),
+                               .fmt = rg_engine_model_chat_format(m),
+                               .n_ctx = n_ctx,
+                               .budget = rg_api_chat_budget(st, use, n_ctx, extra)};
+    struct rg_ctx_out co = {0};
     json_t *sources = NULL;
-    rc = rg_api_chat_retrieve(st, a->owner, use, question, rg_model_vocab(model),
-                              (size_t)rg_engine_model_n_ctx(m) / 3, &passages, &sources, &e);
-    if (rc != RG_OK) {
-        rg_api_reply_err(r, &e);
-        rg_buf_free(&passages);
-        rg_db_msg_list_free(branch, nb);
+    rc = rg_api_chat_context(st, &q, &co, &sources, &e);
+    if (rc == RG_OK && a->kind == ANSWER_POST && !a->dry) { /* docs/memory.md, topic shift */
+        struct rg_api_mem_prefs prefs;
+        struct rg_req_err pe;
+        if (rg_api_mem_prefs_get(st, a->owner, &prefs, &pe) == RG_OK &&
+            strcmp(prefs.auto_thread, "off") != 0 &&
+            rg_api_chat_topic_shift(st, a->owner, branch, nb, a->content, &a->shift_distance,
+                                    &a->shift_thread) &&
+            a->shift_distance > prefs.auto_thread_distance)
+            a->shift = !strcmp(prefs.auto_thread, "new") ? 2 : 1;
+        rg_api_mem_prefs_clear(&prefs);
+    }
+    rg_db_msg_list_free(branch, nb);
+    if (rc == RG_OK && a->dry) {
+        json_object_set_new(co.record, "message_id", json_null());
+        rg_http_reply_json(r, 200, json_incref(co.record));
+    }
+    if (rc != RG_OK || a->dry) {
+        if (rc != RG_OK) rg_api_reply_err(r, &e);
+        rg_ctx_out_free(&co);
+        json_decref(sources);
         rg_engine_release(m, NAN);
         json_decref(use);
         answer_free(a);
         return;
     }
     if (sources) json_object_set(use, "sources", sources); /* kept with the answer */
+    json_object_set(use, "context", co.record);
     a->settings = json_dumps(use, JSON_COMPACT | JSON_SORT_KEYS);
-    if (sources) { /* the model reads the passages in its system message */
-        json_object_del(use, "sources");
-        struct rg_buf sys;
-        rg_buf_init(&sys, SIZE_MAX);
-        const char *own = json_string_value(json_object_get(use, "system"));
-        if (own && *own) rg_buf_printf(&sys, "%s\n\n", own);
-        rg_buf_printf(&sys, "%s", RG_API_CHAT_CITE);
-        rg_buf_append(&sys, passages.data, passages.len);
-        json_object_set_new(use, "system", rg_api_json_text(sys.data ? sys.data : "", sys.len));
-        rg_buf_free(&sys);
+    if (a->settings && strlen(a->settings) > RG_DB_CONV_SETTINGS_MAX) {
+        /* never with the record's bounds; kept short rather than failing the answer */
+        json_object_set_new(use, "context",
+                            json_pack("{s:O, s:O, s:O, s:[], s:b}", "n_ctx",
+                                      json_object_get(co.record, "n_ctx"), "budget",
+                                      json_object_get(co.record, "budget"), "used",
+                                      json_object_get(co.record, "used"), "items", "truncated", 1));
+        rg_free(a->settings);
+        a->settings = json_dumps(use, JSON_COMPACT | JSON_SORT_KEYS);
     }
     json_decref(sources);
-    rg_buf_free(&passages);
-    json_t *pb = prompt_body(use, branch, nb, a->kind == ANSWER_POST ? a->content : NULL, stream);
-    rg_db_msg_list_free(branch, nb);
+    json_t *pb = prompt_body(use, co.messages, stream);
+    rg_ctx_out_free(&co);
     json_decref(use);
     struct rg_api_gen g = {0};
     struct rg_chat_prompt cp = {0};
@@ -538,7 +599,6 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
         }
         rg_free(more);
     }
-    long n_ctx = rg_engine_model_n_ctx(m);
     if (rc == RG_OK) rc = rg_api_prompt_fits(cp.n_tokens, n_ctx, "content", &e);
     if (rc == RG_OK)
         rc = rg_api_gen_fit_default(&g, 1, n_ctx, st->cfg->max_request_work,
@@ -660,6 +720,33 @@ static void post_message(struct rg_http_req *r, void *ctx)
     rg_db_conv_clear(&c);
 }
 
+static const char *const DRY_FIELDS[] = {"content", "parent_id", "model", "settings", NULL};
+
+void rg_api_chat_dry_run(struct rg_http_req *r, struct rg_api_state *st, int64_t owner,
+                         const struct rg_db_conv *conv, const json_t *body)
+{
+    if (!fields_known(r, body, DRY_FIELDS)) return;
+    const char *text = user_text(r, body);
+    if (!text) return;
+    json_t *pv = json_object_get(body, "parent_id");
+    if (pv && !json_is_null(pv) && (!json_is_integer(pv) || json_integer_value(pv) < 0)) {
+        rg_http_reply_error(r, 400, NULL, NULL, "parent_id",
+                            "'parent_id' must be a message id (or 0 for a new root)");
+        return;
+    }
+    struct answer *a = answer_new(r, st, ANSWER_POST, owner, conv->id);
+    if (!a) return;
+    a->dry = true;
+    a->parent_id = pv && json_is_integer(pv) ? json_integer_value(pv) : conv->active_leaf;
+    a->content = rg_strdup(text);
+    if (!a->content) {
+        rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        answer_free(a);
+        return;
+    }
+    answer_run(r, st, a, conv, a->parent_id, body);
+}
+
 /* The message of {id} and its conversation; false when replied (404...). */
 static bool msg_and_conv(struct rg_http_req *r, struct rg_api_state *st, int64_t owner,
                          struct rg_db_msg *m, struct rg_db_conv *c)
@@ -769,6 +856,7 @@ static void again(struct rg_http_req *r, struct rg_api_state *st, enum answer_ki
         if (json_is_object(saved)) {
             json_object_del(saved, "system"); /* the conversation's own is used */
             json_object_del(saved, "sources");    /* found again for the question */
+            json_object_del(saved, "context");    /* built again */
             json_object_set(mb, "settings", saved);
         }
         json_decref(saved);
@@ -861,36 +949,30 @@ static void no_wake(void *user)
     (void)user;
 }
 
-/* The model's title for the first exchange; "" when it has none to give. */
-static void title_from_model(struct rg_job_ctx *ctx, struct rg_api_state *st,
-                             const char *model_id, const char *question, const char *answer,
-                             char *out, size_t size)
+int rg_api_chat_model_text(struct rg_job_ctx *ctx, struct rg_api_state *st, const char *model_id,
+                           const char *prompt, int max_tokens, struct rg_buf *out, char *err)
 {
-    out[0] = '\0';
     struct rg_engine_model *m = NULL;
-    char err[RG_ERR_SIZE];
-    if (rg_engine_acquire(st->engine, model_id, &m, err) != RG_OK) return;
+    int rc = rg_engine_acquire(st->engine, model_id, &m, err);
+    if (rc != RG_OK) return rc;
     const struct rg_model *model = rg_engine_model_get(m);
-    struct rg_buf q;
-    rg_buf_init(&q, SIZE_MAX);
-    rg_buf_printf(&q, "Write a title of at most six words for this conversation. "
-                      "Answer with the title only.\n\nUser: %.1500s\n\nAssistant: %.1500s",
-                  question, answer);
-    json_t *body = json_pack("{s:[{s:s, s:s%}], s:i, s:f}", "messages", "role", "user", "content",
-                             q.data ? q.data : "", q.len, "max_tokens", TITLE_MAX_TOKENS,
-                             "temperature", 0.0);
-    rg_buf_free(&q);
+    json_t *body = json_pack("{s:[{s:s}], s:i, s:f}", "messages", "role", "user", "max_tokens",
+                             max_tokens, "temperature", 0.0);
+    if (body) json_object_set_new(json_array_get(json_object_get(body, "messages"), 0), "content",
+                                  rg_api_json_text(prompt, strlen(prompt)));
     struct rg_api_gen g = {0};
     struct rg_chat_prompt cp = {0};
-    struct rg_req_err e;
-    int rc = body ? rg_api_gen_parse(body, NULL, RG_API_OPENAI_CHAT,
-                                     rg_model_info(model)->n_vocab, &g, &e)
-                  : RG_ENOMEM;
+    struct rg_req_err e = {0};
+    rc = body ? rg_api_gen_parse(body, NULL, RG_API_OPENAI_CHAT, rg_model_info(model)->n_vocab, &g,
+                                 &e)
+              : RG_ENOMEM;
     if (rc == RG_OK)
         rc = rg_chat_prompt_build(body, rg_model_vocab(model), rg_engine_model_chat_format(m), &cp,
                                   &e);
     json_decref(body);
-    if (rc == RG_OK && cp.n_tokens + TITLE_MAX_TOKENS < (size_t)rg_engine_model_n_ctx(m)) {
+    if (rc == RG_OK && cp.n_tokens + (size_t)max_tokens >= (size_t)rg_engine_model_n_ctx(m))
+        rc = rg_req_err_set(&e, 400, NULL, NULL, "the prompt does not fit the context");
+    if (rc == RG_OK) {
         struct rg_engine_request er = g.er;
         g.er.grammar = NULL;
         const int32_t *p = cp.tokens;
@@ -900,10 +982,8 @@ static void title_from_model(struct rg_job_ctx *ctx, struct rg_api_state *st,
         er.n_tokens = &n;
         er.n_inputs = 1;
         er.n = 1;
-        er.log_id = "chat.title";
+        er.log_id = "chat.job";
         uint64_t id = rg_engine_submit(m, &er, no_wake, NULL, &rc, err);
-        struct rg_buf text;
-        rg_buf_init(&text, 4096);
         struct rg_engine_event ev;
         bool end = !id;
         double give_up = mono_ms() + 120000;
@@ -913,7 +993,7 @@ static void title_from_model(struct rg_job_ctx *ctx, struct rg_api_state *st,
                 end = got < 0;
                 continue;
             }
-            if (ev.type == RG_ENGINE_EV_TEXT) rg_buf_append(&text, ev.text, ev.len);
+            if (ev.type == RG_ENGINE_EV_TEXT) rg_buf_append(out, ev.text, ev.len);
             end = ev.type == RG_ENGINE_EV_END;
             rg_engine_event_clear(&ev);
         }
@@ -925,13 +1005,36 @@ static void title_from_model(struct rg_job_ctx *ctx, struct rg_api_state *st,
                 if (end) break;
             }
         }
-        rg_buf_append(&text, "", 1);
-        rg_api_chat_title_clean(text.data ? text.data : "", out, size);
-        rg_buf_free(&text);
+        if (!id) rc = rc ? rc : RG_EINTERNAL;
+    } else if (e.msg[0]) {
+        rg_err_set(err, rc, "%s", e.msg);
     }
     rg_api_gen_free(&g);
     rg_chat_prompt_free(&cp);
     rg_engine_release(m, NAN);
+    return rc;
+}
+
+/* The model's title for the first exchange; "" when it has none to give. */
+static void title_from_model(struct rg_job_ctx *ctx, struct rg_api_state *st,
+                             const char *model_id, const char *question, const char *answer,
+                             char *out, size_t size)
+{
+    out[0] = '\0';
+    struct rg_buf q, text;
+    rg_buf_init(&q, SIZE_MAX);
+    rg_buf_init(&text, 4096);
+    rg_buf_printf(&q, "Write a title of at most six words for this conversation. "
+                      "Answer with the title only.\n\nUser: %.1500s\n\nAssistant: %.1500s",
+                  question, answer);
+    char err[RG_ERR_SIZE];
+    if (q.data &&
+        rg_api_chat_model_text(ctx, st, model_id, q.data, TITLE_MAX_TOKENS, &text, err) == RG_OK) {
+        rg_buf_append(&text, "", 1);
+        rg_api_chat_title_clean(text.data ? text.data : "", out, size);
+    }
+    rg_buf_free(&text);
+    rg_buf_free(&q);
 }
 
 static int title_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **result, char *err)
@@ -993,7 +1096,8 @@ static int title_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **res
 int rg_api_chat_jobs_register(struct rg_api_state *st, char *err)
 {
     struct rg_job_kind k = {.name = "chat.title", .run = title_run, .check = title_check, .user = st};
-    return rg_jobs_register(st->jobs, &k, err);
+    int rc = rg_jobs_register(st->jobs, &k, err);
+    return rc ? rc : rg_api_chat_context_jobs_register(st, err);
 }
 
 /* ---- the table ------------------------------------------------------------------------- */
@@ -1039,5 +1143,5 @@ size_t rg_api_chat_answer_routes(struct rg_route *out, size_t max, struct rg_api
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);
-    return n;
+    return n + rg_api_chat_context_routes(out + n, max - n, st);
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "api/api_internal.h"
+#include "api/chat_context.h"
 #include "api/chat_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -105,6 +106,13 @@ json_t *rg_api_chat_conv_json(const struct rg_db_conv *c)
         "updated_at", (json_int_t)c->updated_at);
 }
 
+/* The group a message's siblings share: its parent; a summary
+ * (docs/memory.md) is never anyone's sibling, so it is a group of its own. */
+static int64_t sib_group(const struct rg_db_msg *m)
+{
+    return strcmp(m->type, "summary") ? m->parent_id : -m->id;
+}
+
 /* Adds "siblings" (ids of the messages with m's parent, oldest first: all
  * is in id order) and "sibling_index" to o. */
 static int add_siblings(json_t *o, const struct rg_db_msg *m, const struct rg_db_msg *all, size_t n)
@@ -114,7 +122,7 @@ static int add_siblings(json_t *o, const struct rg_db_msg *m, const struct rg_db
     int index = 0;
     bool found = false;
     for (size_t i = 0; i < n; i++) {
-        if (all[i].parent_id != m->parent_id) continue;
+        if (sib_group(&all[i]) != sib_group(m)) continue;
         if (all[i].id == m->id) found = true;
         if (!found) index++;
         if (json_array_append_new(sib, json_integer(all[i].id)) != 0) {
@@ -318,6 +326,21 @@ static char *settings_text(struct rg_http_req *r, const json_t *v, const char *f
             }
             continue;
         }
+        if (!strcmp(key, "style")) { /* a thinking style (docs/memory.md) */
+            if (!json_is_string(x) || json_string_length(x) > 64) {
+                rg_http_reply_error(r, 400, NULL, NULL, field, "%s.style must be a style id", field);
+                return NULL;
+            }
+            continue;
+        }
+        if (!strcmp(key, "memory")) { /* the prompt's sources turned on or off */
+            if (!rg_api_chat_memory_valid(x)) {
+                rg_http_reply_error(r, 400, NULL, NULL, field, "%s.memory: %s", field,
+                                    RG_API_CHAT_MEMORY_RULE);
+                return NULL;
+            }
+            continue;
+        }
         if (!strcmp(key, "system")) {
             if (!json_is_string(x)) {
                 rg_http_reply_error(r, 400, NULL, NULL, field, "%s.system must be a string", field);
@@ -331,7 +354,7 @@ static char *settings_text(struct rg_http_req *r, const json_t *v, const char *f
         if (i == RG_ARRAY_LEN(num)) {
             rg_http_reply_error(r, 400, NULL, NULL, field,
                                 "%s: unknown field '%.60s' (system, temperature, top_p, top_k, "
-                                "max_tokens, seed, collections)",
+                                "max_tokens, seed, collections, style, memory)",
                                 field, key);
             return NULL;
         }
@@ -518,7 +541,7 @@ static json_t *msgs_json(const struct rg_db_msg *v, size_t n, const struct rg_db
     size_t *at = rg_malloc_array(n_all ? n_all : 1, sizeof *at);
     json_t *a = keys && at ? json_array() : NULL;
     for (size_t i = 0; a && i < n_all; i++)
-        keys[i] = (struct sib_key){all[i].parent_id, all[i].id, i};
+        keys[i] = (struct sib_key){sib_group(&all[i]), all[i].id, i};
     if (a) qsort(keys, n_all, sizeof *keys, sib_cmp);
     for (size_t p = 0; a && p < n_all; p++)
         at[keys[p].i] = p;

@@ -343,14 +343,34 @@ static int conv_owned(sqlite3 *c, int64_t owner, int64_t id, int64_t *main_threa
     return rc;
 }
 
-/* From msg_id (0: none), its newest child repeatedly down to a leaf. */
+/* From msg_id (0: none), its newest child repeatedly down to a leaf. A
+ * summary (docs/memory.md) is never part of a branch: from one the descent
+ * starts at the newest other root, and no summary child is followed. */
 static int descend_newest(sqlite3 *c, int64_t conv, int64_t msg_id, int64_t *leaf, char *err)
 {
     *leaf = msg_id;
     if (msg_id == 0) return RG_OK;
+    int64_t summary = 0;
+    int rc0 = rg_db_sq_one_int(c,
+                               rg_db_sq_prep(c, err,
+                                             "SELECT count(*) FROM messages WHERE id = ?1 AND"
+                                             " type = 'summary'",
+                                             "i", msg_id),
+                               &summary, err);
+    if (!rc0 && summary)
+        rc0 = rg_db_sq_one_int(c,
+                               rg_db_sq_prep(c, err,
+                                             "SELECT coalesce(max(id), 0) FROM messages WHERE"
+                                             " conv_id = ?1 AND parent_id IS NULL AND"
+                                             " type <> 'summary'",
+                                             "i", conv),
+                               &msg_id, err);
+    if (rc0) return rc0;
+    *leaf = msg_id;
+    if (msg_id == 0) return RG_OK;
     sqlite3_stmt *st = rg_db_sq_prep(c, err,
                                      "SELECT id FROM messages WHERE conv_id = ?1 AND parent_id = ?2"
-                                     " ORDER BY id DESC LIMIT 1",
+                                     " AND type <> 'summary' ORDER BY id DESC LIMIT 1",
                                      "ii", conv, msg_id);
     if (!st) return RG_EIO;
     for (;;) {
