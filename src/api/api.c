@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "db/db.h"
+#include "net/net.h"
 
 #define MAX_ROUTES 192
 
@@ -82,11 +83,11 @@ static int open_accounts(struct rg_api *a, const struct rg_config *cfg, char *er
         .keys_url = cfg->apple_keys_url,
         .issuer = cfg->apple_issuer,
     };
-    if (cfg->offline && (cfg->github_client_id || cfg->apple_client_id)) {
+    /* the process-wide switch (src/net/): an admin flips it at run time, so the
+     * providers stay configured and refuse while it is on */
+    rg_net_set_offline(cfg->offline);
+    if (cfg->offline && (cfg->github_client_id || cfg->apple_client_id))
         rg_log(RG_LOG_WARN, "--offline: GitHub and Apple sign-in are off", RG_LOG_END);
-        ap.github.client_id = NULL;
-        ap.apple.client_id = NULL;
-    }
     a->st.auth = rg_auth_new(&ap, err);
     if (!a->st.auth) return RG_EIO;
     int64_t users = 0;

@@ -24,6 +24,7 @@
 #include "auth/token.h"
 #include "common/alloc.h"
 #include "common/str.h"
+#include "net/net.h"
 
 #define REFRESH_COOKIE "rg_refresh"
 #define CSRF_COOKIE "rg_csrf"
@@ -514,10 +515,20 @@ static void admin_user_patch(struct rg_http_req *r, void *ctx)
 
 /* ---- provider sign-in ------------------------------------------------------------- */
 
+/* Offline, provider sign-in is refused before anything else: 503 offline. */
+static bool refused_offline(struct rg_http_req *r)
+{
+    char err[RG_ERR_SIZE];
+    if (rg_net_allowed("sign-in with GitHub or Apple", err) == RG_OK) return false;
+    rg_http_reply_error(r, 503, NULL, "offline", NULL, "%s", err);
+    return true;
+}
+
 static void oauth_start(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
     const char *provider = rg_http_req_param(r, "provider");
+    if (refused_offline(r)) return;
     if (!rg_auth_provider_enabled(st->auth, provider)) {
         rg_http_reply_error(r, 404, NULL, "not_found", NULL,
                             "sign-in with '%.20s' is not configured on this server", provider);
@@ -574,6 +585,7 @@ static void oauth_callback(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
     const char *provider = rg_http_req_param(r, "provider");
+    if (refused_offline(r)) return;
     if (!rg_auth_provider_enabled(st->auth, provider)) {
         rg_http_reply_error(r, 404, NULL, "not_found", NULL,
                             "sign-in with '%.20s' is not configured on this server", provider);
@@ -636,8 +648,9 @@ static void oauth_providers(struct rg_http_req *r, void *ctx)
     struct rg_api_state *st = ctx;
     rg_http_reply_json(r, 200,
                        json_pack("{s:b, s:b}", "github",
-                                 rg_auth_provider_enabled(st->auth, "github"), "apple",
-                                 rg_auth_provider_enabled(st->auth, "apple")));
+                                 !rg_net_offline() && rg_auth_provider_enabled(st->auth, "github"),
+                                 "apple",
+                                 !rg_net_offline() && rg_auth_provider_enabled(st->auth, "apple")));
 }
 
 /* ---- route table ----------------------------------------------------------------- */

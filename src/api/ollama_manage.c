@@ -26,6 +26,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "db/db.h"
+#include "net/net.h"
 
 extern char **environ;
 
@@ -304,7 +305,9 @@ static void *pull_thread(void *arg)
                 snprintf(last, sizeof last, "%.500s", m);
         }
         json_decref(j);
-        if (!alive && p->pid > 0) kill(p->pid, SIGTERM); /* the partial stays for a retry */
+        if (rg_net_offline()) snprintf(last, sizeof last, RG_NET_OFFLINE_MSG ": pull stopped");
+        /* the partial stays for a retry */
+        if ((!alive || rg_net_offline()) && p->pid > 0) kill(p->pid, SIGTERM);
     }
     if (f) fclose(f);
     int status = 0;
@@ -331,8 +334,9 @@ static void ollama_pull(struct rg_http_req *r, void *ctx)
     rg_http_req_plain_errors(r);
     json_t *body = rg_http_req_json(r);
     if (!body || !may_manage(r, st)) return;
-    if (st->cfg->offline) {
-        plain(r, 403, "this server runs with --offline: it downloads nothing");
+    char nerr[RG_ERR_SIZE];
+    if (rg_net_allowed("a model pull", nerr) != RG_OK) {
+        rg_http_reply_json(r, 503, json_pack("{s:s, s:s}", "error", nerr, "code", "offline"));
         return;
     }
     const char *ref = json_string_value(json_object_get(body, "model"));

@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "http/metrics.h"
+#include "net/net.h"
 
 #ifndef RG_VERSION
 #define RG_VERSION "0.0.0"
@@ -75,6 +76,7 @@ static void status(struct rg_http_req *r, void *ctx)
                   (json_int_t)m.completion_tokens, "generated_per_s", m.generated_per_s);
     /* compute thread pools started so far: embeddings share a model's */
     json_object_set_new(body, "compute_pools", json_integer(rg_engine_pools_started()));
+    json_object_set_new(body, "offline", json_boolean(rg_net_offline()));
     json_t *jobs = rg_api_jobs_status(st);
     if (body)
         json_object_set_new(body, "jobs", jobs ? jobs : json_null());
@@ -161,7 +163,7 @@ static const char STATUS_SCHEMA[] =
     "\"free\":{\"type\":\"integer\"}}},"
     "\"queue_depth\":{\"type\":\"integer\"},\"streams_open\":{\"type\":\"integer\"},"
     "\"memory\":{\"type\":\"object\",\"properties\":{\"rss_bytes\":{\"type\":\"integer\"}}},"
-    "\"requests_total\":{\"type\":\"integer\"},"
+    "\"requests_total\":{\"type\":\"integer\"},\"offline\":{\"type\":\"boolean\"},"
     "\"jobs\":{\"type\":[\"object\",\"null\"],\"description\":\"background jobs by state\","
     "\"additionalProperties\":{\"type\":\"integer\"}}}}";
 static const char METRICS_SCHEMA[] =

@@ -16,6 +16,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/str.h"
+#include "net/net.h"
 
 #define MAX_REPLY (1u << 20)
 
@@ -51,8 +52,13 @@ static int http_json(const char *url, const char *form, const char *bearer, long
                      json_t **out, char *err)
 {
     *out = NULL;
-    CURL *c = curl_easy_init();
-    if (!c) return rg_err_set(err, RG_ENOMEM, "out of memory");
+    CURL *c = rg_net_curl(err);
+    if (!c) return RG_ENOMEM;
+    int rc = rg_net_curl_url(c, url, "sign-in with GitHub or Apple", err);
+    if (rc) {
+        curl_easy_cleanup(c);
+        return rc;
+    }
     struct reply r = {0};
     rg_buf_init(&r.body, MAX_REPLY + 1);
     struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
@@ -62,13 +68,9 @@ static int http_json(const char *url, const char *form, const char *bearer, long
         h = curl_slist_append(h, auth);
     }
     char cerr[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "rustygpt");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -78,9 +80,10 @@ static int http_json(const char *url, const char *form, const char *bearer, long
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    int rc = RG_OK;
     if (r.too_big) {
         rc = rg_err_set(err, RG_EFORMAT, "%s: reply larger than 1 MiB", url);
+    } else if (res != CURLE_OK && rg_net_offline()) { /* switched off mid-way */
+        rc = rg_err_set(err, RG_EPERM, RG_NET_OFFLINE_MSG ": sign-in stopped");
     } else if (res != CURLE_OK) {
         rc = rg_err_set(err, RG_EIO, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(res));
     } else {
@@ -115,8 +118,8 @@ int rg_oauth_authorize_url(const struct rg_oauth_provider *p, const char *redire
                            const struct rg_oauth_start *st, char **url, char *err)
 {
     *url = NULL;
-    CURL *c = curl_easy_init();
-    if (!c) return rg_err_set(err, RG_ENOMEM, "out of memory");
+    CURL *c = rg_net_curl(err); /* for escaping only */
+    if (!c) return RG_ENOMEM;
     struct rg_buf b;
     rg_buf_init(&b, 16384);
     char ch[48];
@@ -363,8 +366,8 @@ int rg_oauth_finish(const struct rg_oauth_provider *p, const char *redirect_uri,
 {
     memset(out, 0, sizeof *out);
     if (!code || !*code || strlen(code) > 1000) return rg_err_set(err, RG_EAUTH, "bad code");
-    CURL *c = curl_easy_init();
-    if (!c) return rg_err_set(err, RG_ENOMEM, "out of memory");
+    CURL *c = rg_net_curl(err); /* for escaping only */
+    if (!c) return RG_ENOMEM;
     char *secret = NULL;
     int rc = RG_OK;
     if (p->kind == RG_OAUTH_APPLE) rc = rg_oauth_apple_client_secret(p, now, &secret, err);

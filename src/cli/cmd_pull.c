@@ -39,6 +39,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/str.h"
+#include "net/net.h"
 
 #define URL_MAX 8192
 #define NAME_MAX_LEN 200
@@ -709,13 +710,14 @@ static int download(struct pull *p, const char *dir)
     char errbuf[CURL_ERROR_SIZE] = "";
     char range[32] = "";
     CURL *c = p->curl;
-    curl_easy_setopt(c, CURLOPT_URL, p->url);
+    char nerr[RG_ERR_SIZE];
+    if (rg_net_curl_url(c, p->url, "a model pull", nerr) != RG_OK) {
+        fprintf(stderr, "rustygpt pull: %s\n", nerr);
+        drop_empty_partial(p);
+        return RG_EXIT_FAIL;
+    }
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "rustygpt/" RG_VERSION);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
     /* a transfer that stalls below 1 KB/s for a minute fails (and resumes later) */
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -939,10 +941,10 @@ static int resolve_ref(struct pull *p, const struct opts *o)
     }
     rg_strlcpy(p->name, o->name ? o->name : def_name, sizeof p->name);
 
-    if (o->offline) {
+    if (rg_net_offline()) {
         fprintf(stderr,
-                "rustygpt pull: offline mode (--offline or RUSTYGPT_OFFLINE) forbids "
-                "downloads; run without it to fetch %s\n",
+                "rustygpt pull: " RG_NET_OFFLINE_MSG " (--offline or RUSTYGPT_OFFLINE): it "
+                "downloads nothing; run without it to fetch %s\n",
                 ref);
         return RG_EXIT_FAIL;
     }
@@ -1041,7 +1043,8 @@ int rg_cmd_pull(int argc, char **argv)
     p->total = -1;
     if (o.sha) parse_sha(o.sha, strlen(o.sha), p->want_sha);
     bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-    if (curl_ready) p->curl = curl_easy_init();
+    rg_net_set_offline(o.offline);
+    if (curl_ready) p->curl = rg_net_curl(NULL);
     p->md = EVP_MD_CTX_new();
     if (!p->curl || !p->md || !hash_reset(p)) {
         fprintf(stderr, "rustygpt pull: cannot initialise libcurl or OpenSSL\n");

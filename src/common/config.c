@@ -126,7 +126,8 @@ static const struct opt OPTS[] = {
     {"web-dir", 0, "DIR", OPT_STR, OFF(web_dir), NULL, 0, 0,
      "serve the web app from DIR instead of the copy embedded in the binary"},
     {"offline", 0, NULL, OPT_BOOL, OFF(offline), "false", 0, 0,
-     "never touch the network (no model downloads, no OAuth)"},
+     "refuse every outbound connection (model pulls, GitHub and Apple sign-in, any URL fetch); an "
+     "admin can switch it at run time (PUT /admin/network)"},
     {"insecure-no-auth", 0, NULL, OPT_BOOL, OFF(insecure_no_auth), "false", 0, 0,
      "allow listening on a non-loopback address without --api-key (anyone who can reach it can use "
      "it)"},

@@ -419,7 +419,7 @@ static void test_model_upkeep(void **state)
     struct rg_server off;
     const char *args[] = {"--offline", NULL};
     assert_int_equal(rg_server_start(&off, args, NULL), 0);
-    assert_int_equal(request(&off, "POST", "/api/pull", body, &raw), 403);
+    assert_int_equal(request(&off, "POST", "/api/pull", body, &raw), 503);
     assert_non_null(strstr(raw, "offline"));
     free(raw);
     assert_int_equal(rg_server_stop(&off), 0);
