@@ -40,6 +40,7 @@
 #define TAG_CHUNKS_MAX 4000 /* chunks of a document read for its rules */
 #define ASK_SOURCES_MAX 8   /* passages an answer may be given */
 #define QUESTION_MAX 4000   /* bytes of a question */
+#define ASK_MIN_COSINE 0.3  /* a passage found only by vector must be this near */
 
 /* What the model is told: only the passages, cited, and nothing else. */
 #define ASK_SYSTEM                                                                                 \
@@ -583,11 +584,13 @@ static void document_categories(struct rg_http_req *r, void *ctx)
 /*
  * Searches the user's survival library (only it: no survival collection is
  * no result) for q, keeping hits of documents in category (NULL any), at
- * most limit. any_word for a question. *out as rg_library_search's
+ * most limit. any_word for a question; min_cos > 0 drops hits found only by
+ * vector whose cosine is under it (a vector list always has a nearest
+ * chunk, however far). *out as rg_library_search's
  * (rg_search_result_free). RG_OK or the search's codes.
  */
 static int surv_search(struct rg_api_state *st, int64_t user, const char *q, const char *category,
-                       int limit, bool any_word, enum rg_search_mode mode,
+                       int limit, bool any_word, enum rg_search_mode mode, double min_cos,
                        struct rg_search_result *out, char *err)
 {
     memset(out, 0, sizeof *out);
@@ -628,13 +631,16 @@ static int surv_search(struct rg_api_state *st, int64_t user, const char *q, con
                                  .n_collections = nc,
                                  .any_word = any_word,
                                  .limit = category ? RG_SEARCH_LIMIT_MAX : limit};
+    if (min_cos > 0 && !category) sq.limit = RG_SEARCH_LIMIT_MAX;
     rc = rg_library_search(rg_api_library_get(st), &sq, out, err);
-    if (rc == RG_OK && category) { /* only the category's documents, in order */
+    if (rc == RG_OK && (category || min_cos > 0)) { /* the hits kept, in order */
         size_t k = 0;
         for (size_t i = 0; i < out->n; i++) {
-            bool in = false;
+            const struct rg_search_hit *h = &out->hits[i];
+            bool in = !category;
             for (size_t j = 0; j < nd && !in; j++)
-                in = docs[j] == out->hits[i].c.doc_id;
+                in = docs[j] == h->c.doc_id;
+            if (min_cos > 0 && !h->rank_fts && h->cosine < min_cos) in = false;
             if (in && k < (size_t)limit) out->hits[k++] = out->hits[i];
         }
         out->n = k;
@@ -670,7 +676,8 @@ static void search(struct rg_http_req *r, void *ctx)
     }
     struct rg_search_result res;
     char err[RG_ERR_SIZE] = "";
-    int rc = surv_search(st, user, q, cat, (int)limit, false, (enum rg_search_mode)mode, &res, err);
+    int rc = surv_search(st, user, q, cat, (int)limit, false, (enum rg_search_mode)mode, 0, &res,
+                         err);
     if (rc == RG_EUNSUPPORTED) {
         rg_http_reply_error(r, 400, NULL, "no_embedding_model", "mode",
                             "vector search needs an embedding model (--embedding-model): %s", err);
@@ -715,8 +722,8 @@ static int ask_retrieve(struct rg_api_state *st, int64_t user, const char *quest
     struct rg_library *lib = rg_api_library_get(st);
     struct rg_search_result res;
     int rc = surv_search(st, user, question, category, ASK_SOURCES_MAX, true,
-                         lib && rg_library_model(lib) ? RG_SEARCH_HYBRID : RG_SEARCH_FULLTEXT, &res,
-                         err);
+                         lib && rg_library_model(lib) ? RG_SEARCH_HYBRID : RG_SEARCH_FULLTEXT,
+                         ASK_MIN_COSINE, &res, err);
     if (rc) return rc;
     size_t used = 0;
     for (size_t i = 0; i < res.n; i++) {
@@ -872,15 +879,14 @@ static void ask(struct rg_http_req *r, void *ctx)
     bool stream = json_is_true(sv);
 
     /* what the library has, first: nothing found runs no model */
-    struct rg_buf probe;
-    rg_buf_init(&probe, SIZE_MAX);
-    json_t *found = json_array();
+    struct rg_library *lib = rg_api_library_get(st);
+    struct rg_search_result probe;
     char err[RG_ERR_SIZE] = "";
-    int rc = found ? ask_retrieve(st, user, question, cat, NULL, SIZE_MAX / 2, &probe, found, err)
-                   : RG_ENOMEM;
-    rg_buf_free(&probe);
-    size_t n_found = json_array_size(found);
-    json_decref(found);
+    int rc = surv_search(st, user, question, cat, 1, true,
+                         lib && rg_library_model(lib) ? RG_SEARCH_HYBRID : RG_SEARCH_FULLTEXT,
+                         ASK_MIN_COSINE, &probe, err);
+    size_t n_found = rc ? 0 : probe.n;
+    rg_search_result_free(&probe);
     if (rc) {
         db_fail(r, rc, "document", err);
         return;

@@ -425,7 +425,8 @@ static int p_migrate(void *conn, int *applied, char *err)
         if (!rc && cur < MIGRATIONS[i].version) {
             for (const char *const *st = MIGRATIONS[i].sql; !rc && *st; st++) {
                 PGresult *r = PQexec(c, *st); /* no parameters: may hold several statements */
-                if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = rg_db_pg_fail(c, r, err);
+                ExecStatusType es = PQresultStatus(r); /* a placeholder's SELECT has rows */
+                if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) rc = rg_db_pg_fail(c, r, err);
                 PQclear(r);
             }
             if (!rc) {
