@@ -425,7 +425,7 @@ static int p_migrate(void *conn, int *applied, char *err)
         if (!rc && cur < MIGRATIONS[i].version) {
             for (const char *const *st = MIGRATIONS[i].sql; !rc && *st; st++) {
                 PGresult *r = PQexec(c, *st); /* no parameters: may hold several statements */
-                ExecStatusType es = PQresultStatus(r); /* a placeholder's SELECT has rows */
+                ExecStatusType es = PQresultStatus(r); /* rows too: the placeholders' SELECT 1 */
                 if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) rc = rg_db_pg_fail(c, r, err);
                 PQclear(r);
             }

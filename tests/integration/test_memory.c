@@ -1,0 +1,517 @@
+/*
+ * The memory module through the API (docs/memory.md) against the real
+ * server: memory settings (defaults, changes, bad input refused and
+ * nothing stored), thinking styles (built in and custom, a built-in one
+ * never changed), the glossary (CRUD, a duplicate term without case is
+ * 409, another user's entry 404, readonly 403), ratings and assumption
+ * flags (saved, in the conversation, exported as JSON and CSV, carried by
+ * a conversation's export and import, the admin summary per model), and
+ * the conversation type (by hand, the list filter, the classification job
+ * through the model under a JSON schema and through the embedding
+ * fallback).
+ *
+ * Runs on SQLite, then again on PostgreSQL when one is reachable (PGHOST
+ * set, as under pg_virtualenv; RG_REQUIRE_PG=1 makes its absence a failure).
+ */
+#include "test.h"
+
+#include <jansson.h>
+
+#include "integration/harness_auth.h"
+
+/* ---- helpers (as tests/integration/test_conversations.c) ---------------------- */
+
+static void start_with(struct rg_server *s, const char *const *extra)
+{
+    rg_harness_start(s, "rg_mem", extra, NULL);
+}
+
+static void start(struct rg_server *s)
+{
+    start_with(s, NULL);
+}
+
+static void stop(struct rg_server *s)
+{
+    rg_harness_stop(s);
+}
+
+static long req(struct rg_server *s, const char *method, const char *path, const char *bearer,
+                const char *body, struct rg_resp *out)
+{
+    char auth[1200];
+    const char *hdrs[4];
+    int n = 0;
+    hdrs[n++] = "Content-Type: application/json";
+    hdrs[n++] = "Accept: application/json";
+    if (bearer) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer);
+        hdrs[n++] = auth;
+    }
+    hdrs[n] = NULL;
+    memset(out, 0, sizeof *out);
+    assert_int_equal(rg_http(s, method, path, hdrs, body, body ? strlen(body) : 0, out), 0);
+    return out->status;
+}
+
+static json_t *call(struct rg_server *s, const char *method, const char *path, const char *bearer,
+                    const char *body, long want)
+{
+    struct rg_resp r;
+    long st = req(s, method, path, bearer, body, &r);
+    if (st != want)
+        fail_msg("%s %s: %ld (wanted %ld) %.*s", method, path, st, want, (int)r.len, r.body);
+    if (want == 204) {
+        assert_int_equal(r.len, 0);
+        rg_resp_free(&r);
+        return NULL;
+    }
+    json_t *o = json_loadb(r.body, r.len, 0, NULL);
+    if (!o) fail_msg("%s %s: not JSON: %.*s", method, path, (int)r.len, r.body);
+    rg_resp_free(&r);
+    return o;
+}
+
+/* The status of a request; an error reply must be an error object, and its
+ * code (may be NULL) goes to code. */
+static long status_code(struct rg_server *s, const char *method, const char *path,
+                        const char *bearer, const char *body, char *code, size_t size)
+{
+    struct rg_resp r;
+    long st = req(s, method, path, bearer, body, &r);
+    if (code) code[0] = '\0';
+    if (st >= 400) {
+        json_t *o = json_loadb(r.body, r.len, 0, NULL);
+        json_t *e = json_object_get(o, "error");
+        if (!json_is_object(e)) fail_msg("%s %s: %ld without an error body", method, path, st);
+        if (code && json_is_string(json_object_get(e, "code")))
+            snprintf(code, size, "%s", json_string_value(json_object_get(e, "code")));
+        json_decref(o);
+    }
+    rg_resp_free(&r);
+    return st;
+}
+
+static long status_of(struct rg_server *s, const char *method, const char *path, const char *bearer,
+                      const char *body)
+{
+    return status_code(s, method, path, bearer, body, NULL, 0);
+}
+
+static const char *login(struct rg_server *s, const char *email, int slot)
+{
+    static char tokens[6][1024];
+    char body[256];
+    rg_harness_credentials(body, sizeof body, email, "correct horse battery");
+    json_t *o = call(s, "POST", "/auth/login", NULL, body, 200);
+    snprintf(tokens[slot], sizeof tokens[slot], "%s",
+             json_string_value(json_object_get(o, "access_token")));
+    json_decref(o);
+    assert_true(strlen(tokens[slot]) > 20);
+    return tokens[slot];
+}
+
+static const char *signup(struct rg_server *s, const char *email, int slot)
+{
+    char body[256];
+    rg_harness_credentials(body, sizeof body, email, "correct horse battery");
+    json_decref(call(s, "POST", "/auth/register", NULL, body, 202));
+    return login(s, email, slot);
+}
+
+static long long me(struct rg_server *s, const char *tok)
+{
+    json_t *o = call(s, "GET", "/auth/me", tok, NULL, 200);
+    long long id = json_integer_value(json_object_get(o, "id"));
+    json_decref(o);
+    return id;
+}
+
+/* u made readonly by admin; the new token. */
+static const char *make_readonly(struct rg_server *s, const char *admin, const char *u,
+                                 const char *email, int slot)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/admin/users/%lld", me(s, u));
+    json_decref(call(s, "PATCH", path, admin, "{\"role\":\"readonly\"}", 200));
+    return login(s, email, slot);
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v)) fail_msg("'%s' is not an integer", key);
+    return json_integer_value(v);
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_string(v)) fail_msg("'%s' is not a string", key);
+    return json_string_value(v);
+}
+
+/* ---- memory settings ------------------------------------------------------------- */
+
+static void test_settings(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    start(&srv);
+    const char *admin = signup(&srv, "admin@example.com", 0);
+    const char *a = signup(&srv, "a@example.com", 1);
+    const char *b = signup(&srv, "b@example.com", 2);
+
+    json_t *d = call(&srv, "GET", "/chat/memory", a, NULL, 200);
+    json_t *want = json_loads(
+        "{\"system\":\"\",\"sources\":{\"summaries\":true,\"prior\":false,\"glossary\":true,"
+        "\"library\":true},\"auto_thread\":\"off\",\"auto_thread_distance\":0.6,"
+        "\"summary_after\":20}",
+        0, NULL);
+    assert_true(json_equal(d, want));
+    json_decref(d);
+
+    json_t *o = call(&srv, "PUT", "/chat/memory", a,
+                     "{\"system\":\"Answer in French.\",\"sources\":{\"prior\":true,"
+                     "\"library\":false},\"auto_thread\":\"suggest\"}",
+                     200);
+    assert_string_equal(jstr(o, "system"), "Answer in French.");
+    assert_true(json_is_true(json_object_get(json_object_get(o, "sources"), "prior")));
+    assert_true(json_is_false(json_object_get(json_object_get(o, "sources"), "library")));
+    assert_true(json_is_true(json_object_get(json_object_get(o, "sources"), "summaries")));
+    assert_string_equal(jstr(o, "auto_thread"), "suggest");
+    assert_int_equal(jint(o, "summary_after"), 20);
+    json_decref(o);
+    /* a second change keeps the first */
+    o = call(&srv, "PUT", "/chat/memory", a, "{\"summary_after\":0,\"auto_thread_distance\":1.5}",
+             200);
+    json_t *g = call(&srv, "GET", "/chat/memory", a, NULL, 200);
+    assert_true(json_equal(o, g));
+    assert_string_equal(jstr(g, "system"), "Answer in French.");
+    assert_int_equal(jint(g, "summary_after"), 0);
+    assert_true(json_real_value(json_object_get(g, "auto_thread_distance")) == 1.5);
+    json_decref(o);
+
+    static const char *const bad[] = {
+        "{\"auto_thread\":\"always\"}",
+        "{\"auto_thread_distance\":0}",
+        "{\"auto_thread_distance\":2.5}",
+        "{\"auto_thread_distance\":\"1\"}",
+        "{\"summary_after\":1001}",
+        "{\"summary_after\":-1}",
+        "{\"summary_after\":1.5}",
+        "{\"sources\":{\"web\":true}}",
+        "{\"sources\":{\"prior\":1}}",
+        "{\"sources\":[]}",
+        "{\"system\":5}",
+        "{\"colour\":\"red\"}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        long st = status_of(&srv, "PUT", "/chat/memory", a, bad[i]);
+        if (st != 400) fail_msg("PUT /chat/memory %s: %ld", bad[i], st);
+    }
+    /* system at most 16 KiB */
+    size_t big = 16 * 1024 + 1;
+    char *body = malloc(big + 32);
+    memcpy(body, "{\"system\":\"", 11);
+    memset(body + 11, 'x', big);
+    strcpy(body + 11 + big, "\"}");
+    assert_int_equal(status_of(&srv, "PUT", "/chat/memory", a, body), 400);
+    body[11 + big - 1] = '"';
+    body[11 + big] = '}';
+    body[11 + big + 1] = '\0';
+    json_decref(call(&srv, "PUT", "/chat/memory", b, body, 200));
+    free(body);
+    /* nothing of the refused ones was stored */
+    json_t *g2 = call(&srv, "GET", "/chat/memory", a, NULL, 200);
+    assert_true(json_equal(g, g2));
+    json_decref(g2);
+    /* another user's settings are their own */
+    json_t *gb = call(&srv, "GET", "/chat/memory", b, NULL, 200);
+    assert_int_equal(strlen(jstr(gb, "system")), 16 * 1024);
+    assert_string_equal(jstr(gb, "auto_thread"), "off");
+    json_decref(gb);
+    /* readonly reads, never writes */
+    const char *ro = make_readonly(&srv, admin, a, "a@example.com", 3);
+    json_t *g3 = call(&srv, "GET", "/chat/memory", ro, NULL, 200);
+    assert_true(json_equal(g, g3));
+    json_decref(g3);
+    assert_int_equal(status_of(&srv, "PUT", "/chat/memory", ro, "{\"summary_after\":3}"), 403);
+    assert_int_equal(status_of(&srv, "GET", "/chat/memory", NULL, NULL), 401);
+    json_decref(g);
+    json_decref(want);
+    stop(&srv);
+}
+
+/* ---- styles ---------------------------------------------------------------------------- */
+
+static void test_styles(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    start(&srv);
+    const char *admin = signup(&srv, "admin@example.com", 0);
+    const char *a = signup(&srv, "a@example.com", 1);
+    const char *b = signup(&srv, "b@example.com", 2);
+
+    json_t *l = call(&srv, "GET", "/chat/styles", a, NULL, 200);
+    json_t *d = json_object_get(l, "data");
+    static const char *const ids[] = {"plain", "socratic", "devils-advocate", "chain-of-thought"};
+    assert_int_equal(json_array_size(d), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *s = json_array_get(d, i);
+        assert_string_equal(jstr(s, "id"), ids[i]);
+        assert_true(json_is_true(json_object_get(s, "builtin")));
+        assert_true(strlen(jstr(s, "name")) > 0);
+        assert_true(strlen(jstr(s, "description")) > 10);
+        if (i == 0)
+            assert_string_equal(jstr(s, "prompt"), "");
+        else
+            assert_true(strlen(jstr(s, "prompt")) > 100);
+    }
+    json_t *soc = call(&srv, "GET", "/chat/styles/socratic", a, NULL, 200);
+    assert_true(json_equal(soc, json_array_get(d, 1)));
+    assert_non_null(strstr(jstr(soc, "prompt"), "question"));
+    assert_string_equal(jstr(soc, "name"), "Socratic");
+
+    /* a copy of a built-in one, changed */
+    json_t *nb = json_pack("{s:s, s:s, s:s}", "name", "My Socratic", "description",
+                           "fewer questions", "prompt", jstr(soc, "prompt"));
+    char *nbs = json_dumps(nb, 0);
+    json_t *c = call(&srv, "POST", "/chat/styles", a, nbs, 201);
+    free(nbs);
+    json_decref(nb);
+    const char *cid = jstr(c, "id");
+    assert_true(!strncmp(cid, "custom-", 7));
+    assert_true(json_is_false(json_object_get(c, "builtin")));
+    assert_string_equal(jstr(c, "prompt"), jstr(soc, "prompt"));
+    char path[96];
+    snprintf(path, sizeof path, "/chat/styles/%s", cid);
+    json_t *p = call(&srv, "PATCH", path, a, "{\"prompt\":\"Ask one question.\\nOnly one.\"}", 200);
+    assert_string_equal(jstr(p, "prompt"), "Ask one question.\nOnly one.");
+    assert_string_equal(jstr(p, "name"), "My Socratic");
+    assert_string_equal(jstr(p, "description"), "fewer questions");
+    json_t *g = call(&srv, "GET", path, a, NULL, 200);
+    assert_true(json_equal(g, p));
+    json_decref(g);
+    json_decref(p);
+    json_decref(l);
+    l = call(&srv, "GET", "/chat/styles", a, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(l, "data")), 5);
+    assert_string_equal(jstr(json_array_get(json_object_get(l, "data"), 4), "id"), cid);
+    json_decref(l);
+
+    /* built-in ones are never changed */
+    char code[64];
+    assert_int_equal(status_code(&srv, "PATCH", "/chat/styles/socratic", a, "{\"name\":\"x\"}",
+                                 code, sizeof code),
+                     400);
+    assert_string_equal(code, "builtin_style");
+    assert_int_equal(status_code(&srv, "DELETE", "/chat/styles/plain", a, NULL, code, sizeof code),
+                     400);
+    assert_string_equal(code, "builtin_style");
+    json_t *soc2 = call(&srv, "GET", "/chat/styles/socratic", a, NULL, 200);
+    assert_true(json_equal(soc, soc2));
+    json_decref(soc2);
+
+    /* bad input */
+    static const char *const bad[] = {"{\"name\":\"x\"}",
+                                      "{\"prompt\":\"x\"}",
+                                      "{\"name\":\"\",\"prompt\":\"x\"}",
+                                      "{\"name\":\"a\\nb\",\"prompt\":\"x\"}",
+                                      "{\"name\":\"x\",\"prompt\":\"y\",\"id\":\"z\"}",
+                                      "{\"name\":7,\"prompt\":\"y\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (status_of(&srv, "POST", "/chat/styles", a, bad[i]) != 400) fail_msg("POST %s", bad[i]);
+    assert_int_equal(status_of(&srv, "PATCH", path, a, "{\"prompt\":\"\"}"), 400);
+    assert_int_equal(status_of(&srv, "GET", "/chat/styles/nope", a, NULL), 404);
+    assert_int_equal(status_of(&srv, "GET", "/chat/styles/custom-0", a, NULL), 404);
+    assert_int_equal(status_of(&srv, "GET", "/chat/styles/custom-99999", a, NULL), 404);
+
+    /* another user's style is not there for b */
+    assert_int_equal(status_of(&srv, "GET", path, b, NULL), 404);
+    assert_int_equal(status_of(&srv, "PATCH", path, b, "{\"name\":\"mine\"}"), 404);
+    assert_int_equal(status_of(&srv, "DELETE", path, b, NULL), 404);
+    l = call(&srv, "GET", "/chat/styles", b, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(l, "data")), 4);
+    json_decref(l);
+
+    /* readonly */
+    const char *ro = make_readonly(&srv, admin, a, "a@example.com", 3);
+    json_decref(call(&srv, "GET", path, ro, NULL, 200));
+    assert_int_equal(
+        status_of(&srv, "POST", "/chat/styles", ro, "{\"name\":\"x\",\"prompt\":\"y\"}"), 403);
+    assert_int_equal(status_of(&srv, "PATCH", path, ro, "{\"name\":\"x\"}"), 403);
+    assert_int_equal(status_of(&srv, "DELETE", path, ro, NULL), 403);
+    /* back to a user: delete */
+    char upath[96];
+    snprintf(upath, sizeof upath, "/admin/users/%lld", me(&srv, ro));
+    json_decref(call(&srv, "PATCH", upath, admin, "{\"role\":\"user\"}", 200));
+    a = login(&srv, "a@example.com", 1);
+    call(&srv, "DELETE", path, a, NULL, 204);
+    assert_int_equal(status_of(&srv, "GET", path, a, NULL), 404);
+    assert_int_equal(status_of(&srv, "DELETE", path, a, NULL), 404);
+    json_decref(c);
+    json_decref(soc);
+    stop(&srv);
+}
+
+/* ---- glossary ------------------------------------------------------------------------- */
+
+static long long add_term(struct rg_server *s, const char *tok, const char *term, const char *def)
+{
+    json_t *b = json_pack("{s:s, s:s}", "term", term, "definition", def);
+    char *txt = json_dumps(b, 0);
+    json_t *o = call(s, "POST", "/chat/glossary", tok, txt, 201);
+    assert_string_equal(jstr(o, "term"), term);
+    assert_string_equal(jstr(o, "definition"), def);
+    long long id = jint(o, "id");
+    assert_true(jint(o, "created_at") > 0);
+    json_decref(o);
+    free(txt);
+    json_decref(b);
+    return id;
+}
+
+/* The terms of a glossary list, joined by '|'. */
+static void terms_of(struct rg_server *s, const char *tok, const char *query, char *out,
+                     size_t size)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/chat/glossary%s", query ? query : "");
+    json_t *o = call(s, "GET", path, tok, NULL, 200);
+    size_t i;
+    json_t *e;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(o, "data"), i, e)
+    {
+        if (i) strncat(out, "|", size - strlen(out) - 1);
+        strncat(out, jstr(e, "term"), size - strlen(out) - 1);
+    }
+    json_decref(o);
+}
+
+static void test_glossary(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    start(&srv);
+    const char *admin = signup(&srv, "admin@example.com", 0);
+    const char *a = signup(&srv, "a@example.com", 1);
+    const char *b = signup(&srv, "b@example.com", 2);
+
+    long long raii = add_term(&srv, a, "RAII", "Resource acquisition is initialization.");
+    add_term(&srv, a, "Übergröße", "Oversize, in German.\nTwo lines.");
+    add_term(&srv, a, "borrow checker", "Rust's compile-time check of references.");
+    char got[512];
+    terms_of(&srv, a, NULL, got, sizeof got);
+    assert_string_equal(got, "borrow checker|RAII|Übergröße");
+    terms_of(&srv, a, "?q=ra", got, sizeof got);
+    assert_string_equal(got, "RAII");
+    terms_of(&srv, a, "?q=%C3%9Cber", got, sizeof got); /* Über */
+    assert_string_equal(got, "Übergröße");
+    terms_of(&srv, a, "?q=%C3%BCBER", got, sizeof got); /* übER: without case */
+    assert_string_equal(got, "Übergröße");
+    terms_of(&srv, a, "?q=zzz", got, sizeof got);
+    assert_string_equal(got, "");
+
+    /* a duplicate without case is 409 exists */
+    char code[64];
+    assert_int_equal(status_code(&srv, "POST", "/chat/glossary", a,
+                                 "{\"term\":\"raii\",\"definition\":\"again\"}", code, sizeof code),
+                     409);
+    assert_string_equal(code, "exists");
+    assert_int_equal(status_code(&srv, "POST", "/chat/glossary", a,
+                                 "{\"term\":\"übergröße\",\"definition\":\"again\"}", code,
+                                 sizeof code),
+                     409);
+    /* b may have the same term */
+    long long b_raii = add_term(&srv, b, "raii", "b's own");
+
+    char path[96];
+    snprintf(path, sizeof path, "/chat/glossary/%lld", raii);
+    json_t *p = call(&srv, "PATCH", path, a, "{\"definition\":\"Scope-bound resources.\"}", 200);
+    assert_string_equal(jstr(p, "term"), "RAII");
+    assert_string_equal(jstr(p, "definition"), "Scope-bound resources.");
+    json_decref(p);
+    /* renaming onto another term is 409 */
+    assert_int_equal(
+        status_code(&srv, "PATCH", path, a, "{\"term\":\"Borrow Checker\"}", code, sizeof code),
+        409);
+    p = call(&srv, "PATCH", path, a, "{\"term\":\"Raii\"}", 200);
+    assert_string_equal(jstr(p, "term"), "Raii");
+    json_decref(p);
+
+    /* bad input */
+    static const char *const bad[] = {
+        "{\"term\":\"x\"}",
+        "{\"definition\":\"x\"}",
+        "{\"term\":\"\",\"definition\":\"x\"}",
+        "{\"term\":\"   \",\"definition\":\"x\"}",
+        "{\"term\":\"a\\nb\",\"definition\":\"x\"}",
+        "{\"term\":\"x\",\"definition\":\"y\",\"id\":3}",
+        "{\"term\":[],\"definition\":\"y\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (status_of(&srv, "POST", "/chat/glossary", a, bad[i]) != 400)
+            fail_msg("POST %s", bad[i]);
+    char big[4100];
+    memset(big, 'd', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    json_t *bb = json_pack("{s:s, s:s}", "term", "long", "definition", big);
+    char *bbs = json_dumps(bb, 0);
+    assert_int_equal(status_of(&srv, "POST", "/chat/glossary", a, bbs), 400);
+    free(bbs);
+    json_decref(bb);
+    char longterm[202];
+    memset(longterm, 't', 201);
+    longterm[201] = '\0';
+    bb = json_pack("{s:s, s:s}", "term", longterm, "definition", "x");
+    bbs = json_dumps(bb, 0);
+    assert_int_equal(status_of(&srv, "POST", "/chat/glossary", a, bbs), 400);
+    free(bbs);
+    json_decref(bb);
+
+    /* another user's entry is 404 and stays */
+    char bpath[96];
+    snprintf(bpath, sizeof bpath, "/chat/glossary/%lld", b_raii);
+    assert_int_equal(status_of(&srv, "PATCH", bpath, a, "{\"definition\":\"mine\"}"), 404);
+    assert_int_equal(status_of(&srv, "DELETE", bpath, a, NULL), 404);
+    assert_int_equal(status_of(&srv, "DELETE", "/chat/glossary/0", a, NULL), 404);
+    assert_int_equal(status_of(&srv, "DELETE", "/chat/glossary/abc", a, NULL), 404);
+    terms_of(&srv, b, NULL, got, sizeof got);
+    assert_string_equal(got, "raii");
+
+    /* readonly reads, never writes */
+    const char *ro = make_readonly(&srv, admin, a, "a@example.com", 3);
+    terms_of(&srv, ro, NULL, got, sizeof got);
+    assert_string_equal(got, "borrow checker|Raii|Übergröße");
+    assert_int_equal(
+        status_of(&srv, "POST", "/chat/glossary", ro, "{\"term\":\"x\",\"definition\":\"y\"}"),
+        403);
+    assert_int_equal(status_of(&srv, "PATCH", path, ro, "{\"definition\":\"y\"}"), 403);
+    assert_int_equal(status_of(&srv, "DELETE", path, ro, NULL), 403);
+
+    call(&srv, "DELETE", bpath, b, NULL, 204);
+    terms_of(&srv, b, NULL, got, sizeof got);
+    assert_string_equal(got, "");
+    assert_int_equal(status_of(&srv, "DELETE", bpath, b, NULL), 404);
+    stop(&srv);
+}
+
+/* ---- PART2 TESTS ---- */
+
+#define TESTS                                                                                      \
+    cmocka_unit_test(test_settings), cmocka_unit_test(test_styles), cmocka_unit_test(test_glossary)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {TESTS};
+    int failed = cmocka_run_group_tests_name("memory/sqlite", tests, NULL, NULL);
+    int pg = rg_harness_pg_pass("memory");
+    if (pg <= 0) return failed + (pg < 0 ? 1 : 0);
+    const struct CMUnitTest pg_tests[] = {TESTS};
+    failed += cmocka_run_group_tests_name("memory/postgres", pg_tests, NULL, NULL);
+    return failed;
+}
