@@ -187,6 +187,29 @@ static int status_of(int rc)
     return rc == RG_ENOTFOUND ? 404 : rc == RG_EINVAL ? 400 : rc == RG_EBUSY ? 503 : 500;
 }
 
+/* The record's new message gets its id once it is saved. */
+static void record_user_id(struct answer *a)
+{
+    json_t *s = a->settings ? json_loads(a->settings, 0, NULL) : NULL;
+    json_t *items = json_object_get(json_object_get(s, "context"), "items");
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *src = json_string_value(json_object_get(it, "source"));
+        if (src && !strcmp(src, "message") && !json_object_get(it, "ref")) {
+            json_object_set_new(it, "ref", json_pack("{s:I}", "message_id", (json_int_t)a->user_id));
+            char *t = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
+            if (t) {
+                rg_free(a->settings);
+                a->settings = t;
+            }
+            break;
+        }
+    }
+    json_decref(s);
+}
+
 static int answer_begin(void *user, json_t **start, int *status, char *err)
 {
     struct answer *a = user;
@@ -204,6 +227,7 @@ static int answer_begin(void *user, json_t **start, int *status, char *err)
                                   .now = now};
         rc = rg_db_msg_add(db, a->owner, &n, &um, err);
         a->user_id = um.id;
+        if (rc == RG_OK) record_user_id(a);
     }
     struct rg_db_thread nt = {0};
     bool moved = false;
@@ -283,6 +307,8 @@ static json_t *answer_end(void *user, const struct rg_api_kept_end *k, const cha
         .prompt_tokens = k->prompt_tokens,
         .completion_tokens = k->completion_tokens,
         .duration_ms = (int64_t)(mono_ms() - a->t0),
+        /* a continuation keeps the record of its own prompt */
+        .settings = a->kind == ANSWER_CONTINUE ? a->settings : NULL,
         .now = now_ms(),
     };
     struct rg_db_msg m = {0};

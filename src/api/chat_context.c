@@ -30,12 +30,12 @@
 #include "index/library.h"
 #include "jobs/jobs.h"
 
-#define GLOSSARY_MAX 32        /* entries one prompt may be given */
-#define PRIOR_K 3              /* messages of other conversations one prompt may be given */
-#define PRIOR_MIN_SCORE 0.25   /* less similar than this is not relevant */
-#define PRIOR_BYTES 1000       /* of one such message */
-#define EMBED_BYTES 2000       /* of a text embedded */
-#define SHIFT_RECENT 6         /* messages of the thread a new one is compared with */
+#define GLOSSARY_MAX 32                /* entries one prompt may be given */
+#define PRIOR_K 3                      /* messages of other conversations one prompt may be given */
+#define PRIOR_MIN_SCORE 0.25           /* less similar than this is not relevant */
+#define PRIOR_BYTES 1000               /* of one such message */
+#define EMBED_BYTES 2000               /* of a text embedded */
+#define SHIFT_RECENT 6                 /* messages of the thread a new one is compared with */
 #define GLOSSARY_TEXT_MAX (256u << 10) /* bytes of the conversation matched */
 #define SUMMARY_MAX_TOKENS 200
 #define SUMMARY_BYTES 4000
@@ -111,8 +111,10 @@ static int embed(const struct rg_library_embedder *em, const char *const *texts,
         rc = em->embed(sess, &texts[i], &len, 1, v + i * (size_t)*dim, err);
     }
     em->release(sess);
-    if (rc) rg_free(v);
-    else *out = v;
+    if (rc)
+        rg_free(v);
+    else
+        *out = v;
     return rc;
 }
 
@@ -122,7 +124,7 @@ static int embed(const struct rg_library_embedder *em, const char *const *texts,
 struct pieces {
     struct rg_ctx_piece *v;
     size_t n, cap;
-    json_t *keep;      /* refs and texts the pieces point into */
+    json_t *keep; /* refs and texts the pieces point into */
     struct rg_buf style;
 };
 
@@ -141,7 +143,8 @@ static struct rg_ctx_piece *piece_add(struct pieces *p, enum rg_ctx_source s, co
     }
     /* the texts and refs live in keep, so the pieces may point into them */
     json_t *t = json_pack("{s:s, s:s}", "text", text ? text : "", "reason", reason ? reason : "");
-    if (!t || (ref && json_object_set_new(t, "ref", ref) != 0) || json_array_append_new(p->keep, t)) {
+    if (!t || (ref && json_object_set_new(t, "ref", ref) != 0) ||
+        json_array_append_new(p->keep, t)) {
         if (!t) json_decref(ref);
         return NULL;
     }
@@ -208,8 +211,8 @@ static int add_prior(struct rg_api_state *st, const struct rg_api_ctx_req *q, st
     }
     struct rg_db_msgvec_hit *h = NULL;
     size_t n = 0;
-    int rc = rg_db_msgvec_search(st->db, q->owner, em->model, v, dim, q->conv_id, PRIOR_K, &h, &n,
-                                 err);
+    int rc =
+        rg_db_msgvec_search(st->db, q->owner, em->model, v, dim, q->conv_id, PRIOR_K, &h, &n, err);
     rg_free(v);
     if (rc) {
         rg_log(RG_LOG_WARN, "cannot search messages", "error", 's', err, RG_LOG_END);
@@ -223,11 +226,10 @@ static int add_prior(struct rg_api_state *st, const struct rg_api_ctx_req *q, st
         rg_buf_init(&t, SIZE_MAX);
         rg_buf_printf(&t, "%.*s", (int)cut(h[i].content, PRIOR_BYTES), h[i].content);
         rg_buf_append(&t, "", 1);
-        if (!t.data ||
-            !piece_add(p, RG_CTX_PRIOR, t.data,
-                       json_pack("{s:I, s:I}", "message_id", (json_int_t)h[i].message_id,
-                                 "conversation_id", (json_int_t)h[i].conv_id),
-                       reason))
+        if (!t.data || !piece_add(p, RG_CTX_PRIOR, t.data,
+                                  json_pack("{s:I, s:I}", "message_id", (json_int_t)h[i].message_id,
+                                            "conversation_id", (json_int_t)h[i].conv_id),
+                                  reason))
             rc = RG_ENOMEM;
         rg_buf_free(&t);
     }
@@ -288,7 +290,8 @@ int rg_api_chat_context(struct rg_api_state *st, const struct rg_api_ctx_req *q,
         struct rg_ctx_piece *pc =
             piece_add(&p, RG_CTX_MESSAGE, m->content ? m->content : "",
                       json_pack("{s:I}", "message_id", (json_int_t)m->id), "recent message");
-        if (!pc) oom = true;
+        if (!pc)
+            oom = true;
         else {
             pc->role = role;
             last = pc;
@@ -297,7 +300,8 @@ int rg_api_chat_context(struct rg_api_state *st, const struct rg_api_ctx_req *q,
     }
     if (!rc && !oom && q->new_text) {
         last = piece_add(&p, RG_CTX_MESSAGE, q->new_text, NULL, "your new message");
-        if (!last) oom = true;
+        if (!last)
+            oom = true;
         else {
             last->role = "user";
             rg_buf_printf(&all, "%s\n", q->new_text);
@@ -382,15 +386,17 @@ int rg_api_chat_context(struct rg_api_state *st, const struct rg_api_ctx_req *q,
             json_t *it;
             bool in_prompt = false;
             json_array_foreach(items, ii, it) if (json_is_true(json_object_get(it, "included")) &&
-                                                  json_equal(json_object_get(it, "ref"), p.v[j].ref))
-                in_prompt = true;
+                                                  json_equal(json_object_get(it, "ref"),
+                                                             p.v[j].ref)) in_prompt = true;
             if (s && in_prompt) {
                 json_object_del(s, "text");
                 json_array_append(kept, s);
             }
         }
-        if (json_array_size(kept)) *sources = kept;
-        else json_decref(kept);
+        if (json_array_size(kept))
+            *sources = kept;
+        else
+            json_decref(kept);
     }
     json_decref(src);
     pieces_free(&p);
@@ -544,8 +550,9 @@ static int summary_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **r
         rg_buf_init(&q, SIZE_MAX);
         rg_buf_printf(&q, "Summarise this conversation in a few sentences for whoever continues "
                           "it. Answer with the summary only.\n\n");
-        if (has_old) rg_buf_printf(&q, "The summary so far: %.*s\n\n", (int)cut(old.content, each),
-                                   old.content);
+        if (has_old)
+            rg_buf_printf(&q, "The summary so far: %.*s\n\n", (int)cut(old.content, each),
+                          old.content);
         for (size_t i = 0; i < n && q.len < 6 * each; i++) {
             const struct rg_db_msg *m = &branch[idx[i]];
             rg_buf_printf(&q, "%s: %.*s\n\n", !strcmp(m->type, "user") ? "User" : "Assistant",
@@ -571,7 +578,8 @@ static int summary_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **r
     if (!rc) {
         char *body = text.data;
         body[cut(body, SUMMARY_BYTES)] = '\0';
-        if (!rg_utf8_valid(body, strlen(body))) body[rg_utf8_valid_prefix(body, strlen(body))] = '\0';
+        if (!rg_utf8_valid(body, strlen(body)))
+            body[rg_utf8_valid_prefix(body, strlen(body))] = '\0';
         int64_t first = has_old && from ? from : branch[idx[0]].id;
         int64_t last = branch[idx[n - 1]].id;
         json_t *set = json_pack("{s:{s:I, s:I, s:I}}", "covers", "from", (json_int_t)first, "to",
@@ -664,8 +672,10 @@ static int embed_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **res
         const char *t = m.content;
         rc = embed(em, &t, 1, &v, &dim, err);
         if (!rc) rc = rg_db_msgvec_put(st->db, owner, m.id, em->model, v, dim, now_ms(), err);
-        if (rc == RG_ENOTFOUND) rc = RG_OK;
-        else if (!rc) done++;
+        if (rc == RG_ENOTFOUND)
+            rc = RG_OK;
+        else if (!rc)
+            done++;
         rg_free(v);
         rg_db_msg_clear(&m);
         if (rc) break;
@@ -714,9 +724,10 @@ void rg_api_chat_answer_saved(struct rg_api_state *st, int64_t owner, int64_t co
 
 int rg_api_chat_context_jobs_register(struct rg_api_state *st, char *err)
 {
-    struct rg_job_kind s = {.name = "chat.summary", .run = summary_run, .check = summary_check,
-                            .user = st};
-    struct rg_job_kind v = {.name = "chat.embed", .run = embed_run, .check = embed_check, .user = st};
+    struct rg_job_kind s = {
+        .name = "chat.summary", .run = summary_run, .check = summary_check, .user = st};
+    struct rg_job_kind v = {
+        .name = "chat.embed", .run = embed_run, .check = embed_check, .user = st};
     int rc = rg_jobs_register(st->jobs, &s, err);
     return rc ? rc : rg_jobs_register(st->jobs, &v, err);
 }
@@ -756,8 +767,10 @@ static void get_context(struct rg_http_req *r, void *ctx)
     } else {
         json_t *o = json_deep_copy(rec);
         if (o) json_object_set_new(o, "message_id", json_integer(m.id));
-        if (o) rg_http_reply_json(r, 200, o);
-        else rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
+        if (o)
+            rg_http_reply_json(r, 200, o);
+        else
+            rg_http_reply_error(r, 500, NULL, NULL, NULL, "out of memory");
     }
     json_decref(s);
     rg_db_msg_clear(&m);
@@ -775,8 +788,10 @@ static void dry_run(struct rg_http_req *r, void *ctx)
     struct rg_db_conv c = {0};
     char err[RG_ERR_SIZE];
     int rc = rg_db_conv_get(st->db, owner, id, &c, err);
-    if (rc) rg_api_chat_db_fail(r, rc, "conversation", err);
-    else rg_api_chat_dry_run(r, st, owner, &c, body);
+    if (rc)
+        rg_api_chat_db_fail(r, rc, "conversation", err);
+    else
+        rg_api_chat_dry_run(r, st, owner, &c, body);
     rg_db_conv_clear(&c);
 }
 
@@ -795,8 +810,10 @@ static void summarize(struct rg_http_req *r, void *ctx)
         return;
     }
     int64_t job = summary_job(st, owner, id, 1);
-    if (!job) rg_http_reply_error(r, 503, NULL, NULL, NULL, "the summary could not be queued");
-    else rg_http_reply_json(r, 202, json_pack("{s:I}", "job", (json_int_t)job));
+    if (!job)
+        rg_http_reply_error(r, 503, NULL, NULL, NULL, "the summary could not be queued");
+    else
+        rg_http_reply_json(r, 202, json_pack("{s:I}", "job", (json_int_t)job));
 }
 
 static const char CONTEXT_RESP[] =
@@ -806,7 +823,8 @@ static const char CONTEXT_RESP[] =
     "\"array\",\"items\":{\"type\":\"object\",\"required\":[\"source\",\"tokens\",\"included\","
     "\"reason\"],\"properties\":{\"source\":{\"enum\":[\"system\",\"style\",\"message\","
     "\"summary\",\"glossary\",\"library\",\"prior\"]},\"ref\":{\"type\":\"object\"},\"tokens\":{"
-    "\"type\":\"integer\"},\"included\":{\"type\":\"boolean\"},\"reason\":{\"type\":\"string\"}}}}}}";
+    "\"type\":\"integer\"},\"included\":{\"type\":\"boolean\"},\"reason\":{\"type\":\"string\"}}}}}"
+    "}";
 static const char DRY_REQ[] =
     "{\"type\":\"object\",\"required\":[\"content\"],\"additionalProperties\":false,"
     "\"properties\":{\"content\":{\"type\":\"string\",\"minLength\":1},"

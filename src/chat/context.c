@@ -37,9 +37,9 @@ size_t rg_ctx_tokens(const struct rg_vocab *v, const char *text)
 /* What became of one piece. */
 struct pick {
     bool in;
-    bool seen;         /* considered (it has a record item) */
-    size_t tokens;     /* its cost */
-    const char *why;   /* reason when left out */
+    bool seen;       /* considered (it has a record item) */
+    size_t tokens;   /* its cost */
+    const char *why; /* reason when left out */
 };
 
 struct work {
@@ -99,8 +99,8 @@ static int total(struct work *w, size_t *n, json_t **msgs_out)
     if (!rc && msgs_out) {
         json_t *a = json_array();
         for (size_t i = 0; a && i < k; i++)
-            if (json_array_append_new(a, json_pack("{s:s, s:s}", "role", m[i].role, "content",
-                                                   m[i].content)) != 0) {
+            if (json_array_append_new(
+                    a, json_pack("{s:s, s:s}", "role", m[i].role, "content", m[i].content)) != 0) {
                 json_decref(a);
                 a = NULL;
             }
@@ -269,8 +269,8 @@ int rg_ctx_build(const struct rg_ctx_in *in, struct rg_ctx_out *out, struct rg_r
         if (drop == SIZE_MAX) {
             rg_free(w.p);
             return rg_req_err_set(e, 400, "content", "context_length_exceeded",
-                                  "the prompt needs %zu tokens; this model's context leaves %zu",
-                                  n, in->budget);
+                                  "the prompt needs %zu tokens; this model's context leaves %zu", n,
+                                  in->budget);
         }
         w.p[drop].in = false;
         w.p[drop].why = "over the budget";

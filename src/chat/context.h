@@ -52,8 +52,8 @@ struct rg_ctx_piece {
 struct rg_ctx_in {
     const struct rg_vocab *v;
     enum rg_chat_format fmt;
-    long n_ctx;    /* for the record */
-    size_t budget; /* tokens the rendered prompt may have */
+    long n_ctx;                 /* for the record */
+    size_t budget;              /* tokens the rendered prompt may have */
     bool off[RG_CTX_N_SOURCES]; /* a source turned off: its pieces are left out */
     /* Text put before a source's first included piece in the system message
      * (counted with that piece), e.g. the library's citing instructions; NULL none. */

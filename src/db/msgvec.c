@@ -113,18 +113,17 @@ int rg_db_msgvec_put(struct rg_db *db, int64_t owner, int64_t msg_id, const char
 }
 
 static int search(struct rg_db *db, int64_t owner, const char *model, const float *q, int dim,
-                  int64_t except_conv, size_t k, struct rg_db_msgvec_hit *top, size_t *n,
-                  char *err)
+                  int64_t except_conv, size_t k, struct rg_db_msgvec_hit *top, size_t *n, char *err)
 {
-    WITH_CONN(db, err,
-              pg(db) ? rg_db_pg_msgvec_search(c, owner, model, q, dim, except_conv, k, top, n, err)
-                     : rg_db_sqlite_msgvec_search(c, owner, model, q, dim, except_conv, k, top, n,
-                                                  err));
+    WITH_CONN(
+        db, err,
+        pg(db) ? rg_db_pg_msgvec_search(c, owner, model, q, dim, except_conv, k, top, n, err)
+               : rg_db_sqlite_msgvec_search(c, owner, model, q, dim, except_conv, k, top, n, err));
 }
 
-int rg_db_msgvec_search(struct rg_db *db, int64_t owner, const char *model, const float *q,
-                        int dim, int64_t except_conv, size_t k, struct rg_db_msgvec_hit **out,
-                        size_t *n, char *err)
+int rg_db_msgvec_search(struct rg_db *db, int64_t owner, const char *model, const float *q, int dim,
+                        int64_t except_conv, size_t k, struct rg_db_msgvec_hit **out, size_t *n,
+                        char *err)
 {
     *out = NULL;
     *n = 0;

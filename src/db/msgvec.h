@@ -24,7 +24,7 @@ int rg_db_msgvec_put(struct rg_db *db, int64_t owner, int64_t msg_id, const char
 
 struct rg_db_msgvec_hit {
     int64_t message_id, conv_id;
-    double score; /* cosine similarity */
+    double score;  /* cosine similarity */
     char *content; /* the message's text, rg_malloc'd */
 };
 void rg_db_msgvec_hits_free(struct rg_db_msgvec_hit *h, size_t n);
@@ -32,9 +32,9 @@ void rg_db_msgvec_hits_free(struct rg_db_msgvec_hit *h, size_t n);
 /* The k (<= RG_DB_MSGVEC_K_MAX) most similar user and assistant messages of
  * the owner with a vector of model and dimension dim, outside conversation
  * except_conv (0: none), best first. *out: rg_db_msgvec_hits_free. */
-int rg_db_msgvec_search(struct rg_db *db, int64_t owner, const char *model, const float *q,
-                        int dim, int64_t except_conv, size_t k, struct rg_db_msgvec_hit **out,
-                        size_t *n, char *err);
+int rg_db_msgvec_search(struct rg_db *db, int64_t owner, const char *model, const float *q, int dim,
+                        int64_t except_conv, size_t k, struct rg_db_msgvec_hit **out, size_t *n,
+                        char *err);
 
 /* How many of the owner's messages have a vector of model (tests, status). */
 int rg_db_msgvec_count(struct rg_db *db, int64_t owner, const char *model, int64_t *n, char *err);
@@ -57,8 +57,8 @@ int rg_db_sqlite_msgvec_search(void *c, int64_t owner, const char *model, const 
                                int64_t except_conv, size_t k, struct rg_db_msgvec_hit *top,
                                size_t *n, char *err);
 int rg_db_sqlite_msgvec_count(void *c, int64_t owner, const char *model, int64_t *n, char *err);
-int rg_db_pg_msgvec_put(void *c, int64_t owner, int64_t msg_id, const char *model,
-                        const char *hex, int dim, int64_t now, char *err);
+int rg_db_pg_msgvec_put(void *c, int64_t owner, int64_t msg_id, const char *model, const char *hex,
+                        int dim, int64_t now, char *err);
 int rg_db_pg_msgvec_search(void *c, int64_t owner, const char *model, const float *q, int dim,
                            int64_t except_conv, size_t k, struct rg_db_msgvec_hit *top, size_t *n,
                            char *err);

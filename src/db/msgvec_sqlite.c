@@ -29,21 +29,22 @@ int rg_db_sqlite_msgvec_put(void *conn, int64_t owner, int64_t msg_id, const cha
     int64_t changes = 0;
     int rc = rg_db_sq_run(
         c,
-        rg_db_sq_prep(c, err,
-                      "INSERT INTO message_vectors(message_id, owner_id, model, dim, vec, created_at)"
-                      " SELECT m.id, v.owner_id, ?3, ?4, ?5, ?6 FROM messages m JOIN conversations v"
-                      " ON v.id = m.conv_id WHERE m.id = ?1 AND v.owner_id = ?2"
-                      " ON CONFLICT(message_id) DO UPDATE SET model = excluded.model,"
-                      " dim = excluded.dim, vec = excluded.vec, created_at = excluded.created_at",
-                      "iisisi", msg_id, owner, model, (int64_t)dim, hex, now),
+        rg_db_sq_prep(
+            c, err,
+            "INSERT INTO message_vectors(message_id, owner_id, model, dim, vec, created_at)"
+            " SELECT m.id, v.owner_id, ?3, ?4, ?5, ?6 FROM messages m JOIN conversations v"
+            " ON v.id = m.conv_id WHERE m.id = ?1 AND v.owner_id = ?2"
+            " ON CONFLICT(message_id) DO UPDATE SET model = excluded.model,"
+            " dim = excluded.dim, vec = excluded.vec, created_at = excluded.created_at",
+            "iisisi", msg_id, owner, model, (int64_t)dim, hex, now),
         &changes, err);
     if (!rc && !changes) rc = rg_err_set(err, RG_ENOTFOUND, "no such message");
     return rc;
 }
 
 int rg_db_sqlite_msgvec_search(void *conn, int64_t owner, const char *model, const float *q,
-                               int dim, int64_t except_conv, size_t k,
-                               struct rg_db_msgvec_hit *top, size_t *n, char *err)
+                               int dim, int64_t except_conv, size_t k, struct rg_db_msgvec_hit *top,
+                               size_t *n, char *err)
 {
     sqlite3 *c = conn;
     sqlite3_stmt *st = rg_db_sq_prep(

@@ -112,8 +112,8 @@ static json_t *find_msg(json_t *conv, long long id)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(conv, "messages"), i, m) if (
-        json_integer_value(json_object_get(m, "id")) == id) return m;
+    json_array_foreach(json_object_get(conv, "messages"), i,
+                       m) if (json_integer_value(json_object_get(m, "id")) == id) return m;
     return NULL;
 }
 
@@ -233,7 +233,7 @@ static bool included(json_t *it)
 static json_t *dry(struct rg_server *s, const char *tok, long long conv, const char *content,
                    const char *settings, long want)
 {
-    char path[96], body[8192];
+    char path[96], body[16384];
     snprintf(path, sizeof path, "/chat/conversations/%lld/context", conv);
     snprintf(body, sizeof body, "{\"content\":\"%s\"%s%s%s}", content,
              settings ? ",\"settings\":" : "", settings ? settings : "", "");
@@ -301,7 +301,7 @@ static void test_budget(void **state)
     char text[600];
     struct sse e;
     long long last_user = 0, last_answer = 0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 12; i++) { /* more than stories260K's context holds */
         long_text(text, sizeof text, i);
         post(&srv, tok, cid, text, 4, &e);
         last_user = ival(json_object_get(e.data[0], "user_message"), "id");
@@ -342,7 +342,7 @@ static void test_budget(void **state)
         }
     }
     assert_true(in >= 1 && out >= 1);
-    assert_int_equal(in + out, 16);
+    assert_int_equal(in + out, 23); /* 11 exchanges before and the new message */
     assert_true(sum <= used);
     json_decref(rec);
 
@@ -354,10 +354,10 @@ static void test_budget(void **state)
     assert_true(ival(rec, "used") <= budget);
     assert_true(included(item(rec, "message", 0)));
     assert_null(json_object_get(item(rec, "message", 0), "ref")); /* not saved: no id */
-    assert_false(included(item(rec, "message", 15)));
+    assert_false(included(item(rec, "message", 23)));
     json_decref(rec);
     conv = get_conv(&srv, tok, cid);
-    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 16);
+    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 24);
     json_decref(conv);
     /* a bigger answer leaves less room */
     rec = dry(&srv, tok, cid, text, "{\"max_tokens\":200}", 200);
@@ -365,14 +365,14 @@ static void test_budget(void **state)
     assert_true(ival(rec, "used") <= n_ctx - 200);
     json_decref(rec);
     /* a message that does not fit alone: refused, nothing saved */
-    char big[3200];
-    for (int k = 0; k < 3000; k += 6)
+    static char big[12100];
+    for (int k = 0; k < 12000; k += 6)
         memcpy(big + k, "sun.  ", 6);
-    big[3000] = '\0';
+    big[12000] = '\0';
     char path[96];
     snprintf(path, sizeof path, "/chat/conversations/%lld/messages", cid);
-    char *body = malloc(4000);
-    snprintf(body, 4000, "{\"content\":\"%s\",\"settings\":{\"max_tokens\":4}}", big);
+    char *body = malloc(13000);
+    snprintf(body, 13000, "{\"content\":\"%s\",\"settings\":{\"max_tokens\":4}}", big);
     struct rg_resp r;
     assert_int_equal(req(&srv, "POST", path, tok, body, &r), 400);
     assert_non_null(strstr(r.body, "context_length_exceeded"));
@@ -381,7 +381,7 @@ static void test_budget(void **state)
     rec = dry(&srv, tok, cid, big, "{\"max_tokens\":4}", 400);
     json_decref(rec);
     conv = get_conv(&srv, tok, cid);
-    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 16);
+    assert_int_equal(json_array_size(json_object_get(conv, "messages")), 24);
     json_decref(conv);
     /* the record of a user message: none */
     snprintf(path, sizeof path, "/chat/messages/%lld/context", last_user);
@@ -458,7 +458,18 @@ static void test_sources(void **state)
     assert_false(included(pr));
     assert_string_equal(sval(pr, "reason"), "turned off");
     assert_null(item(rec, "summary", 0)); /* no summary yet */
-    long long used_with = ival(rec, "used");
+    long long used_with = ival(rec, "used"), budget1 = ival(rec, "budget");
+    json_decref(rec);
+    /* a continuation keeps the record of its own prompt: the text so far
+     * leaves less room */
+    char cpath[96];
+    snprintf(cpath, sizeof cpath, "/chat/messages/%lld/continue", a1);
+    answer(&srv, tok, cpath, "{}", &e);
+    sse_free(&e);
+    rec = context_of(&srv, tok, a1);
+    assert_true(ival(rec, "budget") < budget1);
+    assert_true(ival(rec, "used") <= ival(rec, "budget"));
+    assert_true(included(item(rec, "library", 0)));
     json_decref(rec);
     /* the library switched off for one message: no passage, no sources */
     post_with(&srv, tok, cid, "Which river flows through Vienna",
@@ -490,7 +501,8 @@ static void test_sources(void **state)
     json_decref(rec);
     /* a bad memory setting or style: 400 naming it */
     struct rg_resp r;
-    assert_int_equal(req(&srv, "PATCH", path, tok, "{\"settings\":{\"memory\":{\"bogus\":true}}}", &r), 400);
+    assert_int_equal(
+        req(&srv, "PATCH", path, tok, "{\"settings\":{\"memory\":{\"bogus\":true}}}", &r), 400);
     rg_resp_free(&r);
     snprintf(path, sizeof path, "/chat/conversations/%lld/messages", cid);
     assert_int_equal(req(&srv, "POST", path, tok,
@@ -509,7 +521,8 @@ static void test_sources(void **state)
     /* a built-in style and the glossary, once the memory module answers */
     long long c2 = new_conv(&srv, tok);
     snprintf(path, sizeof path, "/chat/conversations/%lld/context", c2);
-    req(&srv, "POST", path, tok, "{\"content\":\"Hello\",\"settings\":{\"style\":\"socratic\"}}", &r);
+    req(&srv, "POST", path, tok, "{\"content\":\"Hello\",\"settings\":{\"style\":\"socratic\"}}",
+        &r);
     if (r.status == 200) {
         rec = json_loadb(r.body, r.len, 0, NULL);
         json_t *st = item(rec, "style", 0);
@@ -591,7 +604,8 @@ static void test_summaries(void **state)
     json_t *root = find_msg(conv, u1);
     size_t i;
     json_t *x;
-    json_array_foreach(json_object_get(root, "siblings"), i, x) assert_true(json_integer_value(x) != sid);
+    json_array_foreach(json_object_get(root, "siblings"), i, x)
+        assert_true(json_integer_value(x) != sid);
     json_decref(conv);
 
     /* one more exchange: the new summary takes the old one and the new messages */
@@ -624,30 +638,50 @@ static void test_summaries(void **state)
     /* deleting the active answer: the leaf goes back along the branch, never to the summary */
     /* (the answer a3's parent is the user message) */
 
-    /* long messages push the old part out: the summary goes in for it */
-    char text[600];
-    long long last = 0;
-    for (int k = 0; k < 7; k++) {
+    /* long messages push the old part out: the summary goes in for it,
+     * when what is left of the budget holds it */
+    char text[600], two[1300];
+    for (int k = 0; k < 8; k++) {
         long_text(text, sizeof text, k);
-        post(&srv, tok, cid, text, 4, &e);
-        last = ival(end_msg(&e), "id");
+        snprintf(two, sizeof two, "%s %s", text, text);
+        post(&srv, tok, cid, two, 4, &e);
         sse_free(&e);
     }
-    json_t *rec = context_of(&srv, tok, last);
-    json_t *si = item(rec, "summary", 0);
-    if (!si) fail_msg("no summary item: %s", json_dumps(rec, 0));
-    assert_false(included(item(rec, "message", 19))); /* the oldest left out */
-    assert_true(included(si));
-    assert_int_equal(ival(json_object_get(si, "ref"), "message_id"), sid2);
-    assert_int_equal(ival(json_object_get(si, "ref"), "thread_id"), thread);
-    assert_string_equal(sval(si, "reason"), "summary of 6 older messages");
-    assert_true(ival(rec, "used") <= ival(rec, "budget"));
-    json_decref(rec);
-    rec = dry(&srv, tok, cid, "And then", "{\"max_tokens\":4,\"memory\":{\"summaries\":false}}", 200);
+    int with_summary = 0, without = 0;
+    for (int mt = 4; mt < 404; mt += 20) {
+        char set[80];
+        snprintf(set, sizeof set, "{\"max_tokens\":%d}", mt);
+        json_t *rec = dry(&srv, tok, cid, "And then", set, 200);
+        json_t *si = item(rec, "summary", 0);
+        if (!si) fail_msg("no summary item: %s", json_dumps(rec, 0));
+        assert_true(ival(rec, "used") <= ival(rec, "budget"));
+        bool left_out = false;
+        size_t i2;
+        json_t *it;
+        json_array_foreach(json_object_get(rec, "items"), i2,
+                           it) if (!strcmp(sval(it, "source"), "message") && !included(it))
+            left_out = true;
+        assert_true(left_out);
+        if (included(si)) {
+            with_summary++;
+            assert_true(ival(json_object_get(si, "ref"), "message_id") >= sid2);
+            assert_int_equal(ival(json_object_get(si, "ref"), "thread_id"), thread);
+            assert_non_null(strstr(sval(si, "reason"), "summary of "));
+            assert_true(ival(si, "tokens") > 0);
+        } else {
+            without++;
+            assert_string_equal(sval(si, "reason"), "over the budget");
+            assert_true(ival(rec, "used") + ival(si, "tokens") > ival(rec, "budget"));
+        }
+        json_decref(rec);
+    }
+    assert_true(with_summary > 0);
+    json_t *rec =
+        dry(&srv, tok, cid, "And then", "{\"max_tokens\":4,\"memory\":{\"summaries\":false}}", 200);
     assert_string_equal(sval(item(rec, "summary", 0), "reason"), "turned off");
     json_decref(rec);
     /* automatic: summary_after (20 by default) messages not covered queue one */
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 2; k++) {
         post(&srv, tok, cid, "More of the story", 2, &e);
         sse_free(&e);
     }
@@ -659,7 +693,7 @@ static void test_summaries(void **state)
         long long n = m ? ival(json_object_get(json_object_get(m, "settings"), "covers"), "n") : 0;
         json_decref(conv);
         if (now_sid != sid2) {
-            assert_true(n >= 6 + 20);
+            assert_int_equal(n, 6 + 20);
             break;
         }
         if (now_s() > until) fail_msg("no automatic summary");
@@ -670,6 +704,26 @@ static void test_summaries(void **state)
     struct rg_resp r;
     assert_int_equal(req(&srv, "POST", path, other, NULL, &r), 404);
     rg_resp_free(&r);
+    /* the whole branch deleted: the summary (the newest root left) never
+     * becomes the active leaf */
+    conv = get_conv(&srv, tok, cid);
+    long long last_sid = ival(thread_of(conv, thread), "summary_id");
+    json_decref(conv);
+    snprintf(path, sizeof path, "/chat/messages/%lld", u1);
+    assert_int_equal(req(&srv, "DELETE", path, tok, NULL, &r), 204);
+    rg_resp_free(&r);
+    conv = get_conv(&srv, tok, cid);
+    assert_non_null(find_msg(conv, last_sid));
+    assert_int_equal(ival(conv, "active_leaf"), 0);
+    json_decref(conv);
+    /* a new message then starts a new root, its answer the active leaf */
+    post(&srv, tok, cid, "A new start", 2, &e);
+    long long fresh = ival(end_msg(&e), "id");
+    assert_int_equal(ival(json_object_get(e.data[0], "user_message"), "parent_id"), 0);
+    sse_free(&e);
+    conv = get_conv(&srv, tok, cid);
+    assert_int_equal(ival(conv, "active_leaf"), fresh);
+    json_decref(conv);
     rg_harness_stop(&srv);
 }
 
@@ -680,7 +734,8 @@ static bool memory_set(struct rg_server *s, const char *tok, const char *body)
     long st = req(s, "PUT", "/chat/memory", tok, body, &r);
     rg_resp_free(&r);
     if (st == 404 || st == 405) {
-        fprintf(stderr, "SKIP: PUT /chat/memory: %ld (the memory module's settings are not there)\n", st);
+        fprintf(stderr,
+                "SKIP: PUT /chat/memory: %ld (the memory module's settings are not there)\n", st);
         return false;
     }
     if (st != 200) fail_msg("PUT /chat/memory %s: %ld", body, st);
@@ -785,7 +840,8 @@ static void test_prior(void **state)
     rec = dry(&srv, tok, ca, q, on, 200);
     size_t i;
     json_t *it;
-    json_array_foreach(json_object_get(rec, "items"), i, it) if (!strcmp(sval(it, "source"), "prior"))
+    json_array_foreach(json_object_get(rec, "items"), i,
+                       it) if (!strcmp(sval(it, "source"), "prior"))
         assert_true(ival(json_object_get(it, "ref"), "conversation_id") != ca);
     json_decref(rec);
     /* never another user's */
@@ -804,8 +860,8 @@ int main(void)
         g_model[0] = '\0';
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_budget),        cmocka_unit_test(test_sources),
-        cmocka_unit_test(test_summaries),     cmocka_unit_test(test_topic_shift),
+        cmocka_unit_test(test_budget),    cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_summaries), cmocka_unit_test(test_topic_shift),
         cmocka_unit_test(test_prior),
     };
     int rc = cmocka_run_group_tests_name("memory_context/sqlite", tests, NULL, NULL);

@@ -106,9 +106,10 @@ static void test_everything_fits(void **state)
     if (!model) skip();
     struct rg_ctx_piece p[N_MSG + 2];
     size_t n = conversation(p);
-    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_SYSTEM, .text = "Be kind.", .reason = "your instructions"};
-    struct rg_ctx_in in = {.v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 100000, .budget = 100000,
-                           .pieces = p, .n = n};
+    p[n++] = (struct rg_ctx_piece){
+        .source = RG_CTX_SYSTEM, .text = "Be kind.", .reason = "your instructions"};
+    struct rg_ctx_in in = {
+        .v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 100000, .budget = 100000, .pieces = p, .n = n};
     struct rg_ctx_out out;
     struct rg_req_err e;
     assert_int_equal(rg_ctx_build(&in, &out, &e), RG_OK);
@@ -116,14 +117,15 @@ static void test_everything_fits(void **state)
     json_t *first = json_array_get(out.messages, 0);
     assert_string_equal(json_string_value(json_object_get(first, "role")), "system");
     assert_string_equal(json_string_value(json_object_get(first, "content")), "Be kind.");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(out.messages, 1), "content")),
-                        texts[0]);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(out.messages, 1), "content")), texts[0]);
     assert_int_equal(out.used, rendered(out.messages));
     /* the costs add up to the rendered prompt (ChatML joins nothing) */
     json_t *items = json_object_get(out.record, "items");
     size_t sum = 0, i;
     json_t *it;
-    json_array_foreach(items, i, it) sum += (size_t)json_integer_value(json_object_get(it, "tokens"));
+    json_array_foreach(items, i, it) sum +=
+        (size_t)json_integer_value(json_object_get(it, "tokens"));
     struct rg_chat_msg none;
     int32_t *t = NULL;
     size_t base = 0;
@@ -148,7 +150,8 @@ static void test_budget_is_exact(void **state)
     if (!model) skip();
     struct rg_ctx_piece p[N_MSG + 1];
     size_t n = conversation(p);
-    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_SYSTEM, .text = "Answer briefly.", .reason = "your instructions"};
+    p[n++] = (struct rg_ctx_piece){
+        .source = RG_CTX_SYSTEM, .text = "Answer briefly.", .reason = "your instructions"};
     struct rg_ctx_in in = {.v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 512, .pieces = p, .n = n};
     struct rg_ctx_out out;
     struct rg_req_err e;
@@ -171,9 +174,9 @@ static void test_budget_is_exact(void **state)
         assert_int_equal(out.used, rendered(out.messages));
         /* the new message is always there, last */
         size_t nm = json_array_size(out.messages);
-        assert_string_equal(json_string_value(json_object_get(json_array_get(out.messages, nm - 1),
-                                                              "content")),
-                            texts[N_MSG - 1]);
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(out.messages, nm - 1), "content")),
+            texts[N_MSG - 1]);
         /* the first message left out would not have fitted */
         json_t *items = json_object_get(out.record, "items");
         size_t i;
@@ -184,7 +187,8 @@ static void test_budget_is_exact(void **state)
             if (strcmp(json_string_value(json_object_get(it, "source")), "message")) continue;
             if (!included(it)) {
                 if (!seen_out)
-                    assert_true(out.used + (size_t)json_integer_value(json_object_get(it, "tokens")) > b);
+                    assert_true(
+                        out.used + (size_t)json_integer_value(json_object_get(it, "tokens")) > b);
                 seen_out = true;
                 assert_string_equal(json_string_value(json_object_get(it, "reason")),
                                     "over the budget");
@@ -214,14 +218,28 @@ static void test_sources_order_and_switches(void **state)
     json_t *gref = json_pack("{s:i, s:s}", "glossary_id", 4, "term", "Lily");
     json_t *lref = json_pack("{s:i, s:i}", "chunk_id", 9, "document_id", 2);
     json_t *pref = json_pack("{s:i, s:i}", "message_id", 301, "conversation_id", 12);
-    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_PRIOR, .text = "PRIOR: the girl liked red.", .ref = pref, .reason = "similar"};
-    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_LIBRARY, .text = "[1] Parks\nA park is green.", .ref = lref, .reason = "passage [1]"};
-    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_GLOSSARY, .text = "Lily: a girl.", .ref = gref, .reason = "'Lily' appears"};
-    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_SUMMARY, .text = "SUMMARY: Lily went to parks.", .ref = sref, .reason = "summary of 8 older messages"};
-    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_STYLE, .text = "Ask questions.", .reason = "style socratic"};
-    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_SYSTEM, .text = "Be kind.", .reason = "your instructions"};
-    struct rg_ctx_in in = {.v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 4096, .budget = 100000,
-                           .pieces = p, .n = n};
+    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_PRIOR,
+                                   .text = "PRIOR: the girl liked red.",
+                                   .ref = pref,
+                                   .reason = "similar"};
+    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_LIBRARY,
+                                   .text = "[1] Parks\nA park is green.",
+                                   .ref = lref,
+                                   .reason = "passage [1]"};
+    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_GLOSSARY,
+                                   .text = "Lily: a girl.",
+                                   .ref = gref,
+                                   .reason = "'Lily' appears"};
+    p[n++] = (struct rg_ctx_piece){.source = RG_CTX_SUMMARY,
+                                   .text = "SUMMARY: Lily went to parks.",
+                                   .ref = sref,
+                                   .reason = "summary of 8 older messages"};
+    p[n++] = (struct rg_ctx_piece){
+        .source = RG_CTX_STYLE, .text = "Ask questions.", .reason = "style socratic"};
+    p[n++] = (struct rg_ctx_piece){
+        .source = RG_CTX_SYSTEM, .text = "Be kind.", .reason = "your instructions"};
+    struct rg_ctx_in in = {
+        .v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 4096, .budget = 100000, .pieces = p, .n = n};
     in.intro[RG_CTX_LIBRARY] = "Cite these:\n";
     struct rg_ctx_out out;
     struct rg_req_err e;
@@ -231,7 +249,8 @@ static void test_sources_order_and_switches(void **state)
     assert_non_null(it);
     assert_false(included(it));
     assert_true(included(find(out.record, "prior", 0)));
-    const char *sys = json_string_value(json_object_get(json_array_get(out.messages, 0), "content"));
+    const char *sys =
+        json_string_value(json_object_get(json_array_get(out.messages, 0), "content"));
     assert_string_equal(sys, "Be kind.\n\nAsk questions.\n\nLily: a girl.\n\nCite these:\n[1] "
                              "Parks\nA park is green.\n\nPRIOR: the girl liked red.");
     size_t all = out.used;
@@ -243,8 +262,10 @@ static void test_sources_order_and_switches(void **state)
     assert_int_equal(out.used, rendered(out.messages));
     it = find(out.record, "summary", 0);
     assert_true(included(it));
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(it, "ref"), "thread_id")), 3);
-    assert_string_equal(json_string_value(json_object_get(it, "reason")), "summary of 8 older messages");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(it, "ref"), "thread_id")),
+                     3);
+    assert_string_equal(json_string_value(json_object_get(it, "reason")),
+                        "summary of 8 older messages");
     sys = json_string_value(json_object_get(json_array_get(out.messages, 0), "content"));
     assert_non_null(strstr(sys, "SUMMARY: Lily"));
     /* the record's order: system, style, messages, summary, glossary, library, prior */
@@ -254,7 +275,8 @@ static void test_sources_order_and_switches(void **state)
     json_array_foreach(items, i, it)
     {
         const char *s = json_string_value(json_object_get(it, "source"));
-        while (w < 7 && strcmp(want[w], s)) w++;
+        while (w < 7 && strcmp(want[w], s))
+            w++;
         assert_true(w < 7);
     }
     rg_ctx_out_free(&out);
@@ -270,8 +292,10 @@ static void test_sources_order_and_switches(void **state)
         assert_int_equal(json_integer_value(json_object_get(it, "tokens")), 0);
         assert_null(find(out.record, rg_ctx_source_name(s), 1));
         sys = json_string_value(json_object_get(json_array_get(out.messages, 0), "content"));
-        const char *mark[] = {[RG_CTX_SUMMARY] = "SUMMARY", [RG_CTX_GLOSSARY] = "Lily: a girl",
-                              [RG_CTX_LIBRARY] = "Parks", [RG_CTX_PRIOR] = "PRIOR"};
+        const char *mark[] = {[RG_CTX_SUMMARY] = "SUMMARY",
+                              [RG_CTX_GLOSSARY] = "Lily: a girl",
+                              [RG_CTX_LIBRARY] = "Parks",
+                              [RG_CTX_PRIOR] = "PRIOR"};
         assert_null(strstr(sys, mark[s]));
         assert_true(out.used <= in.budget);
         rg_ctx_out_free(&out);
@@ -300,12 +324,16 @@ static void test_enrichment_over_budget(void **state)
     for (size_t i = 0; i + 20 < sizeof big; i += 19)
         memcpy(big + i, "the sun was bright ", 19);
     struct rg_ctx_piece p[] = {
-        {.source = RG_CTX_MESSAGE, .role = "user", .text = "Hello there.", .required = true, .reason = "new message"},
+        {.source = RG_CTX_MESSAGE,
+         .role = "user",
+         .text = "Hello there.",
+         .required = true,
+         .reason = "new message"},
         {.source = RG_CTX_GLOSSARY, .text = big, .reason = "big"},
         {.source = RG_CTX_GLOSSARY, .text = "Sun: a star.", .reason = "small"},
     };
-    struct rg_ctx_in in = {.v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 512, .budget = 200,
-                           .pieces = p, .n = 3};
+    struct rg_ctx_in in = {
+        .v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 512, .budget = 200, .pieces = p, .n = 3};
     struct rg_ctx_out out;
     struct rg_req_err e;
     assert_int_equal(rg_ctx_build(&in, &out, &e), RG_OK);
@@ -332,11 +360,13 @@ static void test_record_is_bounded(void **state)
     enum { N = RG_CTX_RECORD_MESSAGES + 40 };
     struct rg_ctx_piece *p = rg_calloc(N, sizeof *p);
     for (int i = 0; i < N; i++)
-        p[i] = (struct rg_ctx_piece){.source = RG_CTX_MESSAGE, .role = i % 2 ? "assistant" : "user",
-                                     .text = "A short line of the story.", .required = i == N - 1,
+        p[i] = (struct rg_ctx_piece){.source = RG_CTX_MESSAGE,
+                                     .role = i % 2 ? "assistant" : "user",
+                                     .text = "A short line of the story.",
+                                     .required = i == N - 1,
                                      .reason = "recent message"};
-    struct rg_ctx_in in = {.v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 512, .budget = 100,
-                           .pieces = p, .n = N};
+    struct rg_ctx_in in = {
+        .v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 512, .budget = 100, .pieces = p, .n = N};
     struct rg_ctx_out out;
     struct rg_req_err e;
     assert_int_equal(rg_ctx_build(&in, &out, &e), RG_OK);
