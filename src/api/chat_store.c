@@ -17,6 +17,8 @@
 #include "api/api_internal.h"
 #include "api/chat_context.h"
 #include "api/chat_internal.h"
+#include "api/memory.h"
+#include "db/memory.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/str.h"
@@ -96,7 +98,7 @@ static json_t *text_json(const char *s)
 
 json_t *rg_api_chat_conv_json(const struct rg_db_conv *c)
 {
-    return json_pack(
+    json_t *o = json_pack(
         "{s:I, s:o, s:b, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:I, s:I, s:I, s:I}", "id",
         (json_int_t)c->id, "title", text_json(c->title), "title_auto", (int)c->title_auto, "model",
         text_json(c->model), "settings", settings_json(c->settings), "folder", text_json(c->folder),
@@ -104,6 +106,13 @@ json_t *rg_api_chat_conv_json(const struct rg_db_conv *c)
         "active_leaf", (json_int_t)c->active_leaf, "main_thread", (json_int_t)c->main_thread,
         "n_messages", (json_int_t)c->n_messages, "created_at", (json_int_t)c->created_at,
         "updated_at", (json_int_t)c->updated_at);
+    /* the conversation type (docs/memory.md) */
+    if (o && (json_object_set_new(o, "type", json_string(c->type)) != 0 ||
+              json_object_set_new(o, "type_auto", json_boolean(c->type_auto)) != 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
 }
 
 /* The group a message's siblings share: its parent; a summary
@@ -685,6 +694,13 @@ static void conv_list(struct rg_http_req *r, void *ctx)
         return;
     }
     if (f.tag && !*f.tag) f.tag = NULL; /* "?tag=" filters nothing */
+    f.type = rg_http_req_query(r, "type");
+    if (f.type && !rg_db_mem_conv_type_valid(f.type)) {
+        rg_http_reply_error(r, 400, NULL, NULL, "type",
+                            "type must be reflective, analytical or practical");
+        return;
+    }
+    if (f.type && !*f.type) f.type = NULL;
     if (ar) {
         if (!strcmp(ar, "0"))
             f.archived = 0;
@@ -755,6 +771,17 @@ static void conv_get(struct rg_http_req *r, void *ctx)
     json_t *msgs = branch ? msgs_json(cr.branch, cr.n_branch, cr.all, cr.n_all)
                           : msgs_json(cr.all, cr.n_all, cr.all, cr.n_all);
     json_t *ids = ids_json(cr.branch, cr.n_branch), *th = threads_json(cr.threads, cr.n_threads);
+    char err[RG_ERR_SIZE] = "";
+    int rrc = msgs ? rg_api_mem_add_ratings(st, user, id, msgs, err) : RG_OK; /* docs/memory.md */
+    if (rrc != RG_OK) {
+        json_decref(o);
+        json_decref(msgs);
+        json_decref(ids);
+        json_decref(th);
+        conv_read_free(&cr);
+        rg_api_chat_db_fail(r, rrc, "conversation", err);
+        return;
+    }
     if (!o || !msgs || !ids || !th || json_object_set_new(o, "messages", msgs) ||
         json_object_set_new(o, "branch", ids) || json_object_set_new(o, "threads", th)) {
         json_decref(o);
@@ -771,10 +798,26 @@ static void conv_patch(struct rg_http_req *r, void *ctx)
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
-    static const char *const names[] = {"title", "model",    "settings", "folder",
-                                        "tags",  "archived", "pinned",   NULL};
+    static const char *const names[] = {"title",    "model",  "settings", "folder", "tags",
+                                        "archived", "pinned", "type",     NULL};
     struct conv_fields f;
-    if (!only_fields(r, body, names, "body") || !conv_fields(r, body, true, &f)) return;
+    if (!only_fields(r, body, names, "body")) return;
+    json_t *tv = json_object_get(body, "type");
+    const char *type = json_string_value(tv);
+    if (tv && !json_is_null(tv) && !rg_db_mem_conv_type_valid(type)) {
+        bad_field(r, "type", "must be reflective, analytical, practical or \"\"");
+        return;
+    }
+    if (!conv_fields(r, body, true, &f)) return;
+    char err[RG_ERR_SIZE] = "";
+    /* set by hand: never reclassified; "" gives it back to the classifier */
+    int rc =
+        type ? rg_db_mem_conv_set_type(st->db, user, id, type, *type != '\0', false, err) : RG_OK;
+    if (rc) {
+        conv_fields_free(&f);
+        rg_api_chat_db_fail(r, rc, "conversation", err);
+        return;
+    }
     struct rg_db_conv_change ch = {.title = f.title,
                                    .model = f.model,
                                    .settings = f.settings,
@@ -787,8 +830,7 @@ static void conv_patch(struct rg_http_req *r, void *ctx)
     /* an emptied title gives the conversation back to the title job */
     if (f.title && !*f.title) ch.title_auto = 1;
     struct rg_db_conv c = {0};
-    char err[RG_ERR_SIZE] = "";
-    int rc = rg_db_conv_update(st->db, user, id, &ch, &c, err);
+    rc = rg_db_conv_update(st->db, user, id, &ch, &c, err);
     conv_fields_free(&f);
     if (rc) {
         rg_api_chat_db_fail(r, rc, "conversation", err);
@@ -1002,6 +1044,15 @@ static void conv_export(struct rg_http_req *r, void *ctx)
     json_t *th = threads_json(cr.threads, cr.n_threads);
     json_t *msgs = msgs_json(cr.all, cr.n_all, cr.all, cr.n_all);
     conv_read_free(&cr);
+    char err[RG_ERR_SIZE] = "";
+    int rrc = msgs ? rg_api_mem_add_ratings(st, user, id, msgs, err) : RG_OK; /* and flags */
+    if (rrc != RG_OK) {
+        json_decref(c);
+        json_decref(th);
+        json_decref(msgs);
+        rg_api_chat_db_fail(r, rrc, "conversation", err);
+        return;
+    }
     reply_obj(r, 200,
               c && th && msgs
                   ? json_pack("{s:s, s:i, s:o, s:o, s:o}", "format", "rustygpt.conversation",
@@ -1025,7 +1076,8 @@ static void conv_export(struct rg_http_req *r, void *ctx)
 struct imp_msg {
     int64_t id, parent, thread;
     const char *type, *role, *content, *model, *finish;
-    char *settings; /* free() */
+    const json_t *rating; /* docs/memory.md: restored after the tree (NULL none) */
+    char *settings;       /* free() */
     bool incomplete;
     int64_t prompt_tokens, completion_tokens, duration_ms, created_at, updated_at;
     size_t parent_i; /* index of the parent (SIZE_MAX: a root) */
@@ -1043,6 +1095,8 @@ struct imp_thread {
 struct imp {
     struct conv_fields conv;
     int title_auto;
+    const char *type; /* NULL: none */
+    int type_auto;    /* -1 absent */
     int64_t active_leaf, main_thread, created_at, updated_at;
     size_t leaf_i; /* SIZE_MAX: none */
     struct imp_msg *msgs;
@@ -1122,10 +1176,10 @@ static bool id_sort_unique(struct id_at *v, size_t n)
 
 static bool imp_conv(struct rg_http_req *r, const json_t *c, struct imp *im)
 {
-    static const char *const names[] = {"id",         "title",       "title_auto",  "model",
-                                        "settings",   "folder",      "tags",        "archived",
-                                        "pinned",     "active_leaf", "main_thread", "n_messages",
-                                        "created_at", "updated_at",  NULL};
+    static const char *const names[] = {
+        "id",         "title",      "title_auto", "model",       "settings",    "folder",
+        "tags",       "archived",   "pinned",     "active_leaf", "main_thread", "n_messages",
+        "created_at", "updated_at", "type",       "type_auto",   NULL};
     if (!json_is_object(c)) {
         bad_field(r, "conversation", "must be an object");
         return false;
@@ -1140,7 +1194,15 @@ static bool imp_conv(struct rg_http_req *r, const json_t *c, struct imp *im)
         !opt_int(r, c, "updated_at", 0, INT64_MAX, &im->updated_at))
         return false;
     im->title_auto = opt_bool(r, c, "title_auto", &bad);
-    if (bad || !conv_fields(r, c, true, &im->conv)) return false;
+    if (!bad) im->type_auto = opt_bool(r, c, "type_auto", &bad);
+    if (bad) return false;
+    json_t *tv = json_object_get(c, "type"); /* docs/memory.md */
+    im->type = json_string_value(tv);
+    if (tv && !json_is_null(tv) && !rg_db_mem_conv_type_valid(im->type)) {
+        bad_field(r, "type", "must be reflective, analytical, practical or \"\"");
+        return false;
+    }
+    if (!conv_fields(r, c, true, &im->conv)) return false;
     return true;
 }
 
@@ -1190,6 +1252,7 @@ static bool imp_msg(struct rg_http_req *r, const json_t *m, struct imp_msg *im)
                                         "n_children",
                                         "siblings",
                                         "sibling_index",
+                                        "rating",
                                         NULL};
     if (!json_is_object(m)) {
         bad_field(r, "messages", "must hold objects");
@@ -1244,6 +1307,12 @@ static bool imp_msg(struct rg_http_req *r, const json_t *m, struct imp_msg *im)
         return false;
     }
     if (!im->content) im->content = "";
+    im->rating = json_object_get(m, "rating");
+    char rerr[RG_ERR_SIZE] = "";
+    if (!rg_api_mem_rating_valid(im->rating, im->role ? im->role : im->type, im->content, rerr)) {
+        rg_http_reply_error(r, 400, NULL, NULL, "rating", "%s", rerr);
+        return false;
+    }
     json_t *s = json_object_get(m, "settings");
     if (s && !json_is_null(s)) {
         /* a message's settings hold what its answer was made with (sampling,
@@ -1490,6 +1559,10 @@ static void conv_import(struct rg_http_req *r, void *ctx)
     }
     int64_t id = c.id;
     rc = imp_build(st->db, user, &im, &c, now, err);
+    for (size_t i = 0; rc == RG_OK && i < im.n_msgs; i++) /* ratings and flags */
+        rc = rg_api_mem_rating_import(st, user, im.msgs[i].new_id, im.msgs[i].rating, err);
+    if (rc == RG_OK && im.type && *im.type) /* the type as it was, by hand or not */
+        rc = rg_db_mem_conv_set_type(st->db, user, id, im.type, im.type_auto == 0, false, err);
     imp_free(&im);
     rg_db_conv_clear(&c);
     memset(&c, 0, sizeof c);
@@ -1517,8 +1590,8 @@ static void conv_import(struct rg_http_req *r, void *ctx)
     "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"system\":" STR          \
     ",\"temperature\":{\"type\":\"number\",\"minimum\":0,\"maximum\":2},\"top_p\":{\"type\":"      \
     "\"number\",\"minimum\":0,\"maximum\":1},\"top_k\":{\"type\":\"integer\",\"minimum\":0},"      \
-    "\"max_tokens\":{\"type\":\"integer\",\"minimum\":1},\"seed\":" INT                  \
-    ",\"collections\":{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"integer\","     \
+    "\"max_tokens\":{\"type\":\"integer\",\"minimum\":1},\"seed\":" INT                            \
+    ",\"collections\":{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"integer\","        \
     "\"minimum\":1}}}}"
 #define TAGS_SCHEMA "{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"string\"}}"
 #define CONV_PROPS                                                                                 \

@@ -253,8 +253,9 @@ const char *const rg_db_pg_conv_migration[] = {
 #define CONV_COLS                                                                                  \
     "c.id, c.owner_id, c.title, c.model, c.settings, c.folder, c.tags, c.archived, c.pinned,"      \
     " c.title_auto, coalesce(c.active_leaf, 0), coalesce(c.main_thread, 0),"                       \
-    " (SELECT count(*) FROM messages n WHERE n.conv_id = c.id), c.created_at, c.updated_at"
-#define CONV_NCOLS 15
+    " (SELECT count(*) FROM messages n WHERE n.conv_id = c.id), c.created_at, c.updated_at,"       \
+    " c.type, c.type_auto"
+#define CONV_NCOLS 17
 
 #define MSG_COLS                                                                                   \
     "m.id, m.conv_id, m.thread_id, coalesce(m.parent_id, 0), m.type, m.role, m.content, m.model,"  \
@@ -288,6 +289,8 @@ static int read_conv(PGresult *r, int row, void *item, char *err)
     c->n_messages = rg_db_pg_ival(r, row, 12);
     c->created_at = rg_db_pg_ival(r, row, 13);
     c->updated_at = rg_db_pg_ival(r, row, 14);
+    rg_db_copy(c->type, sizeof c->type, rg_db_pg_val(r, row, 15)); /* migration 6 */
+    c->type_auto = rg_db_pg_bval(r, row, 16);
     if (PQnfields(r) > CONV_NCOLS + 1) { /* a search: the match and its snippet */
         c->match_message = rg_db_pg_ival(r, row, CONV_NCOLS);
         rg_db_copy_utf8(c->snippet, 240, rg_db_pg_val(r, row, CONV_NCOLS + 1));
@@ -525,6 +528,8 @@ static int ts_query(const struct rg_db_words *w, char *out, size_t size, char *e
     " ($3::text IS NULL OR c.folder = $3::text) AND ($4::text IS NULL OR"                          \
     " position(',' || $4::text || ',' IN ',' || c.tags || ',') > 0)"
 #define LIST_ORDER " ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC LIMIT $5 OFFSET $6"
+/* the type filter (docs/memory.md), its parameter after the statement's others */
+#define TYPE_FILTER(p) " AND (" p "::text IS NULL OR c.type = " p "::text)"
 
 int rg_db_pg_conv_list(void *conn, int64_t owner, const struct rg_db_conv_filter *f,
                        const struct rg_db_words *words, struct rg_db_conv **out, size_t *n,
@@ -535,9 +540,9 @@ int rg_db_pg_conv_list(void *conn, int64_t owner, const struct rg_db_conv_filter
     if (!words) {
         r = rg_db_pg_query(conn, &rc, err,
                            "SELECT " CONV_COLS
-                           " FROM conversations c WHERE " LIST_FILTER LIST_ORDER,
-                           "iissii", owner, (int64_t)f->archived, f->folder, f->tag,
-                           (int64_t)f->limit + 1, (int64_t)f->offset);
+                           " FROM conversations c WHERE " LIST_FILTER TYPE_FILTER("$7") LIST_ORDER,
+                           "iissiis", owner, (int64_t)f->archived, f->folder, f->tag,
+                           (int64_t)f->limit + 1, (int64_t)f->offset, f->type);
     } else {
         char q[RG_DB_SEARCH_Q_MAX * 2 + 6 * RG_DB_SEARCH_WORDS_MAX + 8];
         if ((rc = ts_query(words, q, sizeof q, err))) return rc;
@@ -552,14 +557,15 @@ int rg_db_pg_conv_list(void *conn, int64_t owner, const struct rg_db_conv_filter
             " c.tsv @@ q.q),"
             " best(cid, mid) AS (SELECT cid, max(mid) FROM hit GROUP BY cid),"
             " page AS (SELECT " CONV_COLS ", best.mid FROM best JOIN conversations c ON"
-            " c.id = best.cid WHERE " LIST_FILTER LIST_ORDER ")"
+            " c.id = best.cid WHERE " LIST_FILTER TYPE_FILTER("$8") LIST_ORDER
+            ")"
             " SELECT page.*, CASE WHEN page.mid = 0 THEN left(page.title, 240) ELSE"
             " ts_headline('simple', (SELECT m.content FROM messages m WHERE m.id = page.mid),"
             " q.q, 'MaxFragments=1, MaxWords=24, MinWords=8, StartSel=\"\", StopSel=\"\","
             " FragmentDelimiter=\" … \"') END FROM page, q"
             " ORDER BY page.pinned DESC, page.updated_at DESC, page.id DESC",
-            "iissiis", owner, (int64_t)f->archived, f->folder, f->tag, (int64_t)f->limit + 1,
-            (int64_t)f->offset, q);
+            "iissiiss", owner, (int64_t)f->archived, f->folder, f->tag, (int64_t)f->limit + 1,
+            (int64_t)f->offset, q, f->type);
     }
     struct rg_db_conv *v = NULL;
     size_t got = 0;

@@ -103,8 +103,9 @@ const char rg_db_sqlite_conv_migration[] =
 #define CONV_COLS                                                                                  \
     "c.id, c.owner_id, c.title, c.model, c.settings, c.folder, c.tags, c.archived, c.pinned,"      \
     " c.title_auto, coalesce(c.active_leaf, 0), coalesce(c.main_thread, 0),"                       \
-    " (SELECT count(*) FROM messages n WHERE n.conv_id = c.id), c.created_at, c.updated_at"
-#define CONV_NCOLS 15
+    " (SELECT count(*) FROM messages n WHERE n.conv_id = c.id), c.created_at, c.updated_at,"       \
+    " c.type, c.type_auto"
+#define CONV_NCOLS 17
 
 #define MSG_COLS                                                                                   \
     "m.id, m.conv_id, m.thread_id, coalesce(m.parent_id, 0), m.type, m.role, m.content, m.model,"  \
@@ -137,6 +138,8 @@ static int read_conv(sqlite3_stmt *st, void *item, char *err)
     c->n_messages = sqlite3_column_int64(st, 12);
     c->created_at = sqlite3_column_int64(st, 13);
     c->updated_at = sqlite3_column_int64(st, 14);
+    rg_db_copy(c->type, sizeof c->type, rg_db_sq_text(st, 15)); /* migration 6 */
+    c->type_auto = sqlite3_column_int(st, 16) != 0;
     return c->settings ? RG_OK : rg_err_set(err, RG_ENOMEM, "out of memory");
 }
 
@@ -492,7 +495,8 @@ static int fts_query(const struct rg_db_words *w, char *out, size_t size, char *
 /* The filters every list shares: ?1 owner, ?2 archived, ?3 folder, ?4 tag. */
 #define LIST_FILTER                                                                                \
     "c.owner_id = ?1 AND (?2 < 0 OR c.archived = ?2) AND (?3 IS NULL OR c.folder = ?3) AND"        \
-    " (?4 IS NULL OR instr(',' || c.tags || ',', ',' || ?4 || ',') > 0)"
+    " (?4 IS NULL OR instr(',' || c.tags || ',', ',' || ?4 || ',') > 0) AND"                       \
+    " (?8 IS NULL OR c.type = ?8)"
 #define LIST_ORDER " ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC LIMIT ?5 OFFSET ?6"
 
 /*
@@ -599,7 +603,8 @@ static int search_walk(sqlite3 *c, int64_t owner, const struct rg_db_conv_filter
         rg_db_sq_prep(c, err,
                       "SELECT " CONV_COLS ", 0 FROM conversations c WHERE " LIST_FILTER
                       " ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC",
-                      "iiss", owner, (int64_t)f->archived, f->folder, f->tag);
+                      "iissiiss", owner, (int64_t)f->archived, f->folder, f->tag, (int64_t)0,
+                      (int64_t)0, (const char *)NULL, f->type);
     sqlite3_stmt *ms = rg_db_sq_prep(
         c, err, "SELECT id FROM messages WHERE conv_id = ?1 ORDER BY id DESC", "i", (int64_t)0);
     int rc = cs && ms ? RG_OK : RG_EIO;
@@ -655,8 +660,9 @@ int rg_db_sqlite_conv_list(void *conn, int64_t owner, const struct rg_db_conv_fi
                       rg_db_sq_prep(c, err,
                                     "SELECT " CONV_COLS
                                     ", 0 FROM conversations c WHERE " LIST_FILTER LIST_ORDER,
-                                    "iissii", owner, (int64_t)f->archived, f->folder, f->tag,
-                                    (int64_t)f->limit + 1, (int64_t)f->offset),
+                                    "iissiiss", owner, (int64_t)f->archived, f->folder, f->tag,
+                                    (int64_t)f->limit + 1, (int64_t)f->offset, (const char *)NULL,
+                                    f->type),
                       read_conv_hit, sizeof *v, 0, free_convs, (void **)&v, &got, err);
     } else {
         int64_t *msg = NULL, *title = NULL;
@@ -682,8 +688,8 @@ int rg_db_sqlite_conv_list(void *conn, int64_t owner, const struct rg_db_conv_fi
                     " best(cid, mid) AS (SELECT cid, max(mid) FROM hit GROUP BY cid)"
                     " SELECT " CONV_COLS ", best.mid FROM best JOIN conversations c ON"
                     " c.id = best.cid WHERE " LIST_FILTER LIST_ORDER,
-                    "iissiis", owner, (int64_t)f->archived, f->folder, f->tag,
-                    (int64_t)f->limit + 1, (int64_t)f->offset, q),
+                    "iissiiss", owner, (int64_t)f->archived, f->folder, f->tag,
+                    (int64_t)f->limit + 1, (int64_t)f->offset, q, f->type),
                 read_conv_hit, sizeof *v, 0, free_convs, (void **)&v, &got, err);
         }
         rg_free(msg);

@@ -896,6 +896,7 @@ int rg_db_conv_list(struct rg_db *db, int64_t owner, const struct rg_db_conv_fil
     if (f->archived < -1 || f->archived > 1)
         return rg_err_set(err, RG_EINVAL, "bad archived filter");
     int rc = check_line("folder", f->folder, sizeof((struct rg_db_conv *)0)->folder, err);
+    if (!rc) rc = check_line("type", f->type, sizeof((struct rg_db_conv *)0)->type, err);
     if (rc) return rc;
     struct rg_db_conv_filter v = *f;
     char tag[RG_DB_CONV_TAG_MAX + 8];

@@ -442,6 +442,8 @@ struct rg_db_conv {
     char tags[RG_DB_CONV_TAGS_MAX * (RG_DB_CONV_TAG_MAX + 1) + 8]; /* comma-separated, sorted */
     bool archived, pinned;
     bool title_auto;     /* the title was made by the model (or not yet: title "") */
+    char type[16];       /* reflective, analytical, practical or "" (docs/memory.md) */
+    bool type_auto;      /* the type is the classifier's (or none yet); false: set by hand */
     int64_t active_leaf; /* message id, 0 when there is no message */
     int64_t main_thread; /* the thread made with the conversation */
     int64_t n_messages;
@@ -473,6 +475,7 @@ struct rg_db_conv_filter {
     const char *folder; /* NULL: any */
     const char *tag;    /* NULL: any; else conversations having this tag */
     int archived;       /* -1 any, 0 not archived (the usual list), 1 archived only */
+    const char *type;   /* NULL: any; else conversations of this type (db/memory.h) */
     int limit;          /* 1..200 */
     int offset;         /* >= 0 */
 };

@@ -15,6 +15,9 @@
  */
 #include "test.h"
 
+#include <time.h>
+#include <unistd.h>
+
 #include <jansson.h>
 
 #include "integration/harness_auth.h"
@@ -500,10 +503,476 @@ static void test_glossary(void **state)
     stop(&srv);
 }
 
-/* ---- PART2 TESTS ---- */
+/* ---- ratings and flags ---------------------------------------------------------------- */
+
+/* A conversation of two answers by two models, made by import. */
+static const char RATED[] =
+    "{\"format\":\"rustygpt.conversation\",\"version\":1,"
+    "\"conversation\":{\"title\":\"Rated talk\",\"model\":\"m1\"},"
+    "\"messages\":["
+    "{\"id\":1,\"type\":\"user\",\"content\":\"Is it safe?\"},"
+    "{\"id\":2,\"parent_id\":1,\"type\":\"assistant\",\"model\":\"m1\",\"finish\":\"stop\","
+    "\"content\":\"It is safe. Caf\\u00e9s are open, \\\"mostly\\\". Trust me.\"},"
+    "{\"id\":3,\"parent_id\":2,\"type\":\"user\",\"content\":\"Sure?\"},"
+    "{\"id\":4,\"parent_id\":3,\"type\":\"assistant\",\"model\":\"m2\",\"finish\":\"stop\","
+    "\"content\":\"Yes.\"}]}";
+
+static long long import_conv(struct rg_server *s, const char *tok, const char *body)
+{
+    json_t *o = call(s, "POST", "/chat/import", tok, body, 201);
+    long long id = jint(o, "id");
+    json_decref(o);
+    return id;
+}
+
+/* The conversation's messages (tree), taken. */
+static json_t *messages_of(struct rg_server *s, const char *tok, long long conv)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld", conv);
+    json_t *o = call(s, "GET", path, tok, NULL, 200);
+    json_t *m = json_incref(json_object_get(o, "messages"));
+    json_decref(o);
+    return m;
+}
+
+static json_t *msg_with(json_t *msgs, const char *content_start)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) if (!strncmp(jstr(m, "content"), content_start,
+                                                strlen(content_start))) return m;
+    fail_msg("no message starting '%s'", content_start);
+    return NULL;
+}
+
+static void test_ratings(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    start(&srv);
+    const char *admin = signup(&srv, "admin@example.com", 0);
+    const char *a = signup(&srv, "a@example.com", 1);
+    const char *b = signup(&srv, "b@example.com", 2);
+    long long conv = import_conv(&srv, a, RATED);
+    json_t *msgs = messages_of(&srv, a, conv);
+    long long q1 = jint(msg_with(msgs, "Is it"), "id"), a1 = jint(msg_with(msgs, "It is"), "id");
+    long long a2 = jint(msg_with(msgs, "Yes"), "id");
+    const char *content = jstr(msg_with(msgs, "It is"), "content");
+    assert_true(json_is_null(json_object_get(msg_with(msgs, "It is"), "rating")));
+    char p1[96], p2[96], pq[96], f1[96];
+    snprintf(p1, sizeof p1, "/chat/messages/%lld/rating", a1);
+    snprintf(p2, sizeof p2, "/chat/messages/%lld/rating", a2);
+    snprintf(pq, sizeof pq, "/chat/messages/%lld/rating", q1);
+    snprintf(f1, sizeof f1, "/chat/messages/%lld/flags", a1);
+
+    /* never rated: nulls */
+    json_t *g = call(&srv, "GET", p1, a, NULL, 200);
+    assert_true(json_is_null(json_object_get(g, "confidence")));
+    assert_true(json_is_null(json_object_get(g, "thumbs")));
+    assert_int_equal(json_array_size(json_object_get(g, "flags")), 0);
+    json_decref(g);
+
+    g = call(&srv, "PUT", p1, a, "{\"confidence\":70,\"thumbs\":\"up\"}", 200);
+    assert_int_equal(jint(g, "confidence"), 70);
+    assert_string_equal(jstr(g, "thumbs"), "up");
+    assert_true(jint(g, "updated_at") > 0);
+    json_decref(g);
+    g = call(&srv, "PUT", p1, a, "{\"confidence\":40}", 200); /* thumbs kept */
+    assert_int_equal(jint(g, "confidence"), 40);
+    assert_string_equal(jstr(g, "thumbs"), "up");
+    json_decref(g);
+    g = call(&srv, "PUT", p2, a, "{\"thumbs\":\"down\",\"confidence\":90}", 200);
+    json_decref(g);
+    g = call(&srv, "PUT", p2, a, "{\"confidence\":null}", 200);
+    assert_true(json_is_null(json_object_get(g, "confidence")));
+    assert_string_equal(jstr(g, "thumbs"), "down");
+    json_decref(g);
+
+    static const char *const bad[] = {"{\"confidence\":101}",
+                                      "{\"confidence\":-1}",
+                                      "{\"confidence\":5.5}",
+                                      "{\"confidence\":\"50\"}",
+                                      "{\"thumbs\":\"sideways\"}",
+                                      "{\"thumbs\":true}",
+                                      "{\"stars\":5}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (status_of(&srv, "PUT", p1, a, bad[i]) != 400) fail_msg("PUT rating %s", bad[i]);
+    assert_int_equal(status_of(&srv, "PUT", pq, a, "{\"confidence\":5}"), 400); /* a question */
+
+    /* flags: the sentence "Cafés are open, "mostly"." by byte offsets */
+    const char *s0 = strstr(content, "Caf"), *s1 = strstr(content, " Trust");
+    long long start = s0 - content, end = s1 - content;
+    char body[160];
+    snprintf(body, sizeof body, "{\"start\":%lld,\"end\":%lld,\"note\":\"who said so?\"}", start,
+             end);
+    json_t *fl = call(&srv, "POST", f1, a, body, 201);
+    assert_string_equal(jstr(fl, "quote"), "Cafés are open, \"mostly\".");
+    assert_string_equal(jstr(fl, "note"), "who said so?");
+    assert_int_equal(jint(fl, "message_id"), a1);
+    assert_int_equal(jint(fl, "start"), start);
+    long long flag1 = jint(fl, "id");
+    json_decref(fl);
+    fl = call(&srv, "POST", f1, a, "{\"start\":0,\"end\":11}", 201);
+    assert_string_equal(jstr(fl, "quote"), "It is safe.");
+    assert_string_equal(jstr(fl, "note"), "");
+    long long flag2 = jint(fl, "id");
+    json_decref(fl);
+    snprintf(body, sizeof body, "{\"start\":%lld,\"end\":%lld}", start + 4, end); /* inside é */
+    assert_int_equal(status_of(&srv, "POST", f1, a, body), 400);
+    snprintf(body, sizeof body, "{\"start\":0,\"end\":%zu}", strlen(content) + 1);
+    assert_int_equal(status_of(&srv, "POST", f1, a, body), 400);
+    assert_int_equal(status_of(&srv, "POST", f1, a, "{\"start\":5,\"end\":5}"), 400);
+    assert_int_equal(status_of(&srv, "POST", f1, a, "{\"start\":-1,\"end\":5}"), 400);
+    assert_int_equal(status_of(&srv, "POST", f1, a, "{\"end\":5}"), 400);
+    assert_int_equal(status_of(&srv, "POST", f1, a, "{\"start\":0,\"end\":5,\"x\":1}"), 400);
+    char fq[96];
+    snprintf(fq, sizeof fq, "/chat/messages/%lld/flags", q1);
+    assert_int_equal(status_of(&srv, "POST", fq, a, "{\"start\":0,\"end\":2}"), 400);
+    /* a flag alone rates the other answer (it is in the export) */
+    char f2[96];
+    snprintf(f2, sizeof f2, "/chat/messages/%lld/flags", a2);
+    fl = call(&srv, "POST", f2, a, "{\"start\":0,\"end\":4,\"note\":\"n,\\\"q\\\"\"}", 201);
+    json_decref(fl);
+
+    /* in the conversation */
+    json_decref(msgs);
+    msgs = messages_of(&srv, a, conv);
+    json_t *rt = json_object_get(msg_with(msgs, "It is"), "rating");
+    assert_int_equal(jint(rt, "confidence"), 40);
+    assert_string_equal(jstr(rt, "thumbs"), "up");
+    assert_int_equal(json_array_size(json_object_get(rt, "flags")), 2);
+    assert_int_equal(jint(json_array_get(json_object_get(rt, "flags"), 0), "id"), flag1);
+    assert_true(json_is_null(json_object_get(msg_with(msgs, "Is it"), "rating")));
+    rt = json_object_get(msg_with(msgs, "Yes"), "rating");
+    assert_int_equal(json_array_size(json_object_get(rt, "flags")), 1);
+
+    /* another user: 404 everywhere, nothing changes */
+    assert_int_equal(status_of(&srv, "GET", p1, b, NULL), 404);
+    assert_int_equal(status_of(&srv, "PUT", p1, b, "{\"confidence\":1}"), 404);
+    assert_int_equal(status_of(&srv, "POST", f1, b, "{\"start\":0,\"end\":2}"), 404);
+    char fd[96];
+    snprintf(fd, sizeof fd, "/chat/flags/%lld", flag2);
+    assert_int_equal(status_of(&srv, "DELETE", fd, b, NULL), 404);
+    json_t *eb = call(&srv, "GET", "/chat/ratings/export", b, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(eb, "data")), 0);
+    json_decref(eb);
+
+    /* the export: json and csv */
+    json_t *ex = call(&srv, "GET", "/chat/ratings/export?format=json", a, NULL, 200);
+    json_t *d = json_object_get(ex, "data");
+    assert_int_equal(json_array_size(d), 2);
+    assert_int_equal(jint(json_array_get(d, 0), "message_id"), a1);
+    assert_string_equal(jstr(json_array_get(d, 0), "model"), "m1");
+    assert_int_equal(jint(json_array_get(d, 0), "conversation_id"), conv);
+    assert_true(json_equal(json_object_get(json_array_get(d, 0), "rating"),
+                           json_object_get(msg_with(msgs, "It is"), "rating")));
+    json_decref(ex);
+    struct rg_resp resp;
+    assert_int_equal(req(&srv, "GET", "/chat/ratings/export?format=csv", a, NULL, &resp), 200);
+    char *csv = strndup(resp.body, resp.len);
+    rg_resp_free(&resp);
+    assert_int_equal(rg_count(csv, "\r\n"), 4); /* header, two flags of a1, one of a2 */
+    assert_non_null(strstr(csv, "message_id,conversation_id,model,confidence,thumbs,"));
+    assert_non_null(strstr(csv, "\"Cafés are open, \"\"mostly\"\".\",who said so?\r\n"));
+    snprintf(body, sizeof body, "%lld,%lld,m2,,down,", a2, conv);
+    assert_non_null(strstr(csv, body));
+    assert_non_null(strstr(csv, ",\"n,\"\"q\"\"\"\r\n"));
+    free(csv);
+    assert_int_equal(status_of(&srv, "GET", "/chat/ratings/export?format=xml", a, NULL), 400);
+
+    /* the admin summary per model */
+    assert_int_equal(status_of(&srv, "GET", "/admin/ratings", a, NULL), 403);
+    json_t *sum = call(&srv, "GET", "/admin/ratings", admin, NULL, 200);
+    d = json_object_get(sum, "data");
+    assert_int_equal(json_array_size(d), 2);
+    json_t *m1 = json_array_get(d, 0), *m2 = json_array_get(d, 1);
+    assert_string_equal(jstr(m1, "model"), "m1");
+    assert_int_equal(jint(m1, "answers_rated"), 1);
+    assert_true(json_number_value(json_object_get(m1, "avg_confidence")) == 40);
+    assert_int_equal(jint(m1, "thumbs_up"), 1);
+    assert_int_equal(jint(m1, "thumbs_down"), 0);
+    assert_int_equal(jint(m1, "flags"), 2);
+    assert_string_equal(jstr(m2, "model"), "m2");
+    assert_true(json_is_null(json_object_get(m2, "avg_confidence")));
+    assert_int_equal(jint(m2, "thumbs_down"), 1);
+    assert_int_equal(jint(m2, "flags"), 1);
+    json_decref(sum);
+
+    /* the conversation's export carries them, the import restores them */
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld/export", conv);
+    json_t *cx = call(&srv, "GET", path, a, NULL, 200);
+    json_t *xr = json_object_get(msg_with(json_object_get(cx, "messages"), "It is"), "rating");
+    assert_int_equal(json_array_size(json_object_get(xr, "flags")), 2);
+    char *cxs = json_dumps(cx, 0);
+    long long copy = import_conv(&srv, b, cxs);
+    free(cxs);
+    json_t *bm = messages_of(&srv, b, copy);
+    json_t *br = json_object_get(msg_with(bm, "It is"), "rating");
+    assert_int_equal(jint(br, "confidence"), 40);
+    assert_string_equal(jstr(br, "thumbs"), "up");
+    json_t *bf = json_object_get(br, "flags");
+    assert_int_equal(json_array_size(bf), 2);
+    assert_string_equal(jstr(json_array_get(bf, 0), "quote"), "Cafés are open, \"mostly\".");
+    assert_string_equal(jstr(json_array_get(bf, 0), "note"), "who said so?");
+    assert_int_equal(jint(json_array_get(bf, 0), "message_id"), jint(msg_with(bm, "It is"), "id"));
+    assert_true(json_is_null(json_object_get(msg_with(bm, "Is it"), "rating")));
+    json_decref(bm);
+    /* a bad rating refuses the whole import */
+    json_t *bad_imp = json_deep_copy(cx);
+    json_object_set_new(
+        json_object_get(msg_with(json_object_get(bad_imp, "messages"), "It is"), "rating"),
+        "confidence", json_integer(500));
+    char *bis = json_dumps(bad_imp, 0);
+    json_t *bl = call(&srv, "GET", "/chat/conversations", b, NULL, 200);
+    size_t nb = json_array_size(json_object_get(bl, "data"));
+    json_decref(bl);
+    assert_int_equal(status_of(&srv, "POST", "/chat/import", b, bis), 400);
+    bl = call(&srv, "GET", "/chat/conversations", b, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(bl, "data")), nb);
+    json_decref(bl);
+    free(bis);
+    json_decref(bad_imp);
+    json_decref(cx);
+
+    /* delete a flag; readonly reads, never writes */
+    call(&srv, "DELETE", fd, a, NULL, 204);
+    assert_int_equal(status_of(&srv, "DELETE", fd, a, NULL), 404);
+    g = call(&srv, "GET", p1, a, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(g, "flags")), 1);
+    json_decref(g);
+    const char *ro = make_readonly(&srv, admin, a, "a@example.com", 3);
+    json_decref(call(&srv, "GET", p1, ro, NULL, 200));
+    json_decref(call(&srv, "GET", "/chat/ratings/export", ro, NULL, 200));
+    assert_int_equal(status_of(&srv, "PUT", p1, ro, "{\"confidence\":1}"), 403);
+    assert_int_equal(status_of(&srv, "POST", f1, ro, "{\"start\":0,\"end\":2}"), 403);
+    snprintf(fd, sizeof fd, "/chat/flags/%lld", flag1);
+    assert_int_equal(status_of(&srv, "DELETE", fd, ro, NULL), 403);
+    json_decref(msgs);
+    stop(&srv);
+}
+
+/* ---- conversation type ------------------------------------------------------------------ */
+
+static void start_env(struct rg_server *s, const char *const *extra)
+{
+    static const char *const env[] = {"RUSTYGPT_TEST_ROUTES=1", NULL};
+    rg_harness_start(s, "rg_mem", extra, env);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Runs the classification of conv and waits for its job: the job's result. */
+static json_t *classify(struct rg_server *s, const char *tok, long long conv)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld/classify", conv);
+    json_t *o = call(s, "POST", path, tok, NULL, 202);
+    snprintf(path, sizeof path, "/jobs/%lld", jint(o, "job"));
+    json_decref(o);
+    double until = now_s() + 120;
+    for (;;) {
+        json_t *j = call(s, "GET", path, tok, NULL, 200);
+        const char *state = jstr(j, "state");
+        if (!strcmp(state, "done")) {
+            json_t *res = json_incref(json_object_get(j, "result"));
+            json_decref(j);
+            return res;
+        }
+        if (!strcmp(state, "failed") || now_s() > until) fail_msg("job: %s", json_dumps(j, 0));
+        json_decref(j);
+        usleep(100 * 1000);
+    }
+}
+
+static json_t *conv_json(struct rg_server *s, const char *tok, long long conv)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld", conv);
+    return call(s, "GET", path, tok, NULL, 200);
+}
+
+/* A conversation of one exchange (by import), with model (may be ""). */
+static long long talk(struct rg_server *s, const char *tok, const char *model, const char *q,
+                      const char *a)
+{
+    json_t *b = json_pack("{s:s, s:i, s:{s:s, s:s, s:i}, s:[{s:i, s:s, s:s}, {s:i, s:i, s:s, "
+                          "s:s, s:s, s:s}]}",
+                          "format", "rustygpt.conversation", "version", 1, "conversation", "title",
+                          q, "model", model, "active_leaf", 2, "messages", "id", 1, "type", "user",
+                          "content", q, "id", 2, "parent_id", 1, "type", "assistant", "content", a,
+                          "model", model, "finish", "stop");
+    char *txt = json_dumps(b, 0);
+    long long id = import_conv(s, tok, txt);
+    free(txt);
+    json_decref(b);
+    return id;
+}
+
+static size_t list_n(struct rg_server *s, const char *tok, const char *query)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/chat/conversations?%s", query);
+    json_t *o = call(s, "GET", path, tok, NULL, 200);
+    size_t n = json_array_size(json_object_get(o, "data"));
+    json_decref(o);
+    return n;
+}
+
+static void test_type_by_hand(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    start(&srv);
+    const char *admin = signup(&srv, "admin@example.com", 0);
+    const char *a = signup(&srv, "a@example.com", 1);
+    const char *b = signup(&srv, "b@example.com", 2);
+    long long c1 = talk(&srv, a, "", "How do I fix a leaking tap?", "Close the valve first.");
+    long long c2 = talk(&srv, a, "", "Why is the sky blue?", "Rayleigh scattering.");
+    json_t *o = conv_json(&srv, a, c1);
+    assert_string_equal(jstr(o, "type"), "");
+    assert_true(json_is_true(json_object_get(o, "type_auto")));
+    json_decref(o);
+
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld", c1);
+    o = call(&srv, "PATCH", path, a, "{\"type\":\"practical\"}", 200);
+    assert_string_equal(jstr(o, "type"), "practical");
+    assert_true(json_is_false(json_object_get(o, "type_auto")));
+    json_decref(o);
+    char path2[96];
+    snprintf(path2, sizeof path2, "/chat/conversations/%lld", c2);
+    json_decref(call(&srv, "PATCH", path2, a, "{\"type\":\"analytical\",\"pinned\":true}", 200));
+    assert_int_equal(list_n(&srv, a, "type=practical"), 1);
+    assert_int_equal(list_n(&srv, a, "type=analytical"), 1);
+    assert_int_equal(list_n(&srv, a, "type=reflective"), 0);
+    assert_int_equal(list_n(&srv, a, "type="), 2);
+    assert_int_equal(list_n(&srv, a, "type=analytical&q=scattering"), 1);
+    assert_int_equal(list_n(&srv, a, "type=practical&q=scattering"), 0);
+    assert_int_equal(status_of(&srv, "GET", "/chat/conversations?type=funny", a, NULL), 400);
+    assert_int_equal(status_of(&srv, "PATCH", path, a, "{\"type\":\"funny\"}"), 400);
+    assert_int_equal(status_of(&srv, "PATCH", path, a, "{\"type\":3}"), 400);
+    /* another user: 404, nothing changes; readonly 403 */
+    assert_int_equal(status_of(&srv, "PATCH", path, b, "{\"type\":\"reflective\"}"), 404);
+    snprintf(path2, sizeof path2, "/chat/conversations/%lld/classify", c1);
+    assert_int_equal(status_of(&srv, "POST", path2, b, NULL), 404);
+    assert_int_equal(list_n(&srv, b, "type=practical"), 0);
+    assert_int_equal(list_n(&srv, a, "type=practical"), 1);
+
+    /* set by hand: never reclassified */
+    json_t *res = classify(&srv, a, c1);
+    assert_true(json_is_true(json_object_get(res, "skipped")));
+    json_decref(res);
+    o = conv_json(&srv, a, c1);
+    assert_string_equal(jstr(o, "type"), "practical");
+    json_decref(o);
+    /* the export keeps it, the import restores it */
+    snprintf(path2, sizeof path2, "/chat/conversations/%lld/export", c1);
+    json_t *ex = call(&srv, "GET", path2, a, NULL, 200);
+    char *exs = json_dumps(ex, 0);
+    long long c3 = import_conv(&srv, b, exs);
+    free(exs);
+    json_decref(ex);
+    o = conv_json(&srv, b, c3);
+    assert_string_equal(jstr(o, "type"), "practical");
+    assert_true(json_is_false(json_object_get(o, "type_auto")));
+    json_decref(o);
+    /* "" clears and gives it back to the classifier */
+    o = call(&srv, "PATCH", path, a, "{\"type\":\"\"}", 200);
+    assert_string_equal(jstr(o, "type"), "");
+    assert_true(json_is_true(json_object_get(o, "type_auto")));
+    json_decref(o);
+    assert_int_equal(list_n(&srv, a, "type=practical"), 0);
+    /* without a model or an embedder nothing can classify it */
+    res = classify(&srv, a, c1);
+    assert_true(json_is_true(json_object_get(res, "skipped")));
+    json_decref(res);
+    const char *ro = make_readonly(&srv, admin, a, "a@example.com", 3);
+    assert_int_equal(status_of(&srv, "PATCH", path, ro, "{\"type\":\"reflective\"}"), 403);
+    snprintf(path2, sizeof path2, "/chat/conversations/%lld/classify", c1);
+    assert_int_equal(status_of(&srv, "POST", path2, ro, NULL), 403);
+    stop(&srv);
+}
+
+/* The embedding fallback with the deterministic test embedder: no model,
+ * so the nearest label description wins. */
+static void test_type_by_embedding(void **state)
+{
+    (void)state;
+    struct rg_server srv;
+    static const char *const extra[] = {"--embedding-model", "test-hash", NULL};
+    start_env(&srv, extra);
+    const char *a = signup(&srv, "a@example.com", 0);
+    static const struct {
+        const char *q, *ans, *want;
+    } cases[] = {
+        {"How to fix and repair my bike, step-by-step instructions?",
+         "Install the new chain, then fix the brake: do this task step-by-step.", "practical"},
+        {"I keep thinking about my feelings and memories of my father.",
+         "Your feelings, values and memories matter; journaling about relationships helps.",
+         "reflective"},
+        {"Compare the evidence for these two theories and explain why.",
+         "The data and arguments: reasoning about evidence and theories explains why.",
+         "analytical"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        long long c = talk(&srv, a, "", cases[i].q, cases[i].ans);
+        json_t *res = classify(&srv, a, c);
+        if (!json_is_string(json_object_get(res, "type")))
+            fail_msg("case %zu: %s", i, json_dumps(res, 0));
+        if (strcmp(jstr(res, "type"), cases[i].want) != 0)
+            fail_msg("case %zu: %s", i, json_dumps(res, 0));
+        assert_string_equal(jstr(res, "source"), "embedding");
+        json_decref(res);
+        json_t *o = conv_json(&srv, a, c);
+        assert_string_equal(jstr(o, "type"), cases[i].want);
+        assert_true(json_is_true(json_object_get(o, "type_auto")));
+        json_decref(o);
+    }
+    assert_int_equal(list_n(&srv, a, "type=practical"), 1);
+    assert_int_equal(list_n(&srv, a, "type=reflective"), 1);
+    stop(&srv);
+}
+
+/* The model under the JSON schema: stories260K's answer is noise, but the
+ * schema allows only the three labels, so the model's answer is used. */
+static void test_type_by_model(void **state)
+{
+    (void)state;
+    RG_SKIP_WITHOUT_TESTDATA(model, "models/stories260K.gguf");
+    struct rg_server srv;
+    start(&srv); /* no embedder: only the model can answer */
+    assert_int_equal(rg_server_add_model(&srv, "stories260K", model), 0);
+    const char *a = signup(&srv, "a@example.com", 0);
+    static const char *const qs[] = {"Once upon a time", "How do I fix a tap?",
+                                     "Why is the sky blue?"};
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        long long c = talk(&srv, a, "stories260K", qs[i], "Lily was happy.");
+        json_t *res = classify(&srv, a, c);
+        const char *t = json_string_value(json_object_get(res, "type"));
+        if (!t) fail_msg("not classified: %s", json_dumps(res, 0));
+        assert_true(!strcmp(t, "reflective") || !strcmp(t, "analytical") ||
+                    !strcmp(t, "practical"));
+        assert_string_equal(jstr(res, "source"), "model");
+        json_t *o = conv_json(&srv, a, c);
+        assert_string_equal(jstr(o, "type"), t);
+        json_decref(o);
+        json_decref(res);
+    }
+    stop(&srv);
+}
 
 #define TESTS                                                                                      \
-    cmocka_unit_test(test_settings), cmocka_unit_test(test_styles), cmocka_unit_test(test_glossary)
+    cmocka_unit_test(test_settings), cmocka_unit_test(test_styles),                                \
+        cmocka_unit_test(test_glossary), cmocka_unit_test(test_ratings),                           \
+        cmocka_unit_test(test_type_by_hand), cmocka_unit_test(test_type_by_embedding),             \
+        cmocka_unit_test(test_type_by_model)
 
 int main(void)
 {
