@@ -44,12 +44,12 @@
 
 /* What the model is told: only the passages, cited, and nothing else. */
 #define ASK_SYSTEM                                                                                 \
-    "You answer survival questions using ONLY the numbered passages below, taken from the "    \
-    "user's offline survival library. Do not use any other knowledge. Cite every passage you " \
-    "use by its number in brackets, like [1]. If the passages do not contain the answer, say " \
+    "You answer survival questions using ONLY the numbered passages below, taken from the "        \
+    "user's offline survival library. Do not use any other knowledge. Cite every passage you "     \
+    "use by its number in brackets, like [1]. If the passages do not contain the answer, say "     \
     "that the survival library does not cover it.\n\n"
 #define ASK_NOTHING                                                                                \
-    "The survival library has nothing on this question, so there is no answer from it. Try "   \
+    "The survival library has nothing on this question, so there is no answer from it. Try "       \
     "other words, another category, or add documents to the survival collections."
 
 static int64_t now_ms(void)
@@ -112,13 +112,12 @@ static json_t *categories_json(const struct rg_db_surv_cat *c, size_t n)
 
 static json_t *location_json(const struct rg_db_chunk_hit *c)
 {
-    return json_pack(
-        "{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:i}", "heading", str_json(c->heading), "section",
-        str_json(c->section), "page_from",
-        c->page_from > 0 ? json_integer(c->page_from) : json_null(), "page_to",
-        c->page_to > 0 ? json_integer(c->page_to) : json_null(), "part", str_json(c->part),
-        "byte_from", (json_int_t)c->byte_from, "byte_to", (json_int_t)c->byte_to, "ordinal",
-        c->ordinal);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:i}", "heading", str_json(c->heading),
+                     "section", str_json(c->section), "page_from",
+                     c->page_from > 0 ? json_integer(c->page_from) : json_null(), "page_to",
+                     c->page_to > 0 ? json_integer(c->page_to) : json_null(), "part",
+                     str_json(c->part), "byte_from", (json_int_t)c->byte_from, "byte_to",
+                     (json_int_t)c->byte_to, "ordinal", c->ordinal);
 }
 
 /* A snippet as HTML: the text escaped, the database's marks as <mark>. */
@@ -270,8 +269,8 @@ static int tag_one(struct rg_api_state *st, int64_t user, const struct rg_db_doc
         rg_surv_default_params(&p);
         rc = rg_surv_tag(&d, rg_api_embedder(st), &p, tags, &nt, err);
         if (rc != RG_OK) { /* the embedder failed: the rules alone */
-            rg_log(RG_LOG_WARN, "survival zero-shot tagging failed, rules only", "error", 's',
-                   err, RG_LOG_END);
+            rg_log(RG_LOG_WARN, "survival zero-shot tagging failed, rules only", "error", 's', err,
+                   RG_LOG_END);
             rc = rg_surv_tag(&d, NULL, &p, tags, &nt, err);
         }
     }
@@ -283,8 +282,8 @@ static int tag_one(struct rg_api_state *st, int64_t user, const struct rg_db_doc
             rg_strlcpy(cats[i].source, rg_surv_source_name(tags[i].source), sizeof cats[i].source);
             cats[i].score = tags[i].score < 0 ? 0 : tags[i].score > 1 ? 1 : tags[i].score;
         }
-        rc = rg_db_surv_auto_set(st->db, user, doc->id, cats, nt, doc->content_hash, now_ms(),
-                                 kept, err);
+        rc = rg_db_surv_auto_set(st->db, user, doc->id, cats, nt, doc->content_hash, now_ms(), kept,
+                                 err);
         *n_cats = nt;
     }
     rg_free(texts);
@@ -375,8 +374,10 @@ static int tag_check(const json_t *payload, void *user, char *err)
         return rg_err_set(err, RG_EINVAL, "'documents' is a list of at most 10000 ids");
     size_t i;
     json_t *v;
-    json_array_foreach(dv, i, v) if (!json_is_integer(v) || json_integer_value(v) < 1) return rg_err_set(
-        err, RG_EINVAL, "'documents' holds document ids");
+    json_array_foreach(dv, i, v) if (!json_is_integer(v) ||
+                                     json_integer_value(v) <
+                                         1) return rg_err_set(err, RG_EINVAL,
+                                                              "'documents' holds document ids");
     return RG_OK;
 }
 
@@ -407,9 +408,9 @@ static void categories(struct rg_http_req *r, void *ctx)
     }
     json_t *a = json_array();
     for (int i = 0; a && i < RG_SURV_N_CATEGORIES; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}", "id", c[i].id, "name",
-                                           c[i].name, "description", c[i].description,
-                                           "n_documents", (json_int_t)counts[i]));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}", "id", c[i].id, "name", c[i].name,
+                                           "description", c[i].description, "n_documents",
+                                           (json_int_t)counts[i]));
     rg_http_reply_json(r, 200, json_pack("{s:o}", "data", a ? a : json_array()));
 }
 
@@ -485,9 +486,9 @@ static json_t *doc_entry(struct rg_api_state *st, int64_t user, int64_t id, char
     *rc = rg_db_doc_get(st->db, user, id, &d, err);
     if (!*rc) *rc = rg_db_surv_doc_categories(st->db, user, id, &cats, &nc, &manual, &tagged, err);
     if (*rc) return NULL;
-    json_t *o = json_pack("{s:o, s:o, s:b, s:o}", "document", document_json(&d, user),
-                          "categories", categories_json(cats, nc), "manual", (int)manual,
-                          "tagged_at", tagged ? json_integer(tagged) : json_null());
+    json_t *o = json_pack("{s:o, s:o, s:b, s:o}", "document", document_json(&d, user), "categories",
+                          categories_json(cats, nc), "manual", (int)manual, "tagged_at",
+                          tagged ? json_integer(tagged) : json_null());
     rg_free(cats);
     return o;
 }
@@ -506,6 +507,13 @@ static void documents(struct rg_http_req *r, void *ctx)
     size_t n = 0;
     bool more = false;
     char err[RG_ERR_SIZE];
+    /* documents added (or changed) since the last tagging are queued now */
+    int64_t job = 0;
+    if (rg_db_surv_claim_untagged(st->db, user, 1000, now_ms(), &ids, &n, err) == RG_OK && n)
+        job = tag_submit(st, user, ids, n);
+    rg_free(ids);
+    ids = NULL;
+    n = 0;
     int rc = rg_db_surv_doc_ids(st->db, user, cat, (int)limit, (int)offset, &ids, &n, &more, err);
     json_t *a = rc ? NULL : json_array();
     for (size_t i = 0; a && i < n; i++) {
@@ -518,8 +526,9 @@ static void documents(struct rg_http_req *r, void *ctx)
         db_fail(r, rc, "document", err);
         return;
     }
-    rg_http_reply_json(r, 200, json_pack("{s:o, s:b}", "data", a ? a : json_array(), "has_more",
-                                         (int)more));
+    json_t *o = json_pack("{s:o, s:b}", "data", a ? a : json_array(), "has_more", (int)more);
+    if (o && job) json_object_set_new(o, "job", json_integer(job)); /* the new ones' tagging */
+    rg_http_reply_json(r, 200, o);
 }
 
 static void document_categories(struct rg_http_req *r, void *ctx)
@@ -667,17 +676,18 @@ static void search(struct rg_http_req *r, void *ctx)
         return;
     const char *mv = rg_http_req_query(r, "mode");
     struct rg_library *lib = rg_api_library_get(st);
-    int mode = mv && *mv                   ? rg_search_mode_parse(mv)
+    int mode = mv && *mv                      ? rg_search_mode_parse(mv)
                : lib && rg_library_model(lib) ? RG_SEARCH_HYBRID
                                               : RG_SEARCH_FULLTEXT;
     if (mode < 0) {
-        rg_http_reply_error(r, 400, NULL, NULL, "mode", "'mode' must be fulltext, vector or hybrid");
+        rg_http_reply_error(r, 400, NULL, NULL, "mode",
+                            "'mode' must be fulltext, vector or hybrid");
         return;
     }
     struct rg_search_result res;
     char err[RG_ERR_SIZE] = "";
-    int rc = surv_search(st, user, q, cat, (int)limit, false, (enum rg_search_mode)mode, 0, &res,
-                         err);
+    int rc =
+        surv_search(st, user, q, cat, (int)limit, false, (enum rg_search_mode)mode, 0, &res, err);
     if (rc == RG_EUNSUPPORTED) {
         rg_http_reply_error(r, 400, NULL, "no_embedding_model", "mode",
                             "vector search needs an embedding model (--embedding-model): %s", err);
@@ -748,11 +758,10 @@ static int ask_retrieve(struct rg_api_state *st, int64_t user, const char *quest
             json_array_append_new(
                 sources,
                 json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:i, s:i, s:o}", "n", (json_int_t)k,
-                          "chunk_id", (json_int_t)h->chunk_id, "document_id",
-                          (json_int_t)h->doc_id, "collection_id", (json_int_t)h->collection_id,
-                          "title", str_json(h->title), "heading", str_json(h->heading),
-                          "page_from", h->page_from, "page_to", h->page_to, "snippet",
-                          str_json(h->snippet)));
+                          "chunk_id", (json_int_t)h->chunk_id, "document_id", (json_int_t)h->doc_id,
+                          "collection_id", (json_int_t)h->collection_id, "title",
+                          str_json(h->title), "heading", str_json(h->heading), "page_from",
+                          h->page_from, "page_to", h->page_to, "snippet", str_json(h->snippet)));
         }
         rg_db_chunk_clear(&ch);
     }
@@ -801,9 +810,9 @@ static void ask_free(void *user)
 static void ask_nothing(struct rg_http_req *r, bool stream)
 {
     json_t *src = json_array();
-    json_t *end = json_pack("{s:s, s:o, s:n, s:s, s:{s:i, s:i}}", "content", ASK_NOTHING,
-                            "sources", src, "model", "finish_reason", "no_sources", "usage",
-                            "prompt_tokens", 0, "completion_tokens", 0);
+    json_t *end = json_pack("{s:s, s:o, s:n, s:s, s:{s:i, s:i}}", "content", ASK_NOTHING, "sources",
+                            src, "model", "finish_reason", "no_sources", "usage", "prompt_tokens",
+                            0, "completion_tokens", 0);
     if (!stream) {
         rg_http_reply_json(r, 200, end);
         return;
@@ -848,8 +857,8 @@ static void ask(struct rg_http_req *r, void *ctx)
     if (!user) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
-    static const char *const known[] = {"question", "category", "model", "stream",
-                                        "max_tokens", "temperature", "seed", NULL};
+    static const char *const known[] = {"question",   "category",    "model", "stream",
+                                        "max_tokens", "temperature", "seed",  NULL};
     if (!fields_known(r, body, known)) return;
     json_t *qv = json_object_get(body, "question");
     const char *question = json_string_value(qv);
@@ -931,9 +940,9 @@ static void ask(struct rg_http_req *r, void *ctx)
     if (rc == RG_OK) {
         rg_buf_printf(&sys, "%s", ASK_SYSTEM);
         rg_buf_append(&sys, passages.data, passages.len);
-        pb = json_pack("{s:[{s:s, s:o}, {s:s, s:s}], s:b}", "messages", "role", "system",
-                       "content", rg_api_json_text(sys.data ? sys.data : "", sys.len), "role",
-                       "user", "content", question, "stream", (int)stream);
+        pb = json_pack("{s:[{s:s, s:o}, {s:s, s:s}], s:b}", "messages", "role", "system", "content",
+                       rg_api_json_text(sys.data ? sys.data : "", sys.len), "role", "user",
+                       "content", question, "stream", (int)stream);
         static const char *const pass[] = {"max_tokens", "temperature", "seed", NULL};
         for (const char *const *p = pass; pb && *p; p++)
             if (json_object_get(body, *p)) json_object_set(pb, *p, json_object_get(body, *p));
@@ -1003,15 +1012,15 @@ size_t rg_api_survival_routes(struct rg_route *out, size_t max, struct rg_api_st
 {
     const struct rg_route routes[] = {
         {RG_HTTP_GET, "/survival/categories", categories, st, RG_ROLE_READONLY, 0, "survival",
-         "The survival categories with how many of the caller's survival documents have each",
-         NULL, CATEGORIES},
+         "The survival categories with how many of the caller's survival documents have each", NULL,
+         CATEGORIES},
         {RG_HTTP_GET | RG_HTTP_PUT, "/survival/collections", collections, st, RG_ROLE_READONLY, 0,
          "survival", "The caller's survival library; PUT sets it and queues the tagging (job)",
          COLLECTIONS, COLLECTIONS},
         {RG_HTTP_GET, "/survival/documents", documents, st, RG_ROLE_READONLY, 0, "survival",
          "Survival documents with their categories (category, limit, offset)", NULL, DOCUMENTS},
-        {RG_HTTP_PUT, "/survival/documents/{id}/categories", document_categories, st,
-         RG_ROLE_USER, 0, "survival",
+        {RG_HTTP_PUT, "/survival/documents/{id}/categories", document_categories, st, RG_ROLE_USER,
+         0, "survival",
          "Sets a document's categories by hand (kept over automatic tagging); null clears",
          CATS_REQ, DOC_ENTRY},
         {RG_HTTP_GET, "/survival/search", search, st, RG_ROLE_READONLY, 0, "survival",

@@ -32,8 +32,7 @@ static int bad_cat(const char *s, char *err)
     return rg_err_set(err, RG_EINVAL, "'%.40s' is not a category id", s ? s : "(null)");
 }
 
-int rg_db_surv_collections_get(struct rg_db *db, int64_t user, int64_t **ids, size_t *n,
-                               char *err)
+int rg_db_surv_collections_get(struct rg_db *db, int64_t user, int64_t **ids, size_t *n, char *err)
 {
     *ids = NULL;
     *n = 0;
@@ -53,8 +52,8 @@ int rg_db_surv_collections_set(struct rg_db *db, int64_t user, const int64_t *id
     BACKEND(db, err, surv_collections_set, user, ids, n, now, err);
 }
 
-int rg_db_surv_doc_ids(struct rg_db *db, int64_t user, const char *category, int limit,
-                       int offset, int64_t **ids, size_t *n, bool *more, char *err)
+int rg_db_surv_doc_ids(struct rg_db *db, int64_t user, const char *category, int limit, int offset,
+                       int64_t **ids, size_t *n, bool *more, char *err)
 {
     *ids = NULL;
     *n = 0;
@@ -114,6 +113,16 @@ int rg_db_surv_manual_set(struct rg_db *db, int64_t user, int64_t doc, const cha
                 return rg_err_set(err, RG_EINVAL, "category '%s' twice", cats[i]);
     }
     BACKEND(db, err, surv_manual_set, user, doc, cats, cats ? n : 0, now, err);
+}
+
+int rg_db_surv_claim_untagged(struct rg_db *db, int64_t user, int max, int64_t now, int64_t **ids,
+                              size_t *n, char *err)
+{
+    *ids = NULL;
+    *n = 0;
+    if (user < 1) return rg_err_set(err, RG_EINVAL, "bad user id");
+    if (max < 1 || max > 1000) return rg_err_set(err, RG_EINVAL, "max must be 1..1000");
+    BACKEND(db, err, surv_claim_untagged, user, max, now, ids, n, err);
 }
 
 int rg_db_surv_counts(struct rg_db *db, int64_t user, const char *const *cats, size_t n,

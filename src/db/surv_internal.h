@@ -22,6 +22,8 @@
                                    const char *content_hash, int64_t now, bool *kept, char *err);  \
     int rg_db_##be##_surv_manual_set(void *c, int64_t user, int64_t doc, const char *const *cats,  \
                                      size_t n, int64_t now, char *err);                            \
+    int rg_db_##be##_surv_claim_untagged(void *c, int64_t user, int max, int64_t now,              \
+                                         int64_t **ids, size_t *n, char *err);                     \
     int rg_db_##be##_surv_counts(void *c, int64_t user, const char *const *cats, size_t n,         \
                                  int64_t *counts, char *err)
 RG_DB_SURV_OPS_DECL(sqlite);

@@ -108,8 +108,27 @@ static const char M7_MANUAL_SET[] =
     " RETURN 0;\n"
     "END $f$;";
 
-const char *const rg_db_pg_surv_migration[] = {M7_TABLES,   M7_DOC_OK,     M7_COLLECTIONS_SET,
-                                               M7_AUTO_SET, M7_MANUAL_SET, NULL};
+/* The ids claimed (ready survival documents whose hash is not the one last
+ * tagged or claimed), each marked with its current hash. */
+static const char M7_CLAIM[] =
+    "CREATE FUNCTION surv_claim_untagged(p_user bigint, p_ready integer, p_max integer,"
+    " p_now bigint) RETURNS SETOF bigint LANGUAGE plpgsql AS $f$\n"
+    "DECLARE r record;\n"
+    "BEGIN\n"
+    " FOR r IN SELECT d.id, d.content_hash FROM lib_documents d JOIN surv_collections s ON\n"
+    "  s.collection_id = d.collection_id AND s.user_id = p_user LEFT JOIN surv_doc_state t ON\n"
+    "  t.doc_id = d.id WHERE d.owner_id = p_user AND d.state = p_ready AND (t.doc_id IS NULL OR\n"
+    "  t.content_hash <> d.content_hash) ORDER BY d.id LIMIT p_max FOR UPDATE OF d SKIP LOCKED\n"
+    " LOOP\n"
+    "  INSERT INTO surv_doc_state(doc_id, content_hash, updated_at) VALUES (r.id,\n"
+    "   r.content_hash, p_now) ON CONFLICT (doc_id) DO UPDATE SET content_hash =\n"
+    "   excluded.content_hash, updated_at = p_now;\n"
+    "  RETURN NEXT r.id;\n"
+    " END LOOP;\n"
+    "END $f$;";
+
+const char *const rg_db_pg_surv_migration[] = {
+    M7_TABLES, M7_DOC_OK, M7_COLLECTIONS_SET, M7_AUTO_SET, M7_MANUAL_SET, M7_CLAIM, NULL};
 
 /* ---- helpers ----------------------------------------------------------------- */
 
@@ -178,9 +197,9 @@ int rg_db_pg_surv_collections_set(void *conn, int64_t user, const int64_t *ids, 
     }
     int rc;
     int64_t v = 0;
-    PGresult *r = rg_db_pg_query(conn, &rc, err,
-                                 "SELECT surv_collections_set($1::bigint, $2::bigint[], $3::bigint)",
-                                 "isi", user, b.data, now);
+    PGresult *r = rg_db_pg_query(
+        conn, &rc, err, "SELECT surv_collections_set($1::bigint, $2::bigint[], $3::bigint)", "isi",
+        user, b.data, now);
     rg_buf_free(&b);
     if ((rc = one_int(r, rc, &v))) return rc;
     return v < 0 ? rg_err_set(err, RG_ENOTFOUND, "no such collection") : RG_OK;
@@ -200,9 +219,8 @@ int rg_db_pg_surv_doc_ids(void *conn, int64_t user, const char *category, int li
     return ids_collect(r, rc, (size_t)limit, ids, n, more, err);
 }
 
-int rg_db_pg_surv_doc_categories(void *conn, int64_t user, int64_t doc,
-                                 struct rg_db_surv_cat **out, size_t *n, bool *manual,
-                                 int64_t *tagged_at, char *err)
+int rg_db_pg_surv_doc_categories(void *conn, int64_t user, int64_t doc, struct rg_db_surv_cat **out,
+                                 size_t *n, bool *manual, int64_t *tagged_at, char *err)
 {
     int rc;
     PGresult *r = rg_db_pg_query(
@@ -303,6 +321,17 @@ int rg_db_pg_surv_manual_set(void *conn, int64_t user, int64_t doc, const char *
     if ((rc = one_int(r, rc, &v))) return rc;
     return v < 0 ? rg_err_set(err, RG_ENOTFOUND, "no such document in the survival library")
                  : RG_OK;
+}
+
+int rg_db_pg_surv_claim_untagged(void *conn, int64_t user, int max, int64_t now, int64_t **ids,
+                                 size_t *n, char *err)
+{
+    int rc;
+    PGresult *r = rg_db_pg_query(conn, &rc, err,
+                                 "SELECT * FROM surv_claim_untagged($1::bigint, $2::integer,"
+                                 " $3::integer, $4::bigint)",
+                                 "iiii", user, (int64_t)RG_DB_DOC_READY, (int64_t)max, now);
+    return ids_collect(r, rc, (size_t)max, ids, n, NULL, err);
 }
 
 int rg_db_pg_surv_counts(void *conn, int64_t user, const char *const *cats, size_t n,

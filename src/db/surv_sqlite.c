@@ -32,7 +32,7 @@ const char rg_db_sqlite_surv_migration[] =
 
 /* The document is the user's and in one of their survival collections. */
 #define DOC_OK                                                                                     \
-    "SELECT count(*) FROM lib_documents d JOIN surv_collections s ON s.collection_id ="           \
+    "SELECT count(*) FROM lib_documents d JOIN surv_collections s ON s.collection_id ="            \
     " d.collection_id AND s.user_id = ?2 WHERE d.id = ?1 AND d.owner_id = ?2"
 
 static int doc_ok(sqlite3 *c, int64_t user, int64_t doc, char *err)
@@ -77,8 +77,7 @@ static int ids_collect(sqlite3 *c, sqlite3_stmt *st, size_t max, int64_t **ids, 
     return rc;
 }
 
-int rg_db_sqlite_surv_collections_get(void *conn, int64_t user, int64_t **ids, size_t *n,
-                                      char *err)
+int rg_db_sqlite_surv_collections_get(void *conn, int64_t user, int64_t **ids, size_t *n, char *err)
 {
     sqlite3 *c = conn;
     return ids_collect(c,
@@ -120,8 +119,8 @@ int rg_db_sqlite_surv_collections_set(void *conn, int64_t user, const int64_t *i
     return rg_db_sq_finish(c, rc, false, err);
 }
 
-int rg_db_sqlite_surv_doc_ids(void *conn, int64_t user, const char *category, int limit,
-                              int offset, int64_t **ids, size_t *n, bool *more, char *err)
+int rg_db_sqlite_surv_doc_ids(void *conn, int64_t user, const char *category, int limit, int offset,
+                              int64_t **ids, size_t *n, bool *more, char *err)
 {
     sqlite3 *c = conn;
     return ids_collect(
@@ -205,7 +204,8 @@ int rg_db_sqlite_surv_auto_set(void *conn, int64_t user, int64_t doc,
     int64_t manual = 0;
     if (!rc)
         rc = rg_db_sq_one_int(
-            c, rg_db_sq_prep(c, err, "SELECT manual FROM surv_doc_state WHERE doc_id = ?1", "i", doc),
+            c,
+            rg_db_sq_prep(c, err, "SELECT manual FROM surv_doc_state WHERE doc_id = ?1", "i", doc),
             &manual, err);
     if (!rc && manual) {
         *kept = true;
@@ -249,6 +249,40 @@ int rg_db_sqlite_surv_manual_set(void *conn, int64_t user, int64_t doc, const ch
     /* cleared: untagged until the next tagging (tagged_at 0 says so) */
     if (!rc) rc = state_upsert(c, doc, cats ? 1 : 0, NULL, cats ? -1 : 0, now, err);
     return rg_db_sq_finish(c, rc, false, err);
+}
+
+/* Ready survival documents whose hash is not the one last tagged or claimed. */
+#define UNTAGGED                                                                                   \
+    "SELECT d.id FROM lib_documents d JOIN surv_collections s ON s.collection_id ="                \
+    " d.collection_id AND s.user_id = ?1 LEFT JOIN surv_doc_state t ON t.doc_id = d.id WHERE"      \
+    " d.owner_id = ?1 AND d.state = ?2 AND (t.doc_id IS NULL OR t.content_hash <>"                 \
+    " d.content_hash) ORDER BY d.id LIMIT ?3"
+
+int rg_db_sqlite_surv_claim_untagged(void *conn, int64_t user, int max, int64_t now, int64_t **ids,
+                                     size_t *n, char *err)
+{
+    sqlite3 *c = conn;
+    int rc = rg_db_sq_begin(c, err);
+    if (rc) return rc;
+    rc = ids_collect(
+        c, rg_db_sq_prep(c, err, UNTAGGED, "iii", user, (int64_t)RG_DB_DOC_READY, (int64_t)max),
+        (size_t)max, ids, n, NULL, err);
+    for (size_t i = 0; !rc && i < *n; i++)
+        rc = rg_db_sq_run(
+            c,
+            rg_db_sq_prep(c, err,
+                          "INSERT INTO surv_doc_state(doc_id, content_hash, updated_at) SELECT id,"
+                          " content_hash, ?2 FROM lib_documents WHERE id = ?1 ON CONFLICT(doc_id)"
+                          " DO UPDATE SET content_hash = excluded.content_hash, updated_at = ?2",
+                          "ii", (*ids)[i], now),
+            NULL, err);
+    rc = rg_db_sq_finish(c, rc, false, err);
+    if (rc) {
+        rg_free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int rg_db_sqlite_surv_counts(void *conn, int64_t user, const char *const *cats, size_t n,

@@ -41,8 +41,7 @@ struct rg_db_surv_cat {
 
 /* The user's survival collections, ascending ids. *ids: rg_free (NULL when
  * n is 0). */
-int rg_db_surv_collections_get(struct rg_db *db, int64_t user, int64_t **ids, size_t *n,
-                               char *err);
+int rg_db_surv_collections_get(struct rg_db *db, int64_t user, int64_t **ids, size_t *n, char *err);
 /* The user's survival library becomes exactly ids[0..n) (duplicates
  * allowed). RG_ENOTFOUND when one is not the user's own collection (nothing
  * changes), RG_EINVAL (n over the maximum, an id < 1). */
@@ -52,8 +51,8 @@ int rg_db_surv_collections_set(struct rg_db *db, int64_t user, const int64_t *id
 /* The ids of the user's documents in their survival collections, ascending,
  * with category (NULL: any) among their categories; at most limit
  * (1..1000) after offset; *more: more follow. *ids: rg_free. */
-int rg_db_surv_doc_ids(struct rg_db *db, int64_t user, const char *category, int limit,
-                       int offset, int64_t **ids, size_t *n, bool *more, char *err);
+int rg_db_surv_doc_ids(struct rg_db *db, int64_t user, const char *category, int limit, int offset,
+                       int64_t **ids, size_t *n, bool *more, char *err);
 
 /* A document's categories by id, *manual whether they are a manual choice,
  * *tagged_at when automatic tagging last ran on it (0 never). *out: rg_free.
@@ -77,6 +76,14 @@ int rg_db_surv_auto_set(struct rg_db *db, int64_t user, int64_t doc,
  * RG_ENOTFOUND, RG_EINVAL. */
 int rg_db_surv_manual_set(struct rg_db *db, int64_t user, int64_t doc, const char *const *cats,
                           size_t n, int64_t now, char *err);
+
+/* Claims the user's survival documents that are ready and were never
+ * tagged, or whose file changed since (the document's content hash is not
+ * the one last tagged or claimed), at most max (1..1000): their ids into
+ * *ids (rg_free), each marked with its current hash so that the next call
+ * does not claim it again. The caller queues their tagging. */
+int rg_db_surv_claim_untagged(struct rg_db *db, int64_t user, int max, int64_t now, int64_t **ids,
+                              size_t *n, char *err);
 
 /* How many of the user's survival documents have each of cats[0..n)
  * (counts[i] for cats[i]). */

@@ -13,36 +13,36 @@
 
 /* ---- the categories ------------------------------------------------------------------ */
 
-static const char *const W_WATER[] = {
-    "water",   "drink*", "purif*",    "filter*", "boil*",  "well",    "spring",
-    "rain*",   "cistern*", "dehydrat*", "thirst*", "hydrat*", "canteen*", "chlorin*",
-    "iodine",  "stream", "river",     NULL};
-static const char *const W_FOOD[] = {
-    "food*",  "eat*",    "edible",  "forag*",  "hunt*", "fish*",   "trap*",  "snare*",
-    "cook*",  "ration*", "nutrit*", "calorie*", "berr*", "plant*", "meat",   "preserv*",
-    "grain*", "starv*",  NULL};
-static const char *const W_SHELTER[] = {
-    "shelter*", "tent*",    "tarp*",    "lean-to", "hut*",    "insulat*", "hypotherm*",
-    "cold",     "warmth",   "roof*",    "sleep*",  "bivouac*", "snow",    "cave*",
-    "debris",   "windbreak*", NULL};
+static const char *const W_WATER[] = {"water",   "drink*",  "purif*",   "filter*",  "boil*",
+                                      "well",    "spring",  "rain*",    "cistern*", "dehydrat*",
+                                      "thirst*", "hydrat*", "canteen*", "chlorin*", "iodine",
+                                      "stream",  "river",   NULL};
+static const char *const W_FOOD[] = {"food*",    "eat*",     "edible", "forag*", "hunt*",
+                                     "fish*",    "trap*",    "snare*", "cook*",  "ration*",
+                                     "nutrit*",  "calorie*", "berr*",  "plant*", "meat",
+                                     "preserv*", "grain*",   "starv*", NULL};
+static const char *const W_SHELTER[] = {"shelter*",   "tent*",      "tarp*", "lean-to", "hut*",
+                                        "insulat*",   "hypotherm*", "cold",  "warmth",  "roof*",
+                                        "sleep*",     "bivouac*",   "snow",  "cave*",   "debris",
+                                        "windbreak*", NULL};
 static const char *const W_FIRST_AID[] = {
-    "wound*",   "bandag*", "bleed*",  "injur*",    "fractur*", "splint*", "cpr",
-    "first-aid", "aid",    "medic*",  "infect*",   "tourniquet*", "pulse", "burns",
-    "shock",    "antisept*", "sprain*", "pain",    NULL};
+    "wound*",    "bandag*",   "bleed*",  "injur*",  "fractur*",    "splint*", "cpr",
+    "first-aid", "aid",       "medic*",  "infect*", "tourniquet*", "pulse",   "burns",
+    "shock",     "antisept*", "sprain*", "pain",    NULL};
 static const char *const W_FIRE[] = {
-    "fire*",   "flame*",  "tinder",  "kindling", "match*", "ember*", "spark*",
-    "flint",   "ferro*",  "smoke*",  "burn",     "wood",   "fuel*",  "ignit*",
-    "campfire*", "hearth*", NULL};
+    "fire*",  "flame*", "tinder", "kindling", "match*", "ember*",    "spark*",  "flint", "ferro*",
+    "smoke*", "burn",   "wood",   "fuel*",    "ignit*", "campfire*", "hearth*", NULL};
 static const char *const W_NAVIGATION[] = {
-    "navigat*", "compass*", "map*",   "north",   "south", "east",   "west",
-    "bearing*", "star*",    "sun",    "landmark*", "gps", "route*", "orient*",
-    "latitude", "longitude", "trail*", NULL};
+    "navigat*", "compass*", "map*",     "north",     "south",     "east",
+    "west",     "bearing*", "star*",    "sun",       "landmark*", "gps",
+    "route*",   "orient*",  "latitude", "longitude", "trail*",    NULL};
 static const char *const W_TOOLS[] = {
-    "tool*", "knife", "knives", "axe*", "saw*",   "rope*",  "cord*",   "knot*",
-    "blade*", "sharpen*", "hatchet*", "shovel*", "multitool*", "hammer*", "duct", NULL};
-static const char *const W_COMMUNICATION[] = {
-    "radio*",  "signal*", "whistle*", "mirror*", "morse", "sos",    "rescue*", "frequenc*",
-    "antenna*", "transmit*", "phone*", "flare*",  "beacon*", "communicat*", "message*", NULL};
+    "tool*",  "knife",    "knives",   "axe*",    "saw*",       "rope*",   "cord*", "knot*",
+    "blade*", "sharpen*", "hatchet*", "shovel*", "multitool*", "hammer*", "duct",  NULL};
+static const char *const W_COMMUNICATION[] = {"radio*",   "signal*",     "whistle*", "mirror*",
+                                              "morse",    "sos",         "rescue*",  "frequenc*",
+                                              "antenna*", "transmit*",   "phone*",   "flare*",
+                                              "beacon*",  "communicat*", "message*", NULL};
 
 static const struct rg_surv_category CATEGORIES[RG_SURV_N_CATEGORIES] = {
     {"water", "Water",
@@ -135,9 +135,8 @@ static bool rule_match(const char *r, const char *word, size_t n)
 
 /* Adds weight for each category word in text[0..len) to w; the words of
  * text counted into *n_words; which categories had a hit into hit. */
-static void count_words(const char *text, size_t len, double weight,
-                        double w[RG_SURV_N_CATEGORIES], bool hit[RG_SURV_N_CATEGORIES],
-                        size_t *n_words)
+static void count_words(const char *text, size_t len, double weight, double w[RG_SURV_N_CATEGORIES],
+                        bool hit[RG_SURV_N_CATEGORIES], size_t *n_words)
 {
     size_t i = 0;
     while (i < len) {
@@ -237,8 +236,7 @@ static int embed_all(const struct rg_library_embedder *emb, void *session, size_
 }
 
 int rg_surv_zero_shot(const struct rg_surv_doc *d, const struct rg_library_embedder *emb,
-                      const struct rg_surv_params *p, struct rg_surv_tag *out, size_t *n,
-                      char *err)
+                      const struct rg_surv_params *p, struct rg_surv_tag *out, size_t *n, char *err)
 {
     *n = 0;
     /* the chunks that have text, spread evenly over the document */

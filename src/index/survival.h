@@ -14,11 +14,10 @@
  *              (spread over the document) are embedded; each chunk votes for
  *              its nearest category when that cosine is at least
  *              zs_threshold and at least zs_margin over the next nearest
- *              (text near every description alike says nothing); a category is tagged when its votes are at least
- *              zs_share of the chunks embedded. score = its mean cosine over
- *              the chunks that voted for it.
- *   manual     a user's choice, which replaces both (rg_surv_resolve; the
- *              database keeps it over every later automatic tagging).
+ *              (text near every description alike says nothing); a category is tagged when its
+ * votes are at least zs_share of the chunks embedded. score = its mean cosine over the chunks that
+ * voted for it. manual     a user's choice, which replaces both (rg_surv_resolve; the database
+ * keeps it over every later automatic tagging).
  *
  * A category found by both keeps the source "rule" with the higher score.
  * Pure functions over the caller's text, but for the embedder's calls.
@@ -36,9 +35,9 @@ struct rg_library_embedder;
 #define RG_SURV_N_CATEGORIES 8
 
 struct rg_surv_category {
-    const char *id;          /* "water", "first-aid", ... */
-    const char *name;        /* "Water", "First aid", ... */
-    const char *description; /* what zero-shot tagging compares with */
+    const char *id;           /* "water", "first-aid", ... */
+    const char *name;         /* "Water", "First aid", ... */
+    const char *description;  /* what zero-shot tagging compares with */
     const char *const *words; /* rule words, NULL-ended; "stem*" matches as a word prefix,
                                * others as whole words with an optional plural s/es */
 };
@@ -59,10 +58,10 @@ struct rg_surv_tag {
 
 /* What tagging reads of a document (all may be empty; texts are UTF-8). */
 struct rg_surv_doc {
-    const char *title;             /* NULL: none */
-    const char *const *headings;   /* n_headings heading paths */
+    const char *title;           /* NULL: none */
+    const char *const *headings; /* n_headings heading paths */
     size_t n_headings;
-    const char *const *texts;      /* the chunks' texts in order */
+    const char *const *texts; /* the chunks' texts in order */
     size_t n_texts;
 };
 

@@ -366,8 +366,8 @@ static void test_survival(void **state)
     /* the routes are described, their schemas parse */
     json_t *api = call(&srv, "GET", "/openapi.json", NULL, NULL, 200);
     const char *const routes[] = {"/survival/categories", "/survival/collections",
-                                  "/survival/documents", "/survival/documents/{id}/categories",
-                                  "/survival/search", "/survival/ask"};
+                                  "/survival/documents",  "/survival/documents/{id}/categories",
+                                  "/survival/search",     "/survival/ask"};
     for (size_t k = 0; k < sizeof routes / sizeof *routes; k++)
         if (!json_object_get(json_object_get(api, "paths"), routes[k]))
             fail_msg("%s is not in /openapi.json", routes[k]);
@@ -410,6 +410,21 @@ static void test_survival(void **state)
         assert_true(doc_cats(&srv, tok, zim, cats, sizeof cats));
         assert_non_null(strstr(cats, "water:"));
     }
+
+    /* a document added later is queued for tagging when the library is browsed */
+    static const char NAV[] = "# Finding north\n\nUse the compass and the map; take a bearing "
+                              "on a landmark and follow the trail north by the stars.\n";
+    long long nav = upload(&srv, tok, surv, "north.md", NAV, sizeof NAV - 1);
+    o = call(&srv, "GET", "/survival/documents", tok, NULL, 200);
+    long long later = ival(o, "job");
+    json_decref(o);
+    assert_true(later > 0);
+    json_decref(job_wait(&srv, tok, later));
+    o = call(&srv, "GET", "/survival/documents", tok, NULL, 200);
+    assert_null(json_object_get(o, "job")); /* claimed once */
+    json_decref(o);
+    assert_true(doc_cats(&srv, tok, nav, cats, sizeof cats));
+    assert_non_null(strstr(cats, "navigation:"));
 
     /* browse by category, with counts */
     assert_true(in_category(&srv, tok, "water", water));
@@ -524,6 +539,7 @@ static void test_survival(void **state)
     json_decref(o);
     res = set_survival(&srv, tok, ids); /* a retag */
     assert_int_equal(ival(res, "kept_manual"), 1);
+    assert_int_equal(ival(res, "tagged"), zim ? 5 : 4);
     json_decref(res);
     assert_true(doc_cats(&srv, tok, water, cats, sizeof cats));
     assert_string_equal(cats, "shelter:manual tools:manual");
@@ -545,8 +561,8 @@ static void test_survival(void **state)
     /* another user: none of it */
     snprintf(path, sizeof path, "/survival/documents/%lld/categories", water);
     assert_int_equal(status_of(&srv, "PUT", path, other, "{\"categories\":[\"water\"]}"), 404);
-    assert_int_equal(status_of(&srv, "PUT", "/survival/collections", other, "{\"collections\":[999999]}"),
-                     404);
+    assert_int_equal(
+        status_of(&srv, "PUT", "/survival/collections", other, "{\"collections\":[999999]}"), 404);
     char body[120];
     snprintf(body, sizeof body, "{\"collections\":[%lld]}", surv);
     assert_int_equal(status_of(&srv, "PUT", "/survival/collections", other, body), 404);
@@ -557,7 +573,8 @@ static void test_survival(void **state)
     assert_int_equal(json_array_size(json_object_get(o, "results")), 0);
     json_decref(o);
     o = call(&srv, "GET", "/survival/categories", other, NULL, 200);
-    json_array_foreach(json_object_get(o, "data"), i, c) assert_int_equal(ival(c, "n_documents"), 0);
+    json_array_foreach(json_object_get(o, "data"), i, c)
+        assert_int_equal(ival(c, "n_documents"), 0);
     json_decref(o);
 
     /* leaving the library: its documents leave the survival views */

@@ -27,8 +27,8 @@ static void test_table(void **state)
 {
     (void)state;
     const struct rg_surv_category *c = rg_surv_categories();
-    const char *want[] = {"water", "food", "shelter", "first-aid",
-                          "fire",  "navigation", "tools", "communication"};
+    const char *want[] = {"water", "food",       "shelter", "first-aid",
+                          "fire",  "navigation", "tools",   "communication"};
     for (int i = 0; i < RG_SURV_N_CATEGORIES; i++) {
         assert_string_equal(c[i].id, want[i]);
         assert_int_equal(rg_surv_category_find(want[i]), i);
