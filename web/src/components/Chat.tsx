@@ -587,9 +587,10 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   const changeType = async (t: string) => {
     if (!conv) return;
     const before = { type: conv.type, type_auto: conv.type_auto };
-    setConv({ ...conv, type: t as Conversation['type'], type_auto: false });
+    setConv({ ...conv, type: t as Conversation['type'], type_auto: t === '' });
     try {
-      await call(session, 'PATCH', `/chat/conversations/${conv.id}`, { type: t });
+      const c = await call<Conversation>(session, 'PATCH', `/chat/conversations/${conv.id}`, { type: t });
+      if (c && typeof c.type === 'string') setConv((cur) => (cur && cur.id === conv.id ? { ...cur, type: c.type, type_auto: c.type_auto } : cur));
       listChanged();
     } catch (e) {
       setConv((cur) => (cur && cur.id === conv.id ? { ...cur, ...before } : cur));
@@ -632,10 +633,10 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
               name="type"
               aria-label="Conversation type"
               class="max-w-[8rem] rounded-md border border-zinc-400 bg-white px-1 py-1 dark:border-zinc-600 dark:bg-zinc-800"
-              value={conv.type ?? ''}
+              value={conv.type_auto ? '' : (conv.type ?? '')}
               onChange={(e) => void changeType(e.currentTarget.value)}
             >
-              <option value="">No type</option>
+              <option value="">Type: automatic</option>
               {CONV_TYPES.map((t) => (
                 <option key={t.id} value={t.id}>
                   {t.label}
