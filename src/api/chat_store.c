@@ -1599,7 +1599,9 @@ static void conv_import(struct rg_http_req *r, void *ctx)
     ",\"settings\":" SETTINGS_SCHEMA ",\"folder\":" STR ",\"tags\":" TAGS_SCHEMA                   \
     ",\"archived\":" BOOL ",\"pinned\":" BOOL ",\"active_leaf\":" INT ",\"main_thread\":" INT      \
     ",\"n_messages\":" INT ",\"created_at\":{\"type\":\"integer\",\"description\":\"Unix "         \
-    "milliseconds, as every time here\"},\"updated_at\":" INT
+    "milliseconds, as every time here\"},\"updated_at\":" INT                                      \
+    ",\"type\":{\"enum\":[\"reflective\","                                                         \
+    "\"analytical\",\"practical\",\"\"]},\"type_auto\":" BOOL
 #define CONV_SCHEMA "{\"type\":\"object\",\"properties\":{" CONV_PROPS "}}"
 #define MSG_SCHEMA                                                                                 \
     "{\"type\":\"object\",\"properties\":{\"id\":" INT ",\"conversation_id\":" INT                 \
@@ -1612,7 +1614,8 @@ static void conv_import(struct rg_http_req *r, void *ctx)
     ",\"updated_at\":" INT ",\"n_children\":" INT                                                  \
     ",\"siblings\":{\"type\":\"array\",\"items\":" INT                                             \
     ",\"description\":\"the versions of this turn (same parent), oldest first\"},"                 \
-    "\"sibling_index\":" INT "}}"
+    "\"sibling_index\":" INT ",\"rating\":{\"type\":[\"object\",\"null\"],\"description\":"        \
+    "\"confidence, thumbs, flags, updated_at (docs/memory.md)\"}}}"
 #define THREAD_SCHEMA                                                                              \
     "{\"type\":\"object\",\"properties\":{\"id\":" INT ",\"conversation_id\":" INT                 \
     ",\"title\":" STR ",\"root_id\":" INT ",\"collapsed\":" BOOL ",\"summary_id\":" INT            \
@@ -1635,7 +1638,9 @@ static void conv_import(struct rg_http_req *r, void *ctx)
     "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"title\":{\"type\":"     \
     "\"string\",\"maxLength\":200,\"description\":\"\\\"\\\": untitled again (the title job may "  \
     "name it)\"},\"model\":" STR ",\"settings\":" SETTINGS_SCHEMA ",\"folder\":" STR               \
-    ",\"tags\":" TAGS_SCHEMA ",\"archived\":" BOOL ",\"pinned\":" BOOL "}}"
+    ",\"tags\":" TAGS_SCHEMA ",\"archived\":" BOOL ",\"pinned\":" BOOL                             \
+    ",\"type\":{\"enum\":[\"reflective\",\"analytical\",\"practical\",\"\"],\"description\":"      \
+    "\"set by hand (never reclassified); \\\"\\\": back to the classifier\"}}}"
 #define EXPORT_SCHEMA                                                                              \
     "{\"type\":\"object\",\"required\":[\"format\",\"version\",\"conversation\"],"                 \
     "\"properties\":{\"format\":{\"const\":\"rustygpt.conversation\"},\"version\":{\"const\":1},"  \
@@ -1650,7 +1655,7 @@ size_t rg_api_chat_store_routes(struct rg_route *out, size_t max, struct rg_api_
          "A new conversation (201), empty but for its main thread", CONV_NEW_SCHEMA, CONV_SCHEMA},
         {RG_HTTP_GET, "/chat/conversations", conv_list, st, RG_ROLE_READONLY, 0, "chat",
          "Your conversations, pinned first then most recently updated: ?q= (full-text, every "
-         "word), folder=, tag=, archived=0|1|all, limit=1..200 (50), offset=",
+         "word), folder=, tag=, type=, archived=0|1|all, limit=1..200 (50), offset=",
          NULL, LIST_SCHEMA},
         {RG_HTTP_GET, "/chat/conversations/{id}", conv_get, st, RG_ROLE_READONLY, 0, "chat",
          "A conversation with its messages (?view=tree: all, oldest first; ?view=branch: the "

@@ -57,6 +57,27 @@ static void db_fail(struct rg_http_req *r, int rc, const char *what, const char 
     rg_api_chat_db_fail(r, rc, what, err);
 }
 
+/* The reply of a delete: 204, or the storage error (what names the thing). */
+static void reply_deleted(struct rg_http_req *r, int rc, const char *what, const char *err)
+{
+    if (rc)
+        db_fail(r, rc, what, err);
+    else
+        rg_http_reply(r, 204, NULL, NULL, 0);
+}
+
+/* Appends o (taken) to *a; on failure *a becomes NULL (freed), so a reply
+ * built from it answers out of memory. */
+static void push(json_t **a, json_t *o)
+{
+    if (*a && json_array_append_new(*a, o) != 0) {
+        json_decref(*a);
+        *a = NULL;
+    } else if (!*a) {
+        json_decref(o);
+    }
+}
+
 /* A storage error as a request error (for the prompt builder's calls). */
 static int db_err(struct rg_req_err *e, int rc, const char *err)
 {
@@ -376,15 +397,9 @@ static void styles_list(struct rg_http_req *r, void *ctx)
     const struct rg_chat_style *b = rg_chat_styles(&nb);
     json_t *a = json_array();
     for (size_t i = 0; a && i < nb; i++)
-        if (json_array_append_new(a, builtin_json(&b[i])) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        push(&a, builtin_json(&b[i]));
     for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, custom_json(&v[i])) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        push(&a, custom_json(&v[i]));
     rg_db_mem_style_list_free(v, n);
     reply_obj(r, 200, a ? json_pack("{s:o}", "data", a) : NULL);
 }
@@ -494,12 +509,7 @@ static void style_delete(struct rg_http_req *r, void *ctx)
     int64_t n = custom_path(r);
     if (!n) return;
     char err[RG_ERR_SIZE] = "";
-    int rc = rg_db_mem_style_delete(st->db, user, n, err);
-    if (rc) {
-        db_fail(r, rc, "style", err);
-        return;
-    }
-    rg_http_reply(r, 204, NULL, NULL, 0);
+    reply_deleted(r, rg_db_mem_style_delete(st->db, user, n, err), "style", err);
 }
 
 /* ---- glossary ---------------------------------------------------------------------------- */
@@ -596,10 +606,7 @@ static void glossary_list(struct rg_http_req *r, void *ctx)
     }
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, term_json(&v[i])) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        push(&a, term_json(&v[i]));
     rg_db_mem_term_list_free(v, n);
     reply_obj(r, 200, a ? json_pack("{s:o}", "data", a) : NULL);
 }
@@ -683,12 +690,7 @@ static void glossary_delete(struct rg_http_req *r, void *ctx)
     int64_t id = path_id(r, "glossary entry");
     if (!id) return;
     char err[RG_ERR_SIZE] = "";
-    int rc = rg_db_mem_term_delete(st->db, user, id, err);
-    if (rc) {
-        db_fail(r, rc, "glossary entry", err);
-        return;
-    }
-    rg_http_reply(r, 204, NULL, NULL, 0);
+    reply_deleted(r, rg_db_mem_term_delete(st->db, user, id, err), "glossary entry", err);
 }
 
 /* ---- ratings and assumption flags ---------------------------------------------------------- */
@@ -837,12 +839,7 @@ static void flag_delete(struct rg_http_req *r, void *ctx)
     int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "flag") : 0;
     if (!id) return;
     char err[RG_ERR_SIZE] = "";
-    int rc = rg_db_mem_flag_delete(st->db, user, id, err);
-    if (rc) {
-        db_fail(r, rc, "flag", err);
-        return;
-    }
-    rg_http_reply(r, 204, NULL, NULL, 0);
+    reply_deleted(r, rg_db_mem_flag_delete(st->db, user, id, err), "flag", err);
 }
 
 /* A CSV field: quoted when it holds a comma, a quote or a line break;
@@ -935,10 +932,7 @@ static void ratings_export(struct rg_http_req *r, void *ctx)
         json_t *o = json_pack("{s:I, s:I, s:o, s:o}", "message_id", (json_int_t)g[i].message_id,
                               "conversation_id", (json_int_t)g[i].conv_id, "model",
                               text_json(g[i].model), "rating", rating_json(&g[i], f, nf));
-        if (json_array_append_new(a, o) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        push(&a, o);
     }
     rg_free(g);
     rg_db_mem_flag_list_free(f, nf);
@@ -964,10 +958,7 @@ static void admin_ratings(struct rg_http_req *r, void *ctx)
                       isnan(v[i].avg_confidence) ? json_null() : json_real(v[i].avg_confidence),
                       "thumbs_up", (json_int_t)v[i].thumbs_up, "thumbs_down",
                       (json_int_t)v[i].thumbs_down, "flags", (json_int_t)v[i].flags);
-        if (json_array_append_new(a, o) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        push(&a, o);
     }
     rg_free(v);
     reply_obj(r, 200, a ? json_pack("{s:o}", "data", a) : NULL);

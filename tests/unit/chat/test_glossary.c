@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chat/glossary.h"
+#include "common/alloc.h"
 
 static void test_case_and_boundaries(void **state)
 {
@@ -81,12 +82,24 @@ static void test_fold_and_text(void **state)
     rg_chat_gloss_text_free(t);
 }
 
+/* Out of memory: no match and no crash, then it works again. */
+static void test_alloc_failure(void **state)
+{
+    (void)state;
+    rg_alloc_fail_after(0);
+    assert_null(rg_chat_gloss_text_new("Use RAII here"));
+    assert_int_equal(rg_chat_gloss_find("Use RAII here", "raii"), -1);
+    rg_alloc_fail_after(-1);
+    assert_int_equal(rg_chat_gloss_find("Use RAII here", "raii"), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_case_and_boundaries),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_fold_and_text),
+        cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
