@@ -17,6 +17,8 @@ PKGS=(
   # tests, fuzzing, coverage, lint, benchmarks
   libcmocka-dev clang libclang-rt-14-dev gcovr clang-tidy clang-format cppcheck wrk
   curl procps
+  # the connect trace of offline mode (tests/integration/test_connect_trace.sh)
+  strace
   # Unicode categories for the tokenizers (read at build time)
   unicode-data
   # a real PostgreSQL for the storage tests (pg_virtualenv)

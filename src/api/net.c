@@ -37,8 +37,7 @@ static void network_put(struct rg_http_req *r, void *ctx)
     bool was = rg_net_offline();
     rg_net_set_offline(json_is_true(off));
     if (was != json_is_true(off))
-        rg_log(RG_LOG_WARN, json_is_true(off) ? "offline mode on" : "offline mode off",
-               RG_LOG_END);
+        rg_log(RG_LOG_WARN, json_is_true(off) ? "offline mode on" : "offline mode off", RG_LOG_END);
     rg_http_reply_json(r, 200, network_json());
 }
 

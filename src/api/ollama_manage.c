@@ -419,7 +419,8 @@ size_t rg_api_ollama_manage_routes(struct rg_route *out, size_t max, struct rg_a
          "{\"type\":\"object\",\"required\":[\"model\",\"prompt\"]}", "{\"type\":\"object\"}"},
         {RG_HTTP_POST, "/api/pull", ollama_pull, st, RG_ROLE_PUBLIC, K | RG_ROUTE_STREAM, "ollama",
          "Download a model (a .gguf URL or hf:OWNER/REPO/FILE.gguf) with progress lines, as "
-         "`rustygpt pull` does; refused with --offline; admins only once accounts exist",
+         "`rustygpt pull` does; refused while offline (503, code offline); admins only once "
+         "accounts exist",
          "{\"type\":\"object\",\"required\":[\"model\"]}", "{\"type\":\"object\"}"},
         {RG_HTTP_DELETE, "/api/delete", ollama_delete, st, RG_ROLE_PUBLIC, K, "ollama",
          "Delete a model file of the models dir; admins only once accounts exist",

@@ -19,7 +19,8 @@
 
 #define CSP                                                                                        \
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "     \
-    "data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "      \
+    "form-action 'self'"
 
 static const struct rg_web_asset *find(const char *path)
 {

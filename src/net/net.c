@@ -15,7 +15,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-
 #ifndef RG_VERSION
 #define RG_VERSION "dev"
 #endif

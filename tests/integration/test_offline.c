@@ -4,7 +4,7 @@
  * through. A model pull from a download server on loopback (libmicrohttpd in
  * this process, counting its requests) works online, is refused with 503
  * offline (and reaches nothing) offline, and works again once switched back;
- * the OAuth start refuses with 503 offline too; /status and GET
+ * the OAuth start and callback refuse with 503 offline too; /status and GET
  * /admin/network say which; a non-admin may neither read nor flip it.
  * --offline and RUSTYGPT_OFFLINE=1 start the server offline.
  *
@@ -205,6 +205,9 @@ static void test_switch_at_run_time(void **state)
     assert_refused(st, o);
     json_decref(o);
     st = req(&s, "GET", "/auth/oauth/github/start", NULL, NULL, &o);
+    assert_refused(st, o);
+    json_decref(o);
+    st = req(&s, "GET", "/auth/oauth/github/callback?code=c&state=s", NULL, NULL, &o);
     assert_refused(st, o);
     json_decref(o);
     assert_int_equal(atomic_load(&dl_requests), before);
