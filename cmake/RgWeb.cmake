@@ -39,4 +39,9 @@ if(RG_WEB_APP AND RG_NPM)
   add_test(NAME web/e2e-library COMMAND node ${CMAKE_SOURCE_DIR}/web/e2e/library.mjs)
   set_tests_properties(web/e2e-library PROPERTIES TIMEOUT 300 LABELS web SKIP_RETURN_CODE 77
     ENVIRONMENT "RG_BIN=$<TARGET_FILE:rustygpt>;RG_TESTDATA=${RG_TESTDATA};RG_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  # memory, thinking tools and survival mode: styles, ratings, flags, the context inspector,
+  # the glossary, the survival page, offline mode (web/e2e/e2e-memory.mjs)
+  add_test(NAME web/e2e-memory COMMAND node ${CMAKE_SOURCE_DIR}/web/e2e/e2e-memory.mjs)
+  set_tests_properties(web/e2e-memory PROPERTIES TIMEOUT 300 LABELS web SKIP_RETURN_CODE 77
+    ENVIRONMENT "RG_BIN=$<TARGET_FILE:rustygpt>;RG_TESTDATA=${RG_TESTDATA};RG_BUILD_DIR=${CMAKE_BINARY_DIR}")
 endif()

@@ -133,6 +133,8 @@ size_t rg_api_web_routes(struct rg_route *out, size_t max, struct rg_api_state *
          "web", "The web app: the library", NULL, NULL},
         {RG_HTTP_GET | RG_HTTP_HEAD, "/library/search", index_page, st, RG_ROLE_PUBLIC,
          RG_ROUTE_HIDDEN, "web", "The web app: searching the library", NULL, NULL},
+        {RG_HTTP_GET | RG_HTTP_HEAD, "/survival", index_page, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,
+         "web", "The web app: survival mode", NULL, NULL},
         {RG_HTTP_GET | RG_HTTP_HEAD, "/assets/{file}", asset, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,
          "web", "The web app's scripts and styles", NULL, NULL},
         {RG_HTTP_GET | RG_HTTP_HEAD, "/favicon.svg", favicon, st, RG_ROLE_PUBLIC, RG_ROUTE_HIDDEN,

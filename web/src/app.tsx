@@ -12,6 +12,8 @@ import { Admin } from './components/Admin';
 import { SettingsPage } from './components/SettingsPage';
 import { Library } from './components/Library';
 import { SearchPage } from './components/SearchPage';
+import { Survival } from './components/Survival';
+import { onStatusChanged } from './lib/bus';
 
 const session = new Session();
 const link = 'block rounded px-2 py-1 text-sm hover:bg-zinc-200 focus-visible:outline-2 focus-visible:outline-amber-600 dark:hover:bg-zinc-800';
@@ -23,11 +25,35 @@ function go(e: MouseEvent, path: string, after: () => void) {
   after();
 }
 
+function OfflineBadge() {
+  return (
+    <span class="offline-badge rounded-full bg-zinc-800 px-2 py-0.5 text-xs font-semibold text-white dark:bg-zinc-200 dark:text-zinc-900" role="status" title="The server is offline: it makes no network connections">
+      Offline
+    </span>
+  );
+}
+
 function Shell() {
   const [route, setRoute] = useState<Route>(currentRoute());
   const [models, setModels] = useState<Model[]>([]);
   const [open, setOpen] = useState(false); // the sidebar on a phone
   const [dark, setDark] = useState(document.documentElement.classList.contains('dark'));
+  const [offline, setOffline] = useState(false);
+  useEffect(() => {
+    // GET /status says whether the server is offline (docs/memory.md "Offline mode")
+    const ask = () =>
+      void call<{ offline?: boolean }>(session, 'GET', '/status').then(
+        (r) => setOffline(r.offline === true),
+        () => {},
+      );
+    ask();
+    const t = setInterval(ask, 30000);
+    const off = onStatusChanged(ask);
+    return () => {
+      clearInterval(t);
+      off();
+    };
+  }, []);
   useEffect(() => onRoute(() => setRoute(currentRoute())), []);
   useEffect(() => {
     // a server still loading its models answers an empty list: ask again a few times
@@ -65,13 +91,16 @@ function Shell() {
       content = <Admin session={session} models={models} onMenu={() => setOpen(true)} />;
       break;
     case 'settings':
-      content = <SettingsPage models={models} onMenu={() => setOpen(true)} />;
+      content = <SettingsPage session={session} models={models} onMenu={() => setOpen(true)} />;
       break;
     case 'library':
       content = <Library session={session} onMenu={() => setOpen(true)} />;
       break;
     case 'search':
       content = <SearchPage session={session} onMenu={() => setOpen(true)} />;
+      break;
+    case 'survival':
+      content = <Survival session={session} onMenu={() => setOpen(true)} />;
       break;
     default:
       content = (
@@ -99,6 +128,7 @@ function Shell() {
           <a href="/" class="text-lg font-bold" onClick={(e) => go(e, '/', close)}>
             RustyGPT
           </a>
+          {offline && <OfflineBadge />}
           <button type="button" id="sidebar-close" class="rounded px-2 py-1 md:hidden" aria-label="Close conversations" onClick={close}>
             ✕
           </button>
@@ -112,6 +142,9 @@ function Shell() {
           </a>
           <a href="/library/search" class={link} aria-current={route.name === 'search' ? 'page' : undefined} onClick={(e) => go(e, '/library/search', close)}>
             Search the library
+          </a>
+          <a href="/survival" class={link} aria-current={route.name === 'survival' ? 'page' : undefined} onClick={(e) => go(e, '/survival', close)}>
+            Survival
           </a>
           <a href="/settings" class={link} aria-current={route.name === 'settings' ? 'page' : undefined} onClick={(e) => go(e, '/settings', close)}>
             Settings
@@ -137,7 +170,14 @@ function Shell() {
           </button>
         </div>
       </aside>
-      <main class="min-w-0 flex-1">{content}</main>
+      <main class="flex min-w-0 flex-1 flex-col">
+        {offline && (
+          <div class="offline-bar flex items-center gap-2 border-b border-zinc-300 bg-zinc-100 px-3 py-1 text-sm md:hidden dark:border-zinc-700 dark:bg-zinc-900">
+            <OfflineBadge /> the server makes no network connections
+          </div>
+        )}
+        <div class="min-h-0 flex-1">{content}</div>
+      </main>
     </div>
   );
 }

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AdminUser, ApiKey, DeviceSession, Model, Session } from '../lib/api';
 import { call } from '../lib/api';
+import type { RatingSummary } from '../lib/memory';
+import { statusChanged } from '../lib/bus';
 
 const btn =
   'rounded border border-zinc-500 px-2 py-0.5 text-sm hover:bg-zinc-200 focus-visible:outline-2 focus-visible:outline-amber-600 disabled:opacity-70 dark:hover:bg-zinc-800';
@@ -295,6 +297,91 @@ function Server({ session, models }: { session: Session; models: Model[] }) {
   );
 }
 
+/** The network switch (docs/memory.md "Offline mode"): offline, nothing of the server reaches the network. */
+function Network({ session }: { session: Session }) {
+  const [net, err, reload] = useLoad(() => call<{ offline: boolean }>(session, 'GET', '/admin/network'));
+  const [opErr, setOpErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [want, setWant] = useState<boolean | null>(null); // the switch as flipped, until the server says
+  const flip = async (offline: boolean) => {
+    setBusy(true);
+    setWant(offline);
+    try {
+      await call(session, 'PUT', '/admin/network', { offline });
+      setOpErr('');
+      reload();
+      statusChanged();
+    } catch (e) {
+      setOpErr(e instanceof Error ? e.message : String(e));
+      setWant(null);
+    } finally {
+      setBusy(false);
+    }
+  };
+  useEffect(() => setWant(null), [net]);
+  return (
+    <section aria-labelledby="h-network" class="mb-8">
+      <h2 id="h-network" class="mb-2 text-lg font-semibold">Network</h2>
+      <Err msg={err} retry={reload} />
+      <Err msg={opErr} />
+      {net && (
+        <>
+          <label class="flex items-center gap-2 text-sm">
+            <input type="checkbox" role="switch" name="offline" checked={want ?? net.offline} disabled={busy} aria-checked={want ?? net.offline} onChange={(e) => void flip(e.currentTarget.checked)} />
+            Offline mode (no model pulls, no GitHub or Apple sign-in, no URL fetches)
+          </label>
+          <p role="status" class="mt-1 text-sm">
+            {net.offline ? 'The server is offline: every path that could reach the network refuses.' : 'The server may reach the network.'}
+          </p>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** Ratings of answers, summarised per model (GET /admin/ratings). */
+function Ratings({ session }: { session: Session }) {
+  const [r, err, reload] = useLoad(() => call<{ data: RatingSummary[] }>(session, 'GET', '/admin/ratings'));
+  return (
+    <section aria-labelledby="h-ratings" class="mb-8">
+      <h2 id="h-ratings" class="mb-2 text-lg font-semibold">Ratings by model</h2>
+      <Err msg={err} retry={reload} />
+      {r && r.data.length === 0 && <p class="text-sm">No answer rated yet.</p>}
+      {r && r.data.length > 0 && (
+        <div class="overflow-x-auto">
+          <table class="ratings w-full text-sm">
+            <thead>
+              <tr>
+                <th class={cell}>Model</th>
+                <th class={cell}>Answers rated</th>
+                <th class={cell}>Average confidence</th>
+                <th class={cell}>Thumbs up</th>
+                <th class={cell}>Thumbs down</th>
+                <th class={cell}>Assumptions flagged</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.data.map((x) => (
+                <tr key={x.model} data-model={x.model}>
+                  <td class={cell}>{x.model || '—'}</td>
+                  <td class={cell}>{x.answers_rated}</td>
+                  <td class={cell}>{x.avg_confidence === null || x.avg_confidence === undefined ? '—' : x.avg_confidence.toFixed(0)}</td>
+                  <td class={cell}>{x.thumbs_up}</td>
+                  <td class={cell}>{x.thumbs_down}</td>
+                  <td class={cell}>{x.flags}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <button type="button" class={`${btn} mt-2`} onClick={reload}>
+        Refresh ratings
+      </button>
+    </section>
+  );
+}
+
 export function Admin({ session, models, onMenu }: { session: Session; models: Model[]; onMenu: () => void }) {
   const admin = session.user?.role === 'admin';
   return (
@@ -310,6 +397,8 @@ export function Admin({ session, models, onMenu }: { session: Session; models: M
         <Keys session={session} />
         <Sessions session={session} />
         <Server session={session} models={models} />
+        {admin && <Network session={session} />}
+        {admin && <Ratings session={session} />}
       </div>
     </div>
   );

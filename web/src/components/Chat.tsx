@@ -13,6 +13,10 @@ import type { Source } from '../lib/library';
 import { markedTerms, snippetFromMarkers, sourcesOf } from '../lib/library';
 import { CollectionsPicker, SourcesList } from './Collections';
 import { PassageReader } from './Passage';
+import { MarkContext } from './Markdown';
+import type { ContextRecord, MemorySettings, Rating, SourceSwitches, Style } from '../lib/memory';
+import { CONV_TYPES, DEFAULT_MEMORY, effectiveSources, flagQuotes, typeLabel } from '../lib/memory';
+import { ContextInspector, EMPTY_RATING, RatingBar, StyleInfo, ThreadSummary, selectionIn } from './Memory';
 
 interface Problem {
   message: string;
@@ -46,6 +50,9 @@ function MessageView(props: {
   onContinue: () => void;
   onMove: (target: number | 'new') => void;
   onSource: (s: Source) => void;
+  onRating: (r: Rating) => void;
+  onContext: () => void;
+  session: Session;
 }) {
   const { m, text, streaming, busy, versions } = props;
   const [editing, setEditing] = useState(false);
@@ -53,6 +60,10 @@ function MessageView(props: {
   const [moving, setMoving] = useState(false);
   const [copied, setCopied] = useState(false);
   const editBox = useRef<HTMLTextAreaElement>(null);
+  const body = useRef<HTMLDivElement>(null);
+  const [selection, setSelection] = useState<{ text: string; hint: number } | null>(null);
+  const rating = m.rating ?? EMPTY_RATING;
+  const quotes = useMemo(() => flagQuotes(m.content, rating.flags), [m.content, rating.flags]);
   useEffect(() => {
     if (editing) editBox.current?.focus();
   }, [editing]);
@@ -120,9 +131,18 @@ function MessageView(props: {
           </div>
         </form>
       ) : (
-        <CiteContext.Provider value={sources.length ? cites : null}>
-          <Markdown text={text} />
-        </CiteContext.Provider>
+        <div
+          ref={body}
+          class="answer-body"
+          onMouseUp={() => answer && setSelection(selectionIn(body.current))}
+          onKeyUp={() => answer && setSelection(selectionIn(body.current))}
+        >
+          <CiteContext.Provider value={sources.length ? cites : null}>
+            <MarkContext.Provider value={answer && !streaming ? quotes : null}>
+              <Markdown text={text} />
+            </MarkContext.Provider>
+          </CiteContext.Provider>
+        </div>
       )}
       {sources.length > 0 && <SourcesList mid={m.id} sources={sources} onOpen={props.onSource} />}
       {streaming && !text && <p class="text-sm text-zinc-600 dark:text-zinc-400">Thinking…</p>}
@@ -171,6 +191,11 @@ function MessageView(props: {
               Regenerate
             </button>
           )}
+          {answer && (
+            <button type="button" class={small} aria-haspopup="dialog" onClick={props.onContext}>
+              Context
+            </button>
+          )}
           <button
             type="button"
             class={small}
@@ -198,6 +223,7 @@ function MessageView(props: {
           )}
         </div>
       )}
+      {answer && !streaming && !editing && <RatingBar session={props.session} m={m} rating={rating} selection={selection} onRating={props.onRating} />}
     </article>
   );
 }
@@ -217,6 +243,13 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   const [announce, setAnnounce] = useState('');
   const [newCols, setNewCols] = useState<number[]>([]); // a new chat's collections, until it exists
   const [reading, setReading] = useState<{ chunk: number; terms: string[] } | null>(null);
+  const [styles, setStyles] = useState<Style[]>([]);
+  const [newStyle, setNewStyle] = useState(''); // a new chat's style, until it exists
+  const [msgStyle, setMsgStyle] = useState(''); // this message's style ('' = the conversation's)
+  const [styleInfo, setStyleInfo] = useState(false);
+  const [inspect, setInspect] = useState<{ kind: 'answer'; id: number } | { kind: 'preview'; content: string } | null>(null);
+  const [shift, setShift] = useState<{ userId: number; distance: number } | null>(null);
+  const [memory, setMemory] = useState<MemorySettings>(DEFAULT_MEMORY);
   const abort = useRef<AbortController | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const box = useRef<HTMLTextAreaElement>(null);
@@ -225,7 +258,8 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   const own = useRef<number | null>(null); // a conversation this view just made: no reload
   const wanted = useRef<number | null>(id); // the conversation shown: late replies for another are dropped
 
-  const tree = useMemo(() => buildTree(messages), [messages]);
+  // summaries are messages of their thread but never part of a branch
+  const tree = useMemo(() => buildTree(messages.filter((m) => m.type !== 'summary')), [messages]);
   const branch = useMemo(() => branchTo(tree, leaf), [tree, leaf]);
   const modelId = conv?.model || newModel || loadPrefs().model || models[0]?.id || '';
 
@@ -258,8 +292,21 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
   };
 
   useEffect(() => {
+    call<{ data: Style[] }>(session, 'GET', '/chat/styles').then(
+      (r) => setStyles(r.data),
+      () => setStyles([]),
+    );
+    call<MemorySettings>(session, 'GET', '/chat/memory').then(
+      (r) => setMemory({ ...DEFAULT_MEMORY, ...r, sources: { ...DEFAULT_MEMORY.sources, ...r.sources } }),
+      () => {},
+    );
+  }, []);
+
+  useEffect(() => {
     wanted.current = id;
     setProblem(null);
+    setShift(null);
+    setMsgStyle('');
     if (id === null) {
       abort.current?.abort();
       own.current = null;
@@ -269,6 +316,7 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
       setLeaf(0);
       setLoadError(null);
       setNewCols([]);
+      setNewStyle('');
       box.current?.focus();
       return;
     }
@@ -340,6 +388,12 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
             upsert({ ...e.assistant, content: text });
             aid = e.assistant.id;
             setLeaf(aid);
+            if (e.newThread) {
+              const nt = e.newThread;
+              setThreads((all) => (all.some((t) => t.id === nt.id) ? all : [...all, nt]));
+              setAnnounce(`A new topic: started the thread “${nt.title}”.`);
+            }
+            if (e.topicShift && e.user) setShift({ userId: e.user.id, distance: e.topicShift.distance });
             setLive({ id: aid, content: text });
             break;
           case 'delta':
@@ -407,7 +461,8 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
     if (!cid) {
       try {
         const p = loadPrefs();
-        const settings = newCols.length ? { ...convSettings(p), collections: newCols } : convSettings(p);
+        const settings: ConvSettings = newCols.length ? { ...convSettings(p), collections: newCols } : convSettings(p);
+        if (newStyle) settings.style = newStyle;
         const c = await call<Conversation>(session, 'POST', '/chat/conversations', { model: modelId, settings });
         cid = c.id;
         own.current = c.id;
@@ -423,6 +478,8 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
     }
     const body: Record<string, unknown> = { content: text, model: modelId };
     if (leaf) body.parent_id = leaf;
+    if (msgStyle) body.settings = { style: msgStyle };
+    setShift(null);
     await run(`/chat/conversations/${cid}/messages`, body, text);
     // threads may have been made with the conversation: learn them
     if (cid && threads.length === 0) void refreshThreads(cid);
@@ -503,17 +560,113 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
     }
   };
 
+  const convStyle = conv ? (conv.settings?.style ?? '') : newStyle;
+  const changeStyle = async (sid: string) => {
+    if (!conv) {
+      setNewStyle(sid);
+      return;
+    }
+    const before = conv.settings ?? {};
+    const settings: ConvSettings = { ...before, style: sid };
+    if (!sid) delete settings.style;
+    setConv({ ...conv, settings });
+    try {
+      await call(session, 'PATCH', `/chat/conversations/${conv.id}`, { settings });
+    } catch (e) {
+      setConv((cur) => (cur && cur.id === conv.id ? { ...cur, settings: before } : cur));
+      setProblem({ message: describe(e) });
+    }
+  };
+  const changeSources = async (ch: SourceSwitches) => {
+    if (!conv) return;
+    const before = conv.settings ?? {};
+    const settings: ConvSettings = { ...before, memory: { ...(before.memory ?? {}), ...ch } };
+    await call(session, 'PATCH', `/chat/conversations/${conv.id}`, { settings });
+    setConv((cur) => (cur && cur.id === conv.id ? { ...cur, settings } : cur));
+  };
+  const changeType = async (t: string) => {
+    if (!conv) return;
+    const before = { type: conv.type, type_auto: conv.type_auto };
+    setConv({ ...conv, type: t as Conversation['type'], type_auto: t === '' });
+    try {
+      const c = await call<Conversation>(session, 'PATCH', `/chat/conversations/${conv.id}`, { type: t });
+      if (c && typeof c.type === 'string') setConv((cur) => (cur && cur.id === conv.id ? { ...cur, type: c.type, type_auto: c.type_auto } : cur));
+      listChanged();
+    } catch (e) {
+      setConv((cur) => (cur && cur.id === conv.id ? { ...cur, ...before } : cur));
+      setProblem({ message: describe(e) });
+    }
+  };
+  const moveToNewThread = async () => {
+    if (!shift || !conv) return;
+    const uid = shift.userId;
+    setShift(null);
+    await move(uid, 'new');
+  };
+  const shownStyle = styles.find((x) => x.id === (msgStyle || convStyle || 'plain'));
+  const summaryOf = (t: Thread | undefined) => (t && t.summary_id ? (messages.find((x) => x.id === t.summary_id) ?? null) : null);
+  const mainThread = conv ? (threads.find((t) => t.id === conv.main_thread) ?? threads[0]) : undefined;
+
   const threaded = threads.length > 1;
   const runs = threadRuns(branch);
   const title = conv ? displayTitle(conv) : 'New chat';
 
   return (
     <div class="flex h-full min-h-0 flex-col">
-      <header class="flex items-center gap-2 border-b border-zinc-300 px-3 py-2 dark:border-zinc-700">
+      <header class="flex flex-wrap items-center gap-2 border-b border-zinc-300 px-3 py-2 dark:border-zinc-700">
         <button type="button" class="rounded px-2 py-1 md:hidden" aria-label="Show conversations" aria-controls="sidebar" onClick={onMenu}>
           ☰
         </button>
-        <h1 class="min-w-0 flex-1 truncate font-semibold">{title}</h1>
+        <h1 class="min-w-[10rem] flex-1 truncate font-semibold">
+          {title}
+          {conv?.type && (
+            <span class="type-badge ml-2 rounded-full border border-zinc-500 px-2 py-0.5 align-middle text-xs font-normal" title={conv.type_auto ? 'classified from the conversation' : 'set by you'}>
+              {typeLabel(conv.type)}
+              {conv.type_auto ? ' (auto)' : ''}
+            </span>
+          )}
+        </h1>
+        {conv && (
+          <label class="flex items-center gap-1 text-sm">
+            <span class="sr-only">Conversation type</span>
+            <select
+              name="type"
+              aria-label="Conversation type"
+              class="max-w-[8rem] rounded-md border border-zinc-400 bg-white px-1 py-1 dark:border-zinc-600 dark:bg-zinc-800"
+              value={conv.type_auto ? '' : (conv.type ?? '')}
+              onChange={(e) => void changeType(e.currentTarget.value)}
+            >
+              <option value="">Type: automatic</option>
+              {CONV_TYPES.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.label}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        <label class="flex items-center gap-1 text-sm">
+          <span class="sr-only sm:not-sr-only">Style</span>
+          <select
+            name="style"
+            aria-label="Style"
+            class="max-w-[9rem] rounded-md border border-zinc-400 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
+            value={convStyle}
+            onChange={(e) => void changeStyle(e.currentTarget.value)}
+          >
+            <option value="">Plain</option>
+            {styles
+              .filter((x) => x.id !== 'plain')
+              .map((x) => (
+                <option key={x.id} value={x.id}>
+                  {x.name}
+                </option>
+              ))}
+          </select>
+        </label>
+        <button type="button" class={small} aria-expanded={styleInfo} aria-controls="style-info" onClick={() => setStyleInfo(!styleInfo)}>
+          About the style
+        </button>
         <label class="flex items-center gap-1 text-sm">
           <span class="sr-only sm:not-sr-only">Model</span>
           <select
@@ -556,6 +709,12 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
               )}
             </p>
           )}
+          {styleInfo && (
+            <div id="style-info">
+              {shownStyle ? <StyleInfo style={shownStyle} onClose={() => setStyleInfo(false)} /> : <p class="text-sm">Plain: no instructions.</p>}
+            </div>
+          )}
+          {!threaded && conv && branch.length > 0 && <ThreadSummary session={session} thread={mainThread ?? null} summary={summaryOf(mainThread)} onDone={() => void load(conv.id)} />}
           {loading && branch.length === 0 && <p class="text-center text-zinc-700 dark:text-zinc-300">Loading…</p>}
           {!loadError && !loading && branch.length === 0 && (
             <p class="text-center text-zinc-700 dark:text-zinc-300">Ask anything. Enter sends, Shift+Enter starts a new line, Esc stops an answer.</p>
@@ -580,6 +739,9 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
                 onContinue={() => void cont(m.id)}
                 onMove={(target) => void move(m.id, target)}
                 onSource={(s) => setReading({ chunk: s.chunk_id, terms: markedTerms(snippetFromMarkers(s.snippet)) })}
+                session={session}
+                onRating={(rt) => setMessages((all) => all.map((x) => (x.id === m.id ? { ...x, rating: rt } : x)))}
+                onContext={() => setInspect({ kind: 'answer', id: m.id })}
               />
             ));
             if (!threaded || !t) return <div key={`${r.thread}-${ri}`} class="space-y-4">{body}</div>;
@@ -596,7 +758,12 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
                   </button>
                   {t.collapsed && <span class="ml-2 font-normal text-zinc-700 dark:text-zinc-300">{r.messages.length} hidden</span>}
                 </h2>
-                {!t.collapsed && <div class="mt-2 space-y-4">{body}</div>}
+                {!t.collapsed && (
+                  <div class="mt-2 space-y-4">
+                    {runs.findIndex((x) => x.thread === r.thread) === ri && conv && <ThreadSummary session={session} thread={t} summary={summaryOf(t)} onDone={() => void load(conv.id)} />}
+                    {body}
+                  </div>
+                )}
               </section>
             );
           })}
@@ -605,6 +772,17 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
       <div class="sr-only" aria-live="polite" role="status">
         {announce}
       </div>
+      {shift && (
+        <div role="status" class="topic-shift mx-auto mb-2 flex w-full max-w-3xl flex-wrap items-center gap-2 rounded-md bg-sky-100 px-3 py-2 text-sm text-sky-950 dark:bg-sky-950 dark:text-sky-100">
+          <span class="flex-1">This looks like a new topic (distance {shift.distance.toFixed(2)}).</span>
+          <button type="button" class="rounded bg-sky-800 px-2 py-1 text-white" disabled={busy} onClick={() => void moveToNewThread()}>
+            Move to a new thread
+          </button>
+          <button type="button" class="rounded px-2 py-1 underline" onClick={() => setShift(null)}>
+            Keep it here
+          </button>
+        </div>
+      )}
       {problem && (
         <div role="alert" class="mx-auto mb-2 flex w-full max-w-3xl flex-wrap items-center gap-2 rounded-md bg-red-100 px-3 py-2 text-sm text-red-900 dark:bg-red-950 dark:text-red-100">
           <span class="flex-1">{problem.message}</span>
@@ -631,7 +809,38 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
         </div>
       )}
       <div class="mx-auto w-full max-w-3xl px-3 pb-1">
-        <CollectionsPicker session={session} ids={collections} disabled={busy} onChange={(ids) => void changeCollections(ids)} />
+        <div class="flex flex-wrap items-center gap-2">
+          <div class="min-w-[12rem] flex-1">
+            <CollectionsPicker session={session} ids={collections} disabled={busy} onChange={(ids) => void changeCollections(ids)} />
+          </div>
+          <label class="flex items-center gap-1 text-xs">
+            <span class="sr-only sm:not-sr-only">This message:</span>
+            <select
+              name="message_style"
+              aria-label="Style for this message"
+              class="rounded border border-zinc-400 bg-white px-1 py-0.5 dark:border-zinc-600 dark:bg-zinc-800"
+              value={msgStyle}
+              onChange={(e) => setMsgStyle(e.currentTarget.value)}
+            >
+              <option value="">the chat's style</option>
+              {styles.map((x) => (
+                <option key={x.id} value={x.id}>
+                  {x.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button
+            type="button"
+            class={small}
+            aria-haspopup="dialog"
+            disabled={!conv || !draft.trim()}
+            title={conv ? 'What the prompt of this message would hold' : 'Send a first message to start the chat'}
+            onClick={() => setInspect({ kind: 'preview', content: draft.trim() })}
+          >
+            Preview context
+          </button>
+        </div>
       </div>
       <form
         class="mx-auto flex w-full max-w-3xl gap-2 px-3 pb-3"
@@ -672,6 +881,23 @@ export function Chat({ session, id, models, onMenu }: { session: Session; id: nu
           </button>
         )}
       </form>
+      {inspect && conv && (
+        <ContextInspector
+          title={inspect.kind === 'answer' ? 'Context of this answer' : 'Context of the message before sending'}
+          load={() =>
+            inspect.kind === 'answer'
+              ? call<ContextRecord>(session, 'GET', `/chat/messages/${inspect.id}/context`)
+              : call<ContextRecord>(session, 'POST', `/chat/conversations/${conv.id}/context`, {
+                  content: inspect.content,
+                  ...(leaf ? { parent_id: leaf } : {}),
+                  ...(msgStyle ? { settings: { style: msgStyle } } : {}),
+                })
+          }
+          sources={effectiveSources(memory.sources, conv.settings?.memory)}
+          onSources={changeSources}
+          onClose={() => setInspect(null)}
+        />
+      )}
       {reading && <PassageReader session={session} chunkId={reading.chunk} terms={reading.terms} onClose={() => setReading(null)} />}
     </div>
   );

@@ -2,6 +2,7 @@ import { createContext } from 'preact';
 import { useContext, useState } from 'preact/hooks';
 import type { Block, Inline } from '../lib/markdown';
 import { splitCitations } from '../lib/library';
+import { splitMarks } from '../lib/memory';
 import { parseMarkdown } from '../lib/markdown';
 import { highlight } from '../lib/highlight';
 import { copyText } from '../lib/clipboard';
@@ -50,7 +51,28 @@ export interface Cites {
 }
 export const CiteContext = createContext<Cites | null>(null);
 
+/** Flagged quotes of an answer, marked where they show (docs/memory.md "Ratings and assumption flags"). */
+export const MarkContext = createContext<{ text: string; note: string; id: number }[] | null>(null);
+
 function Text({ v }: { v: string }) {
+  const marks = useContext(MarkContext);
+  if (!marks || marks.length === 0) return <Cited v={v} />;
+  return (
+    <>
+      {splitMarks(v, marks).map((p, i) =>
+        p.t === 'text' ? (
+          <Cited key={i} v={p.v} />
+        ) : (
+          <mark key={i} class="flag rounded bg-amber-200 px-0.5 text-zinc-900 dark:bg-amber-700 dark:text-white" data-flag={p.id} title={p.note ? `Assumption: ${p.note}` : 'Assumption'}>
+            <Cited v={p.v} />
+          </mark>
+        ),
+      )}
+    </>
+  );
+}
+
+function Cited({ v }: { v: string }) {
   const cites = useContext(CiteContext);
   if (!cites || cites.known.size === 0 || !v.includes('[')) return <>{v}</>;
   return (

@@ -1,12 +1,13 @@
 import { useState } from 'preact/hooks';
-import type { Model } from '../lib/api';
+import type { Model, Session } from '../lib/api';
+import { GlossarySection, MemorySection, RatingsExport, StylesSection } from './MemorySettings';
 import type { Prefs } from '../lib/settings';
 import { loadPrefs, savePrefs } from '../lib/settings';
 import { applyTheme, resolveTheme } from '../theme';
 
 const field = 'mt-1 block w-full rounded-md border border-zinc-500 bg-white px-2 py-1 dark:bg-zinc-800';
 
-export function SettingsPage({ models, onMenu }: { models: Model[]; onMenu: () => void }) {
+export function SettingsPage({ session, models, onMenu }: { session: Session; models: Model[]; onMenu: () => void }) {
   const [p, setP] = useState<Prefs>(loadPrefs);
   const set = (ch: Partial<Prefs>) => {
     const next = { ...p, ...ch };
@@ -68,6 +69,12 @@ export function SettingsPage({ models, onMenu }: { models: Model[]; onMenu: () =
           />
         </label>
       </form>
+      <div class="mx-auto max-w-xl space-y-8 p-4">
+        <MemorySection session={session} />
+        <StylesSection session={session} />
+        <GlossarySection session={session} />
+        <RatingsExport session={session} />
+      </div>
     </div>
   );
 }

@@ -5,6 +5,7 @@ import type { Conversation } from '../lib/conv';
 import { displayTitle, groupConversations } from '../lib/conv';
 import { listChanged, onListChanged } from '../lib/bus';
 import { navigate } from '../lib/router';
+import { CONV_TYPES, typeLabel } from '../lib/memory';
 
 const btn = 'rounded px-2 py-1 text-sm hover:bg-zinc-200 focus-visible:outline-2 focus-visible:outline-amber-600 dark:hover:bg-zinc-800';
 
@@ -67,6 +68,7 @@ function Item({ c, session, active, onError }: { c: Conversation; session: Sessi
           }}
         >
           {title}
+          {c.type && <span class="type-badge ml-1 rounded-full border border-zinc-500 px-1.5 text-[0.7rem] text-zinc-700 dark:text-zinc-300">{typeLabel(c.type)}</span>}
           {c.match?.snippet && <span class="block truncate text-xs text-zinc-600 dark:text-zinc-400">{c.match.snippet}</span>}
         </a>
         <button type="button" class={btn} aria-label={`Actions for ${title}`} aria-expanded={menu} onClick={() => setMenu(!menu)}>
@@ -122,6 +124,7 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
   const [list, setList] = useState<Conversation[]>([]);
   const [q, setQ] = useState('');
   const [archived, setArchived] = useState(false);
+  const [type, setType] = useState('');
   const [error, setError] = useState('');
   const [loaded, setLoaded] = useState(false);
   const [limit, setLimit] = useState(100);
@@ -132,6 +135,7 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
     const n = ++seq.current;
     const params = new URLSearchParams({ limit: String(limit), archived: archived ? '1' : '0' });
     if (q.trim()) params.set('q', q.trim());
+    if (type) params.set('type', type);
     try {
       const r = await call<{ data: Conversation[]; has_more?: boolean }>(session, 'GET', `/chat/conversations?${params}`);
       if (n !== seq.current) return; // a newer search answered first
@@ -147,8 +151,8 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
   useEffect(() => {
     const t = setTimeout(() => void load(), q ? 200 : 0);
     return () => clearTimeout(t);
-  }, [q, archived, limit]);
-  useEffect(() => onListChanged(() => void load()), [q, archived, limit]);
+  }, [q, archived, limit, type]);
+  useEffect(() => onListChanged(() => void load()), [q, archived, limit, type]);
 
   const groups = groupConversations(list, Date.now());
   return (
@@ -181,7 +185,7 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
         </p>
       )}
       <div class="min-h-0 flex-1 overflow-y-auto" onClick={(e) => (e.target as HTMLElement).closest('a') && onNavigate()}>
-        {loaded && list.length === 0 && <p class="px-2 text-sm text-zinc-600 dark:text-zinc-400">{q ? 'Nothing found.' : archived ? 'No archived chats.' : 'No chats yet.'}</p>}
+        {loaded && list.length === 0 && <p class="px-2 text-sm text-zinc-600 dark:text-zinc-400">{q || type ? 'Nothing found.' : archived ? 'No archived chats.' : 'No chats yet.'}</p>}
         {groups.map((g) => (
           <section key={g.group} aria-label={g.group}>
             <h2 class="mt-2 px-2 text-xs font-semibold text-zinc-700 dark:text-zinc-300">{g.group}</h2>
@@ -198,6 +202,20 @@ export function Sidebar({ session, activeId, onNavigate }: { session: Session; a
           </button>
         )}
       </div>
+      <select
+        name="type_filter"
+        aria-label="Show conversations of type"
+        class="rounded-md border border-zinc-400 bg-white px-2 py-1 text-sm dark:border-zinc-600 dark:bg-zinc-800"
+        value={type}
+        onChange={(e) => setType(e.currentTarget.value)}
+      >
+        <option value="">All types</option>
+        {CONV_TYPES.map((t) => (
+          <option key={t.id} value={t.id}>
+            {t.label}
+          </option>
+        ))}
+      </select>
       <label class="flex items-center gap-2 px-2 text-sm">
         <input type="checkbox" checked={archived} onChange={(e) => setArchived(e.currentTarget.checked)} />
         Show archived

@@ -7,3 +7,13 @@ export function onListChanged(fn: () => void): () => void {
 export function listChanged() {
   for (const fn of listeners) fn();
 }
+
+/** "the server's status may have changed" (an admin flipped the network switch). */
+const statusListeners = new Set<() => void>();
+export function onStatusChanged(fn: () => void): () => void {
+  statusListeners.add(fn);
+  return () => statusListeners.delete(fn);
+}
+export function statusChanged() {
+  for (const fn of statusListeners) fn();
+}

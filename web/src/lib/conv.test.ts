@@ -99,8 +99,8 @@ describe('stream events', () => {
   it('reads start, delta, end and error', () => {
     const a = msg(12, 11, 'assistant');
     const u = msg(11, 0);
-    expect(readChatEvent('start', JSON.stringify({ user_message: u, assistant_message: a }))).toEqual({ kind: 'start', user: u, assistant: a });
-    expect(readChatEvent('start', JSON.stringify({ user_message: null, assistant_message: a }))).toEqual({ kind: 'start', user: null, assistant: a });
+    expect(readChatEvent('start', JSON.stringify({ user_message: u, assistant_message: a }))).toEqual({ kind: 'start', user: u, assistant: a, newThread: null, topicShift: null });
+    expect(readChatEvent('start', JSON.stringify({ user_message: null, assistant_message: a }))).toEqual({ kind: 'start', user: null, assistant: a, newThread: null, topicShift: null });
     expect(readChatEvent('delta', '{"content":"Hel"}')).toEqual({ kind: 'delta', content: 'Hel' });
     const end = readChatEvent('end', JSON.stringify({ message: a, conversation: { id: 7, title: 'x' }, usage: { prompt_tokens: 3, completion_tokens: 2 }, title_job: 91 }));
     expect(end).toMatchObject({ kind: 'end', message: a, completionTokens: 2, titleJob: 91 });

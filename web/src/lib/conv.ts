@@ -4,6 +4,7 @@
  * tree, moving between the versions of a turn, the sidebar's date groups,
  * the events of an answer's stream, and the stats line under an answer.
  */
+import type { ConvType, Rating, SourceSwitches, TopicShift } from './memory';
 export interface ConvSettings {
   system?: string;
   temperature?: number;
@@ -13,6 +14,10 @@ export interface ConvSettings {
   seed?: number;
   /** library collections the answers search (docs/chat.md "Answers from the library") */
   collections?: number[];
+  /** a thinking style's id (docs/memory.md "Styles") */
+  style?: string;
+  /** sources of the prompt turned on or off for this conversation */
+  memory?: SourceSwitches;
 }
 
 export interface Conversation {
@@ -31,6 +36,8 @@ export interface Conversation {
   created_at: number;
   updated_at: number;
   match?: { message_id: number; snippet: string };
+  type?: ConvType;
+  type_auto?: boolean;
 }
 
 export type MsgType = 'user' | 'assistant' | 'system' | 'tool' | 'summary' | 'note';
@@ -55,6 +62,7 @@ export interface Message {
   n_children: number;
   siblings?: number[];
   sibling_index?: number;
+  rating?: Rating | null;
 }
 
 export interface Thread {
@@ -176,7 +184,7 @@ export function groupConversations(list: Conversation[], now: number): { group: 
 
 /** One event of an answer's stream (/chat/... with stream true). */
 export type ChatEvent =
-  | { kind: 'start'; user: Message | null; assistant: Message }
+  | { kind: 'start'; user: Message | null; assistant: Message; newThread: Thread | null; topicShift: TopicShift | null }
   | { kind: 'delta'; content: string }
   | { kind: 'end'; message: Message; conversation: Conversation | null; completionTokens: number | null; titleJob: number | null }
   | { kind: 'error'; message: string; saved: Message | null }
@@ -196,7 +204,15 @@ export function readChatEvent(event: string, data: string): ChatEvent {
     case 'start': {
       const a = msg(o.assistant_message);
       if (!a) return { kind: 'error', message: 'malformed start event from the server', saved: null };
-      return { kind: 'start', user: msg(o.user_message), assistant: a };
+      const nt = o.new_thread as Thread | undefined;
+      const ts = o.topic_shift as TopicShift | undefined;
+      return {
+        kind: 'start',
+        user: msg(o.user_message),
+        assistant: a,
+        newThread: nt && typeof nt === 'object' && typeof nt.id === 'number' ? nt : null,
+        topicShift: ts && typeof ts === 'object' && typeof ts.distance === 'number' ? { distance: ts.distance, thread_id: typeof ts.thread_id === 'number' ? ts.thread_id : 0 } : null,
+      };
     }
     case 'delta':
       return { kind: 'delta', content: typeof o.content === 'string' ? o.content : '' };

@@ -1,11 +1,11 @@
 /**
  * The app's own routes, on the History API: "/", "/c/{id}", "/admin",
- * "/settings", "/library", "/library/search" (the server answers each with
+ * "/settings", "/library", "/library/search", "/survival" (the server answers each with
  * index.html; "/search" itself is the API's search, so the page lives under
  * /library). Back and forward
  * come as popstate; links call navigate().
  */
-export type Route = { name: 'chat'; id: number | null } | { name: 'admin' } | { name: 'settings' } | { name: 'library' } | { name: 'search' } | { name: 'notfound'; path: string };
+export type Route = { name: 'chat'; id: number | null } | { name: 'admin' } | { name: 'settings' } | { name: 'library' } | { name: 'search' } | { name: 'survival' } | { name: 'notfound'; path: string };
 
 export function parseRoute(path: string): Route {
   const p = path.replace(/\/+$/, '') || '/';
@@ -16,6 +16,7 @@ export function parseRoute(path: string): Route {
   if (p === '/settings') return { name: 'settings' };
   if (p === '/library') return { name: 'library' };
   if (p === '/library/search') return { name: 'search' };
+  if (p === '/survival') return { name: 'survival' };
   return { name: 'notfound', path: p };
 }
 
@@ -31,6 +32,8 @@ export function routePath(r: Route): string {
       return '/library';
     case 'search':
       return '/library/search';
+    case 'survival':
+      return '/survival';
     case 'notfound':
       return r.path;
   }
