@@ -18,8 +18,16 @@ set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgco
 set(ENV{PKG_CONFIG_PATH} "")
 
 # CTest runs every test binary under qemu; -cpu max has NEON, dotprod and
-# i8mm, and -L finds the arm64 loader and libraries.
+# i8mm. The loader and libc must come from one package: the multiarch
+# libc6:arm64 (installed with libjansson-dev:arm64) puts both under /lib, so
+# qemu needs no -L then. Its loader with the cross toolchain's
+# /usr/aarch64-linux-gnu libc (a different Debian revision) hangs in the first
+# pthread_create, so -L /usr/aarch64-linux-gnu is only the fallback.
 find_program(RG_QEMU_AARCH64 NAMES qemu-aarch64-static qemu-aarch64)
 if(RG_QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${RG_QEMU_AARCH64};-cpu;max;-L;/usr/aarch64-linux-gnu)
+  if(EXISTS /lib/ld-linux-aarch64.so.1)
+    set(CMAKE_CROSSCOMPILING_EMULATOR ${RG_QEMU_AARCH64};-cpu;max)
+  else()
+    set(CMAKE_CROSSCOMPILING_EMULATOR ${RG_QEMU_AARCH64};-cpu;max;-L;/usr/aarch64-linux-gnu)
+  endif()
 endif()
