@@ -8,10 +8,15 @@
  * Every kernel computes each block's products in exact integer arithmetic
  * and applies the block's float scales as the reference does (the
  * reference dequantizes to float, so the two differ only by float rounding:
- * the bound in test_kernels.c). Not measured on ARM hardware: the speed of
+ * the bound in test_kernels.c). The 32-element types then accumulate
+ * acc = fma(dx * dy, block sum, acc) block after block, the order of
+ * llama.cpp's repacked kernels and of the packed gemm8 references
+ * (kernels.md, Numerics): with per-lane float sums instead, tiny256-q8_0's
+ * top-1 agreement with the ../shared/testdata logits fell to 0.975. Not measured on ARM hardware: the speed of
  * these kernels is unknown; they are checked for correctness under qemu.
  */
 #include <arm_neon.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -129,13 +134,13 @@ void RG_NEON_NAME(rg_dot_q8_0)(int n, float *s, const void *vx, const void *vy);
 void RG_NEON_NAME(rg_dot_q8_0)(int n, float *s, const void *vx, const void *vy)
 {
     const rg_block_q8_0 *x = vx, *y = vy;
-    float32x4_t acc = vdupq_n_f32(0);
+    float acc = 0;
     for (int i = 0; i < n / RG_QK8_0; i++) {
         int32x4_t p = dot16(vdupq_n_s32(0), vld1q_s8(x[i].qs), vld1q_s8(y[i].qs));
         p = dot16(p, vld1q_s8(x[i].qs + 16), vld1q_s8(y[i].qs + 16));
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), h2f(x[i].d) * h2f(y[i].d));
+        acc = fmaf(h2f(x[i].d) * h2f(y[i].d), (float)vaddvq_s32(p), acc);
     }
-    *s = vaddvq_f32(acc);
+    *s = acc;
 }
 
 void RG_NEON_NAME(rg_dot_q4_0)(int n, float *s, const void *vx, const void *vy);
@@ -145,16 +150,16 @@ void RG_NEON_NAME(rg_dot_q4_0)(int n, float *s, const void *vx, const void *vy)
     const rg_block_q8_0 *y = vy;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
     const int8x16_t s8 = vdupq_n_s8(8);
-    float32x4_t acc = vdupq_n_f32(0);
+    float acc = 0;
     for (int i = 0; i < n / RG_QK4_0; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), s8);
         const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), s8);
         int32x4_t p = dot16(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
         p = dot16(p, hi, vld1q_s8(y[i].qs + 16));
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), h2f(x[i].d) * h2f(y[i].d));
+        acc = fmaf(h2f(x[i].d) * h2f(y[i].d), (float)vaddvq_s32(p), acc);
     }
-    *s = vaddvq_f32(acc);
+    *s = acc;
 }
 
 /* Sum of the 32 activation quants of a Q8_0 block (for the minimum terms). */
@@ -169,8 +174,7 @@ void RG_NEON_NAME(rg_dot_q4_1)(int n, float *s, const void *vx, const void *vy)
     const rg_block_q4_1 *x = vx;
     const rg_block_q8_0 *y = vy;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    float32x4_t acc = vdupq_n_f32(0);
-    float sm = 0;
+    float acc = 0, sm = 0;
     for (int i = 0; i < n / RG_QK4_1; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(q, m4));
@@ -178,10 +182,10 @@ void RG_NEON_NAME(rg_dot_q4_1)(int n, float *s, const void *vx, const void *vy)
         int32x4_t p = dot16(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
         p = dot16(p, hi, vld1q_s8(y[i].qs + 16));
         const float dy = h2f(y[i].d);
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), h2f(x[i].d) * dy);
+        acc = fmaf(h2f(x[i].d) * dy, (float)vaddvq_s32(p), acc);
         sm += h2f(x[i].m) * dy * (float)q8_sum(&y[i]);
     }
-    *s = vaddvq_f32(acc) + sm;
+    *s = acc + sm;
 }
 
 void RG_NEON_NAME(rg_dot_q5_0)(int n, float *s, const void *vx, const void *vy);
@@ -191,7 +195,7 @@ void RG_NEON_NAME(rg_dot_q5_0)(int n, float *s, const void *vx, const void *vy)
     const rg_block_q8_0 *y = vy;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
     const int8x16_t s16 = vdupq_n_s8(16);
-    float32x4_t acc = vdupq_n_f32(0);
+    float acc = 0;
     for (int i = 0; i < n / RG_QK5_0; i++) {
         uint8x16_t hl, hh;
         q5_high_bits(x[i].qh, &hl, &hh);
@@ -200,9 +204,9 @@ void RG_NEON_NAME(rg_dot_q5_0)(int n, float *s, const void *vx, const void *vy)
         const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), hh)), s16);
         int32x4_t p = dot16(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
         p = dot16(p, hi, vld1q_s8(y[i].qs + 16));
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), h2f(x[i].d) * h2f(y[i].d));
+        acc = fmaf(h2f(x[i].d) * h2f(y[i].d), (float)vaddvq_s32(p), acc);
     }
-    *s = vaddvq_f32(acc);
+    *s = acc;
 }
 
 void RG_NEON_NAME(rg_dot_q5_1)(int n, float *s, const void *vx, const void *vy);
@@ -211,8 +215,7 @@ void RG_NEON_NAME(rg_dot_q5_1)(int n, float *s, const void *vx, const void *vy)
     const rg_block_q5_1 *x = vx;
     const rg_block_q8_0 *y = vy;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    float32x4_t acc = vdupq_n_f32(0);
-    float sm = 0;
+    float acc = 0, sm = 0;
     for (int i = 0; i < n / RG_QK5_1; i++) {
         uint8x16_t hl, hh;
         q5_high_bits(x[i].qh, &hl, &hh);
@@ -222,10 +225,10 @@ void RG_NEON_NAME(rg_dot_q5_1)(int n, float *s, const void *vx, const void *vy)
         int32x4_t p = dot16(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
         p = dot16(p, hi, vld1q_s8(y[i].qs + 16));
         const float dy = h2f(y[i].d);
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), h2f(x[i].d) * dy);
+        acc = fmaf(h2f(x[i].d) * dy, (float)vaddvq_s32(p), acc);
         sm += h2f(x[i].m) * dy * (float)q8_sum(&y[i]);
     }
-    *s = vaddvq_f32(acc) + sm;
+    *s = acc + sm;
 }
 
 /* ---- K-quants against Q8_K ----------------------------------------------- */
