@@ -463,8 +463,9 @@ static void test_attention_helpers_exact(void **state)
  * Both NEON paths, whatever RG_ISA chose: each plain-NEON kernel and (where
  * the CPU has SDOT; qemu -cpu max does) each dotprod kernel against the
  * scalar reference, on random blocks and on extreme ones: every weight byte
- * and scale byte 0xFF or 0x00 (each format's largest and smallest quants,
- * scales and mins; half scales set to 1) against activations all -128, all
+ * and scale byte 0x00, 0xFF, 0x80 or 0x7F (each format's largest and
+ * smallest quants, scales and mins, -128 and 127 for the int8 ones; half
+ * scales set to 1) against activations all -128, all
  * 127, or alternating, with unit activation scales: the exact result is an
  * integer (up to 2^28 here), which both paths must give within the float
  * rounding of the per-block scaling (1e-6 relative). On another CPU: SKIP.
@@ -579,9 +580,10 @@ static void test_neon_paths(void **state)
         if (!g->quantized) continue;
         /* extreme blocks: the exact integer result, from both paths */
         size_t row = rg_type_row_size(nk->t, n);
-        for (int fill = 0; fill < 2; fill++)
+        static const uint8_t fills[] = {0x00, 0xFF, 0x80, 0x7F};
+        for (int fill = 0; fill < 4; fill++)
             for (int pattern = 0; pattern < 3; pattern++) {
-                memset(qx, fill ? 0xFF : 0x00, row);
+                memset(qx, fills[fill], row);
                 unit_scales(nk->t, qx, n);
                 extreme_acts(g->vec_dot_type, qa, n, pattern);
                 float deq[2048], act[2048];
