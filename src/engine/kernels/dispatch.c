@@ -57,6 +57,12 @@ void rg_gemm8_q6_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_t
     void rg_dot_##t##_neon_dotprod(int n, float *s, const void *x, const void *y);
 NEON_DOTS(DECLARE)
 #undef DECLARE
+#define DECLARE4(t)                                                                                \
+    void rg_dot4_##t##_neon(int n, float *s, const void *x, const void *y, size_t by);           \
+    void rg_dot4_##t##_neon_dotprod(int n, float *s, const void *x, const void *y, size_t by);
+DECLARE4(q8_0)
+DECLARE4(q4_0)
+#undef DECLARE4
 /* quant_neon.c */
 void rg_quantize_row_q8_0_neon(const float *x, void *y, int64_t n);
 void rg_quantize_row_q8_K_neon(const float *x, void *y, int64_t n);
@@ -67,6 +73,8 @@ static void install_neon(struct rg_type_traits *t, bool dotprod)
     t[RG_TYPE_##T].vec_dot = dotprod ? rg_dot_##t_##_neon_dotprod : rg_dot_##t_##_neon;
     NEON_DOTS(SET)
 #undef SET
+    t[RG_TYPE_Q8_0].vec_dot4 = dotprod ? rg_dot4_q8_0_neon_dotprod : rg_dot4_q8_0_neon;
+    t[RG_TYPE_Q4_0].vec_dot4 = dotprod ? rg_dot4_q4_0_neon_dotprod : rg_dot4_q4_0_neon;
     t[RG_TYPE_Q8_0].from_float = rg_quantize_row_q8_0_neon;
     t[RG_TYPE_Q8_K].from_float = rg_quantize_row_q8_K_neon;
 }

@@ -479,6 +479,21 @@ static void test_attention_helpers_exact(void **state)
     void rg_dot_##t##_neon_dotprod(int n, float *s, const void *x, const void *y);
 NEON_TYPES(DECLARE)
 #undef DECLARE
+void rg_dot4_q8_0_neon(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q8_0_neon_dotprod(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q4_0_neon(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q4_0_neon_dotprod(int n, float *s, const void *x, const void *y, size_t by);
+static const struct neon_kernel4 {
+    enum rg_type t;
+    rg_vec_dot_fn dot;
+    rg_vec_dot4_fn dot4;
+    bool dotprod;
+} NEON_KERNELS4[] = {
+    {RG_TYPE_Q8_0, rg_dot_q8_0_neon, rg_dot4_q8_0_neon, false},
+    {RG_TYPE_Q8_0, rg_dot_q8_0_neon_dotprod, rg_dot4_q8_0_neon_dotprod, true},
+    {RG_TYPE_Q4_0, rg_dot_q4_0_neon, rg_dot4_q4_0_neon, false},
+    {RG_TYPE_Q4_0, rg_dot_q4_0_neon_dotprod, rg_dot4_q4_0_neon_dotprod, true},
+};
 static const struct neon_kernel {
     enum rg_type t;
     rg_vec_dot_fn plain, dotprod;
@@ -602,6 +617,24 @@ static void test_neon_paths(void **state)
                              "reference %.9g",
                              g->name, fill, pattern, s_plain, s_dp, exact, s_ref);
             }
+    }
+    /* the 4-token kernels give what four vec_dot calls give, bit for bit */
+    for (size_t k = 0; k < sizeof NEON_KERNELS4 / sizeof NEON_KERNELS4[0]; k++) {
+        const struct neon_kernel4 *nk = &NEON_KERNELS4[k];
+        if (nk->dotprod && !dp) continue;
+        const int len = 512;
+        const size_t by = rg_type_row_size(RG_TYPE_Q8_0, len);
+        rg_type_traits_generic(nk->t)->from_float(x, qx, len);
+        for (int j = 0; j < 4; j++)
+            rg_type_traits_generic(RG_TYPE_Q8_0)->from_float(a + j * len, qa + j * by, len);
+        float s4[4], s1[4];
+        nk->dot4(len, s4, qx, qa, by);
+        for (int j = 0; j < 4; j++)
+            nk->dot(len, &s1[j], qx, qa + j * by);
+        if (memcmp(s4, s1, sizeof s4) != 0)
+            fail_msg("%s dot4 (%s): %.9g %.9g %.9g %.9g vs vec_dot %.9g %.9g %.9g %.9g",
+                     rg_type_traits_generic(nk->t)->name, nk->dotprod ? "dotprod" : "plain", s4[0],
+                     s4[1], s4[2], s4[3], s1[0], s1[1], s1[2], s1[3]);
     }
     free(x);
     free(a);

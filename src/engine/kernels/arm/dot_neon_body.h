@@ -413,3 +413,51 @@ void RG_NEON_NAME(rg_dot_q3_K)(int n, float *s, const void *vx, const void *vy)
     }
     *s = sum;
 }
+
+/* ---- four tokens at once (prompt processing) ------------------------------ */
+
+/* s[j] = vec_dot(x, y + j * by) for j < 4, bit for bit: the same integer
+ * block sums and the same fma per block, with x's block decoded once. */
+void RG_NEON_NAME(rg_dot4_q8_0)(int n, float *s, const void *vx, const void *vy, size_t by);
+void RG_NEON_NAME(rg_dot4_q8_0)(int n, float *s, const void *vx, const void *vy, size_t by)
+{
+    const rg_block_q8_0 *x = vx;
+    const rg_block_q8_0 *y[4];
+    for (int j = 0; j < 4; j++)
+        y[j] = (const rg_block_q8_0 *)((const uint8_t *)vy + j * by);
+    float acc[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n / RG_QK8_0; i++) {
+        const int8x16_t x0 = vld1q_s8(x[i].qs), x1 = vld1q_s8(x[i].qs + 16);
+        const float dx = h2f(x[i].d);
+        for (int j = 0; j < 4; j++) {
+            int32x4_t p = dot16(vdupq_n_s32(0), x0, vld1q_s8(y[j][i].qs));
+            p = dot16(p, x1, vld1q_s8(y[j][i].qs + 16));
+            acc[j] = fmaf(dx * h2f(y[j][i].d), (float)vaddvq_s32(p), acc[j]);
+        }
+    }
+    memcpy(s, acc, sizeof acc);
+}
+
+void RG_NEON_NAME(rg_dot4_q4_0)(int n, float *s, const void *vx, const void *vy, size_t by);
+void RG_NEON_NAME(rg_dot4_q4_0)(int n, float *s, const void *vx, const void *vy, size_t by)
+{
+    const rg_block_q4_0 *x = vx;
+    const rg_block_q8_0 *y[4];
+    for (int j = 0; j < 4; j++)
+        y[j] = (const rg_block_q8_0 *)((const uint8_t *)vy + j * by);
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    const int8x16_t s8 = vdupq_n_s8(8);
+    float acc[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n / RG_QK4_0; i++) {
+        const uint8x16_t q = vld1q_u8(x[i].qs);
+        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), s8);
+        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), s8);
+        const float dx = h2f(x[i].d);
+        for (int j = 0; j < 4; j++) {
+            int32x4_t p = dot16(vdupq_n_s32(0), lo, vld1q_s8(y[j][i].qs));
+            p = dot16(p, hi, vld1q_s8(y[j][i].qs + 16));
+            acc[j] = fmaf(dx * h2f(y[j][i].d), (float)vaddvq_s32(p), acc[j]);
+        }
+    }
+    memcpy(s, acc, sizeof acc);
+}
