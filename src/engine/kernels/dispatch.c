@@ -50,15 +50,16 @@ void rg_gemm8_q6_K_avx2(int nb, const void *w, const void *x, size_t bx, int n_t
 
 #if defined(__aarch64__)
 #define NEON_DOTS(X)                                                                               \
-    X(F32, f32) X(F16, f16) X(BF16, bf16) X(Q8_0, q8_0) X(Q4_0, q4_0) X(Q4_1, q4_1) X(Q5_0, q5_0) \
+    X(F32, f32)                                                                                    \
+    X(F16, f16) X(BF16, bf16) X(Q8_0, q8_0) X(Q4_0, q4_0) X(Q4_1, q4_1) X(Q5_0, q5_0)              \
         X(Q5_1, q5_1) X(Q2_K, q2_K) X(Q3_K, q3_K) X(Q4_K, q4_K) X(Q5_K, q5_K) X(Q6_K, q6_K)
 #define DECLARE(T, t)                                                                              \
-    void rg_dot_##t##_neon(int n, float *s, const void *x, const void *y);                       \
+    void rg_dot_##t##_neon(int n, float *s, const void *x, const void *y);                         \
     void rg_dot_##t##_neon_dotprod(int n, float *s, const void *x, const void *y);
 NEON_DOTS(DECLARE)
 #undef DECLARE
 #define DECLARE4(t)                                                                                \
-    void rg_dot4_##t##_neon(int n, float *s, const void *x, const void *y, size_t by);           \
+    void rg_dot4_##t##_neon(int n, float *s, const void *x, const void *y, size_t by);             \
     void rg_dot4_##t##_neon_dotprod(int n, float *s, const void *x, const void *y, size_t by);
 DECLARE4(q8_0)
 DECLARE4(q4_0)

@@ -472,10 +472,11 @@ static void test_attention_helpers_exact(void **state)
  */
 #if defined(__aarch64__)
 #define NEON_TYPES(X)                                                                              \
-    X(F32, f32) X(F16, f16) X(BF16, bf16) X(Q8_0, q8_0) X(Q4_0, q4_0) X(Q4_1, q4_1) X(Q5_0, q5_0) \
+    X(F32, f32)                                                                                    \
+    X(F16, f16) X(BF16, bf16) X(Q8_0, q8_0) X(Q4_0, q4_0) X(Q4_1, q4_1) X(Q5_0, q5_0)              \
         X(Q5_1, q5_1) X(Q2_K, q2_K) X(Q3_K, q3_K) X(Q4_K, q4_K) X(Q5_K, q5_K) X(Q6_K, q6_K)
 #define DECLARE(T, t)                                                                              \
-    void rg_dot_##t##_neon(int n, float *s, const void *x, const void *y);                       \
+    void rg_dot_##t##_neon(int n, float *s, const void *x, const void *y);                         \
     void rg_dot_##t##_neon_dotprod(int n, float *s, const void *x, const void *y);
 NEON_TYPES(DECLARE)
 #undef DECLARE

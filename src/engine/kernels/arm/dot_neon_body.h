@@ -12,8 +12,10 @@
  * acc = fma(dx * dy, block sum, acc) block after block, the order of
  * llama.cpp's repacked kernels and of the packed gemm8 references
  * (kernels.md, Numerics): with per-lane float sums instead, tiny256-q8_0's
- * top-1 agreement with the ../shared/testdata logits fell to 0.975. Not measured on ARM hardware: the speed of
- * these kernels is unknown; they are checked for correctness under qemu.
+ * top-1 agreement with the ../shared/testdata logits fell to 0.975.
+ *
+ * Not measured on ARM hardware: the speed of these kernels is unknown; they
+ * are checked for correctness under qemu.
  */
 #include <arm_neon.h>
 #include <math.h>
@@ -333,7 +335,8 @@ void RG_NEON_NAME(rg_dot_q6_K)(int n, float *s, const void *vx, const void *vy)
             for (int k = 0; k < 2; k++) { /* elements l = 16k .. 16k+15 of each quarter */
                 const uint8x16_t l0 = vld1q_u8(ql + 16 * k), l1 = vld1q_u8(ql + 32 + 16 * k);
                 const uint8x16_t h = vld1q_u8(qh + 16 * k);
-#define Q6(lo, sh) vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, vshlq_n_u8(vandq_u8(vshrq_n_u8(h, sh), m3), 4))), s32)
+#define Q6(lo, sh)                                                                                 \
+    vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, vshlq_n_u8(vandq_u8(vshrq_n_u8(h, sh), m3), 4))), s32)
                 const int8x16_t v1 = Q6(vandq_u8(l0, m4), 0);
                 const int8x16_t v2 = Q6(vandq_u8(l1, m4), 2);
                 const int8x16_t v3 = Q6(vshrq_n_u8(l0, 4), 4);
@@ -370,7 +373,8 @@ void RG_NEON_NAME(rg_dot_q2_K)(int n, float *s, const void *vx, const void *vy)
                     vreinterpretq_s8_u8(vandq_u8(vshlq_u8(q0, vdupq_n_s8((int8_t)-shift)), m3));
                 const int8x16_t v1 =
                     vreinterpretq_s8_u8(vandq_u8(vshlq_u8(q1, vdupq_n_s8((int8_t)-shift)), m3));
-                isum += (scales[is] & 0xF) * dot16s(v0, a) + (scales[is + 1] & 0xF) * dot16s(v1, a + 16);
+                isum += (scales[is] & 0xF) * dot16s(v0, a) +
+                        (scales[is + 1] & 0xF) * dot16s(v1, a + 16);
             }
         }
         sum += h2f(x[i].d) * y[i].d * (float)isum - h2f(x[i].dmin) * y[i].d * (float)msum;
