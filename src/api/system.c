@@ -76,13 +76,13 @@ static void status(struct rg_http_req *r, void *ctx)
                   (json_int_t)m.completion_tokens, "generated_per_s", m.generated_per_s);
     /* compute thread pools started so far: embeddings share a model's */
     json_object_set_new(body, "compute_pools", json_integer(rg_engine_pools_started()));
-    /* the kernel path in use (RG_ISA, src/engine/kernels/dispatch.h) */
-    json_object_set_new(body, "isa", json_string(rg_quant_isa()));
     json_t *jobs = rg_api_jobs_status(st);
     if (body)
         json_object_set_new(body, "jobs", jobs ? jobs : json_null());
     else
         json_decref(jobs);
+    /* the kernel path in use (RG_ISA, src/engine/kernels/dispatch.h) */
+    json_object_set_new(body, "isa", json_string(rg_quant_isa()));
     rg_http_reply_json(r, 200, body);
 }
 
@@ -157,6 +157,8 @@ static const char STATUS_SCHEMA[] =
     "\"queue_depth\",\"memory\"],\"properties\":{"
     "\"status\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},"
     "\"uptime_s\":{\"type\":\"number\"},"
+    "\"isa\":{\"type\":\"string\",\"description\":\"kernel path in use: avx2, neon-dotprod, "
+    "neon or generic (RG_ISA)\"},"
     "\"build\":{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\"},"
     "\"compiler\":{\"type\":\"string\"},\"date\":{\"type\":\"string\"}}},"
     "\"models\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
@@ -165,8 +167,6 @@ static const char STATUS_SCHEMA[] =
     "\"queue_depth\":{\"type\":\"integer\"},\"streams_open\":{\"type\":\"integer\"},"
     "\"memory\":{\"type\":\"object\",\"properties\":{\"rss_bytes\":{\"type\":\"integer\"}}},"
     "\"requests_total\":{\"type\":\"integer\"},"
-    "\"isa\":{\"type\":\"string\",\"description\":\"kernel path in use: avx2, neon-dotprod, "
-    "neon or generic (RG_ISA)\"},"
     "\"jobs\":{\"type\":[\"object\",\"null\"],\"description\":\"background jobs by state\","
     "\"additionalProperties\":{\"type\":\"integer\"}}}}";
 static const char METRICS_SCHEMA[] =
