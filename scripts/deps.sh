@@ -23,7 +23,13 @@ PKGS=(
   unicode-data
   # a real PostgreSQL for the storage tests (pg_virtualenv)
   postgresql postgresql-common
+  # the aarch64 stage of scripts/test.sh: cross compiler and qemu-user (the
+  # arm64 libraries come below, once the arm64 architecture is enabled)
+  gcc-aarch64-linux-gnu qemu-user-static
 )
+# arm64 multiarch libraries the engine and its unit tests link (the arm64
+# stage of scripts/test.sh, docs/internals/arm64.md)
+ARM64_PKGS=(libjansson-dev:arm64 libcmocka-dev:arm64)
 # Node.js and npm for the test that drives the server with the official
 # openai npm client (tests/sdk). A machine that already has them (from
 # another source, npm bundled) keeps its own.
@@ -37,6 +43,11 @@ for extra in ${DEPS_EXTRA:-}; do
   esac
 done
 
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO dpkg --add-architecture arm64
+fi
+PKGS+=("${ARM64_PKGS[@]}")
 missing=()
 for p in "${PKGS[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

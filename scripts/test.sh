@@ -2,10 +2,13 @@
 # The whole test suite, as `make test` and CI run it:
 #   1. a warnings-as-errors build and every CTest test (unit + integration);
 #   2. the same suite built with AddressSanitizer + UBSan;
-#   3. each libFuzzer target for a bounded time on its seed corpus (clang).
+#   3. each libFuzzer target for a bounded time on its seed corpus (clang);
+#   4. where aarch64-linux-gnu-gcc and qemu-aarch64(-static) exist, the engine
+#      and its unit tests cross-built for ARM64 (build-arm64) and run under
+#      qemu -cpu max (NEON, dotprod, i8mm): docs/internals/arm64.md.
 # Prints a last line "N passed, N failed" counting test binaries and fuzzers.
 # Env: JOBS (parallel builds/tests), FUZZ_SECONDS (per target, default 20),
-#      SKIP_ASAN=1 / SKIP_FUZZ=1 to leave a stage out while developing.
+#      SKIP_ASAN=1 / SKIP_FUZZ=1 / SKIP_ARM64=1 to leave a stage out while developing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -85,6 +88,19 @@ if [[ ${SKIP_FUZZ:-0} != 1 ]] && command -v clang >/dev/null; then
     tail -40 build-fuzz.build.log 2>/dev/null || cat build-fuzz.configure.log
     failed=$((failed + 1)); failures+=("fuzz: build failed")
   fi
+fi
+
+# The aarch64 stage: the engine module alone (RG_ENGINE_ONLY), its CTest run
+# under qemu through CMAKE_CROSSCOMPILING_EMULATOR (cmake/toolchain-aarch64.cmake),
+# the ../shared/testdata reference-logits tests included. About a minute here
+# (53 s on 2 cores: build 13 s, 15 tests 40 s).
+if [[ ${SKIP_ARM64:-0} != 1 ]] && command -v aarch64-linux-gnu-gcc >/dev/null &&
+   { command -v qemu-aarch64-static >/dev/null || command -v qemu-aarch64 >/dev/null; }; then
+  PGWRAP=(env) # no storage tests in the engine
+  stage "arm64 (qemu)" build-arm64 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake -DRG_ENGINE_ONLY=ON
+else
+  echo "note: aarch64-linux-gnu-gcc or qemu-aarch64 not found (make deps): the arm64 stage is skipped"
 fi
 
 echo

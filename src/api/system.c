@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/api_jobs.h"
 #include "engine/engine.h"
+#include "engine/quant/quant.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "http/metrics.h"
@@ -82,6 +83,8 @@ static void status(struct rg_http_req *r, void *ctx)
         json_object_set_new(body, "jobs", jobs ? jobs : json_null());
     else
         json_decref(jobs);
+    /* the kernel path in use (RG_ISA, src/engine/kernels/dispatch.h) */
+    json_object_set_new(body, "isa", json_string(rg_quant_isa()));
     rg_http_reply_json(r, 200, body);
 }
 
@@ -156,6 +159,8 @@ static const char STATUS_SCHEMA[] =
     "\"queue_depth\",\"memory\"],\"properties\":{"
     "\"status\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},"
     "\"uptime_s\":{\"type\":\"number\"},"
+    "\"isa\":{\"type\":\"string\",\"description\":\"kernel path in use: avx2, neon-dotprod, "
+    "neon or generic (RG_ISA)\"},"
     "\"build\":{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\"},"
     "\"compiler\":{\"type\":\"string\"},\"date\":{\"type\":\"string\"}}},"
     "\"models\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"

@@ -21,3 +21,43 @@ bool rg_cpu_avx2(void)
     return false;
 #endif
 }
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1ul << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1ul << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1ul << 13)
+#endif
+#endif
+
+bool rg_cpu_neon(void)
+{
+#if defined(__aarch64__) && defined(__linux__)
+    return getauxval(AT_HWCAP) & HWCAP_ASIMD;
+#else
+    return false;
+#endif
+}
+
+bool rg_cpu_arm_dotprod(void)
+{
+#if defined(__aarch64__) && defined(__linux__)
+    return rg_cpu_neon() && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP);
+#else
+    return false;
+#endif
+}
+
+bool rg_cpu_arm_i8mm(void)
+{
+#if defined(__aarch64__) && defined(__linux__)
+    return rg_cpu_neon() && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
+#else
+    return false;
+#endif
+}

@@ -332,6 +332,9 @@ static void test_system_routes(void **state)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!json_object_get(j, keys[i])) fail_msg("/status lacks %s", keys[i]);
     assert_true(json_integer_value(json_object_get(json_object_get(j, "memory"), "rss_bytes")) > 0);
+    /* the kernel path in use, as rustygpt bench prints it */
+    const char *isa = json_string_value(json_object_get(j, "isa"));
+    if (!isa || !*isa) fail_msg("/status has no isa");
     json_decref(j);
     rg_resp_free(&r);
 

@@ -9,9 +9,13 @@
 
 #include "engine/quant/quant.h"
 
-/* table has RG_TYPE_COUNT entries. Returns the ISA name chosen:
- * "avx512", "avx2" or "generic". RUSTYGPT_ISA=generic|avx2 in the
- * environment caps the choice (for tests and benchmarks). */
+/* table has RG_TYPE_COUNT entries. Returns the name of the path chosen:
+ * "avx2", "neon-dotprod" (NEON with SDOT), "neon" (plain NEON) or
+ * "generic" (the scalar reference). RG_ISA in the environment forces a path
+ * (for tests and comparisons): scalar (or generic), avx2, avx512, amx, neon,
+ * neon-dotprod; RUSTYGPT_ISA=generic is the older spelling of RG_ISA=scalar.
+ * A path this CPU or build lacks is refused with a warning in the log
+ * (the one thing the engine logs itself) and the best available one runs. */
 const char *rg_kernels_install(struct rg_type_traits *table);
 
 #endif

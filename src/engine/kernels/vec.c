@@ -1,4 +1,4 @@
-/* Float vector helpers (kernels.h), the AVX2 version where the CPU has it. */
+/* Float vector helpers (kernels.h), the AVX2 or NEON version where the CPU has it. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -17,6 +17,10 @@ void rg_attn_scores_f16_avx2(int hd, int per, const float *q, const uint16_t *k,
                              int32_t p0, int32_t n, float scale, float *scores, size_t ld);
 void rg_attn_values_f16_avx2(int hd, int per, const float *w, size_t ld, const uint16_t *v,
                              size_t stride, int32_t p0, int32_t n, float *out);
+#endif
+#if defined(__aarch64__)
+void rg_axpy_f32_neon(int n, float a, const float *x, float *y);
+float rg_dotf_f32_neon(int n, const float *x, const float *y);
 #endif
 
 static void axpy_ref(int n, float a, const float *x, float *y)
@@ -54,7 +58,9 @@ static void values_ref(int hd, int per, const float *w, size_t ld, const float *
             g_axpy(hd, w[(size_t)g * ld + p], v + (size_t)p * stride, out + (size_t)g * hd);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 static bool g_attn_avx2; /* the AVX2 attention helpers (head sizes that are multiples of 16) */
+#endif
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void pick(void)
@@ -65,6 +71,13 @@ static void pick(void)
         g_axpy = rg_axpy_f32_avx2;
         g_dot = rg_dotf_f32_avx2;
         g_attn_avx2 = true;
+    }
+#endif
+#if defined(__aarch64__)
+    /* the attention helpers stay the loops over these two (no NEON versions yet) */
+    if (strcmp(rg_quant_isa(), "generic") != 0) {
+        g_axpy = rg_axpy_f32_neon;
+        g_dot = rg_dotf_f32_neon;
     }
 #endif
 }

@@ -7,8 +7,10 @@
 #include "test.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #include "common/alloc.h"
+#include "common/cpu.h"
 #include "common/err.h"
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/packed.h"
@@ -457,6 +459,191 @@ static void test_attention_helpers_exact(void **state)
     free(o2);
 }
 
+/*
+ * Both NEON paths, whatever RG_ISA chose: each plain-NEON kernel and (where
+ * the CPU has SDOT; qemu -cpu max does) each dotprod kernel against the
+ * scalar reference, on random blocks and on extreme ones: every weight byte
+ * and scale byte 0x00, 0xFF, 0x80 or 0x7F (each format's largest and
+ * smallest quants, scales and mins, -128 and 127 for the int8 ones; half
+ * scales set to 1) against activations all -128, all
+ * 127, or alternating, with unit activation scales: the exact result is an
+ * integer (up to 2^28 here), which both paths must give within the float
+ * rounding of the per-block scaling (1e-6 relative). On another CPU: SKIP.
+ */
+#if defined(__aarch64__)
+#define NEON_TYPES(X)                                                                              \
+    X(F32, f32)                                                                                    \
+    X(F16, f16) X(BF16, bf16) X(Q8_0, q8_0) X(Q4_0, q4_0) X(Q4_1, q4_1) X(Q5_0, q5_0)              \
+        X(Q5_1, q5_1) X(Q2_K, q2_K) X(Q3_K, q3_K) X(Q4_K, q4_K) X(Q5_K, q5_K) X(Q6_K, q6_K)
+#define DECLARE(T, t)                                                                              \
+    void rg_dot_##t##_neon(int n, float *s, const void *x, const void *y);                         \
+    void rg_dot_##t##_neon_dotprod(int n, float *s, const void *x, const void *y);
+NEON_TYPES(DECLARE)
+#undef DECLARE
+void rg_dot4_q8_0_neon(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q8_0_neon_dotprod(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q4_0_neon(int n, float *s, const void *x, const void *y, size_t by);
+void rg_dot4_q4_0_neon_dotprod(int n, float *s, const void *x, const void *y, size_t by);
+static const struct neon_kernel4 {
+    enum rg_type t;
+    rg_vec_dot_fn dot;
+    rg_vec_dot4_fn dot4;
+    bool dotprod;
+} NEON_KERNELS4[] = {
+    {RG_TYPE_Q8_0, rg_dot_q8_0_neon, rg_dot4_q8_0_neon, false},
+    {RG_TYPE_Q8_0, rg_dot_q8_0_neon_dotprod, rg_dot4_q8_0_neon_dotprod, true},
+    {RG_TYPE_Q4_0, rg_dot_q4_0_neon, rg_dot4_q4_0_neon, false},
+    {RG_TYPE_Q4_0, rg_dot_q4_0_neon_dotprod, rg_dot4_q4_0_neon_dotprod, true},
+};
+static const struct neon_kernel {
+    enum rg_type t;
+    rg_vec_dot_fn plain, dotprod;
+} NEON_KERNELS[] = {
+#define ENTRY(T, t) {RG_TYPE_##T, rg_dot_##t##_neon, rg_dot_##t##_neon_dotprod},
+    NEON_TYPES(ENTRY)
+#undef ENTRY
+};
+
+/* Every half-float scale field of a block of type t (d, and m/dmin) at 1.0. */
+static void unit_scales(enum rg_type t, uint8_t *row, int64_t n)
+{
+    const struct rg_type_traits *g = rg_type_traits_generic(t);
+    const uint16_t one = rg_fp32_to_fp16(1.0f);
+    for (int64_t b = 0; b < n / g->block_size; b++) {
+        uint8_t *blk = row + b * g->type_size;
+        switch (t) {
+        case RG_TYPE_Q4_0:
+        case RG_TYPE_Q5_0:
+        case RG_TYPE_Q8_0: memcpy(blk, &one, 2); break;
+        case RG_TYPE_Q4_1:
+        case RG_TYPE_Q5_1:
+        case RG_TYPE_Q4_K:
+        case RG_TYPE_Q5_K:
+            memcpy(blk, &one, 2);
+            memcpy(blk + 2, &one, 2);
+            break;
+        case RG_TYPE_Q2_K:
+            memcpy(blk + offsetof(rg_block_q2_K, d), &one, 2);
+            memcpy(blk + offsetof(rg_block_q2_K, dmin), &one, 2);
+            break;
+        case RG_TYPE_Q3_K: memcpy(blk + offsetof(rg_block_q3_K, d), &one, 2); break;
+        case RG_TYPE_Q6_K: memcpy(blk + offsetof(rg_block_q6_K, d), &one, 2); break;
+        default: break;
+        }
+    }
+}
+
+/* Activations of type t (Q8_0 or Q8_K), n elements: pattern 0 all -128,
+ * 1 all 127, 2 alternating; unit scales and the block sums to match. */
+static void extreme_acts(enum rg_type t, uint8_t *dst, int64_t n, int pattern)
+{
+    for (int64_t e = 0; e < n; e++) {
+        int8_t v = (int8_t)(pattern == 0 ? -128 : pattern == 1 ? 127 : (e % 2 ? 127 : -128));
+        if (t == RG_TYPE_Q8_0) {
+            rg_block_q8_0 *b = (rg_block_q8_0 *)dst + e / 32;
+            b->d = rg_fp32_to_fp16(1.0f);
+            b->qs[e % 32] = v;
+        } else {
+            rg_block_q8_K *b = (rg_block_q8_K *)dst + e / 256;
+            b->d = 1.0f;
+            b->qs[e % 256] = v;
+        }
+    }
+    if (t == RG_TYPE_Q8_K)
+        for (int64_t b = 0; b < n / 256; b++) {
+            rg_block_q8_K *a = (rg_block_q8_K *)dst + b;
+            for (int g = 0; g < 16; g++) {
+                int sum = 0;
+                for (int e = 0; e < 16; e++)
+                    sum += a->qs[16 * g + e];
+                a->bsums[g] = (int16_t)sum;
+            }
+        }
+}
+#endif
+
+static void test_neon_paths(void **state)
+{
+    (void)state;
+#if !defined(__aarch64__)
+    print_message("SKIP: not aarch64 (the NEON kernels are built for AArch64 only)\n");
+#else
+    const bool dp = rg_cpu_arm_dotprod();
+    if (!dp) print_message("SKIP: no dotprod (asimddp): only the plain NEON kernels run\n");
+    const int n = 2048;
+    float *x = malloc(n * sizeof *x), *a = malloc(n * sizeof *a);
+    uint8_t *qx = malloc(8 * n), *qa = malloc(8 * n);
+    uint64_t seed = 13;
+    for (int i = 0; i < n; i++)
+        x[i] = frand(&seed) * (i % 9 == 0 ? 6 : 1), a[i] = frand(&seed);
+    for (size_t k = 0; k < sizeof NEON_KERNELS / sizeof NEON_KERNELS[0]; k++) {
+        const struct neon_kernel *nk = &NEON_KERNELS[k];
+        const struct rg_type_traits *g = rg_type_traits_generic(nk->t);
+        struct rg_type_traits plain = *g, dotp = *g;
+        plain.vec_dot = nk->plain;
+        dotp.vec_dot = nk->dotprod;
+        const struct rg_type_traits *va = rg_type_traits_generic(g->vec_dot_type);
+        g->from_float(x, qx, n);
+        va->from_float(a, qa, n);
+        for (int len = g->block_size < 32 ? 32 : g->block_size; len <= n; len *= 2) {
+            check_dot(g, &plain, len, qx, qa);
+            if (dp) check_dot(g, &dotp, len, qx, qa);
+            if (g->block_size == 1) {
+                check_dot(g, &plain, len - 3, qx, qa);
+                if (dp) check_dot(g, &dotp, len - 3, qx, qa);
+            }
+        }
+        if (!g->quantized) continue;
+        /* extreme blocks: the exact integer result, from both paths */
+        size_t row = rg_type_row_size(nk->t, n);
+        static const uint8_t fills[] = {0x00, 0xFF, 0x80, 0x7F};
+        for (int fill = 0; fill < 4; fill++)
+            for (int pattern = 0; pattern < 3; pattern++) {
+                memset(qx, fills[fill], row);
+                unit_scales(nk->t, qx, n);
+                extreme_acts(g->vec_dot_type, qa, n, pattern);
+                float deq[2048], act[2048];
+                g->to_float(qx, deq, n);
+                va->to_float(qa, act, n);
+                double exact = 0;
+                for (int i = 0; i < n; i++)
+                    exact += (double)deq[i] * act[i];
+                float s_ref, s_plain, s_dp = (float)exact;
+                g->vec_dot(n, &s_ref, qx, qa);
+                nk->plain(n, &s_plain, qx, qa);
+                if (dp) nk->dotprod(n, &s_dp, qx, qa);
+                if (fabs(s_plain - exact) > 1e-6 * fabs(exact) ||
+                    fabs(s_dp - exact) > 1e-6 * fabs(exact))
+                    fail_msg("%s fill %d pattern %d: plain %.9g, dotprod %.9g, exact %.9g, "
+                             "reference %.9g",
+                             g->name, fill, pattern, s_plain, s_dp, exact, s_ref);
+            }
+    }
+    /* the 4-token kernels give what four vec_dot calls give, bit for bit */
+    for (size_t k = 0; k < sizeof NEON_KERNELS4 / sizeof NEON_KERNELS4[0]; k++) {
+        const struct neon_kernel4 *nk = &NEON_KERNELS4[k];
+        if (nk->dotprod && !dp) continue;
+        const int len = 512;
+        const size_t by = rg_type_row_size(RG_TYPE_Q8_0, len);
+        rg_type_traits_generic(nk->t)->from_float(x, qx, len);
+        for (int j = 0; j < 4; j++)
+            rg_type_traits_generic(RG_TYPE_Q8_0)->from_float(a + j * len, qa + j * by, len);
+        float s4[4], s1[4];
+        nk->dot4(len, s4, qx, qa, by);
+        for (int j = 0; j < 4; j++)
+            nk->dot(len, &s1[j], qx, qa + j * by);
+        if (memcmp(s4, s1, sizeof s4) != 0)
+            fail_msg("%s dot4 (%s): %.9g %.9g %.9g %.9g vs vec_dot %.9g %.9g %.9g %.9g",
+                     rg_type_traits_generic(nk->t)->name, nk->dotprod ? "dotprod" : "plain", s4[0],
+                     s4[1], s4[2], s4[3], s1[0], s1[1], s1[2], s1[3]);
+    }
+    free(x);
+    free(a);
+    free(qx);
+    free(qa);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_packed_extremes),
         cmocka_unit_test(test_activation_quantizers_exact),
         cmocka_unit_test(test_attention_helpers_exact),
+        cmocka_unit_test(test_neon_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,8 @@
  */
 #include "test.h"
 
+#include <stdatomic.h>
+
 #include <math.h>
 #include <unistd.h>
 
@@ -167,6 +169,11 @@ static void test_cancel_queued_and_priority(void **state)
     rg_engine_free(e);
 }
 
+static void count_note(void *user)
+{
+    atomic_fetch_add((atomic_int *)user, 1);
+}
+
 /* A caller that never reads: with a small event budget the request ends
  * with RG_ENOMEM rather than holding more than that. */
 static void test_unread_events_end_request(void **state)
@@ -180,9 +187,19 @@ static void test_unread_events_end_request(void **state)
     int32_t n = 5;
     int rc;
     struct rg_engine_request r = gen(&p, &n, 1500, RG_ENGINE_INTERACTIVE);
-    uint64_t id = rg_engine_submit(m, &r, NULL, NULL, &rc, err);
+    atomic_int notes = 0;
+    uint64_t id = rg_engine_submit(m, &r, count_note, &notes, &rc, err);
     assert_true(id > 0);
-    usleep(500000); /* the scheduler runs ahead of a caller that is not reading */
+    /* the scheduler runs ahead of a caller that is not reading: wait until it
+     * has stopped telling of new events for a while (the request ended) rather
+     * than a fixed time, which a slow machine or qemu does not fill */
+    int last = -1, quiet_ms = 0;
+    for (int waited = 0; waited < 120000 && quiet_ms < 1000; waited += 50) {
+        usleep(50000);
+        int now = atomic_load(&notes);
+        quiet_ms = now > 0 && now == last ? quiet_ms + 50 : 0;
+        last = now;
+    }
     long toks;
     assert_int_equal(finish(e, id, &toks), RG_ENOMEM);
     assert_true(toks < 1500);
