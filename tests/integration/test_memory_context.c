@@ -9,9 +9,8 @@
  * a new thread; prior messages of another conversation come in when opted in.
  *
  * Runs on SQLite, then on PostgreSQL when one is reachable (PGHOST set, as
- * under pg_virtualenv; RG_REQUIRE_PG=1 makes its absence a failure). Parts
- * that need the memory module's routes (PUT /chat/memory, glossary, styles)
- * say SKIP on stderr while those routes answer 404.
+ * under pg_virtualenv; RG_REQUIRE_PG=1 makes its absence a failure). The
+ * memory module's routes (PUT /chat/memory, glossary, styles) must answer.
  */
 #include "test.h"
 
@@ -531,8 +530,7 @@ static void test_sources(void **state)
         assert_true(ival(st, "tokens") > 0);
         json_decref(rec);
     } else {
-        fprintf(stderr, "SKIP: style socratic: %ld (the memory module's styles are not there)\n",
-                r.status);
+        fail_msg("style socratic: %ld", r.status);
     }
     rg_resp_free(&r);
     long gst = req(&srv, "POST", "/chat/glossary", tok,
@@ -553,7 +551,7 @@ static void test_sources(void **state)
         assert_null(item(rec, "glossary", 0));
         json_decref(rec);
     } else {
-        fprintf(stderr, "SKIP: glossary: %ld (the memory module's glossary is not there)\n", gst);
+        fail_msg("glossary: %ld", gst);
     }
     rg_harness_stop(&srv);
 }
@@ -727,17 +725,12 @@ static void test_summaries(void **state)
     rg_harness_stop(&srv);
 }
 
-/* PUT /chat/memory; false (SKIP said) while the memory module does not answer it. */
+/* PUT /chat/memory (the memory module's settings); fails the test unless 200. */
 static bool memory_set(struct rg_server *s, const char *tok, const char *body)
 {
     struct rg_resp r;
     long st = req(s, "PUT", "/chat/memory", tok, body, &r);
     rg_resp_free(&r);
-    if (st == 404 || st == 405) {
-        fprintf(stderr,
-                "SKIP: PUT /chat/memory: %ld (the memory module's settings are not there)\n", st);
-        return false;
-    }
     if (st != 200) fail_msg("PUT /chat/memory %s: %ld", body, st);
     return true;
 }
