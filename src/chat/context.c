@@ -205,6 +205,72 @@ oom:
     return NULL;
 }
 
+/*
+ * Step 2: the messages newest first while whole ones fit under limit (used
+ * grows); the rest left out. RG_ETOOBIG (*need: what it would take) when
+ * the required message does not fit. Every message's state is set afresh,
+ * so a second call with another limit replaces the first.
+ */
+static int fill_messages(struct work *w, size_t limit, size_t *used, bool *left_out, size_t *need)
+{
+    const struct rg_ctx_in *in = w->in;
+    bool stopped = false;
+    *left_out = false;
+    for (size_t j = 0; j < in->n && !in->off[RG_CTX_MESSAGE]; j++) {
+        size_t i = in->n - 1 - j;
+        const struct rg_ctx_piece *pc = &in->pieces[i];
+        if (pc->source != RG_CTX_MESSAGE) continue;
+        if (!w->p[i].seen) { /* its size, once */
+            struct rg_chat_msg m = {pc->role, pc->text};
+            size_t n = 0;
+            int rc = render(w, &m, 1, &n);
+            if (rc) return rc;
+            w->p[i].seen = true;
+            w->p[i].tokens = n > w->base ? n - w->base : 0;
+        }
+        w->p[i].in = false;
+        w->p[i].why = NULL;
+        if (!stopped && *used + w->p[i].tokens <= limit) {
+            w->p[i].in = true;
+            *used += w->p[i].tokens;
+        } else if (pc->required) {
+            *need = *used + w->p[i].tokens;
+            return RG_ETOOBIG;
+        } else {
+            stopped = *left_out = true;
+            w->p[i].why = "over the budget";
+        }
+    }
+    return RG_OK;
+}
+
+/* Tokens to keep for the thread's summary: what it costs as a system turn
+ * of its own (its source's intro and text, the template's framing), with a
+ * little slack for the separator when it joins other instructions. 0
+ * without one (or when it cannot be measured: then nothing is kept). */
+static size_t summary_room(struct work *w)
+{
+    const struct rg_ctx_in *in = w->in;
+    if (in->off[RG_CTX_SUMMARY]) return 0;
+    for (size_t i = 0; i < in->n; i++)
+        if (in->pieces[i].source == RG_CTX_SUMMARY && in->pieces[i].text[0]) {
+            const char *intro = in->intro[RG_CTX_SUMMARY];
+            struct rg_buf b;
+            rg_buf_init(&b, SIZE_MAX);
+            if (rg_buf_printf(&b, "%s%s", intro ? intro : "", in->pieces[i].text) != RG_OK ||
+                !b.data) {
+                rg_buf_free(&b);
+                return 0;
+            }
+            struct rg_chat_msg m = {"system", b.data};
+            size_t n = 0;
+            int rc = render(w, &m, 1, &n);
+            rg_buf_free(&b);
+            return rc || n <= w->base ? 0 : n - w->base + 4;
+        }
+    return 0;
+}
+
 int rg_ctx_build(const struct rg_ctx_in *in, struct rg_ctx_out *out, struct rg_req_err *e)
 {
     memset(out, 0, sizeof *out);
@@ -218,32 +284,33 @@ int rg_ctx_build(const struct rg_ctx_in *in, struct rg_ctx_out *out, struct rg_r
         for (size_t i = 0; !rc && i < in->n; i++)
             if ((int)in->pieces[i].source == s && !in->off[s] && in->pieces[i].text[0])
                 rc = try_system(&w, i, &used);
-    /* 2. the messages, newest first, as long as whole ones fit */
-    bool stopped = false, left_out = false;
-    for (size_t j = 0; !rc && j < in->n && !in->off[RG_CTX_MESSAGE]; j++) {
-        size_t i = in->n - 1 - j;
-        const struct rg_ctx_piece *pc = &in->pieces[i];
-        if (pc->source != RG_CTX_MESSAGE) continue;
-        struct rg_chat_msg m = {pc->role, pc->text};
-        size_t n = 0;
-        rc = render(&w, &m, 1, &n);
-        if (rc) break;
-        w.p[i].seen = true;
-        w.p[i].tokens = n > w.base ? n - w.base : 0;
-        if (!stopped && used + w.p[i].tokens <= in->budget) {
-            w.p[i].in = true;
-            used += w.p[i].tokens;
-        } else if (pc->required) {
-            size_t need = used + w.p[i].tokens;
-            rg_free(w.p);
-            return rg_req_err_set(e, 400, "content", "context_length_exceeded",
-                                  "the message needs %zu tokens with the instructions; this "
-                                  "model's context leaves %zu for the prompt",
-                                  need, in->budget);
+    /* 2. the messages, newest first, as long as whole ones fit; when they do
+     * not all fit and the thread has a summary, room for the summary is kept
+     * first (it stands for the older part that is left out) */
+    size_t before = used, need = 0;
+    bool left_out = false;
+    if (!rc) rc = fill_messages(&w, in->budget, &used, &left_out, &need);
+    size_t reserve = !rc && left_out ? summary_room(&w) : 0;
+    if (reserve && before + reserve < in->budget) {
+        size_t u2 = before;
+        bool lo2 = false;
+        int rc2 = fill_messages(&w, in->budget - reserve, &u2, &lo2, &need);
+        if (rc2 == RG_OK) {
+            used = u2;
+            left_out = true;
+        } else if (rc2 == RG_ETOOBIG) { /* the new message needs that room: as before */
+            used = before;
+            rc = fill_messages(&w, in->budget, &used, &left_out, &need);
         } else {
-            stopped = left_out = true;
-            w.p[i].why = "over the budget";
+            rc = rc2;
         }
+    }
+    if (rc == RG_ETOOBIG) {
+        rg_free(w.p);
+        return rg_req_err_set(e, 400, "content", "context_length_exceeded",
+                              "the message needs %zu tokens with the instructions; this "
+                              "model's context leaves %zu for the prompt",
+                              need, in->budget);
     }
     /* 3.-6. the summary (only for a left-out part), glossary, library, prior */
     for (int s = RG_CTX_SUMMARY; !rc && s < RG_CTX_N_SOURCES; s++) {

@@ -389,6 +389,66 @@ static void test_record_is_bounded(void **state)
     rg_free(p);
 }
 
+/* A branch over the budget with a thread summary: room is kept for the
+ * summary before older messages, at every budget where it fits beside the
+ * new message, and the prompt never exceeds the budget. */
+static void test_summary_keeps_its_room(void **state)
+{
+    (void)state;
+    if (!model) skip();
+    struct rg_ctx_piece p[N_MSG + 1];
+    size_t n = conversation(p);
+    json_t *sref = json_pack("{s:i, s:i}", "message_id", 55, "thread_id", 3);
+    p[n++] = (struct rg_ctx_piece){
+        .source = RG_CTX_SUMMARY,
+        .text = "SUMMARY: Lily went to many parks with her mother and her dog, played on the "
+                "swings, met a boy named Tim, shared her red ball, and came home happy each "
+                "evening before the sun went down.",
+        .ref = sref,
+        .reason = "summary of older messages"};
+    struct rg_ctx_in in = {
+        .v = vocab, .fmt = RG_CHAT_CHATML, .n_ctx = 4096, .budget = 100000, .pieces = p, .n = n};
+    struct rg_ctx_out out;
+    struct rg_req_err e;
+    assert_int_equal(rg_ctx_build(&in, &out, &e), RG_OK);
+    size_t all = out.used; /* every message, no summary */
+    assert_false(included(find(out.record, "summary", 0)));
+    rg_ctx_out_free(&out);
+    in.budget = 1;
+    size_t smallest = 0;
+    for (size_t b = 20; b < all && !smallest; b++) { /* the least that takes the new message */
+        in.budget = b;
+        if (rg_ctx_build(&in, &out, &e) == RG_OK) {
+            smallest = b;
+            rg_ctx_out_free(&out);
+        }
+    }
+    assert_true(smallest > 0);
+    /* what the summary costs as a system turn beside the new message alone */
+    json_t *one = json_pack("[{s:s, s:s}]", "role", "user", "content", texts[N_MSG - 1]);
+    json_t *two = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content",
+                            p[N_MSG].text, "role", "user", "content", texts[N_MSG - 1]);
+    size_t summary = rendered(two) - rendered(one);
+    json_decref(one);
+    json_decref(two);
+    size_t with = 0;
+    for (size_t b = smallest; b < all; b++) {
+        in.budget = b;
+        assert_int_equal(rg_ctx_build(&in, &out, &e), RG_OK);
+        assert_true(out.used <= b);
+        assert_int_equal(out.used, rendered(out.messages));
+        bool in_sum = included(find(out.record, "summary", 0));
+        if (b >= smallest + summary + 8 && !in_sum) /* room for it: it is there */
+            fail_msg("budget %zu (smallest %zu, summary %zu, all %zu): no summary", b, smallest,
+                     summary, all);
+        with += in_sum;
+        assert_true(included(find(out.record, "message", 0))); /* the new message, always */
+        rg_ctx_out_free(&out);
+    }
+    assert_true(with > 0);
+    json_decref(sref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_sources_order_and_switches),
         cmocka_unit_test(test_enrichment_over_budget),
         cmocka_unit_test(test_record_is_bounded),
+        cmocka_unit_test(test_summary_keeps_its_room),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     for (int i = 0; i < N_MSG; i++)
