@@ -63,8 +63,9 @@ if (pgdb) {
   if (r.status !== 0) throw new Error(`createdb ${pgdb}: ${r.stderr || r.error}`);
 }
 const dbArgs = pgdb ? ['--db', `postgresql:///${pgdb}`] : [];
-const server = spawn(bin, ['serve', ...dbArgs, '--port', '0', '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'), '--threads', '2'], {
-  env: process.env,
+// the test embedder (test-hash, RUSTYGPT_TEST_ROUTES=1): a topic shift is decided by word overlap
+const server = spawn(bin, ['serve', ...dbArgs, '--port', '0', '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'), '--threads', '2', '--embedding-model', 'test-hash'], {
+  env: { ...process.env, RUSTYGPT_TEST_ROUTES: '1' },
   stdio: ['ignore', 'ignore', 'pipe'],
 });
 let log = '';
@@ -703,6 +704,38 @@ try {
     await page.locator(`li[data-conv="${convId}"] .type-badge`).waitFor();
   } else {
     check(!typeReal, `the type set by hand was not saved: ${JSON.stringify(typeSet?.type)}`);
+  }
+
+  // ---- a topic shift (auto_thread "suggest"): the banner, and the move to a new thread ----
+  step = 'topic shift';
+  {
+    const put = await api('PUT', '/chat/memory', { auto_thread: 'suggest', auto_thread_distance: 0.5 });
+    check(put.status === 200, `PUT /chat/memory: ${put.status} ${JSON.stringify(put.body)}`);
+    await page.goto(base + '/');
+    await page.getByRole('button', { name: 'New chat' }).first().click();
+    await box.fill('The river was wide and the boats on the river were slow.');
+    await box.press('Enter');
+    await page.waitForURL(/\/c\/\d+$/);
+    await page.locator('article[data-role="assistant"] .stats').last().waitFor({ timeout: 60000 });
+    const shiftConv = Number(page.url().split('/').pop());
+    check(await page.locator('.topic-shift').count() === 0, 'a topic shift on the first message');
+    await box.fill('Quantum zebra xylophone marmalade?');
+    await box.press('Enter');
+    const banner = page.locator('.topic-shift');
+    await banner.waitFor({ timeout: 60000 });
+    check(/new topic/i.test((await banner.textContent()) ?? ''), `the banner reads "${await banner.textContent()}"`);
+    await axe('topic shift');
+    await page.screenshot({ path: join(artifacts, 'memory-topic-shift.png'), fullPage: true });
+    await page.locator('article[data-role="assistant"] .stats').last().waitFor({ timeout: 60000 });
+    await page.getByRole('button', { name: 'Move to a new thread' }).click();
+    await banner.waitFor({ state: 'detached', timeout: 15000 });
+    let threads = 0;
+    for (let i = 0; i < 30 && threads < 2; i++) {
+      threads = ((await api('GET', `/chat/conversations/${shiftConv}`)).body?.threads ?? []).length;
+      if (threads < 2) await new Promise((r) => setTimeout(r, 300));
+    }
+    check(threads === 2, `after "Move to a new thread" the conversation has ${threads} threads`);
+    await api('PUT', '/chat/memory', { auto_thread: 'off' });
   }
 
   // ---- a phone, and the dark theme: the chat with its new controls keeps fitting and its contrast ----
