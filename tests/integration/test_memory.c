@@ -965,6 +965,28 @@ static void test_type_by_model(void **state)
         json_decref(o);
         json_decref(res);
     }
+    /* a real first answer queues the classification by itself (rg_api_mem_answered) */
+    json_t *c = call(&srv, "POST", "/chat/conversations", a, "{\"model\":\"stories260K\"}", 201);
+    long long cid = jint(c, "id");
+    json_decref(c);
+    char path[96];
+    snprintf(path, sizeof path, "/chat/conversations/%lld/messages", cid);
+    json_decref(call(&srv, "POST", path, a,
+                     "{\"content\":\"How do I fix a tap?\",\"stream\":false,"
+                     "\"settings\":{\"max_tokens\":8}}",
+                     200));
+    const char *t = "";
+    json_t *o = NULL;
+    for (double until = now_s() + 120; !*t && now_s() < until;) {
+        json_decref(o);
+        o = conv_json(&srv, a, cid);
+        t = jstr(o, "type");
+        if (!*t) usleep(200 * 1000);
+    }
+    if (!*t) fail_msg("the first answer left the conversation without a type");
+    assert_true(!strcmp(t, "reflective") || !strcmp(t, "analytical") || !strcmp(t, "practical"));
+    assert_true(json_is_true(json_object_get(o, "type_auto")));
+    json_decref(o);
     stop(&srv);
 }
 
