@@ -35,6 +35,14 @@ void rg_api_library_close(struct rg_api_state *st);
 /* The server's library service (NULL before it is open); chat answers search it. */
 struct rg_library;
 struct rg_library *rg_api_library_get(struct rg_api_state *st);
+/* The shapes of docs/library.md, for the routes that show library documents
+ * and search results beside /library (survival.c): a document row, and the
+ * /search answer's object for res (asked: the mode asked for) without its
+ * "note". */
+struct rg_db_document;
+struct rg_search_result;
+json_t *rg_api_library_document_json(const struct rg_db_document *d, int64_t user);
+json_t *rg_api_library_results_json(const struct rg_search_result *res, int asked);
 /* The server's embedder (--embedding-model, or the test-hash one under
  * RUSTYGPT_TEST_ROUTES=1), or NULL when none is set: for messages (memory,
  * topic shift) and classification as well as the library. */

@@ -163,7 +163,7 @@ static json_t *collection_json(const struct rg_db_collection *c, int64_t user)
                      "updated_at", (json_int_t)c->updated_at);
 }
 
-static json_t *document_json(const struct rg_db_document *d, int64_t user)
+json_t *rg_api_library_document_json(const struct rg_db_document *d, int64_t user)
 {
     json_t *o = json_pack(
         "{s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I, s:I, s:s, s:f, "
@@ -227,6 +227,30 @@ static json_t *snippet_html(const char *s)
     json_t *o = rg_api_json_text(b.data ? b.data : "", b.len);
     rg_buf_free(&b);
     return o;
+}
+
+json_t *rg_api_library_results_json(const struct rg_search_result *res, int asked)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < res->n; i++) {
+        const struct rg_search_hit *h = &res->hits[i];
+        const struct rg_db_chunk_hit *c = &h->c;
+        json_t *o = json_pack(
+            "{s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "chunk_id",
+            (json_int_t)c->chunk_id, "document_id", (json_int_t)c->doc_id, "collection_id",
+            (json_int_t)c->collection_id, "score", h->score, "title", str_json(c->title), "source",
+            str_json(c->source), "snippet", snippet_html(c->snippet), "location",
+            location_json(c->heading, c->section, c->page_from, c->page_to, c->part, c->byte_from,
+                          c->byte_to, c->ordinal),
+            "rank_fulltext", h->rank_fts ? json_integer(h->rank_fts) : json_null(), "rank_vector",
+            h->rank_vec ? json_integer(h->rank_vec) : json_null());
+        if (o && h->rank_vec) json_object_set_new(o, "cosine", json_real(h->cosine));
+        json_array_append_new(a, o);
+    }
+    return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "mode", rg_search_mode_name(res->mode),
+                     "asked", rg_search_mode_name((enum rg_search_mode)asked), "degraded",
+                     (int)res->degraded, "fulltext_hits", (json_int_t)res->n_fts, "vector_hits",
+                     (json_int_t)res->n_vec, "results", a ? a : json_array());
 }
 
 /* ---- helpers ----------------------------------------------------------------------- */
@@ -550,7 +574,7 @@ static void documents_list(struct rg_http_req *r, void *ctx)
     }
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, document_json(&ds[i], user));
+        json_array_append_new(a, rg_api_library_document_json(&ds[i], user));
     rg_free(ds);
     rg_http_reply_json(
         r, 200, json_pack("{s:o, s:b}", "documents", a ? a : json_array(), "more", (int)more));
@@ -690,7 +714,7 @@ static void documents_upload(struct rg_http_req *r, void *ctx)
         db_fail(r, rc, "document", err);
         return;
     }
-    json_t *o = document_json(&d, user);
+    json_t *o = rg_api_library_document_json(&d, user);
     if (o) json_object_set_new(o, "job_id", json_integer(job));
     rg_http_reply_json(r, 201, o);
 }
@@ -773,7 +797,7 @@ static void document_one(struct rg_http_req *r, void *ctx)
         db_fail(r, rc, "document", err);
         return;
     }
-    rg_http_reply_json(r, 200, document_json(&d, user));
+    rg_http_reply_json(r, 200, rg_api_library_document_json(&d, user));
 }
 
 static void document_chunks(struct rg_http_req *r, void *ctx)
@@ -836,7 +860,7 @@ static void chunk_one(struct rg_http_req *r, void *ctx)
         }
     }
     json_t *o = json_pack("{s:o, s:o, s:o, s:o}", "chunk", chunk_json(&c), "document",
-                          document_json(&d, user), "before", before, "after", after);
+                          rg_api_library_document_json(&d, user), "before", before, "after", after);
     rg_db_chunk_clear(&c);
     rg_http_reply_json(r, 200, o);
 }
@@ -909,26 +933,7 @@ static void search(struct rg_http_req *r, void *ctx)
         db_fail(r, rc, "document", err);
         return;
     }
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < res.n; i++) {
-        const struct rg_search_hit *h = &res.hits[i];
-        const struct rg_db_chunk_hit *c = &h->c;
-        json_t *o = json_pack(
-            "{s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "chunk_id",
-            (json_int_t)c->chunk_id, "document_id", (json_int_t)c->doc_id, "collection_id",
-            (json_int_t)c->collection_id, "score", h->score, "title", str_json(c->title), "source",
-            str_json(c->source), "snippet", snippet_html(c->snippet), "location",
-            location_json(c->heading, c->section, c->page_from, c->page_to, c->part, c->byte_from,
-                          c->byte_to, c->ordinal),
-            "rank_fulltext", h->rank_fts ? json_integer(h->rank_fts) : json_null(), "rank_vector",
-            h->rank_vec ? json_integer(h->rank_vec) : json_null());
-        if (o && h->rank_vec) json_object_set_new(o, "cosine", json_real(h->cosine));
-        json_array_append_new(a, o);
-    }
-    json_t *out = json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "mode", rg_search_mode_name(res.mode),
-                            "asked", rg_search_mode_name((enum rg_search_mode)mode), "degraded",
-                            (int)res.degraded, "fulltext_hits", (json_int_t)res.n_fts,
-                            "vector_hits", (json_int_t)res.n_vec, "results", a ? a : json_array());
+    json_t *out = rg_api_library_results_json(&res, mode);
     if (out && res.degraded)
         json_object_set_new(out, "note",
                             json_string("no embedding model: full-text search only; "

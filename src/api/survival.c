@@ -72,35 +72,6 @@ static json_t *str_json(const char *s)
     return rg_api_json_text(s ? s : "", s ? strlen(s) : 0);
 }
 
-static json_t *tags_json(const char *tags)
-{
-    json_t *a = json_array();
-    for (const char *p = tags; a && p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n) json_array_append_new(a, json_stringn(p, n));
-        p = e ? e + 1 : p + n;
-    }
-    return a;
-}
-
-/* A document as /library/documents shows it (docs/library.md). */
-static json_t *document_json(const struct rg_db_document *d, int64_t user)
-{
-    return json_pack(
-        "{s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I, s:I, s:s, s:f, "
-        "s:o, s:I, s:o, s:b, s:I, s:I}",
-        "id", (json_int_t)d->id, "collection_id", (json_int_t)d->collection_id, "folder_id",
-        (json_int_t)d->folder_id, "source", str_json(d->source), "format", d->format, "title",
-        str_json(d->title), "authors", str_json(d->authors), "language", str_json(d->language),
-        "identifier", str_json(d->identifier), "encoding", str_json(d->encoding), "tags",
-        tags_json(d->tags), "content_hash", d->content_hash, "size", (json_int_t)d->size, "mtime",
-        (json_int_t)d->mtime, "state", rg_db_doc_state_name(d->state), "progress", d->progress,
-        "error", str_json(d->error), "chunks", (json_int_t)d->n_chunks, "embedding_model",
-        d->embed_model[0] ? str_json(d->embed_model) : json_null(), "own", d->owner_id == user,
-        "created_at", (json_int_t)d->created_at, "updated_at", (json_int_t)d->updated_at);
-}
-
 static json_t *categories_json(const struct rg_db_surv_cat *c, size_t n)
 {
     json_t *a = json_array();
@@ -108,38 +79,6 @@ static json_t *categories_json(const struct rg_db_surv_cat *c, size_t n)
         json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "id", c[i].category, "source",
                                            c[i].source, "score", c[i].score));
     return a;
-}
-
-static json_t *location_json(const struct rg_db_chunk_hit *c)
-{
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:i}", "heading", str_json(c->heading),
-                     "section", str_json(c->section), "page_from",
-                     c->page_from > 0 ? json_integer(c->page_from) : json_null(), "page_to",
-                     c->page_to > 0 ? json_integer(c->page_to) : json_null(), "part",
-                     str_json(c->part), "byte_from", (json_int_t)c->byte_from, "byte_to",
-                     (json_int_t)c->byte_to, "ordinal", c->ordinal);
-}
-
-/* A snippet as HTML: the text escaped, the database's marks as <mark>. */
-static json_t *snippet_html(const char *s)
-{
-    struct rg_buf b;
-    rg_buf_init(&b, 8 * RG_DB_LIB_SNIPPET_MAX + 64);
-    for (const char *p = s; *p; p++) {
-        switch (*p) {
-        case '&': rg_buf_append_str(&b, "&amp;"); break;
-        case '<': rg_buf_append_str(&b, "&lt;"); break;
-        case '>': rg_buf_append_str(&b, "&gt;"); break;
-        case '"': rg_buf_append_str(&b, "&quot;"); break;
-        case '\'': rg_buf_append_str(&b, "&#39;"); break;
-        case '\x02': rg_buf_append_str(&b, "<mark>"); break;
-        case '\x03': rg_buf_append_str(&b, "</mark>"); break;
-        default: rg_buf_append_char(&b, *p);
-        }
-    }
-    json_t *o = rg_api_json_text(b.data ? b.data : "", b.len);
-    rg_buf_free(&b);
-    return o;
 }
 
 /* ---- helpers ----------------------------------------------------------------------- */
@@ -486,7 +425,7 @@ static json_t *doc_entry(struct rg_api_state *st, int64_t user, int64_t id, char
     *rc = rg_db_doc_get(st->db, user, id, &d, err);
     if (!*rc) *rc = rg_db_surv_doc_categories(st->db, user, id, &cats, &nc, &manual, &tagged, err);
     if (*rc) return NULL;
-    json_t *o = json_pack("{s:o, s:o, s:b, s:o}", "document", document_json(&d, user), "categories",
+    json_t *o = json_pack("{s:o, s:o, s:b, s:o}", "document", rg_api_library_document_json(&d, user), "categories",
                           categories_json(cats, nc), "manual", (int)manual, "tagged_at",
                           tagged ? json_integer(tagged) : json_null());
     rg_free(cats);
@@ -697,24 +636,7 @@ static void search(struct rg_http_req *r, void *ctx)
         db_fail(r, rc, "document", err);
         return;
     }
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < res.n; i++) {
-        const struct rg_search_hit *h = &res.hits[i];
-        const struct rg_db_chunk_hit *c = &h->c;
-        json_t *o = json_pack(
-            "{s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "chunk_id",
-            (json_int_t)c->chunk_id, "document_id", (json_int_t)c->doc_id, "collection_id",
-            (json_int_t)c->collection_id, "score", h->score, "title", str_json(c->title), "source",
-            str_json(c->source), "snippet", snippet_html(c->snippet), "location", location_json(c),
-            "rank_fulltext", h->rank_fts ? json_integer(h->rank_fts) : json_null(), "rank_vector",
-            h->rank_vec ? json_integer(h->rank_vec) : json_null());
-        if (o && h->rank_vec) json_object_set_new(o, "cosine", json_real(h->cosine));
-        json_array_append_new(a, o);
-    }
-    json_t *out = json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "mode", rg_search_mode_name(res.mode),
-                            "asked", rg_search_mode_name((enum rg_search_mode)mode), "degraded",
-                            (int)res.degraded, "fulltext_hits", (json_int_t)res.n_fts,
-                            "vector_hits", (json_int_t)res.n_vec, "results", a ? a : json_array());
+    json_t *out = rg_api_library_results_json(&res, mode);
     if (out && cat) json_object_set_new(out, "category", json_string(cat));
     rg_search_result_free(&res);
     rg_http_reply_json(r, 200, out);
