@@ -425,9 +425,10 @@ static json_t *doc_entry(struct rg_api_state *st, int64_t user, int64_t id, char
     *rc = rg_db_doc_get(st->db, user, id, &d, err);
     if (!*rc) *rc = rg_db_surv_doc_categories(st->db, user, id, &cats, &nc, &manual, &tagged, err);
     if (*rc) return NULL;
-    json_t *o = json_pack("{s:o, s:o, s:b, s:o}", "document", rg_api_library_document_json(&d, user), "categories",
-                          categories_json(cats, nc), "manual", (int)manual, "tagged_at",
-                          tagged ? json_integer(tagged) : json_null());
+    json_t *o =
+        json_pack("{s:o, s:o, s:b, s:o}", "document", rg_api_library_document_json(&d, user),
+                  "categories", categories_json(cats, nc), "manual", (int)manual, "tagged_at",
+                  tagged ? json_integer(tagged) : json_null());
     rg_free(cats);
     return o;
 }
