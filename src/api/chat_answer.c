@@ -64,9 +64,8 @@ static const struct {
     const char *key;
     int type; /* 's' string, 'n' number, 'i' integer, 'c' collection ids, 'm' memory sources */
 } SETTINGS[] = {
-    {"system", 's'}, {"temperature", 'n'}, {"top_p", 'n'},       {"top_k", 'i'},
-    {"max_tokens", 'i'}, {"seed", 'i'}, {"collections", 'c'}, {"style", 's'},
-    {"memory", 'm'},
+    {"system", 's'}, {"temperature", 'n'}, {"top_p", 'n'}, {"top_k", 'i'},  {"max_tokens", 'i'},
+    {"seed", 'i'},   {"collections", 'c'}, {"style", 's'}, {"memory", 'm'},
 };
 
 #define COLLECTIONS_MAX 16 /* collections one answer may search */
@@ -198,7 +197,8 @@ static void record_user_id(struct answer *a)
     {
         const char *src = json_string_value(json_object_get(it, "source"));
         if (src && !strcmp(src, "message") && !json_object_get(it, "ref")) {
-            json_object_set_new(it, "ref", json_pack("{s:I}", "message_id", (json_int_t)a->user_id));
+            json_object_set_new(it, "ref",
+                                json_pack("{s:I}", "message_id", (json_int_t)a->user_id));
             char *t = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
             if (t) {
                 rg_free(a->settings);
@@ -255,14 +255,17 @@ static int answer_begin(void *user, json_t **start, int *status, char *err)
         a->asst_id = am.id;
     } else if (rc == RG_OK) {
         rc = rg_db_msg_get(db, a->owner, a->asst_id, &am, err);
-        if (rc == RG_OK) rc = rg_db_conv_set_active(db, a->owner, a->conv_id, a->asst_id, false,
-                                                    &(int64_t){0}, err);
+        if (rc == RG_OK)
+            rc = rg_db_conv_set_active(db, a->owner, a->conv_id, a->asst_id, false, &(int64_t){0},
+                                       err);
     }
     if (rc == RG_OK) {
-        *start = json_pack("{s:o, s:o}", "user_message",
-                           a->kind == ANSWER_POST ? rg_api_chat_msg_json(&um, NULL, 0) : json_null(),
-                           "assistant_message", rg_api_chat_msg_json(&am, NULL, 0));
-        if (*start && moved) json_object_set_new(*start, "new_thread", rg_api_chat_thread_json(&nt));
+        *start =
+            json_pack("{s:o, s:o}", "user_message",
+                      a->kind == ANSWER_POST ? rg_api_chat_msg_json(&um, NULL, 0) : json_null(),
+                      "assistant_message", rg_api_chat_msg_json(&am, NULL, 0));
+        if (*start && moved)
+            json_object_set_new(*start, "new_thread", rg_api_chat_thread_json(&nt));
         if (*start && a->shift == 1)
             json_object_set_new(*start, "topic_shift",
                                 json_pack("{s:f, s:I}", "distance", a->shift_distance, "thread_id",
@@ -320,8 +323,8 @@ static json_t *answer_end(void *user, const struct rg_api_kept_end *k, const cha
         rg_log(RG_LOG_ERROR, "cannot save an answer", "message", 'i', (long long)a->asst_id,
                "error", 's', err, RG_LOG_END);
         *event = "error";
-        return json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", "the answer could not be saved",
-                         "type", "server_error", "param", "code");
+        return json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message",
+                         "the answer could not be saved", "type", "server_error", "param", "code");
     }
     int64_t job = ended && a->title ? title_job(a) : 0;
     rg_api_mem_answered(a->st, a->owner, a->conv_id, ended);
@@ -414,7 +417,8 @@ static int retrieve(struct rg_api_state *st, int64_t owner, const json_t *use, c
     struct rg_search_query sq = {.user = owner,
                                  .q = q,
                                  .mode = RG_SEARCH_HYBRID,
-                                 .any_word = true, /* a question's words are not all in its answer */
+                                 .any_word =
+                                     true, /* a question's words are not all in its answer */
                                  .collections = ids,
                                  .n_collections = RG_MIN(nc, (size_t)COLLECTIONS_MAX),
                                  .limit = SOURCES_MAX};
@@ -452,19 +456,21 @@ static int retrieve(struct rg_api_state *st, int64_t owner, const json_t *use, c
             json_array_append_new(
                 src, json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:i, s:i, s:o}", "n", (json_int_t)n,
                                "chunk_id", (json_int_t)h->chunk_id, "document_id",
-                               (json_int_t)h->doc_id, "collection_id",
-                               (json_int_t)h->collection_id, "title",
-                               rg_api_json_text(h->title, strlen(h->title)), "heading",
+                               (json_int_t)h->doc_id, "collection_id", (json_int_t)h->collection_id,
+                               "title", rg_api_json_text(h->title, strlen(h->title)), "heading",
                                rg_api_json_text(h->heading, strlen(h->heading)), "page_from",
                                h->page_from, "page_to", h->page_to, "snippet",
                                rg_api_json_text(h->snippet, strlen(h->snippet))));
-            if (own) json_object_set_new(json_array_get(src, json_array_size(src) - 1), "text", own);
+            if (own)
+                json_object_set_new(json_array_get(src, json_array_size(src) - 1), "text", own);
         }
         rg_db_chunk_clear(&ch);
     }
     rg_search_result_free(&res);
-    if (src && json_array_size(src)) *sources = src;
-    else json_decref(src);
+    if (src && json_array_size(src))
+        *sources = src;
+    else
+        json_decref(src);
     return RG_OK;
 }
 
@@ -505,7 +511,8 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
         rc = rg_req_err_set(&e, 400, "model", NULL, "'model' must be a string");
     if (!rc && sv && !json_is_boolean(sv))
         rc = rg_req_err_set(&e, 400, "stream", NULL, "'stream' must be a boolean");
-    json_t *use = rc ? NULL : settings_merge(conv->settings, json_is_object(over) ? over : NULL, &e);
+    json_t *use =
+        rc ? NULL : settings_merge(conv->settings, json_is_object(over) ? over : NULL, &e);
     if (!rc && !use) rc = RG_ENOMEM;
     if (rc) {
         rg_api_reply_err(r, &e);
@@ -515,8 +522,9 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
     }
     pick_model(st, json_string_value(mv), conv->model, a->model, sizeof a->model);
     if (!a->model[0]) {
-        rg_http_reply_error(r, 503, NULL, "no_model", "model", "no model to answer with: add one "
-                                                               "to the models dir or give -m");
+        rg_http_reply_error(r, 503, NULL, "no_model", "model",
+                            "no model to answer with: add one "
+                            "to the models dir or give -m");
         json_decref(use);
         answer_free(a);
         return;
@@ -530,7 +538,8 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
     struct rg_db_msg *branch = NULL;
     size_t nb = 0;
     char err[RG_ERR_SIZE];
-    if (leaf > 0 && (rc = rg_db_msg_branch(st->db, a->owner, a->conv_id, leaf, &branch, &nb, err))) {
+    if (leaf > 0 &&
+        (rc = rg_db_msg_branch(st->db, a->owner, a->conv_id, leaf, &branch, &nb, err))) {
         rg_api_chat_db_fail(r, rc, "message", err);
         rg_engine_release(m, NAN);
         json_decref(use);
@@ -645,36 +654,6 @@ static void answer_run(struct rg_http_req *r, struct rg_api_state *st, struct an
 
 /* ---- the routes ---------------------------------------------------------------------- */
 
-/* The {id} of the path: a positive integer, else 404 replied (0). */
-static int64_t path_id(struct rg_http_req *r, const char *what)
-{
-    int64_t id;
-    const char *s = rg_http_req_param(r, "id");
-    if (!s || rg_parse_i64(s, 1, INT64_MAX, &id) != RG_OK) {
-        rg_http_reply_error(r, 404, NULL, "not_found", NULL, "no such %s", what);
-        return 0;
-    }
-    return id;
-}
-
-/* Refuses fields a route does not know (400), so a typo is not silently ignored. */
-static bool fields_known(struct rg_http_req *r, const json_t *body, const char *const *known)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)body, key, v)
-    {
-        bool ok = false;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = !strcmp(key, *k);
-        if (!ok) {
-            rg_http_reply_error(r, 400, NULL, NULL, key, "unknown field '%.40s'", key);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The user's text: a string of 1..RG_DB_MSG_CONTENT_MAX bytes of UTF-8. */
 static const char *user_text(struct rg_http_req *r, const json_t *body)
 {
@@ -705,18 +684,18 @@ static struct answer *answer_new(struct rg_http_req *r, struct rg_api_state *st,
     return a;
 }
 
-static const char *const POST_FIELDS[] = {"content", "parent_id", "model", "settings", "stream",
-                                          NULL};
+static const char *const POST_FIELDS[] = {"content",  "parent_id", "model",
+                                          "settings", "stream",    NULL};
 
 static void post_message(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
     int64_t owner = rg_api_chat_user(r);
     if (!owner) return;
-    int64_t id = path_id(r, "conversation");
+    int64_t id = rg_api_chat_path_id(r, "conversation");
     if (!id) return;
     json_t *body = rg_http_req_json(r);
-    if (!body || !fields_known(r, body, POST_FIELDS)) return;
+    if (!body || !rg_api_chat_fields_known(r, body, POST_FIELDS)) return;
     const char *text = user_text(r, body);
     if (!text) return;
     json_t *pv = json_object_get(body, "parent_id");
@@ -751,7 +730,7 @@ static const char *const DRY_FIELDS[] = {"content", "parent_id", "model", "setti
 void rg_api_chat_dry_run(struct rg_http_req *r, struct rg_api_state *st, int64_t owner,
                          const struct rg_db_conv *conv, const json_t *body)
 {
-    if (!fields_known(r, body, DRY_FIELDS)) return;
+    if (!rg_api_chat_fields_known(r, body, DRY_FIELDS)) return;
     const char *text = user_text(r, body);
     if (!text) return;
     json_t *pv = json_object_get(body, "parent_id");
@@ -777,7 +756,7 @@ void rg_api_chat_dry_run(struct rg_http_req *r, struct rg_api_state *st, int64_t
 static bool msg_and_conv(struct rg_http_req *r, struct rg_api_state *st, int64_t owner,
                          struct rg_db_msg *m, struct rg_db_conv *c)
 {
-    int64_t id = path_id(r, "message");
+    int64_t id = rg_api_chat_path_id(r, "message");
     if (!id) return false;
     char err[RG_ERR_SIZE];
     int rc = rg_db_msg_get(st->db, owner, id, m, err);
@@ -794,7 +773,7 @@ static void edit_message(struct rg_http_req *r, void *ctx)
     int64_t owner = rg_api_chat_user(r);
     if (!owner) return;
     json_t *body = rg_http_req_json(r);
-    if (!body || !fields_known(r, body, EDIT_FIELDS)) return;
+    if (!body || !rg_api_chat_fields_known(r, body, EDIT_FIELDS)) return;
     const char *text = user_text(r, body);
     if (!text) return;
     struct rg_db_msg m = {0};
@@ -854,13 +833,15 @@ static void again(struct rg_http_req *r, struct rg_api_state *st, enum answer_ki
     rg_http_req_body(r, &blen);
     json_t *body = blen ? rg_http_req_json(r) : NULL; /* an empty body is fine here */
     if (blen && !body) return;
-    if (body && !fields_known(r, body, kind == ANSWER_REGEN ? REGEN_FIELDS : CONTINUE_FIELDS))
+    if (body &&
+        !rg_api_chat_fields_known(r, body, kind == ANSWER_REGEN ? REGEN_FIELDS : CONTINUE_FIELDS))
         return;
     struct rg_db_msg m = {0};
     struct rg_db_conv c = {0};
     if (!msg_and_conv(r, st, owner, &m, &c)) goto out;
     if (strcmp(m.type, "assistant") != 0) {
-        rg_http_reply_error(r, 400, NULL, NULL, "id", "only an answer (an assistant message) can be %s",
+        rg_http_reply_error(r, 400, NULL, NULL, "id",
+                            "only an answer (an assistant message) can be %s",
                             kind == ANSWER_REGEN ? "regenerated" : "continued");
         goto out;
     }
@@ -880,9 +861,9 @@ static void again(struct rg_http_req *r, struct rg_api_state *st, enum answer_ki
                                !body || !json_is_false(json_object_get(body, "stream")));
         json_t *saved = m.settings ? json_loads(m.settings, 0, NULL) : NULL;
         if (json_is_object(saved)) {
-            json_object_del(saved, "system"); /* the conversation's own is used */
-            json_object_del(saved, "sources");    /* found again for the question */
-            json_object_del(saved, "context");    /* built again */
+            json_object_del(saved, "system");  /* the conversation's own is used */
+            json_object_del(saved, "sources"); /* found again for the question */
+            json_object_del(saved, "context"); /* built again */
             json_object_set(mb, "settings", saved);
         }
         json_decref(saved);
@@ -956,13 +937,15 @@ void rg_api_chat_title_clean(const char *in, char *out, size_t size)
             out[k] = '\0';
             if (k == cap) { /* cut: back to the last word, or a whole character */
                 char *sp = strrchr(out, ' ');
-                if (sp && sp - out > (long)cap / 2) *sp = '\0';
+                if (sp && sp - out > (long)cap / 2)
+                    *sp = '\0';
                 else {
                     size_t ok = rg_utf8_valid_prefix(out, strlen(out));
                     out[ok] = '\0';
                 }
             }
-            if (!rg_utf8_valid(out, strlen(out))) out[rg_utf8_valid_prefix(out, strlen(out))] = '\0';
+            if (!rg_utf8_valid(out, strlen(out)))
+                out[rg_utf8_valid_prefix(out, strlen(out))] = '\0';
             if (out[0]) return;
         }
         if (!eol) break;
@@ -984,8 +967,9 @@ int rg_api_chat_model_text(struct rg_job_ctx *ctx, struct rg_api_state *st, cons
     const struct rg_model *model = rg_engine_model_get(m);
     json_t *body = json_pack("{s:[{s:s}], s:i, s:f}", "messages", "role", "user", "max_tokens",
                              max_tokens, "temperature", 0.0);
-    if (body) json_object_set_new(json_array_get(json_object_get(body, "messages"), 0), "content",
-                                  rg_api_json_text(prompt, strlen(prompt)));
+    if (body)
+        json_object_set_new(json_array_get(json_object_get(body, "messages"), 0), "content",
+                            rg_api_json_text(prompt, strlen(prompt)));
     struct rg_api_gen g = {0};
     struct rg_chat_prompt cp = {0};
     struct rg_req_err e = {0};
@@ -1042,16 +1026,16 @@ int rg_api_chat_model_text(struct rg_job_ctx *ctx, struct rg_api_state *st, cons
 }
 
 /* The model's title for the first exchange; "" when it has none to give. */
-static void title_from_model(struct rg_job_ctx *ctx, struct rg_api_state *st,
-                             const char *model_id, const char *question, const char *answer,
-                             char *out, size_t size)
+static void title_from_model(struct rg_job_ctx *ctx, struct rg_api_state *st, const char *model_id,
+                             const char *question, const char *answer, char *out, size_t size)
 {
     out[0] = '\0';
     struct rg_buf q, text;
     rg_buf_init(&q, SIZE_MAX);
     rg_buf_init(&text, 4096);
-    rg_buf_printf(&q, "Write a title of at most six words for this conversation. "
-                      "Answer with the title only.\n\nUser: %.1500s\n\nAssistant: %.1500s",
+    rg_buf_printf(&q,
+                  "Write a title of at most six words for this conversation. "
+                  "Answer with the title only.\n\nUser: %.1500s\n\nAssistant: %.1500s",
                   question, answer);
     char err[RG_ERR_SIZE];
     if (q.data &&
@@ -1083,7 +1067,8 @@ static int title_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **res
     }
     const char *question = "", *answer = "", *model = c.model;
     for (size_t i = 0; i < n; i++) {
-        if (!question[0] && !strcmp(branch[i].type, "user")) question = branch[i].content;
+        if (!question[0] && !strcmp(branch[i].type, "user"))
+            question = branch[i].content;
         else if (question[0] && !answer[0] && !strcmp(branch[i].type, "assistant")) {
             answer = branch[i].content;
             if (branch[i].model[0]) model = branch[i].model;
@@ -1097,7 +1082,8 @@ static int title_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **res
         rg_db_conv_clear(&c);
         return RG_ECANCELED;
     }
-    if (!title[0]) rg_api_chat_title_clean(question[0] ? question : "New chat", title, sizeof title);
+    if (!title[0])
+        rg_api_chat_title_clean(question[0] ? question : "New chat", title, sizeof title);
     if (!title[0]) rg_strlcpy(title, "New chat", sizeof title);
     struct rg_db_conv_change ch = {.title = title,
                                    .archived = -1,
@@ -1121,7 +1107,8 @@ static int title_run(struct rg_job_ctx *ctx, const json_t *payload, json_t **res
 
 int rg_api_chat_jobs_register(struct rg_api_state *st, char *err)
 {
-    struct rg_job_kind k = {.name = "chat.title", .run = title_run, .check = title_check, .user = st};
+    struct rg_job_kind k = {
+        .name = "chat.title", .run = title_run, .check = title_check, .user = st};
     int rc = rg_jobs_register(st->jobs, &k, err);
     return rc ? rc : rg_api_chat_context_jobs_register(st, err);
 }
@@ -1156,16 +1143,14 @@ size_t rg_api_chat_answer_routes(struct rg_route *out, size_t max, struct rg_api
          RG_ROUTE_STREAM, "chat",
          "Post a message and stream its answer (start, delta, end events); both are saved",
          POST_REQ, ANSWER_RESP},
-        {RG_HTTP_POST, "/chat/messages/{id}/edit", edit_message, st, RG_ROLE_USER,
-         RG_ROUTE_STREAM, "chat",
-         "A new version of a message (a sibling); a user message gets a new answer", EDIT_REQ,
-         ANSWER_RESP},
+        {RG_HTTP_POST, "/chat/messages/{id}/edit", edit_message, st, RG_ROLE_USER, RG_ROUTE_STREAM,
+         "chat", "A new version of a message (a sibling); a user message gets a new answer",
+         EDIT_REQ, ANSWER_RESP},
         {RG_HTTP_POST, "/chat/messages/{id}/regenerate", regenerate, st, RG_ROLE_USER,
-         RG_ROUTE_STREAM, "chat", "A new version of an answer, streamed", REGEN_REQ,
-         ANSWER_RESP},
+         RG_ROUTE_STREAM, "chat", "A new version of an answer, streamed", REGEN_REQ, ANSWER_RESP},
         {RG_HTTP_POST, "/chat/messages/{id}/continue", continue_answer, st, RG_ROLE_USER,
-         RG_ROUTE_STREAM, "chat", "An answer goes on from where it stopped, streamed",
-         CONTINUE_REQ, ANSWER_RESP},
+         RG_ROUTE_STREAM, "chat", "An answer goes on from where it stopped, streamed", CONTINUE_REQ,
+         ANSWER_RESP},
     };
     size_t n = RG_MIN(max, RG_ARRAY_LEN(routes));
     memcpy(out, routes, n * sizeof *routes);

@@ -734,23 +734,12 @@ int rg_api_chat_context_jobs_register(struct rg_api_state *st, char *err)
 
 /* ---- the routes ---------------------------------------------------------------------- */
 
-static int64_t path_id(struct rg_http_req *r, const char *what)
-{
-    int64_t id;
-    const char *s = rg_http_req_param(r, "id");
-    if (!s || rg_parse_i64(s, 1, INT64_MAX, &id) != RG_OK) {
-        rg_http_reply_error(r, 404, NULL, "not_found", NULL, "no such %s", what);
-        return 0;
-    }
-    return id;
-}
-
 static void get_context(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
     int64_t owner = rg_api_chat_user(r);
     if (!owner) return;
-    int64_t id = path_id(r, "message");
+    int64_t id = rg_api_chat_path_id(r, "message");
     if (!id) return;
     struct rg_db_msg m = {0};
     char err[RG_ERR_SIZE];
@@ -781,7 +770,7 @@ static void dry_run(struct rg_http_req *r, void *ctx)
     struct rg_api_state *st = ctx;
     int64_t owner = rg_api_chat_user(r);
     if (!owner) return;
-    int64_t id = path_id(r, "conversation");
+    int64_t id = rg_api_chat_path_id(r, "conversation");
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
@@ -800,7 +789,7 @@ static void summarize(struct rg_http_req *r, void *ctx)
     struct rg_api_state *st = ctx;
     int64_t owner = rg_api_chat_user(r);
     if (!owner) return;
-    int64_t id = path_id(r, "thread");
+    int64_t id = rg_api_chat_path_id(r, "thread");
     if (!id) return;
     struct rg_db_thread t;
     char err[RG_ERR_SIZE];

@@ -22,6 +22,11 @@ int64_t rg_api_chat_user(struct rg_http_req *r);
  * "conversation", "message", "thread"), RG_EINVAL 400 with err, RG_ESTATE
  * 409, RG_EBUSY 503, else 500. */
 void rg_api_chat_db_fail(struct rg_http_req *r, int rc, const char *what, const char *err);
+/* The {id} of the path: a positive integer, else 0 with 404 "no such <what>" replied. */
+int64_t rg_api_chat_path_id(struct rg_http_req *r, const char *what);
+/* Every key of o is one of names (NULL-ended); else false with 400 naming the
+ * first other one, so a typo is not silently ignored. */
+bool rg_api_chat_fields_known(struct rg_http_req *r, const json_t *o, const char *const *names);
 
 /* The API shapes of docs/chat.md. rg_api_chat_msg_json: with the whole tree
  * (all, n) it adds "siblings" and "sibling_index"; all may be NULL. NULL on
@@ -46,7 +51,7 @@ int rg_api_chat_retrieve(struct rg_api_state *st, int64_t owner, const json_t *o
                          struct rg_buf *passages, json_t **sources, struct rg_req_err *e);
 /* What the model is told before the passages. */
 #define RG_API_CHAT_CITE                                                                           \
-    "Answer from these passages of the user's library when they help, and cite each passage "    \
+    "Answer from these passages of the user's library when they help, and cite each passage "      \
     "you use by its number in brackets, like [1].\n\n"
 
 /* Registers the chat.title job kind (chat_answer.c) on st->jobs. */

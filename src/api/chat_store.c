@@ -202,8 +202,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The {id} of the path, or 0 (404 sent: a malformed id names nothing). */
-static int64_t path_id(struct rg_http_req *r, const char *what)
+int64_t rg_api_chat_path_id(struct rg_http_req *r, const char *what)
 {
     int64_t id = 0;
     if (rg_parse_i64(rg_http_req_param(r, "id"), 1, INT64_MAX, &id) != RG_OK) {
@@ -232,6 +231,23 @@ static bool only_fields(struct rg_http_req *r, const json_t *o, const char *cons
             known = !strcmp(key, names[i]);
         if (!known) {
             rg_http_reply_error(r, 400, NULL, NULL, key, "%s: unknown field '%.60s'", where, key);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool rg_api_chat_fields_known(struct rg_http_req *r, const json_t *o, const char *const *names)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v)
+    {
+        bool known = false;
+        for (size_t i = 0; names[i] && !known; i++)
+            known = !strcmp(key, names[i]);
+        if (!known) {
+            rg_http_reply_error(r, 400, NULL, NULL, key, "unknown field '%.60s'", key);
             return false;
         }
     }
@@ -337,7 +353,8 @@ static char *settings_text(struct rg_http_req *r, const json_t *v, const char *f
         }
         if (!strcmp(key, "style")) { /* a thinking style (docs/memory.md) */
             if (!json_is_string(x) || json_string_length(x) > 64) {
-                rg_http_reply_error(r, 400, NULL, NULL, field, "%s.style must be a style id", field);
+                rg_http_reply_error(r, 400, NULL, NULL, field, "%s.style must be a style id",
+                                    field);
                 return NULL;
             }
             continue;
@@ -757,7 +774,7 @@ static void conv_list(struct rg_http_req *r, void *ctx)
 static void conv_get(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "conversation") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "conversation") : 0;
     if (!id) return;
     const char *view = rg_http_req_query(r, "view");
     bool branch = view && !strcmp(view, "branch");
@@ -794,7 +811,7 @@ static void conv_get(struct rg_http_req *r, void *ctx)
 static void conv_patch(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "conversation") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "conversation") : 0;
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
@@ -843,7 +860,7 @@ static void conv_patch(struct rg_http_req *r, void *ctx)
 static void conv_delete(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "conversation") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "conversation") : 0;
     if (!id) return;
     char err[RG_ERR_SIZE] = "";
     int rc = rg_db_conv_delete(st->db, user, id, err);
@@ -875,7 +892,7 @@ static void reply_branch(struct rg_http_req *r, struct rg_db *db, int64_t user, 
 static void conv_active(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "conversation") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "conversation") : 0;
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
@@ -900,7 +917,7 @@ static void conv_active(struct rg_http_req *r, void *ctx)
 static void msg_delete(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "message") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "message") : 0;
     if (!id) return;
     char err[RG_ERR_SIZE] = "";
     int rc = rg_db_msg_delete(st->db, user, id, NULL, err);
@@ -914,7 +931,7 @@ static void msg_delete(struct rg_http_req *r, void *ctx)
 static void msg_move(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "message") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "message") : 0;
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
@@ -953,7 +970,7 @@ static void msg_move(struct rg_http_req *r, void *ctx)
 static void thread_patch(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "thread") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "thread") : 0;
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
@@ -1013,7 +1030,7 @@ static int markdown(const struct conv_read *cr, struct rg_buf *b)
 static void conv_export(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "conversation") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "conversation") : 0;
     if (!id) return;
     const char *format = rg_http_req_query(r, "format");
     bool md = format && !strcmp(format, "markdown");

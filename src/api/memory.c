@@ -88,35 +88,6 @@ static int db_err(struct rg_req_err *e, int rc, const char *err)
     return rg_req_err_set(e, 500, NULL, NULL, "internal error");
 }
 
-/* The {id} of the path as a positive integer, or 0 (404 sent). */
-static int64_t path_id(struct rg_http_req *r, const char *what)
-{
-    int64_t id = 0;
-    if (rg_parse_i64(rg_http_req_param(r, "id"), 1, INT64_MAX, &id) != RG_OK) {
-        rg_http_reply_error(r, 404, NULL, "not_found", NULL, "no such %s", what);
-        return 0;
-    }
-    return id;
-}
-
-/* Every key of o is one of names (NULL-ended); else 400 naming it. */
-static bool only_fields(struct rg_http_req *r, const json_t *o, const char *const *names)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)o, key, v)
-    {
-        bool known = false;
-        for (size_t i = 0; names[i] && !known; i++)
-            known = !strcmp(key, names[i]);
-        if (!known) {
-            rg_http_reply_error(r, 400, NULL, NULL, key, "unknown field '%.60s'", key);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* An optional string of at most max bytes (line: one line, no control
  * character but a tab): NULL when absent or null; *bad with 400 sent. */
 static const char *opt_text(struct rg_http_req *r, const json_t *o, const char *key, size_t max,
@@ -167,7 +138,7 @@ static bool prefs_apply(struct rg_http_req *r, const json_t *o, struct rg_api_me
 {
     static const char *const names[] = {
         "system", "sources", "auto_thread", "auto_thread_distance", "summary_after", NULL};
-    if (r && !only_fields(r, o, names)) return false;
+    if (r && !rg_api_chat_fields_known(r, o, names)) return false;
     json_t *v = json_object_get(o, "system");
     if (v && !json_is_null(v)) {
         const char *s = json_string_value(v);
@@ -436,7 +407,7 @@ static void style_create(struct rg_http_req *r, void *ctx)
     if (!body) return;
     static const char *const names[] = {"name", "description", "prompt", NULL};
     bool bad = false;
-    if (!only_fields(r, body, names)) return;
+    if (!rg_api_chat_fields_known(r, body, names)) return;
     const char *name = opt_text(r, body, "name", RG_DB_MEM_STYLE_NAME_MAX, true, &bad);
     const char *desc = opt_text(r, body, "description", RG_DB_MEM_STYLE_DESC_MAX, false, &bad);
     const char *prompt = opt_text(r, body, "prompt", RG_DB_MEM_STYLE_PROMPT_MAX, false, &bad);
@@ -485,7 +456,7 @@ static void style_patch(struct rg_http_req *r, void *ctx)
     if (!body) return;
     static const char *const names[] = {"name", "description", "prompt", NULL};
     bool bad = false;
-    if (!only_fields(r, body, names)) return;
+    if (!rg_api_chat_fields_known(r, body, names)) return;
     const char *name = opt_text(r, body, "name", RG_DB_MEM_STYLE_NAME_MAX, true, &bad);
     const char *desc = opt_text(r, body, "description", RG_DB_MEM_STYLE_DESC_MAX, false, &bad);
     const char *prompt = opt_text(r, body, "prompt", RG_DB_MEM_STYLE_PROMPT_MAX, false, &bad);
@@ -616,7 +587,7 @@ static bool term_fields(struct rg_http_req *r, const json_t *body, const char **
 {
     static const char *const names[] = {"term", "definition", NULL};
     bool bad = false;
-    if (!only_fields(r, body, names)) return false;
+    if (!rg_api_chat_fields_known(r, body, names)) return false;
     *term = opt_text(r, body, "term", RG_DB_MEM_TERM_MAX, true, &bad);
     *def = opt_text(r, body, "definition", RG_DB_MEM_DEF_MAX, false, &bad);
     if (!bad && *term) {
@@ -662,7 +633,7 @@ static void glossary_patch(struct rg_http_req *r, void *ctx)
     struct rg_api_state *st = ctx;
     int64_t user = rg_api_chat_user(r);
     if (!user) return;
-    int64_t id = path_id(r, "glossary entry");
+    int64_t id = rg_api_chat_path_id(r, "glossary entry");
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
@@ -687,7 +658,7 @@ static void glossary_delete(struct rg_http_req *r, void *ctx)
     struct rg_api_state *st = ctx;
     int64_t user = rg_api_chat_user(r);
     if (!user) return;
-    int64_t id = path_id(r, "glossary entry");
+    int64_t id = rg_api_chat_path_id(r, "glossary entry");
     if (!id) return;
     char err[RG_ERR_SIZE] = "";
     reply_deleted(r, rg_db_mem_term_delete(st->db, user, id, err), "glossary entry", err);
@@ -724,7 +695,7 @@ static json_t *rating_json(const struct rg_db_mem_rating *g, const struct rg_db_
 static void rating_get(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "message") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "message") : 0;
     if (!id) return;
     struct rg_db_mem_rating g;
     struct rg_db_mem_flag *f = NULL;
@@ -772,13 +743,13 @@ static const char *opt_thumbs(struct rg_http_req *r, const json_t *o, bool *bad)
 static void rating_put(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "message") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "message") : 0;
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
     static const char *const names[] = {"confidence", "thumbs", NULL};
     bool bad = false;
-    if (!only_fields(r, body, names)) return;
+    if (!rg_api_chat_fields_known(r, body, names)) return;
     int conf = opt_confidence(r, body, &bad);
     const char *thumbs = bad ? NULL : opt_thumbs(r, body, &bad);
     if (bad) return;
@@ -805,13 +776,13 @@ static void rating_put(struct rg_http_req *r, void *ctx)
 static void flag_create(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "message") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "message") : 0;
     if (!id) return;
     json_t *body = rg_http_req_json(r);
     if (!body) return;
     static const char *const names[] = {"start", "end", "note", NULL};
     bool bad = false;
-    if (!only_fields(r, body, names)) return;
+    if (!rg_api_chat_fields_known(r, body, names)) return;
     json_t *s = json_object_get(body, "start"), *e = json_object_get(body, "end");
     if (!json_is_integer(s) || !json_is_integer(e) || json_integer_value(s) < 0 ||
         json_integer_value(e) <= json_integer_value(s)) {
@@ -836,7 +807,7 @@ static void flag_create(struct rg_http_req *r, void *ctx)
 static void flag_delete(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "flag") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "flag") : 0;
     if (!id) return;
     char err[RG_ERR_SIZE] = "";
     reply_deleted(r, rg_db_mem_flag_delete(st->db, user, id, err), "flag", err);
@@ -1401,7 +1372,7 @@ void rg_api_mem_answered(struct rg_api_state *st, int64_t owner, int64_t conv_id
 static void conv_classify(struct rg_http_req *r, void *ctx)
 {
     struct rg_api_state *st = ctx;
-    int64_t user = rg_api_chat_user(r), id = user ? path_id(r, "conversation") : 0;
+    int64_t user = rg_api_chat_user(r), id = user ? rg_api_chat_path_id(r, "conversation") : 0;
     if (!id) return;
     struct rg_db_conv c = {0};
     char err[RG_ERR_SIZE] = "";

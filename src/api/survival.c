@@ -123,23 +123,6 @@ static bool category_arg(struct rg_http_req *r, const char *v, const char **out)
     return true;
 }
 
-static bool fields_known(struct rg_http_req *r, const json_t *body, const char *const *known)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)body, key, v)
-    {
-        bool ok = false;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = !strcmp(key, *k);
-        if (!ok) {
-            rg_http_reply_error(r, 400, NULL, NULL, key, "unknown field '%.40s'", key);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Submits a tagging of documents ids[0..n) (NULL: the whole library) for
  * user: the job's id, 0 when it could not be queued (logged). */
 static int64_t tag_submit(struct rg_api_state *st, int64_t user, const int64_t *ids, size_t n)
@@ -374,7 +357,7 @@ static void collections(struct rg_http_req *r, void *ctx)
         json_t *body = rg_http_req_json(r);
         if (!body) return;
         static const char *const known[] = {"collections", NULL};
-        if (!fields_known(r, body, known)) return;
+        if (!rg_api_chat_fields_known(r, body, known)) return;
         json_t *cv = json_object_get(body, "collections");
         size_t n = json_array_size(cv);
         if (!json_is_array(cv) || n > RG_DB_SURV_COLLECTIONS_MAX) {
@@ -484,7 +467,7 @@ static void document_categories(struct rg_http_req *r, void *ctx)
     json_t *body = rg_http_req_json(r);
     if (!body) return;
     static const char *const known[] = {"categories", NULL};
-    if (!fields_known(r, body, known)) return;
+    if (!rg_api_chat_fields_known(r, body, known)) return;
     json_t *cv = json_object_get(body, "categories");
     const char *cats[RG_SURV_N_CATEGORIES];
     size_t n = 0;
@@ -782,7 +765,7 @@ static void ask(struct rg_http_req *r, void *ctx)
     if (!body) return;
     static const char *const known[] = {"question",   "category",    "model", "stream",
                                         "max_tokens", "temperature", "seed",  NULL};
-    if (!fields_known(r, body, known)) return;
+    if (!rg_api_chat_fields_known(r, body, known)) return;
     json_t *qv = json_object_get(body, "question");
     const char *question = json_string_value(qv);
     if (!question || !*question || json_string_length(qv) > QUESTION_MAX ||
